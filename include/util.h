@@ -1,0 +1,62 @@
+/*
+ * util — allocation that cannot fail, and the user-facing error record.
+ *
+ * x*alloc() die on out-of-memory: nothing is acknowledged before commit,
+ * so dying is safe and systemd restarts us (style.md §4).
+ */
+#ifndef DUNND_UTIL_H
+#define DUNND_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DUNND_VERSION "0.1.0"
+
+/* The largest amount or total an event may carry: 2^53 (§2). */
+#define MONEY_MAX ((int64_t)1 << 53)
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+/* Grows an array of n elements of size elem to at least want elements. */
+void *xreallocarray(void *p, size_t n, size_t elem);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/*
+ * One user-facing error: rules and dunnd.conf print it as
+ * "FILE:LINE: msg", ingest as line + field + msg.  field "" = no field
+ * (a line error, JSON null in results).
+ */
+#define DIAG_MSG_MAX 256
+struct diag {
+	char file[256];
+	int line;
+	bool warning;
+	char field[64];
+	char msg[DIAG_MSG_MAX];
+};
+
+/* Fills d; returns -1 so callers can "return diag_set(...)". */
+int diag_set(struct diag *d, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A growable list of diags, kept in the order they were added. */
+struct diags {
+	struct diag *v;
+	size_t n, cap;
+	size_t errors, warnings;
+};
+
+void diags_init(struct diags *ds);
+void diags_fini(struct diags *ds);
+/* Appends a copy of an error (warning = false) or warning. */
+void diags_add(struct diags *ds, const char *file, int line, bool warning,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Sorts by file (byte order), then line, keeping insertion order within. */
+void diags_sort(struct diags *ds);
+/* "FILE:LINE: msg" or "FILE:LINE: warning: msg" into buf. */
+void diag_format(const struct diag *d, char *buf, size_t len);
+
+#endif
