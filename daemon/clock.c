@@ -15,8 +15,8 @@
  *     local_date(t) = floor(w(t) / 86400), and the start of local date d
  *     is the first instant t with w(t) >= d * 86400 (first_at()).
  * (3) Since 1970 no zone has offsets of 16 h or more, and no two offset
- *     changes of one zone are less than 3 days apart (checked with zdump
- *     against tzdata 2025b up to 2200: the closest pair is months apart).
+ *     changes of one zone are less than 3 days apart (checked with
+ *     zdump -v on every zone of tzdata 2025b, 1970-2200).
  *     So the 32 h window around a wall time holds at most one change, and
  *     first_at() answers with 2-3 localtime_r() calls and no search,
  *     except when the wall time falls in a gap.
@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 
 #include <assert.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@
 #include "log.h"
 
 #define DEFAULT_TZDIR "/usr/share/zoneinfo"
-#define TZ_NAME_MAX   255 /* one path component limit is enough for tzdata */
+#define TZ_NAME_MAX   255 /* the longest tzdata name has 36 bytes */
 #define TZIF_HDR_LEN  44  /* magic, version, 15 reserved, six counts */
 
 /* Invariant (3): every answer to first_at(W) lies in W +- WINDOW. */
@@ -45,7 +44,7 @@
 /* 9999-12-31T23:59:59Z: the last instant the parsers accept. */
 #define TS_MAX ((int64_t)(CLOCK_MAX_DAY + 1) * CLOCK_DAY - 1)
 
-/* 0000-01-01 and 9999-12-31, the years clock_format_* can print. */
+/* 0000-01-01: with CLOCK_MAX_DAY, the years clock_format_*() can print. */
 #define FORMAT_MIN_DAY (-719528)
 
 static bool zone_set; /* invariant (1) */
