@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,9 +153,6 @@ send_request(struct ctl *ctl, json_t *req)
 	if (rc == 0)
 		rc = write_all(ctl->fd, "\n", 1);
 	free(s);
-	if (rc == -1)
-		fprintf(stderr, "dunnctl: lost the connection to dunnd: %s\n",
-		    strerror(errno));
 	return rc;
 }
 
@@ -236,8 +234,11 @@ simple(struct ctl *ctl, json_t *req,
 		json_decref(req);
 		return EXIT_UNREACHABLE;
 	}
-	if (send_request(ctl, req) == -1)
-		return EXIT_UNREACHABLE;
+	/*
+	 * A refused client ("too many clients") may find the connection
+	 * closed while it writes: the refusal is still there to read.
+	 */
+	(void)send_request(ctl, req);
 	fin = read_reply(ctl, ctl->json || human == NULL ? print_raw : human,
 	    NULL);
 	rc = final_status(fin);
@@ -367,6 +368,7 @@ main(int argc, char *argv[])
 	int i;
 
 	log_procname("dunnctl");
+	signal(SIGPIPE, SIG_IGN);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.fd = -1;
 	ctl.argv = xcalloc((size_t)argc + 1, sizeof(*ctl.argv));

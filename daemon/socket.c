@@ -521,7 +521,11 @@ process(struct conn *c)
 			body_complete(c);
 			continue;
 		}
-		if (c->busy || c->closing || buf_size(&c->out) > 0)
+		if (c->busy || c->closing)
+			break;
+		/* Invariant (1): the previous reply goes out first. */
+		if (buf_size(&c->out) > 0 && (flush(c) == -1 ||
+						 buf_size(&c->out) > 0))
 			break;
 		rc = take_line(c, &line, &len, &used);
 		if (rc == 0)
