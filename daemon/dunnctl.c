@@ -341,8 +341,237 @@ cmd_check_rules(struct ctl *ctl)
 	return rc == 0 ? 0 : EXIT_FAILED;
 }
 
+
+/* Reads all of path ("-" = stdin) into memory. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	struct buf b;
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "dunnctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf_init(&b);
+	do {
+		n = fread(buf_reserve(&b, 1 << 20), 1, 1 << 20, f);
+		b.len += n;
+	} while (n > 0);
+	if (ferror(f)) {
+		fprintf(stderr, "dunnctl: %s: %s\n", path, strerror(errno));
+		buf_fini(&b);
+		if (f != stdin)
+			fclose(f);
+		return NULL;
+	}
+	if (f != stdin)
+		fclose(f);
+	*len = buf_size(&b);
+	buf_append(&b, "", 1);
+	return b.p;
+}
+
+/* Appends s[0, n) to out with every invalid UTF-8 sequence as U+FFFD. */
+static void
+utf8_sanitize(struct buf *out, const unsigned char *s, size_t n)
+{
+	size_t i = 0, k, len;
+	uint32_t cp, min;
+
+	while (i < n) {
+		unsigned char c = s[i];
+
+		if (c < 0x80) {
+			buf_append(out, &s[i++], 1);
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4, cp = c & 0x07, min = 0x10000;
+		else
+			len = 0, cp = 0, min = 0;
+		for (k = 1; len > 0 && k < len; k++) {
+			if (i + k >= n || (s[i + k] & 0xc0) != 0x80) {
+				len = 0;
+				break;
+			}
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (len == 0 || cp < min || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff)) {
+			buf_append(out, "\xef\xbf\xbd", 3);
+			i += k > 1 ? k : 1;
+			continue;
+		}
+		buf_append(out, &s[i], len);
+		i += len;
+	}
+}
+
+struct ingest_run {
+	const char *data;
+	size_t len;
+	size_t *starts; /* byte offset of each physical line, 1-based */
+	size_t nlines;
+	FILE *rejects;
+};
+
+static void
+index_lines(struct ingest_run *ir)
+{
+	size_t i, cap = 1024;
+
+	ir->starts = xcalloc(cap, sizeof(*ir->starts));
+	ir->nlines = 0;
+	ir->starts[++ir->nlines] = 0;
+	for (i = 0; i < ir->len; i++) {
+		if (ir->data[i] != '\n' || i + 1 == ir->len)
+			continue;
+		if (ir->nlines + 2 >= cap) {
+			cap *= 2;
+			ir->starts = xreallocarray(ir->starts, cap,
+			    sizeof(*ir->starts));
+		}
+		ir->starts[++ir->nlines] = i + 1;
+	}
+}
+
+/* The text of physical line n without its line end. */
+static void
+line_text(const struct ingest_run *ir, size_t n, struct buf *out)
+{
+	size_t from, to;
+	const char *nl;
+
+	buf_clear(out);
+	if (n < 1 || n > ir->nlines)
+		return;
+	from = ir->starts[n];
+	nl = memchr(ir->data + from, '\n', ir->len - from);
+	to = nl ? (size_t)(nl - ir->data) : ir->len;
+	if (to > from && ir->data[to - 1] == '\r' && nl != NULL)
+		to--;
+	utf8_sanitize(out, (const unsigned char *)ir->data + from, to - from);
+}
+
+static void
+ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct ingest_run *ir = arg;
+	const char *status = json_string_value(json_object_get(rec, "status"));
+	json_t *field = json_object_get(rec, "field");
+	json_int_t n = json_integer_value(json_object_get(rec, "line"));
+	struct buf text;
+	char *out;
+
+	if (ctl->json)
+		printf("%s\n", line);
+	else if (status != NULL && strcmp(status, "ok") != 0) {
+		if (strcmp(status, "error") == 0)
+			printf("line %lld: %s: %s\n", (long long)n,
+			    json_is_string(field) ? json_string_value(field)
+						  : "(line)",
+			    json_string_value(json_object_get(rec, "error")));
+		else
+			printf("line %lld: %s\n", (long long)n, status);
+	}
+	if (ir->rejects == NULL || status == NULL ||
+	    strcmp(status, "error") != 0)
+		return;
+	buf_init(&text);
+	line_text(ir, (size_t)n, &text);
+	out = json_dumps(json_pack("{s:I,s:O,s:O,s:s%}", "line", n, "field",
+			     field ? field : json_null(), "error",
+			     json_object_get(rec, "error"), "input",
+			     buf_size(&text) ? buf_data(&text) : "",
+			     buf_size(&text)),
+	    JSON_COMPACT);
+	fprintf(ir->rejects, "%s\n", out);
+	free(out);
+	buf_fini(&text);
+}
+
+static int
+cmd_ingest(struct ctl *ctl)
+{
+	const char *path = "-", *rejects = NULL;
+	struct ingest_run ir;
+	json_t *fin, *req, *counts;
+	char *data;
+	int i, rc;
+
+	memset(&ir, 0, sizeof(ir));
+	for (i = 1; i < ctl->argc; i++) {
+		if (strcmp(ctl->argv[i], "--skip-bad") == 0) {
+			if (++i >= ctl->argc)
+				die_usage("--skip-bad needs REJECTS.jsonl");
+			rejects = ctl->argv[i];
+		} else if (i == ctl->argc - 1)
+			path = ctl->argv[i];
+		else
+			die_usage("ingest: unexpected argument \"%s\"",
+			    ctl->argv[i]);
+	}
+	if (rejects != NULL && (ir.rejects = fopen(rejects, "w")) == NULL) {
+		fprintf(stderr, "dunnctl: %s: %s\n", rejects, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if ((data = slurp(path, &ir.len)) == NULL) {
+		if (ir.rejects != NULL)
+			fclose(ir.rejects);
+		return EXIT_FAILED;
+	}
+	ir.data = data;
+	index_lines(&ir);
+	rc = EXIT_UNREACHABLE;
+	if (connect_daemon(ctl) == -1)
+		goto out;
+	req = json_pack("{s:s,s:I,s:b,s:s}", "cmd", "ingest", "bytes",
+	    (json_int_t)ir.len, "skip_bad", rejects != NULL, "results",
+	    ctl->json ? "all" : "bad");
+	if (send_request(ctl, req) == 0)
+		(void)write_all(ctl->fd, data, ir.len);
+	fin = read_reply(ctl, ingest_record, &ir);
+	/*
+	 * The counts ride in the final record as {"counts":{...}}.  With
+	 * --json stdout holds exactly one object per non-blank line, so
+	 * the counts go to stderr (README, "Readings").
+	 */
+	if ((counts = json_object_get(fin, "counts")) != NULL) {
+		if (ctl->json) {
+			char *c = json_dumps(counts, JSON_COMPACT);
+
+			fprintf(stderr, "%s\n", c);
+			free(c);
+		} else
+			printf("%lld ok, %lld duplicate, %lld error, %lld rolled_back\n",
+			    (long long)json_integer_value(
+				json_object_get(counts, "ok")),
+			    (long long)json_integer_value(
+				json_object_get(counts, "duplicate")),
+			    (long long)json_integer_value(
+				json_object_get(counts, "error")),
+			    (long long)json_integer_value(
+				json_object_get(counts, "rolled_back")));
+	}
+	rc = final_status(fin);
+	json_decref(fin);
+out:
+	if (ir.rejects != NULL)
+		fclose(ir.rejects);
+	free(ir.starts);
+	free(data);
+	return rc;
+}
+
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
+	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
 	{ NULL, NULL, NULL },
