@@ -1052,8 +1052,7 @@ check_date(struct check *c, enum field f, uint32_t v, int32_t *day,
 	s = jbytes(c->j, nd);
 	if (nd->len != EVENT_DATE_LEN ||
 	    clock_parse_date(s, nd->len, day, &why) == -1)
-		return diag_set(
-		    c->d, field_names[f], "not a date (YYYY-MM-DD): %s", why);
+		return diag_set(c->d, field_names[f], "not a date: %s", why);
 	memcpy(text, s, nd->len);
 	text[nd->len] = '\0';
 	return 0;
@@ -1071,8 +1070,8 @@ check_ts(struct check *c, enum field f, uint32_t v)
 	s = jbytes(c->j, nd);
 	if (nd->len > EVENT_TS_MAX ||
 	    clock_parse_ts(s, nd->len, &c->ev->at, &why) == -1)
-		return diag_set(c->d, field_names[f],
-		    "not a timestamp (RFC 3339 with offset): %s", why);
+		return diag_set(
+		    c->d, field_names[f], "not a timestamp: %s", why);
 	memcpy(c->ev->at_text, s, nd->len);
 	c->ev->at_text[nd->len] = '\0';
 	return 0;
