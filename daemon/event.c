@@ -18,7 +18,10 @@
  * that points into the line; only strings holding escapes are unescaped,
  * into an arena.  Both arrays start on the stack, so a usual line costs no
  * allocation until the event is built (one block for its strings).
- * Measured with bench/bench_event.c: see the figure quoted there.
+ * Measured by bench/bench_event.c (gcc -O2, one AMD EPYC core, 159-byte
+ * lines of every type): framing + event_parse() + event_fini() ~0.8 us a
+ * line (~1.2 million lines/s); json_loadb() alone, without any of our
+ * checks, ~2.4 us.
  *
  * Invariants:
  * (1) step 1 reports by kind, not by position: too long, then invalid
