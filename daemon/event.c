@@ -8,10 +8,10 @@
  * Why a tokenizer of our own and not jansson.  The contract needs three
  * things jansson's DOM has lost by the time it returns: numbers "as
  * written" (1e2 and 100.0 are errors, 99999999999999999999999 is an
- * `amount` error and not malformed JSON, which jansson reports as a
- * number overflow), the top-level member that holds a duplicate name at
- * any depth (JSON_REJECT_DUPLICATES only says "duplicate object key"), and
- * the order of step 1's checks.  A raw pre-scan for those would read the
+ * `amount` error and not malformed JSON, where jansson fails with "too
+ * big integer"), the top-level member that holds a duplicate name at any
+ * depth (JSON_REJECT_DUPLICATES names only the inner key, near a byte
+ * offset), and the order of step 1's checks.  A raw pre-scan for those would read the
  * line twice and need its own JSON grammar anyway; jansson would then add
  * a heap allocation per value.  So one pass over the bytes builds a flat
  * array of nodes (pre-order, each with the index just past its subtree)
@@ -106,13 +106,12 @@ struct jdoc {
 	uint32_t stack0[DEPTH_STACK];
 };
 
-/* Bytes that stand for themselves inside a JSON string. */
-static const uint8_t plain[256] = { [0x20] = 1,
-	[0x21] = 1,
-	[0x22] = 0,
-	[0x23 ... 0x5b] = 1,
-	[0x5c] = 0,
-	[0x5d ... 0xff] = 1 };
+/* Does byte c stand for itself inside a JSON string? */
+static inline bool
+is_plain(unsigned char c)
+{
+	return c >= 0x20 && c != '"' && c != '\\';
+}
 
 static void
 jdoc_init(struct jdoc *j, const char *s, size_t len)
@@ -288,7 +287,7 @@ jstring_escaped(struct jdoc *j, size_t start, size_t i)
 	for (;;) {
 		if (i >= end)
 			return jerr(j, i, "unterminated string");
-		if (plain[s[i]]) {
+		if (is_plain(s[i])) {
 			*o++ = (char)s[i++];
 			continue;
 		}
@@ -371,7 +370,7 @@ jstring(struct jdoc *j)
 	const unsigned char *s = (const unsigned char *)j->s;
 	size_t i = j->pos + 1, start = i, end = j->len;
 
-	while (i < end && plain[s[i]])
+	while (i < end && is_plain(s[i]))
 		i++;
 	if (i >= end)
 		return jerr(j, i, "unterminated string");
@@ -529,11 +528,11 @@ check_dups(struct jdoc *j, uint32_t obj)
 		if (v[a].len != v[a - 1].len ||
 		    memcmp(v[a].p, v[a - 1].p, v[a].len) != 0)
 			continue;
-		/* v[a] repeats v[a - 1]: is v[a - 1] the run's first? */
-		if (a == 1 || v[a - 2].len != v[a - 1].len ||
-		    memcmp(v[a - 2].p, v[a - 1].p, v[a].len) != 0)
-			if (best == 0 || v[a].node < best)
-				best = v[a].node;
+		/* v[a] repeats v[a - 1]; count it if v[a - 1] opens the run. */
+		if ((a == 1 || v[a - 2].len != v[a - 1].len ||
+		        memcmp(v[a - 2].p, v[a - 1].p, v[a].len) != 0) &&
+		    (best == 0 || v[a].node < best))
+			best = v[a].node;
 	}
 	free(v);
 	if (best != 0)
@@ -1712,111 +1711,181 @@ encode_contact(struct obuf *b, const struct event_contact *ct)
 	ob_put(b, "}", 1);
 }
 
+/* Is member f present in ev? */
+static bool
+has_member(const struct event *ev, enum field f)
+{
+	switch (f) {
+	case F_ACCOUNT:
+		return ev->account[0] != '\0';
+	case F_ALLOW_CREDIT_BALANCE:
+		return ev->has_allow_credit_balance;
+	case F_AMOUNT:
+		return ev->has_amount;
+	case F_AT:
+		return ev->has_at;
+	case F_CASH_IN_DAY:
+		return ev->has_cash_in_day;
+	case F_CONTACTS:
+		return ev->has_contacts;
+	case F_CURRENCY:
+		return ev->currency[0] != '\0';
+	case F_DISTANCE_KM:
+		return ev->has_distance_km;
+	case F_DUE:
+		return ev->has_due;
+	case F_EVENT:
+		return ev->event_ref[0] != '\0';
+	case F_ID:
+		return ev->id[0] != '\0';
+	case F_INVOICE:
+		return ev->invoice[0] != '\0';
+	case F_ISSUED:
+		return ev->has_issued;
+	case F_NAME:
+		return ev->name != NULL;
+	case F_NOTE:
+		return ev->note != NULL;
+	case F_PAUSED:
+		return ev->has_paused;
+	case F_REASON:
+		return ev->reason != NULL;
+	case F_RESULT:
+		return event_result_name(ev->result) != NULL;
+	case F_RISK:
+		return ev->risk != '\0';
+	case F_SIZE:
+		return event_size_name(ev->size) != NULL;
+	case F_TAGS:
+		return ev->has_tags;
+	case F_TASK:
+		return ev->task[0] != '\0';
+	case F_TYPE:
+		return event_type_name(ev->type) != NULL;
+	case F_UPHELD_AMOUNT:
+		return ev->has_upheld_amount;
+	case F_COUNT:
+		break;
+	}
+	return false;
+}
+
+static void
+ob_bool(struct obuf *b, bool v)
+{
+	ob_put(b, v ? "true" : "false", v ? 4 : 5);
+}
+
+/* Writes the value of member f, which is present. */
+static void
+encode_value(struct obuf *b, const struct event *ev, enum field f)
+{
+	char risk[2] = { ev->risk, '\0' };
+	size_t i;
+
+	switch (f) {
+	case F_ACCOUNT:
+		ob_str(b, ev->account);
+		break;
+	case F_ALLOW_CREDIT_BALANCE:
+		ob_bool(b, ev->allow_credit_balance);
+		break;
+	case F_AMOUNT:
+		ob_int(b, ev->amount);
+		break;
+	case F_AT:
+		ob_str(b, ev->at_text);
+		break;
+	case F_CASH_IN_DAY:
+		ob_int(b, ev->cash_in_day);
+		break;
+	case F_CONTACTS:
+		ob_put(b, "[", 1);
+		for (i = 0; i < ev->ncontacts; i++) {
+			if (i > 0)
+				ob_put(b, ",", 1);
+			encode_contact(b, &ev->contacts[i]);
+		}
+		ob_put(b, "]", 1);
+		break;
+	case F_CURRENCY:
+		ob_str(b, ev->currency);
+		break;
+	case F_DISTANCE_KM:
+		ob_int(b, ev->distance_km);
+		break;
+	case F_DUE:
+		ob_str(b, ev->due_text);
+		break;
+	case F_EVENT:
+		ob_str(b, ev->event_ref);
+		break;
+	case F_ID:
+		ob_str(b, ev->id);
+		break;
+	case F_INVOICE:
+		ob_str(b, ev->invoice);
+		break;
+	case F_ISSUED:
+		ob_str(b, ev->issued_text);
+		break;
+	case F_NAME:
+		ob_str(b, ev->name);
+		break;
+	case F_NOTE:
+		ob_str(b, ev->note);
+		break;
+	case F_PAUSED:
+		ob_bool(b, ev->paused);
+		break;
+	case F_REASON:
+		ob_str(b, ev->reason);
+		break;
+	case F_RESULT:
+		ob_str(b, event_result_name(ev->result));
+		break;
+	case F_RISK:
+		ob_str(b, risk);
+		break;
+	case F_SIZE:
+		ob_str(b, event_size_name(ev->size));
+		break;
+	case F_TAGS:
+		ob_put(b, "[", 1);
+		for (i = 0; i < ev->ntags; i++) {
+			if (i > 0)
+				ob_put(b, ",", 1);
+			ob_str(b, ev->tags[i]);
+		}
+		ob_put(b, "]", 1);
+		break;
+	case F_TASK:
+		ob_str(b, ev->task);
+		break;
+	case F_TYPE:
+		ob_str(b, event_type_name(ev->type));
+		break;
+	case F_UPHELD_AMOUNT:
+		ob_int(b, ev->upheld_amount);
+		break;
+	case F_COUNT:
+		break;
+	}
+}
+
 static void
 encode(struct obuf *b, const struct event *ev)
 {
-	char risk[2] = { ev->risk, '\0' };
 	bool first = true;
-	size_t i;
 	int f;
 
 	ob_put(b, "{", 1);
 	/* enum field is in byte order of the names: invariant (4). */
 	for (f = 0; f < F_COUNT; f++) {
-		switch ((enum field)f) {
-#define STR(member)                                                            \
-	if (ev->member[0] == '\0')                                             \
-		break;                                                         \
-	ob_key(b, field_names[f], &first);                                     \
-	ob_str(b, ev->member);                                                 \
-	break;
-#define OPT(test, what)                                                        \
-	if (!(test))                                                           \
-		break;                                                         \
-	ob_key(b, field_names[f], &first);                                     \
-	what;                                                                  \
-	break;
-		case F_ACCOUNT:
-			STR(account)
-		case F_ALLOW_CREDIT_BALANCE:
-			OPT(ev->has_allow_credit_balance,
-			    ob_put(b,
-			        ev->allow_credit_balance ? "true" : "false",
-			        ev->allow_credit_balance ? 4 : 5))
-		case F_AMOUNT:
-			OPT(ev->has_amount, ob_int(b, ev->amount))
-		case F_AT:
-			OPT(ev->has_at, ob_str(b, ev->at_text))
-		case F_CASH_IN_DAY:
-			OPT(ev->has_cash_in_day, ob_int(b, ev->cash_in_day))
-		case F_CONTACTS:
-			if (!ev->has_contacts)
-				break;
-			ob_key(b, field_names[f], &first);
-			ob_put(b, "[", 1);
-			for (i = 0; i < ev->ncontacts; i++) {
-				if (i > 0)
-					ob_put(b, ",", 1);
-				encode_contact(b, &ev->contacts[i]);
-			}
-			ob_put(b, "]", 1);
-			break;
-		case F_CURRENCY:
-			STR(currency)
-		case F_DISTANCE_KM:
-			OPT(ev->has_distance_km, ob_int(b, ev->distance_km))
-		case F_DUE:
-			OPT(ev->has_due, ob_str(b, ev->due_text))
-		case F_EVENT:
-			STR(event_ref)
-		case F_ID:
-			STR(id)
-		case F_INVOICE:
-			STR(invoice)
-		case F_ISSUED:
-			OPT(ev->has_issued, ob_str(b, ev->issued_text))
-		case F_NAME:
-			OPT(ev->name != NULL, ob_str(b, ev->name))
-		case F_NOTE:
-			OPT(ev->note != NULL, ob_str(b, ev->note))
-		case F_PAUSED:
-			OPT(ev->has_paused,
-			    ob_put(b, ev->paused ? "true" : "false",
-			        ev->paused ? 4 : 5))
-		case F_REASON:
-			OPT(ev->reason != NULL, ob_str(b, ev->reason))
-		case F_RESULT:
-			OPT(ev->result != EVENT_RESULT_NONE,
-			    ob_str(b, event_result_name(ev->result)))
-		case F_RISK:
-			OPT(ev->risk != '\0', ob_str(b, risk))
-		case F_SIZE:
-			OPT(ev->size != EVENT_SIZE_NONE,
-			    ob_str(b, event_size_name(ev->size)))
-		case F_TAGS:
-			if (!ev->has_tags)
-				break;
-			ob_key(b, field_names[f], &first);
-			ob_put(b, "[", 1);
-			for (i = 0; i < ev->ntags; i++) {
-				if (i > 0)
-					ob_put(b, ",", 1);
-				ob_str(b, ev->tags[i]);
-			}
-			ob_put(b, "]", 1);
-			break;
-		case F_TASK:
-			STR(task)
-		case F_TYPE:
-			OPT(event_type_name(ev->type) != NULL,
-			    ob_str(b, event_type_name(ev->type)))
-		case F_UPHELD_AMOUNT:
-			OPT(ev->has_upheld_amount, ob_int(b, ev->upheld_amount))
-		case F_COUNT:
-			break;
-#undef STR
-#undef OPT
-		}
+		if (!has_member(ev, (enum field)f))
+			continue;
+		ob_key(b, field_names[f], &first);
+		encode_value(b, ev, (enum field)f);
 	}
 	ob_put(b, "}", 1);
 }
