@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,117 @@ test_corpus_good(void **state)
 {
 	(void)state;
 	assert_true(corpus_each(CORPUS_GOOD, check_good_row) >= 40);
+}
+
+/*
+ * The whole corpus as one batch, as ingest sees it: every row a line
+ * ended by CRLF (LF for the last), read in pseudo-random chunk sizes by
+ * lines.h.  Each line must get its row's result, and blank lines between
+ * them only move the numbers.
+ */
+struct batch_row {
+	bool good;
+	char *field, *msg;
+};
+
+static struct batch_row *batch_rows;
+static struct buf batch;
+static size_t batch_n;
+
+static int
+add_batch_row(json_t *row, size_t no)
+{
+	json_t *field = json_object_get(row, "field");
+	struct batch_row *r;
+	size_t len;
+	char *line = row_input(row, &len);
+
+	(void)no;
+	assert_null(memchr(line, '\n', len));
+	batch_rows =
+	    xreallocarray(batch_rows, batch_n + 1, sizeof(*batch_rows));
+	r = &batch_rows[batch_n++];
+	r->good = json_object_get(row, "canonical") != NULL;
+	r->field = r->good
+	    ? NULL
+	    : xstrdup(json_is_null(field) ? "" : json_string_value(field));
+	r->msg = r->good ? NULL
+	                 : xstrdup(json_string_value(
+	                       json_object_get(row, "error_contains")));
+	buf_append(&batch, line, len);
+	/* A blank line after every tenth row: counted, not reported. */
+	buf_append(&batch, batch_n % 10 ? "\r\n" : "\r\n \t\r\n",
+	    batch_n % 10 ? 2 : 6);
+	free(line);
+	return 0;
+}
+
+static void
+test_corpus_as_batch(void **state)
+{
+	struct lines lr;
+	struct line ln;
+	struct event ev;
+	struct diag d;
+	struct batch_row *r;
+	size_t off, n, got = 0, blanks = 0, i;
+	uint64_t seed = 7;
+	const char *data;
+	bool eof = false;
+
+	(void)state;
+	buf_init(&batch);
+	corpus_each(CORPUS_BAD, add_batch_row);
+	corpus_each(CORPUS_GOOD, add_batch_row);
+	data = buf_data(&batch);
+	lines_init(&lr, LINES_MAX);
+	for (off = 0; off < buf_size(&batch); off += n) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		n = 1 + (size_t)(seed >> 33) % 70000;
+		if (n > buf_size(&batch) - off)
+			n = buf_size(&batch) - off;
+		lines_feed(&lr, data + off, n);
+		for (;;) {
+			if (lines_next(&lr, &ln) == 0) {
+				if (off + n < buf_size(&batch) || eof)
+					break;
+				lines_eof(&lr);
+				eof = true;
+				continue;
+			}
+			if (ln.kind == LINE_BLANK) {
+				blanks++;
+				continue;
+			}
+			assert_true(got < batch_n);
+			r = &batch_rows[got++];
+			/* Line numbers count the blank lines too. */
+			assert_int_equal(ln.no, got + blanks);
+			memset(&d, 0, sizeof(d));
+			if (ln.kind == LINE_TOO_LONG)
+				diag_set(&d, "", "line too long");
+			else if (event_parse(ln.s, ln.len, &ev, &d) == 0) {
+				if (!r->good)
+					fail_msg("line %" PRIu64 ": accepted",
+					    ln.no);
+				event_fini(&ev);
+				continue;
+			}
+			if (r->good || strcmp(d.field, r->field) != 0 ||
+			    strstr(d.msg, r->msg) == NULL)
+				fail_msg("line %" PRIu64 ": got %s: %s", ln.no,
+				    d.field, d.msg);
+		}
+	}
+	lines_fini(&lr);
+	assert_int_equal(got, batch_n);
+	assert_int_equal(blanks, batch_n / 10);
+	for (i = 0; i < batch_n; i++) {
+		free(batch_rows[i].field);
+		free(batch_rows[i].msg);
+	}
+	free(batch_rows);
+	buf_fini(&batch);
 }
 
 /* Parses s, which must be valid. */
@@ -646,6 +758,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_corpus_bad),
 		cmocka_unit_test(test_corpus_good),
+		cmocka_unit_test(test_corpus_as_batch),
 		cmocka_unit_test(test_account_fields),
 		cmocka_unit_test(test_money_and_time_fields),
 		cmocka_unit_test(test_digest),
