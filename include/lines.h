@@ -10,6 +10,10 @@
  *
  * A line lying whole inside the chunk being read is returned in place (no
  * copy); only a line spanning chunks is assembled in the reader's buffer.
+ *
+ * A too-long line cannot be echoed whole (REJECTS.jsonl `input`, §2.4):
+ * the reader offers its first `max` bytes (ln->len) and its full length
+ * (ln->bytes); the caller decides how much of that prefix to quote.
  */
 #ifndef DUNND_LINES_H
 #define DUNND_LINES_H
