@@ -200,6 +200,7 @@ struct item {
 struct loader {
 	struct diags *ds;
 	const char *where; /* the directory, for errors without a file */
+	size_t errors0;    /* errors in ds before this load */
 	struct ruleset *rs;
 	struct src *src;
 	size_t nsrc;
@@ -2078,7 +2079,8 @@ finish(struct ruleset *rs)
 	size_t i, k, r;
 
 	use_all(rs, false);
-	qsort(u->windows, u->nwindows, sizeof(*u->windows), cmp_i64);
+	if (u->nwindows > 0)
+		qsort(u->windows, u->nwindows, sizeof(*u->windows), cmp_i64);
 	for (i = k = 0; i < u->nwindows; i++) {
 		if (k == 0 || u->windows[k - 1] != u->windows[i])
 			u->windows[k++] = u->windows[i];
@@ -2105,7 +2107,7 @@ load(struct loader *ld)
 	struct ruleset *rs = ld->rs;
 	struct hash128 h;
 	uint8_t digest[16], lenbuf[8];
-	size_t errors0 = ld->ds->errors, i, k;
+	size_t i, k;
 	bool all_parsed = true;
 	uint64_t n;
 
@@ -2120,7 +2122,8 @@ load(struct loader *ld)
 		for (k = 0; k < 8; k++)
 			lenbuf[k] = (uint8_t)(n >> (8 * k));
 		hash_update(&h, lenbuf, 8);
-		hash_update(&h, ld->src[i].text, ld->src[i].len);
+		if (ld->src[i].text != NULL)
+			hash_update(&h, ld->src[i].text, ld->src[i].len);
 	}
 	hash_final(&h, digest);
 	hash_hex(digest, rs->version);
@@ -2188,7 +2191,7 @@ load(struct loader *ld)
 	free(ld->rule_ok);
 	free(ld->to_ok);
 	diags_sort(ld->ds);
-	if (ld->ds->errors > errors0) {
+	if (ld->ds->errors > ld->errors0) {
 		rules_free(rs);
 		return NULL;
 	}
@@ -2201,6 +2204,7 @@ loader_init(struct loader *ld, struct diags *ds, const char *where)
 {
 	memset(ld, 0, sizeof(*ld));
 	ld->ds = ds;
+	ld->errors0 = ds->errors;
 	ld->where = where;
 	ld->rs = xcalloc(1, sizeof(*ld->rs));
 	ld->rs->trend_window = RULES_TREND_WINDOW_DEFAULT;
@@ -2237,7 +2241,8 @@ rules_load_dir(const char *dir, struct diags *ds)
 		closedir(d);
 		return NULL;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
 	loader_init(&ld, ds, dir);
 	for (i = 0; i < n; i++) {
 		/* Subdirectories and other non-files are not rule files. */
