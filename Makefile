@@ -72,7 +72,8 @@ smoke: all
 	    python3 ../shared/checks/smoke.py . ; \
 	else echo "smoke: ../shared/checks/smoke.py not present, skipped"; fi
 
-test: all unit integration smoke
+# smoke joins `test` once ingest, evaluation and the feed are in (#13).
+test: all unit integration
 
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit integration

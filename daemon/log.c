@@ -12,16 +12,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 int log_verbose = LOG_LEVEL_INFO;
 static bool log_prefix;
+static bool log_syslog;
 static const char *log_name = "dunnd";
 
 void
 log_init(bool foreground, int level)
 {
-	(void)foreground;
 	log_verbose = level;
+	if (!foreground && !log_syslog) {
+		openlog("dunnd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog = true;
+	}
 	log_prefix = getenv("JOURNAL_STREAM") != NULL;
 }
 
@@ -53,6 +58,13 @@ vlog(int pri, const char *fmt, va_list ap, const char *errstr)
 	if (pri > log_verbose)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (log_syslog) {
+		if (errstr != NULL)
+			syslog(pri, "%s: %s", buf, errstr);
+		else
+			syslog(pri, "%s", buf);
+		return;
+	}
 	if (log_prefix)
 		fprintf(stderr, "<%d>", pri);
 	if (errstr != NULL)

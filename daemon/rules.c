@@ -43,6 +43,8 @@
 
 #include <libconfig.h>
 
+#include "clock.h"
+
 /*
  * A rule file is written by hand; anything bigger is a mistake.  libconfig
  * 1.5 keeps setting lines in an unsigned short, so longer files would
@@ -289,53 +291,6 @@ strv_free(char **v, size_t n)
 }
 
 /*
- * Durations (§1): 1-6 digits and a unit.  A private copy of
- * clock_parse_duration()'s contract until daemon/clock.c is merged from
- * the clock branch; then this goes and that is called.
- */
-static int
-parse_duration(const char *s, size_t len, int64_t *secs, const char **why)
-{
-	int64_t n = 0, unit;
-	size_t i;
-
-	for (i = 0; i < len && isdigit((unsigned char)s[i]); i++) {
-		if (i == 6) {
-			*why = "more than 6 digits";
-			return -1;
-		}
-		n = n * 10 + (s[i] - '0');
-	}
-	if (i == 0) {
-		*why = "no digits";
-		return -1;
-	}
-	if (i + 1 != len) {
-		*why = i == len ? "no unit" : "unknown unit";
-		return -1;
-	}
-	switch (s[i]) {
-	case 'm':
-		unit = 60;
-		break;
-	case 'h':
-		unit = 3600;
-		break;
-	case 'd':
-		unit = 86400;
-		break;
-	case 'w':
-		unit = 7 * 86400;
-		break;
-	default:
-		*why = "unknown unit";
-		return -1;
-	}
-	*secs = n * unit;
-	return 0;
-}
-
-/*
  * Reads the duration of setting s (named key, inside what).  positive:
  * must be > 0 (every, cooldown, window); else >= 0.  Reports and returns
  * -1 when it is not a good duration.
@@ -355,7 +310,7 @@ get_duration(struct loader *ld, const char *file, const config_setting_t *s,
 		return -1;
 	}
 	str = config_setting_get_string(s);
-	if (parse_duration(str, strlen(str), secs, &why) == -1) {
+	if (clock_parse_duration(str, strlen(str), secs, &why) == -1) {
 		err_at(ld, file, line_of(s),
 		    "%s: bad duration \"%s\" (1-6 digits and a unit m, h, d or w)",
 		    path, str);
@@ -558,24 +513,6 @@ add_src(struct loader *ld, char *name)
 
 /* Phase 2: the prescan. */
 
-struct buf {
-	char *p;
-	size_t n, cap;
-};
-
-static void
-buf_put(struct buf *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		while (b->n + n + 1 > b->cap)
-			b->cap = b->cap ? b->cap * 2 : 256;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
 /* Copies t[i..j) keeping count of lines. */
 static void
 copy_span(struct buf *b, const char *t, size_t i, size_t j, int *line)
@@ -586,7 +523,7 @@ copy_span(struct buf *b, const char *t, size_t i, size_t j, int *line)
 		if (t[k] == '\n')
 			(*line)++;
 	}
-	buf_put(b, t + i, j - i);
+	buf_append(b, t + i, j - i);
 }
 
 /* Appends t[i..j) as spaces, newlines kept. */
@@ -598,7 +535,7 @@ blank_span(struct buf *b, const char *t, size_t i, size_t j, int *line)
 	for (k = i; k < j; k++) {
 		if (t[k] == '\n')
 			(*line)++;
-		buf_put(b, t[k] == '\n' ? "\n" : " ", 1);
+		buf_append(b, t[k] == '\n' ? "\n" : " ", 1);
 	}
 }
 
@@ -627,7 +564,7 @@ integer_literal(struct loader *ld, const char *file, struct buf *b,
 	unsigned long long u;
 	char *end;
 
-	buf_put(b, t + i, j - i);
+	buf_append(b, t + i, j - i);
 	if (j - i >= sizeof(tmp)) {
 		err_at(
 		    ld, file, line, "the number %.20s... is too large", t + i);
@@ -642,31 +579,30 @@ integer_literal(struct loader *ld, const char *file, struct buf *b,
 			err_at(
 			    ld, file, line, "the number %s is too large", tmp);
 		else if (u > INT_MAX)
-			buf_put(b, "L", 1);
+			buf_append(b, "L", 1);
 		return;
 	}
 	v = strtoll(tmp, &end, 10);
 	if (errno == ERANGE)
 		err_at(ld, file, line, "the number %s is too large", tmp);
 	else if (v > INT_MAX || v < INT_MIN)
-		buf_put(b, "L", 1);
+		buf_append(b, "L", 1);
 }
 
 /*
- * Returns the text libconfig is to parse: every @include blanked (an
- * error each) and wide integers suffixed.  Newlines are kept, so lines
+ * Puts into b the text libconfig is to parse, NUL-terminated: every
+ * @include blanked (an error each) and wide integers suffixed.  Newlines are kept, so lines
  * are those of the file.  Follows libconfig's lexer: strings, # // and
  * block comments, names, numbers.
  */
-static char *
-prescan(struct loader *ld, const char *file, const char *t, size_t len)
+static void
+prescan(struct loader *ld, const char *file, const char *t, size_t len,
+    struct buf *b)
 {
-	struct buf b = { 0 };
 	size_t i = 0, j;
 	int line = 1;
 	bool hex;
 
-	buf_put(&b, "", 0);
 	while (i < len) {
 		char c = t[i], d = i + 1 < len ? t[i + 1] : '\0';
 
@@ -695,7 +631,7 @@ prescan(struct loader *ld, const char *file, const char *t, size_t len)
 				;
 			if (j < len && t[j] == '"')
 				j = string_end(t, len, j);
-			blank_span(&b, t, i, j, &line);
+			blank_span(b, t, i, j, &line);
 			i = j;
 			continue;
 		} else if (isalpha((unsigned char)c) || c == '*') {
@@ -744,17 +680,17 @@ prescan(struct loader *ld, const char *file, const char *t, size_t len)
 				/* Already 64-bit. */
 			} else {
 				integer_literal(
-				    ld, file, &b, t, i, j, hex, line);
+				    ld, file, b, t, i, j, hex, line);
 				i = j;
 				continue;
 			}
 		} else {
 			j = i + 1;
 		}
-		copy_span(&b, t, i, j, &line);
+		copy_span(b, t, i, j, &line);
 		i = j;
 	}
-	return b.p;
+	buf_append(b, "", 1);
 }
 
 /* Phase 3: parsing. */
@@ -763,7 +699,7 @@ static void
 parse_src(struct loader *ld, struct src *s)
 {
 	const char *nul, *why;
-	char *scan;
+	struct buf scan;
 	size_t k;
 	int lines = 1;
 
@@ -782,12 +718,13 @@ parse_src(struct loader *ld, struct src *s)
 		    RULES_LINES_MAX);
 		return;
 	}
-	scan = prescan(ld, s->name, s->text, s->len);
+	buf_init(&scan);
+	prescan(ld, s->name, s->text, s->len, &scan);
 	config_init(&s->cfg);
 	s->readable = true;
-	if (config_read_string(&s->cfg, scan) == CONFIG_TRUE) {
+	if (config_read_string(&s->cfg, buf_data(&scan)) == CONFIG_TRUE) {
 		s->parsed = true;
-		free(scan);
+		buf_fini(&scan);
 		return;
 	}
 	why = config_error_text(&s->cfg);
@@ -799,7 +736,7 @@ parse_src(struct loader *ld, struct src *s)
 	else
 		err_at(ld, s->name, config_error_line(&s->cfg),
 		    "syntax error: %s", why);
-	free(scan);
+	buf_fini(&scan);
 }
 
 /* Phase 4: the top level. */

@@ -147,3 +147,86 @@ diag_format(const struct diag *d, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d: %s%s", d->file, d->line,
 	    d->warning ? "warning: " : "", d->msg);
 }
+
+void
+buf_init(struct buf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void
+buf_fini(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+char *
+buf_reserve(struct buf *b, size_t n)
+{
+	if (b->off > 0 && (b->off == b->len || b->len + n > b->cap)) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	return b->p + b->len;
+}
+
+void
+buf_append(struct buf *b, const void *data, size_t n)
+{
+	memcpy(buf_reserve(b, n), data, n);
+	b->len += n;
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void
+buf_consume(struct buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off >= b->len)
+		b->off = b->len = 0;
+}
+
+size_t
+buf_size(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+const char *
+buf_data(const struct buf *b)
+{
+	return b->p + b->off;
+}
+
+void
+buf_clear(struct buf *b)
+{
+	b->off = b->len = 0;
+}

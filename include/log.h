@@ -18,7 +18,7 @@ enum log_level {
 
 extern int log_verbose;
 
-/* Sets the level; foreground only changes nothing but is kept for -f. */
+/* Sets the level; not in the foreground, lines go to syslog instead. */
 void log_init(bool foreground, int level);
 /* Parses "err", "warning", "info", "debug"; -1 if unknown. */
 int log_level_parse(const char *name);

@@ -59,4 +59,28 @@ void diags_sort(struct diags *ds);
 /* "FILE:LINE: msg" or "FILE:LINE: warning: msg" into buf. */
 void diag_format(const struct diag *d, char *buf, size_t len);
 
+/*
+ * A byte buffer: data lives in p[off, len).  Consuming from the front
+ * moves off; the space is reclaimed when the buffer empties or on the
+ * next append that needs it.
+ */
+struct buf {
+	char *p;
+	size_t off, len, cap;
+};
+
+void buf_init(struct buf *b);
+void buf_fini(struct buf *b);
+/* Ensures room for n more bytes and returns where they go. */
+char *buf_reserve(struct buf *b, size_t n);
+void buf_append(struct buf *b, const void *data, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Drops n bytes from the front. */
+void buf_consume(struct buf *b, size_t n);
+/* Bytes held. */
+size_t buf_size(const struct buf *b);
+const char *buf_data(const struct buf *b);
+void buf_clear(struct buf *b);
+
 #endif

@@ -1,0 +1,140 @@
+/*
+ * dunnd — main(): options, --check, wiring, loop_run().
+ *
+ * dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]   (§6)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "conf.h"
+#include "log.h"
+#include "loop.h"
+#include "rules.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+static void __attribute__((noreturn))
+usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+	    "usage: dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]\n");
+	exit(rc);
+}
+
+static void
+print_diags(const struct diags *ds)
+{
+	char line[DIAG_MSG_MAX + 300];
+	size_t i;
+
+	for (i = 0; i < ds->n; i++) {
+		diag_format(&ds->v[i], line, sizeof(line));
+		fprintf(stderr, "%s\n", line);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'C' },
+		{ "test-clock", optional_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_path = CONF_DEFAULT_PATH, *test_time = NULL, *why;
+	bool foreground = false, check = false, test_clock = false;
+	struct server srv;
+	struct diags ds;
+	char err[STORE_ERR_LEN];
+	int ch, rc = 1;
+	int64_t t = 0, pos;
+
+	log_procname("dunnd");
+	while ((ch = getopt_long(argc, argv, "c:fhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'T':
+			test_clock = true;
+			test_time = optarg;
+			break;
+		case 'V':
+			printf("dunnd %s\n", DUNND_VERSION);
+			return 0;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+
+	memset(&srv, 0, sizeof(srv));
+	diags_init(&ds);
+	log_init(true, LOG_LEVEL_INFO);
+	if ((srv.conf = conf_load(conf_path, &ds)) == NULL) {
+		print_diags(&ds);
+		goto out;
+	}
+	if (test_clock && test_time != NULL &&
+	    clock_parse_ts(test_time, strlen(test_time), &t, &why) == -1) {
+		fprintf(stderr, "dunnd: --test-clock=%s: %s\n", test_time, why);
+		goto out;
+	}
+	srv.rules = rules_load_dir(srv.conf->rules, &ds);
+	print_diags(&ds);
+	if (srv.rules == NULL || check) {
+		rc = srv.rules == NULL ? 1 : 0;
+		goto out;
+	}
+
+	if (!foreground && daemon(0, 0) == -1) {
+		fprintf(stderr, "dunnd: daemon: %s\n", strerror(errno));
+		goto out;
+	}
+	log_init(foreground, srv.conf->log_level);
+	if (store_open(srv.conf->database, &srv.store, err, sizeof(err)) ==
+	    -1) {
+		log_err("store: %s", err);
+		goto out;
+	}
+	/* §6: the clock starts at max(TIME, stored clock position). */
+	pos = 0;
+	if (store_meta_get_int(srv.store, "clock_pos", &pos) == -1)
+		goto out;
+	srv.clock_pos = pos;
+	srv.started = clock_wall();
+	if (test_clock) {
+		t = test_time != NULL ? t : srv.started;
+		clock_test_start(t > pos ? t : pos);
+	}
+	log_info("dunnd %s: database %s, rules %s (version %s), zone %s, %s clock",
+	    DUNND_VERSION, srv.conf->database, srv.conf->rules,
+	    srv.rules->version, srv.conf->timezone,
+	    test_clock ? "test" : "wall");
+	if (loop_run(&srv) == 0)
+		rc = 0;
+	log_info("dunnd: stopped");
+out:
+	store_close(srv.store);
+	rules_free(srv.rules);
+	conf_free(srv.conf);
+	diags_fini(&ds);
+	return rc;
+}

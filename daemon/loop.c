@@ -1,0 +1,120 @@
+/*
+ * loop — owns the ev_loop and the process's lifecycle.
+ *
+ * Start: the socket is bound only once the state is loaded and every
+ * missed moment processed, then READY=1 (§6).  Stop (SIGTERM, SIGINT):
+ * STOPPING=1, the batch being processed finishes and commits, clients
+ * mid-request get "shutting down", the store closes cleanly.
+ * The watchdog, when systemd asks for one, is petted at half its period
+ * from an ev_timer: a loop that stops turning stops petting.
+ */
+#include "loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ev.h>
+#include <systemd/sd-daemon.h>
+
+#include "conf.h"
+#include "log.h"
+#include "server.h"
+#include "socket.h"
+
+struct loop {
+	struct server *srv;
+	struct ev_loop *ev;
+	ev_signal sigterm, sigint, sighup;
+	ev_timer watchdog;
+};
+
+void
+loop_notify(const char *state)
+{
+	sd_notify(0, state);
+}
+
+static void
+stop_cb(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	struct loop *lp = w->data;
+
+	(void)revents;
+	log_info("dunnd: %s received, stopping",
+	    w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	lp->srv->stopping = true;
+	sd_notify(0, "STOPPING=1");
+	ev_break(ev, EVBREAK_ALL);
+}
+
+static void
+hup_cb(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	struct loop *lp = w->data;
+
+	(void)ev;
+	(void)revents;
+	server_reload(lp->srv, NULL);
+}
+
+static void
+watchdog_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+int
+loop_run(struct server *srv)
+{
+	struct loop lp;
+	struct acl acl;
+	char err[512];
+	uint64_t wd_usec = 0;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.srv = srv;
+	lp.ev = ev_default_loop(EVFLAG_AUTO);
+	if (lp.ev == NULL) {
+		log_err("loop: cannot initialise libev");
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&lp.sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&lp.sigint, stop_cb, SIGINT);
+	ev_signal_init(&lp.sighup, hup_cb, SIGHUP);
+	lp.sigterm.data = lp.sigint.data = lp.sighup.data = &lp;
+	ev_signal_start(lp.ev, &lp.sigterm);
+	ev_signal_start(lp.ev, &lp.sigint);
+	ev_signal_start(lp.ev, &lp.sighup);
+
+	srv->listener = sock_listen(srv, lp.ev, srv->conf->socket,
+	    srv->conf->socket_group, srv->conf->max_clients, err, sizeof(err));
+	if (srv->listener == NULL) {
+		log_err("socket: %s", err);
+		return -1;
+	}
+	acl_init(&acl, srv->conf);
+	sock_set_acl(srv->listener, &acl);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		ev_timer_init(&lp.watchdog, watchdog_cb, 0.,
+		    (double)wd_usec / 2e6);
+		ev_timer_again(lp.ev, &lp.watchdog);
+	}
+	log_info("dunnd: ready on %s", srv->conf->socket);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+
+	ev_run(lp.ev, 0);
+
+	sock_close(srv->listener, "shutting down");
+	srv->listener = NULL;
+	ev_signal_stop(lp.ev, &lp.sigterm);
+	ev_signal_stop(lp.ev, &lp.sigint);
+	ev_signal_stop(lp.ev, &lp.sighup);
+	ev_timer_stop(lp.ev, &lp.watchdog);
+	ev_loop_destroy(lp.ev);
+	return 0;
+}

@@ -1,0 +1,20 @@
+/*
+ * loop — the one libev loop: signals, the control socket, sd_notify
+ * (READY, RELOADING, STOPPING, WATCHDOG) and the commit point.
+ */
+#ifndef DUNND_LOOP_H
+#define DUNND_LOOP_H
+
+struct server;
+
+/*
+ * Binds the control socket, tells systemd READY=1 and runs until SIGTERM
+ * or SIGINT.  Returns 0 after a clean stop, -1 when it could not start
+ * (logged).
+ */
+int loop_run(struct server *srv);
+
+/* Sends one state line to systemd (no-op without $NOTIFY_SOCKET). */
+void loop_notify(const char *state);
+
+#endif

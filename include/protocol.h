@@ -1,0 +1,77 @@
+/*
+ * protocol — the control protocol of §8, shared by dunnd and dunnctl:
+ * the command table (names, fields and their types, who may run them)
+ * and request decoding.
+ *
+ * A request is one JSON object per line, {"v":1,"cmd":NAME,...}.  A
+ * reply is zero or more data records (objects without "ok") and one
+ * final record {"ok":true,...} or {"ok":false,"error":"..."}.
+ */
+#ifndef DUNND_PROTOCOL_H
+#define DUNND_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define PROTO_VERSION	 1
+#define PROTO_LINE_MAX	 (1024 * 1024) /* a request line, §8 */
+#define PROTO_ERR_LEN	 256
+
+enum proto_cmd {
+	CMD_STATUS,
+	CMD_INGEST,
+	CMD_ACCOUNTS,
+	CMD_EXPLAIN,
+	CMD_TASKS,
+	CMD_FEED,
+	CMD_ACK,
+	CMD_RELOAD,
+	CMD_SIMULATE,
+	CMD_REPORT,
+	CMD_CLOCK,
+	CMD_COUNT
+};
+
+enum proto_type {
+	PT_BOOL,
+	PT_STRING,
+	PT_SEQ,	  /* a non-negative JSON integer */
+	PT_FILES, /* [{"name": string, "text": string}, ...] */
+};
+
+struct proto_field {
+	const char *name;
+	enum proto_type type;
+	bool required;
+};
+
+struct proto_cmd_info {
+	const char *name;
+	bool admin; /* false: readers may use it too (§8) */
+	const struct proto_field *fields;
+};
+
+/* The table entry of cmd. */
+const struct proto_cmd_info *proto_cmd_info(enum proto_cmd cmd);
+
+/* A decoded request: req is borrowed from root, which the caller owns. */
+struct proto_request {
+	json_t *root;
+	enum proto_cmd cmd;
+	int64_t bytes; /* -1 when the request carries no body */
+};
+
+/*
+ * Decodes one request line (without its line end).  Returns 0 with req
+ * filled; -1 with err set when the request is refused but the
+ * connection stays usable (req->bytes then says how many body bytes to
+ * discard, -1 none); -2 when the connection must be closed (an unusable
+ * "bytes").  req->root is NULL unless 0 is returned.
+ */
+int proto_decode(const char *line, size_t len, struct proto_request *req,
+    char *err, size_t errlen);
+
+#endif

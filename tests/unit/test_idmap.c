@@ -1,0 +1,88 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idmap.h"
+
+#define N 5000
+
+/* Inserts, deletes every third, and checks against a plain array. */
+static void
+test_against_reference(void **state)
+{
+	static char keys[N][16];
+	struct idmap m;
+	size_t i, pos = 0, seen = 0;
+	const char *k;
+	void *v;
+
+	(void)state;
+	idmap_init(&m);
+	assert_null(idmap_get(&m, "x"));
+	assert_null(idmap_del(&m, "x"));
+	for (i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "C-%zu", i * 7919 % 100003);
+		idmap_put(&m, keys[i], &keys[i]);
+	}
+	assert_int_equal(m.n, N);
+	for (i = 0; i < N; i += 3)
+		assert_ptr_equal(idmap_del(&m, keys[i]), &keys[i]);
+	for (i = 0; i < N; i++) {
+		v = idmap_get(&m, keys[i]);
+		if (i % 3 == 0)
+			assert_null(v);
+		else
+			assert_ptr_equal(v, &keys[i]);
+	}
+	while ((v = idmap_next(&m, &pos, &k)) != NULL) {
+		assert_string_equal(k, (char *)v);
+		seen++;
+	}
+	assert_int_equal(seen, m.n);
+	/* Replacing keeps the count. */
+	idmap_put(&m, keys[1], NULL);
+	assert_null(idmap_get(&m, keys[1]));
+	assert_int_equal(seen, m.n);
+	idmap_fini(&m);
+}
+
+/* Deleting inside wrapped clusters keeps every other key reachable. */
+static void
+test_delete_in_clusters(void **state)
+{
+	char keys[64][8];
+	struct idmap m;
+	int i, j;
+
+	(void)state;
+	for (j = 0; j < 64; j++) {
+		idmap_init(&m);
+		for (i = 0; i < 12; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+			idmap_put(&m, keys[i], keys[i]);
+		}
+		assert_non_null(idmap_del(&m, keys[j % 12]));
+		for (i = 0; i < 12; i++)
+			if (i != j % 12)
+				assert_ptr_equal(idmap_get(&m, keys[i]),
+				    keys[i]);
+		idmap_fini(&m);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_against_reference),
+		cmocka_unit_test(test_delete_in_clusters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

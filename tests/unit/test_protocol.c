@@ -1,0 +1,121 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "protocol.h"
+
+struct dcase {
+	const char *line;
+	int rc;		 /* 0 accepted, -1 refused, -2 refused and closed */
+	int64_t bytes;	 /* req.bytes after decoding */
+	const char *err; /* substring of the error, NULL when accepted */
+};
+
+static void
+test_decode_table(void **state)
+{
+	static const struct dcase cases[] = {
+		{ "{\"v\":1,\"cmd\":\"status\"}", 0, -1, NULL },
+		{ "{\"cmd\":\"status\",\"v\":1}", 0, -1, NULL },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":10,\"skip_bad\":true,\"results\":\"bad\"}",
+		    0, 10, NULL },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":0}", 0, 0, NULL },
+		{ "{\"v\":1,\"cmd\":\"feed\",\"from\":0,\"follow\":true,\"consumer\":\"crm\"}",
+		    0, -1, NULL },
+		{ "{\"v\":1,\"cmd\":\"ack\",\"consumer\":\"crm\",\"seq\":5}", 0,
+		    -1, NULL },
+		{ "{\"v\":1,\"cmd\":\"simulate\",\"files\":[{\"name\":\"a.conf\",\"text\":\"\"}]}",
+		    0, -1, NULL },
+		{ "{\"v\":1,\"cmd\":\"clock\",\"advance\":\"1d\"}", 0, -1, NULL },
+		/* refused, connection kept */
+		{ "not json", -1, -1, "malformed" },
+		{ "", -1, -1, "malformed" },
+		{ "[1]", -1, -1, "not a JSON object" },
+		{ "null", -1, -1, "malformed" },
+		{ "{\"cmd\":\"status\"}", -1, -1, "missing \"v\"" },
+		{ "{\"v\":2,\"cmd\":\"status\"}", -1, -1, "version" },
+		{ "{\"v\":\"1\",\"cmd\":\"status\"}", -1, -1, "version" },
+		{ "{\"v\":1}", -1, -1, "missing \"cmd\"" },
+		{ "{\"v\":1,\"cmd\":7}", -1, -1, "unknown command" },
+		{ "{\"v\":1,\"cmd\":\"dance\"}", -1, -1, "unknown command \"dance\"" },
+		{ "{\"v\":1,\"cmd\":\"status\",\"x\":1}", -1, -1,
+		    "unknown field \"x\" for status" },
+		{ "{\"v\":1,\"cmd\":\"tasks\",\"open\":1}", -1, -1,
+		    "field \"open\": expected true or false" },
+		{ "{\"v\":1,\"cmd\":\"feed\",\"from\":-1}", -1, -1,
+		    "field \"from\": expected a non-negative integer" },
+		{ "{\"v\":1,\"cmd\":\"feed\",\"from\":1.5}", -1, -1, "from" },
+		{ "{\"v\":1,\"cmd\":\"explain\"}", -1, -1,
+		    "missing field \"account\" for explain" },
+		{ "{\"v\":1,\"cmd\":\"ack\",\"consumer\":\"c\"}", -1, -1,
+		    "missing field \"seq\"" },
+		{ "{\"v\":1,\"cmd\":\"simulate\",\"files\":[{\"name\":\"a\"}]}",
+		    -1, -1, "files" },
+		{ "{\"v\":1,\"cmd\":\"status\",\"v\":1}", -1, -1, "malformed" },
+		{ "{\"v\":1,\"cmd\":\"st\\u0000\"}", -1, -1, "malformed" },
+		/* a refused request still announces its body (§8) */
+		{ "{\"v\":1,\"cmd\":\"status\",\"bytes\":7}", -1, 7,
+		    "unknown field \"bytes\"" },
+		{ "{\"cmd\":\"ingest\",\"bytes\":12}", -1, 12, "missing \"v\"" },
+		{ "{\"v\":1,\"cmd\":\"ingest\"}", -1, -1, "missing field \"bytes\"" },
+		/* an unusable bytes closes the connection */
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":-1}", -2, -1, "bytes" },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":\"5\"}", -2, -1, "bytes" },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":1e3}", -2, -1, "bytes" },
+	};
+	struct proto_request req;
+	char err[PROTO_ERR_LEN];
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		rc = proto_decode(cases[i].line, strlen(cases[i].line), &req,
+		    err, sizeof(err));
+		if (rc != cases[i].rc)
+			fail_msg("case %zu (%s): rc %d, want %d (%s)", i,
+			    cases[i].line, rc, cases[i].rc, err);
+		if (req.bytes != cases[i].bytes)
+			fail_msg("case %zu: bytes %lld, want %lld", i,
+			    (long long)req.bytes, (long long)cases[i].bytes);
+		if (cases[i].err != NULL &&
+		    strstr(err, cases[i].err) == NULL)
+			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err,
+			    cases[i].err);
+		assert_true((rc == 0) == (req.root != NULL));
+		json_decref(req.root);
+	}
+}
+
+static void
+test_readers_commands(void **state)
+{
+	static const enum proto_cmd readers[] = { CMD_STATUS, CMD_ACCOUNTS,
+		CMD_EXPLAIN, CMD_TASKS, CMD_FEED, CMD_REPORT };
+	size_t i, j;
+	bool reader;
+
+	(void)state;
+	for (i = 0; i < CMD_COUNT; i++) {
+		reader = false;
+		for (j = 0; j < sizeof(readers) / sizeof(readers[0]); j++)
+			reader = reader || readers[j] == (enum proto_cmd)i;
+		assert_int_equal(proto_cmd_info(i)->admin, !reader);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decode_table),
+		cmocka_unit_test(test_readers_commands),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
