@@ -1582,23 +1582,27 @@ holds_settled(const struct rules_cond *c)
 	}
 }
 
-typedef const struct rules_cond *condmap[RULES_FACT_COUNT];
+/* The conditions of one when by fact (a when tests a fact at most once). */
+struct condmap {
+	const struct rules_cond *c[RULES_FACT_COUNT];
+};
 
 /* Whether the whens of a and b can hold together, stage aside (§4.8). */
 static bool
-compatible(const condmap a, const condmap b)
+compatible(const struct condmap *a, const struct condmap *b)
 {
 	int f;
 
 	for (f = 0; f < RULES_FACT_COUNT; f++) {
-		if (f != RULES_FACT_STAGE && !pair_possible(f, a[f], b[f]))
+		if (f != RULES_FACT_STAGE &&
+		    !pair_possible(f, a->c[f], b->c[f]))
 			return false;
 	}
-	if (forces_settled(a[RULES_FACT_BALANCE]) ||
-	    forces_settled(b[RULES_FACT_BALANCE])) {
+	if (forces_settled(a->c[RULES_FACT_BALANCE]) ||
+	    forces_settled(b->c[RULES_FACT_BALANCE])) {
 		for (f = 0; f < RULES_FACT_COUNT; f++) {
-			if ((a[f] != NULL && !holds_settled(a[f])) ||
-			    (b[f] != NULL && !holds_settled(b[f])))
+			if ((a->c[f] != NULL && !holds_settled(a->c[f])) ||
+			    (b->c[f] != NULL && !holds_settled(b->c[f])))
 				return false;
 		}
 	}
@@ -1633,10 +1637,10 @@ tags_implied(const struct rules_cond *l, const struct rules_cond *e)
  * earlier one, the later rule starting from one of the stages in start.
  */
 static bool
-cond_implied(const struct ruleset *rs, const condmap l, const uint64_t *start,
-    const struct rules_cond *e)
+cond_implied(const struct ruleset *rs, const struct condmap *l,
+    const uint64_t *start, const struct rules_cond *e)
 {
-	const struct rules_cond *c = l[e->fact];
+	const struct rules_cond *c = l->c[e->fact];
 	double llo, lhi, elo, ehi;
 	unsigned full;
 	size_t w;
@@ -1649,7 +1653,7 @@ cond_implied(const struct ruleset *rs, const condmap l, const uint64_t *start,
 			if (llo >= elo && lhi <= ehi)
 				return true;
 		}
-		if (forces_settled(l[RULES_FACT_BALANCE]) &&
+		if (forces_settled(l->c[RULES_FACT_BALANCE]) &&
 		    ((1u << e->fact) & SETTLED_ZERO))
 			return elo <= 0 && ehi >= 0;
 		/* "is present" of a fact that always is. */
@@ -1658,7 +1662,7 @@ cond_implied(const struct ruleset *rs, const condmap l, const uint64_t *start,
 	case RULES_KIND_BOOL:
 		if (c != NULL)
 			return c->value == e->value;
-		return !e->value && forces_settled(l[RULES_FACT_BALANCE]) &&
+		return !e->value && forces_settled(l->c[RULES_FACT_BALANCE]) &&
 		    (e->fact == RULES_FACT_FIRST_MISS ||
 		        e->fact == RULES_FACT_PROMISE_PENDING);
 	case RULES_KIND_SET:
@@ -1684,12 +1688,6 @@ cond_implied(const struct ruleset *rs, const condmap l, const uint64_t *start,
 	return false;
 }
 
-static bool
-set_has(const uint64_t *set, size_t i)
-{
-	return rules_stageset_has(set, i);
-}
-
 /*
  * §4.8: a rule is shadowed by an earlier one that applies from every stage
  * the later one can start from, never leads to that stage, and whose when
@@ -1697,7 +1695,8 @@ set_has(const uint64_t *set, size_t i)
  */
 static bool
 shadows(const struct ruleset *rs, const struct rules_rule *e,
-    const condmap emap, const condmap lmap, const uint64_t *start)
+    const struct condmap *emap, const struct condmap *lmap,
+    const uint64_t *start)
 {
 	size_t w, i;
 
@@ -1705,17 +1704,18 @@ shadows(const struct ruleset *rs, const struct rules_rule *e,
 		if (start[w] & ~e->from[w])
 			return false;
 	}
-	if (set_has(start, e->to))
+	if (rules_stageset_has(start, e->to))
 		return false;
 	for (i = 0; i < RULES_FACT_COUNT; i++) {
-		if (emap[i] != NULL && !cond_implied(rs, lmap, start, emap[i]))
+		if (emap->c[i] != NULL &&
+		    !cond_implied(rs, lmap, start, emap->c[i]))
 			return false;
 	}
 	return true;
 }
 
 static void
-check_shadows(struct loader *ld, condmap *maps)
+check_shadows(struct loader *ld, const struct condmap *maps)
 {
 	struct ruleset *rs = ld->rs;
 	uint64_t *start = xcalloc(rs->stage_words, sizeof(*start));
@@ -1738,7 +1738,7 @@ check_shadows(struct loader *ld, condmap *maps)
 		for (e = 0; e < l; e++) {
 			if (ld->rule_ok[e] &&
 			    shadows(
-			        rs, &rs->rules[e], maps[e], maps[l], start)) {
+			        rs, &rs->rules[e], &maps[e], &maps[l], start)) {
 				warn_at(ld, rs->rules[l].file,
 				    rs->rules[l].line,
 				    "rule \"%s\" is shadowed by rule \"%s\" (%s:%d): wherever it could apply, that earlier rule applies first",
@@ -1753,12 +1753,13 @@ check_shadows(struct loader *ld, condmap *maps)
 
 /* §4.8: rule b can follow rule a. */
 static bool
-can_follow(const struct ruleset *rs, size_t a, size_t b, condmap *maps)
+can_follow(
+    const struct ruleset *rs, size_t a, size_t b, const struct condmap *maps)
 {
 	const struct rules_rule *ra = &rs->rules[a], *rb = &rs->rules[b];
 
-	return set_has(rb->from, ra->to) && rb->to != ra->to &&
-	    compatible(maps[a], maps[b]);
+	return rules_stageset_has(rb->from, ra->to) && rb->to != ra->to &&
+	    compatible(&maps[a], &maps[b]);
 }
 
 /* The "can follow" graph in compressed rows: edges of v are
@@ -1894,7 +1895,7 @@ find_cycles(struct loader *ld, const struct graph *g)
 }
 
 static void
-check_cycles(struct loader *ld, condmap *maps)
+check_cycles(struct loader *ld, const struct condmap *maps)
 {
 	const struct ruleset *rs = ld->rs;
 	struct graph g;
@@ -1948,12 +1949,13 @@ static void
 analyse(struct loader *ld)
 {
 	const struct ruleset *rs = ld->rs;
-	condmap *maps = xcalloc(rs->nrules ? rs->nrules : 1, sizeof(*maps));
+	struct condmap *maps =
+	    xcalloc(rs->nrules ? rs->nrules : 1, sizeof(*maps));
 	size_t i, k;
 
 	for (i = 0; i < rs->nrules; i++) {
 		for (k = 0; k < rs->rules[i].when.n; k++)
-			maps[i][rs->rules[i].when.conds[k].fact] =
+			maps[i].c[rs->rules[i].when.conds[k].fact] =
 			    &rs->rules[i].when.conds[k];
 	}
 	check_reachable(ld);
@@ -2030,7 +2032,7 @@ finish(struct ruleset *rs)
 		st->rules =
 		    xcalloc(rs->nrules ? rs->nrules : 1, sizeof(*st->rules));
 		for (r = 0; r < rs->nrules; r++) {
-			if (set_has(rs->rules[r].from, i) &&
+			if (rules_stageset_has(rs->rules[r].from, i) &&
 			    rs->rules[r].to != i)
 				st->rules[st->nrules++] = r;
 		}
