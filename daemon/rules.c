@@ -1,0 +1,2444 @@
+/*
+ * rules — rule files (libconfig) into an immutable struct ruleset.
+ *
+ * Called by dunnd (start, reload, --check), protocol (simulate) and
+ * dunnctl (check-rules).  With conf.c the only includer of <libconfig.h>.
+ *
+ * Loading runs in phases; each keeps going after an error, so one run
+ * reports every error of the set (interfaces.md §4.8, style.md §4):
+ *   1. read the files in byte order of names and hash their bytes into
+ *      rules_version (§4.7);
+ *   2. prescan each text: refuse @include before libconfig would expand
+ *      it (the directive is blanked, so the rest is still checked), and
+ *      mark integers beyond 32 bits as 64-bit: libconfig 1.5 truncates
+ *      them silently (a balance of 5000000000 would become 705032704);
+ *   3. parse with libconfig: at most one syntax error per file;
+ *   4. top level: the four lists concatenated in file order, the three
+ *      single settings at most once across all files;
+ *   5. the names of stages and scripts first, so that references resolve
+ *      across files in any order; then every item;
+ *   6. analysis: unreachable stages, shadowed rules, rule cycles (§4.8).
+ * A set with an error is freed and NULL returned: nothing is applied.
+ *
+ * Invariants of a returned set:
+ *   (1) nstages >= 1 and every stage, script and window index is valid;
+ *   (2) names are unique in each of the four namespaces;
+ *   (3) no cycle of rules that can follow each other (§4.8) exists, so an
+ *       evaluation in which no fact changed changes nothing.
+ */
+#include "rules.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "clock.h"
+
+/*
+ * A rule file is written by hand; anything bigger is a mistake.  libconfig
+ * 1.5 keeps setting lines in an unsigned short, so longer files would
+ * report wrong lines: they are refused.
+ */
+#define RULES_FILE_MAX  (4 * 1024 * 1024)
+#define RULES_LINES_MAX 65535
+
+#define ID_MAX 64 /* §1 */
+
+/* An item's label in messages, `rule "name"`; long names are cut. */
+#define LABEL_MAX 128
+
+#define F(x) (1u << RULES_FACT_##x)
+
+/* §4.8: balance = 0 means these facts are 0. */
+#define SETTLED_ZERO                                                           \
+	(F(OVERDUE_AMOUNT) | F(UNDISPUTED_OVERDUE) | F(DISPUTED_AMOUNT) |      \
+	    F(OVERDUE_INVOICES) | F(DAYS_OVERDUE))
+/* Facts that can be absent (§3). */
+#define MAY_BE_ABSENT (F(DAYS_TO_DUE) | F(ON_TIME_RATIO) | F(RISK))
+/* Numeric facts that take fractions; the others are whole numbers. */
+#define FRACTIONAL (F(LATE_TREND) | F(ON_TIME_RATIO))
+#define PROMISES   (F(PROMISES_BROKEN) | F(PROMISES_KEPT))
+
+static const char *const fact_names[RULES_FACT_COUNT] = {
+	"balance",
+	"overdue_amount",
+	"disputed_amount",
+	"undisputed_overdue",
+	"overdue_invoices",
+	"days_overdue",
+	"days_to_due",
+	"late_trend",
+	"on_time_ratio",
+	"first_miss",
+	"promises_broken",
+	"promises_kept",
+	"promise_pending",
+	"unreached",
+	"days_in_stage",
+	"stage",
+	"size",
+	"risk",
+	"tags",
+};
+
+static const enum rules_fact_kind fact_kinds[RULES_FACT_COUNT] = {
+	[RULES_FACT_BALANCE] = RULES_KIND_NUMBER,
+	[RULES_FACT_OVERDUE_AMOUNT] = RULES_KIND_NUMBER,
+	[RULES_FACT_DISPUTED_AMOUNT] = RULES_KIND_NUMBER,
+	[RULES_FACT_UNDISPUTED_OVERDUE] = RULES_KIND_NUMBER,
+	[RULES_FACT_OVERDUE_INVOICES] = RULES_KIND_NUMBER,
+	[RULES_FACT_DAYS_OVERDUE] = RULES_KIND_NUMBER,
+	[RULES_FACT_DAYS_TO_DUE] = RULES_KIND_NUMBER,
+	[RULES_FACT_LATE_TREND] = RULES_KIND_NUMBER,
+	[RULES_FACT_ON_TIME_RATIO] = RULES_KIND_NUMBER,
+	[RULES_FACT_FIRST_MISS] = RULES_KIND_BOOL,
+	[RULES_FACT_PROMISES_BROKEN] = RULES_KIND_NUMBER,
+	[RULES_FACT_PROMISES_KEPT] = RULES_KIND_NUMBER,
+	[RULES_FACT_PROMISE_PENDING] = RULES_KIND_BOOL,
+	[RULES_FACT_UNREACHED] = RULES_KIND_NUMBER,
+	[RULES_FACT_DAYS_IN_STAGE] = RULES_KIND_NUMBER,
+	[RULES_FACT_STAGE] = RULES_KIND_SET,
+	[RULES_FACT_SIZE] = RULES_KIND_SET,
+	[RULES_FACT_RISK] = RULES_KIND_SET,
+	[RULES_FACT_TAGS] = RULES_KIND_TAGS,
+};
+
+static const char *const task_names[RULES_TASK_COUNT] = {
+	"call",
+	"visit",
+	"letter",
+	"email",
+	"sms",
+	"credit_hold",
+	"review",
+	"legal_referral",
+};
+#define TASK_LIST                                                              \
+	"call, visit, letter, email, sms, credit_hold, review, legal_referral"
+
+static const char *const size_names[RULES_SIZE_COUNT] = {
+	"small",
+	"medium",
+	"large",
+};
+
+static const char *const risk_names[RULES_RISK_COUNT] = {
+	"A",
+	"B",
+	"C",
+	"D",
+	"E",
+};
+
+/* The four lists and the three single settings of the top level. */
+enum {
+	L_STAGES,
+	L_RULES,
+	L_ALERTS,
+	L_SCRIPTS,
+	L_COUNT
+};
+static const char *const list_names[L_COUNT] = {
+	"stages",
+	"rules",
+	"alerts",
+	"scripts",
+};
+static const char *const kind_names[L_COUNT] = {
+	"stage",
+	"rule",
+	"alert",
+	"script",
+};
+enum {
+	S_TREND_WINDOW,
+	S_GRACE_DAYS,
+	S_PROMISE_GRACE,
+	S_COUNT
+};
+static const char *const single_names[S_COUNT] = {
+	"trend_window",
+	"grace_days",
+	"promise_grace",
+};
+
+static const char *const stage_keys[] = { "name", "tasks", "hold_when", NULL };
+static const char *const task_keys[] = { "type", "script", "after", "every",
+	"max", NULL };
+static const char *const rule_keys[] = { "name", "from", "to", "when", NULL };
+static const char *const alert_keys[] = { "name", "when", "task", "cooldown",
+	NULL };
+static const char *const alert_task_keys[] = { "type", "script", NULL };
+static const char *const script_keys[] = { "name", "checklist", NULL };
+static const char *const tags_keys[] = { "any", "none", NULL };
+
+/* One rule file as read. */
+struct src {
+	const char *name; /* owned by the ruleset's files */
+	char *text;       /* its bytes, NUL-terminated */
+	size_t len;
+	bool readable; /* read whole, no NUL byte */
+	bool parsed;
+	config_t cfg;
+};
+
+/* One element of a top-level list, and the file it came from. */
+struct item {
+	config_setting_t *s;
+	const char *file;
+};
+
+struct loader {
+	struct diags *ds;
+	const char *where; /* the directory, for errors without a file */
+	size_t errors0;    /* errors in ds before this load */
+	struct ruleset *rs;
+	struct src *src;
+	size_t nsrc;
+	struct item *items[L_COUNT];
+	size_t nitems[L_COUNT];
+	const char *single_file[S_COUNT]; /* where first set, NULL = not */
+	int single_line[S_COUNT];
+	bool *rule_ok; /* every part of the rule resolved: analysed */
+	bool *to_ok;   /* its `to` resolved */
+};
+
+static void report(struct loader *ld, const char *file, int line, bool warning,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+report(struct loader *ld, const char *file, int line, bool warning,
+    const char *fmt, ...)
+{
+	char msg[DIAG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	diags_add(ld->ds, file, line, warning, "%s", msg);
+}
+
+#define err_at(ld, file, line, ...)  report(ld, file, line, false, __VA_ARGS__)
+#define warn_at(ld, file, line, ...) report(ld, file, line, true, __VA_ARGS__)
+
+static int
+line_of(const config_setting_t *s)
+{
+	return (int)config_setting_source_line(s);
+}
+
+/* "what: key", or "key" at the top level (what = ""). */
+static void
+path_join(char *buf, size_t len, const char *what, const char *key)
+{
+	if (*what == '\0')
+		snprintf(buf, len, "%s", key);
+	else
+		snprintf(buf, len, "%s: %s", what, key);
+}
+
+static bool
+is_collection(const config_setting_t *s)
+{
+	return config_setting_is_list(s) || config_setting_is_array(s);
+}
+
+static bool
+is_id(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++) {
+		if (!isalnum((unsigned char)s[n]) &&
+		    strchr("._:-", s[n]) == NULL)
+			return false;
+	}
+	return n >= 1 && n <= ID_MAX;
+}
+
+static bool
+in_strv(const char *s, char *const *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(s, v[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Reads the duration of setting s (named key, inside what).  positive:
+ * must be > 0 (every, cooldown, window); else >= 0.  Reports and returns
+ * -1 when it is not a good duration.
+ */
+static int
+get_duration(struct loader *ld, const char *file, const config_setting_t *s,
+    const char *what, const char *key, bool positive, int64_t *secs)
+{
+	char path[DIAG_MSG_MAX];
+	const char *str, *why;
+
+	path_join(path, sizeof(path), what, key);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		err_at(ld, file, line_of(s),
+		    "%s must be a duration such as \"5d\" (1-6 digits and a unit m, h, d or w)",
+		    path);
+		return -1;
+	}
+	str = config_setting_get_string(s);
+	if (clock_parse_duration(str, strlen(str), secs, &why) == -1) {
+		err_at(ld, file, line_of(s),
+		    "%s: bad duration \"%s\" (1-6 digits and a unit m, h, d or w)",
+		    path, str);
+		return -1;
+	}
+	if (positive && *secs == 0) {
+		err_at(ld, file, line_of(s), "%s must be greater than 0", path);
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+get_number(const config_setting_t *s, double *v)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		*v = config_setting_get_int(s);
+		return true;
+	case CONFIG_TYPE_INT64:
+		*v = (double)config_setting_get_int64(s);
+		return true;
+	case CONFIG_TYPE_FLOAT:
+		*v = config_setting_get_float(s);
+		return isfinite(*v);
+	default:
+		return false;
+	}
+}
+
+static bool
+get_integer(const config_setting_t *s, int64_t *v)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		*v = config_setting_get_int(s);
+		return true;
+	case CONFIG_TYPE_INT64:
+		*v = config_setting_get_int64(s);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Reports every member of group g not named in keys. */
+static void
+check_keys(struct loader *ld, const char *file, config_setting_t *g,
+    const char *what, const char *const *keys)
+{
+	char allowed[128] = "";
+	const char *name;
+	size_t k;
+	int i, n = config_setting_length(g);
+
+	for (k = 0; keys[k] != NULL; k++) {
+		if (k > 0)
+			strcat(allowed, ", ");
+		strcat(allowed, keys[k]);
+	}
+	for (i = 0; i < n; i++) {
+		config_setting_t *m = config_setting_get_elem(g, i);
+
+		name = config_setting_name(m);
+		for (k = 0; keys[k] != NULL; k++) {
+			if (strcmp(name, keys[k]) == 0)
+				break;
+		}
+		if (keys[k] == NULL)
+			err_at(ld, file, line_of(m),
+			    "%s: unknown key \"%s\" (allowed: %s)", what, name,
+			    allowed);
+	}
+}
+
+/* The member key of group g, reported at the group's line if missing. */
+static config_setting_t *
+need(struct loader *ld, const char *file, config_setting_t *g, const char *what,
+    const char *key)
+{
+	config_setting_t *m = config_setting_get_member(g, key);
+
+	if (m == NULL)
+		err_at(ld, file, line_of(g), "%s: missing required key \"%s\"",
+		    what, key);
+	return m;
+}
+
+static int
+find_stage(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nstages; i++) {
+		if (rs->stages[i].name != NULL &&
+		    strcmp(rs->stages[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int
+find_script(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nscripts; i++) {
+		if (rs->scripts[i].name != NULL &&
+		    strcmp(rs->scripts[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Phase 1: reading. */
+
+static bool
+conf_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n >= 5 && strcmp(name + n - 5, ".conf") == 0 &&
+	    strchr(name, '/') == NULL;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reads the regular file name of directory dfd whole; -1 with errno. */
+static int
+read_file(int dfd, const char *name, char **text, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0, cap = 4096;
+	ssize_t r;
+	int fd, saved;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	buf = xmalloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			if (cap > RULES_FILE_MAX) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			goto fail;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > RULES_FILE_MAX) {
+		errno = EFBIG;
+		goto fail;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* The ruleset owns the names; the loader's sources point at them. */
+static void
+add_src(struct loader *ld, char *name)
+{
+	struct ruleset *rs = ld->rs;
+
+	rs->files =
+	    xreallocarray(rs->files, rs->nfiles + 1, sizeof(*rs->files));
+	rs->files[rs->nfiles++] = name;
+	ld->src = xreallocarray(ld->src, ld->nsrc + 1, sizeof(*ld->src));
+	memset(&ld->src[ld->nsrc], 0, sizeof(*ld->src));
+	ld->src[ld->nsrc].name = name;
+	ld->nsrc++;
+}
+
+/* Phase 2: the prescan. */
+
+/* Copies t[i..j) keeping count of lines. */
+static void
+copy_span(struct buf *b, const char *t, size_t i, size_t j, int *line)
+{
+	size_t k;
+
+	for (k = i; k < j; k++) {
+		if (t[k] == '\n')
+			(*line)++;
+	}
+	buf_append(b, t + i, j - i);
+}
+
+/* Appends t[i..j) as spaces, newlines kept. */
+static void
+blank_span(struct buf *b, const char *t, size_t i, size_t j, int *line)
+{
+	size_t k;
+
+	for (k = i; k < j; k++) {
+		if (t[k] == '\n')
+			(*line)++;
+		buf_append(b, t[k] == '\n' ? "\n" : " ", 1);
+	}
+}
+
+/* The end of the string literal whose opening quote is at i. */
+static size_t
+string_end(const char *t, size_t len, size_t i)
+{
+	for (i++; i < len && t[i] != '"'; i++) {
+		if (t[i] == '\\' && i + 1 < len)
+			i++;
+	}
+	return i < len ? i + 1 : len;
+}
+
+/*
+ * An integer literal at t[i..j) (decimal, optional sign, or hex).  libconfig
+ * 1.5 reads one without an L suffix as 32 bits, truncating silently: one
+ * beyond that range gets the suffix; one beyond 64 bits is an error.
+ */
+static void
+integer_literal(struct loader *ld, const char *file, struct buf *b,
+    const char *t, size_t i, size_t j, bool hex, int line)
+{
+	char tmp[64];
+	long long v;
+	unsigned long long u;
+	char *end;
+
+	buf_append(b, t + i, j - i);
+	if (j - i >= sizeof(tmp)) {
+		err_at(
+		    ld, file, line, "the number %.20s... is too large", t + i);
+		return;
+	}
+	memcpy(tmp, t + i, j - i);
+	tmp[j - i] = '\0';
+	errno = 0;
+	if (hex) {
+		u = strtoull(tmp, &end, 16);
+		if (errno == ERANGE)
+			err_at(
+			    ld, file, line, "the number %s is too large", tmp);
+		else if (u > INT_MAX)
+			buf_append(b, "L", 1);
+		return;
+	}
+	v = strtoll(tmp, &end, 10);
+	if (errno == ERANGE)
+		err_at(ld, file, line, "the number %s is too large", tmp);
+	else if (v > INT_MAX || v < INT_MIN)
+		buf_append(b, "L", 1);
+}
+
+/*
+ * Puts into b the text libconfig is to parse, NUL-terminated: every
+ * @include blanked (an error each) and wide integers suffixed.  Newlines are kept, so lines
+ * are those of the file.  Follows libconfig's lexer: strings, # // and
+ * block comments, names, numbers.
+ */
+static void
+prescan(struct loader *ld, const char *file, const char *t, size_t len,
+    struct buf *b)
+{
+	size_t i = 0, j;
+	int line = 1;
+	bool hex;
+
+	while (i < len) {
+		char c = t[i], d = i + 1 < len ? t[i + 1] : '\0';
+
+		if (c == '"') {
+			j = string_end(t, len, i);
+		} else if (c == '#' || (c == '/' && d == '/')) {
+			for (j = i; j < len && t[j] != '\n'; j++)
+				;
+		} else if (c == '/' && d == '*') {
+			for (j = i + 2; j < len; j++) {
+				if (t[j] == '*' && j + 1 < len &&
+				    t[j + 1] == '/') {
+					j += 2;
+					break;
+				}
+			}
+			if (j > len)
+				j = len;
+		} else if (c == '@' && len - i >= 8 &&
+		    memcmp(t + i, "@include", 8) == 0) {
+			err_at(ld, file, line,
+			    "@include is not allowed: every .conf file of the rules directory is read, so put the settings in one of them");
+			/* The directive and its file name: libconfig never sees them. */
+			for (j = i + 8;
+			     j < len && (t[j] == ' ' || t[j] == '\t'); j++)
+				;
+			if (j < len && t[j] == '"')
+				j = string_end(t, len, j);
+			blank_span(b, t, i, j, &line);
+			i = j;
+			continue;
+		} else if (isalpha((unsigned char)c) || c == '*') {
+			for (j = i + 1; j < len &&
+			     (isalnum((unsigned char)t[j]) ||
+			         strchr("-_*", t[j]) != NULL);
+			     j++)
+				;
+		} else if (isdigit((unsigned char)c) ||
+		    ((c == '-' || c == '+' || c == '.') &&
+		        isdigit((unsigned char)d))) {
+			hex = false;
+			j = i;
+			if (c == '-' || c == '+')
+				j++;
+			if (t[j] == '0' && j + 2 < len &&
+			    (t[j + 1] == 'x' || t[j + 1] == 'X') &&
+			    isxdigit((unsigned char)t[j + 2]) && j == i) {
+				hex = true;
+				for (j += 2;
+				     j < len && isxdigit((unsigned char)t[j]);
+				     j++)
+					;
+			} else {
+				while (j < len && isdigit((unsigned char)t[j]))
+					j++;
+			}
+			if (!hex && j < len &&
+			    (t[j] == '.' || t[j] == 'e' || t[j] == 'E')) {
+				/* A float: digits, fraction, exponent. */
+				if (t[j] == '.')
+					for (j++; j < len &&
+					     isdigit((unsigned char)t[j]);
+					     j++)
+						;
+				if (j < len && (t[j] == 'e' || t[j] == 'E')) {
+					j++;
+					if (j < len &&
+					    (t[j] == '-' || t[j] == '+'))
+						j++;
+					while (j < len &&
+					    isdigit((unsigned char)t[j]))
+						j++;
+				}
+			} else if (j < len && t[j] == 'L') {
+				/* Already 64-bit. */
+			} else {
+				integer_literal(
+				    ld, file, b, t, i, j, hex, line);
+				i = j;
+				continue;
+			}
+		} else {
+			j = i + 1;
+		}
+		copy_span(b, t, i, j, &line);
+		i = j;
+	}
+	buf_append(b, "", 1);
+}
+
+/* Phase 3: parsing. */
+
+static void
+parse_src(struct loader *ld, struct src *s)
+{
+	const char *nul, *why;
+	struct buf scan;
+	size_t k;
+	int lines = 1;
+
+	if ((nul = memchr(s->text, '\0', s->len)) != NULL) {
+		for (k = 0; s->text + k < nul; k++)
+			lines += s->text[k] == '\n';
+		err_at(ld, s->name, lines,
+		    "the file contains a NUL byte: is it a rule file?");
+		return;
+	}
+	for (k = 0; k < s->len; k++)
+		lines += s->text[k] == '\n';
+	if (lines > RULES_LINES_MAX) {
+		err_at(ld, s->name, 0,
+		    "the file has more than %d lines: split it",
+		    RULES_LINES_MAX);
+		return;
+	}
+	buf_init(&scan);
+	prescan(ld, s->name, s->text, s->len, &scan);
+	config_init(&s->cfg);
+	s->readable = true;
+	if (config_read_string(&s->cfg, buf_data(&scan)) == CONFIG_TRUE) {
+		s->parsed = true;
+		buf_fini(&scan);
+		return;
+	}
+	why = config_error_text(&s->cfg);
+	if (strcmp(why, "duplicate setting name") == 0)
+		err_at(ld, s->name, config_error_line(&s->cfg),
+		    "duplicate setting: the same name is set twice in one group");
+	else if (strcmp(why, "syntax error") == 0)
+		err_at(ld, s->name, config_error_line(&s->cfg), "syntax error");
+	else
+		err_at(ld, s->name, config_error_line(&s->cfg),
+		    "syntax error: %s", why);
+	buf_fini(&scan);
+}
+
+/* Phase 4: the top level. */
+
+static void
+single_setting(struct loader *ld, const char *file, config_setting_t *m, int k)
+{
+	int64_t v;
+
+	if (ld->single_file[k] != NULL) {
+		err_at(ld, file, line_of(m), "%s is set twice (first at %s:%d)",
+		    single_names[k], ld->single_file[k], ld->single_line[k]);
+		return;
+	}
+	ld->single_file[k] = file;
+	ld->single_line[k] = line_of(m);
+	switch (k) {
+	case S_TREND_WINDOW:
+		if (!get_integer(m, &v) || v < 2 || v > 12)
+			err_at(ld, file, line_of(m),
+			    "trend_window must be an integer from 2 to 12");
+		else
+			ld->rs->trend_window = (int)v;
+		break;
+	case S_GRACE_DAYS:
+		if (!get_integer(m, &v) || v < 0 || v > INT_MAX)
+			err_at(ld, file, line_of(m),
+			    "grace_days must be a whole number of days, 0 or more");
+		else
+			ld->rs->grace_days = (int)v;
+		break;
+	case S_PROMISE_GRACE:
+		get_duration(ld, file, m, "", "promise_grace", false,
+		    &ld->rs->promise_grace_s);
+		break;
+	}
+}
+
+static void
+top_level(struct loader *ld, struct src *s)
+{
+	config_setting_t *root = config_root_setting(&s->cfg), *m;
+	const char *name;
+	int i, j, n = config_setting_length(root), len;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		m = config_setting_get_elem(root, i);
+		name = config_setting_name(m);
+		for (k = 0; k < L_COUNT; k++) {
+			if (strcmp(name, list_names[k]) == 0)
+				break;
+		}
+		if (k < L_COUNT) {
+			if (!is_collection(m)) {
+				err_at(ld, s->name, line_of(m),
+				    "%s must be a list ( { ... }, { ... } )",
+				    name);
+				continue;
+			}
+			len = config_setting_length(m);
+			ld->items[k] = xreallocarray(ld->items[k],
+			    ld->nitems[k] + (size_t)len + 1,
+			    sizeof(*ld->items[k]));
+			for (j = 0; j < len; j++) {
+				ld->items[k][ld->nitems[k]].s =
+				    config_setting_get_elem(m, j);
+				ld->items[k][ld->nitems[k]++].file = s->name;
+			}
+			continue;
+		}
+		for (k = 0; k < S_COUNT; k++) {
+			if (strcmp(name, single_names[k]) == 0)
+				break;
+		}
+		if (k < S_COUNT) {
+			single_setting(ld, s->name, m, k);
+			continue;
+		}
+		err_at(ld, s->name, line_of(m),
+		    "unknown setting \"%s\" (allowed: stages, rules, alerts, scripts, trend_window, grace_days, promise_grace)",
+		    name);
+	}
+}
+
+/* Phase 5: items. */
+
+/* The name, file and line slots of item i of list. */
+static void
+item_slots(struct ruleset *rs, int list, size_t i, const char ***name,
+    const char ***file, int **line)
+{
+	switch (list) {
+	case L_STAGES:
+		*name = &rs->stages[i].name;
+		*file = &rs->stages[i].file;
+		*line = &rs->stages[i].line;
+		break;
+	case L_RULES:
+		*name = &rs->rules[i].name;
+		*file = &rs->rules[i].file;
+		*line = &rs->rules[i].line;
+		break;
+	case L_ALERTS:
+		*name = &rs->alerts[i].name;
+		*file = &rs->alerts[i].file;
+		*line = &rs->alerts[i].line;
+		break;
+	default:
+		*name = &rs->scripts[i].name;
+		*file = &rs->scripts[i].file;
+		*line = &rs->scripts[i].line;
+		break;
+	}
+}
+
+/*
+ * Checks the name of item i of list and records name, file and line.  A
+ * missing, bad or repeated name is reported and not recorded, so lookups
+ * find the first definition.  Returns false when the item is not a group.
+ */
+static bool
+take_name(struct loader *ld, int list, size_t i)
+{
+	const struct item *it = &ld->items[list][i];
+	const char *kind = kind_names[list], *name, **nslot, **fslot, **of;
+	config_setting_t *m;
+	int *lslot, *ol;
+	size_t j;
+
+	item_slots(ld->rs, list, i, &nslot, &fslot, &lslot);
+	*fslot = it->file;
+	*lslot = line_of(it->s);
+	if (!config_setting_is_group(it->s)) {
+		err_at(ld, it->file, line_of(it->s),
+		    "each entry of %s must be a group { name = \"...\"; ... }",
+		    list_names[list]);
+		return false;
+	}
+	if ((m = need(ld, it->file, it->s, kind, "name")) == NULL)
+		return true;
+	if (config_setting_type(m) != CONFIG_TYPE_STRING ||
+	    *(name = config_setting_get_string(m)) == '\0') {
+		err_at(ld, it->file, line_of(m),
+		    "%s: name must be a non-empty string", kind);
+		return true;
+	}
+	if (list == L_STAGES && strcmp(name, "*") == 0) {
+		err_at(ld, it->file, line_of(m),
+		    "stage name \"*\" is reserved: in from it means every stage");
+		return true;
+	}
+	for (j = 0; j < i; j++) {
+		const char **on;
+
+		item_slots(ld->rs, list, j, &on, &of, &ol);
+		if (*on != NULL && strcmp(*on, name) == 0) {
+			err_at(ld, it->file, line_of(m),
+			    "%s \"%s\" is defined twice (first at %s:%d)", kind,
+			    name, *of, *ol);
+			return true;
+		}
+	}
+	*nslot = xstrdup(name);
+	return true;
+}
+
+/* "stage \"x\"" for messages, or just the kind for an unnamed item. */
+static void
+item_label(const char *kind, config_setting_t *g, char *buf, size_t len)
+{
+	config_setting_t *m = config_setting_get_member(g, "name");
+
+	if (m != NULL && config_setting_type(m) == CONFIG_TYPE_STRING &&
+	    *config_setting_get_string(m) != '\0')
+		snprintf(
+		    buf, len, "%s \"%s\"", kind, config_setting_get_string(m));
+	else
+		snprintf(buf, len, "%s", kind);
+}
+
+/*
+ * A string or a non-empty list of strings: calls take() for each.  expect
+ * describes the value for messages.  false when reported.
+ */
+static bool
+each_name(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, const char *expect,
+    bool (*take)(struct loader *, const char *, config_setting_t *,
+        const char *, const char *, void *),
+    void *arg)
+{
+	config_setting_t *e;
+	bool ok = true;
+	int i, n;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		return take(
+		    ld, file, s, path, config_setting_get_string(s), arg);
+	if (!is_collection(s)) {
+		err_at(ld, file, line_of(s), "%s must be %s", path, expect);
+		return false;
+	}
+	if ((n = config_setting_length(s)) == 0) {
+		err_at(ld, file, line_of(s), "%s must not be empty: give %s",
+		    path, expect);
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			err_at(ld, file, line_of(e), "%s must be %s", path,
+			    expect);
+			ok = false;
+			continue;
+		}
+		if (!take(ld, file, e, path, config_setting_get_string(e), arg))
+			ok = false;
+	}
+	return ok;
+}
+
+struct stage_arg {
+	uint64_t *set;
+	bool star_ok, star;
+};
+
+static bool
+take_stage(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, const char *name, void *arg)
+{
+	struct stage_arg *a = arg;
+	size_t i;
+	int st;
+
+	if (a->star_ok && strcmp(name, "*") == 0) {
+		for (i = 0; i < ld->rs->nstages; i++)
+			a->set[i / 64] |= (uint64_t)1 << (i % 64);
+		a->star = true;
+		return true;
+	}
+	if ((st = find_stage(ld->rs, name)) == -1) {
+		err_at(ld, file, line_of(s), "%s: unknown stage \"%s\"", path,
+		    name);
+		return false;
+	}
+	a->set[st / 64] |= (uint64_t)1 << (st % 64);
+	return true;
+}
+
+static bool
+take_size(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, const char *name, void *arg)
+{
+	unsigned *mask = arg;
+	int i;
+
+	for (i = 0; i < RULES_SIZE_COUNT; i++) {
+		if (strcmp(name, size_names[i]) == 0) {
+			*mask |= 1u << i;
+			return true;
+		}
+	}
+	err_at(ld, file, line_of(s),
+	    "%s: unknown size \"%s\" (allowed: small, medium, large)", path,
+	    name);
+	return false;
+}
+
+static bool
+take_risk(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, const char *name, void *arg)
+{
+	unsigned *mask = arg;
+	int i;
+
+	for (i = 0; i < RULES_RISK_COUNT; i++) {
+		if (strcmp(name, risk_names[i]) == 0) {
+			*mask |= 1u << i;
+			return true;
+		}
+	}
+	err_at(ld, file, line_of(s),
+	    "%s: unknown risk class \"%s\" (allowed: A, B, C, D, E)", path,
+	    name);
+	return false;
+}
+
+/* tags any/none: a non-empty list of ids (§4.2). */
+static bool
+tag_list(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, char ***out, size_t *nout)
+{
+	char sub[DIAG_MSG_MAX];
+	config_setting_t *e;
+	const char *v;
+	bool ok = true;
+	int i, n;
+
+	snprintf(sub, sizeof(sub), "%s: %s", path, config_setting_name(s));
+	if (!is_collection(s) || (n = config_setting_length(s)) == 0) {
+		err_at(ld, file, line_of(s),
+		    "%s must be a non-empty list of tags [ \"...\", ... ]",
+		    sub);
+		return false;
+	}
+	*out = xcalloc((size_t)n, sizeof(**out));
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			err_at(ld, file, line_of(e),
+			    "%s must be a non-empty list of tags [ \"...\", ... ]",
+			    sub);
+			ok = false;
+			continue;
+		}
+		v = config_setting_get_string(e);
+		if (!is_id(v)) {
+			err_at(ld, file, line_of(e),
+			    "%s: \"%s\" is not a valid tag (1-64 characters from A-Z a-z 0-9 . _ : -)",
+			    sub, v);
+			ok = false;
+			continue;
+		}
+		(*out)[(*nout)++] = xstrdup(v);
+	}
+	return ok;
+}
+
+/* One condition of a when (§4.2); false when reported. */
+static bool
+parse_cond(struct loader *ld, const char *file, config_setting_t *m,
+    const char *what, struct rules_cond *c)
+{
+	char path[DIAG_MSG_MAX];
+	const char *name = config_setting_name(m), *expect;
+	config_setting_t *k;
+	bool ok = true, promises;
+	int f, i, n;
+
+	for (f = 0; f < RULES_FACT_COUNT; f++) {
+		if (strcmp(name, fact_names[f]) == 0)
+			break;
+	}
+	if (f == RULES_FACT_COUNT) {
+		err_at(ld, file, line_of(m), "%s: unknown fact \"%s\"", what,
+		    name);
+		return false;
+	}
+	c->fact = (enum rules_fact)f;
+	c->line = line_of(m);
+	snprintf(path, sizeof(path), "%s: %s", what, name);
+	promises = ((1u << f) & PROMISES) != 0;
+	switch (fact_kinds[f]) {
+	case RULES_KIND_NUMBER:
+		if (promises)
+			c->window_s = RULES_WINDOW_DEFAULT_S;
+		if (!config_setting_is_group(m)) {
+			err_at(ld, file, line_of(m),
+			    "%s must be a group { min = ...; max = ...; } (either may be left out)",
+			    path);
+			return false;
+		}
+		n = config_setting_length(m);
+		for (i = 0; i < n; i++) {
+			const char *kn;
+
+			k = config_setting_get_elem(m, i);
+			kn = config_setting_name(k);
+			if (strcmp(kn, "min") == 0 || strcmp(kn, "max") == 0) {
+				bool mn = kn[1] == 'i';
+
+				if (!get_number(k, mn ? &c->min : &c->max)) {
+					err_at(ld, file, line_of(k),
+					    "%s: %s must be a number", path,
+					    kn);
+					ok = false;
+				} else if (mn) {
+					c->has_min = true;
+				} else {
+					c->has_max = true;
+				}
+			} else if (strcmp(kn, "window") == 0 && !promises) {
+				err_at(ld, file, line_of(k),
+				    "%s: window is only allowed on promises_broken and promises_kept",
+				    path);
+				ok = false;
+			} else if (strcmp(kn, "window") == 0) {
+				if (get_duration(ld, file, k, path, "window",
+				        true, &c->window_s) == -1) {
+					ok = false;
+				} else if (c->window_s > RULES_WINDOW_MAX_S) {
+					err_at(ld, file, line_of(k),
+					    "%s: window \"%s\" is longer than 366 days",
+					    path, config_setting_get_string(k));
+					ok = false;
+				}
+			} else {
+				err_at(ld, file, line_of(k),
+				    "%s: unknown key \"%s\" (allowed: min, max%s)",
+				    path, kn, promises ? ", window" : "");
+				ok = false;
+			}
+		}
+		if (c->has_min && c->has_max && c->min > c->max)
+			warn_at(ld, file, line_of(m),
+			    "%s: min %g is greater than max %g, so this condition never holds",
+			    path, c->min, c->max);
+		return ok;
+	case RULES_KIND_BOOL:
+		if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+			err_at(ld, file, line_of(m), "%s must be true or false",
+			    path);
+			return false;
+		}
+		c->value = config_setting_get_bool(m);
+		return true;
+	case RULES_KIND_SET:
+		if (f == RULES_FACT_STAGE) {
+			struct stage_arg a = { 0 };
+
+			c->stages =
+			    xcalloc(ld->rs->stage_words, sizeof(*c->stages));
+			a.set = c->stages;
+			expect = "a stage name or a list of stage names";
+			return each_name(
+			    ld, file, m, path, expect, take_stage, &a);
+		}
+		if (f == RULES_FACT_SIZE) {
+			expect =
+			    "\"small\", \"medium\" or \"large\", or a list of them";
+			return each_name(
+			    ld, file, m, path, expect, take_size, &c->mask);
+		}
+		expect = "a risk class \"A\" to \"E\", or a list of them";
+		return each_name(
+		    ld, file, m, path, expect, take_risk, &c->mask);
+	case RULES_KIND_TAGS:
+		if (!config_setting_is_group(m)) {
+			err_at(ld, file, line_of(m),
+			    "%s must be a group { any = [ ... ]; none = [ ... ]; } (either may be left out)",
+			    path);
+			return false;
+		}
+		check_keys(ld, file, m, path, tags_keys);
+		if ((k = config_setting_get_member(m, "any")) != NULL &&
+		    !tag_list(ld, file, k, path, &c->any, &c->nany))
+			ok = false;
+		if ((k = config_setting_get_member(m, "none")) != NULL &&
+		    !tag_list(ld, file, k, path, &c->none, &c->nnone))
+			ok = false;
+		n = config_setting_length(m);
+		for (i = 0; i < n; i++) {
+			const char *kn =
+			    config_setting_name(config_setting_get_elem(m, i));
+
+			if (strcmp(kn, "any") != 0 && strcmp(kn, "none") != 0)
+				ok = false;
+		}
+		return ok;
+	}
+	return false;
+}
+
+/* A when or hold_when: a group of conditions; false when reported. */
+static bool
+parse_when(struct loader *ld, const char *file, config_setting_t *s,
+    const char *what, struct rules_when *w)
+{
+	bool ok = true;
+	int i, n;
+
+	if (!config_setting_is_group(s)) {
+		err_at(ld, file, line_of(s),
+		    "%s must be a group of conditions { fact = ...; ... }",
+		    what);
+		return false;
+	}
+	n = config_setting_length(s);
+	w->conds = xcalloc((size_t)n, sizeof(*w->conds));
+	for (i = 0; i < n; i++) {
+		/* Kept even when bad: rules_free() frees what it holds. */
+		if (!parse_cond(ld, file, config_setting_get_elem(s, i), what,
+		        &w->conds[w->n++]))
+			ok = false;
+	}
+	return ok;
+}
+
+/* type and script of a stage task or an alert's task. */
+static bool
+task_type_script(struct loader *ld, const char *file, config_setting_t *g,
+    const char *what, enum rules_task_type *type, int *script)
+{
+	config_setting_t *m;
+	const char *v;
+	bool ok = true;
+	int i;
+
+	*script = -1;
+	if ((m = need(ld, file, g, what, "type")) == NULL) {
+		ok = false;
+	} else if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+		err_at(ld, file, line_of(m),
+		    "%s: type must be one of " TASK_LIST, what);
+		ok = false;
+	} else {
+		v = config_setting_get_string(m);
+		for (i = 0; i < RULES_TASK_COUNT; i++) {
+			if (strcmp(v, task_names[i]) == 0)
+				break;
+		}
+		if (i == RULES_TASK_COUNT) {
+			err_at(ld, file, line_of(m),
+			    "%s: unknown task type \"%s\" (allowed: " TASK_LIST
+			    ")",
+			    what, v);
+			ok = false;
+		} else {
+			*type = (enum rules_task_type)i;
+		}
+	}
+	if ((m = config_setting_get_member(g, "script")) == NULL)
+		return ok;
+	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+		err_at(ld, file, line_of(m),
+		    "%s: script must be the name of a script", what);
+		return false;
+	}
+	v = config_setting_get_string(m);
+	if ((*script = find_script(ld->rs, v)) == -1) {
+		err_at(ld, file, line_of(m),
+		    "%s: unknown script \"%s\" (not in scripts)", what, v);
+		return false;
+	}
+	return ok;
+}
+
+static void
+parse_task(struct loader *ld, const char *file, config_setting_t *g,
+    const char *stage, int pos, struct rules_task *t)
+{
+	char what[DIAG_MSG_MAX];
+	config_setting_t *m;
+	int64_t v;
+
+	snprintf(what, sizeof(what), "%s, task %d", stage, pos);
+	t->line = line_of(g);
+	t->script = -1;
+	if (!config_setting_is_group(g)) {
+		err_at(ld, file, line_of(g),
+		    "%s must be a group { type = \"...\"; ... }", what);
+		return;
+	}
+	check_keys(ld, file, g, what, task_keys);
+	task_type_script(ld, file, g, what, &t->type, &t->script);
+	if ((m = config_setting_get_member(g, "after")) != NULL)
+		get_duration(ld, file, m, what, "after", false, &t->after_s);
+	if ((m = config_setting_get_member(g, "every")) != NULL)
+		get_duration(ld, file, m, what, "every", true, &t->every_s);
+	if ((m = config_setting_get_member(g, "max")) != NULL) {
+		if (!get_integer(m, &v) || v < 1 || v > INT_MAX) {
+			err_at(ld, file, line_of(m),
+			    "%s: max must be a whole number of tasks, 1 or more",
+			    what);
+		} else {
+			t->max = (int)v;
+			if (v > 1 &&
+			    config_setting_get_member(g, "every") == NULL)
+				warn_at(ld, file, line_of(m),
+				    "%s: max = %d has no effect without every (the step creates one task)",
+				    what, t->max);
+		}
+	}
+}
+
+static void
+parse_stage(struct loader *ld, size_t i)
+{
+	const struct item *it = &ld->items[L_STAGES][i];
+	struct rules_stage *st = &ld->rs->stages[i];
+	char label[LABEL_MAX], what[DIAG_MSG_MAX];
+	config_setting_t *m;
+	int k, n;
+
+	item_label("stage", it->s, label, sizeof(label));
+	check_keys(ld, it->file, it->s, label, stage_keys);
+	if ((m = config_setting_get_member(it->s, "tasks")) != NULL) {
+		if (!is_collection(m)) {
+			err_at(ld, it->file, line_of(m),
+			    "%s: tasks must be a list of tasks ( { type = \"call\"; ... }, ... )",
+			    label);
+		} else {
+			n = config_setting_length(m);
+			st->tasks = xcalloc((size_t)n, sizeof(*st->tasks));
+			st->ntasks = (size_t)n;
+			for (k = 0; k < n; k++)
+				parse_task(ld, it->file,
+				    config_setting_get_elem(m, k), label, k + 1,
+				    &st->tasks[k]);
+		}
+	}
+	if ((m = config_setting_get_member(it->s, "hold_when")) != NULL) {
+		st->has_hold = true;
+		snprintf(what, sizeof(what), "%s: hold_when", label);
+		parse_when(ld, it->file, m, what, &st->hold_when);
+	}
+}
+
+static void
+parse_rule(struct loader *ld, size_t i)
+{
+	const struct item *it = &ld->items[L_RULES][i];
+	struct rules_rule *r = &ld->rs->rules[i];
+	char label[LABEL_MAX], what[DIAG_MSG_MAX];
+	config_setting_t *from, *to, *when;
+	struct stage_arg a = { 0 };
+	const char *v;
+	bool ok;
+	int st;
+
+	item_label("rule", it->s, label, sizeof(label));
+	check_keys(ld, it->file, it->s, label, rule_keys);
+	ok = r->name != NULL;
+	from = need(ld, it->file, it->s, label, "from");
+	to = need(ld, it->file, it->s, label, "to");
+	when = need(ld, it->file, it->s, label, "when");
+	r->from = xcalloc(ld->rs->stage_words, sizeof(*r->from));
+	if (from != NULL) {
+		snprintf(what, sizeof(what), "%s: from", label);
+		a.set = r->from;
+		a.star_ok = true;
+		if (!each_name(ld, it->file, from, what,
+		        "a stage name, \"*\" or a list of stage names",
+		        take_stage, &a))
+			ok = false;
+		r->from_all = a.star;
+	} else {
+		ok = false;
+	}
+	if (to == NULL) {
+		ok = false;
+	} else if (config_setting_type(to) != CONFIG_TYPE_STRING) {
+		err_at(ld, it->file, line_of(to),
+		    "%s: to must be the name of one stage", label);
+		ok = false;
+	} else if ((st = find_stage(
+	                ld->rs, v = config_setting_get_string(to))) == -1) {
+		if (strcmp(v, "*") == 0)
+			err_at(ld, it->file, line_of(to),
+			    "%s: to must name one stage (\"*\" is only for from)",
+			    label);
+		else
+			err_at(ld, it->file, line_of(to),
+			    "%s: to: unknown stage \"%s\"", label, v);
+		ok = false;
+	} else {
+		r->to = (size_t)st;
+		ld->to_ok[i] = true;
+	}
+	if (when != NULL) {
+		snprintf(what, sizeof(what), "%s: when", label);
+		if (!parse_when(ld, it->file, when, what, &r->when))
+			ok = false;
+	} else {
+		ok = false;
+	}
+	ld->rule_ok[i] = ok;
+}
+
+static void
+parse_alert(struct loader *ld, size_t i)
+{
+	const struct item *it = &ld->items[L_ALERTS][i];
+	struct rules_alert *al = &ld->rs->alerts[i];
+	char label[LABEL_MAX], what[DIAG_MSG_MAX];
+	config_setting_t *m;
+
+	item_label("alert", it->s, label, sizeof(label));
+	check_keys(ld, it->file, it->s, label, alert_keys);
+	al->script = -1;
+	if ((m = need(ld, it->file, it->s, label, "when")) != NULL) {
+		snprintf(what, sizeof(what), "%s: when", label);
+		parse_when(ld, it->file, m, what, &al->when);
+	}
+	if ((m = need(ld, it->file, it->s, label, "task")) != NULL) {
+		snprintf(what, sizeof(what), "%s: task", label);
+		if (!config_setting_is_group(m)) {
+			err_at(ld, it->file, line_of(m),
+			    "%s must be a group { type = \"review\"; script = \"...\"; }",
+			    what);
+		} else {
+			check_keys(ld, it->file, m, what, alert_task_keys);
+			task_type_script(
+			    ld, it->file, m, what, &al->type, &al->script);
+		}
+	}
+	if ((m = config_setting_get_member(it->s, "cooldown")) != NULL)
+		get_duration(
+		    ld, it->file, m, label, "cooldown", true, &al->cooldown_s);
+}
+
+static void
+parse_script(struct loader *ld, size_t i)
+{
+	const struct item *it = &ld->items[L_SCRIPTS][i];
+	struct rules_script *sc = &ld->rs->scripts[i];
+	char label[LABEL_MAX];
+	config_setting_t *m, *e;
+	int k, n;
+
+	item_label("script", it->s, label, sizeof(label));
+	check_keys(ld, it->file, it->s, label, script_keys);
+	if ((m = need(ld, it->file, it->s, label, "checklist")) == NULL)
+		return;
+	if (!is_collection(m)) {
+		err_at(ld, it->file, line_of(m),
+		    "%s: checklist must be a list of strings [ \"...\", ... ]",
+		    label);
+		return;
+	}
+	n = config_setting_length(m);
+	sc->checklist = xcalloc((size_t)n, sizeof(*sc->checklist));
+	for (k = 0; k < n; k++) {
+		e = config_setting_get_elem(m, k);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			err_at(ld, it->file, line_of(e),
+			    "%s: checklist must be a list of strings [ \"...\", ... ]",
+			    label);
+			continue;
+		}
+		sc->checklist[sc->nchecklist++] =
+		    xstrdup(config_setting_get_string(e));
+	}
+}
+
+/* Phase 6: analysis (§4.8). */
+
+/* The bounds of a numeric condition; whole-number facts round inwards. */
+static void
+bounds(const struct rules_cond *c, double *lo, double *hi)
+{
+	*lo = c->has_min ? c->min : -INFINITY;
+	*hi = c->has_max ? c->max : INFINITY;
+	if (!((1u << c->fact) & FRACTIONAL)) {
+		*lo = ceil(*lo);
+		*hi = floor(*hi);
+	}
+}
+
+static bool
+number_possible(const struct rules_cond *a, const struct rules_cond *b)
+{
+	double alo, ahi, blo, bhi;
+
+	if (a == NULL)
+		a = b, b = NULL;
+	bounds(a, &alo, &ahi);
+	if (b == NULL)
+		return alo <= ahi;
+	if (((1u << a->fact) & PROMISES) && a->window_s != b->window_s)
+		return alo <= ahi && number_possible(b, NULL);
+	bounds(b, &blo, &bhi);
+	return fmax(alo, blo) <= fmin(ahi, bhi);
+}
+
+/*
+ * §4.8: (A, N) and (A', N') are disjoint when a given A or A' has nothing
+ * outside N and N'.  A missing tags condition is (absent, {}).
+ */
+static bool
+tags_disjoint(const struct rules_cond *a, const struct rules_cond *b)
+{
+	const struct rules_cond *x;
+	size_t i, k;
+
+	for (k = 0; k < 2; k++) {
+		x = k == 0 ? a : b;
+		if (x == NULL || x->nany == 0)
+			continue;
+		for (i = 0; i < x->nany; i++) {
+			if (!(a != NULL &&
+			        in_strv(x->any[i], a->none, a->nnone)) &&
+			    !(b != NULL &&
+			        in_strv(x->any[i], b->none, b->nnone)))
+				break;
+		}
+		if (i == x->nany)
+			return true;
+	}
+	return false;
+}
+
+/* Whether the conditions a and b on one fact (either may be NULL) can hold
+ * together. */
+static bool
+pair_possible(int f, const struct rules_cond *a, const struct rules_cond *b)
+{
+	if (a == NULL && b == NULL)
+		return true;
+	switch (fact_kinds[f]) {
+	case RULES_KIND_NUMBER:
+		return number_possible(a, b);
+	case RULES_KIND_BOOL:
+		return a == NULL || b == NULL || a->value == b->value;
+	case RULES_KIND_SET:
+		/* Stage sets never reach here (§4.8 leaves stage out). */
+		if (a == NULL || b == NULL)
+			return (a != NULL ? a : b)->mask != 0;
+		return (a->mask & b->mask) != 0;
+	case RULES_KIND_TAGS:
+		return !tags_disjoint(a, b);
+	}
+	return true;
+}
+
+/* A balance condition that only 0 satisfies (balance is a whole number
+ * >= 0). */
+static bool
+forces_settled(const struct rules_cond *balance)
+{
+	return balance != NULL && balance->has_max && balance->max < 1;
+}
+
+/* Whether condition c can hold on a settled account (§4.8). */
+static bool
+holds_settled(const struct rules_cond *c)
+{
+	double lo, hi;
+
+	if ((1u << c->fact) & SETTLED_ZERO) {
+		bounds(c, &lo, &hi);
+		return lo <= 0 && hi >= 0;
+	}
+	switch (c->fact) {
+	case RULES_FACT_DAYS_TO_DUE:
+		return false; /* absent */
+	case RULES_FACT_FIRST_MISS:
+	case RULES_FACT_PROMISE_PENDING:
+		return !c->value;
+	default:
+		return true;
+	}
+}
+
+/* The conditions of one when by fact (a when tests a fact at most once). */
+struct condmap {
+	const struct rules_cond *c[RULES_FACT_COUNT];
+};
+
+/* Whether the whens of a and b can hold together, stage aside (§4.8). */
+static bool
+compatible(const struct condmap *a, const struct condmap *b)
+{
+	int f;
+
+	for (f = 0; f < RULES_FACT_COUNT; f++) {
+		if (f != RULES_FACT_STAGE &&
+		    !pair_possible(f, a->c[f], b->c[f]))
+			return false;
+	}
+	if (forces_settled(a->c[RULES_FACT_BALANCE]) ||
+	    forces_settled(b->c[RULES_FACT_BALANCE])) {
+		for (f = 0; f < RULES_FACT_COUNT; f++) {
+			if ((a->c[f] != NULL && !holds_settled(a->c[f])) ||
+			    (b->c[f] != NULL && !holds_settled(b->c[f])))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* (A, N) implies (A', N') when N' is in N and either A' is absent or A is
+ * given with A - N in A' (§4.8). */
+static bool
+tags_implied(const struct rules_cond *l, const struct rules_cond *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nnone; i++) {
+		if (l == NULL || !in_strv(e->none[i], l->none, l->nnone))
+			return false;
+	}
+	if (e->nany == 0)
+		return true;
+	if (l == NULL || l->nany == 0)
+		return false;
+	for (i = 0; i < l->nany; i++) {
+		if (!in_strv(l->any[i], l->none, l->nnone) &&
+		    !in_strv(l->any[i], e->any, e->nany))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether the conditions l of the later rule imply condition e of the
+ * earlier one, the later rule starting from one of the stages in start.
+ */
+static bool
+cond_implied(const struct ruleset *rs, const struct condmap *l,
+    const uint64_t *start, const struct rules_cond *e)
+{
+	const struct rules_cond *c = l->c[e->fact];
+	double llo, lhi, elo, ehi;
+	unsigned full;
+	size_t w;
+
+	switch (fact_kinds[e->fact]) {
+	case RULES_KIND_NUMBER:
+		bounds(e, &elo, &ehi);
+		if (c != NULL && c->window_s == e->window_s) {
+			bounds(c, &llo, &lhi);
+			if (llo >= elo && lhi <= ehi)
+				return true;
+		}
+		if (forces_settled(l->c[RULES_FACT_BALANCE]) &&
+		    ((1u << e->fact) & SETTLED_ZERO))
+			return elo <= 0 && ehi >= 0;
+		/* "is present" of a fact that always is. */
+		return !e->has_min && !e->has_max &&
+		    !((1u << e->fact) & MAY_BE_ABSENT);
+	case RULES_KIND_BOOL:
+		if (c != NULL)
+			return c->value == e->value;
+		return !e->value && forces_settled(l->c[RULES_FACT_BALANCE]) &&
+		    (e->fact == RULES_FACT_FIRST_MISS ||
+		        e->fact == RULES_FACT_PROMISE_PENDING);
+	case RULES_KIND_SET:
+		if (e->fact == RULES_FACT_STAGE) {
+			for (w = 0; w < rs->stage_words; w++) {
+				uint64_t s =
+				    start[w] & (c ? c->stages[w] : ~0ull);
+
+				if (s & ~e->stages[w])
+					return false;
+			}
+			return true;
+		}
+		full = e->fact == RULES_FACT_SIZE
+		    ? (1u << RULES_SIZE_COUNT) - 1
+		    : (1u << RULES_RISK_COUNT) - 1;
+		if (e->fact == RULES_FACT_SIZE && (e->mask & full) == full)
+			return true;
+		return c != NULL && (c->mask & ~e->mask) == 0;
+	case RULES_KIND_TAGS:
+		return tags_implied(c, e);
+	}
+	return false;
+}
+
+/*
+ * §4.8: a rule is shadowed by an earlier one that applies from every stage
+ * the later one can start from, never leads to that stage, and whose when
+ * the later one's implies.
+ */
+static bool
+shadows(const struct ruleset *rs, const struct rules_rule *e,
+    const struct condmap *emap, const struct condmap *lmap,
+    const uint64_t *start)
+{
+	size_t w, i;
+
+	for (w = 0; w < rs->stage_words; w++) {
+		if (start[w] & ~e->from[w])
+			return false;
+	}
+	if (rules_stageset_has(start, e->to))
+		return false;
+	for (i = 0; i < RULES_FACT_COUNT; i++) {
+		if (emap->c[i] != NULL &&
+		    !cond_implied(rs, lmap, start, emap->c[i]))
+			return false;
+	}
+	return true;
+}
+
+static void
+check_shadows(struct loader *ld, const struct condmap *maps)
+{
+	struct ruleset *rs = ld->rs;
+	uint64_t *start = xcalloc(rs->stage_words, sizeof(*start));
+	size_t l, e, w;
+	bool any;
+
+	for (l = 0; l < rs->nrules; l++) {
+		if (!ld->rule_ok[l])
+			continue;
+		any = false;
+		for (w = 0; w < rs->stage_words; w++) {
+			start[w] = rs->rules[l].from[w];
+			if (w == rs->rules[l].to / 64)
+				start[w] &=
+				    ~((uint64_t)1 << (rs->rules[l].to % 64));
+			any |= start[w] != 0;
+		}
+		if (!any)
+			continue;
+		for (e = 0; e < l; e++) {
+			if (ld->rule_ok[e] &&
+			    shadows(
+			        rs, &rs->rules[e], &maps[e], &maps[l], start)) {
+				warn_at(ld, rs->rules[l].file,
+				    rs->rules[l].line,
+				    "rule \"%s\" is shadowed by rule \"%s\" (%s:%d): wherever it could apply, that earlier rule applies first",
+				    rs->rules[l].name, rs->rules[e].name,
+				    rs->rules[e].file, rs->rules[e].line);
+				break;
+			}
+		}
+	}
+	free(start);
+}
+
+/* §4.8: rule b can follow rule a. */
+static bool
+can_follow(
+    const struct ruleset *rs, size_t a, size_t b, const struct condmap *maps)
+{
+	const struct rules_rule *ra = &rs->rules[a], *rb = &rs->rules[b];
+
+	return rules_stageset_has(rb->from, ra->to) && rb->to != ra->to &&
+	    compatible(&maps[a], &maps[b]);
+}
+
+/* The "can follow" graph in compressed rows: edges of v are
+ * adj[off[v]..off[v+1]). */
+struct graph {
+	size_t n;
+	size_t *off, *adj;
+};
+
+/* Names one shortest cycle through first inside component cid. */
+static void
+report_cycle(struct loader *ld, const struct graph *g, const size_t *comp,
+    size_t cid, size_t first)
+{
+	const struct ruleset *rs = ld->rs;
+	size_t *prev = xmalloc(g->n * sizeof(*prev));
+	size_t *queue = xmalloc(g->n * sizeof(*queue));
+	size_t *path = xmalloc((g->n + 1) * sizeof(*path));
+	size_t qh = 0, qt = 0, x, e, w, last = first, np = 0, i;
+	char msg[DIAG_MSG_MAX];
+	size_t used;
+
+	for (i = 0; i < g->n; i++)
+		prev[i] = SIZE_MAX;
+	queue[qt++] = first;
+	while (qh < qt && last == first) {
+		x = queue[qh++];
+		for (e = g->off[x]; e < g->off[x + 1]; e++) {
+			w = g->adj[e];
+			if (comp[w] != cid)
+				continue;
+			if (w == first) {
+				last = x;
+				break;
+			}
+			if (prev[w] == SIZE_MAX) {
+				prev[w] = x;
+				queue[qt++] = w;
+			}
+		}
+	}
+	/* A component of two or more rules always has one. */
+	for (x = last; x != first; x = prev[x])
+		path[np++] = x;
+	path[np++] = first;
+	used = (size_t)snprintf(msg, sizeof(msg), "rule cycle:");
+	for (i = np; i > 0 && used < sizeof(msg); i--)
+		used += (size_t)snprintf(msg + used, sizeof(msg) - used,
+		    " %s ->", rs->rules[path[i - 1]].name);
+	if (used < sizeof(msg))
+		snprintf(msg + used, sizeof(msg) - used, " %s",
+		    rs->rules[first].name);
+	err_at(ld, rs->rules[first].file, rs->rules[first].line, "%s", msg);
+	free(prev);
+	free(queue);
+	free(path);
+}
+
+/*
+ * Tarjan's strongly connected components, iteratively (a deep recursion
+ * on a large set must not overflow the stack).  One error per component
+ * of two or more rules: without self-loops (a rule cannot follow itself)
+ * exactly these hold a cycle.
+ */
+static void
+find_cycles(struct loader *ld, const struct graph *g)
+{
+	size_t n = g->n, next = 0, sp = 0, cp = 0, ncomp = 0;
+	size_t *num = xmalloc(n * sizeof(*num));
+	size_t *low = xmalloc(n * sizeof(*low));
+	size_t *comp = xmalloc(n * sizeof(*comp));
+	size_t *stack = xmalloc(n * sizeof(*stack));
+	size_t *cv = xmalloc(n * sizeof(*cv));
+	size_t *ce = xmalloc(n * sizeof(*ce));
+	bool *on = xcalloc(n, sizeof(*on));
+	size_t v0, v, w, u, first, size;
+
+	for (v = 0; v < n; v++)
+		num[v] = comp[v] = SIZE_MAX;
+	for (v0 = 0; v0 < n; v0++) {
+		if (num[v0] != SIZE_MAX)
+			continue;
+		num[v0] = low[v0] = next++;
+		stack[sp++] = v0;
+		on[v0] = true;
+		cv[cp] = v0;
+		ce[cp++] = g->off[v0];
+		while (cp > 0) {
+			v = cv[cp - 1];
+			if (ce[cp - 1] < g->off[v + 1]) {
+				w = g->adj[ce[cp - 1]++];
+				if (num[w] == SIZE_MAX) {
+					num[w] = low[w] = next++;
+					stack[sp++] = w;
+					on[w] = true;
+					cv[cp] = w;
+					ce[cp++] = g->off[w];
+				} else if (on[w] && num[w] < low[v]) {
+					low[v] = num[w];
+				}
+				continue;
+			}
+			if (low[v] == num[v]) {
+				first = SIZE_MAX;
+				size = 0;
+				do {
+					w = stack[--sp];
+					on[w] = false;
+					comp[w] = ncomp;
+					if (w < first)
+						first = w;
+					size++;
+				} while (w != v);
+				if (size >= 2)
+					report_cycle(ld, g, comp, ncomp, first);
+				ncomp++;
+			}
+			cp--;
+			if (cp > 0) {
+				u = cv[cp - 1];
+				if (low[v] < low[u])
+					low[u] = low[v];
+			}
+		}
+	}
+	free(num);
+	free(low);
+	free(comp);
+	free(stack);
+	free(cv);
+	free(ce);
+	free(on);
+}
+
+static void
+check_cycles(struct loader *ld, const struct condmap *maps)
+{
+	const struct ruleset *rs = ld->rs;
+	struct graph g;
+	size_t a, b, ne = 0, cap = 16;
+
+	g.n = rs->nrules;
+	g.off = xcalloc(g.n + 1, sizeof(*g.off));
+	g.adj = xmalloc(cap * sizeof(*g.adj));
+	for (a = 0; a < g.n; a++) {
+		g.off[a] = ne;
+		if (!ld->rule_ok[a])
+			continue;
+		for (b = 0; b < g.n; b++) {
+			if (!ld->rule_ok[b] || !can_follow(rs, a, b, maps))
+				continue;
+			if (ne == cap) {
+				cap *= 2;
+				g.adj =
+				    xreallocarray(g.adj, cap, sizeof(*g.adj));
+			}
+			g.adj[ne++] = b;
+		}
+	}
+	g.off[g.n] = ne;
+	find_cycles(ld, &g);
+	free(g.off);
+	free(g.adj);
+}
+
+static void
+check_reachable(struct loader *ld)
+{
+	const struct ruleset *rs = ld->rs;
+	bool *leads = xcalloc(rs->nstages, sizeof(*leads));
+	size_t i;
+
+	for (i = 0; i < rs->nrules; i++) {
+		if (ld->to_ok[i])
+			leads[rs->rules[i].to] = true;
+	}
+	for (i = 1; i < rs->nstages; i++) {
+		if (!leads[i] && rs->stages[i].name != NULL)
+			warn_at(ld, rs->stages[i].file, rs->stages[i].line,
+			    "stage \"%s\": no rule leads to this stage, so no account can reach it",
+			    rs->stages[i].name);
+	}
+	free(leads);
+}
+
+static void
+analyse(struct loader *ld)
+{
+	const struct ruleset *rs = ld->rs;
+	struct condmap *maps =
+	    xcalloc(rs->nrules ? rs->nrules : 1, sizeof(*maps));
+	size_t i, k;
+
+	for (i = 0; i < rs->nrules; i++) {
+		for (k = 0; k < rs->rules[i].when.n; k++)
+			maps[i].c[rs->rules[i].when.conds[k].fact] =
+			    &rs->rules[i].when.conds[k];
+	}
+	check_reachable(ld);
+	check_shadows(ld, maps);
+	check_cycles(ld, maps);
+	free(maps);
+}
+
+/* Finishing a good set: what it uses, and per-stage rule lists. */
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+use_when(struct rules_uses *u, struct rules_when *w, bool assign)
+{
+	struct rules_cond *c;
+	size_t i, k;
+
+	for (i = 0; i < w->n; i++) {
+		c = &w->conds[i];
+		u->facts |= 1u << c->fact;
+		if (!((1u << c->fact) & PROMISES))
+			continue;
+		if (!assign) {
+			u->windows = xreallocarray(
+			    u->windows, u->nwindows + 1, sizeof(*u->windows));
+			u->windows[u->nwindows++] = c->window_s;
+			continue;
+		}
+		for (k = 0; u->windows[k] != c->window_s; k++)
+			;
+		c->window = k;
+	}
+}
+
+static void
+use_all(struct ruleset *rs, bool assign)
+{
+	size_t i;
+
+	for (i = 0; i < rs->nstages; i++)
+		use_when(&rs->uses, &rs->stages[i].hold_when, assign);
+	for (i = 0; i < rs->nrules; i++)
+		use_when(&rs->uses, &rs->rules[i].when, assign);
+	for (i = 0; i < rs->nalerts; i++)
+		use_when(&rs->uses, &rs->alerts[i].when, assign);
+}
+
+static void
+finish(struct ruleset *rs)
+{
+	struct rules_uses *u = &rs->uses;
+	struct rules_stage *st;
+	size_t i, k, r;
+
+	use_all(rs, false);
+	if (u->nwindows > 0)
+		qsort(u->windows, u->nwindows, sizeof(*u->windows), cmp_i64);
+	for (i = k = 0; i < u->nwindows; i++) {
+		if (k == 0 || u->windows[k - 1] != u->windows[i])
+			u->windows[k++] = u->windows[i];
+	}
+	u->nwindows = k;
+	u->max_window_s = k > 0 ? u->windows[k - 1] : 0;
+	use_all(rs, true);
+	for (i = 0; i < rs->nstages; i++) {
+		st = &rs->stages[i];
+		st->rules =
+		    xcalloc(rs->nrules ? rs->nrules : 1, sizeof(*st->rules));
+		for (r = 0; r < rs->nrules; r++) {
+			if (rules_stageset_has(rs->rules[r].from, i) &&
+			    rs->rules[r].to != i)
+				st->rules[st->nrules++] = r;
+		}
+	}
+}
+
+/* The whole load, once the files are in ld->src. */
+static struct ruleset *
+load(struct loader *ld)
+{
+	struct ruleset *rs = ld->rs;
+	struct hash128 h;
+	uint8_t digest[16], lenbuf[8];
+	size_t i, k;
+	bool all_parsed = true;
+	uint64_t n;
+
+	/*
+	 * rules_version: each file's length (8 bytes, little-endian), then
+	 * its bytes, in read order; the lengths keep "ab"+"c" apart from
+	 * "a"+"bc".
+	 */
+	hash_init(&h);
+	for (i = 0; i < ld->nsrc; i++) {
+		n = ld->src[i].len;
+		for (k = 0; k < 8; k++)
+			lenbuf[k] = (uint8_t)(n >> (8 * k));
+		hash_update(&h, lenbuf, 8);
+		if (ld->src[i].text != NULL)
+			hash_update(&h, ld->src[i].text, ld->src[i].len);
+	}
+	hash_final(&h, digest);
+	hash_hex(digest, rs->version);
+
+	for (i = 0; i < ld->nsrc; i++) {
+		if (ld->src[i].text != NULL)
+			parse_src(ld, &ld->src[i]);
+		if (ld->src[i].parsed)
+			top_level(ld, &ld->src[i]);
+		else
+			all_parsed = false;
+	}
+
+	rs->nstages = ld->nitems[L_STAGES];
+	rs->stage_words = rs->nstages / 64 + 1;
+	rs->stages = xcalloc(rs->nstages + 1, sizeof(*rs->stages));
+	rs->nrules = ld->nitems[L_RULES];
+	rs->rules = xcalloc(rs->nrules + 1, sizeof(*rs->rules));
+	rs->nalerts = ld->nitems[L_ALERTS];
+	rs->alerts = xcalloc(rs->nalerts + 1, sizeof(*rs->alerts));
+	rs->nscripts = ld->nitems[L_SCRIPTS];
+	rs->scripts = xcalloc(rs->nscripts + 1, sizeof(*rs->scripts));
+	ld->rule_ok = xcalloc(rs->nrules + 1, sizeof(*ld->rule_ok));
+	ld->to_ok = xcalloc(rs->nrules + 1, sizeof(*ld->to_ok));
+
+	/* Names first: references resolve across files in any order. */
+	for (k = 0; k < L_COUNT; k++) {
+		for (i = 0; i < ld->nitems[k]; i++)
+			take_name(ld, (int)k, i);
+	}
+	for (i = 0; i < rs->nscripts; i++) {
+		if (config_setting_is_group(ld->items[L_SCRIPTS][i].s))
+			parse_script(ld, i);
+	}
+	for (i = 0; i < rs->nstages; i++) {
+		if (config_setting_is_group(ld->items[L_STAGES][i].s))
+			parse_stage(ld, i);
+	}
+	for (i = 0; i < rs->nrules; i++) {
+		if (config_setting_is_group(ld->items[L_RULES][i].s))
+			parse_rule(ld, i);
+	}
+	for (i = 0; i < rs->nalerts; i++) {
+		if (config_setting_is_group(ld->items[L_ALERTS][i].s))
+			parse_alert(ld, i);
+	}
+	if (rs->nstages == 0 && all_parsed) {
+		if (ld->nsrc == 0)
+			err_at(ld, ld->where, 0,
+			    "no stages: there is no rule file (*.conf)");
+		else
+			err_at(ld, ld->src[0].name, 1,
+			    "no stages: a rule set needs at least one stage, e.g. stages = ( { name = \"current\"; } );");
+	}
+	analyse(ld);
+
+	for (i = 0; i < ld->nsrc; i++) {
+		if (ld->src[i].readable)
+			config_destroy(&ld->src[i].cfg);
+		free(ld->src[i].text);
+	}
+	for (k = 0; k < L_COUNT; k++)
+		free(ld->items[k]);
+	free(ld->src);
+	free(ld->rule_ok);
+	free(ld->to_ok);
+	diags_sort(ld->ds);
+	if (ld->ds->errors > ld->errors0) {
+		rules_free(rs);
+		return NULL;
+	}
+	finish(rs);
+	return rs;
+}
+
+static void
+loader_init(struct loader *ld, struct diags *ds, const char *where)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->ds = ds;
+	ld->errors0 = ds->errors;
+	ld->where = where;
+	ld->rs = xcalloc(1, sizeof(*ld->rs));
+	ld->rs->trend_window = RULES_TREND_WINDOW_DEFAULT;
+}
+
+struct ruleset *
+rules_load_dir(const char *dir, struct diags *ds)
+{
+	struct loader ld;
+	struct dirent *de;
+	struct stat st;
+	char **names = NULL;
+	size_t n = 0, i;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL) {
+		diags_add(ds, dir, 0, false,
+		    "cannot read the rules directory: %s", strerror(errno));
+		return NULL;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!conf_name(de->d_name))
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	if (errno != 0) {
+		diags_add(ds, dir, 0, false,
+		    "cannot read the rules directory: %s", strerror(errno));
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		closedir(d);
+		return NULL;
+	}
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	loader_init(&ld, ds, dir);
+	for (i = 0; i < n; i++) {
+		/* Subdirectories and other non-files are not rule files. */
+		if (fstatat(dirfd(d), names[i], &st, 0) == 0 &&
+		    !S_ISREG(st.st_mode)) {
+			free(names[i]);
+			continue;
+		}
+		add_src(&ld, names[i]);
+		if (read_file(dirfd(d), names[i], &ld.src[ld.nsrc - 1].text,
+		        &ld.src[ld.nsrc - 1].len) == -1)
+			diags_add(ds, names[i], 0, false,
+			    "cannot read the file: %s", strerror(errno));
+	}
+	free(names);
+	closedir(d);
+	return load(&ld);
+}
+
+struct ruleset *
+rules_load_files(const char *const *names, const char *const *texts, size_t n,
+    struct diags *ds)
+{
+	struct loader ld;
+	const char **sorted = xcalloc(n + 1, sizeof(*sorted));
+	size_t m = 0, i, k;
+	struct src *s;
+
+	for (i = 0; i < n; i++) {
+		if (conf_name(names[i]))
+			sorted[m++] = names[i];
+	}
+	qsort(sorted, m, sizeof(*sorted), cmp_str);
+	loader_init(&ld, ds, "(files)");
+	for (i = 0; i < m; i++) {
+		if (i > 0 && strcmp(sorted[i], sorted[i - 1]) == 0) {
+			diags_add(
+			    ds, sorted[i], 0, false, "the file is given twice");
+			continue;
+		}
+		for (k = 0; names[k] != sorted[i]; k++)
+			;
+		add_src(&ld, xstrdup(sorted[i]));
+		s = &ld.src[ld.nsrc - 1];
+		s->len = strlen(texts[k]);
+		s->text = xstrndup(texts[k], s->len);
+	}
+	free(sorted);
+	return load(&ld);
+}
+
+static void
+when_free(struct rules_when *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		free(w->conds[i].stages);
+		strv_free(w->conds[i].any, w->conds[i].nany);
+		strv_free(w->conds[i].none, w->conds[i].nnone);
+	}
+	free(w->conds);
+}
+
+void
+rules_free(struct ruleset *rs)
+{
+	size_t i;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < rs->nstages; i++) {
+		free((char *)rs->stages[i].name);
+		free(rs->stages[i].tasks);
+		when_free(&rs->stages[i].hold_when);
+		free(rs->stages[i].rules);
+	}
+	for (i = 0; i < rs->nrules; i++) {
+		free((char *)rs->rules[i].name);
+		free(rs->rules[i].from);
+		when_free(&rs->rules[i].when);
+	}
+	for (i = 0; i < rs->nalerts; i++) {
+		free((char *)rs->alerts[i].name);
+		when_free(&rs->alerts[i].when);
+	}
+	for (i = 0; i < rs->nscripts; i++) {
+		free((char *)rs->scripts[i].name);
+		strv_free(rs->scripts[i].checklist, rs->scripts[i].nchecklist);
+	}
+	free(rs->stages);
+	free(rs->rules);
+	free(rs->alerts);
+	free(rs->scripts);
+	free(rs->uses.windows);
+	strv_free(rs->files, rs->nfiles);
+	free(rs);
+}
+
+int
+rules_check(const char *dir, FILE *out)
+{
+	struct ruleset *rs;
+	struct diags ds;
+	char line[sizeof(ds.v->file) + DIAG_MSG_MAX + 32];
+	size_t i;
+	int ret;
+
+	diags_init(&ds);
+	rs = rules_load_dir(dir, &ds);
+	for (i = 0; i < ds.n; i++) {
+		diag_format(&ds.v[i], line, sizeof(line));
+		fprintf(out, "%s\n", line);
+	}
+	ret = rs == NULL ? 1 : 0;
+	rules_free(rs);
+	diags_fini(&ds);
+	return ret;
+}
+
+/* Evaluation helpers. */
+
+static bool
+tags_hold(const struct rules_cond *c, const struct rules_factvals *fv)
+{
+	size_t i, k;
+	bool any = c->nany == 0;
+
+	for (i = 0; i < fv->ntags; i++) {
+		for (k = 0; k < c->nnone; k++) {
+			if (strcmp(fv->tags[i], c->none[k]) == 0)
+				return false;
+		}
+		for (k = 0; !any && k < c->nany; k++) {
+			if (strcmp(fv->tags[i], c->any[k]) == 0)
+				any = true;
+		}
+	}
+	return any;
+}
+
+bool
+rules_cond_holds(const struct rules_cond *c, const struct rules_factvals *fv)
+{
+	double v;
+
+	switch (c->fact) {
+	case RULES_FACT_BALANCE:
+		v = (double)fv->balance;
+		break;
+	case RULES_FACT_OVERDUE_AMOUNT:
+		v = (double)fv->overdue_amount;
+		break;
+	case RULES_FACT_DISPUTED_AMOUNT:
+		v = (double)fv->disputed_amount;
+		break;
+	case RULES_FACT_UNDISPUTED_OVERDUE:
+		v = (double)fv->undisputed_overdue;
+		break;
+	case RULES_FACT_OVERDUE_INVOICES:
+		v = (double)fv->overdue_invoices;
+		break;
+	case RULES_FACT_DAYS_OVERDUE:
+		v = (double)fv->days_overdue;
+		break;
+	case RULES_FACT_DAYS_TO_DUE:
+		if (!fv->has_days_to_due)
+			return false;
+		v = (double)fv->days_to_due;
+		break;
+	case RULES_FACT_LATE_TREND:
+		v = fv->late_trend;
+		break;
+	case RULES_FACT_ON_TIME_RATIO:
+		if (!fv->has_on_time_ratio)
+			return false;
+		v = fv->on_time_ratio;
+		break;
+	case RULES_FACT_PROMISES_BROKEN:
+		v = (double)fv->promises_broken[c->window];
+		break;
+	case RULES_FACT_PROMISES_KEPT:
+		v = (double)fv->promises_kept[c->window];
+		break;
+	case RULES_FACT_UNREACHED:
+		v = (double)fv->unreached;
+		break;
+	case RULES_FACT_DAYS_IN_STAGE:
+		v = (double)fv->days_in_stage;
+		break;
+	case RULES_FACT_FIRST_MISS:
+		return fv->first_miss == c->value;
+	case RULES_FACT_PROMISE_PENDING:
+		return fv->promise_pending == c->value;
+	case RULES_FACT_STAGE:
+		return rules_stageset_has(c->stages, fv->stage);
+	case RULES_FACT_SIZE:
+		return (c->mask >> fv->size) & 1;
+	case RULES_FACT_RISK:
+		return fv->has_risk && ((c->mask >> fv->risk) & 1);
+	case RULES_FACT_TAGS:
+		return tags_hold(c, fv);
+	default:
+		return false;
+	}
+	return (!c->has_min || v >= c->min) && (!c->has_max || v <= c->max);
+}
+
+bool
+rules_when_holds(const struct rules_when *w, const struct rules_factvals *fv)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		if (!rules_cond_holds(&w->conds[i], fv))
+			return false;
+	}
+	return true;
+}
+
+const char *
+rules_fact_name(enum rules_fact f)
+{
+	return (unsigned)f < RULES_FACT_COUNT ? fact_names[f] : "?";
+}
+
+enum rules_fact_kind
+rules_fact_kind(enum rules_fact f)
+{
+	return fact_kinds[(unsigned)f < RULES_FACT_COUNT ? f : 0];
+}
+
+const char *
+rules_task_type_name(enum rules_task_type t)
+{
+	return (unsigned)t < RULES_TASK_COUNT ? task_names[t] : "?";
+}
+
+const char *
+rules_size_name(enum rules_size s)
+{
+	return (unsigned)s < RULES_SIZE_COUNT ? size_names[s] : "?";
+}
+
+const char *
+rules_risk_name(int risk)
+{
+	return risk >= 0 && risk < RULES_RISK_COUNT ? risk_names[risk] : "?";
+}
+
+int
+rules_stage_lookup(const struct ruleset *rs, const char *name, size_t *stage)
+{
+	int i = find_stage(rs, name);
+
+	if (i == -1)
+		return 0;
+	*stage = (size_t)i;
+	return 1;
+}
