@@ -506,8 +506,8 @@ body_complete(struct conn *c)
 static void
 process(struct conn *c)
 {
-	const char *line;
-	size_t len, used;
+	const char *line = NULL;
+	size_t len = 0, used = 0;
 	int rc;
 
 	if (c->dead)

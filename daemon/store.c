@@ -44,8 +44,8 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-	[ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
-			"ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[ST_META_SET] = ("INSERT INTO meta(key, value) VALUES (?1, ?2) "
+			 "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
 	[ST_FEED_HEAD] = "SELECT coalesce(max(seq), 0) FROM feed",
 	[ST_STAGE_COUNTS] = "SELECT stage, count(*) FROM accounts GROUP BY stage",
 };
