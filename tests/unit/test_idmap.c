@@ -56,7 +56,7 @@ test_against_reference(void **state)
 static void
 test_delete_in_clusters(void **state)
 {
-	char keys[64][8];
+	char keys[64][16];
 	struct idmap m;
 	int i, j;
 
