@@ -94,7 +94,8 @@ principal_list(config_setting_t *s, const char *file, const char *key,
 
 		str = config_setting_get_string(e);
 		if (str == NULL || !principal_ok(str)) {
-			diags_add(ds, file, config_setting_source_line(e), false,
+			diags_add(ds, file, config_setting_source_line(e),
+			    false,
 			    "%s: element %d: expected a user name, uid, @group or @gid",
 			    key, i + 1);
 			continue;
@@ -134,8 +135,8 @@ conf_free(struct conf *c)
 
 /* A non-empty string setting, or an error naming the key. */
 static const char *
-string_of(config_setting_t *s, const char *file, const char *key,
-    struct diags *ds)
+string_of(
+    config_setting_t *s, const char *file, const char *key, struct diags *ds)
 {
 	const char *v = config_setting_get_string(s);
 
@@ -164,8 +165,8 @@ conf_load(const char *path, struct diags *ds)
 	c->sweep_min = 5;
 	c->max_clients = 256;
 	if ((fp = fopen(path, "r")) == NULL) {
-		diags_add(ds, path, 0, false, "cannot read: %s",
-		    strerror(errno));
+		diags_add(
+		    ds, path, 0, false, "cannot read: %s", strerror(errno));
 		goto fail;
 	}
 	if (config_read(&cfg, fp) != CONFIG_TRUE) {
@@ -226,11 +227,11 @@ conf_load(const char *path, struct diags *ds)
 			else
 				c->max_clients = config_setting_get_int(s);
 		} else if (strcmp(name, "admins") == 0) {
-			c->admins = principal_list(s, path, name, &c->nadmins,
-			    ds);
+			c->admins =
+			    principal_list(s, path, name, &c->nadmins, ds);
 		} else if (strcmp(name, "readers") == 0) {
-			c->readers = principal_list(s, path, name,
-			    &c->nreaders, ds);
+			c->readers =
+			    principal_list(s, path, name, &c->nreaders, ds);
 		} else {
 			diags_add(ds, path, line, false,
 			    "unknown setting \"%s\"", name);

@@ -28,10 +28,10 @@
 #include "rules.h"
 #include "util.h"
 
-#define EXIT_FAILED	 1
-#define EXIT_USAGE	 2
+#define EXIT_FAILED      1
+#define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
-#define DEFAULT_SOCKET	 "/run/dunnd/dunnd.sock"
+#define DEFAULT_SOCKET   "/run/dunnd/dunnd.sock"
 
 struct ctl {
 	const char *socket;
@@ -113,8 +113,8 @@ connect_daemon(struct ctl *ctl)
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (ctl->fd == -1 ||
 	    connect(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "dunnctl: cannot reach dunnd at %s: %s\n",
-		    path, strerror(errno));
+		fprintf(stderr, "dunnctl: cannot reach dunnd at %s: %s\n", path,
+		    strerror(errno));
 		return -1;
 	}
 	ctl->in = fdopen(ctl->fd, "r");
@@ -162,9 +162,8 @@ send_request(struct ctl *ctl, json_t *req)
  * connection broke (reported).
  */
 static json_t *
-read_reply(struct ctl *ctl, void (*on_record)(struct ctl *, const char *,
-				json_t *, void *),
-    void *arg)
+read_reply(struct ctl *ctl,
+    void (*on_record)(struct ctl *, const char *, json_t *, void *), void *arg)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -207,8 +206,9 @@ final_status(json_t *fin)
 		return 0;
 	err = json_string_value(json_object_get(fin, "error"));
 	fprintf(stderr, "dunnctl: %s\n", err ? err : "failed");
-	if (err != NULL && (strcmp(err, "too many clients") == 0 ||
-			       strcmp(err, "shutting down") == 0))
+	if (err != NULL &&
+	    (strcmp(err, "too many clients") == 0 ||
+	        strcmp(err, "shutting down") == 0))
 		return EXIT_UNREACHABLE;
 	return EXIT_FAILED;
 }
@@ -239,8 +239,8 @@ simple(struct ctl *ctl, json_t *req,
 	 * closed while it writes: the refusal is still there to read.
 	 */
 	(void)send_request(ctl, req);
-	fin = read_reply(ctl, ctl->json || human == NULL ? print_raw : human,
-	    NULL);
+	fin = read_reply(
+	    ctl, ctl->json || human == NULL ? print_raw : human, NULL);
 	rc = final_status(fin);
 	json_decref(fin);
 	return rc;
@@ -297,8 +297,8 @@ human_reload(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	if (level != NULL && strcmp(level, "warning") == 0 && msg != NULL &&
 	    (colon = strchr(msg, ':')) != NULL &&
 	    (colon = strchr(colon + 1, ':')) != NULL)
-		printf("%.*s: warning:%s\n", (int)(colon - msg), msg,
-		    colon + 1);
+		printf(
+		    "%.*s: warning:%s\n", (int)(colon - msg), msg, colon + 1);
 	else
 		printf("%s\n", msg ? msg : line);
 }
@@ -325,9 +325,8 @@ cmd_check_rules(struct ctl *ctl)
 		dir = ctl->argv[1];
 	} else {
 		diags_init(&ds);
-		c = conf_load(ctl->conf_path ? ctl->conf_path
-					     : CONF_DEFAULT_PATH,
-		    &ds);
+		c = conf_load(
+		    ctl->conf_path ? ctl->conf_path : CONF_DEFAULT_PATH, &ds);
 		diags_fini(&ds);
 		if (c == NULL) {
 			fprintf(stderr,
@@ -340,7 +339,6 @@ cmd_check_rules(struct ctl *ctl)
 	conf_free(c);
 	return rc == 0 ? 0 : EXIT_FAILED;
 }
-
 
 /* Reads all of path ("-" = stdin) into memory. */
 static char *
@@ -434,8 +432,8 @@ index_lines(struct ingest_run *ir)
 			continue;
 		if (ir->nlines + 2 >= cap) {
 			cap *= 2;
-			ir->starts = xreallocarray(ir->starts, cap,
-			    sizeof(*ir->starts));
+			ir->starts =
+			    xreallocarray(ir->starts, cap, sizeof(*ir->starts));
 		}
 		ir->starts[++ir->nlines] = i + 1;
 	}
@@ -475,7 +473,7 @@ ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		if (strcmp(status, "error") == 0)
 			printf("line %lld: %s: %s\n", (long long)n,
 			    json_is_string(field) ? json_string_value(field)
-						  : "(line)",
+			                          : "(line)",
 			    json_string_value(json_object_get(rec, "error")));
 		else
 			printf("line %lld: %s\n", (long long)n, status);
@@ -485,11 +483,11 @@ ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		return;
 	buf_init(&text);
 	line_text(ir, (size_t)n, &text);
-	out = json_dumps(json_pack("{s:I,s:O,s:O,s:s%}", "line", n, "field",
-			     field ? field : json_null(), "error",
-			     json_object_get(rec, "error"), "input",
-			     buf_size(&text) ? buf_data(&text) : "",
-			     buf_size(&text)),
+	out = json_dumps(
+	    json_pack("{s:I,s:O,s:O,s:s%}", "line", n, "field",
+	        field ? field : json_null(), "error",
+	        json_object_get(rec, "error"), "input",
+	        buf_size(&text) ? buf_data(&text) : "", buf_size(&text)),
 	    JSON_COMPACT);
 	fprintf(ir->rejects, "%s\n", out);
 	free(out);
@@ -514,8 +512,8 @@ cmd_ingest(struct ctl *ctl)
 		} else if (i == ctl->argc - 1)
 			path = ctl->argv[i];
 		else
-			die_usage("ingest: unexpected argument \"%s\"",
-			    ctl->argv[i]);
+			die_usage(
+			    "ingest: unexpected argument \"%s\"", ctl->argv[i]);
 	}
 	if (rejects != NULL && (ir.rejects = fopen(rejects, "w")) == NULL) {
 		fprintf(stderr, "dunnctl: %s: %s\n", rejects, strerror(errno));
@@ -549,15 +547,16 @@ cmd_ingest(struct ctl *ctl)
 			fprintf(stderr, "%s\n", c);
 			free(c);
 		} else
-			printf("%lld ok, %lld duplicate, %lld error, %lld rolled_back\n",
+			printf(
+			    "%lld ok, %lld duplicate, %lld error, %lld rolled_back\n",
 			    (long long)json_integer_value(
-				json_object_get(counts, "ok")),
+			        json_object_get(counts, "ok")),
 			    (long long)json_integer_value(
-				json_object_get(counts, "duplicate")),
+			        json_object_get(counts, "duplicate")),
 			    (long long)json_integer_value(
-				json_object_get(counts, "error")),
+			        json_object_get(counts, "error")),
 			    (long long)json_integer_value(
-				json_object_get(counts, "rolled_back")));
+			        json_object_get(counts, "rolled_back")));
 	}
 	rc = final_status(fin);
 	json_decref(fin);
@@ -577,8 +576,7 @@ static const struct command commands[] = {
 	{ NULL, NULL, NULL },
 };
 
-static void __attribute__((noreturn))
-usage(void)
+static void __attribute__((noreturn)) usage(void)
 {
 	const struct command *c;
 

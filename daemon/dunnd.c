@@ -19,8 +19,7 @@
 #include "store.h"
 #include "util.h"
 
-static void __attribute__((noreturn))
-usage(int rc)
+static void __attribute__((noreturn)) usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
 	    "usage: dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]\n");
@@ -124,7 +123,8 @@ main(int argc, char *argv[])
 		t = test_time != NULL ? t : srv.started;
 		clock_test_start(t > pos ? t : pos);
 	}
-	log_info("dunnd %s: database %s, rules %s (version %s), zone %s, %s clock",
+	log_info(
+	    "dunnd %s: database %s, rules %s (version %s), zone %s, %s clock",
 	    DUNND_VERSION, srv.conf->database, srv.conf->rules,
 	    srv.rules->version, srv.conf->timezone,
 	    test_clock ? "test" : "wall");

@@ -100,8 +100,8 @@ loop_run(struct server *srv)
 	acl_init(&acl, srv->conf);
 	sock_set_acl(srv->listener, &acl);
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-		ev_timer_init(&lp.watchdog, watchdog_cb, 0.,
-		    (double)wd_usec / 2e6);
+		ev_timer_init(
+		    &lp.watchdog, watchdog_cb, 0., (double)wd_usec / 2e6);
 		ev_timer_again(lp.ev, &lp.watchdog);
 	}
 	log_info("dunnd: ready on %s", srv->conf->socket);

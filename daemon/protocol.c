@@ -125,8 +125,8 @@ type_name(enum proto_type t)
 }
 
 int
-proto_decode(const char *line, size_t len, struct proto_request *req,
-    char *err, size_t errlen)
+proto_decode(const char *line, size_t len, struct proto_request *req, char *err,
+    size_t errlen)
 {
 	json_t *root, *v, *bytes;
 	json_error_t jerr;

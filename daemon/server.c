@@ -63,8 +63,8 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	(void)req;
 	stages = json_object();
 	for (i = 0; i < srv->rules->nstages; i++)
-		json_object_set_new(stages, srv->rules->stages[i].name,
-		    json_integer(0));
+		json_object_set_new(
+		    stages, srv->rules->stages[i].name, json_integer(0));
 	if (store_stage_counts(srv->store, count_stage, stages) == -1 ||
 	    store_feed_head(srv->store, &head) == -1) {
 		json_decref(stages);
@@ -73,18 +73,17 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	}
 	json_object_foreach(stages, key, v) total += json_integer_value(v);
 	rec = json_pack("{s:s,s:I,s:o,s:I,s:o,s:I,s:s,s:s,s:s,s:I,s:o}",
-	    "rules_version", srv->rules->version, "accounts",
-	    (json_int_t)total, "stages", stages, "feed_head", (json_int_t)head,
-	    "now", json_ts(server_now(srv)), "reloads",
-	    (json_int_t)srv->reloads, "clock",
-	    clock_is_test() ? "test" : "wall", "timezone",
+	    "rules_version", srv->rules->version, "accounts", (json_int_t)total,
+	    "stages", stages, "feed_head", (json_int_t)head, "now",
+	    json_ts(server_now(srv)), "reloads", (json_int_t)srv->reloads,
+	    "clock", clock_is_test() ? "test" : "wall", "timezone",
 	    srv->conf->timezone, "version", DUNND_VERSION, "clients",
 	    (json_int_t)sock_nclients(srv->listener), "started",
 	    json_ts(srv->started));
 	if (srv->has_last_reload)
 		json_object_set_new(rec, "last_reload",
 		    json_pack("{s:o,s:b}", "at", json_ts(srv->last_reload_at),
-			"ok", srv->last_reload_ok));
+		        "ok", srv->last_reload_ok));
 	conn_send(c, rec);
 	conn_reply_ok(c, NULL);
 }
@@ -101,8 +100,8 @@ cmd_ingest(struct server *srv, struct conn *c, json_t *req)
 {
 	(void)srv;
 	/* The reply comes once the whole body has arrived (§2.4). */
-	conn_read_body(c, json_integer_value(json_object_get(req, "bytes")),
-	    false);
+	conn_read_body(
+	    c, json_integer_value(json_object_get(req, "bytes")), false);
 }
 
 static void
@@ -113,8 +112,8 @@ cmd_unavailable(struct server *srv, struct conn *c, json_t *req)
 	    json_string_value(json_object_get(req, "cmd")), DUNND_VERSION);
 }
 
-static void (*const handlers[CMD_COUNT])(struct server *, struct conn *,
-    json_t *) = {
+static void (*const handlers[CMD_COUNT])(
+    struct server *, struct conn *, json_t *) = {
 	[CMD_STATUS] = cmd_status,
 	[CMD_INGEST] = cmd_ingest,
 	[CMD_ACCOUNTS] = cmd_unavailable,
@@ -129,8 +128,7 @@ static void (*const handlers[CMD_COUNT])(struct server *, struct conn *,
 };
 
 void
-server_request(struct server *srv, struct conn *c, const char *line,
-    size_t len)
+server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 {
 	struct proto_request req;
 	char err[PROTO_ERR_LEN];
@@ -166,8 +164,8 @@ server_body(struct server *srv, struct conn *c, char *data, size_t len)
 	(void)srv;
 	(void)len;
 	free(data);
-	conn_reply_error(c, "ingest: not available in dunnd %s yet",
-	    DUNND_VERSION);
+	conn_reply_error(
+	    c, "ingest: not available in dunnd %s yet", DUNND_VERSION);
 }
 
 void
@@ -189,24 +187,25 @@ server_reload(struct server *srv, struct conn *c)
 		snprintf(msg, sizeof(msg), "%s:%d: %s", ds.v[i].file,
 		    ds.v[i].line, ds.v[i].msg);
 		if (c != NULL)
-			conn_send(c, json_pack("{s:s,s:s%}", "level",
-			    ds.v[i].warning ? "warning" : "error", "message",
-			    msg, strlen(msg)));
+			conn_send(c,
+			    json_pack("{s:s,s:s%}", "level",
+			        ds.v[i].warning ? "warning" : "error",
+			        "message", msg, strlen(msg)));
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
 		log_err("rules: reload refused: %zu errors, keeping %s",
 		    ds.errors, srv->rules->version);
 		if (c != NULL)
-			conn_reply_error(c, "reload refused: %zu errors",
-			    ds.errors);
+			conn_reply_error(
+			    c, "reload refused: %zu errors", ds.errors);
 	} else {
 		log_info("rules: reloaded, version %s", rs->version);
 		rules_free(srv->rules);
 		srv->rules = rs;
 		if (c != NULL)
-			conn_reply_ok(c, json_pack("{s:s}", "rules_version",
-			    rs->version));
+			conn_reply_ok(c,
+			    json_pack("{s:s}", "rules_version", rs->version));
 	}
 	loop_notify("READY=1");
 	diags_fini(&ds);

@@ -40,7 +40,7 @@
 #include "util.h"
 
 #define READ_CHUNK (64 * 1024)
-#define OUT_LOW	   (64 * 1024)	/* ask more() for records below this */
+#define OUT_LOW    (64 * 1024)  /* ask more() for records below this */
 #define OUT_HIGH   (256 * 1024) /* a reply is produced up to about this */
 
 struct conn {
@@ -55,11 +55,11 @@ struct conn {
 	bool body_discard;
 	bool body_pending; /* a body for server_body() is being read */
 	struct buf body;
-	bool busy;	  /* a handler has not finished its reply */
-	bool closing;	  /* close once out is written (and body read) */
-	bool eof;	  /* the peer will send nothing more */
-	bool dead;	  /* fd closed; freed once !busy (invariant 3) */
-	bool processing;  /* inside process(): no re-entry */
+	bool busy;       /* a handler has not finished its reply */
+	bool closing;    /* close once out is written (and body read) */
+	bool eof;        /* the peer will send nothing more */
+	bool dead;       /* fd closed; freed once !busy (invariant 3) */
+	bool processing; /* inside process(): no re-entry */
 	int (*more)(struct conn *, void *);
 	void *more_arg;
 	void (*more_free)(void *);
@@ -109,8 +109,7 @@ numeric(const char *s, unsigned long *v)
 }
 
 static void
-resolve(char **names, uid_t **uids, size_t *nuids, gid_t **gids,
-    size_t *ngids)
+resolve(char **names, uid_t **uids, size_t *nuids, gid_t **gids, size_t *ngids)
 {
 	struct passwd *pw;
 	struct group *gr;
@@ -124,14 +123,16 @@ resolve(char **names, uid_t **uids, size_t *nuids, gid_t **gids,
 			else if ((gr = getgrnam(*p + 1)) != NULL)
 				push_gid(gids, ngids, gr->gr_gid);
 			else
-				log_warnx("socket: unknown group \"%s\" in access list, skipped",
+				log_warnx(
+				    "socket: unknown group \"%s\" in access list, skipped",
 				    *p + 1);
 		} else if (numeric(*p, &id))
 			push_uid(uids, nuids, (uid_t)id);
 		else if ((pw = getpwnam(*p)) != NULL)
 			push_uid(uids, nuids, pw->pw_uid);
 		else
-			log_warnx("socket: unknown user \"%s\" in access list, skipped",
+			log_warnx(
+			    "socket: unknown user \"%s\" in access list, skipped",
 			    *p);
 	}
 }
@@ -213,8 +214,7 @@ classify(struct listener *l, struct conn *c)
 	for (i = 0; i < ng; i++) {
 		if (has_any_gid(a->admin_gids, a->nadmin_gids, &groups[i], 1))
 			c->admin = true;
-		if (has_any_gid(a->reader_gids, a->nreader_gids, &groups[i],
-			1))
+		if (has_any_gid(a->reader_gids, a->nreader_gids, &groups[i], 1))
 			c->allowed = true;
 	}
 	if (has_uid(a->admin_uids, a->nadmin_uids, cred.uid))
@@ -524,8 +524,8 @@ process(struct conn *c)
 		if (c->busy || c->closing)
 			break;
 		/* Invariant (1): the previous reply goes out first. */
-		if (buf_size(&c->out) > 0 && (flush(c) == -1 ||
-						 buf_size(&c->out) > 0))
+		if (buf_size(&c->out) > 0 &&
+		    (flush(c) == -1 || buf_size(&c->out) > 0))
 			break;
 		rc = take_line(c, &line, &len, &used);
 		if (rc == 0)
@@ -568,7 +568,7 @@ update(struct conn *c)
 	}
 	want_read = !c->eof &&
 	    (c->body_left > 0 ||
-		(!c->busy && !c->closing && buf_size(&c->out) == 0));
+	        (!c->busy && !c->closing && buf_size(&c->out) == 0));
 	done = buf_size(&c->out) == 0 && !c->busy && c->body_left == 0 &&
 	    (c->closing || c->eof);
 	if (done) {
@@ -598,7 +598,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->body_left > 0 && buf_size(&c->in) == 0) {
 		/* Straight into the body: no copy through in. */
 		want = c->body_left < READ_CHUNK * 16 ? (size_t)c->body_left
-						      : READ_CHUNK * 16;
+		                                      : READ_CHUNK * 16;
 		if (c->body_discard) {
 			char sink[READ_CHUNK];
 
@@ -665,15 +665,14 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_warn("socket: accept");
 		return;
 	}
 	if (l->nclients >= (size_t)l->max_clients) {
 		if (write(fd, too_many, sizeof(too_many) - 1) < 0)
-			log_debug("socket: refusing a client: %s",
-			    strerror(errno));
+			log_debug(
+			    "socket: refusing a client: %s", strerror(errno));
 		close(fd);
 		return;
 	}
@@ -715,15 +714,15 @@ sock_listen(struct server *srv, struct ev_loop *loop, const char *path,
 	if (probe != -1 &&
 	    connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 		close(probe);
-		snprintf(err, errlen, "socket %s is in use by another dunnd",
-		    path);
+		snprintf(
+		    err, errlen, "socket %s is in use by another dunnd", path);
 		return NULL;
 	}
 	if (probe != -1)
 		close(probe);
 	if (unlink(path) == -1 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove stale socket %s: %s",
-		    path, strerror(errno));
+		snprintf(err, errlen, "cannot remove stale socket %s: %s", path,
+		    strerror(errno));
 		return NULL;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -734,8 +733,8 @@ sock_listen(struct server *srv, struct ev_loop *loop, const char *path,
 	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
-		snprintf(err, errlen, "cannot bind %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "cannot bind %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	umask(old);
@@ -745,8 +744,8 @@ sock_listen(struct server *srv, struct ev_loop *loop, const char *path,
 	}
 	if (group != NULL) {
 		if ((gr = getgrnam(group)) == NULL) {
-			snprintf(err, errlen, "socket_group: unknown group \"%s\"",
-			    group);
+			snprintf(err, errlen,
+			    "socket_group: unknown group \"%s\"", group);
 			goto fail;
 		}
 		if (chown(path, (uid_t)-1, gr->gr_gid) == -1) {
@@ -806,8 +805,8 @@ sock_close(struct listener *l, const char *msg)
 				c->more_free(c->more_arg);
 			c->more = NULL;
 			c->more_free = NULL;
-			queue_json(c, json_pack("{s:b,s:s}", "ok", 0, "error",
-			    msg));
+			queue_json(
+			    c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
 		}
 		if (!c->dead)
 			(void)flush(c);

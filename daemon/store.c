@@ -44,10 +44,12 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-	[ST_META_SET] = ("INSERT INTO meta(key, value) VALUES (?1, ?2) "
-			 "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+	[ST_META_SET] =
+	    ("INSERT INTO meta(key, value) VALUES (?1, ?2) "
+	     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
 	[ST_FEED_HEAD] = "SELECT coalesce(max(seq), 0) FROM feed",
-	[ST_STAGE_COUNTS] = "SELECT stage, count(*) FROM accounts GROUP BY stage",
+	[ST_STAGE_COUNTS] =
+	    "SELECT stage, count(*) FROM accounts GROUP BY stage",
 };
 
 struct store {
@@ -145,8 +147,7 @@ static const char *const migrations[] = {
 	schema_v1,
 };
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
+static void errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -224,8 +225,9 @@ check_file(const char *path, char *err, size_t errlen)
 	ssize_t n;
 
 	if (stat(path, &st) == -1)
-		return errno == ENOENT ? 0 : (errf(err, errlen, "%s: %s", path,
-		    strerror(errno)), -1);
+		return errno == ENOENT
+		    ? 0
+		    : (errf(err, errlen, "%s: %s", path, strerror(errno)), -1);
 	if (!S_ISREG(st.st_mode)) {
 		errf(err, errlen, "%s: not a regular file", path);
 		return -1;
@@ -292,8 +294,8 @@ static sqlite3_stmt *
 stmt(struct store *s, enum stmt_id id)
 {
 	if (s->stmt[id] == NULL &&
-	    sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-		&s->stmt[id], NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v3(s->db, stmt_sql[id], -1,
+	        SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
 		log_warnx("store: prepare: %s", sqlite3_errmsg(s->db));
 		return NULL;
 	}
@@ -323,7 +325,7 @@ read_version(struct store *s, int *version, char *err, size_t errlen)
 
 	if (pragma_int(s, "PRAGMA user_version", version) == -1 ||
 	    pragma_int(s, "SELECT count(*) FROM sqlite_master", &tables) ==
-		-1) {
+	        -1) {
 		errf(err, errlen,
 		    "%s is damaged or not a SQLite database (%s); refusing to start, the file is left untouched",
 		    s->path, sqlite3_errmsg(s->db));
@@ -350,8 +352,8 @@ migrate(struct store *s, int version, char *err, size_t errlen)
 	char sql[64];
 
 	for (; version < STORE_SCHEMA_VERSION; version++) {
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		    version + 1);
+		snprintf(
+		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
 		if (exec(s, "BEGIN IMMEDIATE") == -1)
 			goto fail;
 		if (exec(s, migrations[version]) == -1 || exec(s, sql) == -1) {
@@ -383,9 +385,9 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 	if (check_file(path, err, errlen) == -1)
 		goto fail;
 	if (sqlite3_open_v2(path, &s->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		    SQLITE_OPEN_NOMUTEX,
-		NULL) != SQLITE_OK) {
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	            SQLITE_OPEN_NOMUTEX,
+	        NULL) != SQLITE_OK) {
 		errf(err, errlen, "cannot open %s: %s", path,
 		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto fail;
@@ -395,7 +397,7 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 	if (read_version(s, &version, err, errlen) == -1)
 		goto fail;
 	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st,
-		NULL) != SQLITE_OK ||
+	        NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		errf(err, errlen, "%s: cannot enable WAL: %s", path,
 		    sqlite3_errmsg(s->db));
@@ -459,12 +461,12 @@ store_integrity_check(struct store *s)
 	sqlite3_stmt *st;
 	int ok = 0;
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &st,
-		NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        s->db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
-		ok = strcmp((const char *)sqlite3_column_text(st, 0), "ok") ==
-		    0;
+		ok =
+		    strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
 	sqlite3_finalize(st);
 	return ok ? 0 : -1;
 }

@@ -45,7 +45,8 @@ struct acct_promise {
 	int64_t amount;
 	int64_t counted; /* money counted towards it so far */
 	int64_t at;
-	int64_t break_at;   /* end of its due day (next local midnight) + promise_grace */
+	int64_t
+	    break_at; /* end of its due day (next local midnight) + promise_grace */
 	int64_t verdict_at; /* valid unless pending */
 	int64_t arrival;
 	int32_t due;
@@ -60,8 +61,8 @@ struct acct_outcome {
 
 struct acct {
 	char *id;
-	int size;  /* enum rules_size */
-	int risk;  /* 0-4 = A-E, -1 unset */
+	int size; /* enum rules_size */
+	int risk; /* 0-4 = A-E, -1 unset */
 	char **tags;
 	size_t ntags;
 
@@ -83,7 +84,7 @@ struct acct {
 	struct acct_outcome *tail;
 	size_t ntail, captail;
 
-	size_t stage;	       /* index in the ruleset */
+	size_t stage;          /* index in the ruleset */
 	int64_t stage_entered; /* the instant the current stage was entered */
 };
 

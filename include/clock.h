@@ -17,7 +17,7 @@
 
 #define CLOCK_TS_LEN   32 /* "9999-12-31T23:59:59+14:00" and NUL */
 #define CLOCK_DATE_LEN 11 /* "YYYY-MM-DD" and NUL */
-#define CLOCK_DAY	86400
+#define CLOCK_DAY      86400
 
 /* 1970-01-01T00:00:00Z and the end of 9999-12-31 in UTC. */
 #define CLOCK_MIN_DAY 0
@@ -41,8 +41,8 @@ int clock_parse_date(const char *s, size_t len, int32_t *day /* OUT */,
 int clock_parse_duration(const char *s, size_t len, int64_t *secs /* OUT */,
     const char **why /* OUT */);
 /* "HH:MM" (00:00-23:59) in minutes after midnight. */
-int clock_parse_hhmm(const char *s, int *minutes /* OUT */,
-    const char **why /* OUT */);
+int clock_parse_hhmm(
+    const char *s, int *minutes /* OUT */, const char **why /* OUT */);
 
 /*
  * Sets the portfolio zone.  -1 when tzdata has no such zone (glibc would

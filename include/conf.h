@@ -16,14 +16,14 @@
 #define CONF_DEFAULT_PATH "/etc/dunnd/dunnd.conf"
 
 struct conf {
-	char *path;	    /* the file read */
-	char *database;	    /* absolute or relative to the cwd, resolved */
-	char *rules;	    /* rules directory, resolved */
-	char *socket;	    /* control socket path, resolved */
+	char *path;         /* the file read */
+	char *database;     /* absolute or relative to the cwd, resolved */
+	char *rules;        /* rules directory, resolved */
+	char *socket;       /* control socket path, resolved */
 	char *socket_group; /* NULL: dunnd's group */
-	char *timezone;	    /* IANA name, required */
-	int log_level;	    /* LOG_LEVEL_* */
-	int sweep_min;	    /* sweep_at in minutes after local midnight */
+	char *timezone;     /* IANA name, required */
+	int log_level;      /* LOG_LEVEL_* */
+	int sweep_min;      /* sweep_at in minutes after local midnight */
 	int max_clients;
 	char **admins; /* NULL-terminated; default root and dunnd's user */
 	size_t nadmins;

@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#define PROTO_VERSION	 1
-#define PROTO_LINE_MAX	 (1024 * 1024) /* a request line, §8 */
-#define PROTO_ERR_LEN	 256
+#define PROTO_VERSION  1
+#define PROTO_LINE_MAX (1024 * 1024) /* a request line, §8 */
+#define PROTO_ERR_LEN  256
 
 enum proto_cmd {
 	CMD_STATUS,
@@ -38,7 +38,7 @@ enum proto_cmd {
 enum proto_type {
 	PT_BOOL,
 	PT_STRING,
-	PT_SEQ,	  /* a non-negative JSON integer */
+	PT_SEQ,   /* a non-negative JSON integer */
 	PT_FILES, /* [{"name": string, "text": string}, ...] */
 };
 

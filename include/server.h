@@ -32,8 +32,8 @@ struct server {
 };
 
 /* One request line from c (without its line end). */
-void server_request(struct server *srv, struct conn *c, const char *line,
-    size_t len);
+void server_request(
+    struct server *srv, struct conn *c, const char *line, size_t len);
 /* The complete body of c's pending request; takes ownership of data. */
 void server_body(struct server *srv, struct conn *c, char *data, size_t len);
 /*

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_ERR_LEN	     512
+#define STORE_ERR_LEN        512
 
 struct store;
 
@@ -27,8 +27,8 @@ struct store;
  * operator in err ("database in use by pid N", "… is not a SQLite
  * database", …).
  */
-int store_open(const char *path, struct store **out /* OUT */, char *err,
-    size_t errlen);
+int store_open(
+    const char *path, struct store **out /* OUT */, char *err, size_t errlen);
 /* Checkpoints, closes and releases the lock; NULL is a no-op. */
 void store_close(struct store *s);
 

@@ -59,8 +59,8 @@ test_defaults(void **state)
 	struct conf *c;
 
 	(void)state;
-	assert_string_equal(first_error("timezone = \"Asia/Shanghai\";\n", &c),
-	    "");
+	assert_string_equal(
+	    first_error("timezone = \"Asia/Shanghai\";\n", &c), "");
 	assert_non_null(c);
 	assert_string_equal(c->database, "/var/lib/dunnd/dunnd.db");
 	assert_string_equal(c->rules, "/etc/dunnd/rules.d");
@@ -84,17 +84,18 @@ test_every_key_and_relative_paths(void **state)
 	char want[600];
 
 	(void)state;
-	assert_string_equal(first_error("database = \"db/x.db\";\n"
-					"rules = \"/abs/rules\";\n"
-					"socket = \"run/s.sock\";\n"
-					"socket_group = \"dunn\";\n"
-					"timezone = \"Europe/Berlin\";\n"
-					"log_level = \"debug\";\n"
-					"sweep_at = \"23:59\";\n"
-					"max_clients = 7;\n"
-					"admins = [ \"alice\", \"@dunnadm\", \"1001\" ];\n"
-					"readers = ( \"@dunn\" );\n",
-			&c),
+	assert_string_equal(
+	    first_error("database = \"db/x.db\";\n"
+	                "rules = \"/abs/rules\";\n"
+	                "socket = \"run/s.sock\";\n"
+	                "socket_group = \"dunn\";\n"
+	                "timezone = \"Europe/Berlin\";\n"
+	                "log_level = \"debug\";\n"
+	                "sweep_at = \"23:59\";\n"
+	                "max_clients = 7;\n"
+	                "admins = [ \"alice\", \"@dunnadm\", \"1001\" ];\n"
+	                "readers = ( \"@dunn\" );\n",
+	        &c),
 	    "");
 	snprintf(want, sizeof(want), "%s/db/x.db", dir);
 	assert_string_equal(c->database, want);
@@ -145,7 +146,8 @@ test_errors_name_file_and_line(void **state)
 		    "test.conf:2: readers: element 1: expected a user name" },
 		{ "timezone = \"UTC\";\ntimezone = \"UTC\";\n",
 		    "test.conf:2: duplicate setting name" },
-		{ "timezone = \"UTC\";\nlog_level = ;\n", "test.conf:2: syntax error" },
+		{ "timezone = \"UTC\";\nlog_level = ;\n",
+		    "test.conf:2: syntax error" },
 	};
 	size_t i;
 

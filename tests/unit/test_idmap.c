@@ -70,8 +70,8 @@ test_delete_in_clusters(void **state)
 		assert_non_null(idmap_del(&m, keys[j % 12]));
 		for (i = 0; i < 12; i++)
 			if (i != j % 12)
-				assert_ptr_equal(idmap_get(&m, keys[i]),
-				    keys[i]);
+				assert_ptr_equal(
+				    idmap_get(&m, keys[i]), keys[i]);
 		idmap_fini(&m);
 	}
 }

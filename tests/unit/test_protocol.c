@@ -10,8 +10,8 @@
 
 struct dcase {
 	const char *line;
-	int rc;		 /* 0 accepted, -1 refused, -2 refused and closed */
-	int64_t bytes;	 /* req.bytes after decoding */
+	int rc;          /* 0 accepted, -1 refused, -2 refused and closed */
+	int64_t bytes;   /* req.bytes after decoding */
 	const char *err; /* substring of the error, NULL when accepted */
 };
 
@@ -30,7 +30,8 @@ test_decode_table(void **state)
 		    -1, NULL },
 		{ "{\"v\":1,\"cmd\":\"simulate\",\"files\":[{\"name\":\"a.conf\",\"text\":\"\"}]}",
 		    0, -1, NULL },
-		{ "{\"v\":1,\"cmd\":\"clock\",\"advance\":\"1d\"}", 0, -1, NULL },
+		{ "{\"v\":1,\"cmd\":\"clock\",\"advance\":\"1d\"}", 0, -1,
+		    NULL },
 		/* refused, connection kept */
 		{ "not json", -1, -1, "malformed" },
 		{ "", -1, -1, "malformed" },
@@ -41,7 +42,8 @@ test_decode_table(void **state)
 		{ "{\"v\":\"1\",\"cmd\":\"status\"}", -1, -1, "version" },
 		{ "{\"v\":1}", -1, -1, "missing \"cmd\"" },
 		{ "{\"v\":1,\"cmd\":7}", -1, -1, "unknown command" },
-		{ "{\"v\":1,\"cmd\":\"dance\"}", -1, -1, "unknown command \"dance\"" },
+		{ "{\"v\":1,\"cmd\":\"dance\"}", -1, -1,
+		    "unknown command \"dance\"" },
 		{ "{\"v\":1,\"cmd\":\"status\",\"x\":1}", -1, -1,
 		    "unknown field \"x\" for status" },
 		{ "{\"v\":1,\"cmd\":\"tasks\",\"open\":1}", -1, -1,
@@ -60,12 +62,17 @@ test_decode_table(void **state)
 		/* a refused request still announces its body (§8) */
 		{ "{\"v\":1,\"cmd\":\"status\",\"bytes\":7}", -1, 7,
 		    "unknown field \"bytes\"" },
-		{ "{\"cmd\":\"ingest\",\"bytes\":12}", -1, 12, "missing \"v\"" },
-		{ "{\"v\":1,\"cmd\":\"ingest\"}", -1, -1, "missing field \"bytes\"" },
+		{ "{\"cmd\":\"ingest\",\"bytes\":12}", -1, 12,
+		    "missing \"v\"" },
+		{ "{\"v\":1,\"cmd\":\"ingest\"}", -1, -1,
+		    "missing field \"bytes\"" },
 		/* an unusable bytes closes the connection */
-		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":-1}", -2, -1, "bytes" },
-		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":\"5\"}", -2, -1, "bytes" },
-		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":1e3}", -2, -1, "bytes" },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":-1}", -2, -1,
+		    "bytes" },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":\"5\"}", -2, -1,
+		    "bytes" },
+		{ "{\"v\":1,\"cmd\":\"ingest\",\"bytes\":1e3}", -2, -1,
+		    "bytes" },
 	};
 	struct proto_request req;
 	char err[PROTO_ERR_LEN];
@@ -83,8 +90,7 @@ test_decode_table(void **state)
 		if (req.bytes != cases[i].bytes)
 			fail_msg("case %zu: bytes %lld, want %lld", i,
 			    (long long)req.bytes, (long long)cases[i].bytes);
-		if (cases[i].err != NULL &&
-		    strstr(err, cases[i].err) == NULL)
+		if (cases[i].err != NULL && strstr(err, cases[i].err) == NULL)
 			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err,
 			    cases[i].err);
 		assert_true((rc == 0) == (req.root != NULL));

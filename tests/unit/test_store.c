@@ -148,8 +148,8 @@ test_lock_names_the_owner_pid(void **state)
 	assert_int_equal(store_open(db, &a, err, sizeof(err)), 0);
 	assert_int_equal(store_open(db, &b, err, sizeof(err)), -1);
 	assert_null(b);
-	snprintf(want, sizeof(want), "database in use by pid %ld",
-	    (long)getpid());
+	snprintf(
+	    want, sizeof(want), "database in use by pid %ld", (long)getpid());
 	assert_non_null(strstr(err, want));
 	store_close(a);
 	/* Released on close. */
