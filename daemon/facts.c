@@ -307,9 +307,11 @@ facts_outcome_add(
 		for (drop = 0; drop < a->ntail; drop++)
 			if (outcome_before(at, arrival, &a->tail[drop]))
 				break;
-		memmove(a->tail, a->tail + drop,
-		    (a->ntail - drop) * sizeof(*a->tail));
-		a->ntail -= drop;
+		if (drop > 0) {
+			memmove(a->tail, a->tail + drop,
+			    (a->ntail - drop) * sizeof(*a->tail));
+			a->ntail -= drop;
+		}
 		return;
 	}
 

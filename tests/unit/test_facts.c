@@ -665,6 +665,16 @@ test_unreached(void **state)
 	facts_outcomes_fini(&a);
 	assert_int_equal(compute(&a)->unreached, 0);
 	assert_false(a.has_other);
+
+	/* An other outcome first, on an account without a tail yet. */
+	facts_outcome_add(&a, NOW - 10, 20, false);
+	assert_int_equal(compute(&a)->unreached, 0);
+	assert_null(a.tail);
+	facts_outcome_add(&a, NOW - 20, 21, true);
+	assert_int_equal(compute(&a)->unreached, 0);
+	facts_outcome_add(&a, NOW - 5, 22, true);
+	assert_int_equal(compute(&a)->unreached, 1);
+	facts_outcomes_fini(&a);
 }
 
 static void
