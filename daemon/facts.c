@@ -1,0 +1,468 @@
+/*
+ * facts — the facts of interfaces.md §3 of one account from its
+ * in-memory state (account.h), the moments at which time alone changes
+ * them (§4.3), and the outcome tail behind `unreached`.
+ *
+ * eval calls facts_compute() for every evaluation, a million times in a
+ * daily sweep (targets.md P3), so it makes one pass over the invoices,
+ * one over the promises, and allocates nothing.  schedule calls
+ * facts_next_change() after an evaluation to arm the account's next due
+ * moment.
+ *
+ * Invariants:
+ * (1) a->inv is sorted in invoice order (due, issued, arrival), so "the
+ *     earliest invoice" of §3 is the first one met, and the last
+ *     trend_window invoices of a kind are the last ones met.
+ * (2) Outcomes: a->tail holds exactly the unreached outcomes after
+ *     a->last_other (all of them when !has_other), sorted by (at,
+ *     arrival).  Arrival is unique, so no two outcomes compare equal.
+ * (3) Time alone moves only `today` (at local midnights), `now` against
+ *     verdict moments and windows, pending promises' break moments and
+ *     days_in_stage ticks.  facts_next_change() lists exactly these.
+ */
+#include "facts.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "util.h"
+
+/* The largest trend_window of a rule set (§4.1: 2-12). */
+#define TREND_MAX 12
+
+/* Facts that move with `today` (invariant (3)). */
+#define TODAY_FACTS                                                            \
+	((1u << RULES_FACT_OVERDUE_AMOUNT) |                                   \
+	    (1u << RULES_FACT_UNDISPUTED_OVERDUE) |                            \
+	    (1u << RULES_FACT_OVERDUE_INVOICES) |                              \
+	    (1u << RULES_FACT_DAYS_OVERDUE) | (1u << RULES_FACT_DAYS_TO_DUE) | \
+	    (1u << RULES_FACT_LATE_TREND) | (1u << RULES_FACT_FIRST_MISS))
+
+#define BIT(f) (1u << (f))
+
+/*
+ * One pass over the invoices at local date today: everything both
+ * facts_compute() and facts_next_change() need.
+ */
+struct scan {
+	int64_t balance;
+	int64_t overdue_amount;
+	int64_t disputed_amount;
+	int64_t undisputed_overdue;
+	int64_t overdue_invoices;
+	int32_t first_overdue_due; /* valid if overdue_invoices > 0 */
+	bool has_undisp_due;       /* undisputed open > 0, due >= today */
+	int32_t undisp_due;        /* the first such due */
+	bool has_open_due;         /* open > 0, due >= today */
+	int32_t open_due;          /* the first such due */
+	/*
+	 * late_trend: the last trend_window points in a ring, ring[next]
+	 * the oldest once npoints >= trend_window; openmask bit i set when
+	 * the i-th newest point is an open invoice (its d grows daily).
+	 */
+	int32_t ring[TREND_MAX];
+	size_t npoints;
+	uint32_t openmask;
+	/* on_time_ratio: bit i set when the i-th newest settled was on time. */
+	size_t nsettled;
+	uint32_t ontime;
+};
+
+static inline void
+scan_invoices(const struct acct *a, int tw, int grace_days, int32_t today,
+    struct scan *s /* OUT */)
+{
+	const struct acct_invoice *iv = a->inv, *end = a->inv + a->ninv;
+	int64_t open, dopen, undisp;
+	int32_t d;
+	int next = 0;
+
+	assert(tw >= 1 && tw <= TREND_MAX);
+	s->balance = 0;
+	s->overdue_amount = 0;
+	s->disputed_amount = 0;
+	s->undisputed_overdue = 0;
+	s->overdue_invoices = 0;
+	s->first_overdue_due = 0;
+	s->has_undisp_due = false;
+	s->undisp_due = 0;
+	s->has_open_due = false;
+	s->open_due = 0;
+	s->npoints = 0;
+	s->openmask = 0;
+	s->nsettled = 0;
+	s->ontime = 0;
+
+	for (; iv < end; iv++) {
+		open = iv->open;
+		/* §2.3: payments reduce the undisputed part first. */
+		dopen = iv->disputed < open ? iv->disputed : open;
+		undisp = open - dopen;
+		s->balance += open;
+		s->disputed_amount += dopen;
+		if (iv->due < today) {
+			s->overdue_amount += open;
+			s->undisputed_overdue += undisp;
+			if (undisp > 0 && s->overdue_invoices++ == 0)
+				s->first_overdue_due = iv->due;
+		} else {
+			if (undisp > 0 && !s->has_undisp_due) {
+				s->has_undisp_due = true;
+				s->undisp_due = iv->due;
+			}
+			if (open > 0 && !s->has_open_due) {
+				s->has_open_due = true;
+				s->open_due = iv->due;
+			}
+		}
+
+		/* late_trend points: settled, or open and overdue. */
+		if (open == 0) {
+			d = iv->settle_day - iv->due;
+			s->ontime = s->ontime << 1 |
+			    (iv->settle_day <= iv->due + grace_days);
+			s->nsettled++;
+			s->openmask <<= 1;
+		} else if (iv->due < today) {
+			d = today - iv->due;
+			s->openmask = s->openmask << 1 | 1;
+		} else
+			continue;
+		s->ring[next] = d > 0 ? d : 0;
+		next = next + 1 == tw ? 0 : next + 1;
+		s->npoints++;
+	}
+}
+
+/*
+ * The least-squares slope through (k, d_k), k = 0 ... n - 1, of the last
+ * n = min(npoints, tw) points: with k̄ = (n - 1) / 2 and
+ * Σ(k - k̄)² = n(n² - 1) / 12 it is
+ * (12 Σ k d_k - 6 (n - 1) Σ d_k) / (n (n² - 1)): integers to the one
+ * division, so the result is the exact slope correctly rounded.
+ */
+static double
+trend_slope(const struct scan *s, int tw)
+{
+	size_t n = s->npoints < (size_t)tw ? s->npoints : (size_t)tw;
+	size_t first = s->npoints < (size_t)tw ? 0 : s->npoints % (size_t)tw;
+	size_t k, i;
+	int64_t sd = 0, skd = 0, num, den;
+
+	if (n < 3)
+		return 0;
+	for (k = 0, i = first; k < n; k++) {
+		sd += s->ring[i];
+		skd += (int64_t)k * s->ring[i];
+		i = i + 1 == (size_t)tw ? 0 : i + 1;
+	}
+	num = 12 * skd - 6 * (int64_t)(n - 1) * sd;
+	den = (int64_t)n * ((int64_t)n * (int64_t)n - 1);
+	return (double)num / (double)den;
+}
+
+/* Settled invoices in the on_time_ratio window, and how many on time. */
+static size_t
+ontime_window(const struct scan *s, int tw, size_t *on /* OUT */)
+{
+	uint32_t mask = ((uint32_t)1 << tw) - 1;
+
+	*on = (size_t)__builtin_popcount(s->ontime & mask);
+	return s->nsettled < (size_t)tw ? s->nsettled : (size_t)tw;
+}
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if ((a % b) != 0 && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+void
+facts_params_from_ruleset(struct facts_params *p, const struct ruleset *rs)
+{
+	p->trend_window = rs->trend_window;
+	p->grace_days = rs->grace_days;
+	p->windows = rs->uses.windows;
+	p->nwindows = rs->uses.nwindows;
+}
+
+void
+facts_out_init(struct facts_out *out, size_t nwindows)
+{
+	memset(out, 0, sizeof(*out));
+	if (nwindows <= FACTS_WINDOWS_INLINE) {
+		out->cap = FACTS_WINDOWS_INLINE;
+		out->heap = NULL;
+	} else {
+		out->cap = nwindows;
+		out->heap = xcalloc(2 * nwindows, sizeof(*out->heap));
+	}
+}
+
+void
+facts_out_fini(struct facts_out *out)
+{
+	free(out->heap);
+	out->heap = NULL;
+	out->cap = 0;
+}
+
+void
+facts_compute(const struct acct *a, const struct facts_params *p, int64_t now,
+    int32_t today, struct facts_out *out)
+{
+	struct rules_factvals *fv = &out->fv;
+	const struct acct_promise *pr, *pend = a->prom + a->nprom;
+	int64_t *broken, *kept, age;
+	struct scan s;
+	size_t settled, on, w;
+	bool pending = false;
+
+	assert(p->nwindows <= out->cap);
+	scan_invoices(a, p->trend_window, p->grace_days, today, &s);
+
+	fv->balance = s.balance;
+	fv->overdue_amount = s.overdue_amount;
+	fv->disputed_amount = s.disputed_amount;
+	fv->undisputed_overdue = s.undisputed_overdue;
+	fv->overdue_invoices = s.overdue_invoices;
+	fv->days_overdue =
+	    s.overdue_invoices > 0 ? today - s.first_overdue_due : 0;
+	fv->has_days_to_due = s.has_undisp_due;
+	fv->days_to_due = s.has_undisp_due ? s.undisp_due - today : 0;
+	fv->late_trend = trend_slope(&s, p->trend_window);
+	settled = ontime_window(&s, p->trend_window, &on);
+	fv->has_on_time_ratio = settled > 0;
+	fv->on_time_ratio = settled > 0 ? (double)on / (double)settled : 0;
+	/* P5: always on time, and now a miss. */
+	fv->first_miss =
+	    s.nsettled >= 3 && on == settled && s.overdue_invoices >= 1;
+
+	/* Promises: a verdict counts when now - window < verdict_at <= now. */
+	broken = out->heap != NULL ? out->heap : out->inline_counts;
+	kept = broken + out->cap;
+	memset(broken, 0, p->nwindows * sizeof(*broken));
+	memset(kept, 0, p->nwindows * sizeof(*kept));
+	for (pr = a->prom; pr < pend; pr++) {
+		if (pr->verdict == ACCT_PENDING) {
+			pending = true;
+			continue;
+		}
+		if (pr->verdict_at > now)
+			continue;
+		age = now - pr->verdict_at;
+		/* Windows ascend: once age < window, every later one holds. */
+		for (w = 0; w < p->nwindows && age >= p->windows[w]; w++)
+			;
+		for (; w < p->nwindows; w++) {
+			if (pr->verdict == ACCT_BROKEN)
+				broken[w]++;
+			else
+				kept[w]++;
+		}
+	}
+	fv->promises_broken = p->nwindows > 0 ? broken : NULL;
+	fv->promises_kept = p->nwindows > 0 ? kept : NULL;
+	fv->promise_pending = pending;
+
+	fv->unreached = (int64_t)a->ntail;
+	age = floor_div(now - a->stage_entered, CLOCK_DAY);
+	fv->days_in_stage = age > 0 ? age : 0;
+	fv->stage = a->stage;
+	fv->size = (enum rules_size)a->size;
+	fv->has_risk = a->risk >= 0;
+	fv->risk = a->risk >= 0 ? a->risk : 0;
+	fv->tags = (const char *const *)a->tags;
+	fv->ntags = a->ntags;
+}
+
+/* Whether outcome (at, arrival) comes before o. */
+static bool
+outcome_before(int64_t at, int64_t arrival, const struct acct_outcome *o)
+{
+	return at < o->at || (at == o->at && arrival < o->arrival);
+}
+
+void
+facts_outcome_add(
+    struct acct *a, int64_t at, int64_t arrival, bool unreached_kind)
+{
+	size_t i, drop;
+
+	/* Older than the last other outcome: it is followed by one. */
+	if (a->has_other && outcome_before(at, arrival, &a->last_other))
+		return;
+
+	if (!unreached_kind) {
+		a->has_other = true;
+		a->last_other.at = at;
+		a->last_other.arrival = arrival;
+		/* invariant (2): drop the tail before the new last other. */
+		for (drop = 0; drop < a->ntail; drop++)
+			if (outcome_before(at, arrival, &a->tail[drop]))
+				break;
+		if (drop > 0) {
+			memmove(a->tail, a->tail + drop,
+			    (a->ntail - drop) * sizeof(*a->tail));
+			a->ntail -= drop;
+		}
+		return;
+	}
+
+	if (a->ntail == a->captail) {
+		a->captail = a->captail ? 2 * a->captail : 4;
+		a->tail = xreallocarray(a->tail, a->captail, sizeof(*a->tail));
+	}
+	/* Outcomes mostly arrive in order: search from the end. */
+	for (i = a->ntail; i > 0; i--)
+		if (!outcome_before(at, arrival, &a->tail[i - 1]))
+			break;
+	memmove(
+	    a->tail + i + 1, a->tail + i, (a->ntail - i) * sizeof(*a->tail));
+	a->tail[i].at = at;
+	a->tail[i].arrival = arrival;
+	a->ntail++;
+}
+
+void
+facts_outcomes_fini(struct acct *a)
+{
+	free(a->tail);
+	a->tail = NULL;
+	a->ntail = 0;
+	a->captail = 0;
+	a->has_other = false;
+	memset(&a->last_other, 0, sizeof(a->last_other));
+}
+
+/*
+ * The start of local date day + 1: when an invoice due on day becomes
+ * overdue.  Never <= now, even where a zone change moved the clock back
+ * across midnight (see clock_next_midnight()).
+ */
+static int64_t
+overdue_from(int32_t day, int64_t now)
+{
+	int64_t t = clock_day_start(day + 1);
+
+	return t > now ? t : clock_next_midnight(now);
+}
+
+static inline void
+earliest(int64_t *next, int64_t t)
+{
+	if (t < *next)
+		*next = t;
+}
+
+/* The next moment a today-dependent fact of tested changes. */
+static int64_t
+next_today_change(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now)
+{
+	int32_t today = clock_local_date(now);
+	int64_t next = INT64_MAX, midnight = clock_next_midnight(now);
+	int64_t t_open = INT64_MAX, t_undisp = INT64_MAX;
+	size_t settled, on, n;
+	uint32_t mask;
+	struct scan s;
+
+	scan_invoices(a, p->trend_window, p->grace_days, today, &s);
+	/* When the first (un)disputed open invoice not yet due becomes due. */
+	if (s.has_open_due)
+		t_open = overdue_from(s.open_due, now);
+	if (s.has_undisp_due)
+		t_undisp = overdue_from(s.undisp_due, now);
+
+	/*
+	 * overdue_amount counts every open amount; the other two only
+	 * change for an invoice with an undisputed part.
+	 */
+	if (tested & BIT(RULES_FACT_OVERDUE_AMOUNT))
+		earliest(&next, t_open);
+	if (tested &
+	    (BIT(RULES_FACT_UNDISPUTED_OVERDUE) |
+	        BIT(RULES_FACT_OVERDUE_INVOICES)))
+		earliest(&next, t_undisp);
+	/* today - due grows daily once there is one, else it appears. */
+	if (tested & BIT(RULES_FACT_DAYS_OVERDUE))
+		earliest(&next, s.overdue_invoices > 0 ? midnight : t_undisp);
+	/* due - today shrinks daily while present; never reappears. */
+	if ((tested & BIT(RULES_FACT_DAYS_TO_DUE)) && s.has_undisp_due)
+		earliest(&next, midnight);
+	/*
+	 * late_trend: an open point's d grows daily, which matters only in
+	 * the window and with >= 3 points; an open invoice falling due adds
+	 * a point.
+	 */
+	if (tested & BIT(RULES_FACT_LATE_TREND)) {
+		n = s.npoints < (size_t)p->trend_window
+		    ? s.npoints
+		    : (size_t)p->trend_window;
+		mask = ((uint32_t)1 << p->trend_window) - 1;
+		if (n >= 3 && (s.openmask & mask) != 0)
+			earliest(&next, midnight);
+		earliest(&next, t_open);
+	}
+	/*
+	 * first_miss: settled invoices and their ratio do not move with
+	 * time; overdue_invoices >= 1 can only start to hold.
+	 */
+	if (tested & BIT(RULES_FACT_FIRST_MISS)) {
+		settled = ontime_window(&s, p->trend_window, &on);
+		if (s.nsettled >= 3 && on == settled && s.overdue_invoices == 0)
+			earliest(&next, t_undisp);
+	}
+	return next;
+}
+
+int64_t
+facts_next_change(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now)
+{
+	const struct acct_promise *pr, *pend = a->prom + a->nprom;
+	int64_t next = INT64_MAX, k;
+	bool counts;
+	size_t w;
+
+	if (tested & TODAY_FACTS)
+		next = next_today_change(a, p, tested, now);
+
+	for (pr = a->prom; pr < pend; pr++) {
+		if (pr->verdict == ACCT_PENDING) {
+			/* §3.1: broken at its break moment, no event needed. */
+			if ((tested &
+			        (BIT(RULES_FACT_PROMISE_PENDING) |
+			            BIT(RULES_FACT_PROMISES_BROKEN))) &&
+			    pr->break_at > now)
+				earliest(&next, pr->break_at);
+			continue;
+		}
+		counts = pr->verdict == ACCT_BROKEN
+		    ? (tested & BIT(RULES_FACT_PROMISES_BROKEN)) != 0
+		    : (tested & BIT(RULES_FACT_PROMISES_KEPT)) != 0;
+		if (!counts)
+			continue;
+		if (pr->verdict_at > now)
+			earliest(&next, pr->verdict_at);
+		/* It leaves window w at verdict_at + w (ascending). */
+		for (w = 0; w < p->nwindows; w++) {
+			if (pr->verdict_at > now - p->windows[w]) {
+				earliest(&next, pr->verdict_at + p->windows[w]);
+				break;
+			}
+		}
+	}
+
+	if (tested & BIT(RULES_FACT_DAYS_IN_STAGE)) {
+		k = floor_div(now - a->stage_entered, CLOCK_DAY) + 1;
+		earliest(&next, a->stage_entered + (k > 1 ? k : 1) * CLOCK_DAY);
+	}
+	return next;
+}
