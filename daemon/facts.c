@@ -32,15 +32,14 @@
 /* The largest trend_window of a rule set (§4.1: 2-12). */
 #define TREND_MAX 12
 
+#define BIT(f) (1u << (f))
+
 /* Facts that move with `today` (invariant (3)). */
 #define TODAY_FACTS                                                            \
-	((1u << RULES_FACT_OVERDUE_AMOUNT) |                                   \
-	    (1u << RULES_FACT_UNDISPUTED_OVERDUE) |                            \
-	    (1u << RULES_FACT_OVERDUE_INVOICES) |                              \
-	    (1u << RULES_FACT_DAYS_OVERDUE) | (1u << RULES_FACT_DAYS_TO_DUE) | \
-	    (1u << RULES_FACT_LATE_TREND) | (1u << RULES_FACT_FIRST_MISS))
-
-#define BIT(f) (1u << (f))
+	(BIT(RULES_FACT_OVERDUE_AMOUNT) | BIT(RULES_FACT_UNDISPUTED_OVERDUE) | \
+	    BIT(RULES_FACT_OVERDUE_INVOICES) | BIT(RULES_FACT_DAYS_OVERDUE) |  \
+	    BIT(RULES_FACT_DAYS_TO_DUE) | BIT(RULES_FACT_LATE_TREND) |         \
+	    BIT(RULES_FACT_FIRST_MISS))
 
 /*
  * One pass over the invoices at local date today: everything both

@@ -674,6 +674,15 @@ test_unreached(void **state)
 	assert_int_equal(compute(&a)->unreached, 0);
 	facts_outcome_add(&a, NOW - 5, 22, true);
 	assert_int_equal(compute(&a)->unreached, 1);
+	/* Equal instants: arrival orders them, whatever the call order. */
+	facts_outcome_add(&a, NOW - 5, 26, true);
+	facts_outcome_add(&a, NOW - 5, 24, true);
+	assert_int_equal(a.tail[0].arrival, 22);
+	assert_int_equal(a.tail[1].arrival, 24);
+	assert_int_equal(a.tail[2].arrival, 26);
+	facts_outcome_add(&a, NOW - 5, 25, false); /* an other between */
+	assert_int_equal(compute(&a)->unreached, 1);
+	assert_int_equal(a.tail[0].arrival, 26);
 	facts_outcomes_fini(&a);
 }
 
@@ -959,6 +968,256 @@ test_next_change_stage_tick_and_min(void **state)
 	    NEXT_MIDNIGHT);
 }
 
+/*
+ * Property: no tested fact changes strictly between now and
+ * facts_next_change(now).  Facts move only at local midnights, break
+ * moments, verdict moments + windows and days_in_stage ticks
+ * (facts.c invariant (3)), so comparing the facts at every such moment
+ * in between with those at now proves the answer is never late.
+ * Pending promises whose break moment has passed are broken first, as
+ * eval does (§4.4 step 1).
+ */
+#define PROP_INV  8
+#define PROP_PROM 3
+#define PROP_TAIL 64
+
+static uint64_t prop_rng = 42;
+
+static int
+prop_rnd(int n)
+{
+	prop_rng = prop_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (int)((prop_rng >> 33) % (uint64_t)n);
+}
+
+struct prop_acct {
+	struct acct a;
+	struct acct_invoice inv[PROP_INV];
+	struct acct_promise prom[PROP_PROM];
+};
+
+static void
+prop_gen(struct prop_acct *pa, int64_t now)
+{
+	int32_t today = clock_local_date(now), due = today - 60 + prop_rnd(30);
+	struct acct_invoice *iv;
+	struct acct_promise *pr;
+	int i, n = prop_rnd(PROP_INV + 1);
+	/* A good payer: what is due is paid on time (first_miss to come). */
+	bool good = prop_rnd(3) == 0;
+
+	acct_init(&pa->a, pa->inv, (size_t)n);
+	for (i = 0; i < n; i++) {
+		iv = &pa->inv[i];
+		memset(iv, 0, sizeof(*iv));
+		due += prop_rnd(15);
+		iv->due = due;
+		iv->issued = due - 30;
+		iv->arrival = i + 1;
+		iv->amount = 1000;
+		if (good && due < today) {
+			iv->settle_day = due - prop_rnd(3);
+			iv->last_applied = clock_day_start(iv->settle_day);
+			continue;
+		}
+		switch (good ? 3 : prop_rnd(4)) {
+		case 0:
+		case 1:
+			iv->settle_day = due + prop_rnd(9) - 4;
+			iv->last_applied = clock_day_start(iv->settle_day);
+			break;
+		case 2:
+			iv->open = 1 + prop_rnd(1000);
+			break;
+		default:
+			iv->open = 1000;
+			break;
+		}
+		if (iv->open > 0 && prop_rnd(3) == 0)
+			iv->disputed = 1 + prop_rnd(1200);
+	}
+	pa->a.prom = pa->prom;
+	pa->a.nprom = pa->a.capprom = (size_t)prop_rnd(PROP_PROM + 1);
+	for (i = 0; i < (int)pa->a.nprom; i++) {
+		pr = &pa->prom[i];
+		memset(pr, 0, sizeof(*pr));
+		pr->verdict = (enum acct_verdict)prop_rnd(3);
+		pr->break_at = now + prop_rnd(10 * DAY) - 2 * DAY;
+		if (pr->verdict == ACCT_PENDING && pr->break_at <= now)
+			pr->break_at = now + 1 + prop_rnd(DAY);
+		pr->verdict_at = now - prop_rnd(100 * DAY);
+	}
+	pa->a.stage_entered = now - prop_rnd(5 * DAY);
+}
+
+/* Gives the verdicts due by t, as eval does first (§4.4 step 1). */
+static void
+prop_verdicts(struct prop_acct *pa, int64_t t)
+{
+	size_t i;
+
+	for (i = 0; i < pa->a.nprom; i++) {
+		if (pa->prom[i].verdict == ACCT_PENDING &&
+		    pa->prom[i].break_at <= t) {
+			pa->prom[i].verdict = ACCT_BROKEN;
+			pa->prom[i].verdict_at = pa->prom[i].break_at;
+		}
+	}
+}
+
+/* The facts of pa at t, as an evaluation at t would see them. */
+static void
+prop_facts(const struct prop_acct *pa, int64_t t, struct facts_out *o)
+{
+	struct prop_acct c = *pa;
+
+	c.a.inv = c.inv;
+	c.a.prom = c.prom;
+	prop_verdicts(&c, t);
+	facts_compute(&c.a, &params, t, clock_local_date(t), o);
+}
+
+/* Whether fact f, if tested, is the same in a and b. */
+#define SAME(f, expr) (!(tested & (1u << (f))) || (expr))
+
+static void
+prop_same(const struct facts_out *x, const struct facts_out *y, uint32_t tested,
+    int64_t t0, int64_t t)
+{
+	const struct rules_factvals *a = &x->fv, *b = &y->fv;
+	size_t w;
+	bool same = SAME(RULES_FACT_BALANCE, a->balance == b->balance) &&
+	    SAME(RULES_FACT_OVERDUE_AMOUNT,
+	        a->overdue_amount == b->overdue_amount) &&
+	    SAME(RULES_FACT_DISPUTED_AMOUNT,
+	        a->disputed_amount == b->disputed_amount) &&
+	    SAME(RULES_FACT_UNDISPUTED_OVERDUE,
+	        a->undisputed_overdue == b->undisputed_overdue) &&
+	    SAME(RULES_FACT_OVERDUE_INVOICES,
+	        a->overdue_invoices == b->overdue_invoices) &&
+	    SAME(RULES_FACT_DAYS_OVERDUE, a->days_overdue == b->days_overdue) &&
+	    SAME(RULES_FACT_DAYS_TO_DUE,
+	        a->has_days_to_due == b->has_days_to_due &&
+	            a->days_to_due == b->days_to_due) &&
+	    SAME(RULES_FACT_LATE_TREND, a->late_trend == b->late_trend) &&
+	    SAME(RULES_FACT_ON_TIME_RATIO,
+	        a->has_on_time_ratio == b->has_on_time_ratio &&
+	            a->on_time_ratio == b->on_time_ratio) &&
+	    SAME(RULES_FACT_FIRST_MISS, a->first_miss == b->first_miss) &&
+	    SAME(RULES_FACT_PROMISE_PENDING,
+	        a->promise_pending == b->promise_pending) &&
+	    SAME(RULES_FACT_UNREACHED, a->unreached == b->unreached) &&
+	    SAME(
+	        RULES_FACT_DAYS_IN_STAGE, a->days_in_stage == b->days_in_stage);
+
+	for (w = 0; w < params.nwindows; w++)
+		same = same &&
+		    SAME(RULES_FACT_PROMISES_BROKEN,
+		        a->promises_broken[w] == b->promises_broken[w]) &&
+		    SAME(RULES_FACT_PROMISES_KEPT,
+		        a->promises_kept[w] == b->promises_kept[w]);
+	if (!same)
+		fail_msg("facts (tested 0x%x) at %lld differ from those at "
+		         "%lld, before the next change",
+		    (unsigned)tested, (long long)t, (long long)t0);
+}
+
+/* Every moment in (t0, next) at which a fact could move. */
+static void
+prop_check(
+    const struct prop_acct *pa, uint32_t tested, int64_t t0, int64_t next)
+{
+	struct facts_out o0, o1;
+	int64_t t;
+	size_t i, w;
+
+	facts_out_init(&o0, params.nwindows);
+	facts_out_init(&o1, params.nwindows);
+	prop_facts(pa, t0, &o0);
+	for (t = clock_next_midnight(t0); t < next;
+	     t = clock_next_midnight(t)) {
+		prop_facts(pa, t, &o1);
+		prop_same(&o0, &o1, tested, t0, t);
+	}
+	for (t = pa->a.stage_entered + DAY; t < next; t += DAY) {
+		if (t <= t0)
+			continue;
+		prop_facts(pa, t, &o1);
+		prop_same(&o0, &o1, tested, t0, t);
+	}
+	for (i = 0; i < pa->a.nprom; i++) {
+		for (w = 0; w <= params.nwindows; w++) {
+			t = w == params.nwindows
+			    ? pa->prom[i].break_at
+			    : pa->prom[i].verdict_at + params.windows[w];
+			if (pa->prom[i].verdict == ACCT_PENDING &&
+			    w < params.nwindows)
+				t = pa->prom[i].break_at + params.windows[w];
+			if (t > t0 && t < next) {
+				prop_facts(pa, t, &o1);
+				prop_same(&o0, &o1, tested, t0, t);
+			}
+		}
+	}
+	if (next - 1 > t0 && next != INT64_MAX) {
+		prop_facts(pa, next - 1, &o1);
+		prop_same(&o0, &o1, tested, t0, next - 1);
+	}
+	facts_out_fini(&o0);
+	facts_out_fini(&o1);
+}
+
+static void
+prop_run(int64_t start, int accounts)
+{
+	static const int64_t windows[] = { 3 * DAY, 7 * DAY, 90 * DAY };
+	const uint32_t all = (1u << RULES_FACT_COUNT) - 1;
+	struct prop_acct pa;
+	int64_t t, next;
+	uint32_t tested;
+	int i, step;
+
+	params.windows = windows;
+	params.nwindows = NELEM(windows);
+	for (i = 0; i < accounts; i++) {
+		params.trend_window = 2 + prop_rnd(11);
+		params.grace_days = prop_rnd(4);
+		prop_gen(&pa, start);
+		/* All facts, one fact, or a random subset. */
+		if (i % 3 == 0)
+			tested = all;
+		else if (i % 3 == 1)
+			tested = 1u << prop_rnd(RULES_FACT_COUNT);
+		else
+			tested = (uint32_t)prop_rnd(1 << RULES_FACT_COUNT);
+		t = start;
+		for (step = 0; step < 40; step++) {
+			/* The evaluation at t, then the next moment. */
+			prop_verdicts(&pa, t);
+			next = facts_next_change(&pa.a, &params, tested, t);
+			assert_true(next > t);
+			if (next == INT64_MAX) {
+				/* Then nothing changes, ever: check a year. */
+				prop_check(&pa, tested, t, t + 400 * DAY);
+				break;
+			}
+			prop_check(&pa, tested, t, next);
+			t = next;
+		}
+	}
+}
+
+static void
+test_next_change_never_late(void **state)
+{
+	(void)state;
+	prop_run(NOW, 3000);
+	/* Across both DST changes of 2026 in Berlin. */
+	assert_int_equal(clock_tz_set("Europe/Berlin"), 0);
+	prop_run(BE_0328_1200 - 3 * DAY, 1000);
+	prop_run(1792400000 /* 2026-10-22 */, 1000);
+}
+
 int
 main(void)
 {
@@ -989,6 +1248,7 @@ main(void)
 		cmocka_unit_test_setup(test_next_change_promises, reset),
 		cmocka_unit_test_setup(
 		    test_next_change_stage_tick_and_min, reset),
+		cmocka_unit_test_setup(test_next_change_never_late, reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
