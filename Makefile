@@ -69,7 +69,7 @@ integration: all
 # The contract smoke test lives outside the repository; run it when present.
 smoke: all
 	@if [ -f ../shared/checks/smoke.py ]; then \
-	    python3 ../shared/checks/smoke.py . ; \
+	    python3 ../shared/checks/smoke.py $(CURDIR) ; \
 	else echo "smoke: ../shared/checks/smoke.py not present, skipped"; fi
 
 # smoke joins `test` once ingest, evaluation and the feed are in (#13).

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 #define DEFAULT_TZDIR "/usr/share/zoneinfo"
 #define TZ_NAME_MAX   255 /* the longest tzdata name has 36 bytes */
@@ -85,17 +86,6 @@ cache_clear(void)
 	date_cache.lo = 0;
 	date_cache.hi = 0;
 	date_cache.last_miss = INT32_MIN;
-}
-
-/* Floor division: local walls before 1970 are negative. */
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	if ((a % b) != 0 && ((a < 0) != (b < 0)))
-		q--;
-	return q;
 }
 
 /*

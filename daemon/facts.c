@@ -172,16 +172,6 @@ ontime_window(const struct scan *s, int tw, size_t *on /* OUT */)
 	return s->nsettled < (size_t)tw ? s->nsettled : (size_t)tw;
 }
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	if ((a % b) != 0 && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
 void
 facts_params_from_ruleset(struct facts_params *p, const struct ruleset *rs)
 {

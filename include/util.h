@@ -16,6 +16,17 @@
 /* The largest amount or total an event may carry: 2^53 (§2). */
 #define MONEY_MAX ((int64_t)1 << 53)
 
+/* Division rounding towards minus infinity (b != 0). */
+static inline int64_t
+floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if ((a % b) != 0 && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
