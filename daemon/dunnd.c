@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "engine.h"
 #include "log.h"
 #include "loop.h"
 #include "rules.h"
@@ -55,6 +56,7 @@ main(int argc, char *argv[])
 	char err[STORE_ERR_LEN];
 	int ch, rc = 1;
 	int64_t t = 0, pos;
+	bool engine_loaded = false;
 
 	log_procname("dunnd");
 	while ((ch = getopt_long(argc, argv, "c:fhV", longopts, NULL)) != -1) {
@@ -115,13 +117,32 @@ main(int argc, char *argv[])
 	}
 	/* §6: the clock starts at max(TIME, stored clock position). */
 	pos = 0;
-	if (store_meta_get_int(srv.store, "clock_pos", &pos) == -1)
+	if ((rc = store_meta_get_int(srv.store, "clock_pos", &pos)) == -1) {
+		rc = 1;
 		goto out;
-	srv.clock_pos = pos;
+	}
 	srv.started = clock_wall();
-	if (test_clock) {
+	if (test_clock)
 		t = test_time != NULL ? t : srv.started;
+	else
+		t = srv.started;
+	/* A new database has no past: its clock starts now. */
+	if (rc == 0)
+		pos = t;
+	rc = 1;
+	if (test_clock)
 		clock_test_start(t > pos ? t : pos);
+	if (engine_open(&srv.engine, srv.store, srv.rules, !test_clock,
+	        srv.conf->sweep_min, pos) == -1) {
+		log_err("dunnd: cannot load the portfolio from %s",
+		    srv.conf->database);
+		goto out;
+	}
+	engine_loaded = true;
+	/* §6: moments missed while stopped, before READY=1. */
+	if (server_catch_up(&srv) == -1) {
+		log_err("dunnd: cannot process the missed moments");
+		goto out;
 	}
 	log_info(
 	    "dunnd %s: database %s, rules %s (version %s), zone %s, %s clock",
@@ -132,6 +153,8 @@ main(int argc, char *argv[])
 		rc = 0;
 	log_info("dunnd: stopped");
 out:
+	if (engine_loaded)
+		engine_close(&srv.engine);
 	store_close(srv.store);
 	rules_free(srv.rules);
 	conf_free(srv.conf);

@@ -17,7 +17,9 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "conf.h"
+#include "engine.h"
 #include "log.h"
 #include "server.h"
 #include "socket.h"
@@ -27,6 +29,9 @@ struct loop {
 	struct ev_loop *ev;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
+	ev_prepare prepare;
+	ev_periodic due; /* the next due moment (wall clock only) */
+	double retry_at; /* after a failed step: not before this */
 };
 
 void
@@ -67,6 +72,50 @@ watchdog_cb(struct ev_loop *ev, ev_timer *w, int revents)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/*
+ * The one deadline (style.md §6): before the loop sleeps, arm the
+ * periodic at the earliest due moment of the portfolio.  An ev_periodic
+ * follows the wall clock, so a clock jump fires it at the right time.
+ */
+static void
+prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+	struct loop *lp = w->data;
+	int64_t next;
+	double at;
+
+	(void)revents;
+	if (clock_is_test() || lp->srv->stopping)
+		return;
+	next = engine_next_due(&lp->srv->engine);
+	if (next == INT64_MAX) {
+		ev_periodic_stop(ev, &lp->due);
+		return;
+	}
+	at = (double)next;
+	if (at < lp->retry_at)
+		at = lp->retry_at;
+	if (ev_is_active(&lp->due) && ev_periodic_at(&lp->due) == at)
+		return;
+	ev_periodic_stop(ev, &lp->due);
+	ev_periodic_set(&lp->due, at, 0., NULL);
+	ev_periodic_start(ev, &lp->due);
+}
+
+static void
+due_cb(struct ev_loop *ev, ev_periodic *w, int revents)
+{
+	struct loop *lp = w->data;
+
+	(void)revents;
+	if (server_catch_up(lp->srv) == -1) {
+		log_warnx(
+		    "loop: a due moment failed to commit; retrying in 1 s");
+		lp->retry_at = ev_now(ev) + 1.;
+	} else
+		lp->retry_at = 0.;
+}
+
 int
 loop_run(struct server *srv)
 {
@@ -104,6 +153,11 @@ loop_run(struct server *srv)
 		    &lp.watchdog, watchdog_cb, 0., (double)wd_usec / 2e6);
 		ev_timer_again(lp.ev, &lp.watchdog);
 	}
+	ev_prepare_init(&lp.prepare, prepare_cb);
+	lp.prepare.data = &lp;
+	ev_prepare_start(lp.ev, &lp.prepare);
+	ev_periodic_init(&lp.due, due_cb, 0., 0., NULL);
+	lp.due.data = &lp;
 	log_info("dunnd: ready on %s", srv->conf->socket);
 	sd_notify(0, "READY=1\nSTATUS=serving");
 
@@ -115,6 +169,8 @@ loop_run(struct server *srv)
 	ev_signal_stop(lp.ev, &lp.sigint);
 	ev_signal_stop(lp.ev, &lp.sighup);
 	ev_timer_stop(lp.ev, &lp.watchdog);
+	ev_prepare_stop(lp.ev, &lp.prepare);
+	ev_periodic_stop(lp.ev, &lp.due);
 	ev_loop_destroy(lp.ev);
 	return 0;
 }

@@ -16,6 +16,10 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "engine.h"
+#include "eval.h"
+#include "facts.h"
+#include "ingest.h"
 #include "log.h"
 #include "loop.h"
 #include "rules.h"
@@ -28,7 +32,13 @@ server_now(struct server *srv)
 {
 	int64_t now = clock_now();
 
-	return now > srv->clock_pos ? now : srv->clock_pos;
+	return now > srv->engine.clock_pos ? now : srv->engine.clock_pos;
+}
+
+int
+server_catch_up(struct server *srv)
+{
+	return engine_run_until(&srv->engine, server_now(srv));
 }
 
 static json_t *
@@ -98,10 +108,372 @@ cmd_reload(struct server *srv, struct conn *c, json_t *req)
 static void
 cmd_ingest(struct server *srv, struct conn *c, json_t *req)
 {
+	const char *results =
+	    json_string_value(json_object_get(req, "results"));
+
 	(void)srv;
+	if (results != NULL && strcmp(results, "all") != 0 &&
+	    strcmp(results, "bad") != 0) {
+		conn_read_body(c,
+		    json_integer_value(json_object_get(req, "bytes")), true, 0);
+		conn_reply_error(c, "results: must be \"all\" or \"bad\"");
+		return;
+	}
 	/* The reply comes once the whole body has arrived (§2.4). */
-	conn_read_body(
-	    c, json_integer_value(json_object_get(req, "bytes")), false);
+	conn_read_body(c, json_integer_value(json_object_get(req, "bytes")),
+	    false,
+	    (json_is_true(json_object_get(req, "skip_bad")) ? SERVER_SKIP_BAD
+	                                                    : 0) |
+	        (results != NULL && strcmp(results, "bad") == 0
+	                ? SERVER_BAD_ONLY
+	                : 0));
+}
+
+/* accounts (§7): one record per account, by id, produced as read. */
+struct accounts_iter {
+	struct server *srv;
+	char *stage; /* filter, NULL all */
+	char *last;  /* the last account sent, NULL before the first */
+	int64_t now;
+};
+
+static void
+accounts_iter_free(void *arg)
+{
+	struct accounts_iter *it = arg;
+
+	free(it->stage);
+	free(it->last);
+	free(it);
+}
+
+/* Promises broken in (now - 90d, now] (§7: the 90d window). */
+static int64_t
+broken_90d(const struct acct *a, int64_t now)
+{
+	int64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < a->nprom; i++) {
+		const struct acct_promise *p = &a->prom[i];
+		int64_t v = p->verdict_at;
+		bool broken = p->verdict == ACCT_BROKEN;
+
+		/* A break due by now counts even between timer firings. */
+		if (p->verdict == ACCT_PENDING && p->break_at <= now) {
+			broken = true;
+			v = p->break_at;
+		}
+		if (broken && v <= now && v > now - RULES_WINDOW_DEFAULT_S)
+			n++;
+	}
+	return n;
+}
+
+static json_t *
+account_record(struct server *srv, struct acct *a, int64_t now)
+{
+	struct engine *e = &srv->engine;
+	const struct ruleset *rs = srv->rules;
+	struct rules_factvals *fv = &e->fo.fv;
+	json_t *rec, *tags;
+	size_t i;
+
+	facts_compute(a, &e->fp, now, clock_local_date(now), &e->fo);
+	tags = json_array();
+	for (i = 0; i < a->ntags; i++)
+		json_array_append_new(tags, json_string(a->tags[i]));
+	rec = json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+	    "account", a->id, "currency", a->currency, "stage",
+	    a->stage < rs->nstages ? rs->stages[a->stage].name : "?", "paused",
+	    a->paused, "balance", (json_int_t)fv->balance, "credit_balance",
+	    (json_int_t)acct_credit_balance(a), "overdue_amount",
+	    (json_int_t)fv->overdue_amount, "disputed_amount",
+	    (json_int_t)fv->disputed_amount, "days_overdue",
+	    (json_int_t)fv->days_overdue, "promises_broken",
+	    (json_int_t)broken_90d(a, now), "tags", tags);
+	if (fv->has_days_to_due)
+		json_object_set_new(
+		    rec, "days_to_due", json_integer(fv->days_to_due));
+	if (store_q(srv->store, Q_ACCOUNT_INFO, "t", a->id) == 1)
+		json_object_set_new(rec, "name",
+		    json_string(store_col_text(srv->store, Q_ACCOUNT_INFO, 0)));
+	store_done(srv->store, Q_ACCOUNT_INFO);
+	return rec;
+}
+
+/* The index of the first account with id > last (binary search). */
+static size_t
+first_after(struct acct *const *v, size_t n, const char *last)
+{
+	size_t lo = 0, hi = n, mid;
+
+	if (last == NULL)
+		return 0;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid]->id, last) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int
+accounts_more(struct conn *c, void *arg)
+{
+	struct accounts_iter *it = arg;
+	struct engine *e = &it->srv->engine;
+	struct acct *const *v;
+	size_t n, i, sent = 0;
+
+	v = engine_sorted(e, &n);
+	for (i = first_after(v, n, it->last); i < n && sent < 256; i++) {
+		free(it->last);
+		it->last = xstrdup(v[i]->id);
+		if (it->stage != NULL &&
+		    strcmp(it->srv->rules->stages[v[i]->stage].name,
+		        it->stage) != 0)
+			continue;
+		conn_send(c, account_record(it->srv, v[i], it->now));
+		sent++;
+	}
+	if (i < n)
+		return 0;
+	conn_reply_ok(c, NULL);
+	return 1;
+}
+
+static void
+cmd_accounts(struct server *srv, struct conn *c, json_t *req)
+{
+	struct accounts_iter *it = xcalloc(1, sizeof(*it));
+	const char *stage = json_string_value(json_object_get(req, "stage"));
+	size_t idx;
+
+	if (stage != NULL && rules_stage_lookup(srv->rules, stage, &idx) != 1) {
+		free(it);
+		conn_reply_error(c, "unknown stage %s", stage);
+		return;
+	}
+	it->srv = srv;
+	it->stage = stage != NULL ? xstrdup(stage) : NULL;
+	it->now = server_now(srv);
+	conn_set_more(c, accounts_more, it, accounts_iter_free);
+}
+
+/* tasks (§7): task records plus status, in pages of the store. */
+struct tasks_iter {
+	struct server *srv;
+	bool open;
+	char *type, *account;
+	int64_t seq, prio; /* the last row sent (keyset) */
+};
+
+static void
+tasks_iter_free(void *arg)
+{
+	struct tasks_iter *it = arg;
+
+	free(it->type);
+	free(it->account);
+	free(it);
+}
+
+static int
+tasks_more(struct conn *c, void *arg)
+{
+	struct tasks_iter *it = arg;
+	struct store *s = it->srv->store;
+	enum store_q q = it->open ? Q_TASKS_OPEN_PAGE : Q_TASKS_PAGE;
+	json_t *rec;
+	int rc, rows = 0;
+
+	if (it->open)
+		rc = store_q(s, q, "iitti", it->prio, it->seq, it->account,
+		    it->type, (int64_t)256);
+	else
+		rc = store_q(
+		    s, q, "itti", it->seq, it->account, it->type, (int64_t)256);
+	for (; rc == 1; rc = store_next(s, q)) {
+		rows++;
+		it->seq = store_col_int(s, q, 0);
+		if (it->open)
+			it->prio = store_col_int(s, q, 3);
+		rec = json_loads(store_col_text(s, q, 1), 0, NULL);
+		if (rec == NULL)
+			continue;
+		json_object_set_new(
+		    rec, "status", json_string(store_col_text(s, q, 2)));
+		conn_send(c, rec);
+	}
+	store_done(s, q);
+	if (rc == -1) {
+		conn_reply_error(c, "database error: see the daemon's log");
+		return 1;
+	}
+	if (rows == 256)
+		return 0;
+	conn_reply_ok(c, NULL);
+	return 1;
+}
+
+static void
+cmd_tasks(struct server *srv, struct conn *c, json_t *req)
+{
+	struct tasks_iter *it = xcalloc(1, sizeof(*it));
+	const char *type = json_string_value(json_object_get(req, "type"));
+	const char *account =
+	    json_string_value(json_object_get(req, "account"));
+
+	it->srv = srv;
+	it->open = json_is_true(json_object_get(req, "open"));
+	it->type = type != NULL ? xstrdup(type) : NULL;
+	it->account = account != NULL ? xstrdup(account) : NULL;
+	it->prio = INT64_MAX;
+	conn_set_more(c, tasks_more, it, tasks_iter_free);
+}
+
+/* feed (§7): records with seq > from up to the head at the request. */
+struct feed_iter {
+	struct server *srv;
+	int64_t from, head;
+};
+
+static int
+feed_more(struct conn *c, void *arg)
+{
+	struct feed_iter *it = arg;
+	struct store *s = it->srv->store;
+	json_t *rec;
+	int rc;
+
+	for (rc = store_q(s, Q_FEED_FROM, "ii", it->from, (int64_t)512);
+	     rc == 1 && it->from < it->head; rc = store_next(s, Q_FEED_FROM)) {
+		it->from = store_col_int(s, Q_FEED_FROM, 0);
+		rec = json_loads(store_col_text(s, Q_FEED_FROM, 1), 0, NULL);
+		if (rec != NULL)
+			conn_send(c, rec);
+	}
+	store_done(s, Q_FEED_FROM);
+	if (rc == -1) {
+		conn_reply_error(c, "database error: see the daemon's log");
+		return 1;
+	}
+	if (rc == 1 && it->from < it->head)
+		return 0;
+	if (rc == 0 && it->from < it->head && it->from % 512 == 0)
+		return 0;
+	conn_reply_ok(c, NULL);
+	return 1;
+}
+
+static void
+cmd_feed(struct server *srv, struct conn *c, json_t *req)
+{
+	struct feed_iter *it;
+	const char *consumer =
+	    json_string_value(json_object_get(req, "consumer"));
+	json_t *from = json_object_get(req, "from");
+	int64_t cursor = 0;
+	int rc;
+
+	if (json_is_true(json_object_get(req, "follow"))) {
+		conn_reply_error(c,
+		    "feed --follow: not available in dunnd %s yet",
+		    DUNND_VERSION);
+		return;
+	}
+	if (from == NULL && consumer != NULL) {
+		rc = store_q(srv->store, Q_CONSUMER_GET, "t", consumer);
+		if (rc == 1)
+			cursor = store_col_int(srv->store, Q_CONSUMER_GET, 0);
+		store_done(srv->store, Q_CONSUMER_GET);
+		if (rc == -1) {
+			conn_reply_error(
+			    c, "database error: see the daemon's log");
+			return;
+		}
+	}
+	it = xcalloc(1, sizeof(*it));
+	it->srv = srv;
+	it->from = from != NULL ? json_integer_value(from) : cursor;
+	it->head = srv->engine.feed_head;
+	conn_set_more(c, feed_more, it, free);
+}
+
+static void
+cmd_ack(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *consumer =
+	    json_string_value(json_object_get(req, "consumer"));
+	int64_t seq = json_integer_value(json_object_get(req, "seq"));
+
+	if (seq > srv->engine.feed_head) {
+		conn_reply_error(c, "seq %lld is beyond the feed head %lld",
+		    (long long)seq, (long long)srv->engine.feed_head);
+		return;
+	}
+	if (store_begin(srv->store) == -1 ||
+	    store_exec_q(srv->store, Q_CONSUMER_SET, "ti", consumer, seq) ==
+	        -1 ||
+	    store_commit(srv->store) == -1) {
+		store_rollback(srv->store);
+		conn_reply_error(
+		    c, "cannot store the cursor: %s", store_errmsg(srv->store));
+		return;
+	}
+	conn_reply_ok(c,
+	    json_pack(
+	        "{s:s,s:I}", "consumer", consumer, "seq", (json_int_t)seq));
+}
+
+static void
+cmd_clock(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *set = json_string_value(json_object_get(req, "set"));
+	const char *adv = json_string_value(json_object_get(req, "advance"));
+	int64_t now = server_now(srv), to, d;
+	const char *why = NULL;
+
+	if (!clock_is_test()) {
+		conn_reply_error(c,
+		    "clock: dunnd runs on the wall clock "
+		    "(start it with --test-clock)");
+		return;
+	}
+	if ((set == NULL) == (adv == NULL)) {
+		conn_reply_error(c, "clock: give exactly one of set, advance");
+		return;
+	}
+	if (set != NULL) {
+		if (clock_parse_ts(set, strlen(set), &to, &why) == -1) {
+			conn_reply_error(c, "clock set: %s: %s", set, why);
+			return;
+		}
+	} else {
+		if (clock_parse_duration(adv, strlen(adv), &d, &why) == -1) {
+			conn_reply_error(c, "clock advance: %s: %s", adv, why);
+			return;
+		}
+		to = now + d;
+	}
+	if (to < now) {
+		char buf[CLOCK_TS_LEN];
+
+		clock_format_ts(now, buf);
+		conn_reply_error(
+		    c, "clock: %s is before the current time %s", set, buf);
+		return;
+	}
+	if (engine_run_until(&srv->engine, to) == -1) {
+		conn_reply_error(c, "clock: a step failed to commit: %s",
+		    store_errmsg(srv->store));
+		return;
+	}
+	clock_test_set(to);
+	conn_reply_ok(c, json_pack("{s:o}", "now", json_ts(to)));
 }
 
 static void
@@ -116,15 +488,15 @@ static void (*const handlers[CMD_COUNT])(
     struct server *, struct conn *, json_t *) = {
 	[CMD_STATUS] = cmd_status,
 	[CMD_INGEST] = cmd_ingest,
-	[CMD_ACCOUNTS] = cmd_unavailable,
+	[CMD_ACCOUNTS] = cmd_accounts,
 	[CMD_EXPLAIN] = cmd_unavailable,
-	[CMD_TASKS] = cmd_unavailable,
-	[CMD_FEED] = cmd_unavailable,
-	[CMD_ACK] = cmd_unavailable,
+	[CMD_TASKS] = cmd_tasks,
+	[CMD_FEED] = cmd_feed,
+	[CMD_ACK] = cmd_ack,
 	[CMD_RELOAD] = cmd_reload,
 	[CMD_SIMULATE] = cmd_unavailable,
 	[CMD_REPORT] = cmd_unavailable,
-	[CMD_CLOCK] = cmd_unavailable,
+	[CMD_CLOCK] = cmd_clock,
 };
 
 void
@@ -142,7 +514,7 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 	if (rc != 0) {
 		/* §8: a refused request's body is read and thrown away. */
 		if (req.bytes > 0)
-			conn_read_body(c, req.bytes, true);
+			conn_read_body(c, req.bytes, true, 0);
 		json_decref(req.root);
 		conn_reply_error(c, "%s", err);
 		if (rc == -2)
@@ -159,13 +531,61 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 }
 
 void
-server_body(struct server *srv, struct conn *c, char *data, size_t len)
+server_body(
+    struct server *srv, struct conn *c, char *data, size_t len, int flags)
 {
-	(void)srv;
-	(void)len;
+	bool skip_bad = (flags & SERVER_SKIP_BAD) != 0;
+	bool bad_only = (flags & SERVER_BAD_ONLY) != 0;
+	struct ingest_batch b;
+	struct ingest_result *r;
+	json_t *rec, *counts;
+	int64_t now;
+	size_t i;
+	int s;
+
+	/* §4.3: due moments before the batch's now come first. */
+	now = server_now(srv);
+	if (engine_run_until(&srv->engine, now) == -1) {
+		free(data);
+		conn_reply_error(c,
+		    "ingest: cannot process the due moments "
+		    "before the batch: %s",
+		    store_errmsg(srv->store));
+		return;
+	}
+	ingest_run(&srv->engine, now, data, len, skip_bad, &b);
 	free(data);
-	conn_reply_error(
-	    c, "ingest: not available in dunnd %s yet", DUNND_VERSION);
+	for (i = 0; i < b.n; i++) {
+		r = &b.v[i];
+		if (bad_only && r->status == INGEST_OK)
+			continue;
+		rec = json_pack("{s:I,s:s}", "line", (json_int_t)r->line,
+		    "status", ingest_status_name(r->status));
+		if (r->status == INGEST_ERROR) {
+			json_object_set_new(rec, "field",
+			    r->field[0] ? json_string(r->field) : json_null());
+			json_object_set_new(
+			    rec, "error", json_string(r->error));
+		}
+		conn_send(c, rec);
+	}
+	counts = json_object();
+	for (s = 0; s < INGEST_NSTATUS; s++)
+		json_object_set_new(counts,
+		    ingest_status_name((enum ingest_status)s),
+		    json_integer(b.counts[s]));
+	if (b.counts[INGEST_ERROR] == 0 && b.committed)
+		conn_reply_ok(c, json_pack("{s:o}", "counts", counts));
+	else {
+		rec = json_pack("{s:b,s:s,s:o}", "ok", 0, "error",
+		    b.cause[0]
+		        ? b.cause
+		        : (b.committed ? "some lines were refused"
+		                       : "batch refused: nothing committed"),
+		    "counts", counts);
+		conn_reply_final(c, rec);
+	}
+	ingest_batch_fini(&b);
 }
 
 void

@@ -54,6 +54,7 @@ struct conn {
 	int64_t body_left;
 	bool body_discard;
 	bool body_pending; /* a body for server_body() is being read */
+	int body_flags;    /* the request's, for server_body() */
 	struct buf body;
 	bool busy;       /* a handler has not finished its reply */
 	bool closing;    /* close once out is written (and body read) */
@@ -336,6 +337,14 @@ conn_reply_ok(struct conn *c, json_t *fields)
 }
 
 void
+conn_reply_final(struct conn *c, json_t *rec)
+{
+	queue_json(c, rec);
+	if (c->more == NULL)
+		reply_done(c);
+}
+
+void
 conn_reply_error(struct conn *c, const char *fmt, ...)
 {
 	char msg[1024];
@@ -439,8 +448,9 @@ blank(const char *p, size_t n)
 }
 
 void
-conn_read_body(struct conn *c, int64_t n, bool discard)
+conn_read_body(struct conn *c, int64_t n, bool discard, int flags)
 {
+	c->body_flags = flags;
 	c->body_left = n;
 	c->body_discard = discard;
 	c->body_pending = !discard;
@@ -462,7 +472,7 @@ refuse_request(struct conn *c, const char *line, size_t len)
 
 	json_decref(req.root);
 	if (rc != -2 && req.bytes > 0)
-		conn_read_body(c, req.bytes, true);
+		conn_read_body(c, req.bytes, true, 0);
 	conn_reply_error(c, "permission denied");
 	c->closing = true;
 }
@@ -499,7 +509,7 @@ body_complete(struct conn *c)
 		data = xstrdup("");
 	buf_init(&c->body);
 	c->busy = true;
-	server_body(c->l->srv, c, data, len);
+	server_body(c->l->srv, c, data, len, c->body_flags);
 }
 
 /* Handles every complete request it may (invariant 1). */

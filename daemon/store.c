@@ -52,8 +52,121 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT stage, count(*) FROM accounts GROUP BY stage",
 };
 
+/* enum store_q (store.h): ?N are parameters, in store_q()'s fmt order. */
+static const char *const q_sql[Q_COUNT] = {
+	[Q_EVENT_GET] = "SELECT seq, digest FROM events WHERE id = ?1",
+	[Q_EVENT_ADD] =
+	    ("INSERT INTO events(seq, id, type, account, digest, at, body)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	[Q_EVENT_MAXSEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+	[Q_ACCOUNT_ADD] =
+	    ("INSERT INTO accounts(id, seq, name, currency, size, stage,"
+	     " stage_entered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	/* NULL keeps a column (§2.3: absent fields keep their value). */
+	[Q_ACCOUNT_UPD] =
+	    ("UPDATE accounts SET name = coalesce(?2, name),"
+	     " size = coalesce(?3, size), risk = coalesce(?4, risk),"
+	     " cash_in_day = coalesce(?5, cash_in_day),"
+	     " distance_km = coalesce(?6, distance_km),"
+	     " paused = coalesce(?7, paused),"
+	     " contacts = coalesce(?8, contacts), tags = coalesce(?9, tags)"
+	     " WHERE id = ?1"),
+	[Q_ACCOUNT_SAVE] =
+	    ("UPDATE accounts SET stage = ?2, stage_entered = ?3, state = ?4"
+	     " WHERE id = ?1"),
+	[Q_ACCOUNT_LOAD] = "SELECT id, state FROM accounts",
+	[Q_ACCOUNT_INFO] =
+	    ("SELECT name, currency, contacts, tags, cash_in_day,"
+	     " distance_km FROM accounts WHERE id = ?1"),
+	[Q_INVOICE_GET] = "SELECT account FROM invoices WHERE id = ?1",
+	[Q_INVOICE_ADD] =
+	    ("INSERT INTO invoices(id, account, seq, amount, issued, due)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+	[Q_MONEY_ADD] =
+	    ("INSERT INTO money(event, account, seq, kind, amount, at,"
+	     " invoice, unapplied, uncounted)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+	[Q_MONEY_GET] =
+	    ("SELECT account, kind, at, reversed_by IS NOT NULL, seq"
+	     " FROM money WHERE event = ?1"),
+	[Q_MONEY_REVERSE] = ("UPDATE money SET reversed_by = ?2, uncounted = 0,"
+	                     " unapplied = 0 WHERE event = ?1"),
+	[Q_MONEY_UNAPPLIED] =
+	    "UPDATE money SET unapplied = ?2 WHERE event = ?1",
+	/* §3.1: not-yet-counted money of the account dated in a span. */
+	[Q_MONEY_SPAN] =
+	    ("SELECT event, at, uncounted FROM money WHERE account = ?1"
+	     " AND uncounted > 0 AND at >= ?2 AND at < ?3 ORDER BY at, seq"),
+	[Q_MONEY_UNCOUNTED] =
+	    "UPDATE money SET uncounted = ?2 WHERE event = ?1",
+	[Q_APP_ADD] = ("INSERT INTO applications(money, invoice, amount, at)"
+	               " VALUES (?1, ?2, ?3, ?4)"),
+	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount FROM applications"
+	                     " WHERE money = ?1 AND undone = 0 ORDER BY id"),
+	[Q_APP_UNDO] = "UPDATE applications SET undone = 1 WHERE money = ?1",
+	[Q_APP_LAST] = ("SELECT max(at) FROM applications"
+	                " WHERE invoice = ?1 AND undone = 0"),
+	[Q_PM_ADD] = ("INSERT INTO promise_money(promise, money, amount)"
+	              " VALUES (?1, ?2, ?3) ON CONFLICT(promise, money)"
+	              " DO UPDATE SET amount = amount + excluded.amount"),
+	[Q_PM_OF_MONEY] = ("SELECT promise, amount FROM promise_money"
+	                   " WHERE money = ?1 AND withdrawn = 0"),
+	[Q_PM_WITHDRAW] = ("UPDATE promise_money SET withdrawn = 1"
+	                   " WHERE money = ?1 AND promise = ?2"),
+	[Q_PROMISE_ADD] =
+	    ("INSERT INTO promises(event, account, seq, amount, due, at,"
+	     " task) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	[Q_DISPUTE_ADD] =
+	    ("INSERT INTO disputes(event, account, invoice, seq, amount, at,"
+	     " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	[Q_DISPUTE_RESOLVE] = ("UPDATE disputes SET resolved = 1"
+	                       " WHERE invoice = ?1 AND resolved = 0"),
+	[Q_OUTCOME_ADD] =
+	    ("INSERT INTO outcomes(event, task, account, seq, result, at,"
+	     " note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	[Q_TASK_GET] =
+	    "SELECT account, created, status FROM tasks WHERE id = ?1",
+	[Q_TASK_STATUS] = "UPDATE tasks SET status = ?2 WHERE id = ?1",
+	[Q_TASK_ADD] =
+	    ("INSERT INTO tasks(id, feed_seq, account, type, stage, source,"
+	     " priority, alert, created)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+	[Q_TASK_MAXNUM] =
+	    "SELECT coalesce(max(CAST(substr(id, 3) AS INTEGER)), 0) FROM tasks",
+	[Q_FEED_ADD] = "INSERT INTO feed(seq, record) VALUES (?1, ?2)",
+	[Q_FEED_FROM] =
+	    "SELECT seq, record FROM feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[Q_TRANSITION_ADD] =
+	    ("INSERT INTO transitions(account, feed_seq, from_stage,"
+	     " to_stage, rule, at, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	[Q_TRANSITIONS_OF] =
+	    ("SELECT from_stage, to_stage, rule, at, facts, feed_seq"
+	     " FROM transitions WHERE account = ?1 ORDER BY id"),
+	/* tasks in seq order after ?1; filters ?2 account, ?3 type. */
+	[Q_TASKS_PAGE] =
+	    ("SELECT t.feed_seq, f.record, t.status FROM tasks t"
+	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.feed_seq > ?1"
+	     " AND (?2 IS NULL OR t.account = ?2)"
+	     " AND (?3 IS NULL OR t.type = ?3)"
+	     " ORDER BY t.feed_seq LIMIT ?4"),
+	/* open tasks by priority desc, then seq, after (?1 prio, ?2 seq). */
+	[Q_TASKS_OPEN_PAGE] =
+	    ("SELECT t.feed_seq, f.record, t.status, t.priority FROM tasks t"
+	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.status = 'open'"
+	     " AND (t.priority < ?1 OR (t.priority = ?1 AND t.feed_seq > ?2))"
+	     " AND (?3 IS NULL OR t.account = ?3)"
+	     " AND (?4 IS NULL OR t.type = ?4)"
+	     " ORDER BY t.priority DESC, t.feed_seq LIMIT ?5"),
+	[Q_CONSUMER_GET] = "SELECT cursor FROM consumers WHERE name = ?1",
+	[Q_CONSUMER_SET] =
+	    ("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)"
+	     " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor"),
+};
+
 struct store {
+	char lasterr[256]; /* the last failure, for operators */
 	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
 	char *path;
 	int lockfd;
 	bool in_txn;
@@ -92,14 +205,17 @@ static const char schema_v1[] =
     " account TEXT NOT NULL REFERENCES accounts(id),"
     " seq INTEGER NOT NULL, kind TEXT NOT NULL, amount INTEGER NOT NULL,"
     " at INTEGER NOT NULL, invoice TEXT REFERENCES invoices(id),"
-    " unapplied INTEGER NOT NULL DEFAULT 0, reversed_by TEXT)"
+    " unapplied INTEGER NOT NULL DEFAULT 0,"
+    " uncounted INTEGER NOT NULL DEFAULT 0, reversed_by TEXT)"
     " WITHOUT ROWID;\n"
     "CREATE INDEX money_account ON money(account, seq);\n"
+    "CREATE INDEX money_uncounted ON money(account, at, seq)"
+    " WHERE uncounted > 0;\n"
     "CREATE TABLE applications(id INTEGER PRIMARY KEY,"
     " money TEXT NOT NULL REFERENCES money(event),"
     " invoice TEXT NOT NULL REFERENCES invoices(id),"
     " amount INTEGER NOT NULL, at INTEGER NOT NULL,"
-    " undone_by TEXT);\n"
+    " undone INTEGER NOT NULL DEFAULT 0);\n"
     "CREATE INDEX applications_money ON applications(money);\n"
     "CREATE INDEX applications_invoice ON applications(invoice);\n"
     "CREATE TABLE promises(event TEXT PRIMARY KEY,"
@@ -117,7 +233,7 @@ static const char schema_v1[] =
     " account TEXT NOT NULL REFERENCES accounts(id),"
     " invoice TEXT NOT NULL REFERENCES invoices(id), seq INTEGER NOT NULL,"
     " amount INTEGER NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,"
-    " resolved_by TEXT) WITHOUT ROWID;\n"
+    " resolved INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
     "CREATE INDEX disputes_invoice ON disputes(invoice);\n"
     "CREATE TABLE outcomes(event TEXT PRIMARY KEY, task TEXT NOT NULL,"
     " account TEXT NOT NULL REFERENCES accounts(id), seq INTEGER NOT NULL,"
@@ -134,9 +250,11 @@ static const char schema_v1[] =
     " account TEXT NOT NULL REFERENCES accounts(id), type TEXT NOT NULL,"
     " stage TEXT NOT NULL, source TEXT NOT NULL,"
     " status TEXT NOT NULL DEFAULT 'open', priority INTEGER NOT NULL,"
+    " alert INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL) WITHOUT ROWID;\n"
     "CREATE INDEX tasks_account ON tasks(account, status);\n"
     "CREATE INDEX tasks_open ON tasks(status, priority, feed_seq);\n"
+    "CREATE INDEX tasks_seq ON tasks(feed_seq);\n"
     /* The feed: append-only, gapless seq from 1, records as sent. */
     "CREATE TABLE feed(seq INTEGER PRIMARY KEY, record TEXT NOT NULL);\n"
     "CREATE TABLE consumers(name TEXT PRIMARY KEY,"
@@ -283,6 +401,7 @@ exec(struct store *s, const char *sql)
 	char *msg = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(s->lasterr, sizeof(s->lasterr), "%s", msg ? msg : "?");
 		log_warnx("store: %s: %s", sql, msg ? msg : "?");
 		sqlite3_free(msg);
 		return -1;
@@ -434,6 +553,8 @@ store_close(struct store *s)
 		return;
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	for (i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->q[i]);
 	if (s->db != NULL) {
 		if (s->in_txn)
 			exec(s, "ROLLBACK");
@@ -525,7 +646,8 @@ step_row(struct store *s, sqlite3_stmt *st)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	log_warnx("store: %s: %s", sqlite3_sql(st), sqlite3_errmsg(s->db));
+	snprintf(s->lasterr, sizeof(s->lasterr), "%s", sqlite3_errmsg(s->db));
+	log_warnx("store: %s: %s", sqlite3_sql(st), s->lasterr);
 	return -1;
 }
 
@@ -618,4 +740,140 @@ store_stage_counts(struct store *s,
 		    sqlite3_column_int64(st, 1), arg);
 	sqlite3_reset(st);
 	return rc;
+}
+
+static sqlite3_stmt *
+qstmt(struct store *s, enum store_q q)
+{
+	if (s->q[q] == NULL &&
+	    sqlite3_prepare_v3(s->db, q_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
+	        &s->q[q], NULL) != SQLITE_OK) {
+		log_warnx(
+		    "store: prepare: %s: %s", q_sql[q], sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	return s->q[q];
+}
+
+static int
+vbind(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	const char *t;
+	const void *b;
+	size_t len;
+	int i, rc = SQLITE_OK;
+
+	for (i = 1; *fmt != '\0' && rc == SQLITE_OK; fmt++, i++) {
+		switch (*fmt) {
+		case 'i':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 't':
+			t = va_arg(ap, const char *);
+			rc = t == NULL
+			    ? sqlite3_bind_null(st, i)
+			    : sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
+			break;
+		case 'b':
+			b = va_arg(ap, const void *);
+			len = va_arg(ap, size_t);
+			rc = sqlite3_bind_blob64(st, i, b, len, SQLITE_STATIC);
+			break;
+		default:
+			rc = sqlite3_bind_null(st, i);
+			break;
+		}
+	}
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+vq(struct store *s, enum store_q q, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st = qstmt(s, q);
+
+	if (st == NULL)
+		return -1;
+	if (vbind(st, fmt, ap) == -1) {
+		snprintf(s->lasterr, sizeof(s->lasterr), "%s",
+		    sqlite3_errmsg(s->db));
+		log_warnx("store: bind: %s: %s", q_sql[q], s->lasterr);
+		return -1;
+	}
+	return store_next(s, q);
+}
+
+int
+store_q(struct store *s, enum store_q q, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vq(s, q, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+store_exec_q(struct store *s, enum store_q q, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vq(s, q, fmt, ap);
+	va_end(ap);
+	store_done(s, q);
+	return rc == -1 ? -1 : 0;
+}
+
+int
+store_next(struct store *s, enum store_q q)
+{
+	return s->q[q] == NULL ? -1 : step_row(s, s->q[q]);
+}
+
+void
+store_done(struct store *s, enum store_q q)
+{
+	if (s->q[q] != NULL) {
+		sqlite3_reset(s->q[q]);
+		sqlite3_clear_bindings(s->q[q]);
+	}
+}
+
+int64_t
+store_col_int(struct store *s, enum store_q q, int col)
+{
+	return sqlite3_column_int64(s->q[q], col);
+}
+
+bool
+store_col_null(struct store *s, enum store_q q, int col)
+{
+	return sqlite3_column_type(s->q[q], col) == SQLITE_NULL;
+}
+
+const char *
+store_col_text(struct store *s, enum store_q q, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s->q[q], col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+const void *
+store_col_blob(struct store *s, enum store_q q, int col, size_t *len)
+{
+	const void *b = sqlite3_column_blob(s->q[q], col);
+
+	*len = (size_t)sqlite3_column_bytes(s->q[q], col);
+	return b;
+}
+
+const char *
+store_errmsg(struct store *s)
+{
+	return s->lasterr[0] ? s->lasterr : sqlite3_errmsg(s->db);
 }

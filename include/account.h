@@ -59,8 +59,27 @@ struct acct_outcome {
 	int64_t arrival;
 };
 
+/*
+ * A portion of unapplied credit (§2.3): what is left of one payment
+ * beyond the whole balance, applied to new invoices oldest first.
+ */
+struct acct_credit {
+	char *money; /* the payment's event id */
+	int64_t remaining;
+	int64_t at;      /* the payment's `at` */
+	int64_t arrival; /* the payment's seq */
+};
+
+/* An open task of the account: its number (T-%06lld) and origin. */
+struct acct_task {
+	int64_t num;
+	int alert; /* index of its alert, -1 for a stage task */
+};
+
 struct acct {
 	char *id;
+	char currency[4];
+	bool paused;
 	int size; /* enum rules_size */
 	int risk; /* 0-4 = A-E, -1 unset */
 	char **tags;
@@ -86,6 +105,69 @@ struct acct {
 
 	size_t stage;          /* index in the ruleset */
 	int64_t stage_entered; /* the instant the current stage was entered */
+
+	/* §2.2 step 10: totals of accepted events (reversals never lower). */
+	int64_t invoiced, paid, credited;
+
+	/* Unapplied credit, oldest payment first. */
+	struct acct_credit *cred;
+	size_t ncred;
+
+	/*
+	 * Cadence (§4.5): the clock read cad_acc at cad_mark and has run
+	 * since then when cad_running (neither held nor paused at the last
+	 * evaluation).  emitted[k]: tasks step k yielded in this entry.
+	 */
+	int64_t cad_acc, cad_mark;
+	bool cad_running;
+	bool held;
+	uint32_t *emitted;
+	size_t nemitted;
+
+	/* Alerts (§4.6): the last firing per alert, INT64_MIN never. */
+	int64_t *alert_last;
+	size_t nalerts;
+
+	/* Open tasks, oldest first. */
+	struct acct_task *tasks;
+	size_t ntasks;
+
+	/* Not saved: the scheduler's and the batch's bookkeeping. */
+	int64_t due_at;  /* next due moment, INT64_MAX none */
+	size_t heap_pos; /* SIZE_MAX when not in the heap */
+	bool dirty;      /* state to be saved in this transaction */
+	bool saved;      /* an undo copy was taken in this batch */
 };
+
+/* Total money of the account still unapplied (credit_balance, §7). */
+int64_t acct_credit_balance(const struct acct *a);
+/* The index of invoice id in a->inv, -1 when a has no such invoice. */
+long acct_invoice_find(const struct acct *a, const char *id);
+/*
+ * Inserts iv (its id is taken over) in invoice order (due, issued,
+ * arrival) and returns its index.
+ */
+size_t acct_invoice_insert(struct acct *a, const struct acct_invoice *iv);
+/* Appends a promise (its id is taken over); returns its index. */
+size_t acct_promise_add(struct acct *a, const struct acct_promise *pr);
+void acct_task_add(struct acct *a, int64_t num, int alert);
+/* Removes open task num; false when it is not open. */
+bool acct_task_remove(struct acct *a, int64_t num);
+
+/* A new empty account: stage 0, risk unset, nothing owed. */
+struct acct *acct_new(const char *id);
+void acct_free(struct acct *a);
+/* Frees everything a holds but its id and scheduling fields. */
+void acct_clear(struct acct *a);
+
+/*
+ * The saved form of everything a holds but its id and the scheduling
+ * fields (appended to out), and back: acct_decode() replaces a's state
+ * by the decoded one (a's id and scheduling fields stay); -1 when the
+ * bytes are not a saved state.
+ */
+struct buf;
+void acct_encode(const struct acct *a, struct buf *out);
+int acct_decode(struct acct *a, const void *data, size_t len);
 
 #endif

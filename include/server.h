@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
 #include "protocol.h"
 
 struct conf;
@@ -23,9 +24,9 @@ struct server {
 	struct store *store;
 	struct ruleset *rules;
 	struct listener *listener;
-	int64_t started;   /* wall clock at start */
-	int64_t clock_pos; /* every moment <= clock_pos is processed */
-	int64_t reloads;   /* SIGHUP and reload requests, refused ones too */
+	int64_t started;      /* wall clock at start */
+	struct engine engine; /* the portfolio; engine.clock_pos the clock */
+	int64_t reloads;      /* SIGHUP and reload requests, refused ones too */
 	bool has_last_reload, last_reload_ok;
 	int64_t last_reload_at;
 	bool stopping;
@@ -35,7 +36,10 @@ struct server {
 void server_request(
     struct server *srv, struct conn *c, const char *line, size_t len);
 /* The complete body of c's pending request; takes ownership of data. */
-void server_body(struct server *srv, struct conn *c, char *data, size_t len);
+#define SERVER_SKIP_BAD 1 /* ingest: skip_bad */
+#define SERVER_BAD_ONLY 2 /* ingest: results "bad" */
+void server_body(
+    struct server *srv, struct conn *c, char *data, size_t len, int flags);
 /*
  * Reloads the rules (SIGHUP when c is NULL, or a reload request from c,
  * which gets the errors, the warnings and the final record).
@@ -43,5 +47,10 @@ void server_body(struct server *srv, struct conn *c, char *data, size_t len);
 void server_reload(struct server *srv, struct conn *c);
 /* The current time for a processing step: max(clock, clock position). */
 int64_t server_now(struct server *srv);
+/*
+ * Processes every due moment up to now (the loop's deadline fired, or
+ * before a request that needs it).  -1 when a step failed to commit.
+ */
+int server_catch_up(struct server *srv);
 
 #endif

@@ -63,6 +63,8 @@ bool conn_is_admin(const struct conn *c);
 void conn_send(struct conn *c, json_t *rec);
 /* Queues the final record {"ok":true, ...fields} (takes the reference). */
 void conn_reply_ok(struct conn *c, json_t *fields);
+/* Queues rec, which has its own "ok", as the final record. */
+void conn_reply_final(struct conn *c, json_t *rec);
 /* Queues the final record {"ok":false,"error":...}. */
 void conn_reply_error(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -77,9 +79,10 @@ void conn_set_more(struct conn *c, int (*more)(struct conn *, void *),
 /*
  * The n bytes that follow c's current request line are its body:
  * server_body() gets them once all have arrived; with discard they are
- * read and thrown away (a refused request, §8).
+ * read and thrown away (a refused request, §8).  flags go back to
+ * server_body() with the body.
  */
-void conn_read_body(struct conn *c, int64_t n, bool discard);
+void conn_read_body(struct conn *c, int64_t n, bool discard, int flags);
 /* Closes c once its reply is written. */
 void conn_close_after_reply(struct conn *c);
 /* Bytes queued and not yet written. */

@@ -57,4 +57,77 @@ int store_feed_head(struct store *s, int64_t *head /* OUT */);
 int store_stage_counts(struct store *s,
     void (*fn)(const char *stage, int64_t count, void *arg), void *arg);
 
+/*
+ * The statements of the portfolio, the feed and the tasks, by name.
+ * Their SQL, and the meaning of each parameter and column, is in
+ * store.c next to the schema.
+ */
+enum store_q {
+	Q_EVENT_GET,
+	Q_EVENT_ADD,
+	Q_EVENT_MAXSEQ,
+	Q_ACCOUNT_ADD,
+	Q_ACCOUNT_UPD,
+	Q_ACCOUNT_SAVE,
+	Q_ACCOUNT_LOAD,
+	Q_ACCOUNT_INFO,
+	Q_INVOICE_GET,
+	Q_INVOICE_ADD,
+	Q_MONEY_ADD,
+	Q_MONEY_GET,
+	Q_MONEY_REVERSE,
+	Q_MONEY_UNAPPLIED,
+	Q_MONEY_SPAN,
+	Q_MONEY_UNCOUNTED,
+	Q_APP_ADD,
+	Q_APPS_OF_MONEY,
+	Q_APP_UNDO,
+	Q_APP_LAST,
+	Q_PM_ADD,
+	Q_PM_OF_MONEY,
+	Q_PM_WITHDRAW,
+	Q_PROMISE_ADD,
+	Q_DISPUTE_ADD,
+	Q_DISPUTE_RESOLVE,
+	Q_OUTCOME_ADD,
+	Q_TASK_GET,
+	Q_TASK_STATUS,
+	Q_TASK_ADD,
+	Q_TASK_MAXNUM,
+	Q_FEED_ADD,
+	Q_FEED_FROM,
+	Q_TRANSITION_ADD,
+	Q_TRANSITIONS_OF,
+	Q_TASKS_PAGE,
+	Q_TASKS_OPEN_PAGE,
+	Q_CONSUMER_GET,
+	Q_CONSUMER_SET,
+	Q_COUNT
+};
+
+/*
+ * Runs statement q with its parameters bound from fmt, one letter each:
+ * 'i' int64_t, 't' const char * (NULL binds SQL NULL), 'b' a blob as
+ * (const void *, size_t), 'n' NULL (no argument).  Returns 1 when it
+ * yielded a row (read it with store_col_*(), go on with store_next()),
+ * 0 when done, -1 on error (logged).  The statement stays current until
+ * store_done(q), which every caller calls whatever the result.
+ */
+int store_q(struct store *s, enum store_q q, const char *fmt, ...);
+/* The next row of q: 1 row, 0 done, -1 error. */
+int store_next(struct store *s, enum store_q q);
+void store_done(struct store *s, enum store_q q);
+/* store_q() + store_done() for statements that yield no row: 0 / -1. */
+int store_exec_q(struct store *s, enum store_q q, const char *fmt, ...);
+
+int64_t store_col_int(struct store *s, enum store_q q, int col);
+bool store_col_null(struct store *s, enum store_q q, int col);
+/* Valid until the next step or store_done(); never NULL ("" for NULL). */
+const char *store_col_text(struct store *s, enum store_q q, int col);
+const void *store_col_blob(
+    struct store *s, enum store_q q, int col, size_t *len /* OUT */);
+
+/* A short description of the last error ("disk I/O error", …). */
+const char *store_errmsg(struct store *s);
+
 #endif

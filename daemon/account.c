@@ -1,0 +1,423 @@
+/*
+ * account — the in-memory state of one account (account.h): its
+ * lists, and its saved form (the `state` blob of the accounts table).
+ *
+ * The saved form is a version byte, then every field in a fixed order:
+ * integers as little-endian 8 bytes, strings as a 4-byte length and
+ * their bytes.  It is written at the commit of every transaction that
+ * changed the account and read once at start, and it is also the undo
+ * copy of a batch that may not commit (ingest).
+ */
+#include "account.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "facts.h"
+#include "util.h"
+
+#define STATE_VERSION 1
+
+int64_t
+acct_credit_balance(const struct acct *a)
+{
+	int64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < a->ncred; i++)
+		sum += a->cred[i].remaining;
+	return sum;
+}
+
+long
+acct_invoice_find(const struct acct *a, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < a->ninv; i++)
+		if (strcmp(a->inv[i].id, id) == 0)
+			return (long)i;
+	return -1;
+}
+
+static bool
+invoice_before(const struct acct_invoice *x, const struct acct_invoice *y)
+{
+	if (x->due != y->due)
+		return x->due < y->due;
+	if (x->issued != y->issued)
+		return x->issued < y->issued;
+	return x->arrival < y->arrival;
+}
+
+size_t
+acct_invoice_insert(struct acct *a, const struct acct_invoice *iv)
+{
+	size_t i;
+
+	if (a->ninv == a->capinv) {
+		a->capinv = a->capinv ? 2 * a->capinv : 4;
+		a->inv = xreallocarray(a->inv, a->capinv, sizeof(*a->inv));
+	}
+	for (i = a->ninv; i > 0 && invoice_before(iv, &a->inv[i - 1]); i--)
+		;
+	memmove(a->inv + i + 1, a->inv + i, (a->ninv - i) * sizeof(*a->inv));
+	a->inv[i] = *iv;
+	a->ninv++;
+	return i;
+}
+
+size_t
+acct_promise_add(struct acct *a, const struct acct_promise *pr)
+{
+	if (a->nprom == a->capprom) {
+		a->capprom = a->capprom ? 2 * a->capprom : 2;
+		a->prom = xreallocarray(a->prom, a->capprom, sizeof(*a->prom));
+	}
+	a->prom[a->nprom] = *pr;
+	return a->nprom++;
+}
+
+void
+acct_task_add(struct acct *a, int64_t num, int alert)
+{
+	a->tasks = xreallocarray(a->tasks, a->ntasks + 1, sizeof(*a->tasks));
+	a->tasks[a->ntasks].num = num;
+	a->tasks[a->ntasks].alert = alert;
+	a->ntasks++;
+}
+
+bool
+acct_task_remove(struct acct *a, int64_t num)
+{
+	size_t i;
+
+	for (i = 0; i < a->ntasks; i++) {
+		if (a->tasks[i].num == num) {
+			memmove(a->tasks + i, a->tasks + i + 1,
+			    (a->ntasks - i - 1) * sizeof(*a->tasks));
+			a->ntasks--;
+			return true;
+		}
+	}
+	return false;
+}
+
+struct acct *
+acct_new(const char *id)
+{
+	struct acct *a = xcalloc(1, sizeof(*a));
+
+	a->id = xstrdup(id);
+	a->risk = -1;
+	a->due_at = INT64_MAX;
+	a->heap_pos = SIZE_MAX;
+	return a;
+}
+
+void
+acct_clear(struct acct *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->ntags; i++)
+		free(a->tags[i]);
+	free(a->tags);
+	for (i = 0; i < a->ninv; i++)
+		free(a->inv[i].id);
+	free(a->inv);
+	for (i = 0; i < a->nprom; i++)
+		free(a->prom[i].id);
+	free(a->prom);
+	facts_outcomes_fini(a);
+	for (i = 0; i < a->ncred; i++)
+		free(a->cred[i].money);
+	free(a->cred);
+	free(a->emitted);
+	free(a->alert_last);
+	free(a->tasks);
+
+	/* Everything but the id and the scheduler's fields. */
+	{
+		char *id = a->id;
+		int64_t due_at = a->due_at;
+		size_t heap_pos = a->heap_pos;
+
+		memset(a, 0, sizeof(*a));
+		a->id = id;
+		a->due_at = due_at;
+		a->heap_pos = heap_pos;
+		a->risk = -1;
+	}
+}
+
+void
+acct_free(struct acct *a)
+{
+	if (a == NULL)
+		return;
+	acct_clear(a);
+	free(a->id);
+	free(a);
+}
+
+/* The saved form. */
+
+static void
+put_i64(struct buf *b, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	unsigned char c[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		c[i] = (unsigned char)(u >> (8 * i));
+	buf_append(b, c, 8);
+}
+
+static void
+put_str(struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char c[4] = { (unsigned char)n, (unsigned char)(n >> 8),
+		(unsigned char)(n >> 16), (unsigned char)(n >> 24) };
+
+	buf_append(b, c, 4);
+	buf_append(b, s, n);
+}
+
+void
+acct_encode(const struct acct *a, struct buf *b)
+{
+	unsigned char v = STATE_VERSION;
+	size_t i;
+
+	buf_append(b, &v, 1);
+	put_str(b, a->currency);
+	put_i64(b, a->paused);
+	put_i64(b, a->size);
+	put_i64(b, a->risk);
+	put_i64(b, (int64_t)a->ntags);
+	for (i = 0; i < a->ntags; i++)
+		put_str(b, a->tags[i]);
+	put_i64(b, (int64_t)a->ninv);
+	for (i = 0; i < a->ninv; i++) {
+		const struct acct_invoice *iv = &a->inv[i];
+
+		put_str(b, iv->id);
+		put_i64(b, iv->amount);
+		put_i64(b, iv->open);
+		put_i64(b, iv->disputed);
+		put_i64(b, iv->arrival);
+		put_i64(b, iv->last_applied);
+		put_i64(b, iv->issued);
+		put_i64(b, iv->due);
+		put_i64(b, iv->settle_day);
+	}
+	put_i64(b, (int64_t)a->nprom);
+	for (i = 0; i < a->nprom; i++) {
+		const struct acct_promise *pr = &a->prom[i];
+
+		put_str(b, pr->id);
+		put_i64(b, pr->amount);
+		put_i64(b, pr->counted);
+		put_i64(b, pr->at);
+		put_i64(b, pr->break_at);
+		put_i64(b, pr->verdict_at);
+		put_i64(b, pr->arrival);
+		put_i64(b, pr->due);
+		put_i64(b, pr->verdict);
+	}
+	put_i64(b, a->has_other);
+	put_i64(b, a->last_other.at);
+	put_i64(b, a->last_other.arrival);
+	put_i64(b, (int64_t)a->ntail);
+	for (i = 0; i < a->ntail; i++) {
+		put_i64(b, a->tail[i].at);
+		put_i64(b, a->tail[i].arrival);
+	}
+	put_i64(b, (int64_t)a->stage);
+	put_i64(b, a->stage_entered);
+	put_i64(b, a->invoiced);
+	put_i64(b, a->paid);
+	put_i64(b, a->credited);
+	put_i64(b, (int64_t)a->ncred);
+	for (i = 0; i < a->ncred; i++) {
+		put_str(b, a->cred[i].money);
+		put_i64(b, a->cred[i].remaining);
+		put_i64(b, a->cred[i].at);
+		put_i64(b, a->cred[i].arrival);
+	}
+	put_i64(b, a->cad_acc);
+	put_i64(b, a->cad_mark);
+	put_i64(b, a->cad_running);
+	put_i64(b, a->held);
+	put_i64(b, (int64_t)a->nemitted);
+	for (i = 0; i < a->nemitted; i++)
+		put_i64(b, a->emitted[i]);
+	put_i64(b, (int64_t)a->nalerts);
+	for (i = 0; i < a->nalerts; i++)
+		put_i64(b, a->alert_last[i]);
+	put_i64(b, (int64_t)a->ntasks);
+	for (i = 0; i < a->ntasks; i++) {
+		put_i64(b, a->tasks[i].num);
+		put_i64(b, a->tasks[i].alert);
+	}
+}
+
+struct reader {
+	const unsigned char *p, *end;
+	bool bad;
+};
+
+static int64_t
+get_i64(struct reader *r)
+{
+	uint64_t u = 0;
+	int i;
+
+	if (r->end - r->p < 8) {
+		r->bad = true;
+		return 0;
+	}
+	for (i = 0; i < 8; i++)
+		u |= (uint64_t)r->p[i] << (8 * i);
+	r->p += 8;
+	return (int64_t)u;
+}
+
+static char *
+get_str(struct reader *r)
+{
+	size_t n;
+	char *s;
+
+	if (r->end - r->p < 4) {
+		r->bad = true;
+		return xstrdup("");
+	}
+	n = (size_t)r->p[0] | (size_t)r->p[1] << 8 | (size_t)r->p[2] << 16 |
+	    (size_t)r->p[3] << 24;
+	r->p += 4;
+	if ((size_t)(r->end - r->p) < n) {
+		r->bad = true;
+		return xstrdup("");
+	}
+	s = xstrndup((const char *)r->p, n);
+	r->p += n;
+	return s;
+}
+
+/* A count that the remaining bytes can hold (elem bytes each). */
+static size_t
+get_count(struct reader *r, size_t elem)
+{
+	int64_t n = get_i64(r);
+
+	if (n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p) / elem) {
+		r->bad = true;
+		return 0;
+	}
+	return (size_t)n;
+}
+
+int
+acct_decode(struct acct *a, const void *data, size_t len)
+{
+	struct reader r = { data, (const unsigned char *)data + len, false };
+	char *cur;
+	size_t i, n;
+
+	acct_clear(a);
+	if (len < 1 || r.p[0] != STATE_VERSION)
+		return -1;
+	r.p++;
+	cur = get_str(&r);
+	snprintf(a->currency, sizeof(a->currency), "%s", cur);
+	free(cur);
+	a->paused = get_i64(&r) != 0;
+	a->size = (int)get_i64(&r);
+	a->risk = (int)get_i64(&r);
+	n = get_count(&r, 4);
+	a->tags = xcalloc(n ? n : 1, sizeof(*a->tags));
+	for (i = 0; i < n; i++)
+		a->tags[a->ntags++] = get_str(&r);
+	n = get_count(&r, 4 + 8 * 8);
+	a->capinv = n;
+	a->inv = n ? xcalloc(n, sizeof(*a->inv)) : NULL;
+	for (i = 0; i < n; i++) {
+		struct acct_invoice *iv = &a->inv[a->ninv++];
+
+		iv->id = get_str(&r);
+		iv->amount = get_i64(&r);
+		iv->open = get_i64(&r);
+		iv->disputed = get_i64(&r);
+		iv->arrival = get_i64(&r);
+		iv->last_applied = get_i64(&r);
+		iv->issued = (int32_t)get_i64(&r);
+		iv->due = (int32_t)get_i64(&r);
+		iv->settle_day = (int32_t)get_i64(&r);
+	}
+	n = get_count(&r, 4 + 8 * 8);
+	a->capprom = n;
+	a->prom = n ? xcalloc(n, sizeof(*a->prom)) : NULL;
+	for (i = 0; i < n; i++) {
+		struct acct_promise *pr = &a->prom[a->nprom++];
+
+		pr->id = get_str(&r);
+		pr->amount = get_i64(&r);
+		pr->counted = get_i64(&r);
+		pr->at = get_i64(&r);
+		pr->break_at = get_i64(&r);
+		pr->verdict_at = get_i64(&r);
+		pr->arrival = get_i64(&r);
+		pr->due = (int32_t)get_i64(&r);
+		pr->verdict = (enum acct_verdict)get_i64(&r);
+	}
+	a->has_other = get_i64(&r) != 0;
+	a->last_other.at = get_i64(&r);
+	a->last_other.arrival = get_i64(&r);
+	n = get_count(&r, 16);
+	a->captail = n;
+	a->tail = n ? xcalloc(n, sizeof(*a->tail)) : NULL;
+	for (i = 0; i < n; i++) {
+		a->tail[a->ntail].at = get_i64(&r);
+		a->tail[a->ntail++].arrival = get_i64(&r);
+	}
+	a->stage = (size_t)get_i64(&r);
+	a->stage_entered = get_i64(&r);
+	a->invoiced = get_i64(&r);
+	a->paid = get_i64(&r);
+	a->credited = get_i64(&r);
+	n = get_count(&r, 4 + 3 * 8);
+	a->cred = n ? xcalloc(n, sizeof(*a->cred)) : NULL;
+	for (i = 0; i < n; i++) {
+		struct acct_credit *c = &a->cred[a->ncred++];
+
+		c->money = get_str(&r);
+		c->remaining = get_i64(&r);
+		c->at = get_i64(&r);
+		c->arrival = get_i64(&r);
+	}
+	a->cad_acc = get_i64(&r);
+	a->cad_mark = get_i64(&r);
+	a->cad_running = get_i64(&r) != 0;
+	a->held = get_i64(&r) != 0;
+	n = get_count(&r, 8);
+	a->emitted = n ? xcalloc(n, sizeof(*a->emitted)) : NULL;
+	for (i = 0; i < n; i++)
+		a->emitted[a->nemitted++] = (uint32_t)get_i64(&r);
+	n = get_count(&r, 8);
+	a->alert_last = n ? xcalloc(n, sizeof(*a->alert_last)) : NULL;
+	for (i = 0; i < n; i++)
+		a->alert_last[a->nalerts++] = get_i64(&r);
+	n = get_count(&r, 16);
+	a->tasks = n ? xcalloc(n, sizeof(*a->tasks)) : NULL;
+	for (i = 0; i < n; i++) {
+		a->tasks[a->ntasks].num = get_i64(&r);
+		a->tasks[a->ntasks++].alert = (int)get_i64(&r);
+	}
+	if (r.bad || r.p != r.end)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,494 @@
+/*
+ * engine — the portfolio in memory, the heap of due moments and the
+ * processing step (engine.h).
+ *
+ * Invariants:
+ * (1) Between steps, memory equals what the store committed: a step
+ *     that does not commit restores every account it touched from the
+ *     state engine_touch() kept, and the counters (event seq, task
+ *     number, feed head) from their values at the step's start.
+ * (2) Every account is in the heap exactly when its due_at is finite;
+ *     the heap is ordered by (due_at, id), so accounts due at one
+ *     moment come out in byte order of id (§4.3).
+ * (3) The clock position moves only forward, and only once every
+ *     moment up to it has been processed and committed.
+ */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "eval.h"
+#include "log.h"
+#include "rules.h"
+#include "store.h"
+
+/* The heap (invariant 2). */
+
+static bool
+heap_less(const struct acct *x, const struct acct *y)
+{
+	if (x->due_at != y->due_at)
+		return x->due_at < y->due_at;
+	return strcmp(x->id, y->id) < 0;
+}
+
+static void
+heap_set(struct engine *e, size_t i, struct acct *a)
+{
+	e->heap[i] = a;
+	a->heap_pos = i;
+}
+
+static void
+heap_up(struct engine *e, size_t i)
+{
+	struct acct *a = e->heap[i];
+
+	while (i > 0 && heap_less(a, e->heap[(i - 1) / 2])) {
+		heap_set(e, i, e->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(e, i, a);
+}
+
+static void
+heap_down(struct engine *e, size_t i)
+{
+	struct acct *a = e->heap[i];
+	size_t c;
+
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= e->nheap)
+			break;
+		if (c + 1 < e->nheap && heap_less(e->heap[c + 1], e->heap[c]))
+			c++;
+		if (!heap_less(e->heap[c], a))
+			break;
+		heap_set(e, i, e->heap[c]);
+		i = c;
+	}
+	heap_set(e, i, a);
+}
+
+static void
+heap_remove(struct engine *e, struct acct *a)
+{
+	size_t i = a->heap_pos;
+	struct acct *last;
+
+	if (i == SIZE_MAX)
+		return;
+	a->heap_pos = SIZE_MAX;
+	last = e->heap[--e->nheap];
+	if (i == e->nheap)
+		return;
+	heap_set(e, i, last);
+	heap_up(e, i);
+	heap_down(e, last->heap_pos);
+}
+
+/* Sets a's due moment and its place in the heap. */
+static void
+schedule(struct engine *e, struct acct *a, int64_t due_at)
+{
+	if (due_at == INT64_MAX) {
+		heap_remove(e, a);
+		a->due_at = INT64_MAX;
+		return;
+	}
+	if (a->heap_pos == SIZE_MAX) {
+		if (e->nheap == e->capheap) {
+			e->capheap = e->capheap ? 2 * e->capheap : 64;
+			e->heap = xreallocarray(
+			    e->heap, e->capheap, sizeof(*e->heap));
+		}
+		a->due_at = due_at;
+		heap_set(e, e->nheap++, a);
+		heap_up(e, a->heap_pos);
+		return;
+	}
+	a->due_at = due_at;
+	heap_up(e, a->heap_pos);
+	heap_down(e, a->heap_pos);
+}
+
+void
+engine_reschedule(struct engine *e, struct acct *a)
+{
+	schedule(e, a, eval_next_due(e, a, e->in_step ? e->now : e->clock_pos));
+}
+
+/* The first sweep_at instant after t (§6: once per local date). */
+static int64_t
+sweep_after(const struct engine *e, int64_t t)
+{
+	int32_t day = clock_local_date(t);
+	int64_t s;
+
+	for (;; day++) {
+		s = clock_day_at(day, e->sweep_min);
+		if (s > t)
+			return s;
+	}
+}
+
+int
+engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
+    bool wall, int sweep_min, int64_t clock_pos)
+{
+	struct acct *a;
+	const void *blob;
+	size_t len;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->store = s;
+	e->wall = wall;
+	e->sweep_min = sweep_min;
+	e->clock_pos = clock_pos;
+	idmap_init(&e->accounts);
+	buf_init(&e->scratch);
+	engine_set_rules(e, rs);
+
+	if (store_q(s, Q_EVENT_MAXSEQ, "") != 1)
+		goto dberr;
+	e->event_seq = store_col_int(s, Q_EVENT_MAXSEQ, 0);
+	store_done(s, Q_EVENT_MAXSEQ);
+	if (store_q(s, Q_TASK_MAXNUM, "") != 1)
+		goto dberr;
+	e->task_num = store_col_int(s, Q_TASK_MAXNUM, 0);
+	store_done(s, Q_TASK_MAXNUM);
+	if (store_feed_head(s, &e->feed_head) == -1)
+		return -1;
+
+	for (rc = store_q(s, Q_ACCOUNT_LOAD, ""); rc == 1;
+	     rc = store_next(s, Q_ACCOUNT_LOAD)) {
+		a = acct_new(store_col_text(s, Q_ACCOUNT_LOAD, 0));
+		blob = store_col_blob(s, Q_ACCOUNT_LOAD, 1, &len);
+		if (blob == NULL || acct_decode(a, blob, len) == -1) {
+			log_warnx(
+			    "store: account %s: damaged saved state", a->id);
+			acct_free(a);
+			store_done(s, Q_ACCOUNT_LOAD);
+			return -1;
+		}
+		idmap_put(&e->accounts, a->id, a);
+		e->naccounts++;
+	}
+	store_done(s, Q_ACCOUNT_LOAD);
+	if (rc == -1)
+		goto dberr;
+	e->sorted_ok = false;
+	e->next_sweep = sweep_after(e, clock_pos);
+	{
+		size_t pos = 0;
+		const char *key;
+
+		while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
+			engine_reschedule(e, a);
+	}
+	return 0;
+dberr:
+	log_warnx("store: cannot load the portfolio: %s", store_errmsg(s));
+	return -1;
+}
+
+void
+engine_close(struct engine *e)
+{
+	struct acct *a;
+	size_t pos = 0;
+	const char *key;
+
+	while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
+		acct_free(a);
+	idmap_fini(&e->accounts);
+	free(e->sorted);
+	free(e->heap);
+	free(e->dirty);
+	free(e->undo);
+	free(e->entered);
+	buf_fini(&e->scratch);
+	facts_out_fini(&e->fo);
+}
+
+void
+engine_set_rules(struct engine *e, const struct ruleset *rs)
+{
+	e->rs = rs;
+	facts_params_from_ruleset(&e->fp, rs);
+	facts_out_fini(&e->fo);
+	facts_out_init(&e->fo, rs->uses.nwindows > 1 ? rs->uses.nwindows : 1);
+	free(e->entered);
+	e->entered = xcalloc(rs->nstages, sizeof(*e->entered));
+}
+
+struct acct *
+engine_get(struct engine *e, const char *id)
+{
+	return idmap_get(&e->accounts, id);
+}
+
+struct acct *
+engine_add(struct engine *e, const char *id)
+{
+	struct acct *a = acct_new(id);
+
+	idmap_put(&e->accounts, a->id, a);
+	e->naccounts++;
+	e->sorted_ok = false;
+	if (e->nundo == e->capundo) {
+		e->capundo = e->capundo ? 2 * e->capundo : 16;
+		e->undo = xreallocarray(e->undo, e->capundo, sizeof(*e->undo));
+	}
+	e->undo[e->nundo].a = a;
+	e->undo[e->nundo].created = true;
+	buf_init(&e->undo[e->nundo].state);
+	e->nundo++;
+	a->saved = true;
+	engine_touch(e, a);
+	return a;
+}
+
+static int
+cmp_id(const void *x, const void *y)
+{
+	const struct acct *a = *(struct acct *const *)x;
+	const struct acct *b = *(struct acct *const *)y;
+
+	return strcmp(a->id, b->id);
+}
+
+struct acct *const *
+engine_sorted(struct engine *e, size_t *n)
+{
+	struct acct *a;
+	size_t pos = 0, i = 0;
+	const char *key;
+
+	if (!e->sorted_ok) {
+		e->sorted = xreallocarray(e->sorted,
+		    e->naccounts ? e->naccounts : 1, sizeof(*e->sorted));
+		while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
+			e->sorted[i++] = a;
+		qsort(e->sorted, i, sizeof(*e->sorted), cmp_id);
+		e->sorted_ok = true;
+	}
+	*n = e->naccounts;
+	return e->sorted;
+}
+
+int
+engine_step_begin(struct engine *e, int64_t now)
+{
+	if (store_begin(e->store) == -1)
+		return -1;
+	e->in_step = true;
+	e->now = now;
+	e->today = clock_local_date(now);
+	e->undo_event_seq = e->event_seq;
+	e->undo_task_num = e->task_num;
+	e->undo_feed_head = e->feed_head;
+	return 0;
+}
+
+void
+engine_touch(struct engine *e, struct acct *a)
+{
+	if (!a->saved) {
+		if (e->nundo == e->capundo) {
+			e->capundo = e->capundo ? 2 * e->capundo : 16;
+			e->undo = xreallocarray(
+			    e->undo, e->capundo, sizeof(*e->undo));
+		}
+		e->undo[e->nundo].a = a;
+		e->undo[e->nundo].created = false;
+		buf_init(&e->undo[e->nundo].state);
+		acct_encode(a, &e->undo[e->nundo].state);
+		e->nundo++;
+		a->saved = true;
+	}
+	if (!a->dirty) {
+		if (e->ndirty == e->capdirty) {
+			e->capdirty = e->capdirty ? 2 * e->capdirty : 16;
+			e->dirty = xreallocarray(
+			    e->dirty, e->capdirty, sizeof(*e->dirty));
+		}
+		e->dirty[e->ndirty++] = a;
+		a->dirty = true;
+	}
+}
+
+static int
+save_dirty(struct engine *e)
+{
+	struct acct *a;
+	size_t i;
+
+	for (i = 0; i < e->ndirty; i++) {
+		a = e->dirty[i];
+		buf_clear(&e->scratch);
+		acct_encode(a, &e->scratch);
+		if (store_exec_q(e->store, Q_ACCOUNT_SAVE, "ttib", a->id,
+		        e->rs->stages[a->stage].name, a->stage_entered,
+		        buf_data(&e->scratch), buf_size(&e->scratch)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Invariant (1): the step's accounts back as they were. */
+static void
+undo_step(struct engine *e)
+{
+	struct engine_undo *u;
+	size_t i;
+
+	for (i = e->nundo; i > 0; i--) {
+		u = &e->undo[i - 1];
+		if (u->created) {
+			heap_remove(e, u->a);
+			idmap_del(&e->accounts, u->a->id);
+			e->naccounts--;
+			e->sorted_ok = false;
+			acct_free(u->a);
+		} else {
+			if (acct_decode(u->a, buf_data(&u->state),
+			        buf_size(&u->state)) == -1)
+				fatalx("engine: cannot restore account %s",
+				    u->a->id);
+		}
+	}
+	e->event_seq = e->undo_event_seq;
+	e->task_num = e->undo_task_num;
+	e->feed_head = e->undo_feed_head;
+}
+
+int
+engine_step_end(struct engine *e, bool commit)
+{
+	size_t i;
+	int rc = 0;
+
+	if (commit && !e->failed) {
+		if (save_dirty(e) == -1 ||
+		    (e->now > e->clock_pos &&
+		        store_meta_set_int(e->store, "clock_pos", e->now) ==
+		            -1) ||
+		    store_commit(e->store) == -1)
+			rc = -1;
+	} else
+		rc = -1;
+	if (rc == -1) {
+		store_rollback(e->store);
+		undo_step(e);
+	} else if (e->now > e->clock_pos)
+		e->clock_pos = e->now;
+	/* Restored or changed: arm them again (created ones are gone). */
+	for (i = 0; i < e->nundo; i++) {
+		if (rc == -1 && e->undo[i].created)
+			continue;
+		e->undo[i].a->saved = false;
+		e->undo[i].a->dirty = false;
+		engine_reschedule(e, e->undo[i].a);
+	}
+	for (i = 0; i < e->ndirty; i++)
+		e->dirty[i]->dirty = false;
+	for (i = 0; i < e->nundo; i++)
+		buf_fini(&e->undo[i].state);
+	e->nundo = 0;
+	e->ndirty = 0;
+	e->in_step = false;
+	e->failed = false;
+	return rc;
+}
+
+int64_t
+engine_feed_append(struct engine *e, json_t *rec)
+{
+	int64_t seq = e->feed_head + 1;
+	char *text;
+	int rc;
+
+	json_object_set_new(rec, "seq", json_integer(seq));
+	text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(rec);
+	rc = text == NULL ? -1
+	                  : store_exec_q(e->store, Q_FEED_ADD, "it", seq, text);
+	free(text);
+	if (rc == -1) {
+		e->failed = true;
+		return -1;
+	}
+	e->feed_head = seq;
+	return seq;
+}
+
+int64_t
+engine_next_due(struct engine *e)
+{
+	int64_t t = e->nheap > 0 ? e->heap[0]->due_at : INT64_MAX;
+
+	return t < e->next_sweep ? t : e->next_sweep;
+}
+
+/* One due moment t: the accounts due then, or all of them at a sweep. */
+static int
+run_moment(struct engine *e, int64_t t)
+{
+	struct acct *const *all;
+	struct acct *a;
+	size_t n, i;
+
+	if (engine_step_begin(e, t) == -1)
+		return -1;
+	if (e->next_sweep <= t) {
+		all = engine_sorted(e, &n);
+		for (i = 0; i < n; i++)
+			eval_account(e, all[i]);
+	} else {
+		/* Heap order is id order within one moment (invariant 2). */
+		while (e->nheap > 0 && e->heap[0]->due_at <= t) {
+			a = e->heap[0];
+			heap_remove(e, a);
+			a->due_at = INT64_MAX;
+			eval_account(e, a);
+			/* Not due again at t: evaluations move it on. */
+			if (!a->saved)
+				engine_reschedule(e, a);
+		}
+	}
+	if (engine_step_end(e, true) == -1)
+		return -1;
+	if (e->next_sweep <= t) {
+		e->next_sweep = sweep_after(e, t);
+		/* An untouched account may still need its moment moved. */
+		all = engine_sorted(e, &n);
+		for (i = 0; i < n; i++)
+			if (all[i]->due_at <= t)
+				engine_reschedule(e, all[i]);
+	}
+	return 0;
+}
+
+int
+engine_run_until(struct engine *e, int64_t until)
+{
+	int64_t t;
+
+	while ((t = engine_next_due(e)) <= until) {
+		if (t < e->clock_pos)
+			t = e->clock_pos; /* a moment already passed: now */
+		if (run_moment(e, t) == -1)
+			return -1;
+	}
+	if (until > e->clock_pos) {
+		if (store_meta_set_int(e->store, "clock_pos", until) == -1)
+			return -1;
+		e->clock_pos = until;
+	}
+	return 0;
+}

@@ -1,0 +1,1060 @@
+/*
+ * ingest — a batch of events: validation steps 7-10 of §2.2 against the
+ * state, their meaning (§2.3, §3.1), and the batch's step (§2.4).
+ *
+ * Invariants:
+ * (1) A line is checked completely before anything of it is applied:
+ *     a rejected line leaves no trace, later lines see the state as if
+ *     it were absent.
+ * (2) Every accepted line touches its account (engine_touch) before
+ *     changing it, so the step's undo list is also the batch's list of
+ *     touched accounts in order of first appearance: the order in which
+ *     they are evaluated.
+ * (3) The store holds what memory does not need but reversals and
+ *     promises do: events (ids and digests), invoice owners, money with
+ *     its applications, unapplied and uncounted parts, and promise
+ *     contributions.  Both change in the same step.
+ */
+#include "ingest.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "account.h"
+#include "clock.h"
+#include "engine.h"
+#include "eval.h"
+#include "event.h"
+#include "lines.h"
+#include "log.h"
+#include "rules.h"
+#include "store.h"
+#include "util.h"
+
+#define TOTAL_MAX    ((int64_t)1 << 53) /* §2.2 step 10 */
+#define WALL_SLACK_S 300                /* §2.2 step 9: now + 5 minutes */
+
+/* What a line needs from the state, found by its checks. */
+struct ctx {
+	struct engine *e;
+	int64_t limit; /* the latest acceptable `at` */
+	int32_t limit_day;
+	struct acct *a;
+	long inv; /* index of the named invoice in a->inv, -1 none */
+	char task_account[EVENT_ID_MAX + 1];
+	int64_t task_created;
+	bool task_open;
+	int64_t ref_at; /* reversal: the `at` of the reversed event */
+	struct diag *d;
+	bool dberr;
+};
+
+static const char *const status_names[INGEST_NSTATUS] = {
+	[INGEST_OK] = "ok",
+	[INGEST_DUPLICATE] = "duplicate",
+	[INGEST_ERROR] = "error",
+	[INGEST_ROLLED_BACK] = "rolled_back",
+};
+
+const char *
+ingest_status_name(enum ingest_status s)
+{
+	return status_names[s];
+}
+
+static int
+dberr(struct ctx *c)
+{
+	c->dberr = true;
+	return diag_set(
+	    c->d, "", "database error: %s", store_errmsg(c->e->store));
+}
+
+static int64_t
+balance(const struct acct *a)
+{
+	int64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < a->ninv; i++)
+		sum += a->inv[i].open;
+	return sum;
+}
+
+/* Step 8: the account, an invoice of it, the currency. */
+static int
+check_account(struct ctx *c, const struct event *ev)
+{
+	c->a = engine_get(c->e, ev->account);
+	if (c->a == NULL)
+		return diag_set(
+		    c->d, "account", "unknown account %s", ev->account);
+	return 0;
+}
+
+static int
+check_invoice(struct ctx *c, const struct event *ev)
+{
+	c->inv = acct_invoice_find(c->a, ev->invoice);
+	if (c->inv >= 0)
+		return 0;
+	switch (store_q(c->e->store, Q_INVOICE_GET, "t", ev->invoice)) {
+	case 1:
+		diag_set(c->d, "invoice", "invoice %s belongs to account %s",
+		    ev->invoice, store_col_text(c->e->store, Q_INVOICE_GET, 0));
+		store_done(c->e->store, Q_INVOICE_GET);
+		return -1;
+	case 0:
+		store_done(c->e->store, Q_INVOICE_GET);
+		return diag_set(
+		    c->d, "invoice", "unknown invoice %s", ev->invoice);
+	default:
+		store_done(c->e->store, Q_INVOICE_GET);
+		return dberr(c);
+	}
+}
+
+static int
+check_currency(struct ctx *c, const struct event *ev)
+{
+	if (ev->currency[0] != '\0' && strcmp(ev->currency, c->a->currency))
+		return diag_set(c->d, "currency",
+		    "currency %s differs from the account's %s", ev->currency,
+		    c->a->currency);
+	return 0;
+}
+
+static int
+check_task(struct ctx *c, const char *task)
+{
+	int rc = store_q(c->e->store, Q_TASK_GET, "t", task);
+
+	if (rc == 1) {
+		snprintf(c->task_account, sizeof(c->task_account), "%s",
+		    store_col_text(c->e->store, Q_TASK_GET, 0));
+		c->task_created = store_col_int(c->e->store, Q_TASK_GET, 1);
+		c->task_open =
+		    strcmp(store_col_text(c->e->store, Q_TASK_GET, 2),
+		        "open") == 0;
+	}
+	store_done(c->e->store, Q_TASK_GET);
+	if (rc == -1)
+		return dberr(c);
+	if (rc == 0)
+		return diag_set(c->d, "task", "unknown task %s", task);
+	return 0;
+}
+
+/* Step 9: an `at` (field at). */
+static int
+check_at(struct ctx *c, const struct event *ev)
+{
+	char buf[CLOCK_TS_LEN];
+
+	if (ev->at > c->limit) {
+		clock_format_ts(c->limit, buf);
+		return diag_set(
+		    c->d, "at", "at is in the future (now is %s)", buf);
+	}
+	return 0;
+}
+
+/* Step 10: a total of accepted events above 2^53. */
+static int
+check_total(struct ctx *c, const char *field, int64_t total, int64_t amount,
+    const char *what)
+{
+	if (amount > TOTAL_MAX - total)
+		return diag_set(c->d, field,
+		    "the account's total %s would exceed 2^53", what);
+	return 0;
+}
+
+static int
+check_line(struct ctx *c, const struct event *ev)
+{
+	struct engine *e = c->e;
+	int64_t bal, open, disp;
+	char buf[CLOCK_DATE_LEN];
+	int rc;
+
+	c->a = NULL;
+	c->inv = -1;
+	switch (ev->type) {
+	case EVENT_ACCOUNT:
+		c->a = engine_get(e, ev->account);
+		if (c->a == NULL) {
+			if (ev->name == NULL)
+				return diag_set(c->d, "name",
+				    "name is required for a new account");
+			if (ev->currency[0] == '\0')
+				return diag_set(c->d, "currency",
+				    "currency is required for a new account");
+			if (ev->size == EVENT_SIZE_NONE)
+				return diag_set(c->d, "size",
+				    "size is required for a new account");
+			return 0;
+		}
+		return check_currency(c, ev);
+
+	case EVENT_INVOICE:
+		if (check_account(c, ev) == -1)
+			return -1;
+		if (acct_invoice_find(c->a, ev->invoice) >= 0)
+			return diag_set(c->d, "invoice",
+			    "invoice %s already exists", ev->invoice);
+		rc = store_q(e->store, Q_INVOICE_GET, "t", ev->invoice);
+		store_done(e->store, Q_INVOICE_GET);
+		if (rc == -1)
+			return dberr(c);
+		if (rc == 1)
+			return diag_set(c->d, "invoice",
+			    "invoice %s already exists (another account's)",
+			    ev->invoice);
+		if (check_currency(c, ev) == -1)
+			return -1;
+		if (ev->issued_day > c->limit_day) {
+			clock_format_date(c->limit_day, buf);
+			return diag_set(
+			    c->d, "issued", "issued is after today (%s)", buf);
+		}
+		if (ev->due_day < ev->issued_day)
+			return diag_set(c->d, "due", "due is before issued");
+		return check_total(
+		    c, "amount", c->a->invoiced, ev->amount, "invoiced");
+
+	case EVENT_PAYMENT:
+		if (check_account(c, ev) == -1 ||
+		    (ev->invoice[0] != '\0' && check_invoice(c, ev) == -1) ||
+		    check_currency(c, ev) == -1 || check_at(c, ev) == -1)
+			return -1;
+		bal = balance(c->a);
+		if (ev->amount > bal &&
+		    !(ev->has_allow_credit_balance && ev->allow_credit_balance))
+			return diag_set(c->d, "amount",
+			    "amount %" PRId64 " is above the balance %" PRId64
+			    " (allow_credit_balance not given)",
+			    ev->amount, bal);
+		return check_total(c, "amount", c->a->paid, ev->amount, "paid");
+
+	case EVENT_CREDIT:
+		if (check_account(c, ev) == -1 || check_invoice(c, ev) == -1 ||
+		    check_currency(c, ev) == -1 || check_at(c, ev) == -1)
+			return -1;
+		open = c->a->inv[c->inv].open;
+		if (ev->amount > open)
+			return diag_set(c->d, "amount",
+			    "amount %" PRId64
+			    " is above the invoice's open amount %" PRId64,
+			    ev->amount, open);
+		return check_total(
+		    c, "amount", c->a->credited, ev->amount, "credited");
+
+	case EVENT_PROMISE:
+		if (check_account(c, ev) == -1)
+			return -1;
+		if (ev->task[0] != '\0') {
+			if (check_task(c, ev->task) == -1)
+				return -1;
+			if (strcmp(c->task_account, ev->account) != 0)
+				return diag_set(c->d, "task",
+				    "task %s belongs to account %s", ev->task,
+				    c->task_account);
+		}
+		if (check_currency(c, ev) == -1)
+			return -1;
+		if (ev->due_day < clock_local_date(ev->at))
+			return diag_set(
+			    c->d, "due", "due is before the date of at");
+		if (check_at(c, ev) == -1)
+			return -1;
+		bal = balance(c->a);
+		if (ev->amount > bal)
+			return diag_set(c->d, "amount",
+			    "amount %" PRId64 " is above the balance %" PRId64,
+			    ev->amount, bal);
+		return 0;
+
+	case EVENT_DISPUTE:
+		if (check_account(c, ev) == -1 || check_invoice(c, ev) == -1 ||
+		    check_currency(c, ev) == -1 || check_at(c, ev) == -1)
+			return -1;
+		open = c->a->inv[c->inv].open;
+		disp = c->a->inv[c->inv].disputed;
+		if (ev->amount > open - disp)
+			return diag_set(c->d, "amount",
+			    "amount %" PRId64
+			    " is above the invoice's open amount minus its unresolved disputes (%" PRId64
+			    ")",
+			    ev->amount, open - disp > 0 ? open - disp : 0);
+		return 0;
+
+	case EVENT_DISPUTE_RESOLVED:
+		if (check_account(c, ev) == -1 || check_invoice(c, ev) == -1)
+			return -1;
+		if (c->a->inv[c->inv].disputed == 0)
+			return diag_set(c->d, "invoice",
+			    "invoice %s has no open dispute", ev->invoice);
+		if (check_currency(c, ev) == -1 || check_at(c, ev) == -1)
+			return -1;
+		if (ev->has_upheld_amount) {
+			open = c->a->inv[c->inv].open;
+			disp = c->a->inv[c->inv].disputed;
+			if (disp > open)
+				disp = open;
+			if (ev->upheld_amount > disp)
+				return diag_set(c->d, "upheld_amount",
+				    "upheld_amount %" PRId64
+				    " is above the disputed open amount %" PRId64,
+				    ev->upheld_amount, disp);
+			return check_total(c, "upheld_amount", c->a->credited,
+			    ev->upheld_amount, "credited");
+		}
+		return 0;
+
+	case EVENT_OUTCOME:
+		if (check_task(c, ev->task) == -1)
+			return -1;
+		c->a = engine_get(e, c->task_account);
+		if (c->a == NULL)
+			return dberr(c);
+		if (check_at(c, ev) == -1)
+			return -1;
+		if (ev->at < c->task_created)
+			return diag_set(
+			    c->d, "at", "at is before the task was created");
+		return 0;
+
+	case EVENT_REVERSAL:
+		if (check_account(c, ev) == -1)
+			return -1;
+		rc = store_q(e->store, Q_MONEY_GET, "t", ev->event_ref);
+		if (rc == -1) {
+			store_done(e->store, Q_MONEY_GET);
+			return dberr(c);
+		}
+		if (rc == 0 ||
+		    strcmp(store_col_text(e->store, Q_MONEY_GET, 1),
+		        "upheld") == 0) {
+			store_done(e->store, Q_MONEY_GET);
+			return diag_set(c->d, "event",
+			    "event %s is not an accepted payment or credit",
+			    ev->event_ref);
+		}
+		if (strcmp(store_col_text(e->store, Q_MONEY_GET, 0),
+		        ev->account) != 0) {
+			store_done(e->store, Q_MONEY_GET);
+			return diag_set(c->d, "event",
+			    "event %s belongs to another account",
+			    ev->event_ref);
+		}
+		if (store_col_int(e->store, Q_MONEY_GET, 3) != 0) {
+			store_done(e->store, Q_MONEY_GET);
+			return diag_set(c->d, "event",
+			    "event %s is already reversed", ev->event_ref);
+		}
+		c->ref_at = store_col_int(e->store, Q_MONEY_GET, 2);
+		store_done(e->store, Q_MONEY_GET);
+		if (check_at(c, ev) == -1)
+			return -1;
+		if (ev->at < c->ref_at)
+			return diag_set(c->d, "at",
+			    "at is before the at of the reversed event");
+		return 0;
+
+	default:
+		return diag_set(c->d, "type", "unknown type");
+	}
+}
+
+/* Meaning (§2.3). */
+
+static void
+db(struct ctx *c, int rc)
+{
+	if (rc == -1)
+		c->e->failed = true;
+}
+
+/* One application of money to invoice i of a, recorded. */
+static void
+apply(struct ctx *c, struct acct *a, size_t i, const char *money,
+    int64_t amount, int64_t at)
+{
+	struct acct_invoice *iv = &a->inv[i];
+
+	iv->open -= amount;
+	if (at > iv->last_applied)
+		iv->last_applied = at;
+	if (iv->open == 0)
+		iv->settle_day = clock_local_date(iv->last_applied);
+	db(c,
+	    store_exec_q(
+	        c->e->store, Q_APP_ADD, "ttii", money, iv->id, amount, at));
+}
+
+/* Pours amount into the open invoices in invoice order; returns the rest. */
+static int64_t
+allocate(struct ctx *c, struct acct *a, const char *money, int64_t amount,
+    int64_t at)
+{
+	size_t i;
+	int64_t take;
+
+	for (i = 0; i < a->ninv && amount > 0; i++) {
+		take = a->inv[i].open < amount ? a->inv[i].open : amount;
+		if (take > 0) {
+			apply(c, a, i, money, take, at);
+			amount -= take;
+		}
+	}
+	return amount;
+}
+
+/* Sorted pending promises whose span holds at, by due then arrival. */
+static int
+cmp_promise(const void *x, const void *y)
+{
+	const struct acct_promise *p = *(struct acct_promise *const *)x;
+	const struct acct_promise *q = *(struct acct_promise *const *)y;
+
+	if (p->due != q->due)
+		return p->due < q->due ? -1 : 1;
+	return p->arrival < q->arrival ? -1 : p->arrival > q->arrival;
+}
+
+/*
+ * §3.1: money known now counts towards the pending promises whose span
+ * holds its at.  Returns what is left uncounted.
+ */
+static int64_t
+count_money(struct ctx *c, struct acct *a, const char *money, int64_t amount,
+    int64_t at)
+{
+	struct acct_promise **v;
+	size_t i, n = 0;
+	int64_t take;
+
+	if (a->nprom == 0)
+		return amount;
+	v = xcalloc(a->nprom, sizeof(*v));
+	for (i = 0; i < a->nprom; i++)
+		if (a->prom[i].verdict == ACCT_PENDING && a->prom[i].at <= at &&
+		    at < a->prom[i].break_at)
+			v[n++] = &a->prom[i];
+	qsort(v, n, sizeof(*v), cmp_promise);
+	for (i = 0; i < n && amount > 0; i++) {
+		take = v[i]->amount - v[i]->counted;
+		if (take > amount)
+			take = amount;
+		v[i]->counted += take;
+		amount -= take;
+		db(c,
+		    store_exec_q(
+		        c->e->store, Q_PM_ADD, "tti", v[i]->id, money, take));
+		if (v[i]->counted >= v[i]->amount) {
+			v[i]->verdict = ACCT_KEPT;
+			v[i]->verdict_at = at;
+		}
+	}
+	free(v);
+	return amount;
+}
+
+static void
+add_credit(struct acct *a, const char *money, int64_t amount, int64_t at,
+    int64_t arrival)
+{
+	struct acct_credit *cr;
+
+	a->cred = xreallocarray(a->cred, a->ncred + 1, sizeof(*a->cred));
+	cr = &a->cred[a->ncred++];
+	cr->money = xstrdup(money);
+	cr->remaining = amount;
+	cr->at = at;
+	cr->arrival = arrival;
+}
+
+/*
+ * Applies the unapplied credit, oldest portion first, to invoice only
+ * (>= 0) or to every open invoice in invoice order (-1), each
+ * application dated by date(portion).
+ */
+static void
+use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
+{
+	struct acct_credit *cr;
+	size_t k, i, keep = 0;
+	int64_t take, at, start;
+
+	for (k = 0; k < a->ncred; k++) {
+		cr = &a->cred[k];
+		for (i = only >= 0 ? (size_t)only : 0;
+		     i < a->ninv && cr->remaining > 0; i++) {
+			take = a->inv[i].open < cr->remaining ? a->inv[i].open
+			                                      : cr->remaining;
+			if (take > 0) {
+				at = fixed_at;
+				if (only >= 0) {
+					/* §2.3: the later of the payment's
+					 * at and the issued day, at most now */
+					start =
+					    clock_day_start(a->inv[i].issued);
+					at = cr->at > start ? cr->at : start;
+					if (at > c->e->now)
+						at = c->e->now;
+				}
+				apply(c, a, i, cr->money, take, at);
+				cr->remaining -= take;
+				db(c,
+				    store_exec_q(c->e->store, Q_MONEY_UNAPPLIED,
+				        "ti", cr->money, cr->remaining));
+			}
+			if (only >= 0)
+				break;
+		}
+		if (cr->remaining > 0)
+			a->cred[keep++] = *cr;
+		else
+			free(cr->money);
+	}
+	a->ncred = keep;
+}
+
+/* A payment, credit or upheld amount: allocation, counting, the row. */
+static void
+apply_money(struct ctx *c, const struct event *ev, const char *kind,
+    int64_t amount, int64_t at, int64_t seq)
+{
+	struct acct *a = c->a;
+	int64_t rest = amount, uncounted;
+
+	/* The row first: applications and contributions refer to it. */
+	db(c,
+	    store_exec_q(c->e->store, Q_MONEY_ADD, "ttitiitii", ev->id, a->id,
+	        seq, kind, amount, at,
+	        ev->invoice[0] != '\0' ? ev->invoice : NULL, (int64_t)0,
+	        (int64_t)0));
+	if (c->inv >= 0) {
+		int64_t take =
+		    a->inv[c->inv].open < rest ? a->inv[c->inv].open : rest;
+
+		if (take > 0)
+			apply(c, a, (size_t)c->inv, ev->id, take, at);
+		rest -= take;
+	}
+	if (rest > 0 && strcmp(kind, "payment") == 0)
+		rest = allocate(c, a, ev->id, rest, at);
+	if (rest > 0) {
+		add_credit(a, ev->id, rest, at, seq);
+		db(c,
+		    store_exec_q(
+		        c->e->store, Q_MONEY_UNAPPLIED, "ti", ev->id, rest));
+	}
+	uncounted = count_money(c, a, ev->id, amount, at);
+	if (uncounted > 0)
+		db(c,
+		    store_exec_q(c->e->store, Q_MONEY_UNCOUNTED, "ti", ev->id,
+		        uncounted));
+}
+
+static json_t *
+contacts_json(const struct event *ev)
+{
+	json_t *arr = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < ev->ncontacts; i++) {
+		o = json_pack("{s:s,s:s}", "role",
+		    event_role_name(ev->contacts[i].role), "name",
+		    ev->contacts[i].name);
+		if (ev->contacts[i].phone != NULL)
+			json_object_set_new(
+			    o, "phone", json_string(ev->contacts[i].phone));
+		if (ev->contacts[i].email != NULL)
+			json_object_set_new(
+			    o, "email", json_string(ev->contacts[i].email));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static char *
+tags_text(const struct event *ev)
+{
+	json_t *arr = json_array();
+	char *s;
+	size_t i;
+
+	for (i = 0; i < ev->ntags; i++)
+		json_array_append_new(arr, json_string(ev->tags[i]));
+	s = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return s;
+}
+
+static void
+set_tags(struct acct *a, const struct event *ev)
+{
+	size_t i;
+
+	for (i = 0; i < a->ntags; i++)
+		free(a->tags[i]);
+	free(a->tags);
+	a->tags = xcalloc(ev->ntags ? ev->ntags : 1, sizeof(*a->tags));
+	for (i = 0; i < ev->ntags; i++)
+		a->tags[i] = xstrdup(ev->tags[i]);
+	a->ntags = ev->ntags;
+}
+
+/* An integer column's new value as text (INTEGER affinity), or NULL. */
+static const char *
+int_text(bool has, int64_t v, char buf[24])
+{
+	if (!has)
+		return NULL;
+	snprintf(buf, 24, "%" PRId64, v);
+	return buf;
+}
+
+static void
+apply_account(struct ctx *c, const struct event *ev, int64_t seq)
+{
+	struct engine *e = c->e;
+	struct acct *a = c->a;
+	char *contacts = NULL, *tags = NULL, risk[2] = { ev->risk, 0 };
+	char b1[24], b2[24], b3[24];
+	json_t *cj;
+
+	if (ev->has_contacts) {
+		cj = contacts_json(ev);
+		contacts = json_dumps(cj, JSON_COMPACT);
+		json_decref(cj);
+	}
+	if (ev->has_tags)
+		tags = tags_text(ev);
+	if (a == NULL) {
+		a = c->a = engine_add(e, ev->account);
+		snprintf(a->currency, sizeof(a->currency), "%s", ev->currency);
+		a->stage = 0;
+		a->stage_entered = e->now;
+		a->cad_mark = e->now;
+		db(c,
+		    store_exec_q(e->store, Q_ACCOUNT_ADD, "titttti", a->id, seq,
+		        ev->name, ev->currency, event_size_name(ev->size),
+		        e->rs->stages[0].name, e->now));
+	} else
+		engine_touch(e, a);
+	if (ev->size != EVENT_SIZE_NONE)
+		a->size =
+		    (int)ev->size - (int)EVENT_SIZE_SMALL + RULES_SIZE_SMALL;
+	if (ev->risk)
+		a->risk = ev->risk - 'A';
+	if (ev->has_paused)
+		a->paused = ev->paused;
+	if (ev->has_tags)
+		set_tags(a, ev);
+	db(c,
+	    store_exec_q(e->store, Q_ACCOUNT_UPD, "ttttttttt", a->id, ev->name,
+	        event_size_name(ev->size), ev->risk ? risk : NULL,
+	        int_text(ev->has_cash_in_day, ev->cash_in_day, b1),
+	        int_text(ev->has_distance_km, ev->distance_km, b2),
+	        int_text(ev->has_paused, ev->paused, b3), contacts, tags));
+	free(contacts);
+	free(tags);
+}
+
+static void
+apply_reversal(struct ctx *c, const struct event *ev)
+{
+	struct engine *e = c->e;
+	struct acct *a = c->a;
+	struct store *s = e->store;
+	char **invs = NULL;
+	size_t ninv = 0, i, k;
+	long idx;
+	int rc;
+
+	/* The payment's unapplied portion goes first. */
+	for (k = 0; k < a->ncred; k++) {
+		if (strcmp(a->cred[k].money, ev->event_ref) == 0) {
+			free(a->cred[k].money);
+			memmove(a->cred + k, a->cred + k + 1,
+			    (a->ncred - k - 1) * sizeof(*a->cred));
+			a->ncred--;
+			break;
+		}
+	}
+	/* Every application of its money undone. */
+	for (rc = store_q(s, Q_APPS_OF_MONEY, "t", ev->event_ref); rc == 1;
+	     rc = store_next(s, Q_APPS_OF_MONEY)) {
+		idx =
+		    acct_invoice_find(a, store_col_text(s, Q_APPS_OF_MONEY, 0));
+		if (idx < 0)
+			continue;
+		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
+		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
+		invs[ninv++] = a->inv[idx].id;
+	}
+	store_done(s, Q_APPS_OF_MONEY);
+	db(c, rc);
+	db(c, store_exec_q(s, Q_APP_UNDO, "t", ev->event_ref));
+	/* Settle dates from the applications that remain. */
+	for (i = 0; i < ninv; i++) {
+		idx = acct_invoice_find(a, invs[i]);
+		rc = store_q(s, Q_APP_LAST, "t", invs[i]);
+		if (rc == 1)
+			a->inv[idx].last_applied =
+			    store_col_null(s, Q_APP_LAST, 0)
+			    ? 0
+			    : store_col_int(s, Q_APP_LAST, 0);
+		store_done(s, Q_APP_LAST);
+		db(c, rc);
+	}
+	free(invs);
+	/* Its contributions to promises still pending are withdrawn. */
+	for (rc = store_q(s, Q_PM_OF_MONEY, "t", ev->event_ref); rc == 1;
+	     rc = store_next(s, Q_PM_OF_MONEY)) {
+		const char *pid = store_col_text(s, Q_PM_OF_MONEY, 0);
+
+		for (k = 0; k < a->nprom; k++)
+			if (a->prom[k].verdict == ACCT_PENDING &&
+			    strcmp(a->prom[k].id, pid) == 0)
+				a->prom[k].counted -=
+				    store_col_int(s, Q_PM_OF_MONEY, 1);
+	}
+	store_done(s, Q_PM_OF_MONEY);
+	db(c, rc);
+	for (k = 0; k < a->nprom; k++)
+		if (a->prom[k].verdict == ACCT_PENDING)
+			db(c,
+			    store_exec_q(s, Q_PM_WITHDRAW, "tt", ev->event_ref,
+			        a->prom[k].id));
+	db(c, store_exec_q(s, Q_MONEY_REVERSE, "tt", ev->event_ref, ev->id));
+	/* Then the remaining credit, to the open invoices, dated now. */
+	use_credit(c, a, -1, e->now);
+}
+
+static void
+apply_promise(struct ctx *c, const struct event *ev, int64_t seq)
+{
+	struct engine *e = c->e;
+	struct store *s = e->store;
+	struct acct_promise pr;
+	struct acct *a = c->a;
+	char **ids = NULL;
+	int64_t *takes = NULL, take;
+	size_t n = 0, i, idx;
+	int rc;
+
+	memset(&pr, 0, sizeof(pr));
+	pr.id = xstrdup(ev->id);
+	pr.amount = ev->amount;
+	pr.at = ev->at;
+	pr.due = ev->due_day;
+	pr.arrival = seq;
+	pr.break_at = clock_day_start(ev->due_day + 1) + e->rs->promise_grace_s;
+	pr.verdict = ACCT_PENDING;
+	idx = acct_promise_add(a, &pr);
+	db(c,
+	    store_exec_q(s, Q_PROMISE_ADD, "ttiiiit", ev->id, a->id, seq,
+	        ev->amount, (int64_t)ev->due_day, ev->at,
+	        ev->task[0] != '\0' ? ev->task : NULL));
+	/* §3.1: the not-yet-counted money dated in its span, oldest first. */
+	for (rc = store_q(s, Q_MONEY_SPAN, "tii", a->id, pr.at, pr.break_at);
+	     rc == 1 && a->prom[idx].counted < a->prom[idx].amount;
+	     rc = store_next(s, Q_MONEY_SPAN)) {
+		take = store_col_int(s, Q_MONEY_SPAN, 2);
+		if (take > a->prom[idx].amount - a->prom[idx].counted)
+			take = a->prom[idx].amount - a->prom[idx].counted;
+		a->prom[idx].counted += take;
+		ids = xreallocarray(ids, n + 1, sizeof(*ids));
+		takes = xreallocarray(takes, n + 1, sizeof(*takes));
+		ids[n] = xstrdup(store_col_text(s, Q_MONEY_SPAN, 0));
+		takes[n] = store_col_int(s, Q_MONEY_SPAN, 2) - take;
+		n++;
+		if (a->prom[idx].counted >= a->prom[idx].amount) {
+			a->prom[idx].verdict = ACCT_KEPT;
+			a->prom[idx].verdict_at =
+			    store_col_int(s, Q_MONEY_SPAN, 1);
+		}
+		db(c,
+		    store_exec_q(s, Q_PM_ADD, "tti", ev->id, ids[n - 1], take));
+	}
+	store_done(s, Q_MONEY_SPAN);
+	db(c, rc);
+	for (i = 0; i < n; i++) {
+		db(c,
+		    store_exec_q(s, Q_MONEY_UNCOUNTED, "ti", ids[i], takes[i]));
+		free(ids[i]);
+	}
+	free(ids);
+	free(takes);
+}
+
+static void
+apply_line(struct ctx *c, const struct event *ev, int64_t seq)
+{
+	struct engine *e = c->e;
+	struct store *s = e->store;
+	struct acct_invoice iv;
+	int64_t at = ev->at;
+	size_t i;
+
+	if (ev->type != EVENT_ACCOUNT)
+		engine_touch(e, c->a);
+	/* §2.2 step 9: under the wall clock a later `at` is taken as now. */
+	if (ev->has_at && at > e->now)
+		at = e->now;
+	switch (ev->type) {
+	case EVENT_ACCOUNT:
+		apply_account(c, ev, seq);
+		break;
+	case EVENT_INVOICE:
+		memset(&iv, 0, sizeof(iv));
+		iv.id = xstrdup(ev->invoice);
+		iv.amount = iv.open = ev->amount;
+		iv.arrival = seq;
+		iv.issued = ev->issued_day;
+		iv.due = ev->due_day;
+		i = acct_invoice_insert(c->a, &iv);
+		c->a->invoiced += ev->amount;
+		db(c,
+		    store_exec_q(s, Q_INVOICE_ADD, "ttiiii", ev->invoice,
+		        c->a->id, seq, ev->amount, (int64_t)ev->issued_day,
+		        (int64_t)ev->due_day));
+		use_credit(c, c->a, (long)i, 0);
+		break;
+	case EVENT_PAYMENT:
+		c->a->paid += ev->amount;
+		apply_money(c, ev, "payment", ev->amount, at, seq);
+		break;
+	case EVENT_CREDIT:
+		c->a->credited += ev->amount;
+		apply_money(c, ev, "credit", ev->amount, at, seq);
+		break;
+	case EVENT_PROMISE:
+		apply_promise(c, ev, seq);
+		break;
+	case EVENT_DISPUTE:
+		c->a->inv[c->inv].disputed += ev->amount;
+		db(c,
+		    store_exec_q(s, Q_DISPUTE_ADD, "tttiiit", ev->id, c->a->id,
+		        ev->invoice, seq, ev->amount, at, ev->reason));
+		break;
+	case EVENT_DISPUTE_RESOLVED:
+		c->a->inv[c->inv].disputed = 0;
+		db(c, store_exec_q(s, Q_DISPUTE_RESOLVE, "t", ev->invoice));
+		if (ev->has_upheld_amount) {
+			c->a->credited += ev->upheld_amount;
+			apply_money(
+			    c, ev, "upheld", ev->upheld_amount, at, seq);
+		}
+		break;
+	case EVENT_OUTCOME:
+		if (c->task_open) {
+			char num[EVENT_ID_MAX + 1];
+
+			snprintf(num, sizeof(num), "%s", ev->task);
+			acct_task_remove(c->a, strtoll(num + 2, NULL, 10));
+			db(c,
+			    store_exec_q(
+			        s, Q_TASK_STATUS, "tt", ev->task, "done"));
+		}
+		facts_outcome_add(c->a, at, seq,
+		    ev->result == EVENT_RESULT_NO_ANSWER ||
+		        ev->result == EVENT_RESULT_WRONG_CONTACT);
+		db(c,
+		    store_exec_q(s, Q_OUTCOME_ADD, "tttitit", ev->id, ev->task,
+		        c->a->id, seq, event_result_name(ev->result), at,
+		        ev->note));
+		break;
+	case EVENT_REVERSAL:
+		apply_reversal(c, ev);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The batch. */
+
+static struct ingest_result *
+result_add(struct ingest_batch *b, uint64_t line, enum ingest_status st)
+{
+	struct ingest_result *r;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 64;
+		b->v = xreallocarray(b->v, b->cap, sizeof(*b->v));
+	}
+	r = &b->v[b->n++];
+	memset(r, 0, sizeof(*r));
+	r->line = line;
+	r->status = st;
+	return r;
+}
+
+static void
+result_error(
+    struct ingest_batch *b, const struct line *ln, const struct diag *d)
+{
+	struct ingest_result *r = result_add(b, ln->no, INGEST_ERROR);
+
+	snprintf(r->field, sizeof(r->field), "%s", d->field);
+	r->error = xstrdup(d->msg);
+	r->input = xmalloc(ln->len + 1);
+	memcpy(r->input, ln->s, ln->len);
+	r->input_len = ln->len;
+}
+
+/* Step 7 and the rest of one parsed line. */
+static void
+one_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
+    struct event *ev, int64_t first_seq)
+{
+	struct engine *e = c->e;
+	struct ingest_result *r;
+	struct diag d;
+	char *body;
+	size_t blen;
+	const void *dg;
+	size_t dlen;
+	int64_t seq;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	c->d = &d;
+	rc = store_q(e->store, Q_EVENT_GET, "t", ev->id);
+	if (rc == 1) {
+		seq = store_col_int(e->store, Q_EVENT_GET, 0);
+		dg = store_col_blob(e->store, Q_EVENT_GET, 1, &dlen);
+		if (dlen == EVENT_DIGEST_LEN &&
+		    memcmp(dg, ev->digest, dlen) == 0) {
+			store_done(e->store, Q_EVENT_GET);
+			r = result_add(b, ln->no, INGEST_DUPLICATE);
+			r->batch_dup = seq >= first_seq;
+			return;
+		}
+		store_done(e->store, Q_EVENT_GET);
+		diag_set(&d, "id", "id reused with different content");
+		result_error(b, ln, &d);
+		return;
+	}
+	store_done(e->store, Q_EVENT_GET);
+	if (rc == -1) {
+		dberr(c);
+		result_error(b, ln, &d);
+		return;
+	}
+	if (check_line(c, ev) == -1) {
+		result_error(b, ln, &d);
+		return;
+	}
+	seq = ++e->event_seq;
+	apply_line(c, ev, seq);
+	body = event_encode(ev, &blen);
+	if (store_exec_q(e->store, Q_EVENT_ADD, "itttbit", seq, ev->id,
+	        event_type_name(ev->type), c->a->id, ev->digest,
+	        (size_t)EVENT_DIGEST_LEN, ev->has_at ? ev->at : (int64_t)0,
+	        body) == -1)
+		e->failed = true;
+	free(body);
+	result_add(b, ln->no, INGEST_OK);
+}
+
+void
+ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
+    bool skip_bad, struct ingest_batch *b)
+{
+	struct lines lr;
+	struct line ln;
+	struct event ev;
+	struct diag d;
+	struct ctx c;
+	int64_t first_seq;
+	size_t i, ntouched;
+	bool errors = false, commit;
+
+	memset(b, 0, sizeof(*b));
+	memset(&c, 0, sizeof(c));
+	c.e = e;
+	c.limit = e->wall ? now + WALL_SLACK_S : now;
+	c.limit_day = clock_local_date(c.limit);
+	if (engine_step_begin(e, now) == -1) {
+		snprintf(b->cause, sizeof(b->cause),
+		    "cannot begin a transaction: %s", store_errmsg(e->store));
+		/* Nothing was read: report every line as not committed. */
+	}
+	first_seq = e->event_seq + 1;
+
+	lines_init(&lr, EVENT_LINE_MAX);
+	lines_feed(&lr, data, len);
+	lines_eof(&lr);
+	while (lines_next(&lr, &ln) == 1) {
+		if (ln.kind == LINE_BLANK)
+			continue;
+		memset(&d, 0, sizeof(d));
+		if (ln.kind == LINE_TOO_LONG) {
+			diag_set(&d, "", "line too long");
+			result_error(b, &ln, &d);
+			errors = true;
+			continue;
+		}
+		if (!e->in_step) {
+			result_add(b, ln.no, INGEST_ROLLED_BACK);
+			continue;
+		}
+		if (event_parse(ln.s, ln.len, &ev, &d) == -1) {
+			result_error(b, &ln, &d);
+			event_fini(&ev);
+			errors = true;
+			continue;
+		}
+		one_line(&c, b, &ln, &ev, first_seq);
+		event_fini(&ev);
+		if (b->v[b->n - 1].status == INGEST_ERROR)
+			errors = true;
+	}
+	lines_fini(&lr);
+
+	commit = e->in_step && (skip_bad || !errors) && !c.dberr;
+	if (e->in_step) {
+		if (commit) {
+			/* The touched accounts, in order of first appearance. */
+			ntouched = e->nundo;
+			for (i = 0; i < ntouched; i++)
+				eval_account(e, e->undo[i].a);
+		}
+		if (engine_step_end(e, commit) == -1 && commit)
+			snprintf(b->cause, sizeof(b->cause),
+			    "commit failed: %s", store_errmsg(e->store));
+		else
+			b->committed = commit;
+	}
+	for (i = 0; i < b->n; i++) {
+		if (!b->committed &&
+		    (b->v[i].status == INGEST_OK ||
+		        (b->v[i].status == INGEST_DUPLICATE &&
+		            b->v[i].batch_dup)))
+			b->v[i].status = INGEST_ROLLED_BACK;
+		b->counts[b->v[i].status]++;
+	}
+}
+
+void
+ingest_batch_fini(struct ingest_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		free(b->v[i].error);
+		free(b->v[i].input);
+	}
+	free(b->v);
+	memset(b, 0, sizeof(*b));
+}

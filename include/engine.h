@@ -1,0 +1,121 @@
+/*
+ * engine — the portfolio in memory and the processing steps that change
+ * it (§4.3): a batch (ingest), a due moment, the daily sweep, a reload.
+ *
+ * Each processing step has one now and one transaction.  Accounts are
+ * changed only between engine_step_begin() and engine_step_end(); every
+ * change is preceded by engine_touch(), which keeps the account's state
+ * before the step, so a step that does not commit (a refused batch, a
+ * failed COMMIT) is undone in memory as it is on disk.
+ */
+#ifndef DUNND_ENGINE_H
+#define DUNND_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "account.h"
+#include "facts.h"
+#include "idmap.h"
+#include "util.h"
+
+struct ruleset;
+struct store;
+
+/* One account's state before the step (NULL state: created in it). */
+struct engine_undo {
+	struct acct *a;
+	struct buf state;
+	bool created;
+};
+
+struct engine {
+	struct store *store;
+	const struct ruleset *rs; /* borrowed: the live rule set */
+	struct facts_params fp;
+	struct facts_out fo;
+	bool wall; /* wall clock (not --test-clock) */
+	int sweep_min;
+
+	struct idmap accounts;
+	size_t naccounts;
+	struct acct **sorted; /* by id; rebuilt when !sorted_ok */
+	bool sorted_ok;
+
+	/* Accounts by (due_at, id): the due moments (style.md §6). */
+	struct acct **heap;
+	size_t nheap, capheap;
+
+	int64_t event_seq; /* the last event seq used */
+	int64_t task_num;  /* the last task number used */
+	int64_t feed_head; /* the last feed seq used */
+	int64_t clock_pos; /* every moment <= clock_pos is processed */
+	int64_t next_sweep;
+
+	/* The processing step. */
+	bool in_step;
+	bool failed; /* a statement failed: the step cannot commit */
+	int64_t now;
+	int32_t today;
+	struct acct **dirty;
+	size_t ndirty, capdirty;
+	struct engine_undo *undo;
+	size_t nundo, capundo;
+	int64_t undo_event_seq, undo_task_num, undo_feed_head;
+	struct buf scratch;
+	bool *entered; /* nstages flags, eval's */
+};
+
+/*
+ * Loads every account from the store and arms their due moments.
+ * clock_pos is the stored clock position.  -1 on a database error or a
+ * damaged saved state (logged).
+ */
+int engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
+    bool wall, int sweep_min, int64_t clock_pos);
+void engine_close(struct engine *e);
+
+/* Installs a new live rule set (after a reload's evaluation). */
+void engine_set_rules(struct engine *e, const struct ruleset *rs);
+
+struct acct *engine_get(struct engine *e, const char *id);
+/* A new account, created in the current step. */
+struct acct *engine_add(struct engine *e, const char *id);
+/* The accounts in byte order of id. */
+struct acct *const *engine_sorted(struct engine *e, size_t *n /* OUT */);
+
+/* Starts a processing step at now (begins the transaction). */
+int engine_step_begin(struct engine *e, int64_t now);
+/* Marks a as changed in this step, keeping its state before it. */
+void engine_touch(struct engine *e, struct acct *a);
+/*
+ * Ends the step: with commit, saves the changed accounts and the clock
+ * position and commits; without, or when the commit fails, rolls back
+ * the transaction and every touched account.  Returns 0 committed, -1
+ * rolled back.  Either way the due moments of touched accounts are
+ * armed again.
+ */
+int engine_step_end(struct engine *e, bool commit);
+
+/*
+ * Appends rec to the feed in the step's transaction: sets its "seq"
+ * (gapless, the next after the head) and returns it; takes the
+ * reference.  A failure marks the step failed and returns -1.
+ */
+int64_t engine_feed_append(struct engine *e, json_t *rec);
+
+/* Recomputes a's next due moment (§4.3) after it was evaluated. */
+void engine_reschedule(struct engine *e, struct acct *a);
+/* The earliest pending due moment (the sweep included). */
+int64_t engine_next_due(struct engine *e);
+/*
+ * Processes every due moment <= until in time order (§4.3), each in its
+ * own step, then moves the clock position to until.  -1 when a step
+ * failed to commit (the position stays before it).
+ */
+int engine_run_until(struct engine *e, int64_t until);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * eval — one evaluation of one account (§4.4): promise verdicts, pause,
+ * transitions, the final stage's cadence (§4.5), alerts (§4.6), each
+ * change recorded in the feed (§5) inside the engine's current step.
+ */
+#ifndef DUNND_EVAL_H
+#define DUNND_EVAL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "rules.h"
+
+struct acct;
+struct engine;
+
+/* Evaluates a at e->now (a step must be open). */
+void eval_account(struct engine *e, struct acct *a);
+
+/*
+ * The first moment > now at which a's evaluation can change something
+ * (§4.3): a fact its rule set tests, a promise break, the next cadence
+ * step, an alert cooldown end.  INT64_MAX when none.
+ */
+int64_t eval_next_due(struct engine *e, const struct acct *a, int64_t now);
+
+/*
+ * The value of fact f in fv as JSON (window: index in uses.windows for
+ * promises_*), NULL when the fact is absent.
+ */
+json_t *eval_fact_json(const struct ruleset *rs,
+    const struct rules_factvals *fv, enum rules_fact f, size_t window);
+
+/* Withdraws every open task of a (paused, reload): cancel records. */
+void eval_cancel_tasks(
+    struct engine *e, struct acct *a, bool stage_only, const char *reason);
+
+/* The task id of task number num ("T-000417"). */
+void eval_task_id(int64_t num, char buf[32]);
+
+#endif
