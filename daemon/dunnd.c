@@ -139,6 +139,10 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	engine_loaded = true;
+	if (server_start_rules(&srv) == -1) {
+		log_err("dunnd: cannot apply the changed rules");
+		goto out;
+	}
 	/* §6: moments missed while stopped, before READY=1. */
 	if (server_catch_up(&srv) == -1) {
 		log_err("dunnd: cannot process the missed moments");

@@ -141,6 +141,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 {
 	struct acct *a;
 	const void *blob;
+	const char *stage;
 	size_t len;
 	int rc;
 
@@ -175,6 +176,17 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 			store_done(s, Q_ACCOUNT_LOAD);
 			return -1;
 		}
+		/* The stage by name: the rules may have changed meanwhile. */
+		stage = store_col_text(s, Q_ACCOUNT_LOAD, 2);
+		if (rules_stage_lookup(rs, stage, &a->stage) != 1) {
+			a->stage = SIZE_MAX;
+			e->lost = xreallocarray(
+			    e->lost, e->nlost + 1, sizeof(*e->lost));
+			e->lost_stage = xreallocarray(e->lost_stage,
+			    e->nlost + 1, sizeof(*e->lost_stage));
+			e->lost[e->nlost] = a;
+			e->lost_stage[e->nlost++] = xstrdup(stage);
+		}
 		idmap_put(&e->accounts, a->id, a);
 		e->naccounts++;
 	}
@@ -188,12 +200,27 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 		const char *key;
 
 		while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
-			engine_reschedule(e, a);
+			if (a->stage != SIZE_MAX)
+				engine_reschedule(e, a);
 	}
 	return 0;
 dberr:
 	log_warnx("store: cannot load the portfolio: %s", store_errmsg(s));
 	return -1;
+}
+
+static void
+lost_fini(struct engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nlost; i++)
+		free(e->lost_stage[i]);
+	free(e->lost);
+	free(e->lost_stage);
+	e->lost = NULL;
+	e->lost_stage = NULL;
+	e->nlost = 0;
 }
 
 void
@@ -206,6 +233,7 @@ engine_close(struct engine *e)
 	while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
 		acct_free(a);
 	idmap_fini(&e->accounts);
+	lost_fini(e);
 	free(e->sorted);
 	free(e->heap);
 	free(e->dirty);
@@ -490,5 +518,122 @@ engine_run_until(struct engine *e, int64_t until)
 			return -1;
 		e->clock_pos = until;
 	}
+	return 0;
+}
+
+/* §4.7: the account's stage is gone; it moves to the first stage. */
+static void
+reload_move(struct engine *e, struct acct *a, const char *old,
+    const struct ruleset *nrs)
+{
+	char reason[200], ts[CLOCK_TS_LEN];
+	int64_t seq;
+
+	engine_touch(e, a);
+	clock_format_ts(e->now, ts);
+	seq = engine_feed_append(e,
+	    json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", 0, "kind",
+	        "transition", "account", a->id, "from", old, "to",
+	        nrs->stages[0].name, "rule", "reload", "at", ts));
+	if (seq != -1 &&
+	    store_exec_q(e->store, Q_TRANSITION_ADD, "titttit", a->id, seq, old,
+	        nrs->stages[0].name, "reload", e->now, "{}") == -1)
+		e->failed = true;
+	snprintf(
+	    reason, sizeof(reason), "stage %s removed by a rule reload", old);
+	eval_cancel_tasks(e, a, true, reason);
+	a->stage = 0;
+	a->stage_entered = e->now;
+	a->cad_acc = 0;
+	a->cad_mark = e->now;
+	a->cad_running = false;
+	a->held = false;
+	a->nemitted = 0;
+}
+
+/* Cooldowns by alert name (§4.7). */
+static void
+remap_alerts(struct engine *e, struct acct *a, const char *const *old,
+    size_t nold, const struct ruleset *nrs)
+{
+	int64_t *v;
+	size_t i, j;
+	bool same = a->nalerts == nrs->nalerts && nold == nrs->nalerts;
+
+	for (i = 0; same && i < nold; i++)
+		same = strcmp(old[i], nrs->alerts[i].name) == 0;
+	if (same)
+		return;
+	engine_touch(e, a);
+	v = xcalloc(nrs->nalerts ? nrs->nalerts : 1, sizeof(*v));
+	for (i = 0; i < nrs->nalerts; i++) {
+		v[i] = INT64_MIN;
+		for (j = 0; j < nold && j < a->nalerts; j++)
+			if (strcmp(old[j], nrs->alerts[i].name) == 0)
+				v[i] = a->alert_last[j];
+	}
+	free(a->alert_last);
+	a->alert_last = v;
+	a->nalerts = nrs->nalerts;
+}
+
+int
+engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
+    const char *const *old_alerts, size_t nold_alerts)
+{
+	const struct ruleset *ors = e->rs;
+	struct acct *const *all;
+	const char *old;
+	size_t n, i, k, idx;
+
+	if (engine_step_begin(e, now) == -1)
+		return -1;
+	all = engine_sorted(e, &n);
+	for (i = 0; i < n; i++) {
+		struct acct *a = all[i];
+
+		old = NULL;
+		if (a->stage == SIZE_MAX) {
+			for (k = 0; k < e->nlost; k++)
+				if (e->lost[k] == a)
+					old = e->lost_stage[k];
+		} else
+			old = ors->stages[a->stage].name;
+		if (old != NULL && rules_stage_lookup(nrs, old, &idx) == 1) {
+			if (idx != a->stage) {
+				engine_touch(e, a);
+				a->stage = idx;
+			}
+		} else
+			reload_move(e, a, old != NULL ? old : "?", nrs);
+		remap_alerts(e, a, old_alerts, nold_alerts, nrs);
+	}
+	engine_set_rules(e, nrs);
+	for (i = 0; i < n; i++)
+		eval_account(e, all[i]);
+	if (store_meta_set_text(e->store, "rules_version", nrs->version) == -1)
+		e->failed = true;
+	{
+		json_t *names = json_array();
+		char *text;
+
+		for (i = 0; i < nrs->nalerts; i++)
+			json_array_append_new(
+			    names, json_string(nrs->alerts[i].name));
+		text = json_dumps(names, JSON_COMPACT);
+		json_decref(names);
+		if (store_meta_set_text(e->store, "alerts", text) == -1)
+			e->failed = true;
+		free(text);
+	}
+	if (engine_step_end(e, true) == -1) {
+		engine_set_rules(e, ors);
+		all = engine_sorted(e, &n);
+		for (i = 0; i < n; i++)
+			if (all[i]->stage != SIZE_MAX)
+				engine_reschedule(e, all[i]);
+		return -1;
+	}
+	lost_fini(e);
 	return 0;
 }

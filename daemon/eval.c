@@ -454,6 +454,18 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 	memset(a->emitted, 0, a->nemitted * sizeof(*a->emitted));
 }
 
+/* A duration as rule files write it: "5d", "36h", "90m". */
+static void
+fmt_duration(int64_t s, char buf[32])
+{
+	if (s % CLOCK_DAY == 0)
+		snprintf(buf, 32, "%" PRId64 "d", s / CLOCK_DAY);
+	else if (s % 3600 == 0)
+		snprintf(buf, 32, "%" PRId64 "h", s / 3600);
+	else
+		snprintf(buf, 32, "%" PRId64 "m", s / 60);
+}
+
 static void
 cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 {
@@ -482,12 +494,10 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 			else
 				snprintf(source, sizeof(source), "stage:%s#%zu",
 				    st->name, k + 1);
-			snprintf(after, sizeof(after), "%" PRId64 "d",
-			    t->after_s / CLOCK_DAY);
+			fmt_duration(t->after_s, after);
 			snprintf(reason, sizeof(reason),
-			    "%s cadence step %zu (after %s%s)", st->name, k + 1,
-			    t->after_s % CLOCK_DAY == 0 ? after : "",
-			    t->after_s % CLOCK_DAY == 0 ? "" : "its delay");
+			    "%s cadence step %zu (after %s)", st->name, k + 1,
+			    after);
 			a->emitted[k]++;
 			emit_task(
 			    e, a, fv, t->type, t->script, source, -1, reason);

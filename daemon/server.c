@@ -588,13 +588,27 @@ server_body(
 	ingest_batch_fini(&b);
 }
 
+/* The alert names of rs, for engine_reload(). */
+static const char **
+alert_names(const struct ruleset *rs)
+{
+	const char **v = xcalloc(rs->nalerts + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < rs->nalerts; i++)
+		v[i] = rs->alerts[i].name;
+	return v;
+}
+
 void
 server_reload(struct server *srv, struct conn *c)
 {
 	struct ruleset *rs;
 	struct diags ds;
 	char msg[DIAG_MSG_MAX + 300];
+	const char **names;
 	size_t i;
+	int rc = 0;
 
 	srv->reloads++;
 	srv->has_last_reload = true;
@@ -611,6 +625,30 @@ server_reload(struct server *srv, struct conn *c)
 			    json_pack("{s:s,s:s%}", "level",
 			        ds.v[i].warning ? "warning" : "error",
 			        "message", msg, strlen(msg)));
+	}
+	if (rs != NULL) {
+		/* §4.7: every account evaluated at that moment, committed. */
+		rc = server_catch_up(srv);
+		srv->last_reload_at = server_now(srv);
+		if (rc == 0) {
+			names = alert_names(srv->rules);
+			rc = engine_reload(&srv->engine, rs,
+			    srv->last_reload_at, names, srv->rules->nalerts);
+			free(names);
+		}
+		if (rc == -1) {
+			log_err("rules: reload failed to commit: %s",
+			    store_errmsg(srv->store));
+			if (c != NULL)
+				conn_reply_error(c,
+				    "reload failed to commit: %s",
+				    store_errmsg(srv->store));
+			rules_free(rs);
+			srv->last_reload_ok = false;
+			loop_notify("READY=1");
+			diags_fini(&ds);
+			return;
+		}
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
@@ -629,4 +667,38 @@ server_reload(struct server *srv, struct conn *c)
 	}
 	loop_notify("READY=1");
 	diags_fini(&ds);
+}
+
+int
+server_start_rules(struct server *srv)
+{
+	char *stored = NULL, *text = NULL;
+	const char **names = NULL;
+	json_t *arr = NULL, *v;
+	size_t n = 0, i;
+	int rc;
+
+	if (store_meta_get_text(srv->store, "rules_version", &stored) == -1)
+		return -1;
+	if (stored != NULL && strcmp(stored, srv->rules->version) == 0 &&
+	    srv->engine.nlost == 0) {
+		free(stored);
+		return 0;
+	}
+	/* Alert names the stored cooldowns are kept by. */
+	if (store_meta_get_text(srv->store, "alerts", &text) == 1)
+		arr = json_loads(text, 0, NULL);
+	free(text);
+	names = xcalloc(json_array_size(arr) + 1, sizeof(*names));
+	json_array_foreach(arr, i, v) names[n++] = json_string_value(v);
+	if (stored != NULL)
+		log_info("rules: changed while stopped (%s, now %s): "
+		         "reloading at the stored clock position",
+		    stored, srv->rules->version);
+	rc = engine_reload(
+	    &srv->engine, srv->rules, srv->engine.clock_pos, names, n);
+	free(names);
+	json_decref(arr);
+	free(stored);
+	return rc;
 }

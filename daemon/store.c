@@ -74,7 +74,7 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_ACCOUNT_SAVE] =
 	    ("UPDATE accounts SET stage = ?2, stage_entered = ?3, state = ?4"
 	     " WHERE id = ?1"),
-	[Q_ACCOUNT_LOAD] = "SELECT id, state FROM accounts",
+	[Q_ACCOUNT_LOAD] = "SELECT id, state, stage FROM accounts",
 	[Q_ACCOUNT_INFO] =
 	    ("SELECT name, currency, contacts, tags, cash_in_day,"
 	     " distance_km FROM accounts WHERE id = ?1"),

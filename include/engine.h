@@ -66,6 +66,14 @@ struct engine {
 	size_t nundo, capundo;
 	int64_t undo_event_seq, undo_task_num, undo_feed_head;
 	struct buf scratch;
+	/*
+	 * Loaded accounts whose stage the rule set lacks (rules changed
+	 * while dunnd was stopped): their stage is SIZE_MAX until the
+	 * start's reload moves them (lost_stage[i] is the old name).
+	 */
+	struct acct **lost;
+	char **lost_stage;
+	size_t nlost;
 	bool *entered; /* nstages flags, eval's */
 };
 
@@ -78,8 +86,19 @@ int engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
     bool wall, int sweep_min, int64_t clock_pos);
 void engine_close(struct engine *e);
 
-/* Installs a new live rule set (after a reload's evaluation). */
+/* Installs a rule set for the facts and evaluations that follow. */
 void engine_set_rules(struct engine *e, const struct ruleset *rs);
+
+/*
+ * §4.7: swaps in nrs at now in one step: accounts in a stage nrs lacks
+ * move to its first stage ("reload" transition, stage tasks cancelled),
+ * alert cooldowns follow alert names, then every account is evaluated
+ * in id order.  On success the engine uses nrs (the caller frees the
+ * old set); on failure (-1) nothing changed and the old set stays.
+ * old_alerts: the alert names the accounts' cooldowns are kept by.
+ */
+int engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
+    const char *const *old_alerts, size_t nold_alerts);
 
 struct acct *engine_get(struct engine *e, const char *id);
 /* A new account, created in the current step. */

@@ -52,5 +52,10 @@ int64_t server_now(struct server *srv);
  * before a request that needs it).  -1 when a step failed to commit.
  */
 int server_catch_up(struct server *srv);
+/*
+ * At start, before the missed moments: when the rules differ from those
+ * last used (§6), their swap as a reload at the stored clock position.
+ */
+int server_start_rules(struct server *srv);
 
 #endif
