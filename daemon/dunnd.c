@@ -139,6 +139,8 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	engine_loaded = true;
+	srv.engine.committed = server_committed;
+	srv.engine.committed_arg = &srv;
 	if (server_start_rules(&srv) == -1) {
 		log_err("dunnd: cannot apply the changed rules");
 		goto out;

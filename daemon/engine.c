@@ -415,6 +415,9 @@ engine_step_end(struct engine *e, bool commit)
 		undo_step(e);
 	} else if (e->now > e->clock_pos)
 		e->clock_pos = e->now;
+	if (rc == 0 && e->feed_head != e->undo_feed_head &&
+	    e->committed != NULL)
+		e->committed(e->committed_arg);
 	/* Restored or changed: arm them again (created ones are gone). */
 	for (i = 0; i < e->nundo; i++) {
 		if (rc == -1 && e->undo[i].created)

@@ -335,23 +335,53 @@ cmd_tasks(struct server *srv, struct conn *c, json_t *req)
 	conn_set_more(c, tasks_more, it, tasks_iter_free);
 }
 
-/* feed (§7): records with seq > from up to the head at the request. */
+/*
+ * feed (§7): records with seq > from up to the head at the request, or
+ * with follow, on and on: a follower waits at the head and is woken by
+ * every commit that appends (server_committed()).
+ */
 struct feed_iter {
 	struct server *srv;
+	struct conn *c;
 	int64_t from, head;
+	bool follow;
+	struct feed_iter *next, **prevp;
 };
+
+static void
+feed_iter_free(void *arg)
+{
+	struct feed_iter *it = arg;
+
+	if (it->prevp != NULL) {
+		*it->prevp = it->next;
+		if (it->next != NULL)
+			it->next->prevp = it->prevp;
+	}
+	free(it);
+}
 
 static int
 feed_more(struct conn *c, void *arg)
 {
 	struct feed_iter *it = arg;
 	struct store *s = it->srv->store;
+	int64_t head = it->follow ? it->srv->engine.feed_head : it->head;
 	json_t *rec;
-	int rc;
+	int rc, rows = 0;
 
+	if (it->from >= head) {
+		if (it->follow)
+			return CONN_MORE_WAIT;
+		conn_reply_ok(c, NULL);
+		return 1;
+	}
 	for (rc = store_q(s, Q_FEED_FROM, "ii", it->from, (int64_t)512);
-	     rc == 1 && it->from < it->head; rc = store_next(s, Q_FEED_FROM)) {
+	     rc == 1; rc = store_next(s, Q_FEED_FROM)) {
+		if (store_col_int(s, Q_FEED_FROM, 0) > head)
+			break;
 		it->from = store_col_int(s, Q_FEED_FROM, 0);
+		rows++;
 		rec = json_loads(store_col_text(s, Q_FEED_FROM, 1), 0, NULL);
 		if (rec != NULL)
 			conn_send(c, rec);
@@ -361,12 +391,19 @@ feed_more(struct conn *c, void *arg)
 		conn_reply_error(c, "database error: see the daemon's log");
 		return 1;
 	}
-	if (rc == 1 && it->from < it->head)
-		return 0;
-	if (rc == 0 && it->from < it->head && it->from % 512 == 0)
-		return 0;
-	conn_reply_ok(c, NULL);
-	return 1;
+	return 0;
+}
+
+void
+server_committed(void *arg)
+{
+	struct server *srv = arg;
+	struct feed_iter *it, *next;
+
+	for (it = srv->followers; it != NULL; it = next) {
+		next = it->next;
+		conn_wake(it->c);
+	}
 }
 
 static void
@@ -379,12 +416,6 @@ cmd_feed(struct server *srv, struct conn *c, json_t *req)
 	int64_t cursor = 0;
 	int rc;
 
-	if (json_is_true(json_object_get(req, "follow"))) {
-		conn_reply_error(c,
-		    "feed --follow: not available in dunnd %s yet",
-		    DUNND_VERSION);
-		return;
-	}
 	if (from == NULL && consumer != NULL) {
 		rc = store_q(srv->store, Q_CONSUMER_GET, "t", consumer);
 		if (rc == 1)
@@ -398,9 +429,18 @@ cmd_feed(struct server *srv, struct conn *c, json_t *req)
 	}
 	it = xcalloc(1, sizeof(*it));
 	it->srv = srv;
+	it->c = c;
 	it->from = from != NULL ? json_integer_value(from) : cursor;
 	it->head = srv->engine.feed_head;
-	conn_set_more(c, feed_more, it, free);
+	it->follow = json_is_true(json_object_get(req, "follow"));
+	if (it->follow) {
+		it->next = srv->followers;
+		if (it->next != NULL)
+			it->next->prevp = &it->next;
+		it->prevp = &srv->followers;
+		srv->followers = it;
+	}
+	conn_set_more(c, feed_more, it, feed_iter_free);
 }
 
 static void

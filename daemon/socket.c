@@ -55,6 +55,7 @@ struct conn {
 	bool body_discard;
 	bool body_pending; /* a body for server_body() is being read */
 	int body_flags;    /* the request's, for server_body() */
+	bool waiting;      /* more() has nothing now: until conn_wake() */
 	struct buf body;
 	bool busy;       /* a handler has not finished its reply */
 	bool closing;    /* close once out is written (and body read) */
@@ -374,11 +375,18 @@ conn_set_more(struct conn *c, int (*more)(struct conn *, void *), void *arg,
 static void
 produce(struct conn *c)
 {
+	int rc;
 	void *arg;
 	void (*fr)(void *);
 
-	while (c->more != NULL && !c->dead && buf_size(&c->out) < OUT_LOW) {
-		if (c->more(c, c->more_arg) != 1)
+	while (c->more != NULL && !c->dead && !c->waiting &&
+	    buf_size(&c->out) < OUT_LOW) {
+		rc = c->more(c, c->more_arg);
+		if (rc == CONN_MORE_WAIT) {
+			c->waiting = true;
+			break;
+		}
+		if (rc != 1)
 			continue;
 		arg = c->more_arg;
 		fr = c->more_free;
@@ -576,8 +584,9 @@ update(struct conn *c)
 		conn_drop(c);
 		return;
 	}
+	/* A waiting stream still reads, to notice its client leave. */
 	want_read = !c->eof &&
-	    (c->body_left > 0 ||
+	    (c->body_left > 0 || c->waiting ||
 	        (!c->busy && !c->closing && buf_size(&c->out) == 0));
 	done = buf_size(&c->out) == 0 && !c->busy && c->body_left == 0 &&
 	    (c->closing || c->eof);
@@ -638,6 +647,10 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
+		if (n == 0 && c->waiting) {
+			conn_drop(c);
+			return;
+		}
 		if (n == 0 && c->body_left == 0) {
 			/* Half-closed: answer what was asked, then close. */
 			c->eof = true;
@@ -647,6 +660,16 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 	}
 	process(c);
+}
+
+void
+conn_wake(struct conn *c)
+{
+	if (!c->waiting || c->dead)
+		return;
+	c->waiting = false;
+	if (!c->processing)
+		update(c);
 }
 
 static void

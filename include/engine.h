@@ -66,6 +66,9 @@ struct engine {
 	size_t nundo, capundo;
 	int64_t undo_event_seq, undo_task_num, undo_feed_head;
 	struct buf scratch;
+	/* Called after each commit that moved the feed head (followers). */
+	void (*committed)(void *arg);
+	void *committed_arg;
 	/*
 	 * Loaded accounts whose stage the rule set lacks (rules changed
 	 * while dunnd was stopped): their stage is SIZE_MAX until the

@@ -14,6 +14,7 @@
 #include "protocol.h"
 
 struct conf;
+struct feed_iter;
 struct conn;
 struct listener;
 struct ruleset;
@@ -30,6 +31,7 @@ struct server {
 	bool has_last_reload, last_reload_ok;
 	int64_t last_reload_at;
 	bool stopping;
+	struct feed_iter *followers; /* feed --follow streams */
 };
 
 /* One request line from c (without its line end). */
@@ -57,5 +59,7 @@ int server_catch_up(struct server *srv);
  * last used (§6), their swap as a reload at the stored clock position.
  */
 int server_start_rules(struct server *srv);
+/* The engine's hook after a commit that appended to the feed. */
+void server_committed(void *arg);
 
 #endif

@@ -71,11 +71,18 @@ void conn_reply_error(struct conn *c, const char *fmt, ...)
 /*
  * Makes more() produce the rest of the reply as the client reads it:
  * it is called whenever the output buffer runs low, and returns 1 once
- * it has queued the final record, 0 to be called again.  free_arg(arg)
+ * it has queued the final record, 0 to be called again, CONN_MORE_WAIT
+ * to be called again after conn_wake() (a stream with nothing new).  free_arg(arg)
  * runs when the reply ends or the client goes away.
  */
+#define CONN_MORE_WAIT 2 /* more(): nothing now; call again after wake */
 void conn_set_more(struct conn *c, int (*more)(struct conn *, void *),
     void *arg, void (*free_arg)(void *));
+/*
+ * A stream whose more() returned CONN_MORE_WAIT goes on: more() is
+ * called again as the client reads.  No-op for other connections.
+ */
+void conn_wake(struct conn *c);
 /*
  * The n bytes that follow c's current request line are its body:
  * server_body() gets them once all have arrived; with discard they are
