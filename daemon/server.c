@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "eval.h"
+#include "explain.h"
 #include "facts.h"
 #include "ingest.h"
 #include "log.h"
@@ -517,11 +518,96 @@ cmd_clock(struct server *srv, struct conn *c, json_t *req)
 }
 
 static void
-cmd_unavailable(struct server *srv, struct conn *c, json_t *req)
+cmd_explain(struct server *srv, struct conn *c, json_t *req)
 {
-	(void)srv;
-	conn_reply_error(c, "%s: not available in dunnd %s yet",
-	    json_string_value(json_object_get(req, "cmd")), DUNND_VERSION);
+	const char *id = json_string_value(json_object_get(req, "account"));
+	struct acct *a = engine_get(&srv->engine, id);
+	json_t *rec;
+
+	if (a == NULL) {
+		conn_reply_error(c, "unknown account %s", id);
+		return;
+	}
+	rec = explain_account(&srv->engine, a, server_now(srv));
+	if (rec == NULL) {
+		conn_reply_error(c, "database error: see the daemon's log");
+		return;
+	}
+	conn_send(c, rec);
+	conn_reply_ok(c, NULL);
+}
+
+/* Sends every element of arr as a data record, then the final one. */
+static void
+send_all(struct conn *c, json_t *arr)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+	{
+		json_incref(v);
+		conn_send(c, v);
+	}
+	json_decref(arr);
+	conn_reply_ok(c, NULL);
+}
+
+static void
+cmd_report(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *out;
+
+	if (strcmp(name, "aging") != 0) {
+		conn_reply_error(c, "unknown report %s (reports: aging)", name);
+		return;
+	}
+	out = json_array();
+	explain_aging(&srv->engine, server_now(srv), out);
+	send_all(c, out);
+}
+
+static void
+cmd_simulate(struct server *srv, struct conn *c, json_t *req)
+{
+	json_t *files = json_object_get(req, "files"), *f, *out;
+	const char **names, **texts;
+	struct ruleset *rs;
+	struct diags ds;
+	char msg[DIAG_MSG_MAX + 300];
+	size_t n = json_array_size(files), i;
+
+	names = xcalloc(n + 1, sizeof(*names));
+	texts = xcalloc(n + 1, sizeof(*texts));
+	json_array_foreach(files, i, f)
+	{
+		names[i] = json_string_value(json_object_get(f, "name"));
+		texts[i] = json_string_value(json_object_get(f, "text"));
+	}
+	diags_init(&ds);
+	rs = rules_load_files(names, texts, n, &ds);
+	free(names);
+	free(texts);
+	if (rs == NULL) {
+		for (i = 0; i < ds.n; i++) {
+			snprintf(msg, sizeof(msg), "%s:%d: %s", ds.v[i].file,
+			    ds.v[i].line, ds.v[i].msg);
+			conn_send(c,
+			    json_pack("{s:s,s:s%}", "level",
+			        ds.v[i].warning ? "warning" : "error",
+			        "message", msg, strlen(msg)));
+		}
+		conn_reply_error(
+		    c, "simulate: the rule set has %zu errors", ds.errors);
+		diags_fini(&ds);
+		return;
+	}
+	diags_fini(&ds);
+	out = json_array();
+	explain_simulate(&srv->engine, rs, server_now(srv), out);
+	rules_free(rs);
+	send_all(c, out);
 }
 
 static void (*const handlers[CMD_COUNT])(
@@ -529,13 +615,13 @@ static void (*const handlers[CMD_COUNT])(
 	[CMD_STATUS] = cmd_status,
 	[CMD_INGEST] = cmd_ingest,
 	[CMD_ACCOUNTS] = cmd_accounts,
-	[CMD_EXPLAIN] = cmd_unavailable,
+	[CMD_EXPLAIN] = cmd_explain,
 	[CMD_TASKS] = cmd_tasks,
 	[CMD_FEED] = cmd_feed,
 	[CMD_ACK] = cmd_ack,
 	[CMD_RELOAD] = cmd_reload,
-	[CMD_SIMULATE] = cmd_unavailable,
-	[CMD_REPORT] = cmd_unavailable,
+	[CMD_SIMULATE] = cmd_simulate,
+	[CMD_REPORT] = cmd_report,
 	[CMD_CLOCK] = cmd_clock,
 };
 
