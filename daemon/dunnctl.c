@@ -142,6 +142,14 @@ static void __attribute__((noreturn)) stdout_failed(void)
 	exit(EXIT_FAILED);
 }
 
+/* SIGINT while following the feed: the user is done, not failing. */
+static void
+interrupted(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
 /*
  * Splits the command's arguments into the options of opts (NULL: none;
  * each at most once, with a non-empty value) and at most npos positional arguments
@@ -196,6 +204,24 @@ parse_args(struct ctl *ctl, struct opt *opts, const char **pos, int npos)
 			die_usage("%s: %s needs %s", cmd, o->name, o->arg);
 	}
 	return n;
+}
+
+/* A SEQ argument: decimal digits only, within a JSON integer. */
+static json_int_t
+parse_seq(const char *what, const char *s)
+{
+	json_int_t v = 0;
+	const char *p;
+
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX - (*p - '0')) / 10)
+			die_usage("%s: \"%s\" is too large", what, s);
+		v = v * 10 + (*p - '0');
+	}
+	if (p == s || *p != '\0')
+		die_usage(
+		    "%s must be a non-negative integer, not \"%s\"", what, s);
+	return v;
 }
 
 /* Sets req.key to a string argument, which JSON needs in UTF-8. */
@@ -1244,12 +1270,102 @@ cmd_tasks(struct ctl *ctl)
 	return rc;
 }
 
+/* Appends prefix and the text of v. */
+static void
+put(struct buf *b, const char *prefix, json_t *v)
+{
+	buf_printf(b, "%s", prefix);
+	value_text(b, v, false);
+}
+
+/* One line per feed record: seq, kind, account and what it says. */
+static void
+feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	(void)arg;
+	buf_init(&b);
+	put(&b, "", json_object_get(rec, "seq"));
+	buf_printf(&b, " %-10s", kind != NULL ? kind : "-");
+	put(&b, " ", json_object_get(rec, "account"));
+	if (kind != NULL && strcmp(kind, "task") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, " ", json_object_get(rec, "type"));
+		put(&b, " ", json_object_get(rec, "stage"));
+		put(&b, " priority ", json_object_get(rec, "priority"));
+		buf_printf(&b, " amount ");
+		money_text(
+		    &b, json_object_get(rec, "amount_due"), currency(rec));
+		put(&b, " ", json_object_get(rec, "source"));
+	} else if (kind != NULL && strcmp(kind, "transition") == 0) {
+		put(&b, " ", json_object_get(rec, "from"));
+		put(&b, " -> ", json_object_get(rec, "to"));
+		put(&b, " rule ", json_object_get(rec, "rule"));
+		put(&b, " at ", json_object_get(rec, "at"));
+	} else if (kind != NULL && strcmp(kind, "cancel") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, ": ", json_object_get(rec, "reason"));
+	}
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	buf_fini(&b);
+}
+
+static int
+cmd_feed(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--from", "SEQ", NULL },
+		{ "--follow", NULL, NULL }, { "--consumer", "NAME", NULL },
+		{ NULL, NULL, NULL } };
+	struct view v = { feed_line, NULL, NULL, true };
+	json_t *req;
+
+	parse_args(ctl, opts, NULL, 0);
+	req = json_pack("{s:s}", "cmd", "feed");
+	if (opts[0].value != NULL)
+		json_object_set_new(req, "from",
+		    json_integer(parse_seq("--from", opts[0].value)));
+	if (opts[1].value != NULL) {
+		json_object_set_new(req, "follow", json_true());
+		/* Following ends when the user stops it: not a failure. */
+		ctl->follow = true;
+		signal(SIGINT, interrupted);
+	}
+	if (opts[2].value != NULL)
+		set_string(req, "consumer", opts[2].value);
+	return exchange(ctl, request_line(req), &v);
+}
+
+static int
+cmd_ack(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--consumer", "NAME", NULL },
+		{ NULL, NULL, NULL } };
+	const char *seq;
+	json_t *req;
+
+	if (parse_args(ctl, opts, &seq, 1) != 1)
+		die_usage("ack needs SEQ");
+	if (opts[0].value == NULL)
+		die_usage("ack needs --consumer NAME");
+	req = json_pack("{s:s}", "cmd", "ack");
+	set_string(req, "consumer", opts[0].value);
+	json_object_set_new(req, "seq", json_integer(parse_seq("SEQ", seq)));
+	return simple(ctl, req, NULL);
+}
+
 /* One entry per §7 command, in the contract's order; usage() shows it. */
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
 	{ "accounts", "[--stage S]", cmd_accounts },
 	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
+	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
+	{ "ack", "--consumer NAME SEQ", cmd_ack },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
 	{ NULL, NULL, NULL },
