@@ -1194,6 +1194,17 @@ static const struct col task_cols[] = {
 	{ NULL, false },
 };
 
+/* explain's open tasks: the account and the status go without saying. */
+static const struct col open_task_cols[] = {
+	{ "TASK", false },
+	{ "TYPE", false },
+	{ "STAGE", false },
+	{ "PRIORITY", true },
+	{ "CREATED", false },
+	{ "SOURCE", false },
+	{ NULL, false },
+};
+
 /* "2026-11-27T09:00:00+08:00" as "2026-11-27 09:00" (local, §1). */
 static const char *
 minute(struct buf *b, json_t *v)
@@ -1358,11 +1369,192 @@ cmd_ack(struct ctl *ctl)
 	return simple(ctl, req, NULL);
 }
 
+/* §3's money facts, shown as amounts. */
+static bool
+is_money_fact(const char *name)
+{
+	static const char *const names[] = { "balance", "overdue_amount",
+		"disputed_amount", "undisputed_overdue", NULL };
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+explain_facts(json_t *facts, const char *cur)
+{
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+	struct buf b;
+
+	say("facts\n");
+	json_object_foreach(facts, k, v)
+	{
+		if (strlen(k) > w)
+			w = strlen(k);
+	}
+	buf_init(&b);
+	json_object_foreach(facts, k, v)
+	{
+		say("  %-*s  %s\n", (int)w, k,
+		    is_money_fact(k) ? money(&b, v, cur) : text(&b, v));
+	}
+	if (json_object_size(facts) == 0)
+		say("  none\n");
+	buf_fini(&b);
+}
+
+/* The rules' or the alerts' verdicts, condition by condition. */
+static void
+explain_verdicts(const char *title, json_t *list)
+{
+	json_t *r, *c, *from, *name, *until;
+	size_t i, k;
+	struct buf b;
+
+	say("%s\n", title);
+	if (json_array_size(list) == 0)
+		say("  none\n");
+	buf_init(&b);
+	json_array_foreach(list, i, r)
+	{
+		bool holds = json_is_true(json_object_get(r, "holds"));
+
+		if ((name = json_object_get(r, "rule")) == NULL &&
+		    (name = json_object_get(r, "alert")) == NULL)
+			name = json_object_get(r, "name");
+		buf_clear(&b);
+		put(&b, holds ? "  + " : "  - ", name);
+		if ((from = json_object_get(r, "from")) != NULL)
+			buf_printf(&b, ": %s,",
+			    json_is_true(from) ? "from this stage"
+			                       : "not from this stage");
+		else
+			buf_printf(&b, ":");
+		buf_printf(&b, " %s", holds ? "holds" : "does not hold");
+		until = json_object_get(r, "cooldown_until");
+		if (until != NULL && !json_is_null(until))
+			put(&b, ", cooldown until ", until);
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+		json_array_foreach(json_object_get(r, "conditions"), k, c)
+		{
+			buf_clear(&b);
+			buf_printf(&b, "      %c ",
+			    json_is_true(json_object_get(c, "holds")) ? '+'
+			                                              : '-');
+			buf_printf(&b, "%-18s ",
+			    json_string_value(json_object_get(c, "fact"))
+			        ? json_string_value(json_object_get(c, "fact"))
+			        : "-");
+			value_text(&b, json_object_get(c, "value"), false);
+			put(&b, "  test ", json_object_get(c, "test"));
+			buf_append(&b, "", 1);
+			say("%s\n", buf_data(&b));
+		}
+	}
+	buf_fini(&b);
+}
+
+static void
+explain_history(json_t *history)
+{
+	json_t *h;
+	size_t i;
+	struct buf b;
+
+	say("history\n");
+	if (json_array_size(history) == 0)
+		say("  none\n");
+	buf_init(&b);
+	json_array_foreach(history, i, h)
+	{
+		buf_clear(&b);
+		put(&b, "  ", json_object_get(h, "at"));
+		put(&b, "  ", json_object_get(h, "from"));
+		put(&b, " -> ", json_object_get(h, "to"));
+		put(&b, "  rule ", json_object_get(h, "rule"));
+		if (json_object_size(json_object_get(h, "facts")) > 0)
+			put(&b, "  ", json_object_get(h, "facts"));
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
+	buf_fini(&b);
+}
+
+/* explain: a report of one account, section after section. */
+static void
+explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	json_t *tasks = json_object_get(rec, "open_tasks");
+	json_t *next = json_object_get(rec, "next");
+	json_t *name = json_object_get(rec, "name"), *task;
+	struct table t;
+	struct buf b;
+	size_t i;
+
+	(void)ctl;
+	(void)line;
+	(void)arg;
+	buf_init(&b);
+	put(&b, "account ", json_object_get(rec, "account"));
+	if (json_is_string(name))
+		put(&b, " (", name), buf_printf(&b, ")");
+	put(&b, ": stage ", json_object_get(rec, "stage"));
+	if (json_is_true(json_object_get(rec, "paused")))
+		buf_printf(&b, ", paused");
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	explain_facts(json_object_get(rec, "facts"), currency(rec));
+	explain_verdicts("rules", json_object_get(rec, "rules"));
+	explain_verdicts("alerts", json_object_get(rec, "alerts"));
+	explain_history(json_object_get(rec, "history"));
+	say("open tasks\n");
+	table_init(&t, open_task_cols);
+	json_array_foreach(tasks, i, task)
+	{
+		task_cells(&t, task, true);
+	}
+	if (table_rows(&t) > 0)
+		table_print(&t, 2);
+	else
+		say("  none\n");
+	table_fini(&t);
+	buf_clear(&b);
+	if (json_is_object(next) && json_object_get(next, "at") != NULL) {
+		put(&b, "next  ", json_object_get(next, "at"));
+		put(&b, "  ", json_object_get(next, "what"));
+	} else
+		buf_printf(&b, "next  nothing due");
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	buf_fini(&b);
+}
+
+static int
+cmd_explain(struct ctl *ctl)
+{
+	const char *account;
+	json_t *req;
+
+	if (parse_args(ctl, NULL, &account, 1) != 1)
+		die_usage("explain needs ACCOUNT");
+	req = json_pack("{s:s}", "cmd", "explain");
+	set_string(req, "account", account);
+	return simple(ctl, req, explain_report);
+}
+
 /* One entry per §7 command, in the contract's order; usage() shows it. */
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
 	{ "accounts", "[--stage S]", cmd_accounts },
+	{ "explain", "ACCOUNT", cmd_explain },
 	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
 	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
