@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -952,6 +953,18 @@ utf8_sanitize(struct buf *out, const unsigned char *s, size_t n)
 	}
 }
 
+/* The offset of the first invalid UTF-8 sequence or NUL in s, else n. */
+static size_t
+utf8_check(const unsigned char *s, size_t n)
+{
+	size_t i = 0, len, bad;
+
+	while (
+	    i < n && s[i] != '\0' && (len = utf8_seq(s + i, n - i, &bad)) > 0)
+		i += len;
+	return i;
+}
+
 struct ingest_run {
 	const char *data;
 	size_t len;
@@ -1549,6 +1562,230 @@ cmd_explain(struct ctl *ctl)
 	return simple(ctl, req, explain_report);
 }
 
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A rules directory as §4.1 reads it: the rule file names, sorted. */
+static int
+rule_file_names(DIR *d, const char *dir, char ***names, size_t *n)
+{
+	struct dirent *de;
+	size_t len;
+
+	*names = NULL;
+	*n = 0;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 5 ||
+		    strcmp(de->d_name + len - 5, ".conf") != 0)
+			continue;
+		*names = xreallocarray(*names, *n + 1, sizeof(**names));
+		(*names)[(*n)++] = xstrdup(de->d_name);
+		errno = 0;
+	}
+	if (errno != 0) {
+		fprintf(stderr, "dunnctl: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (*n > 0)
+		qsort(*names, *n, sizeof(**names), cmp_name);
+	return 0;
+}
+
+/*
+ * Reads name in directory d whole, at most PROTO_LINE_MAX bytes (more
+ * could not travel in one request anyway); NULL when it cannot be sent
+ * (reported).
+ */
+static char *
+read_rule_file(DIR *d, const char *dir, const char *name, size_t *len)
+{
+	struct buf b;
+	ssize_t r;
+	int fd;
+
+	buf_init(&b);
+	fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		goto fail;
+	while ((r = read(fd, buf_reserve(&b, READ_CHUNK), READ_CHUNK)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			goto fail;
+		b.len += (size_t)r;
+		if (buf_size(&b) > PROTO_LINE_MAX) {
+			fprintf(stderr,
+			    "dunnctl: %s/%s: too large to send (over 1 MiB)\n",
+			    dir, name);
+			close(fd);
+			buf_fini(&b);
+			return NULL;
+		}
+	}
+	close(fd);
+	*len = buf_size(&b);
+	buf_append(&b, "", 1);
+	return b.p;
+fail:
+	fprintf(stderr, "dunnctl: %s/%s: %s\n", dir, name, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	buf_fini(&b);
+	return NULL;
+}
+
+/* 1-based line of byte off in s. */
+static size_t
+line_of(const char *s, size_t off)
+{
+	size_t line = 1, i;
+
+	for (i = 0; i < off; i++) {
+		if (s[i] == '\n')
+			line++;
+	}
+	return line;
+}
+
+/*
+ * The rule files of dir as §8's "files": regular files whose name ends
+ * in ".conf" and does not start with ".", in byte order of names,
+ * subdirectories ignored (§4.1).  JSON carries only UTF-8 without NUL:
+ * any other file is reported by name and line.  NULL on error.
+ */
+static json_t *
+load_rule_files(const char *dir)
+{
+	json_t *files = json_array();
+	char **names = NULL, *data = NULL;
+	size_t n = 0, i, len, bad;
+	struct stat st;
+	struct buf nb;
+	DIR *d = NULL;
+
+	buf_init(&nb);
+	if ((d = opendir(dir)) == NULL) {
+		fprintf(stderr, "dunnctl: %s: %s\n", dir, strerror(errno));
+		goto fail;
+	}
+	if (rule_file_names(d, dir, &names, &n) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (fstatat(dirfd(d), names[i], &st, 0) == -1) {
+			fprintf(stderr, "dunnctl: %s/%s: %s\n", dir, names[i],
+			    strerror(errno));
+			goto fail;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		len = strlen(names[i]);
+		if (utf8_check((const unsigned char *)names[i], len) != len) {
+			buf_clear(&nb);
+			utf8_sanitize(
+			    &nb, (const unsigned char *)names[i], len);
+			buf_append(&nb, "", 1);
+			fprintf(stderr,
+			    "dunnctl: %s/%s: the file name is not valid UTF-8, it cannot be sent\n",
+			    dir, buf_data(&nb));
+			goto fail;
+		}
+		if ((data = read_rule_file(d, dir, names[i], &len)) == NULL)
+			goto fail;
+		if ((bad = utf8_check((unsigned char *)data, len)) != len) {
+			fprintf(stderr,
+			    "dunnctl: %s/%s:%zu: %s, the file cannot be sent\n",
+			    dir, names[i], line_of(data, bad),
+			    data[bad] == '\0' ? "a NUL byte"
+			                      : "not valid UTF-8");
+			goto fail;
+		}
+		json_array_append_new(files,
+		    json_pack(
+		        "{s:s,s:s%}", "name", names[i], "text", data, len));
+		free(data);
+		data = NULL;
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	buf_fini(&nb);
+	return files;
+fail:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(data);
+	if (d != NULL)
+		closedir(d);
+	buf_fini(&nb);
+	json_decref(files);
+	return NULL;
+}
+
+static const struct col simulate_cols[] = {
+	{ "ACCOUNT", false },
+	{ "FROM", false },
+	{ "TO", false },
+	{ NULL, false },
+};
+
+static void
+simulate_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	struct buf b;
+
+	/* A rule error or warning, shaped as reload's (§8). */
+	if (json_object_get(rec, "account") == NULL &&
+	    json_object_get(rec, "message") != NULL) {
+		human_reload(ctl, line, rec, NULL);
+		l->said++;
+		return;
+	}
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "account"));
+	table_add(&l->t, field(&b, rec, "from"));
+	table_add(&l->t, field(&b, rec, "to"));
+	buf_fini(&b);
+}
+
+static int
+cmd_simulate(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--rules", "DIR", NULL },
+		{ NULL, NULL, NULL } };
+	struct listing l = { .none = "no account would change stage" };
+	struct view v = { simulate_row, listing_done, &l, false };
+	json_t *files;
+	char *line;
+	int rc;
+
+	parse_args(ctl, opts, NULL, 0);
+	if (opts[0].value == NULL)
+		die_usage("simulate needs --rules DIR");
+	if ((files = load_rule_files(opts[0].value)) == NULL)
+		return EXIT_FAILED;
+	line = request_line(
+	    json_pack("{s:s,s:o}", "cmd", "simulate", "files", files));
+	if (strlen(line) > PROTO_LINE_MAX) {
+		fprintf(stderr,
+		    "dunnctl: %s: the rule files are too large to send (%zu bytes as a request, at most 1 MiB)\n",
+		    opts[0].value, strlen(line));
+		free(line);
+		return EXIT_FAILED;
+	}
+	table_init(&l.t, simulate_cols);
+	rc = exchange(ctl, line, &v);
+	table_fini(&l.t);
+	return rc;
+}
+
 /* One entry per §7 command, in the contract's order; usage() shows it. */
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
@@ -1560,6 +1797,7 @@ static const struct command commands[] = {
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
+	{ "simulate", "--rules DIR", cmd_simulate },
 	{ NULL, NULL, NULL },
 };
 
