@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
 #include "protocol.h"
@@ -664,6 +665,25 @@ static const char *
 currency(json_t *rec)
 {
 	return json_string_value(json_object_get(rec, "currency"));
+}
+
+/*
+ * part/whole scaled to n and rounded, in integers (no floating point for
+ * money): 0 when whole is not positive, at most n.
+ */
+static int64_t
+share(int64_t part, int64_t whole, int64_t n)
+{
+	if (whole <= 0 || part <= 0)
+		return 0;
+	if (part > whole)
+		part = whole;
+	/* part * 2n must not overflow: halve both, the ratio barely moves. */
+	while (whole > INT64_MAX / (2 * n)) {
+		whole /= 2;
+		part /= 2;
+	}
+	return (part * 2 * n / whole + 1) / 2;
 }
 
 /* Columns a string takes on a terminal: UTF-8 continuation bytes add none. */
@@ -1786,6 +1806,187 @@ cmd_simulate(struct ctl *ctl)
 	return rc;
 }
 
+static const char *const aging_buckets[] = { "not_due", "1-30", "31-60",
+	"61-90", "91+", NULL };
+
+static const struct col aging_cols[] = {
+	{ "STAGE", false },
+	{ "CUR", false },
+	{ "BUCKET", false },
+	{ "AMOUNT", true },
+	{ "SHARE", false },
+	{ "", true }, /* percent */
+	{ NULL, false },
+};
+
+static void
+keep_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	(void)ctl;
+	(void)line;
+	json_array_append(arg, rec);
+}
+
+/*
+ * report aging: per stage and currency, one row per bucket with its
+ * share of that stage's total as a bar of '#', the bars as wide as 80
+ * columns leave (BAR_MIN to BAR_MAX).
+ */
+static void
+aging_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	json_t *recs = arg, *rec;
+	struct table t;
+	struct buf b;
+	size_t w[6], i, k, n, bar, used, cell;
+	json_int_t total;
+
+	(void)ctl;
+	if (json_array_size(recs) == 0) {
+		if (json_is_true(json_object_get(fin, "ok")))
+			say("no open amounts\n");
+		return;
+	}
+	table_init(&t, aging_cols);
+	buf_init(&b);
+	json_array_foreach(recs, i, rec)
+	{
+		for (k = 0; aging_buckets[k] != NULL; k++) {
+			table_add(&t, k == 0 ? field(&b, rec, "stage") : "");
+			table_add(&t, k == 0 ? field(&b, rec, "currency") : "");
+			table_add(&t, aging_buckets[k]);
+			table_add(&t,
+			    money(&b, json_object_get(rec, aging_buckets[k]),
+			        NULL));
+			table_add(&t, "");
+			table_add(&t, "");
+		}
+		table_add(&t, "");
+		table_add(&t, "");
+		table_add(&t, "total");
+		table_add(&t, money(&b, json_object_get(rec, "total"), NULL));
+		table_add(&t, "");
+		table_add(&t, "");
+	}
+	/* The bars get what the other columns leave of the screen. */
+	table_width(&t, w);
+	used = w[0] + w[1] + w[2] + w[3] + strlen("100.0%") + 2 * 5;
+	bar = used + BAR_MIN < SCREEN_WIDTH ? SCREEN_WIDTH - used : BAR_MIN;
+	if (bar > BAR_MAX)
+		bar = BAR_MAX;
+	json_array_foreach(recs, i, rec)
+	{
+		total = json_integer_value(json_object_get(rec, "total"));
+		for (k = 0; aging_buckets[k] != NULL; k++) {
+			json_int_t part = json_integer_value(
+			    json_object_get(rec, aging_buckets[k]));
+			int64_t pm = share(part, total, 1000);
+
+			/* Six rows a record: five buckets and the total. */
+			cell = (i * 6 + k) * t.ncols;
+			n = (size_t)share(part, total, (int64_t)bar);
+			free(t.cells[cell + 4]);
+			t.cells[cell + 4] = xmalloc(n + 1);
+			memset(t.cells[cell + 4], '#', n);
+			t.cells[cell + 4][n] = '\0';
+			buf_clear(&b);
+			if (total > 0)
+				buf_printf(&b, "%d.%d%%", (int)(pm / 10),
+				    (int)(pm % 10));
+			else
+				buf_printf(&b, "-");
+			buf_append(&b, "", 1);
+			free(t.cells[cell + 5]);
+			t.cells[cell + 5] = xstrdup(buf_data(&b));
+		}
+	}
+	table_print(&t, 0);
+	table_fini(&t);
+	buf_fini(&b);
+}
+
+static int
+cmd_report(struct ctl *ctl)
+{
+	const char *name;
+	json_t *recs = json_array();
+	struct view v = { keep_record, aging_done, recs, false };
+	int rc;
+
+	if (parse_args(ctl, NULL, &name, 1) != 1)
+		die_usage("report needs a report name: aging");
+	if (strcmp(name, "aging") != 0)
+		die_usage(
+		    "report: unknown report \"%s\" (there is: aging)", name);
+	rc = exchange(ctl,
+	    request_line(json_pack("{s:s,s:s}", "cmd", "report", "name", name)),
+	    &v);
+	json_decref(recs);
+	return rc;
+}
+
+/* clock: the new time, from a data record or the final one. */
+static void
+clock_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	json_t **now = arg;
+
+	(void)ctl;
+	(void)line;
+	if (json_object_get(rec, "now") != NULL) {
+		json_decref(*now);
+		*now = json_incref(json_object_get(rec, "now"));
+	}
+}
+
+static void
+clock_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	json_t **now = arg, *v = json_object_get(fin, "now");
+	struct buf b;
+
+	(void)ctl;
+	if (v == NULL)
+		v = *now;
+	if (v == NULL || !json_is_true(json_object_get(fin, "ok")))
+		return;
+	buf_init(&b);
+	say("now %s\n", text(&b, v));
+	buf_fini(&b);
+}
+
+static int
+cmd_clock(struct ctl *ctl)
+{
+	const char *pos[2], *why;
+	json_t *now = NULL;
+	struct view v = { clock_record, clock_done, &now, false };
+	int64_t t;
+	int rc;
+
+	if (parse_args(ctl, NULL, pos, 2) != 2)
+		die_usage("clock needs \"set TIME\" or \"advance DURATION\"");
+	if (strcmp(pos[0], "set") == 0) {
+		if (clock_parse_ts(pos[1], strlen(pos[1]), &t, &why) == -1)
+			die_usage(
+			    "clock set: bad time \"%s\": %s (want e.g. 2026-11-27T09:00:00+08:00)",
+			    pos[1], why);
+	} else if (strcmp(pos[0], "advance") == 0) {
+		if (clock_parse_duration(pos[1], strlen(pos[1]), &t, &why) ==
+		    -1)
+			die_usage(
+			    "clock advance: bad duration \"%s\": %s (want e.g. 90m, 12h, 5d, 2w)",
+			    pos[1], why);
+	} else
+		die_usage("clock needs \"set TIME\" or \"advance DURATION\"");
+	rc = exchange(ctl,
+	    request_line(
+	        json_pack("{s:s,s:s}", "cmd", "clock", pos[0], pos[1])),
+	    &v);
+	json_decref(now);
+	return rc;
+}
+
 /* One entry per §7 command, in the contract's order; usage() shows it. */
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
@@ -1798,6 +1999,8 @@ static const struct command commands[] = {
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
 	{ "simulate", "--rules DIR", cmd_simulate },
+	{ "report", "aging", cmd_report },
+	{ "clock", "set TIME | advance DURATION", cmd_clock },
 	{ NULL, NULL, NULL },
 };
 
