@@ -6,15 +6,23 @@
  * Exit codes: 0 ok, 1 the command failed (final record ok:false),
  * 2 usage error, 3 daemon unreachable or refused with "too many
  * clients" / "shutting down".
+ *
+ * Human output never holds a raw control character (a reason or a name
+ * sent by a tool could otherwise move the terminal's cursor): say()
+ * prints each as "?".  Money is shown as major.minor with two decimals
+ * computed with integers only (§1: minor units, never floats).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
 #include "protocol.h"
@@ -32,6 +41,10 @@
 #define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
 #define DEFAULT_SOCKET   "/run/dunnd/dunnd.sock"
+#define READ_CHUNK       (64 * 1024)
+#define SCREEN_WIDTH     80 /* human tables aim at a classic terminal */
+#define BAR_MIN          10 /* report aging: width of the share bars */
+#define BAR_MAX          30
 
 struct ctl {
 	const char *socket;
@@ -40,13 +53,46 @@ struct ctl {
 	int argc; /* the command and its arguments, options removed */
 	char **argv;
 	int fd;
-	FILE *in;
+	struct buf in;     /* reply bytes received, not yet handed out */
+	size_t in_used;    /* bytes of the line handed out last */
+	size_t in_scanned; /* bytes of the pending line searched for "\n" */
+	bool follow;       /* feed --follow: watch stdout's reader too */
 };
 
 struct command {
 	const char *name;
 	const char *args;
 	int (*run)(struct ctl *);
+};
+
+/* How a command shows the records of its reply. */
+struct view {
+	/* Each data record without --json; NULL: printed as received. */
+	void (*record)(struct ctl *, const char *, json_t *, void *);
+	/* After the final record, without --json. */
+	void (*done)(struct ctl *, json_t *, void *);
+	void *arg;
+	bool flush; /* stdout is flushed after every record (feed) */
+};
+
+/* One option of a command: "--name VALUE", "--name=VALUE" or a flag. */
+struct opt {
+	const char *name;
+	const char *arg;   /* what the value is called; NULL for a flag */
+	const char *value; /* OUT: NULL when absent, the name for a flag */
+};
+
+/* A human table: cells row after row, printed with aligned columns. */
+struct col {
+	const char *head;
+	bool right; /* right-aligned (numbers, amounts) */
+};
+
+struct table {
+	const struct col *cols;
+	size_t ncols;
+	char **cells;
+	size_t n, cap;
 };
 
 static void __attribute__((noreturn)) usage(void);
@@ -62,6 +108,133 @@ die_usage(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n");
 	usage();
+}
+
+/* Prints to stdout with every control character but "\n" shown as "?". */
+static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
+	va_list ap;
+	char *s, *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("vasprintf");
+	for (p = s; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if ((c < ' ' && c != '\n') || c == 0x7f)
+			*p = '?';
+	}
+	fputs(s, stdout);
+	free(s);
+}
+
+/*
+ * stdout failed: a reader that went away (a pipe into head, or jq
+ * stopped) ends dunnctl quietly, anything else is an error.
+ */
+static void __attribute__((noreturn)) stdout_failed(void)
+{
+	if (errno == EPIPE)
+		exit(0);
+	fprintf(stderr, "dunnctl: stdout: %s\n", strerror(errno));
+	exit(EXIT_FAILED);
+}
+
+/* SIGINT while following the feed: the user is done, not failing. */
+static void
+interrupted(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+/*
+ * Splits the command's arguments into the options of opts (NULL: none;
+ * each at most once, with a non-empty value) and at most npos positional arguments
+ * ("--" ends the options); returns how many positional ones there were.
+ * Anything else is a usage error.
+ */
+static int
+parse_args(struct ctl *ctl, struct opt *opts, const char **pos, int npos)
+{
+	const char *cmd = ctl->argv[0], *a, *eq;
+	struct opt *o;
+	bool options = true;
+	size_t len;
+	int i, n = 0;
+
+	for (i = 1; i < ctl->argc; i++) {
+		a = ctl->argv[i];
+		if (options && strcmp(a, "--") == 0) {
+			options = false;
+			continue;
+		}
+		if (!options || a[0] != '-' || a[1] == '\0') {
+			if (n == npos)
+				die_usage(
+				    "%s: unexpected argument \"%s\"", cmd, a);
+			pos[n++] = a;
+			continue;
+		}
+		eq = strchr(a, '=');
+		len = eq != NULL ? (size_t)(eq - a) : strlen(a);
+		for (o = opts; o != NULL && o->name != NULL; o++) {
+			if (strlen(o->name) == len &&
+			    strncmp(o->name, a, len) == 0)
+				break;
+		}
+		if (o == NULL || o->name == NULL)
+			die_usage("%s: unknown option \"%s\"", cmd, a);
+		if (o->value != NULL)
+			die_usage("%s: %s given twice", cmd, o->name);
+		if (o->arg == NULL) {
+			if (eq != NULL)
+				die_usage(
+				    "%s: %s takes no value", cmd, o->name);
+			o->value = o->name;
+			continue;
+		}
+		if (eq != NULL)
+			o->value = eq + 1;
+		else if (i + 1 < ctl->argc)
+			o->value = ctl->argv[++i];
+		if (o->value == NULL || o->value[0] == '\0')
+			die_usage("%s: %s needs %s", cmd, o->name, o->arg);
+	}
+	return n;
+}
+
+/* A SEQ argument: decimal digits only, within a JSON integer. */
+static json_int_t
+parse_seq(const char *what, const char *s)
+{
+	json_int_t v = 0;
+	const char *p;
+
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX - (*p - '0')) / 10)
+			die_usage("%s: \"%s\" is too large", what, s);
+		v = v * 10 + (*p - '0');
+	}
+	if (p == s || *p != '\0')
+		die_usage(
+		    "%s must be a non-negative integer, not \"%s\"", what, s);
+	return v;
+}
+
+/* Sets req.key to a string argument, which JSON needs in UTF-8. */
+static void
+set_string(json_t *req, const char *key, const char *value)
+{
+	json_t *v = json_string(value);
+
+	if (v == NULL)
+		die_usage("%s: \"%s\" is not valid UTF-8", key, value);
+	json_object_set_new(req, key, v);
 }
 
 /* -s wins; then -c's socket; then the default config's; then the default. */
@@ -117,7 +290,6 @@ connect_daemon(struct ctl *ctl)
 		    strerror(errno));
 		return -1;
 	}
-	ctl->in = fdopen(ctl->fd, "r");
 	return 0;
 }
 
@@ -139,21 +311,117 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Sends req (consumed) as one line; 0, or -1 when the daemon is gone. */
-static int
-send_request(struct ctl *ctl, json_t *req)
+/* The request line for req (consumed), without its "\n"; caller frees. */
+static char *
+request_line(json_t *req)
 {
 	char *s;
-	int rc;
 
 	json_object_set_new(req, "v", json_integer(PROTO_VERSION));
 	s = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	rc = write_all(ctl->fd, s, strlen(s));
-	if (rc == 0)
-		rc = write_all(ctl->fd, "\n", 1);
+	if (s == NULL)
+		fatalx("cannot encode the request");
+	return s;
+}
+
+/* Sends a request line; 0, or -1 when the daemon is gone. */
+static int
+send_line(struct ctl *ctl, const char *s)
+{
+	if (write_all(ctl->fd, s, strlen(s)) == -1)
+		return -1;
+	return write_all(ctl->fd, "\n", 1);
+}
+
+/* Sends req (consumed) as one line; 0, or -1 when the daemon is gone. */
+static int
+send_request(struct ctl *ctl, json_t *req)
+{
+	char *s = request_line(req);
+	int rc;
+
+	rc = send_line(ctl, s);
 	free(s);
 	return rc;
+}
+
+/*
+ * feed --follow: waits until the reply has bytes to read.  A reader of
+ * stdout that went away (POLLERR on a pipe whose other end is closed)
+ * ends dunnctl quietly at once, not only at the next record.
+ */
+static void
+wait_readable(struct ctl *ctl)
+{
+	struct pollfd pfd[2];
+
+	pfd[0].fd = ctl->fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = STDOUT_FILENO;
+	pfd[1].events = 0;
+	for (;;) {
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (pfd[1].revents & (POLLERR | POLLHUP))
+			exit(0);
+		if (pfd[1].revents & POLLNVAL)
+			pfd[1].fd = -1; /* no stdout at all: nothing to watch */
+		if (pfd[0].revents != 0)
+			return;
+	}
+}
+
+/*
+ * The next line of the reply, its "\n" replaced by NUL, valid until the
+ * next call; returns its length, or -1 at the end of the stream.  A last
+ * line without "\n" still counts.
+ */
+static ssize_t
+next_line(struct ctl *ctl, char **line)
+{
+	struct buf *b = &ctl->in;
+	char *p, *nl;
+	size_t n;
+	ssize_t r;
+
+	buf_consume(b, ctl->in_used);
+	ctl->in_used = 0;
+	for (;;) {
+		p = b->p + b->off;
+		n = buf_size(b);
+		nl = n > ctl->in_scanned
+		    ? memchr(p + ctl->in_scanned, '\n', n - ctl->in_scanned)
+		    : NULL;
+		if (nl != NULL) {
+			*nl = '\0';
+			ctl->in_used = (size_t)(nl - p) + 1;
+			ctl->in_scanned = 0;
+			*line = p;
+			return nl - p;
+		}
+		ctl->in_scanned = n;
+		if (ctl->follow)
+			wait_readable(ctl);
+		r = read(ctl->fd, buf_reserve(b, READ_CHUNK), READ_CHUNK);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r > 0) {
+			b->len += (size_t)r;
+			continue;
+		}
+		if (n == 0)
+			return -1;
+		buf_reserve(b, 1)[0] = '\0';
+		ctl->in_used = n;
+		ctl->in_scanned = 0;
+		*line = b->p + b->off;
+		return (ssize_t)n;
+	}
 }
 
 /*
@@ -165,31 +433,27 @@ static json_t *
 read_reply(struct ctl *ctl,
     void (*on_record)(struct ctl *, const char *, json_t *, void *), void *arg)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	char *line;
 	ssize_t n;
 	json_t *rec;
 	json_error_t jerr;
 
-	while ((n = getline(&line, &cap, ctl->in)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
+	while ((n = next_line(ctl, &line)) >= 0) {
+		if (n == 0)
+			continue;
 		rec = json_loadb(line, (size_t)n, 0, &jerr);
 		if (!json_is_object(rec)) {
 			fprintf(stderr, "dunnctl: bad reply from dunnd: %s\n",
 			    line);
 			json_decref(rec);
-			break;
+			return NULL;
 		}
-		if (json_object_get(rec, "ok") != NULL) {
-			free(line);
+		if (json_object_get(rec, "ok") != NULL)
 			return rec;
-		}
 		if (on_record != NULL)
 			on_record(ctl, line, rec, arg);
 		json_decref(rec);
 	}
-	free(line);
 	fprintf(stderr, "dunnctl: dunnd closed the connection\n");
 	return NULL;
 }
@@ -222,28 +486,313 @@ print_raw(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	printf("%s\n", line);
 }
 
-/* Sends req and prints every data record as JSON (the generic path). */
+/* One data record: shown by the view (or as received), flushed if asked. */
+static void
+show_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct view *v = arg;
+
+	if (ctl->json || v->record == NULL)
+		print_raw(ctl, line, rec, NULL);
+	else
+		v->record(ctl, line, rec, v->arg);
+	if (v->flush && fflush(stdout) == EOF)
+		stdout_failed();
+}
+
+/*
+ * Sends a request line (consumed) and shows the reply through v;
+ * returns the exit code.
+ */
 static int
-simple(struct ctl *ctl, json_t *req,
-    void (*human)(struct ctl *, const char *, json_t *, void *))
+exchange(struct ctl *ctl, char *line, struct view *v)
 {
 	json_t *fin;
 	int rc;
 
 	if (connect_daemon(ctl) == -1) {
-		json_decref(req);
+		free(line);
 		return EXIT_UNREACHABLE;
 	}
 	/*
 	 * A refused client ("too many clients") may find the connection
 	 * closed while it writes: the refusal is still there to read.
 	 */
-	(void)send_request(ctl, req);
-	fin = read_reply(
-	    ctl, ctl->json || human == NULL ? print_raw : human, NULL);
+	(void)send_line(ctl, line);
+	free(line);
+	fin = read_reply(ctl, show_record, v);
+	if (fin != NULL && !ctl->json && v->done != NULL)
+		v->done(ctl, fin, v->arg);
 	rc = final_status(fin);
 	json_decref(fin);
 	return rc;
+}
+
+/* Sends req (consumed) and prints every data record through human. */
+static int
+simple(struct ctl *ctl, json_t *req,
+    void (*human)(struct ctl *, const char *, json_t *, void *))
+{
+	struct view v = { human, NULL, NULL, false };
+
+	return exchange(ctl, request_line(req), &v);
+}
+
+/* The shortest %g text that reads back as d (§7 writes floats so too). */
+static void
+real_text(struct buf *b, double d)
+{
+	char s[40];
+	int prec;
+
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(s, sizeof(s), "%.*g", prec, d);
+		if (strtod(s, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(s, sizeof(s), "%.17g", d);
+	buf_printf(b, "%s", s);
+}
+
+/*
+ * A JSON value as a person reads it: strings bare, absent or null "-",
+ * arrays "a, b", objects "k=v, k=v" (inner arrays in brackets).
+ */
+static void
+value_text(struct buf *b, json_t *v, bool inner)
+{
+	const char *k, *sep = "";
+	json_t *m;
+	size_t i;
+
+	switch (v != NULL ? json_typeof(v) : JSON_NULL) {
+	case JSON_STRING:
+		buf_printf(b, "%s", json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		buf_printf(b, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		real_text(b, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		buf_printf(b, "true");
+		break;
+	case JSON_FALSE:
+		buf_printf(b, "false");
+		break;
+	case JSON_NULL:
+		buf_printf(b, "-");
+		break;
+	case JSON_ARRAY:
+		if (json_array_size(v) == 0 && !inner) {
+			buf_printf(b, "-");
+			break;
+		}
+		buf_printf(b, "%s", inner ? "[" : "");
+		json_array_foreach(v, i, m)
+		{
+			buf_printf(b, "%s", sep);
+			value_text(b, m, true);
+			sep = ", ";
+		}
+		buf_printf(b, "%s", inner ? "]" : "");
+		break;
+	case JSON_OBJECT:
+		buf_printf(b, "%s", inner ? "{" : "");
+		json_object_foreach(v, k, m)
+		{
+			buf_printf(b, "%s%s=", sep, k);
+			value_text(b, m, true);
+			sep = ", ";
+		}
+		buf_printf(b, "%s", inner ? "}" : "");
+		break;
+	}
+}
+
+/*
+ * Minor units as major.minor with two decimals, and the currency when
+ * known: 1250000 CNY is "12500.00 CNY".  Integer division only.
+ */
+static void
+money_text(struct buf *b, json_t *v, const char *currency)
+{
+	json_int_t m;
+	uint64_t u;
+
+	if (!json_is_integer(v)) {
+		value_text(b, v, false);
+		return;
+	}
+	m = json_integer_value(v);
+	u = m < 0 ? 0 - (uint64_t)m : (uint64_t)m;
+	buf_printf(b, "%s%llu.%02u", m < 0 ? "-" : "",
+	    (unsigned long long)(u / 100), (unsigned)(u % 100));
+	if (currency != NULL)
+		buf_printf(b, " %s", currency);
+}
+
+/* Clears b, writes v into it and returns the text (valid until b changes). */
+static const char *
+text(struct buf *b, json_t *v)
+{
+	buf_clear(b);
+	value_text(b, v, false);
+	buf_append(b, "", 1);
+	return buf_data(b);
+}
+
+static const char *
+money(struct buf *b, json_t *v, const char *currency)
+{
+	buf_clear(b);
+	money_text(b, v, currency);
+	buf_append(b, "", 1);
+	return buf_data(b);
+}
+
+/* rec.key as text ("-" when absent). */
+static const char *
+field(struct buf *b, json_t *rec, const char *key)
+{
+	return text(b, json_object_get(rec, key));
+}
+
+/* The record's currency, when it is a string. */
+static const char *
+currency(json_t *rec)
+{
+	return json_string_value(json_object_get(rec, "currency"));
+}
+
+/*
+ * part/whole scaled to n and rounded, in integers (no floating point for
+ * money): 0 when whole is not positive, at most n.
+ */
+static int64_t
+share(int64_t part, int64_t whole, int64_t n)
+{
+	if (whole <= 0 || part <= 0)
+		return 0;
+	if (part > whole)
+		part = whole;
+	/* part * 2n must not overflow: halve both, the ratio barely moves. */
+	while (whole > INT64_MAX / (2 * n)) {
+		whole /= 2;
+		part /= 2;
+	}
+	return (part * 2 * n / whole + 1) / 2;
+}
+
+/* Columns a string takes on a terminal: UTF-8 continuation bytes add none. */
+static size_t
+columns(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+static void
+table_init(struct table *t, const struct col *cols)
+{
+	memset(t, 0, sizeof(*t));
+	t->cols = cols;
+	while (cols[t->ncols].head != NULL)
+		t->ncols++;
+}
+
+static void
+table_fini(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Appends one cell (copied); every ncols cells make a row. */
+static void
+table_add(struct table *t, const char *s)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->cells = xreallocarray(t->cells, t->cap, sizeof(*t->cells));
+	}
+	t->cells[t->n++] = xstrdup(s);
+}
+
+static size_t
+table_rows(const struct table *t)
+{
+	return t->ncols ? t->n / t->ncols : 0;
+}
+
+static void
+table_width(const struct table *t, size_t *w /* OUT */)
+{
+	size_t c, i;
+
+	for (c = 0; c < t->ncols; c++)
+		w[c] = columns(t->cols[c].head);
+	for (i = 0; i < t->n; i++) {
+		c = i % t->ncols;
+		if (columns(t->cells[i]) > w[c])
+			w[c] = columns(t->cells[i]);
+	}
+}
+
+static void
+table_line(const struct table *t, const char *const *cells, const size_t *w,
+    size_t indent)
+{
+	struct buf b;
+	size_t c, pad;
+
+	buf_init(&b);
+	buf_printf(&b, "%*s", (int)indent, "");
+	for (c = 0; c < t->ncols; c++) {
+		pad = w[c] - columns(cells[c]);
+		if (c > 0)
+			buf_printf(&b, "  ");
+		if (t->cols[c].right)
+			buf_printf(&b, "%*s", (int)pad, "");
+		buf_printf(&b, "%s", cells[c]);
+		if (!t->cols[c].right)
+			buf_printf(&b, "%*s", (int)pad, "");
+	}
+	while (buf_size(&b) > 0 && b.p[b.len - 1] == ' ')
+		b.len--;
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	buf_fini(&b);
+}
+
+/* Prints the header and every row, columns two spaces apart. */
+static void
+table_print(const struct table *t, size_t indent)
+{
+	const char **head = xcalloc(t->ncols, sizeof(*head));
+	size_t *w = xcalloc(t->ncols, sizeof(*w));
+	size_t c, r;
+
+	for (c = 0; c < t->ncols; c++)
+		head[c] = t->cols[c].head;
+	table_width(t, w);
+	table_line(t, head, w, indent);
+	for (r = 0; r < table_rows(t); r++)
+		table_line(
+		    t, (const char *const *)&t->cells[r * t->ncols], w, indent);
+	free(w);
+	free(head);
 }
 
 static void
@@ -371,44 +920,69 @@ slurp(const char *path, size_t *len)
 	return b.p;
 }
 
+/*
+ * The UTF-8 sequence at s (n > 0 bytes left): its length when valid,
+ * else 0 with *bad = the bytes that make up the invalid sequence.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+	size_t k, len;
+	uint32_t cp, min;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f, min = 0x80;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f, min = 0x800;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07, min = 0x10000;
+	else {
+		*bad = 1;
+		return 0;
+	}
+	for (k = 1; k < len; k++) {
+		if (k >= n || (s[k] & 0xc0) != 0x80) {
+			*bad = k;
+			return 0;
+		}
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		*bad = len;
+		return 0;
+	}
+	return len;
+}
+
 /* Appends s[0, n) to out with every invalid UTF-8 sequence as U+FFFD. */
 static void
 utf8_sanitize(struct buf *out, const unsigned char *s, size_t n)
 {
-	size_t i = 0, k, len;
-	uint32_t cp, min;
+	size_t i = 0, len, bad;
 
 	while (i < n) {
-		unsigned char c = s[i];
-
-		if (c < 0x80) {
-			buf_append(out, &s[i++], 1);
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			len = 3, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			len = 4, cp = c & 0x07, min = 0x10000;
-		else
-			len = 0, cp = 0, min = 0;
-		for (k = 1; len > 0 && k < len; k++) {
-			if (i + k >= n || (s[i + k] & 0xc0) != 0x80) {
-				len = 0;
-				break;
-			}
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (len == 0 || cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
+		if ((len = utf8_seq(s + i, n - i, &bad)) == 0) {
 			buf_append(out, "\xef\xbf\xbd", 3);
-			i += k > 1 ? k : 1;
+			i += bad;
 			continue;
 		}
 		buf_append(out, &s[i], len);
 		i += len;
 	}
+}
+
+/* The offset of the first invalid UTF-8 sequence or NUL in s, else n. */
+static size_t
+utf8_check(const unsigned char *s, size_t n)
+{
+	size_t i = 0, len, bad;
+
+	while (
+	    i < n && s[i] != '\0' && (len = utf8_seq(s + i, n - i, &bad)) > 0)
+		i += len;
+	return i;
 }
 
 struct ingest_run {
@@ -568,11 +1142,865 @@ out:
 	return rc;
 }
 
+/* A list shown as a table, or one line when it is empty. */
+struct listing {
+	struct table t;
+	const char *none; /* said instead of an empty table */
+	size_t said;      /* other lines said meanwhile (simulate) */
+};
+
+static void
+listing_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	struct listing *l = arg;
+
+	(void)ctl;
+	if (table_rows(&l->t) > 0)
+		table_print(&l->t, 0);
+	else if (l->said == 0 && json_is_true(json_object_get(fin, "ok")))
+		say("%s\n", l->none);
+}
+
+static const struct col account_cols[] = {
+	{ "ACCOUNT", false },
+	{ "STAGE", false },
+	{ "BALANCE", true },
+	{ "OVERDUE", true },
+	{ "DAYS", true },
+	{ "BROKEN", true },
+	{ "", false }, /* "paused" */
+	{ NULL, false },
+};
+
+static void
+account_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	const char *cur = currency(rec);
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "account"));
+	table_add(&l->t, field(&b, rec, "stage"));
+	table_add(&l->t, money(&b, json_object_get(rec, "balance"), cur));
+	table_add(
+	    &l->t, money(&b, json_object_get(rec, "overdue_amount"), cur));
+	table_add(&l->t, field(&b, rec, "days_overdue"));
+	table_add(&l->t, field(&b, rec, "promises_broken"));
+	table_add(&l->t,
+	    json_is_true(json_object_get(rec, "paused")) ? "paused" : "");
+	buf_fini(&b);
+}
+
+static int
+cmd_accounts(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--stage", "S", NULL }, { NULL, NULL, NULL } };
+	struct listing l = { .none = "no accounts" };
+	struct view v = { account_row, listing_done, &l, false };
+	json_t *req;
+	int rc;
+
+	parse_args(ctl, opts, NULL, 0);
+	req = json_pack("{s:s}", "cmd", "accounts");
+	if (opts[0].value != NULL) {
+		set_string(req, "stage", opts[0].value);
+		l.none = "no accounts in that stage";
+	}
+	table_init(&l.t, account_cols);
+	rc = exchange(ctl, request_line(req), &v);
+	table_fini(&l.t);
+	return rc;
+}
+
+static const struct col task_cols[] = {
+	{ "TASK", false },
+	{ "ACCOUNT", false },
+	{ "TYPE", false },
+	{ "STAGE", false },
+	{ "PRIORITY", true },
+	{ "STATUS", false },
+	{ "CREATED", false },
+	{ "SOURCE", false },
+	{ NULL, false },
+};
+
+/* explain's open tasks: the account and the status go without saying. */
+static const struct col open_task_cols[] = {
+	{ "TASK", false },
+	{ "TYPE", false },
+	{ "STAGE", false },
+	{ "PRIORITY", true },
+	{ "CREATED", false },
+	{ "SOURCE", false },
+	{ NULL, false },
+};
+
+/* "2026-11-27T09:00:00+08:00" as "2026-11-27 09:00" (local, §1). */
+static const char *
+minute(struct buf *b, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || strlen(s) < 19 || (s[10] != 'T' && s[10] != 't'))
+		return text(b, v);
+	buf_clear(b);
+	buf_printf(b, "%.10s %.5s", s, s + 11);
+	buf_append(b, "", 1);
+	return buf_data(b);
+}
+
+static void
+task_cells(struct table *t, json_t *rec, bool open_only)
+{
+	struct buf b;
+
+	buf_init(&b);
+	table_add(t, field(&b, rec, "task"));
+	if (!open_only)
+		table_add(t, field(&b, rec, "account"));
+	table_add(t, field(&b, rec, "type"));
+	table_add(t, field(&b, rec, "stage"));
+	table_add(t, field(&b, rec, "priority"));
+	if (!open_only)
+		table_add(t, field(&b, rec, "status"));
+	table_add(t, minute(&b, json_object_get(rec, "created")));
+	table_add(t, field(&b, rec, "source"));
+	buf_fini(&b);
+}
+
+static void
+task_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+
+	(void)ctl;
+	(void)line;
+	task_cells(&l->t, rec, false);
+}
+
+static int
+cmd_tasks(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--open", NULL, NULL }, { "--type", "T", NULL },
+		{ "--account", "A", NULL }, { NULL, NULL, NULL } };
+	struct listing l = { .none = "no tasks" };
+	struct view v = { task_row, listing_done, &l, false };
+	json_t *req;
+	int i, rc;
+
+	parse_args(ctl, opts, NULL, 0);
+	req = json_pack("{s:s}", "cmd", "tasks");
+	if (opts[0].value != NULL)
+		json_object_set_new(req, "open", json_true());
+	if (opts[1].value != NULL) {
+		/* The task types are fixed by §4.1: a typo is a usage error. */
+		for (i = 0; i < RULES_TASK_COUNT; i++) {
+			if (strcmp(opts[1].value, rules_task_type_name(i)) == 0)
+				break;
+		}
+		if (i == RULES_TASK_COUNT)
+			die_usage(
+			    "tasks: unknown task type \"%s\"", opts[1].value);
+		set_string(req, "type", opts[1].value);
+	}
+	if (opts[2].value != NULL)
+		set_string(req, "account", opts[2].value);
+	table_init(&l.t, task_cols);
+	rc = exchange(ctl, request_line(req), &v);
+	table_fini(&l.t);
+	return rc;
+}
+
+/* Appends prefix and the text of v. */
+static void
+put(struct buf *b, const char *prefix, json_t *v)
+{
+	buf_printf(b, "%s", prefix);
+	value_text(b, v, false);
+}
+
+/* One line per feed record: seq, kind, account and what it says. */
+static void
+feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	(void)arg;
+	buf_init(&b);
+	put(&b, "", json_object_get(rec, "seq"));
+	buf_printf(&b, " %-10s", kind != NULL ? kind : "-");
+	put(&b, " ", json_object_get(rec, "account"));
+	if (kind != NULL && strcmp(kind, "task") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, " ", json_object_get(rec, "type"));
+		put(&b, " ", json_object_get(rec, "stage"));
+		put(&b, " priority ", json_object_get(rec, "priority"));
+		buf_printf(&b, " amount ");
+		money_text(
+		    &b, json_object_get(rec, "amount_due"), currency(rec));
+		put(&b, " ", json_object_get(rec, "source"));
+	} else if (kind != NULL && strcmp(kind, "transition") == 0) {
+		put(&b, " ", json_object_get(rec, "from"));
+		put(&b, " -> ", json_object_get(rec, "to"));
+		put(&b, " rule ", json_object_get(rec, "rule"));
+		put(&b, " at ", json_object_get(rec, "at"));
+	} else if (kind != NULL && strcmp(kind, "cancel") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, ": ", json_object_get(rec, "reason"));
+	}
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	buf_fini(&b);
+}
+
+static int
+cmd_feed(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--from", "SEQ", NULL },
+		{ "--follow", NULL, NULL }, { "--consumer", "NAME", NULL },
+		{ NULL, NULL, NULL } };
+	struct view v = { feed_line, NULL, NULL, true };
+	json_t *req;
+
+	parse_args(ctl, opts, NULL, 0);
+	req = json_pack("{s:s}", "cmd", "feed");
+	if (opts[0].value != NULL)
+		json_object_set_new(req, "from",
+		    json_integer(parse_seq("--from", opts[0].value)));
+	if (opts[1].value != NULL) {
+		json_object_set_new(req, "follow", json_true());
+		/* Following ends when the user stops it: not a failure. */
+		ctl->follow = true;
+		signal(SIGINT, interrupted);
+	}
+	if (opts[2].value != NULL)
+		set_string(req, "consumer", opts[2].value);
+	return exchange(ctl, request_line(req), &v);
+}
+
+static int
+cmd_ack(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--consumer", "NAME", NULL },
+		{ NULL, NULL, NULL } };
+	const char *seq;
+	json_t *req;
+
+	if (parse_args(ctl, opts, &seq, 1) != 1)
+		die_usage("ack needs SEQ");
+	if (opts[0].value == NULL)
+		die_usage("ack needs --consumer NAME");
+	req = json_pack("{s:s}", "cmd", "ack");
+	set_string(req, "consumer", opts[0].value);
+	json_object_set_new(req, "seq", json_integer(parse_seq("SEQ", seq)));
+	return simple(ctl, req, NULL);
+}
+
+/* §3's money facts, shown as amounts. */
+static bool
+is_money_fact(const char *name)
+{
+	static const char *const names[] = { "balance", "overdue_amount",
+		"disputed_amount", "undisputed_overdue", NULL };
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+explain_facts(json_t *facts, const char *cur)
+{
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+	struct buf b;
+
+	say("facts\n");
+	json_object_foreach(facts, k, v)
+	{
+		if (strlen(k) > w)
+			w = strlen(k);
+	}
+	buf_init(&b);
+	json_object_foreach(facts, k, v)
+	{
+		say("  %-*s  %s\n", (int)w, k,
+		    is_money_fact(k) ? money(&b, v, cur) : text(&b, v));
+	}
+	if (json_object_size(facts) == 0)
+		say("  none\n");
+	buf_fini(&b);
+}
+
+/* The rules' or the alerts' verdicts, condition by condition. */
+static void
+explain_verdicts(const char *title, json_t *list)
+{
+	json_t *r, *c, *from, *name, *until;
+	size_t i, k;
+	struct buf b;
+
+	say("%s\n", title);
+	if (json_array_size(list) == 0)
+		say("  none\n");
+	buf_init(&b);
+	json_array_foreach(list, i, r)
+	{
+		bool holds = json_is_true(json_object_get(r, "holds"));
+
+		if ((name = json_object_get(r, "rule")) == NULL &&
+		    (name = json_object_get(r, "alert")) == NULL)
+			name = json_object_get(r, "name");
+		buf_clear(&b);
+		put(&b, holds ? "  + " : "  - ", name);
+		if ((from = json_object_get(r, "from")) != NULL)
+			buf_printf(&b, ": %s,",
+			    json_is_true(from) ? "from this stage"
+			                       : "not from this stage");
+		else
+			buf_printf(&b, ":");
+		buf_printf(&b, " %s", holds ? "holds" : "does not hold");
+		until = json_object_get(r, "cooldown_until");
+		if (until != NULL && !json_is_null(until))
+			put(&b, ", cooldown until ", until);
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+		json_array_foreach(json_object_get(r, "conditions"), k, c)
+		{
+			buf_clear(&b);
+			buf_printf(&b, "      %c ",
+			    json_is_true(json_object_get(c, "holds")) ? '+'
+			                                              : '-');
+			buf_printf(&b, "%-18s ",
+			    json_string_value(json_object_get(c, "fact"))
+			        ? json_string_value(json_object_get(c, "fact"))
+			        : "-");
+			value_text(&b, json_object_get(c, "value"), false);
+			put(&b, "  test ", json_object_get(c, "test"));
+			buf_append(&b, "", 1);
+			say("%s\n", buf_data(&b));
+		}
+	}
+	buf_fini(&b);
+}
+
+static void
+explain_history(json_t *history)
+{
+	json_t *h;
+	size_t i;
+	struct buf b;
+
+	say("history\n");
+	if (json_array_size(history) == 0)
+		say("  none\n");
+	buf_init(&b);
+	json_array_foreach(history, i, h)
+	{
+		buf_clear(&b);
+		put(&b, "  ", json_object_get(h, "at"));
+		put(&b, "  ", json_object_get(h, "from"));
+		put(&b, " -> ", json_object_get(h, "to"));
+		put(&b, "  rule ", json_object_get(h, "rule"));
+		if (json_object_size(json_object_get(h, "facts")) > 0)
+			put(&b, "  ", json_object_get(h, "facts"));
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
+	buf_fini(&b);
+}
+
+/* explain: a report of one account, section after section. */
+static void
+explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	json_t *tasks = json_object_get(rec, "open_tasks");
+	json_t *next = json_object_get(rec, "next");
+	json_t *name = json_object_get(rec, "name"), *task;
+	struct table t;
+	struct buf b;
+	size_t i;
+
+	(void)ctl;
+	(void)line;
+	(void)arg;
+	buf_init(&b);
+	put(&b, "account ", json_object_get(rec, "account"));
+	if (json_is_string(name))
+		put(&b, " (", name), buf_printf(&b, ")");
+	put(&b, ": stage ", json_object_get(rec, "stage"));
+	if (json_is_true(json_object_get(rec, "paused")))
+		buf_printf(&b, ", paused");
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	explain_facts(json_object_get(rec, "facts"), currency(rec));
+	explain_verdicts("rules", json_object_get(rec, "rules"));
+	explain_verdicts("alerts", json_object_get(rec, "alerts"));
+	explain_history(json_object_get(rec, "history"));
+	say("open tasks\n");
+	table_init(&t, open_task_cols);
+	json_array_foreach(tasks, i, task)
+	{
+		task_cells(&t, task, true);
+	}
+	if (table_rows(&t) > 0)
+		table_print(&t, 2);
+	else
+		say("  none\n");
+	table_fini(&t);
+	buf_clear(&b);
+	if (json_is_object(next) && json_object_get(next, "at") != NULL) {
+		put(&b, "next  ", json_object_get(next, "at"));
+		put(&b, "  ", json_object_get(next, "what"));
+	} else
+		buf_printf(&b, "next  nothing due");
+	buf_append(&b, "", 1);
+	say("%s\n", buf_data(&b));
+	buf_fini(&b);
+}
+
+static int
+cmd_explain(struct ctl *ctl)
+{
+	const char *account;
+	json_t *req;
+
+	if (parse_args(ctl, NULL, &account, 1) != 1)
+		die_usage("explain needs ACCOUNT");
+	req = json_pack("{s:s}", "cmd", "explain");
+	set_string(req, "account", account);
+	return simple(ctl, req, explain_report);
+}
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A rules directory as §4.1 reads it: the rule file names, sorted. */
+static int
+rule_file_names(DIR *d, const char *dir, char ***names, size_t *n)
+{
+	struct dirent *de;
+	size_t len;
+
+	*names = NULL;
+	*n = 0;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 5 ||
+		    strcmp(de->d_name + len - 5, ".conf") != 0)
+			continue;
+		*names = xreallocarray(*names, *n + 1, sizeof(**names));
+		(*names)[(*n)++] = xstrdup(de->d_name);
+		errno = 0;
+	}
+	if (errno != 0) {
+		fprintf(stderr, "dunnctl: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (*n > 0)
+		qsort(*names, *n, sizeof(**names), cmp_name);
+	return 0;
+}
+
+/*
+ * Reads name in directory d whole, at most PROTO_LINE_MAX bytes (more
+ * could not travel in one request anyway); NULL when it cannot be sent
+ * (reported).
+ */
+static char *
+read_rule_file(DIR *d, const char *dir, const char *name, size_t *len)
+{
+	struct buf b;
+	ssize_t r;
+	int fd;
+
+	buf_init(&b);
+	fd = openat(dirfd(d), name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		goto fail;
+	while ((r = read(fd, buf_reserve(&b, READ_CHUNK), READ_CHUNK)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			goto fail;
+		b.len += (size_t)r;
+		if (buf_size(&b) > PROTO_LINE_MAX) {
+			fprintf(stderr,
+			    "dunnctl: %s/%s: too large to send (over 1 MiB)\n",
+			    dir, name);
+			close(fd);
+			buf_fini(&b);
+			return NULL;
+		}
+	}
+	close(fd);
+	*len = buf_size(&b);
+	buf_append(&b, "", 1);
+	return b.p;
+fail:
+	fprintf(stderr, "dunnctl: %s/%s: %s\n", dir, name, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	buf_fini(&b);
+	return NULL;
+}
+
+/* 1-based line of byte off in s. */
+static size_t
+line_of(const char *s, size_t off)
+{
+	size_t line = 1, i;
+
+	for (i = 0; i < off; i++) {
+		if (s[i] == '\n')
+			line++;
+	}
+	return line;
+}
+
+/*
+ * The rule files of dir as §8's "files": regular files whose name ends
+ * in ".conf" and does not start with ".", in byte order of names,
+ * subdirectories ignored (§4.1).  JSON carries only UTF-8 without NUL:
+ * any other file is reported by name and line.  NULL on error.
+ */
+static json_t *
+load_rule_files(const char *dir)
+{
+	json_t *files = json_array();
+	char **names = NULL, *data = NULL;
+	size_t n = 0, i, len, bad;
+	struct stat st;
+	struct buf nb;
+	DIR *d = NULL;
+
+	buf_init(&nb);
+	if ((d = opendir(dir)) == NULL) {
+		fprintf(stderr, "dunnctl: %s: %s\n", dir, strerror(errno));
+		goto fail;
+	}
+	if (rule_file_names(d, dir, &names, &n) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (fstatat(dirfd(d), names[i], &st, 0) == -1) {
+			fprintf(stderr, "dunnctl: %s/%s: %s\n", dir, names[i],
+			    strerror(errno));
+			goto fail;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		len = strlen(names[i]);
+		if (utf8_check((const unsigned char *)names[i], len) != len) {
+			buf_clear(&nb);
+			utf8_sanitize(
+			    &nb, (const unsigned char *)names[i], len);
+			buf_append(&nb, "", 1);
+			fprintf(stderr,
+			    "dunnctl: %s/%s: the file name is not valid UTF-8, it cannot be sent\n",
+			    dir, buf_data(&nb));
+			goto fail;
+		}
+		if ((data = read_rule_file(d, dir, names[i], &len)) == NULL)
+			goto fail;
+		if ((bad = utf8_check((unsigned char *)data, len)) != len) {
+			fprintf(stderr,
+			    "dunnctl: %s/%s:%zu: %s, the file cannot be sent\n",
+			    dir, names[i], line_of(data, bad),
+			    data[bad] == '\0' ? "a NUL byte"
+			                      : "not valid UTF-8");
+			goto fail;
+		}
+		json_array_append_new(files,
+		    json_pack(
+		        "{s:s,s:s%}", "name", names[i], "text", data, len));
+		free(data);
+		data = NULL;
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	buf_fini(&nb);
+	return files;
+fail:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(data);
+	if (d != NULL)
+		closedir(d);
+	buf_fini(&nb);
+	json_decref(files);
+	return NULL;
+}
+
+static const struct col simulate_cols[] = {
+	{ "ACCOUNT", false },
+	{ "FROM", false },
+	{ "TO", false },
+	{ NULL, false },
+};
+
+static void
+simulate_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	struct buf b;
+
+	/* A rule error or warning, shaped as reload's (§8). */
+	if (json_object_get(rec, "account") == NULL &&
+	    json_object_get(rec, "message") != NULL) {
+		human_reload(ctl, line, rec, NULL);
+		l->said++;
+		return;
+	}
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "account"));
+	table_add(&l->t, field(&b, rec, "from"));
+	table_add(&l->t, field(&b, rec, "to"));
+	buf_fini(&b);
+}
+
+static int
+cmd_simulate(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--rules", "DIR", NULL },
+		{ NULL, NULL, NULL } };
+	struct listing l = { .none = "no account would change stage" };
+	struct view v = { simulate_row, listing_done, &l, false };
+	json_t *files;
+	char *line;
+	int rc;
+
+	parse_args(ctl, opts, NULL, 0);
+	if (opts[0].value == NULL)
+		die_usage("simulate needs --rules DIR");
+	if ((files = load_rule_files(opts[0].value)) == NULL)
+		return EXIT_FAILED;
+	line = request_line(
+	    json_pack("{s:s,s:o}", "cmd", "simulate", "files", files));
+	if (strlen(line) > PROTO_LINE_MAX) {
+		fprintf(stderr,
+		    "dunnctl: %s: the rule files are too large to send (%zu bytes as a request, at most 1 MiB)\n",
+		    opts[0].value, strlen(line));
+		free(line);
+		return EXIT_FAILED;
+	}
+	table_init(&l.t, simulate_cols);
+	rc = exchange(ctl, line, &v);
+	table_fini(&l.t);
+	return rc;
+}
+
+static const char *const aging_buckets[] = { "not_due", "1-30", "31-60",
+	"61-90", "91+", NULL };
+
+static const struct col aging_cols[] = {
+	{ "STAGE", false },
+	{ "CUR", false },
+	{ "BUCKET", false },
+	{ "AMOUNT", true },
+	{ "SHARE", false },
+	{ "", true }, /* percent */
+	{ NULL, false },
+};
+
+static void
+keep_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	(void)ctl;
+	(void)line;
+	json_array_append(arg, rec);
+}
+
+/*
+ * report aging: per stage and currency, one row per bucket with its
+ * share of that stage's total as a bar of '#', the bars as wide as 80
+ * columns leave (BAR_MIN to BAR_MAX).
+ */
+static void
+aging_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	json_t *recs = arg, *rec;
+	struct table t;
+	struct buf b;
+	size_t w[6], i, k, n, bar, used, cell;
+	json_int_t total;
+
+	(void)ctl;
+	if (json_array_size(recs) == 0) {
+		if (json_is_true(json_object_get(fin, "ok")))
+			say("no open amounts\n");
+		return;
+	}
+	table_init(&t, aging_cols);
+	buf_init(&b);
+	json_array_foreach(recs, i, rec)
+	{
+		for (k = 0; aging_buckets[k] != NULL; k++) {
+			table_add(&t, k == 0 ? field(&b, rec, "stage") : "");
+			table_add(&t, k == 0 ? field(&b, rec, "currency") : "");
+			table_add(&t, aging_buckets[k]);
+			table_add(&t,
+			    money(&b, json_object_get(rec, aging_buckets[k]),
+			        NULL));
+			table_add(&t, "");
+			table_add(&t, "");
+		}
+		table_add(&t, "");
+		table_add(&t, "");
+		table_add(&t, "total");
+		table_add(&t, money(&b, json_object_get(rec, "total"), NULL));
+		table_add(&t, "");
+		table_add(&t, "");
+	}
+	/* The bars get what the other columns leave of the screen. */
+	table_width(&t, w);
+	used = w[0] + w[1] + w[2] + w[3] + strlen("100.0%") + 2 * 5;
+	bar = used + BAR_MIN < SCREEN_WIDTH ? SCREEN_WIDTH - used : BAR_MIN;
+	if (bar > BAR_MAX)
+		bar = BAR_MAX;
+	json_array_foreach(recs, i, rec)
+	{
+		total = json_integer_value(json_object_get(rec, "total"));
+		for (k = 0; aging_buckets[k] != NULL; k++) {
+			json_int_t part = json_integer_value(
+			    json_object_get(rec, aging_buckets[k]));
+			int64_t pm = share(part, total, 1000);
+
+			/* Six rows a record: five buckets and the total. */
+			cell = (i * 6 + k) * t.ncols;
+			n = (size_t)share(part, total, (int64_t)bar);
+			free(t.cells[cell + 4]);
+			t.cells[cell + 4] = xmalloc(n + 1);
+			memset(t.cells[cell + 4], '#', n);
+			t.cells[cell + 4][n] = '\0';
+			buf_clear(&b);
+			if (total > 0)
+				buf_printf(&b, "%d.%d%%", (int)(pm / 10),
+				    (int)(pm % 10));
+			else
+				buf_printf(&b, "-");
+			buf_append(&b, "", 1);
+			free(t.cells[cell + 5]);
+			t.cells[cell + 5] = xstrdup(buf_data(&b));
+		}
+	}
+	table_print(&t, 0);
+	table_fini(&t);
+	buf_fini(&b);
+}
+
+static int
+cmd_report(struct ctl *ctl)
+{
+	const char *name;
+	json_t *recs = json_array();
+	struct view v = { keep_record, aging_done, recs, false };
+	int rc;
+
+	if (parse_args(ctl, NULL, &name, 1) != 1)
+		die_usage("report needs a report name: aging");
+	if (strcmp(name, "aging") != 0)
+		die_usage(
+		    "report: unknown report \"%s\" (there is: aging)", name);
+	rc = exchange(ctl,
+	    request_line(json_pack("{s:s,s:s}", "cmd", "report", "name", name)),
+	    &v);
+	json_decref(recs);
+	return rc;
+}
+
+/* clock: the new time, from a data record or the final one. */
+static void
+clock_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	json_t **now = arg;
+
+	(void)ctl;
+	(void)line;
+	if (json_object_get(rec, "now") != NULL) {
+		json_decref(*now);
+		*now = json_incref(json_object_get(rec, "now"));
+	}
+}
+
+static void
+clock_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	json_t **now = arg, *v = json_object_get(fin, "now");
+	struct buf b;
+
+	(void)ctl;
+	if (v == NULL)
+		v = *now;
+	if (v == NULL || !json_is_true(json_object_get(fin, "ok")))
+		return;
+	buf_init(&b);
+	say("now %s\n", text(&b, v));
+	buf_fini(&b);
+}
+
+static int
+cmd_clock(struct ctl *ctl)
+{
+	const char *pos[2], *why;
+	json_t *now = NULL;
+	struct view v = { clock_record, clock_done, &now, false };
+	int64_t t;
+	int rc;
+
+	if (parse_args(ctl, NULL, pos, 2) != 2)
+		die_usage("clock needs \"set TIME\" or \"advance DURATION\"");
+	if (strcmp(pos[0], "set") == 0) {
+		if (clock_parse_ts(pos[1], strlen(pos[1]), &t, &why) == -1)
+			die_usage(
+			    "clock set: bad time \"%s\": %s (want e.g. 2026-11-27T09:00:00+08:00)",
+			    pos[1], why);
+	} else if (strcmp(pos[0], "advance") == 0) {
+		if (clock_parse_duration(pos[1], strlen(pos[1]), &t, &why) ==
+		    -1)
+			die_usage(
+			    "clock advance: bad duration \"%s\": %s (want e.g. 90m, 12h, 5d, 2w)",
+			    pos[1], why);
+	} else
+		die_usage("clock needs \"set TIME\" or \"advance DURATION\"");
+	rc = exchange(ctl,
+	    request_line(
+	        json_pack("{s:s,s:s}", "cmd", "clock", pos[0], pos[1])),
+	    &v);
+	json_decref(now);
+	return rc;
+}
+
+/* One entry per §7 command, in the contract's order; usage() shows it. */
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
+	{ "accounts", "[--stage S]", cmd_accounts },
+	{ "explain", "ACCOUNT", cmd_explain },
+	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
+	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
+	{ "ack", "--consumer NAME SEQ", cmd_ack },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
+	{ "simulate", "--rules DIR", cmd_simulate },
+	{ "report", "aging", cmd_report },
+	{ "clock", "set TIME | advance DURATION", cmd_clock },
 	{ NULL, NULL, NULL },
 };
 
@@ -583,7 +2011,8 @@ static void __attribute__((noreturn)) usage(void)
 	fprintf(stderr,
 	    "usage: dunnctl [-s SOCKET | -c dunnd.conf] [--json] COMMAND [ARGS]\n");
 	for (c = commands; c->name != NULL; c++)
-		fprintf(stderr, "       dunnctl %s %s\n", c->name, c->args);
+		fprintf(stderr, "       dunnctl %s%s%s\n", c->name,
+		    c->args[0] != '\0' ? " " : "", c->args);
 	exit(EXIT_USAGE);
 }
 
@@ -598,6 +2027,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.fd = -1;
+	buf_init(&ctl.in);
 	ctl.argv = xcalloc((size_t)argc + 1, sizeof(*ctl.argv));
 	/* §7: -s, -c and --json may come before or after COMMAND. */
 	for (i = 1; i < argc; i++) {
@@ -626,8 +2056,18 @@ main(int argc, char *argv[])
 	if (c->name == NULL)
 		die_usage("unknown command \"%s\"", ctl.argv[0]);
 	i = c->run(&ctl);
-	if (ctl.in != NULL)
-		fclose(ctl.in);
+	if (ctl.fd != -1)
+		close(ctl.fd);
+	buf_fini(&ctl.in);
 	free(ctl.argv);
+	/*
+	 * Output that did not reach stdout is a failure; a reader that went
+	 * away (EPIPE: a pipe into head) made its own choice.
+	 */
+	if ((fflush(stdout) == EOF || ferror(stdout)) && errno != EPIPE) {
+		fprintf(stderr, "dunnctl: stdout: %s\n", strerror(errno));
+		if (i == 0)
+			i = EXIT_FAILED;
+	}
 	return i;
 }
