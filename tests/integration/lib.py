@@ -76,11 +76,11 @@ class IngestResult:
     (stdout), the counts object (stderr, README "Readings" 10) and the raw
     streams."""
 
-    def __init__(self, rc, stdout, stderr):
+    def __init__(self, rc, stdout, stderr, json_out=True):
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
-        self.results = lines(stdout)
+        self.results = lines(stdout) if json_out else []
         self.counts = None
         for l in stderr.splitlines():
             if l.startswith("{"):
@@ -172,7 +172,7 @@ class Daemon:
             args += ["--skip-bad", skip_bad]
         r = subprocess.run(args + [path], capture_output=True, timeout=60)
         return IngestResult(r.returncode, r.stdout.decode("utf-8", "replace"),
-                            r.stderr.decode("utf-8", "replace"))
+                            r.stderr.decode("utf-8", "replace"), json_out)
 
     def accounts(self):
         """`dunnctl --json accounts` as {account id: record}, in output order."""
