@@ -4,6 +4,7 @@ Every test starts its own dunnd with its own dunnd.conf, rules and
 --test-clock, and drives it only through dunnctl and the socket.  Nothing
 sleeps to synchronise: start() polls `dunnctl status` with a deadline.
 """
+import itertools
 import json
 import os
 import shutil
@@ -45,6 +46,53 @@ scripts = (
 
 def lines(text):
     return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+def write_jsonl(path, items):
+    """Writes a JSON Lines file and returns path.
+
+    items is either bytes (written as they are: the caller chooses every
+    line end) or a list whose dicts are dumped compactly, whose str lines
+    are written as UTF-8 and whose bytes lines are written raw, each
+    followed by LF."""
+    if isinstance(items, (bytes, bytearray)):
+        data = bytes(items)
+    else:
+        out = []
+        for it in items:
+            if isinstance(it, dict):
+                it = json.dumps(it, separators=(",", ":"), ensure_ascii=False)
+            if isinstance(it, str):
+                it = it.encode()
+            out.append(bytes(it) + b"\n")
+        data = b"".join(out)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+class IngestResult:
+    """What `dunnctl --json ingest` gave: exit code, the per-line objects
+    (stdout), the counts object (stderr, README "Readings" 10) and the raw
+    streams."""
+
+    def __init__(self, rc, stdout, stderr, json_out=True):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.results = lines(stdout) if json_out else []
+        self.counts = None
+        for l in stderr.splitlines():
+            if l.startswith("{"):
+                self.counts = json.loads(l)
+                break
+
+    def statuses(self):
+        """[(line, status), ...] in reply order."""
+        return [(r.get("line"), r.get("status")) for r in self.results]
+
+    def __repr__(self):
+        return "IngestResult(rc=%r, results=%r, stderr=%r)" % (self.rc, self.results, self.stderr[-500:])
 
 
 class Daemon:
@@ -112,6 +160,25 @@ class Daemon:
         r, recs = self.ctl_json("status")
         assert r.returncode == 0, r.stderr
         return recs[0]
+
+    _batches = itertools.count(1)
+
+    def ingest(self, items, skip_bad=None, json_out=True):
+        """Writes items (see write_jsonl) to a new file in tmp and runs
+        `dunnctl [--json] ingest [--skip-bad REJECTS] FILE`."""
+        path = write_jsonl(os.path.join(self.tmp, "batch-%d.jsonl" % next(self._batches)), items)
+        args = [DUNNCTL, "-s", self.sock] + (["--json"] if json_out else []) + ["ingest"]
+        if skip_bad is not None:
+            args += ["--skip-bad", skip_bad]
+        r = subprocess.run(args + [path], capture_output=True, timeout=60)
+        return IngestResult(r.returncode, r.stdout.decode("utf-8", "replace"),
+                            r.stderr.decode("utf-8", "replace"), json_out)
+
+    def accounts(self):
+        """`dunnctl --json accounts` as {account id: record}, in output order."""
+        r, recs = self.ctl_json("accounts")
+        assert r.returncode == 0, r.stderr
+        return {a["account"]: a for a in recs}
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc is None or self.proc.poll() is not None:
