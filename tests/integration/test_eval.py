@@ -45,6 +45,12 @@ R7  A stage task's days_overdue / amount_due / priority are computed at its
 R8  With the §4.1 example, the third visit (entry + 42d) never falls due:
     rule `long` moves the account to pressure at days_overdue 30
     (entry + 29d), after two visits.
+R9  The clock position is committed with each moment's records: after a
+    kill -9 in the middle of a clock jump, the feed is exactly the records
+    of the moments <= the restored `now` (a prefix of the uninterrupted
+    feed), and finishing the jump yields the uninterrupted feed.
+R10 `clock set` to the current instant written with another offset
+    (2026-03-02T01:00:00Z for 09:00+08:00) is the same time: exit 0.
 """
 import datetime
 import signal
