@@ -241,3 +241,46 @@ class DaemonTest(unittest.TestCase):
         d = Daemon(path, **kw)
         self.daemons.append(d)
         return d
+
+
+# --- Helpers for scenario tests (evaluation, feed, clock) -------------------
+
+def write_jsonl(path, events):
+    """Writes events (dicts, or raw lines as str) as JSON Lines to path."""
+    with open(path, "w") as f:
+        for e in events:
+            f.write((e if isinstance(e, str) else json.dumps(e)) + "\n")
+    return path
+
+
+def ingest_events(d, events, *args):
+    """Sends events as one batch (`dunnctl --json ingest FILE`); returns
+    (CompletedProcess, per-line result records)."""
+    n = len([x for x in os.listdir(d.tmp) if x.startswith("batch-")])
+    path = write_jsonl(os.path.join(d.tmp, "batch-%04d.jsonl" % n), events)
+    return d.ctl_json("ingest", *(list(args) + [path]))
+
+
+def feed_records(d, from_seq=None):
+    """The feed records with seq > from_seq (`dunnctl --json feed`)."""
+    args = ["feed"] if from_seq is None else ["feed", "--from", str(from_seq)]
+    r, recs = d.ctl_json(*args)
+    if r.returncode != 0:
+        raise AssertionError("dunnctl feed exited %d: %s" % (r.returncode, r.stderr))
+    return recs
+
+
+def task_records(d, *args):
+    """`dunnctl --json tasks ARGS`: the task records with their status."""
+    r, recs = d.ctl_json("tasks", *args)
+    if r.returncode != 0:
+        raise AssertionError("dunnctl tasks exited %d: %s" % (r.returncode, r.stderr))
+    return recs
+
+
+def account_records(d):
+    """`dunnctl --json accounts`, as a dict by account id."""
+    r, recs = d.ctl_json("accounts")
+    if r.returncode != 0:
+        raise AssertionError("dunnctl accounts exited %d: %s" % (r.returncode, r.stderr))
+    return {a["account"]: a for a in recs}
