@@ -341,6 +341,13 @@ check_line(struct ctx *c, const struct event *ev)
 		    strcmp(store_col_text(e->store, Q_MONEY_GET, 1),
 		        "upheld") == 0) {
 			store_done(e->store, Q_MONEY_GET);
+			rc = store_q(e->store, Q_EVENT_GET, "t", ev->event_ref);
+			store_done(e->store, Q_EVENT_GET);
+			if (rc == -1)
+				return dberr(c);
+			if (rc == 0)
+				return diag_set(c->d, "event",
+				    "unknown event %s", ev->event_ref);
 			return diag_set(c->d, "event",
 			    "event %s is not an accepted payment or credit",
 			    ev->event_ref);
