@@ -72,8 +72,7 @@ smoke: all
 	    python3 ../shared/checks/smoke.py $(CURDIR) ; \
 	else echo "smoke: ../shared/checks/smoke.py not present, skipped"; fi
 
-# smoke joins `test` once ingest, evaluation and the feed are in (#13).
-test: all unit integration
+test: all unit integration smoke
 
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit integration

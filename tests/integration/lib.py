@@ -245,14 +245,6 @@ class DaemonTest(unittest.TestCase):
 
 # --- Helpers for scenario tests (evaluation, feed, clock) -------------------
 
-def write_jsonl(path, events):
-    """Writes events (dicts, or raw lines as str) as JSON Lines to path."""
-    with open(path, "w") as f:
-        for e in events:
-            f.write((e if isinstance(e, str) else json.dumps(e)) + "\n")
-    return path
-
-
 def ingest_events(d, events, *args):
     """Sends events as one batch (`dunnctl --json ingest FILE`); returns
     (CompletedProcess, per-line result records)."""
