@@ -410,29 +410,29 @@ engine_step_end(struct engine *e, bool commit)
 			rc = -1;
 	} else
 		rc = -1;
+	/* Before undo_step() frees the accounts created in the step. */
+	for (i = 0; i < e->ndirty; i++)
+		e->dirty[i]->dirty = false;
+	e->ndirty = 0;
 	if (rc == -1) {
 		store_rollback(e->store);
 		undo_step(e);
 	} else if (e->now > e->clock_pos)
 		e->clock_pos = e->now;
-	if (rc == 0 && e->feed_head != e->undo_feed_head &&
-	    e->committed != NULL)
-		e->committed(e->committed_arg);
 	/* Restored or changed: arm them again (created ones are gone). */
 	for (i = 0; i < e->nundo; i++) {
 		if (rc == -1 && e->undo[i].created)
 			continue;
 		e->undo[i].a->saved = false;
-		e->undo[i].a->dirty = false;
 		engine_reschedule(e, e->undo[i].a);
 	}
-	for (i = 0; i < e->ndirty; i++)
-		e->dirty[i]->dirty = false;
 	for (i = 0; i < e->nundo; i++)
 		buf_fini(&e->undo[i].state);
 	e->nundo = 0;
-	e->ndirty = 0;
 	e->in_step = false;
+	if (rc == 0 && e->feed_head != e->undo_feed_head &&
+	    e->committed != NULL)
+		e->committed(e->committed_arg);
 	e->failed = false;
 	return rc;
 }

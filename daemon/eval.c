@@ -451,7 +451,8 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 	a->held = false;
 	a->nemitted = 0;
 	fit_steps(e, a);
-	memset(a->emitted, 0, a->nemitted * sizeof(*a->emitted));
+	if (a->nemitted > 0)
+		memset(a->emitted, 0, a->nemitted * sizeof(*a->emitted));
 }
 
 /* A duration as rule files write it: "5d", "36h", "90m". */

@@ -183,6 +183,8 @@ buf_reserve(struct buf *b, size_t n)
 void
 buf_append(struct buf *b, const void *data, size_t n)
 {
+	if (n == 0)
+		return;
 	memcpy(buf_reserve(b, n), data, n);
 	b->len += n;
 }
