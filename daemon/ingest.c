@@ -747,7 +747,8 @@ apply_reversal(struct ctx *c, const struct event *ev)
 }
 
 static void
-apply_promise(struct ctx *c, const struct event *ev, int64_t seq)
+apply_promise(
+    struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
 {
 	struct engine *e = c->e;
 	struct store *s = e->store;
@@ -761,7 +762,7 @@ apply_promise(struct ctx *c, const struct event *ev, int64_t seq)
 	memset(&pr, 0, sizeof(pr));
 	pr.id = xstrdup(ev->id);
 	pr.amount = ev->amount;
-	pr.at = ev->at;
+	pr.at = at;
 	pr.due = ev->due_day;
 	pr.arrival = seq;
 	pr.break_at = clock_day_start(ev->due_day + 1) + e->rs->promise_grace_s;
@@ -769,7 +770,7 @@ apply_promise(struct ctx *c, const struct event *ev, int64_t seq)
 	idx = acct_promise_add(a, &pr);
 	db(c,
 	    store_exec_q(s, Q_PROMISE_ADD, "ttiiiit", ev->id, a->id, seq,
-	        ev->amount, (int64_t)ev->due_day, ev->at,
+	        ev->amount, (int64_t)ev->due_day, at,
 	        ev->task[0] != '\0' ? ev->task : NULL));
 	/* §3.1: the not-yet-counted money dated in its span, oldest first. */
 	for (rc = store_q(s, Q_MONEY_SPAN, "tii", a->id, pr.at, pr.break_at);
@@ -845,7 +846,7 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		apply_money(c, ev, "credit", ev->amount, at, seq);
 		break;
 	case EVENT_PROMISE:
-		apply_promise(c, ev, seq);
+		apply_promise(c, ev, at, seq);
 		break;
 	case EVENT_DISPUTE:
 		c->a->inv[c->inv].disputed += ev->amount;
