@@ -124,12 +124,11 @@ gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
 	a->inv = track(xcalloc(a->capinv, sizeof(*a->inv)));
 	for (k = 0; k < ninv; k++) {
 		iv = &a->inv[k];
-		iv->id = id_dup(n, "INV", k);
-		iv->amount = 1000 + rnd(5000000);
 		iv->due = first_due + 30 * k;
 		iv->issued = iv->due - 30;
-		iv->arrival = (int64_t)n * 64 + k;
-		iv->open = iv->amount;
+		iv->seq = (uint32_t)((int64_t)n * 64 + k);
+		iv->open = 1000 + rnd(5000000);
+		iv->settle_day = INT32_MIN;
 		switch (b) {
 		case PAYS_ON_TIME:
 			late = 0;
@@ -149,10 +148,8 @@ gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
 		}
 		/* Paid if the payment day has come. */
 		if (iv->due + late < today) {
-			iv->open = rnd(10) == 0 ? iv->amount / 3 : 0;
+			iv->open = rnd(10) == 0 ? iv->open / 3 : 0;
 			iv->settle_day = iv->due + late;
-			iv->last_applied =
-			    clock_day_start(iv->settle_day) + 3600;
 		}
 		if (iv->open > 0 && rnd(12) == 0)
 			iv->disputed = rnd(2) ? iv->open : iv->open / 2 + 1;
@@ -238,8 +235,6 @@ free_account(struct acct *a)
 {
 	size_t i;
 
-	for (i = 0; i < a->ninv; i++)
-		free(a->inv[i].id);
 	for (i = 0; i < a->nprom; i++)
 		free(a->prom[i].id);
 	free(a->inv);

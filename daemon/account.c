@@ -30,16 +30,17 @@ acct_credit_balance(const struct acct *a)
 }
 
 long
-acct_invoice_find(const struct acct *a, const char *id)
+acct_invoice_find(const struct acct *a, int64_t seq)
 {
 	size_t i;
 
 	for (i = 0; i < a->ninv; i++)
-		if (strcmp(a->inv[i].id, id) == 0)
+		if (a->inv[i].seq == (uint32_t)seq)
 			return (long)i;
 	return -1;
 }
 
+/* Invoice order; arrival breaks ties, and iv is the newest. */
 static bool
 invoice_before(const struct acct_invoice *x, const struct acct_invoice *y)
 {
@@ -47,7 +48,7 @@ invoice_before(const struct acct_invoice *x, const struct acct_invoice *y)
 		return x->due < y->due;
 	if (x->issued != y->issued)
 		return x->issued < y->issued;
-	return x->arrival < y->arrival;
+	return x->seq < y->seq;
 }
 
 size_t
@@ -123,8 +124,6 @@ acct_clear(struct acct *a)
 	for (i = 0; i < a->ntags; i++)
 		free(a->tags[i]);
 	free(a->tags);
-	for (i = 0; i < a->ninv; i++)
-		free(a->inv[i].id);
 	free(a->inv);
 	for (i = 0; i < a->nprom; i++)
 		free(a->prom[i].id);
@@ -204,12 +203,9 @@ acct_encode(const struct acct *a, struct buf *b)
 	for (i = 0; i < a->ninv; i++) {
 		const struct acct_invoice *iv = &a->inv[i];
 
-		put_str(b, iv->id);
-		put_i64(b, iv->amount);
 		put_i64(b, iv->open);
 		put_i64(b, iv->disputed);
-		put_i64(b, iv->arrival);
-		put_i64(b, iv->last_applied);
+		put_i64(b, iv->seq);
 		put_i64(b, iv->issued);
 		put_i64(b, iv->due);
 		put_i64(b, iv->settle_day);
@@ -342,18 +338,15 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	a->tags = xcalloc(n ? n : 1, sizeof(*a->tags));
 	for (i = 0; i < n; i++)
 		a->tags[a->ntags++] = get_str(&r);
-	n = get_count(&r, 4 + 8 * 8);
+	n = get_count(&r, 6 * 8);
 	a->capinv = n;
 	a->inv = n ? xcalloc(n, sizeof(*a->inv)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_invoice *iv = &a->inv[a->ninv++];
 
-		iv->id = get_str(&r);
-		iv->amount = get_i64(&r);
 		iv->open = get_i64(&r);
 		iv->disputed = get_i64(&r);
-		iv->arrival = get_i64(&r);
-		iv->last_applied = get_i64(&r);
+		iv->seq = (uint32_t)get_i64(&r);
 		iv->issued = (int32_t)get_i64(&r);
 		iv->due = (int32_t)get_i64(&r);
 		iv->settle_day = (int32_t)get_i64(&r);

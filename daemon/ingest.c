@@ -99,23 +99,29 @@ check_account(struct ctx *c, const struct event *ev)
 static int
 check_invoice(struct ctx *c, const struct event *ev)
 {
-	c->inv = acct_invoice_find(c->a, ev->invoice);
-	if (c->inv >= 0)
-		return 0;
-	switch (store_q(c->e->store, Q_INVOICE_GET, "t", ev->invoice)) {
-	case 1:
-		diag_set(c->d, "invoice", "invoice %s belongs to account %s",
-		    ev->invoice, store_col_text(c->e->store, Q_INVOICE_GET, 0));
-		store_done(c->e->store, Q_INVOICE_GET);
-		return -1;
-	case 0:
-		store_done(c->e->store, Q_INVOICE_GET);
-		return diag_set(
-		    c->d, "invoice", "unknown invoice %s", ev->invoice);
-	default:
-		store_done(c->e->store, Q_INVOICE_GET);
+	struct store *s = c->e->store;
+	int rc = store_q(s, Q_INVOICE_GET, "t", ev->invoice);
+
+	if (rc == -1) {
+		store_done(s, Q_INVOICE_GET);
 		return dberr(c);
 	}
+	if (rc == 0) {
+		store_done(s, Q_INVOICE_GET);
+		return diag_set(
+		    c->d, "invoice", "unknown invoice %s", ev->invoice);
+	}
+	if (strcmp(store_col_text(s, Q_INVOICE_GET, 0), c->a->id) != 0) {
+		diag_set(c->d, "invoice", "invoice %s belongs to account %s",
+		    ev->invoice, store_col_text(s, Q_INVOICE_GET, 0));
+		store_done(s, Q_INVOICE_GET);
+		return -1;
+	}
+	c->inv = acct_invoice_find(c->a, store_col_int(s, Q_INVOICE_GET, 1));
+	store_done(s, Q_INVOICE_GET);
+	if (c->inv < 0)
+		return dberr(c);
+	return 0;
 }
 
 static int
@@ -204,9 +210,6 @@ check_line(struct ctx *c, const struct event *ev)
 	case EVENT_INVOICE:
 		if (check_account(c, ev) == -1)
 			return -1;
-		if (acct_invoice_find(c->a, ev->invoice) >= 0)
-			return diag_set(c->d, "invoice",
-			    "invoice %s already exists", ev->invoice);
 		rc = store_q(e->store, Q_INVOICE_GET, "t", ev->invoice);
 		store_done(e->store, Q_INVOICE_GET);
 		if (rc == -1)
@@ -393,15 +396,14 @@ apply(struct ctx *c, struct acct *a, size_t i, const char *money,
     int64_t amount, int64_t at)
 {
 	struct acct_invoice *iv = &a->inv[i];
+	int32_t day = clock_local_date(at);
 
 	iv->open -= amount;
-	if (at > iv->last_applied)
-		iv->last_applied = at;
-	if (iv->open == 0)
-		iv->settle_day = clock_local_date(iv->last_applied);
+	if (day > iv->settle_day)
+		iv->settle_day = day;
 	db(c,
-	    store_exec_q(
-	        c->e->store, Q_APP_ADD, "ttii", money, iv->id, amount, at));
+	    store_exec_q(c->e->store, Q_APP_ADD, "tiii", money,
+	        (int64_t)iv->seq, amount, at));
 }
 
 /* Pours amount into the open invoices in invoice order; returns the rest. */
@@ -681,7 +683,7 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	struct engine *e = c->e;
 	struct acct *a = c->a;
 	struct store *s = e->store;
-	char **invs = NULL;
+	int64_t *invs = NULL;
 	size_t ninv = 0, i, k;
 	long idx;
 	int rc;
@@ -700,12 +702,12 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	for (rc = store_q(s, Q_APPS_OF_MONEY, "t", ev->event_ref); rc == 1;
 	     rc = store_next(s, Q_APPS_OF_MONEY)) {
 		idx =
-		    acct_invoice_find(a, store_col_text(s, Q_APPS_OF_MONEY, 0));
+		    acct_invoice_find(a, store_col_int(s, Q_APPS_OF_MONEY, 0));
 		if (idx < 0)
 			continue;
 		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
 		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
-		invs[ninv++] = a->inv[idx].id;
+		invs[ninv++] = a->inv[idx].seq;
 	}
 	store_done(s, Q_APPS_OF_MONEY);
 	db(c, rc);
@@ -713,12 +715,12 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	/* Settle dates from the applications that remain. */
 	for (i = 0; i < ninv; i++) {
 		idx = acct_invoice_find(a, invs[i]);
-		rc = store_q(s, Q_APP_LAST, "t", invs[i]);
-		if (rc == 1)
-			a->inv[idx].last_applied =
+		rc = store_q(s, Q_APP_LAST, "i", invs[i]);
+		if (rc == 1 && idx >= 0)
+			a->inv[idx].settle_day =
 			    store_col_null(s, Q_APP_LAST, 0)
-			    ? 0
-			    : store_col_int(s, Q_APP_LAST, 0);
+			    ? INT32_MIN
+			    : clock_local_date(store_col_int(s, Q_APP_LAST, 0));
 		store_done(s, Q_APP_LAST);
 		db(c, rc);
 	}
@@ -747,8 +749,7 @@ apply_reversal(struct ctx *c, const struct event *ev)
 }
 
 static void
-apply_promise(
-    struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
+apply_promise(struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
 {
 	struct engine *e = c->e;
 	struct store *s = e->store;
@@ -824,9 +825,9 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		break;
 	case EVENT_INVOICE:
 		memset(&iv, 0, sizeof(iv));
-		iv.id = xstrdup(ev->invoice);
-		iv.amount = iv.open = ev->amount;
-		iv.arrival = seq;
+		iv.open = ev->amount;
+		iv.seq = (uint32_t)seq;
+		iv.settle_day = INT32_MIN;
 		iv.issued = ev->issued_day;
 		iv.due = ev->due_day;
 		i = acct_invoice_insert(c->a, &iv);

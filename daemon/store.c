@@ -78,7 +78,7 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_ACCOUNT_INFO] =
 	    ("SELECT name, currency, contacts, tags, cash_in_day,"
 	     " distance_km FROM accounts WHERE id = ?1"),
-	[Q_INVOICE_GET] = "SELECT account FROM invoices WHERE id = ?1",
+	[Q_INVOICE_GET] = "SELECT account, seq FROM invoices WHERE id = ?1",
 	[Q_INVOICE_ADD] =
 	    ("INSERT INTO invoices(id, account, seq, amount, issued, due)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
@@ -213,7 +213,7 @@ static const char schema_v1[] =
     " WHERE uncounted > 0;\n"
     "CREATE TABLE applications(id INTEGER PRIMARY KEY,"
     " money TEXT NOT NULL REFERENCES money(event),"
-    " invoice TEXT NOT NULL REFERENCES invoices(id),"
+    " invoice INTEGER NOT NULL,"
     " amount INTEGER NOT NULL, at INTEGER NOT NULL,"
     " undone INTEGER NOT NULL DEFAULT 0);\n"
     "CREATE INDEX applications_money ON applications(money);\n"

@@ -16,21 +16,20 @@
 #include <stdint.h>
 
 /*
- * One invoice.  open = amount − every application to it (payments,
- * credits, upheld amounts); settled when open == 0, and settle_day is
- * then the local date of the latest `at` among its applications.
- * disputed is the sum of its unresolved disputes, NOT clamped: the
- * disputed open amount of §3 is min(disputed, open).
+ * One invoice, 32 bytes: its id and amount live in the store (the
+ * invoices table, keyed also by seq).  open = amount − every
+ * application to it (payments, credits, upheld amounts); settled when
+ * open == 0, and settle_day is then the local date of the latest `at`
+ * among its applications (while open, the latest so far).  disputed is
+ * the sum of its unresolved disputes, NOT clamped: the disputed open
+ * amount of §3 is min(disputed, open).
  */
 struct acct_invoice {
-	char *id;
-	int64_t amount;
 	int64_t open;
 	int64_t disputed;
-	int64_t arrival;
-	int64_t last_applied; /* latest `at` among applications, 0 none */
+	uint32_t seq; /* its event's seq: the store's key, and arrival */
 	int32_t issued, due;
-	int32_t settle_day; /* local date of last_applied; valid if open==0 */
+	int32_t settle_day; /* INT32_MIN: no application yet */
 };
 
 enum acct_verdict {
@@ -141,11 +140,11 @@ struct acct {
 
 /* Total money of the account still unapplied (credit_balance, §7). */
 int64_t acct_credit_balance(const struct acct *a);
-/* The index of invoice id in a->inv, -1 when a has no such invoice. */
-long acct_invoice_find(const struct acct *a, const char *id);
+/* The index of the invoice with event seq in a->inv, -1 when none. */
+long acct_invoice_find(const struct acct *a, int64_t seq);
 /*
- * Inserts iv (its id is taken over) in invoice order (due, issued,
- * arrival) and returns its index.
+ * Inserts iv in invoice order (due, issued, arrival) and returns its
+ * index; iv must be the account's newest invoice (highest seq).
  */
 size_t acct_invoice_insert(struct acct *a, const struct acct_invoice *iv);
 /* Appends a promise (its id is taken over); returns its index. */

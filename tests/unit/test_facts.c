@@ -47,13 +47,11 @@ open_inv(int64_t amount, int64_t open, int64_t disputed, int32_t due_rel)
 {
 	struct acct_invoice iv = { 0 };
 
-	iv.amount = amount;
 	iv.open = open;
 	iv.disputed = disputed;
 	iv.due = TODAY + due_rel;
 	iv.issued = iv.due - 30;
-	if (open < amount)
-		iv.last_applied = NOW - DAY;
+	iv.settle_day = open < amount ? TODAY - 1 : INT32_MIN;
 	return iv;
 }
 
@@ -63,12 +61,10 @@ settled_inv(int32_t due_rel, int32_t settle_rel)
 {
 	struct acct_invoice iv = { 0 };
 
-	iv.amount = 1000;
 	iv.open = 0;
 	iv.due = TODAY + due_rel;
 	iv.issued = iv.due - 30;
 	iv.settle_day = TODAY + settle_rel;
-	iv.last_applied = clock_day_start(iv.settle_day) + 3600;
 	return iv;
 }
 
@@ -99,7 +95,7 @@ acct_init(struct acct *a, struct acct_invoice *v, size_t n)
 	a->stage_entered = NOW - DAY;
 	/* Arrival breaks ties of the invoice order; the tests list it. */
 	for (i = 0; i < n; i++)
-		v[i].arrival = (int64_t)i + 1;
+		v[i].seq = (uint32_t)i + 1;
 }
 
 static const struct rules_factvals *
@@ -1013,18 +1009,15 @@ prop_gen(struct prop_acct *pa, int64_t now)
 		due += prop_rnd(15);
 		iv->due = due;
 		iv->issued = due - 30;
-		iv->arrival = i + 1;
-		iv->amount = 1000;
+		iv->seq = (uint32_t)i + 1;
 		if (good && due < today) {
 			iv->settle_day = due - prop_rnd(3);
-			iv->last_applied = clock_day_start(iv->settle_day);
 			continue;
 		}
 		switch (good ? 3 : prop_rnd(4)) {
 		case 0:
 		case 1:
 			iv->settle_day = due + prop_rnd(9) - 4;
-			iv->last_applied = clock_day_start(iv->settle_day);
 			break;
 		case 2:
 			iv->open = 1 + prop_rnd(1000);
