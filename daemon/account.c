@@ -335,7 +335,7 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	a->size = (int)get_i64(&r);
 	a->risk = (int)get_i64(&r);
 	n = get_count(&r, 4);
-	a->tags = xcalloc(n ? n : 1, sizeof(*a->tags));
+	a->tags = n ? xcalloc(n, sizeof(*a->tags)) : NULL;
 	for (i = 0; i < n; i++)
 		a->tags[a->ntags++] = get_str(&r);
 	n = get_count(&r, 6 * 8);

@@ -614,7 +614,7 @@ set_tags(struct acct *a, const struct event *ev)
 	for (i = 0; i < a->ntags; i++)
 		free(a->tags[i]);
 	free(a->tags);
-	a->tags = xcalloc(ev->ntags ? ev->ntags : 1, sizeof(*a->tags));
+	a->tags = ev->ntags ? xcalloc(ev->ntags, sizeof(*a->tags)) : NULL;
 	for (i = 0; i < ev->ntags; i++)
 		a->tags[i] = xstrdup(ev->tags[i]);
 	a->ntags = ev->ntags;
