@@ -403,7 +403,7 @@ engine_step_end(struct engine *e, bool commit)
 
 	if (commit && !e->failed) {
 		if (save_dirty(e) == -1 ||
-		    (e->now > e->clock_pos &&
+		    (e->now >= e->clock_pos &&
 		        store_meta_set_int(e->store, "clock_pos", e->now) ==
 		            -1) ||
 		    store_commit(e->store) == -1)
