@@ -187,7 +187,6 @@ static const char schema_v1[] =
     "CREATE TABLE events(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
     " type TEXT NOT NULL, account TEXT, digest BLOB NOT NULL,"
     " at INTEGER, body TEXT NOT NULL);\n"
-    "CREATE INDEX events_account ON events(account, seq);\n"
     "CREATE TABLE accounts(id TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
     " name TEXT NOT NULL, currency TEXT NOT NULL, size TEXT NOT NULL,"
     " risk TEXT, cash_in_day INTEGER, distance_km INTEGER,"
@@ -199,7 +198,6 @@ static const char schema_v1[] =
     " account TEXT NOT NULL REFERENCES accounts(id),"
     " seq INTEGER NOT NULL, amount INTEGER NOT NULL,"
     " issued INTEGER NOT NULL, due INTEGER NOT NULL) WITHOUT ROWID;\n"
-    "CREATE INDEX invoices_account ON invoices(account, due, issued, seq);\n"
     /* Payments, credits and upheld amounts; unapplied = credit balance. */
     "CREATE TABLE money(event TEXT PRIMARY KEY,"
     " account TEXT NOT NULL REFERENCES accounts(id),"
@@ -208,7 +206,6 @@ static const char schema_v1[] =
     " unapplied INTEGER NOT NULL DEFAULT 0,"
     " uncounted INTEGER NOT NULL DEFAULT 0, reversed_by TEXT)"
     " WITHOUT ROWID;\n"
-    "CREATE INDEX money_account ON money(account, seq);\n"
     "CREATE INDEX money_uncounted ON money(account, at, seq)"
     " WHERE uncounted > 0;\n"
     "CREATE TABLE applications(id INTEGER PRIMARY KEY,"
@@ -223,7 +220,6 @@ static const char schema_v1[] =
     " seq INTEGER NOT NULL, amount INTEGER NOT NULL, due INTEGER NOT NULL,"
     " at INTEGER NOT NULL, task TEXT, counted INTEGER NOT NULL DEFAULT 0,"
     " verdict TEXT, verdict_at INTEGER) WITHOUT ROWID;\n"
-    "CREATE INDEX promises_account ON promises(account, seq);\n"
     /* Money counted towards a promise (§3.1): never moved once counted. */
     "CREATE TABLE promise_money(promise TEXT NOT NULL REFERENCES promises(event),"
     " money TEXT NOT NULL REFERENCES money(event), amount INTEGER NOT NULL,"
@@ -238,7 +234,6 @@ static const char schema_v1[] =
     "CREATE TABLE outcomes(event TEXT PRIMARY KEY, task TEXT NOT NULL,"
     " account TEXT NOT NULL REFERENCES accounts(id), seq INTEGER NOT NULL,"
     " result TEXT NOT NULL, at INTEGER NOT NULL, note TEXT) WITHOUT ROWID;\n"
-    "CREATE INDEX outcomes_account ON outcomes(account, at, seq);\n"
     /* Stage history: every transition with the facts its rule tested. */
     "CREATE TABLE transitions(id INTEGER PRIMARY KEY,"
     " account TEXT NOT NULL REFERENCES accounts(id),"
