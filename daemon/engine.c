@@ -238,6 +238,7 @@ engine_close(struct engine *e)
 	free(e->heap);
 	free(e->dirty);
 	free(e->undo);
+	free(e->bundo);
 	free(e->entered);
 	buf_fini(&e->scratch);
 	facts_out_fini(&e->fo);
@@ -260,6 +261,23 @@ engine_get(struct engine *e, const char *id)
 	return idmap_get(&e->accounts, id);
 }
 
+/* Appends a's state (none when created) to an undo list. */
+static void
+undo_push(struct engine_undo **v, size_t *n, size_t *cap, struct acct *a,
+    bool created)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	(*v)[*n].a = a;
+	(*v)[*n].created = created;
+	buf_init(&(*v)[*n].state);
+	if (!created)
+		acct_encode(a, &(*v)[*n].state);
+	(*n)++;
+}
+
 struct acct *
 engine_add(struct engine *e, const char *id)
 {
@@ -277,6 +295,10 @@ engine_add(struct engine *e, const char *id)
 	buf_init(&e->undo[e->nundo].state);
 	e->nundo++;
 	a->saved = true;
+	if (e->in_batch) {
+		undo_push(&e->bundo, &e->nbundo, &e->capbundo, a, true);
+		a->bsaved = true;
+	}
 	engine_touch(e, a);
 	return a;
 }
@@ -326,6 +348,10 @@ engine_step_begin(struct engine *e, int64_t now)
 void
 engine_touch(struct engine *e, struct acct *a)
 {
+	if (e->in_batch && !a->bsaved) {
+		undo_push(&e->bundo, &e->nbundo, &e->capbundo, a, false);
+		a->bsaved = true;
+	}
 	if (!a->saved) {
 		if (e->nundo == e->capundo) {
 			e->capundo = e->capundo ? 2 * e->capundo : 16;
@@ -434,6 +460,83 @@ engine_step_end(struct engine *e, bool commit)
 	    e->committed != NULL)
 		e->committed(e->committed_arg);
 	e->failed = false;
+	return rc;
+}
+
+int
+engine_batch_begin(struct engine *e)
+{
+	if (store_savepoint(e->store) == -1) {
+		e->failed = true;
+		return -1;
+	}
+	e->in_batch = true;
+	e->nbundo = 0;
+	e->bundo_event_seq = e->event_seq;
+	e->bundo_task_num = e->task_num;
+	e->bundo_feed_head = e->feed_head;
+	return 0;
+}
+
+/* Drops a (created in the refused batch) from the step's lists. */
+static void
+forget_created(struct engine *e, struct acct *a)
+{
+	size_t i, k;
+
+	for (i = k = 0; i < e->nundo; i++) {
+		if (e->undo[i].a == a)
+			buf_fini(&e->undo[i].state);
+		else
+			e->undo[k++] = e->undo[i];
+	}
+	e->nundo = k;
+	for (i = k = 0; i < e->ndirty; i++)
+		if (e->dirty[i] != a)
+			e->dirty[k++] = e->dirty[i];
+	e->ndirty = k;
+	heap_remove(e, a);
+	idmap_del(&e->accounts, a->id);
+	e->naccounts--;
+	e->sorted_ok = false;
+	acct_free(a);
+}
+
+int
+engine_batch_end(struct engine *e, bool keep)
+{
+	struct engine_undo *u;
+	size_t i;
+	int rc = 0;
+
+	if (keep) {
+		if (store_release(e->store) == -1)
+			rc = -1;
+	} else {
+		if (store_rollback_savepoint(e->store) == -1)
+			rc = -1;
+		for (i = e->nbundo; i > 0; i--) {
+			u = &e->bundo[i - 1];
+			if (u->created)
+				forget_created(e, u->a);
+			else if (acct_decode(u->a, buf_data(&u->state),
+			             buf_size(&u->state)) == -1)
+				fatalx("engine: cannot restore account %s",
+				    u->a->id);
+		}
+		e->event_seq = e->bundo_event_seq;
+		e->task_num = e->bundo_task_num;
+		e->feed_head = e->bundo_feed_head;
+	}
+	for (i = 0; i < e->nbundo; i++) {
+		if (!(!keep && e->bundo[i].created))
+			e->bundo[i].a->bsaved = false;
+		buf_fini(&e->bundo[i].state);
+	}
+	e->nbundo = 0;
+	e->in_batch = false;
+	if (rc == -1)
+		e->failed = true;
 	return rc;
 }
 

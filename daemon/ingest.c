@@ -977,8 +977,8 @@ one_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
 }
 
 void
-ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
-    bool skip_bad, struct ingest_batch *b)
+ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
+    struct ingest_batch *b)
 {
 	struct lines lr;
 	struct line ln;
@@ -987,18 +987,16 @@ ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
 	struct ctx c;
 	int64_t first_seq;
 	size_t i, ntouched;
-	bool errors = false, commit;
+	bool errors = false, keep;
 
 	memset(b, 0, sizeof(*b));
 	memset(&c, 0, sizeof(c));
 	c.e = e;
-	c.limit = e->wall ? now + WALL_SLACK_S : now;
+	c.limit = e->wall ? e->now + WALL_SLACK_S : e->now;
 	c.limit_day = clock_local_date(c.limit);
-	if (engine_step_begin(e, now) == -1) {
+	if (!e->in_step || engine_batch_begin(e) == -1)
 		snprintf(b->cause, sizeof(b->cause),
 		    "cannot begin a transaction: %s", store_errmsg(e->store));
-		/* Nothing was read: report every line as not committed. */
-	}
 	first_seq = e->event_seq + 1;
 
 	lines_init(&lr, EVENT_LINE_MAX);
@@ -1014,7 +1012,7 @@ ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
 			errors = true;
 			continue;
 		}
-		if (!e->in_step) {
+		if (!e->in_batch) {
 			result_add(b, ln.no, INGEST_ROLLED_BACK);
 			continue;
 		}
@@ -1030,21 +1028,46 @@ ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
 			errors = true;
 	}
 	lines_fini(&lr);
+	if (!e->in_batch)
+		return;
 
-	commit = e->in_step && (skip_bad || !errors) && !c.dberr;
-	if (e->in_step) {
-		if (commit) {
-			/* The touched accounts, in order of first appearance. */
-			ntouched = e->nundo;
-			for (i = 0; i < ntouched; i++)
-				eval_account(e, e->undo[i].a);
-		}
-		if (engine_step_end(e, commit) == -1 && commit)
-			snprintf(b->cause, sizeof(b->cause),
-			    "commit failed: %s", store_errmsg(e->store));
-		else
-			b->committed = commit;
+	keep = (skip_bad || !errors) && !c.dberr && !e->failed;
+	if (keep) {
+		/* The touched accounts, in order of first appearance. */
+		ntouched = e->nbundo;
+		for (i = 0; i < ntouched; i++)
+			eval_account(e, e->bundo[i].a);
+		keep = !e->failed;
 	}
+	if (engine_batch_end(e, keep) == -1 && keep) {
+		snprintf(b->cause, sizeof(b->cause),
+		    "cannot keep the batch: %s", store_errmsg(e->store));
+		keep = false;
+	}
+	if (!keep && c.dberr && b->cause[0] == '\0')
+		snprintf(b->cause, sizeof(b->cause), "database error: %s",
+		    store_errmsg(e->store));
+	b->committed = keep;
+}
+
+void
+ingest_fail(struct ingest_batch *b, const char *cause)
+{
+	size_t n = strlen(cause);
+
+	b->committed = false;
+	if (n >= sizeof(b->cause))
+		n = sizeof(b->cause) - 1;
+	memcpy(b->cause, cause, n);
+	b->cause[n] = '\0';
+}
+
+void
+ingest_finish(struct ingest_batch *b)
+{
+	size_t i;
+
+	memset(b->counts, 0, sizeof(b->counts));
 	for (i = 0; i < b->n; i++) {
 		if (!b->committed &&
 		    (b->v[i].status == INGEST_OK ||
@@ -1053,6 +1076,22 @@ ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
 			b->v[i].status = INGEST_ROLLED_BACK;
 		b->counts[b->v[i].status]++;
 	}
+}
+
+void
+ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
+    bool skip_bad, struct ingest_batch *b)
+{
+	char cause[sizeof(b->cause)];
+	bool began = engine_step_begin(e, now) == 0;
+
+	ingest_batch(e, data, len, skip_bad, b);
+	if (began && engine_step_end(e, true) == -1 && b->committed) {
+		snprintf(cause, sizeof(cause), "commit failed: %s",
+		    store_errmsg(e->store));
+		ingest_fail(b, cause);
+	}
+	ingest_finish(b);
 }
 
 void

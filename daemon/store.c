@@ -625,6 +625,28 @@ store_rollback(struct store *s)
 	return exec(s, "ROLLBACK");
 }
 
+int
+store_savepoint(struct store *s)
+{
+	return exec(s, "SAVEPOINT batch");
+}
+
+int
+store_release(struct store *s)
+{
+	return exec(s, "RELEASE batch");
+}
+
+int
+store_rollback_savepoint(struct store *s)
+{
+	if (sqlite3_get_autocommit(s->db))
+		return -1; /* the whole transaction is gone */
+	if (exec(s, "ROLLBACK TO batch") == -1)
+		return -1;
+	return exec(s, "RELEASE batch");
+}
+
 bool
 store_in_txn(struct store *s)
 {

@@ -135,7 +135,8 @@ struct acct {
 	int64_t due_at;  /* next due moment, INT64_MAX none */
 	size_t heap_pos; /* SIZE_MAX when not in the heap */
 	bool dirty;      /* state to be saved in this transaction */
-	bool saved;      /* an undo copy was taken in this batch */
+	bool saved;      /* an undo copy was taken in this step */
+	bool bsaved;     /* ... and in this batch of the step */
 };
 
 /* Total money of the account still unapplied (credit_balance, §7). */

@@ -65,6 +65,11 @@ struct engine {
 	struct engine_undo *undo;
 	size_t nundo, capundo;
 	int64_t undo_event_seq, undo_task_num, undo_feed_head;
+	/* The batch in progress inside the step (group commit). */
+	bool in_batch;
+	struct engine_undo *bundo;
+	size_t nbundo, capbundo;
+	int64_t bundo_event_seq, bundo_task_num, bundo_feed_head;
 	struct buf scratch;
 	/* Called after each commit that moved the feed head (followers). */
 	void (*committed)(void *arg);
@@ -128,6 +133,17 @@ int engine_step_end(struct engine *e, bool commit);
  * reference.  A failure marks the step failed and returns -1.
  */
 int64_t engine_feed_append(struct engine *e, json_t *rec);
+
+/*
+ * A batch inside the step (§2.4 group commit): its own savepoint and
+ * undo, so it can be refused alone while earlier batches of the step
+ * stay.  engine_batch_end(e, false) undoes the batch, in memory and on
+ * disk; -1 when that was not possible (the step has failed).  The
+ * accounts the batch touched, in order of first touch, are
+ * e->bundo[0 .. nbundo) until engine_batch_end().
+ */
+int engine_batch_begin(struct engine *e);
+int engine_batch_end(struct engine *e, bool keep);
 
 /* Recomputes a's next due moment (§4.3) after it was evaluated. */
 void engine_reschedule(struct engine *e, struct acct *a);

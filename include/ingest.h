@@ -49,6 +49,19 @@ void ingest_run(struct engine *e, int64_t now, const char *data, size_t len,
     bool skip_bad, struct ingest_batch *b /* OUT */);
 void ingest_batch_fini(struct ingest_batch *b);
 
+/*
+ * The same in parts, for a group commit: ingest_batch() processes one
+ * batch inside e's open step (its own savepoint: a refused batch leaves
+ * no trace, the step goes on); b->committed then says whether it was
+ * kept.  When the step's COMMIT fails, ingest_fail() marks every kept
+ * batch of it.  ingest_finish() turns the lines of a batch that did not
+ * commit into rolled_back and counts the statuses.
+ */
+void ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
+    struct ingest_batch *b /* OUT */);
+void ingest_fail(struct ingest_batch *b, const char *cause);
+void ingest_finish(struct ingest_batch *b);
+
 const char *ingest_status_name(enum ingest_status s);
 
 #endif

@@ -41,6 +41,14 @@ int store_integrity_check(struct store *s);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
+/*
+ * A savepoint inside the transaction (one batch of a group commit):
+ * released into the transaction, or rolled back to and released.  -1
+ * when the transaction itself is gone (SQLite rolled it back).
+ */
+int store_savepoint(struct store *s);
+int store_release(struct store *s);
+int store_rollback_savepoint(struct store *s);
 bool store_in_txn(struct store *s);
 
 /* Small durable values (clock position, counters, rules_version). */
