@@ -87,6 +87,7 @@ main(int argc, char *argv[])
 		usage(2);
 
 	memset(&srv, 0, sizeof(srv));
+	srv.queue_tail = &srv.queue;
 	diags_init(&ds);
 	log_init(true, LOG_LEVEL_INFO);
 	if ((srv.conf = conf_load(conf_path, &ds)) == NULL) {

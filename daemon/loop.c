@@ -85,6 +85,8 @@ prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents)
 	double at;
 
 	(void)revents;
+	/* The commit point: the batches that arrived in this iteration. */
+	server_flush(lp->srv);
 	if (clock_is_test() || lp->srv->stopping)
 		return;
 	next = engine_next_due(&lp->srv->engine);
@@ -162,6 +164,9 @@ loop_run(struct server *srv)
 	sd_notify(0, "READY=1\nSTATUS=serving");
 
 	ev_run(lp.ev, 0);
+
+	/* §6: a batch received in full is processed and committed. */
+	server_flush(srv);
 
 	sock_close(srv->listener, "shutting down");
 	srv->listener = NULL;

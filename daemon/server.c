@@ -475,8 +475,12 @@ cmd_clock(struct server *srv, struct conn *c, json_t *req)
 {
 	const char *set = json_string_value(json_object_get(req, "set"));
 	const char *adv = json_string_value(json_object_get(req, "advance"));
-	int64_t now = server_now(srv), to, d;
+	int64_t now, to, d;
 	const char *why = NULL;
+
+	/* Batches that arrived before this request go first (§2.4). */
+	server_flush(srv);
+	now = server_now(srv);
 
 	if (!clock_is_test()) {
 		conn_reply_error(c,
@@ -656,33 +660,46 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 	json_decref(req.root);
 }
 
+/*
+ * Ingest (§2.4).  A batch whose body has arrived waits in the queue
+ * until the loop's commit point (server_flush(), called before the loop
+ * sleeps): every batch that arrived meanwhile is then processed in
+ * arrival order, each in its own savepoint, and committed together.
+ * Replies follow the commit.
+ */
+struct pending {
+	struct conn *c;
+	char *data;
+	size_t len;
+	int flags;
+	struct ingest_batch b;
+	struct pending *next;
+};
+
 void
 server_body(
     struct server *srv, struct conn *c, char *data, size_t len, int flags)
 {
-	bool skip_bad = (flags & SERVER_SKIP_BAD) != 0;
-	bool bad_only = (flags & SERVER_BAD_ONLY) != 0;
-	struct ingest_batch b;
+	struct pending *p = xcalloc(1, sizeof(*p));
+
+	p->c = c;
+	p->data = data;
+	p->len = len;
+	p->flags = flags;
+	*srv->queue_tail = p;
+	srv->queue_tail = &p->next;
+}
+
+static void
+reply_batch(struct conn *c, struct ingest_batch *b, bool bad_only)
+{
 	struct ingest_result *r;
 	json_t *rec, *counts;
-	int64_t now;
 	size_t i;
 	int s;
 
-	/* §4.3: due moments before the batch's now come first. */
-	now = server_now(srv);
-	if (engine_run_until(&srv->engine, now) == -1) {
-		free(data);
-		conn_reply_error(c,
-		    "ingest: cannot process the due moments "
-		    "before the batch: %s",
-		    store_errmsg(srv->store));
-		return;
-	}
-	ingest_run(&srv->engine, now, data, len, skip_bad, &b);
-	free(data);
-	for (i = 0; i < b.n; i++) {
-		r = &b.v[i];
+	for (i = 0; i < b->n; i++) {
+		r = &b->v[i];
 		if (bad_only && r->status == INGEST_OK)
 			continue;
 		rec = json_pack("{s:I,s:s}", "line", (json_int_t)r->line,
@@ -699,19 +716,80 @@ server_body(
 	for (s = 0; s < INGEST_NSTATUS; s++)
 		json_object_set_new(counts,
 		    ingest_status_name((enum ingest_status)s),
-		    json_integer(b.counts[s]));
-	if (b.counts[INGEST_ERROR] == 0 && b.committed)
+		    json_integer(b->counts[s]));
+	if (b->counts[INGEST_ERROR] == 0 && b->committed)
 		conn_reply_ok(c, json_pack("{s:o}", "counts", counts));
-	else {
-		rec = json_pack("{s:b,s:s,s:o}", "ok", 0, "error",
-		    b.cause[0]
-		        ? b.cause
-		        : (b.committed ? "some lines were refused"
-		                       : "batch refused: nothing committed"),
-		    "counts", counts);
-		conn_reply_final(c, rec);
+	else
+		conn_reply_final(c,
+		    json_pack("{s:b,s:s,s:o}", "ok", 0, "error",
+		        b->cause[0]
+		            ? b->cause
+		            : (b->committed
+		                      ? "some lines were refused"
+		                      : "batch refused: nothing committed"),
+		        "counts", counts));
+}
+
+void
+server_flush(struct server *srv)
+{
+	struct pending *head = srv->queue, *p, *next;
+	struct engine *e = &srv->engine;
+	char cause[sizeof(head->b.cause)];
+	bool began;
+	int64_t now;
+
+	if (head == NULL)
+		return;
+	srv->queue = NULL;
+	srv->queue_tail = &srv->queue;
+	/* §4.3: due moments before the batches' now come first. */
+	now = server_now(srv);
+	if (engine_run_until(e, now) == -1) {
+		snprintf(cause, sizeof(cause),
+		    "cannot process the due moments before the batch: %s",
+		    store_errmsg(srv->store));
+		began = false;
+	} else {
+		began = engine_step_begin(e, now) == 0;
+		if (!began)
+			snprintf(cause, sizeof(cause),
+			    "cannot begin a transaction: %s",
+			    store_errmsg(srv->store));
 	}
-	ingest_batch_fini(&b);
+	{
+		size_t n = 0;
+
+		for (p = head; p != NULL; p = p->next)
+			n++;
+		log_debug("ingest: %zu batch(es) in one transaction", n);
+	}
+	for (p = head; p != NULL; p = p->next) {
+		if (began)
+			ingest_batch(e, p->data, p->len,
+			    p->flags & SERVER_SKIP_BAD, &p->b);
+		else {
+			/* Validation still reports every bad line. */
+			ingest_batch(e, p->data, p->len,
+			    p->flags & SERVER_SKIP_BAD, &p->b);
+			ingest_fail(&p->b, cause);
+		}
+	}
+	if (began && engine_step_end(e, true) == -1) {
+		snprintf(cause, sizeof(cause), "commit failed: %s",
+		    store_errmsg(srv->store));
+		for (p = head; p != NULL; p = p->next)
+			if (p->b.committed)
+				ingest_fail(&p->b, cause);
+	}
+	for (p = head; p != NULL; p = next) {
+		next = p->next;
+		ingest_finish(&p->b);
+		reply_batch(p->c, &p->b, (p->flags & SERVER_BAD_ONLY) != 0);
+		ingest_batch_fini(&p->b);
+		free(p->data);
+		free(p);
+	}
 }
 
 /* The alert names of rs, for engine_reload(). */
@@ -736,6 +814,8 @@ server_reload(struct server *srv, struct conn *c)
 	size_t i;
 	int rc = 0;
 
+	/* Batches that arrived before the reload go first. */
+	server_flush(srv);
 	srv->reloads++;
 	srv->has_last_reload = true;
 	srv->last_reload_at = server_now(srv);

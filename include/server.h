@@ -15,6 +15,7 @@
 
 struct conf;
 struct feed_iter;
+struct pending;
 struct conn;
 struct listener;
 struct ruleset;
@@ -31,7 +32,8 @@ struct server {
 	bool has_last_reload, last_reload_ok;
 	int64_t last_reload_at;
 	bool stopping;
-	struct feed_iter *followers; /* feed --follow streams */
+	struct feed_iter *followers;         /* feed --follow streams */
+	struct pending *queue, **queue_tail; /* ingest batches to process */
 };
 
 /* One request line from c (without its line end). */
@@ -59,6 +61,11 @@ int server_catch_up(struct server *srv);
  * last used (§6), their swap as a reload at the stored clock position.
  */
 int server_start_rules(struct server *srv);
+/*
+ * The commit point: processes every ingest batch that has arrived, in
+ * arrival order and one transaction, then replies to each.
+ */
+void server_flush(struct server *srv);
 /* The engine's hook after a commit that appended to the feed. */
 void server_committed(void *arg);
 
