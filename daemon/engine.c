@@ -443,6 +443,8 @@ engine_step_end(struct engine *e, bool commit)
 	if (rc == -1) {
 		store_rollback(e->store);
 		undo_step(e);
+		/* Invariant (3): the moment is to be processed again. */
+		e->in_step = false;
 	} else if (e->now > e->clock_pos)
 		e->clock_pos = e->now;
 	/* Restored or changed: arm them again (created ones are gone). */

@@ -429,7 +429,11 @@ explain_simulate(
 		memset(entered, 0, rs->nstages * sizeof(*entered));
 		stage = start;
 		entered[stage] = true;
+		/* §4.4 step 2: a paused account does not move (a vanished
+		 * stage still sends it to the first, as a reload would). */
 		do {
+			if (a->paused)
+				break;
 			hopped = false;
 			for (k = 0; k < rs->stages[stage].nrules; k++) {
 				r = &rs->rules[rs->stages[stage].rules[k]];

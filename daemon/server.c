@@ -831,6 +831,12 @@ server_reload(struct server *srv, struct conn *c)
 			    json_pack("{s:s,s:s%}", "level",
 			        ds.v[i].warning ? "warning" : "error",
 			        "message", msg, strlen(msg)));
+		/* SIGHUP (systemctl reload): the log is where they show. */
+		if (ds.v[i].warning)
+			log_warnx("rules: %s:%d: warning: %s", ds.v[i].file,
+			    ds.v[i].line, ds.v[i].msg);
+		else
+			log_warnx("rules: %s", msg);
 	}
 	if (rs != NULL) {
 		/* §4.7: every account evaluated at that moment, committed. */

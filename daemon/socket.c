@@ -56,6 +56,7 @@ struct conn {
 	bool body_pending; /* a body for server_body() is being read */
 	int body_flags;    /* the request's, for server_body() */
 	bool waiting;      /* more() has nothing now: until conn_wake() */
+	bool resume;       /* a long reply ended: read the next request */
 	struct buf body;
 	bool busy;       /* a handler has not finished its reply */
 	bool closing;    /* close once out is written (and body read) */
@@ -396,6 +397,7 @@ produce(struct conn *c)
 		if (fr != NULL)
 			fr(arg);
 		c->busy = false;
+		c->resume = true;
 	}
 }
 
@@ -582,6 +584,12 @@ update(struct conn *c)
 
 	if (flush(c) == -1) {
 		conn_drop(c);
+		return;
+	}
+	/* Requests that arrived behind a long reply (invariant 1). */
+	if (c->resume && !c->processing) {
+		c->resume = false;
+		process(c);
 		return;
 	}
 	/* A waiting stream still reads, to notice its client leave. */
