@@ -1,0 +1,481 @@
+/*
+ * Unit tests of eval: evaluations (§4.4) on a real engine
+ * (engine_fx.h), driven by batches and by engine_run_until(), checked
+ * in the account's state and in the feed records (§5) read back from
+ * the store.  Expected values are computed by hand from interfaces.md;
+ * the comment next to each cites the clause.
+ *
+ * Zone Asia/Shanghai (+08:00); the portfolio starts 2026-11-01T00:00;
+ * sweep_at 00:05.
+ */
+#include "engine_fx.h"
+
+#define START "2026-11-01T00:00:00+08:00"
+
+/*
+ * Stage positions: current 0, reminder 1, negotiation 2, pressure 3
+ * (§5 priority: stage factor 200 * i / 3).  promise_grace 0d.
+ */
+static const char rules_eval[] =
+    "stages = (\n"
+    "  { name = \"current\"; },\n"
+    "  { name = \"reminder\"; tasks = ( { type = \"email\"; } ); },\n"
+    "  { name = \"negotiation\";\n"
+    "    hold_when = { promise_pending = true; };\n"
+    "    tasks = ( { type = \"call\"; after = \"0d\"; },\n"
+    "              { type = \"call\"; after = \"5d\"; },\n"
+    "              { type = \"visit\"; after = \"10d\"; every = \"2d\";\n"
+    "                max = 2; } ); },\n"
+    "  { name = \"pressure\"; tasks = ( { type = \"letter\"; } ); }\n"
+    ");\n"
+    "rules = (\n"
+    "  { name = \"due-soon\"; from = \"current\"; to = \"reminder\";\n"
+    "    when = { days_to_due = { max = 3; }; }; },\n"
+    "  { name = \"overdue\"; from = [\"current\", \"reminder\"];\n"
+    "    to = \"negotiation\"; when = { days_overdue = { min = 1; }; }; },\n"
+    "  { name = \"long\"; from = \"negotiation\"; to = \"pressure\";\n"
+    "    when = { days_overdue = { min = 30; }; }; },\n"
+    "  { name = \"settled\"; from = \"*\"; to = \"current\";\n"
+    "    when = { balance = { max = 0; }; }; }\n"
+    ");\n"
+    "alerts = ( { name = \"two-late\";\n"
+    "    when = { overdue_invoices = { min = 2; }; };\n"
+    "    task = { type = \"review\"; }; cooldown = \"3d\"; } );\n";
+
+#define ACCT_A                                                                 \
+	"{'type':'account','id':'a-A','account':'A','name':'Acme',"           \
+	"'currency':'CNY','size':'medium','contacts':["                       \
+	"{'role':'accountant','name':'Li','phone':'1'},"                       \
+	"{'role':'cfo','name':'Wang','email':'w@example.com'}]}\n"
+
+/* I1: 1000 due 2026-10-20 (23 days overdue on 11-12). */
+#define INV_I1                                                                 \
+	"{'type':'invoice','id':'i-I1','account':'A','invoice':'I1',"         \
+	"'amount':1000,'issued':'2026-10-01','due':'2026-10-20'}\n"
+
+static size_t
+count_kind(const json_t *feed, const char *kind)
+{
+	const json_t *rec;
+	size_t i, n = 0;
+
+	json_array_foreach(feed, i, rec)
+	if (strcmp(fx_str(rec, "kind"), kind) == 0)
+		n++;
+	return n;
+}
+
+/* §4.4 step 3: chained hops, one evaluation. */
+static void
+test_chained_hops(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	const json_t *r, *pf;
+	json_t *feed;
+	struct acct *a;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	/*
+	 * I1 overdue (days_overdue 23) and I2 due in 2 days (days_to_due
+	 * 2): current -> reminder (due-soon), then from reminder ->
+	 * negotiation (overdue); long needs 30.
+	 */
+	fx_ok(now,
+	    ACCT_A INV_I1 "{'type':'invoice','id':'i-I2','account':'A',"
+	                  "'invoice':'I2','amount':500,'issued':'2026-11-01',"
+	                  "'due':'2026-11-14'}");
+	a = fx_acct("A");
+	assert_int_equal(a->stage, 2);
+	assert_int_equal(a->stage_entered, now);
+	assert_int_equal(a->ntasks, 1);
+
+	feed = fx_feed(0);
+	/* §5: one transition per hop (same at), then the new stage tasks. */
+	assert_int_equal(json_array_size(feed), 3);
+	r = json_array_get(feed, 0);
+	assert_int_equal(fx_int(r, "seq"), 1);
+	assert_string_equal(fx_str(r, "kind"), "transition");
+	assert_string_equal(fx_str(r, "account"), "A");
+	assert_string_equal(fx_str(r, "from"), "current");
+	assert_string_equal(fx_str(r, "to"), "reminder");
+	assert_string_equal(fx_str(r, "rule"), "due-soon");
+	assert_string_equal(fx_str(r, "at"), "2026-11-12T09:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_int_equal(fx_int(r, "seq"), 2);
+	assert_string_equal(fx_str(r, "kind"), "transition");
+	assert_string_equal(fx_str(r, "from"), "reminder");
+	assert_string_equal(fx_str(r, "to"), "negotiation");
+	assert_string_equal(fx_str(r, "rule"), "overdue");
+	assert_string_equal(fx_str(r, "at"), "2026-11-12T09:00:00+08:00");
+
+	/*
+	 * §4.4: only the final stage's cadence starts (no reminder email);
+	 * its after=0d step now.
+	 */
+	r = json_array_get(feed, 2);
+	assert_int_equal(fx_int(r, "seq"), 3);
+	assert_string_equal(fx_str(r, "kind"), "task");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	assert_string_equal(fx_str(r, "account"), "A");
+	assert_string_equal(fx_str(r, "type"), "call");
+	assert_string_equal(fx_str(r, "stage"), "negotiation");
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#1");
+	/* §5: no script: no script and checklist members. */
+	assert_null(json_object_get(r, "script"));
+	assert_null(json_object_get(r, "checklist"));
+	/* §5 contact: medium prefers general_manager, cfo, ... */
+	assert_string_equal(
+	    fx_str(json_object_get(r, "contact"), "name"), "Wang");
+	assert_string_equal(fx_str(r, "not_before"), "2026-11-12T09:00:00+08:00");
+	assert_string_equal(fx_str(r, "not_after"), "2026-11-13T09:00:00+08:00");
+	assert_string_equal(fx_str(r, "created"), "2026-11-12T09:00:00+08:00");
+	/* §5: amount_due = undisputed_overdue 1000; days_overdue 23. */
+	assert_int_equal(fx_int(r, "amount_due"), 1000);
+	assert_string_equal(fx_str(r, "currency"), "CNY");
+	assert_int_equal(fx_int(r, "days_overdue"), 23);
+	/*
+	 * §5 priority: amount 40 * 4 digits = 160, age 3 * 23 = 69, risk
+	 * unset (C) 50, stage 200 * 2 / 3 = 133 (rounded down): 412.
+	 */
+	pf = json_object_get(r, "priority_factors");
+	assert_int_equal(fx_int(pf, "amount"), 160);
+	assert_int_equal(fx_int(pf, "age"), 69);
+	assert_int_equal(fx_int(pf, "risk"), 50);
+	assert_int_equal(fx_int(pf, "stage"), 133);
+	assert_int_equal(fx_int(r, "priority"), 412);
+	json_decref(feed);
+}
+
+/* §4.4 step 3: leaving a stage cancels its open stage tasks only. */
+static void
+test_leaving_stage_cancels_stage_tasks(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+	struct acct *a;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	/* Two overdue invoices: negotiation, and the alert fires. */
+	fx_ok(now,
+	    ACCT_A INV_I1 "{'type':'invoice','id':'i-I3','account':'A',"
+	                  "'invoice':'I3','amount':500,'issued':'2026-10-01',"
+	                  "'due':'2026-10-25'}");
+	feed = fx_feed(0);
+	/* §5 order: transition, stage task, then alert task. */
+	assert_int_equal(json_array_size(feed), 3);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "rule"), "overdue");
+	assert_string_equal(fx_str(r, "from"), "current");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#1");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	r = json_array_get(feed, 2);
+	assert_string_equal(fx_str(r, "source"), "alert:two-late");
+	assert_string_equal(fx_str(r, "task"), "T-000002");
+	assert_string_equal(fx_str(r, "type"), "review");
+	/* §4.6: its task carries the final stage. */
+	assert_string_equal(fx_str(r, "stage"), "negotiation");
+	json_decref(feed);
+	assert_int_equal(fx_acct("A")->ntasks, 2);
+
+	/* Paid in full: settled -> current. */
+	now = T("2026-11-13T10:00:00+08:00");
+	fx_ok(now,
+	    "{'type':'payment','id':'p1','account':'A','amount':1500,"
+	    "'at':'2026-11-13T10:00:00+08:00'}");
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 2);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "kind"), "transition");
+	assert_string_equal(fx_str(r, "from"), "negotiation");
+	assert_string_equal(fx_str(r, "to"), "current");
+	assert_string_equal(fx_str(r, "rule"), "settled");
+	assert_string_equal(fx_str(r, "at"), "2026-11-13T10:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "kind"), "cancel");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	assert_string_equal(fx_str(r, "account"), "A");
+	assert_string_equal(fx_str(r, "at"), "2026-11-13T10:00:00+08:00");
+	json_decref(feed);
+	/* §4.6: stage changes do not cancel alert tasks. */
+	a = fx_acct("A");
+	assert_int_equal(a->stage, 0);
+	assert_int_equal(a->ntasks, 1);
+	assert_int_equal(a->tasks[0].num, 2);
+	assert_int_equal(a->tasks[0].alert, 0);
+}
+
+/* §4.5: hold_when blocks even the after=0d step; the clock stops. */
+static void
+test_hold_until_promise_verdict(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	int64_t brk = T("2026-11-14T00:00:00+08:00");
+	int64_t step2 = T("2026-11-19T00:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+	struct acct *a;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	/*
+	 * I1 due 11-10: overdue, negotiation.  The promise is pending until
+	 * its break moment, end of 11-13 + 0d grace = 11-14T00:00.
+	 */
+	fx_ok(now,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}\n"
+	           "{'type':'promise','id':'pr1','account':'A','amount':300,"
+	           "'due':'2026-11-13','at':'2026-11-12T09:00:00+08:00'}");
+	a = fx_acct("A");
+	assert_int_equal(a->stage, 2);
+	assert_true(a->held);
+	assert_int_equal(a->ntasks, 0);
+	/* Only the transition. */
+	assert_int_equal(fx_head(), 1);
+
+	assert_int_equal(engine_run_until(&fx.e, brk - 1), 0);
+	assert_int_equal(fx_head(), 1);
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_PENDING);
+
+	/*
+	 * §3.1 broken at brk; §4.5 the step the clock reached while held
+	 * (after 0d) is emitted at the first evaluation not held: brk.
+	 */
+	assert_int_equal(engine_run_until(&fx.e, brk), 0);
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_BROKEN);
+	assert_false(fx_acct("A")->held);
+	feed = fx_feed(1);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#1");
+	assert_string_equal(fx_str(r, "created"), "2026-11-14T00:00:00+08:00");
+	json_decref(feed);
+
+	/* Step 2 (after 5d): the clock ran from 0 at brk: brk + 5d. */
+	assert_int_equal(engine_run_until(&fx.e, step2 - 1), 0);
+	assert_int_equal(fx_head(), 2);
+	assert_int_equal(engine_run_until(&fx.e, step2), 0);
+	feed = fx_feed(2);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#2");
+	assert_string_equal(fx_str(r, "created"), "2026-11-19T00:00:00+08:00");
+	json_decref(feed);
+
+	/*
+	 * Step 3 (after 10d, every 2d, max 2): brk + 10d and brk + 12d,
+	 * sources /1 and /2 (§5), and no third.
+	 */
+	assert_int_equal(
+	    engine_run_until(&fx.e, T("2026-12-05T00:00:00+08:00")), 0);
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 2);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "type"), "visit");
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#3/1");
+	assert_string_equal(fx_str(r, "created"), "2026-11-24T00:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#3/2");
+	assert_string_equal(fx_str(r, "created"), "2026-11-26T00:00:00+08:00");
+	json_decref(feed);
+	assert_int_equal(fx_acct("A")->ntasks, 4);
+}
+
+/* §4.5: pausing cancels and stops the cadence clock. */
+static void
+test_pause_stops_cadence_clock(void **state)
+{
+	int64_t entry = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+	struct acct *a;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(entry,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}");
+	assert_int_equal(fx_acct("A")->stage, 2);
+	assert_int_equal(fx_head(), 2); /* transition, call #1 */
+
+	/* entry + 1d: paused; §4.4 step 2 its open tasks are cancelled. */
+	fx_ok(entry + DAY,
+	    "{'type':'account','id':'a-A2','account':'A','paused':true}");
+	feed = fx_feed(2);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "kind"), "cancel");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	assert_string_equal(fx_str(r, "at"), "2026-11-13T09:00:00+08:00");
+	json_decref(feed);
+	a = fx_acct("A");
+	assert_int_equal(a->ntasks, 0);
+	assert_false(a->cad_running);
+
+	/* Nothing falls due while paused (entry + 5d passes). */
+	fx_ok(entry + 6 * DAY,
+	    "{'type':'account','id':'a-A3','account':'A','paused':false}");
+	assert_int_equal(fx_head(), 3);
+	/*
+	 * §4.5: paused from entry + 1d to entry + 6d; the clock read 1d at
+	 * the pause, so step 2 (after 5d) falls due 4d after the unpause:
+	 * entry + 10d.  Withdrawn tasks are not issued again (no new #1).
+	 */
+	assert_int_equal(engine_run_until(&fx.e, entry + 10 * DAY - 1), 0);
+	assert_int_equal(fx_head(), 3);
+	assert_int_equal(engine_run_until(&fx.e, entry + 10 * DAY), 0);
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#2");
+	assert_string_equal(fx_str(r, "created"), "2026-11-22T09:00:00+08:00");
+	json_decref(feed);
+}
+
+/* The brief's case: a step due 5d after entry, 2d paused: entry + 7d. */
+static void
+test_pause_two_days_delays_step_two_days(void **state)
+{
+	int64_t entry = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(entry,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}");
+	fx_ok(entry + DAY,
+	    "{'type':'account','id':'a-A2','account':'A','paused':true}");
+	/* §4.5: unpausing evaluates at once; the clock resumes at 1d. */
+	fx_ok(entry + 3 * DAY,
+	    "{'type':'account','id':'a-A3','account':'A','paused':false}");
+	assert_int_equal(fx_head(), 3); /* transition, call #1, cancel */
+	assert_true(fx_acct("A")->cad_running);
+	assert_int_equal(engine_run_until(&fx.e, entry + 7 * DAY - 1), 0);
+	assert_int_equal(fx_head(), 3);
+	assert_int_equal(engine_run_until(&fx.e, entry + 7 * DAY), 0);
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#2");
+	assert_string_equal(fx_str(r, "task"), "T-000002");
+	assert_string_equal(fx_str(r, "created"), "2026-11-19T09:00:00+08:00");
+	json_decref(feed);
+}
+
+/* §4.6: level-triggered, it fires again exactly at fire + cooldown. */
+static void
+test_alert_refires_at_cooldown_end(void **state)
+{
+	int64_t fire = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(fire,
+	    ACCT_A INV_I1 "{'type':'invoice','id':'i-I3','account':'A',"
+	                  "'invoice':'I3','amount':500,'issued':'2026-10-01',"
+	                  "'due':'2026-10-25'}");
+	feed = fx_feed(0);
+	assert_int_equal(count_kind(feed, "task"), 2);
+	json_decref(feed);
+	assert_int_equal(fx_head(), 3);
+
+	assert_int_equal(engine_run_until(&fx.e, fire + 3 * DAY - 1), 0);
+	assert_int_equal(fx_head(), 3);
+	assert_int_equal(engine_run_until(&fx.e, fire + 3 * DAY), 0);
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "alert:two-late");
+	assert_string_equal(fx_str(r, "task"), "T-000003");
+	assert_string_equal(fx_str(r, "created"), "2026-11-15T09:00:00+08:00");
+	/* Its stage is the account's at that moment. */
+	assert_string_equal(fx_str(r, "stage"), "negotiation");
+	json_decref(feed);
+	/* The previous alert task stays open beside it. */
+	assert_int_equal(fx_acct("A")->ntasks, 3);
+
+	/* Once it no longer holds it does not fire at the next end. */
+	fx_ok(fire + 4 * DAY,
+	    "{'type':'payment','id':'p1','account':'A','amount':1000,"
+	    "'invoice':'I1','at':'2026-11-16T09:00:00+08:00'}");
+	assert_int_equal(engine_run_until(&fx.e, fire + 6 * DAY), 0);
+	feed = fx_feed(4);
+	assert_int_equal(count_kind(feed, "task"), 1); /* call #2 at +5d */
+	json_decref(feed);
+}
+
+/* §4.8, eval invariant (2): an evaluation that changes nothing. */
+static void
+test_quiet_sweep_writes_nothing(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	struct acct *const *all;
+	char *before, *after;
+	size_t nbefore, nafter, n, i;
+	int64_t head;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(now, ACCT_A INV_I1);
+	assert_int_equal(fx_acct("A")->stage, 2);
+	head = fx_head();
+	before = fx_state("A", &nbefore);
+
+	/*
+	 * A day with a local midnight (days_overdue 23 -> 24, tested by
+	 * rules) and the 00:05 sweep, but no rule, step or alert due.
+	 */
+	assert_int_equal(engine_run_until(&fx.e, now + DAY), 0);
+	assert_int_equal(fx.e.clock_pos, now + DAY);
+	assert_int_equal(fx_head(), head);
+	after = fx_state("A", &nafter);
+	assert_int_equal(nafter, nbefore);
+	assert_memory_equal(after, before, nbefore);
+	free(after);
+
+	/* The sweep's evaluation itself: no account touched. */
+	assert_int_equal(engine_step_begin(&fx.e, now + DAY + HOUR), 0);
+	all = engine_sorted(&fx.e, &n);
+	for (i = 0; i < n; i++)
+		eval_account(&fx.e, all[i]);
+	assert_int_equal(fx.e.ndirty, 0);
+	assert_int_equal(fx.e.nundo, 0);
+	assert_int_equal(engine_step_end(&fx.e, true), 0);
+	assert_int_equal(fx_head(), head);
+	after = fx_state("A", &nafter);
+	assert_memory_equal(after, before, nbefore);
+	free(after);
+	free(before);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+		TEST(test_chained_hops),
+		TEST(test_leaving_stage_cancels_stage_tasks),
+		TEST(test_hold_until_promise_verdict),
+		TEST(test_pause_stops_cadence_clock),
+		TEST(test_pause_two_days_delays_step_two_days),
+		TEST(test_alert_refires_at_cooldown_end),
+		TEST(test_quiet_sweep_writes_nothing),
+#undef TEST
+	};
+
+	log_init(true, LOG_LEVEL_WARNING);
+	if (clock_tz_set("Asia/Shanghai") == -1)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
