@@ -47,6 +47,7 @@ struct fx {
 	struct store *s;
 	struct ruleset *rs;
 	struct engine e;
+	bool wall;
 	bool open;
 };
 
@@ -140,6 +141,7 @@ fx_start_clock(const char *rules, int64_t start, bool wall)
 	assert_int_equal(
 	    engine_open(&fx.e, fx.s, fx.rs, wall, 5, start), 0);
 	fx.open = true;
+	fx.wall = wall;
 	/* server_start_rules(): a new database has no rules_version yet. */
 	assert_int_equal(engine_reload(&fx.e, fx.rs, start, NULL, 0), 0);
 }
@@ -148,6 +150,26 @@ static inline void
 fx_start(const char *rules, int64_t start)
 {
 	fx_start_clock(rules, start, false);
+}
+
+/*
+ * Stops and starts again as dunnd does: the engine and the store closed,
+ * then opened at the stored clock position with the same rule set (the
+ * stored rules_version matches: no reload).
+ */
+static inline void
+fx_restart(void)
+{
+	char err[STORE_ERR_LEN];
+	int64_t pos = 0;
+
+	engine_close(&fx.e);
+	store_close(fx.s);
+	fx.open = false;
+	assert_int_equal(store_open(fx.path, &fx.s, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_get_int(fx.s, "clock_pos", &pos), 1);
+	assert_int_equal(engine_open(&fx.e, fx.s, fx.rs, fx.wall, 5, pos), 0);
+	fx.open = true;
 }
 
 /* text with every ' turned into " (a new string). */

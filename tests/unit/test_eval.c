@@ -459,6 +459,265 @@ test_quiet_sweep_writes_nothing(void **state)
 	free(before);
 }
 
+/*
+ * §2.4: a batch evaluates the accounts it touched in order of first
+ * appearance; §4.3: accounts due at one moment in byte order of id.
+ */
+static void
+test_evaluation_order(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(now,
+	    "{'type':'account','id':'a-B','account':'B','name':'Bolt',"
+	    "'currency':'CNY','size':'small'}\n" ACCT_A INV_I1
+	    "{'type':'invoice','id':'i-IB','account':'B','invoice':'IB',"
+	    "'amount':700,'issued':'2026-10-01','due':'2026-10-20'}");
+	feed = fx_feed(0);
+	assert_int_equal(json_array_size(feed), 4);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "account"), "B");
+	assert_string_equal(fx_str(r, "kind"), "transition");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "account"), "B");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	r = json_array_get(feed, 2);
+	assert_string_equal(fx_str(r, "account"), "A");
+	assert_string_equal(fx_str(r, "kind"), "transition");
+	r = json_array_get(feed, 3);
+	assert_string_equal(fx_str(r, "account"), "A");
+	assert_string_equal(fx_str(r, "task"), "T-000002");
+	json_decref(feed);
+
+	/* Step 2 of both falls due at now + 5d: A before B. */
+	assert_int_equal(engine_run_until(&fx.e, now + 5 * DAY), 0);
+	feed = fx_feed(4);
+	assert_int_equal(json_array_size(feed), 2);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "account"), "A");
+	assert_string_equal(fx_str(r, "task"), "T-000003");
+	assert_string_equal(fx_str(r, "created"), "2026-11-17T09:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "account"), "B");
+	assert_string_equal(fx_str(r, "task"), "T-000004");
+	json_decref(feed);
+}
+
+/* §4.5: a hold that starts midway stops the clock where it stands. */
+static void
+test_hold_midway_stops_clock(void **state)
+{
+	int64_t entry = T("2026-11-12T09:00:00+08:00");
+	int64_t brk = T("2026-11-15T00:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(entry,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}");
+	assert_int_equal(fx_head(), 2); /* transition, call #1 */
+	/* entry + 1d: a promise due 11-14 holds the account (clock 1d). */
+	fx_ok(entry + DAY,
+	    "{'type':'promise','id':'pr1','account':'A','amount':300,"
+	    "'due':'2026-11-14','at':'2026-11-13T09:00:00+08:00'}");
+	assert_true(fx_acct("A")->held);
+	/* Without the hold step 2 would fall due at entry + 5d. */
+	assert_int_equal(engine_run_until(&fx.e, entry + 5 * DAY), 0);
+	assert_int_equal(fx_head(), 2);
+	/*
+	 * Broken at 11-15T00:00 (end of 11-14, grace 0d): the clock runs
+	 * again from 1d; step 2 (after 5d) at brk + 4d = 11-19T00:00.
+	 */
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_BROKEN);
+	assert_int_equal(fx_prom("A", "pr1")->verdict_at, brk);
+	assert_int_equal(engine_run_until(&fx.e, brk + 4 * DAY - 1), 0);
+	assert_int_equal(fx_head(), 2);
+	assert_int_equal(engine_run_until(&fx.e, brk + 4 * DAY), 0);
+	feed = fx_feed(2);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#2");
+	assert_string_equal(fx_str(r, "created"), "2026-11-19T00:00:00+08:00");
+	json_decref(feed);
+}
+
+/*
+ * §4.5: pausing cancels every open task, alert tasks included; §4.6:
+ * cooldowns run paused or not, so an alert whose cooldown ended while
+ * paused fires at the unpause.
+ */
+static void
+test_pause_cancels_alert_tasks_and_cooldown_runs(void **state)
+{
+	int64_t fire = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(fire,
+	    ACCT_A INV_I1 "{'type':'invoice','id':'i-I3','account':'A',"
+	                  "'invoice':'I3','amount':500,'issued':'2026-10-01',"
+	                  "'due':'2026-10-25'}");
+	assert_int_equal(fx_head(), 3); /* transition, call, review */
+	fx_ok(fire + DAY,
+	    "{'type':'account','id':'a-A2','account':'A','paused':true}");
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 2);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "kind"), "cancel");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "kind"), "cancel");
+	assert_string_equal(fx_str(r, "task"), "T-000002");
+	json_decref(feed);
+	assert_int_equal(fx_acct("A")->ntasks, 0);
+
+	/* Nothing while paused, though the cooldown ends at fire + 3d. */
+	assert_int_equal(engine_run_until(&fx.e, fire + 5 * DAY), 0);
+	assert_int_equal(fx_head(), 5);
+	fx_ok(fire + 5 * DAY,
+	    "{'type':'account','id':'a-A3','account':'A','paused':false}");
+	feed = fx_feed(5);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "alert:two-late");
+	assert_string_equal(fx_str(r, "created"), "2026-11-17T09:00:00+08:00");
+	json_decref(feed);
+}
+
+/* §4.5: promises still get their verdicts while paused (§3.1 timer). */
+static void
+test_paused_account_gets_verdicts(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	int64_t brk = T("2026-11-14T00:00:00+08:00");
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(now,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}\n"
+	           "{'type':'promise','id':'pr1','account':'A','amount':300,"
+	           "'due':'2026-11-13','at':'2026-11-12T09:00:00+08:00'}\n"
+	           "{'type':'account','id':'a-A2','account':'A','paused':true}");
+	assert_int_equal(fx_acct("A")->stage, 0); /* paused: no transition */
+	assert_int_equal(fx_head(), 0);
+	assert_int_equal(engine_run_until(&fx.e, brk), 0);
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_BROKEN);
+	assert_int_equal(fx_prom("A", "pr1")->verdict_at, brk);
+	/* §4.4 step 2: nothing else happens. */
+	assert_int_equal(fx_head(), 0);
+	assert_int_equal(fx_acct("A")->stage, 0);
+}
+
+/* §5 amount_due: balance - disputed_amount when nothing undisputed is overdue. */
+static void
+test_task_amount_due_without_overdue(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	const json_t *r, *pf;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	/* Due in 2 days: current -> reminder (due-soon), its email now. */
+	fx_ok(now,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-11-01',"
+	           "'due':'2026-11-14'}\n"
+	           "{'type':'dispute','id':'d1','account':'A','invoice':'I1',"
+	           "'amount':300,'reason':'r','at':'2026-11-12T08:00:00+08:00'}\n"
+	           "{'type':'account','id':'a-A2','account':'A','risk':'E'}");
+	feed = fx_feed(0);
+	assert_int_equal(json_array_size(feed), 2);
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "type"), "email");
+	assert_string_equal(fx_str(r, "source"), "stage:reminder#1");
+	/* 1000 - 300 disputed = 700; days_overdue 0 (§3). */
+	assert_int_equal(fx_int(r, "amount_due"), 700);
+	assert_int_equal(fx_int(r, "days_overdue"), 0);
+	/* 40 * 3 digits + 0 + risk E 100 + 200 * 1 / 3 = 66: 286. */
+	pf = json_object_get(r, "priority_factors");
+	assert_int_equal(fx_int(pf, "amount"), 120);
+	assert_int_equal(fx_int(pf, "age"), 0);
+	assert_int_equal(fx_int(pf, "risk"), 100);
+	assert_int_equal(fx_int(pf, "stage"), 66);
+	assert_int_equal(fx_int(r, "priority"), 286);
+	json_decref(feed);
+}
+
+/*
+ * §2.4, §6: what is committed survives a restart; the due moments are
+ * armed again from the stored state (a held account's promise break).
+ */
+static void
+test_restart_keeps_state_and_due_moments(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	int64_t brk = T("2026-11-14T00:00:00+08:00");
+	int64_t seq, tasks, head;
+	char *before, *after;
+	size_t nbefore, nafter;
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(now,
+	    ACCT_A INV_I1 "{'type':'promise','id':'pr1','account':'A',"
+	                  "'amount':300,'due':'2026-11-13',"
+	                  "'at':'2026-11-12T09:00:00+08:00'}\n"
+	                  "{'type':'payment','id':'p1','account':'A',"
+	                  "'amount':100,'at':'2026-11-12T09:00:00+08:00'}");
+	assert_int_equal(engine_run_until(&fx.e, now + HOUR), 0);
+	before = fx_state("A", &nbefore);
+	seq = fx.e.event_seq;
+	tasks = fx.e.task_num;
+	head = fx_head();
+
+	fx_restart();
+	assert_int_equal(fx.e.clock_pos, now + HOUR);
+	assert_int_equal(fx.e.event_seq, seq);
+	assert_int_equal(fx.e.task_num, tasks);
+	assert_int_equal(fx_head(), head);
+	after = fx_state("A", &nafter);
+	assert_int_equal(nafter, nbefore);
+	assert_memory_equal(after, before, nbefore);
+	free(after);
+	free(before);
+	assert_true(fx_acct("A")->held);
+	assert_int_equal(fx_prom("A", "pr1")->counted, 100);
+
+	assert_int_equal(engine_run_until(&fx.e, brk), 0);
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_BROKEN);
+	feed = fx_feed(head);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "stage:negotiation#1");
+	assert_string_equal(fx_str(r, "created"), "2026-11-14T00:00:00+08:00");
+	json_decref(feed);
+	/* Event ids stay known: the batch again is all duplicate. */
+	{
+		struct ingest_batch b;
+
+		fx_run(brk + HOUR,
+		    "{'type':'payment','id':'p1','account':'A',"
+		    "'amount':100,'at':'2026-11-12T09:00:00+08:00'}",
+		    false, &b);
+		assert_int_equal(b.counts[INGEST_DUPLICATE], 1);
+		ingest_batch_fini(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -471,6 +730,12 @@ main(void)
 		TEST(test_pause_two_days_delays_step_two_days),
 		TEST(test_alert_refires_at_cooldown_end),
 		TEST(test_quiet_sweep_writes_nothing),
+		TEST(test_evaluation_order),
+		TEST(test_hold_midway_stops_clock),
+		TEST(test_pause_cancels_alert_tasks_and_cooldown_runs),
+		TEST(test_paused_account_gets_verdicts),
+		TEST(test_task_amount_due_without_overdue),
+		TEST(test_restart_keeps_state_and_due_moments),
 #undef TEST
 	};
 
