@@ -718,6 +718,64 @@ test_restart_keeps_state_and_due_moments(void **state)
 	}
 }
 
+/*
+ * Leaves pressure when the broken promise leaves the 7d window: no
+ * cycle (§4.8: the two promises_broken conditions are disjoint).
+ */
+static const char rules_window[] =
+    "stages = ( { name = \"current\"; }, { name = \"negotiation\"; },\n"
+    "  { name = \"pressure\"; } );\n"
+    "rules = (\n"
+    "  { name = \"overdue\"; from = \"current\"; to = \"negotiation\";\n"
+    "    when = { days_overdue = { min = 1; }; }; },\n"
+    "  { name = \"broke\"; from = \"negotiation\"; to = \"pressure\";\n"
+    "    when = { promises_broken = { min = 1; window = \"7d\"; }; }; },\n"
+    "  { name = \"calm\"; from = \"pressure\"; to = \"negotiation\";\n"
+    "    when = { promises_broken = { max = 0; window = \"7d\"; }; }; }\n"
+    ");\n";
+
+/* §4.3: due at the break moment, and at verdict moment + window. */
+static void
+test_verdict_leaves_window(void **state)
+{
+	int64_t now = T("2026-11-12T09:00:00+08:00");
+	int64_t brk = T("2026-11-14T00:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_window, T(START));
+	fx_ok(now,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}\n"
+	           "{'type':'promise','id':'pr1','account':'A','amount':300,"
+	           "'due':'2026-11-13','at':'2026-11-12T09:00:00+08:00'}");
+	assert_int_equal(fx_acct("A")->stage, 1);
+	assert_int_equal(fx_head(), 1);
+	/* §3.1, §4.4 step 1: the verdict, then the rule, at brk. */
+	assert_int_equal(engine_run_until(&fx.e, brk), 0);
+	assert_int_equal(fx_acct("A")->stage, 2);
+	feed = fx_feed(1);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "rule"), "broke");
+	assert_string_equal(fx_str(r, "at"), "2026-11-14T00:00:00+08:00");
+	json_decref(feed);
+	/* §3: the verdict counts in (now - 7d, now]: out at brk + 7d. */
+	assert_int_equal(engine_run_until(&fx.e, brk + 7 * DAY - 1), 0);
+	assert_int_equal(fx_acct("A")->stage, 2);
+	assert_int_equal(engine_run_until(&fx.e, brk + 7 * DAY), 0);
+	assert_int_equal(fx_acct("A")->stage, 1);
+	feed = fx_feed(2);
+	assert_int_equal(json_array_size(feed), 1);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "rule"), "calm");
+	assert_string_equal(fx_str(r, "from"), "pressure");
+	assert_string_equal(fx_str(r, "at"), "2026-11-21T00:00:00+08:00");
+	json_decref(feed);
+}
+
 int
 main(void)
 {
@@ -736,6 +794,7 @@ main(void)
 		TEST(test_paused_account_gets_verdicts),
 		TEST(test_task_amount_due_without_overdue),
 		TEST(test_restart_keeps_state_and_due_moments),
+		TEST(test_verdict_leaves_window),
 #undef TEST
 	};
 

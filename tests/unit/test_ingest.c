@@ -321,6 +321,11 @@ test_reversal_of_used_credit(void **state)
 	assert_true(fv->has_days_to_due);
 	assert_int_equal(fv->days_to_due, 13);
 
+	/* §2.3: a reversal cannot be reversed (step 8, event). */
+	fx_bad(T("2026-11-12T09:30:00+08:00"),
+	    "{'type':'reversal','id':'r2','account':'A','event':'r1',"
+	    "'at':'2026-11-12T09:30:00+08:00'}",
+	    "event", NULL);
 	/* §2.2 step 8: not reversed yet. */
 	fx_bad(T("2026-11-12T09:30:00+08:00"),
 	    "{'type':'reversal','id':'r2','account':'A','event':'p1',"
@@ -741,6 +746,187 @@ test_rejected_line_id_not_recorded(void **state)
 	/* Now p5 is recorded: the first line's content is another. */
 	assert_int_equal(b.v[2].status, INGEST_ERROR);
 	assert_string_equal(b.v[2].field, "id");
+	ingest_batch_fini(&b);
+	assert_int_equal(fx_inv("A", "I1")->open, 700);
+}
+
+/*
+ * §2.4: a refused batch that would have changed every kind of state:
+ * money and its allocation, unapplied credit, promise counting, disputes
+ * and their resolution, account fields, a task's status, outcomes, a
+ * new invoice and a reversal.  Each is checked back, in memory and in
+ * the store (the next batch sees none of it).
+ */
+static void
+test_refused_batch_undoes_every_kind_of_change(void **state)
+{
+	struct ingest_batch b;
+	const struct rules_factvals *fv;
+	char *before, *after;
+	size_t nbefore, nafter;
+	struct acct *a;
+	int64_t now = T("2026-11-03T09:00:00+08:00");
+
+	(void)state;
+	start_a(rules_task, "2026-11-05");
+	fx_ok(T("2026-11-02T09:00:00+08:00"),
+	    "{'type':'invoice','id':'i-I2','account':'A','invoice':'I2',"
+	    "'amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
+	    "{'type':'promise','id':'pr1','account':'A','amount':300,"
+	    "'due':'2026-11-10','at':'2026-11-02T09:00:00+08:00'}\n"
+	    "{'type':'dispute','id':'d0','account':'A','invoice':'I2',"
+	    "'amount':200,'reason':'r','at':'2026-11-02T09:00:00+08:00'}");
+	before = fx_state("A", &nbefore);
+
+	fx_run(now,
+	    "{'type':'payment','id':'p1','account':'A','amount':400,"
+	    "'at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'dispute','id':'d1','account':'A','invoice':'I1',"
+	    "'amount':100,'reason':'r','at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'account','id':'a-A2','account':'A','tags':['x'],"
+	    "'risk':'B','paused':true}\n"
+	    "{'type':'outcome','id':'o1','task':'T-000001',"
+	    "'result':'no_answer','at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'invoice','id':'i-I3','account':'A','invoice':'I3',"
+	    "'amount':50,'issued':'2026-11-03','due':'2026-11-30'}\n"
+	    "{'type':'credit','id':'c1','account':'A','invoice':'I2',"
+	    "'amount':100,'at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'dispute_resolved','id':'dr1','account':'A',"
+	    "'invoice':'I2','upheld_amount':100,"
+	    "'at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'payment','id':'p2','account':'A','amount':5000,"
+	    "'allow_credit_balance':true,'at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'reversal','id':'r1','account':'A','event':'p1',"
+	    "'at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'payment','id':'bad','account':'Z','amount':1,"
+	    "'at':'2026-11-03T09:00:00+08:00'}",
+	    false, &b);
+	assert_false(b.committed);
+	assert_int_equal(b.counts[INGEST_ROLLED_BACK], 9);
+	assert_int_equal(b.counts[INGEST_ERROR], 1);
+	/* §2.4 REJECTS: the line as sent (here with " for '). */
+	assert_int_equal(b.v[9].line, 10);
+	assert_non_null(b.v[9].input);
+	assert_int_equal(b.v[9].input_len, strlen(b.v[9].input));
+	assert_non_null(strstr(b.v[9].input, "\"id\":\"bad\""));
+	ingest_batch_fini(&b);
+
+	after = fx_state("A", &nafter);
+	assert_int_equal(nafter, nbefore);
+	assert_memory_equal(after, before, nbefore);
+	free(after);
+	free(before);
+	a = fx_acct("A");
+	assert_int_equal(a->ninv, 2);
+	assert_int_equal(fx_inv("A", "I1")->open, 1000);
+	assert_int_equal(fx_inv("A", "I1")->disputed, 0);
+	assert_int_equal(fx_inv("A", "I2")->open, 500);
+	assert_int_equal(fx_inv("A", "I2")->disputed, 200);
+	assert_int_equal(fx_prom("A", "pr1")->counted, 0);
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_PENDING);
+	assert_int_equal(a->ntags, 0);
+	assert_int_equal(a->risk, -1);
+	assert_false(a->paused);
+	assert_int_equal(a->ntasks, 1);
+	assert_int_equal(a->ncred, 0);
+	assert_int_equal(a->paid, 0);
+	assert_int_equal(a->credited, 0);
+	assert_int_equal(a->invoiced, 1500);
+	fv = fx_facts("A", now);
+	assert_int_equal(fv->unreached, 0);
+	assert_int_equal(store_q(fx.s, Q_TASK_GET, "t", "T-000001"), 1);
+	assert_string_equal(store_col_text(fx.s, Q_TASK_GET, 2), "open");
+	store_done(fx.s, Q_TASK_GET);
+
+	/* The store agrees: the same lines now apply from scratch. */
+	fx_ok(now,
+	    "{'type':'payment','id':'p1','account':'A','amount':400,"
+	    "'at':'2026-11-03T09:00:00+08:00'}\n"
+	    "{'type':'invoice','id':'i-I3','account':'A','invoice':'I3',"
+	    "'amount':50,'issued':'2026-11-03','due':'2026-11-30'}\n"
+	    "{'type':'reversal','id':'r1','account':'A','event':'p1',"
+	    "'at':'2026-11-03T09:00:00+08:00'}");
+	/* p1 completed pr1 (kept at its at) before it was reversed. */
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_KEPT);
+	assert_int_equal(fx_prom("A", "pr1")->verdict_at, now);
+	assert_int_equal(fx_inv("A", "I1")->open, 1000);
+}
+
+/* §2.3 outcome: task status and the `unreached` fact. */
+static void
+test_outcomes(void **state)
+{
+	int64_t now = T("2026-11-03T09:00:00+08:00");
+
+	(void)state;
+	start_a(rules_task, "2026-11-20");
+	assert_int_equal(fx_acct("A")->ntasks, 1);
+	/* Any outcome turns an open task done. */
+	fx_ok(now,
+	    "{'type':'outcome','id':'o1','task':'T-000001',"
+	    "'result':'no_answer','at':'2026-11-02T10:00:00+08:00'}");
+	assert_int_equal(fx_acct("A")->ntasks, 0);
+	assert_int_equal(store_q(fx.s, Q_TASK_GET, "t", "T-000001"), 1);
+	assert_string_equal(store_col_text(fx.s, Q_TASK_GET, 2), "done");
+	store_done(fx.s, Q_TASK_GET);
+	assert_int_equal(fx_facts("A", now)->unreached, 1);
+	/* An outcome for a done task is recorded and counts. */
+	fx_ok(now,
+	    "{'type':'outcome','id':'o2','task':'T-000001',"
+	    "'result':'wrong_contact','at':'2026-11-02T11:00:00+08:00'}");
+	assert_int_equal(fx_facts("A", now)->unreached, 2);
+	/* §3: ordered by at: an earlier other outcome changes nothing. */
+	fx_ok(now,
+	    "{'type':'outcome','id':'o3','task':'T-000001',"
+	    "'result':'reached','at':'2026-11-02T09:00:00+08:00'}");
+	assert_int_equal(fx_facts("A", now)->unreached, 2);
+	fx_ok(now,
+	    "{'type':'outcome','id':'o4','task':'T-000001',"
+	    "'result':'refused','at':'2026-11-02T12:00:00+08:00'}");
+	assert_int_equal(fx_facts("A", now)->unreached, 0);
+	/* Same at, later arrival: after it. */
+	fx_ok(now,
+	    "{'type':'outcome','id':'o5','task':'T-000001',"
+	    "'result':'no_answer','at':'2026-11-02T12:00:00+08:00'}");
+	assert_int_equal(fx_facts("A", now)->unreached, 1);
+	/* Outcomes never create money, promises or disputes. */
+	fx_ok(now,
+	    "{'type':'outcome','id':'o6','task':'T-000001',"
+	    "'result':'paid','at':'2026-11-02T13:00:00+08:00'}");
+	assert_int_equal(fx_inv("A", "I1")->open, 1000);
+	assert_int_equal(fx_acct("A")->nprom, 0);
+	assert_int_equal(fx_facts("A", now)->unreached, 0);
+}
+
+/* §2.1: a line over 1 MiB is an error (field null); others go on. */
+static void
+test_line_too_long(void **state)
+{
+	static const char good[] =
+	    "{'type':'payment','id':'p1','account':'A','amount':300,"
+	    "'at':'2026-11-02T09:00:00+08:00'}";
+	struct ingest_batch b;
+	size_t long_len = 1048577, n;
+	char *text;
+
+	(void)state;
+	start_a(rules_plain, "2026-11-20");
+	n = strlen(good);
+	text = xmalloc(long_len + 1 + n + 1);
+	memset(text, ' ', long_len);
+	text[0] = '{';
+	text[long_len] = '\n';
+	memcpy(text + long_len + 1, good, n + 1);
+	fx_run(T("2026-11-02T09:00:00+08:00"), text, true, &b);
+	free(text);
+	assert_int_equal(b.n, 2);
+	assert_int_equal(b.v[0].line, 1);
+	assert_int_equal(b.v[0].status, INGEST_ERROR);
+	assert_string_equal(b.v[0].field, "");
+	assert_string_equal(b.v[0].error, "line too long");
+	assert_int_equal(b.v[1].line, 2);
+	assert_int_equal(b.v[1].status, INGEST_OK);
+	assert_true(b.committed);
 	ingest_batch_fini(&b);
 	assert_int_equal(fx_inv("A", "I1")->open, 700);
 }
@@ -1518,6 +1704,9 @@ main(void)
 		TEST(test_duplicates_within_and_across_batches),
 		TEST(test_id_reused_with_different_content),
 		TEST(test_rejected_line_id_not_recorded),
+		TEST(test_refused_batch_undoes_every_kind_of_change),
+		TEST(test_outcomes),
+		TEST(test_line_too_long),
 		TEST(test_step8_references),
 		TEST(test_step9_dates),
 		TEST(test_step10_amounts),
