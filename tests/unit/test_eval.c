@@ -789,6 +789,138 @@ test_verdict_leaves_window(void **state)
 	json_decref(feed);
 }
 
+static const char rules_stale[] =
+    "stages = ( { name = \"current\"; },\n"
+    "  { name = \"negotiation\"; tasks = ( { type = \"call\"; } ); },\n"
+    "  { name = \"pressure\"; tasks = ( { type = \"letter\"; } ); } );\n"
+    "rules = (\n"
+    "  { name = \"overdue\"; from = \"current\"; to = \"negotiation\";\n"
+    "    when = { days_overdue = { min = 1; }; }; },\n"
+    "  { name = \"stale\"; from = \"negotiation\"; to = \"pressure\";\n"
+    "    when = { days_in_stage = { min = 3; }; }; }\n"
+    ");\n";
+
+/* §3 days_in_stage: whole 24-hour periods; §4.3 due at each tick. */
+static void
+test_days_in_stage_tick(void **state)
+{
+	int64_t entry = T("2026-11-12T09:00:00+08:00");
+	const json_t *r;
+	json_t *feed;
+
+	(void)state;
+	fx_start(rules_stale, T(START));
+	fx_ok(entry,
+	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
+	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	           "'due':'2026-11-10'}");
+	assert_int_equal(fx_acct("A")->stage, 1);
+	assert_int_equal(fx_head(), 2);
+	assert_int_equal(engine_run_until(&fx.e, entry + 3 * DAY - 1), 0);
+	assert_int_equal(fx_acct("A")->stage, 1);
+	assert_int_equal(fx_head(), 2);
+	assert_int_equal(engine_run_until(&fx.e, entry + 3 * DAY), 0);
+	assert_int_equal(fx_acct("A")->stage, 2);
+	feed = fx_feed(2);
+	assert_int_equal(json_array_size(feed), 3);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "rule"), "stale");
+	assert_string_equal(fx_str(r, "at"), "2026-11-15T09:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "kind"), "cancel");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	r = json_array_get(feed, 2);
+	assert_string_equal(fx_str(r, "type"), "letter");
+	assert_string_equal(fx_str(r, "created"), "2026-11-15T09:00:00+08:00");
+	json_decref(feed);
+}
+
+/* rules_eval without negotiation, and with a second alert first. */
+static const char rules_reloaded[] =
+    "stages = ( { name = \"current\"; },\n"
+    "  { name = \"watch\"; tasks = ( { type = \"sms\"; } ); } );\n"
+    "rules = ( { name = \"settled\"; from = \"*\"; to = \"current\";\n"
+    "    when = { balance = { max = 0; }; }; } );\n"
+    "alerts = (\n"
+    "  { name = \"other\"; when = { overdue_invoices = { min = 1; }; };\n"
+    "    task = { type = \"review\"; }; cooldown = \"1d\"; },\n"
+    "  { name = \"two-late\"; when = { overdue_invoices = { min = 2; }; };\n"
+    "    task = { type = \"review\"; }; cooldown = \"3d\"; } );\n";
+
+/*
+ * §4.7: an account whose stage the new set lacks moves to the first
+ * stage ("reload" transition, stage tasks cancelled, entered then);
+ * alert cooldowns are kept by alert name.
+ */
+static void
+test_reload_moves_lost_stage_and_keeps_cooldowns(void **state)
+{
+	int64_t fire = T("2026-11-12T09:00:00+08:00");
+	const char *name = "rules.conf", *text = rules_reloaded;
+	const char *old_alerts[] = { "two-late" };
+	struct ruleset *nrs;
+	struct diags ds;
+	const json_t *r;
+	json_t *feed;
+	struct acct *a;
+
+	(void)state;
+	fx_start(rules_eval, T(START));
+	fx_ok(fire,
+	    ACCT_A INV_I1 "{'type':'invoice','id':'i-I3','account':'A',"
+	                  "'invoice':'I3','amount':500,'issued':'2026-10-01',"
+	                  "'due':'2026-10-25'}");
+	assert_int_equal(fx_head(), 3); /* transition, call, review */
+
+	diags_init(&ds);
+	nrs = rules_load_files(&name, &text, 1, &ds);
+	diags_fini(&ds);
+	assert_non_null(nrs);
+	assert_int_equal(engine_run_until(&fx.e, fire + DAY), 0);
+	assert_int_equal(
+	    engine_reload(&fx.e, nrs, fire + DAY, old_alerts, 1), 0);
+	rules_free(fx.rs);
+	fx.rs = nrs;
+
+	a = fx_acct("A");
+	assert_int_equal(a->stage, 0);
+	assert_int_equal(a->stage_entered, fire + DAY);
+	feed = fx_feed(3);
+	assert_int_equal(json_array_size(feed), 3);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "kind"), "transition");
+	assert_string_equal(fx_str(r, "from"), "negotiation");
+	assert_string_equal(fx_str(r, "to"), "current");
+	assert_string_equal(fx_str(r, "rule"), "reload");
+	assert_string_equal(fx_str(r, "at"), "2026-11-13T09:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "kind"), "cancel");
+	assert_string_equal(fx_str(r, "task"), "T-000001");
+	/* The new alert fires; two-late's cooldown (by name) runs on. */
+	r = json_array_get(feed, 2);
+	assert_string_equal(fx_str(r, "source"), "alert:other");
+	assert_string_equal(fx_str(r, "task"), "T-000003");
+	json_decref(feed);
+	/* The alert task T-000002 stays open (§4.6). */
+	assert_int_equal(a->ntasks, 2);
+
+	/* fire + 2d: other again; fire + 3d: other, then two-late. */
+	assert_int_equal(engine_run_until(&fx.e, fire + 3 * DAY), 0);
+	feed = fx_feed(6);
+	assert_int_equal(json_array_size(feed), 3);
+	r = json_array_get(feed, 0);
+	assert_string_equal(fx_str(r, "source"), "alert:other");
+	assert_string_equal(fx_str(r, "created"), "2026-11-14T09:00:00+08:00");
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "source"), "alert:other");
+	assert_string_equal(fx_str(r, "created"), "2026-11-15T09:00:00+08:00");
+	r = json_array_get(feed, 2);
+	assert_string_equal(fx_str(r, "source"), "alert:two-late");
+	assert_string_equal(fx_str(r, "created"), "2026-11-15T09:00:00+08:00");
+	assert_string_equal(fx_str(r, "stage"), "current");
+	json_decref(feed);
+}
+
 /* Builds with ASan/UBSan (make asan) stop at undefined behaviour. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -850,6 +982,8 @@ main(void)
 		TEST(test_task_amount_due_without_overdue),
 		TEST(test_restart_keeps_state_and_due_moments),
 		TEST(test_verdict_leaves_window),
+		TEST(test_days_in_stage_tick),
+		TEST(test_reload_moves_lost_stage_and_keeps_cooldowns),
 		TEST(test_transition_between_stages_without_tasks),
 #undef TEST
 	};

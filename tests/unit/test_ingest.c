@@ -1659,6 +1659,37 @@ test_promise_history_import(void **state)
 	    fx_prom("A", "pr3")->verdict_at, T("2026-11-12T00:00:00+08:00"));
 }
 
+/*
+ * A reading of §3.1: a history-import promise is pending until its
+ * batch's evaluation, so money later in the same batch dated in its
+ * span is counted towards it at that money's ingest ("when both it and
+ * the promise are known"), and can keep it.
+ */
+static void
+test_promise_history_import_money_in_same_batch(void **state)
+{
+	(void)state;
+	START_A_PROMISES();
+	fx_ok(T("2026-11-20T09:00:00+08:00"),
+	    "{'type':'promise','id':'pr1','account':'A','amount':200,"
+	    "'due':'2026-11-10','at':'2026-11-05T10:00:00+08:00'}\n"
+	    "{'type':'payment','id':'p1','account':'A','amount':200,"
+	    "'at':'2026-11-06T10:00:00+08:00'}\n"
+	    "{'type':'promise','id':'pr2','account':'A','amount':100,"
+	    "'due':'2026-11-10','at':'2026-11-05T10:00:00+08:00'}\n"
+	    "{'type':'payment','id':'p2','account':'A','amount':50,"
+	    "'at':'2026-11-12T00:00:00+08:00'}");
+	assert_int_equal(fx_prom("A", "pr1")->counted, 200);
+	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_KEPT);
+	assert_int_equal(
+	    fx_prom("A", "pr1")->verdict_at, T("2026-11-06T10:00:00+08:00"));
+	/* p2 is dated at pr2's break moment: outside its span. */
+	assert_int_equal(fx_prom("A", "pr2")->counted, 0);
+	assert_int_equal(fx_prom("A", "pr2")->verdict, ACCT_BROKEN);
+	assert_int_equal(
+	    fx_prom("A", "pr2")->verdict_at, T("2026-11-12T00:00:00+08:00"));
+}
+
 static void
 test_promise_money_after_verdict_changes_nothing(void **state)
 {
@@ -1785,6 +1816,7 @@ main(void)
 		TEST(test_promise_kept_when_balance_reaches_zero),
 		TEST(test_promise_broken_at_break_moment),
 		TEST(test_promise_history_import),
+		TEST(test_promise_history_import_money_in_same_batch),
 		TEST(test_promise_money_after_verdict_changes_nothing),
 		TEST(test_promise_reversed_money_withdrawn),
 #undef TEST
