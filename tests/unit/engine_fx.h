@@ -138,8 +138,7 @@ fx_start_clock(const char *rules, int64_t start, bool wall)
 	assert_non_null(fx.rs);
 	assert_int_equal(store_open(fx.path, &fx.s, err, sizeof(err)), 0);
 	clock_test_start(start);
-	assert_int_equal(
-	    engine_open(&fx.e, fx.s, fx.rs, wall, 5, start), 0);
+	assert_int_equal(engine_open(&fx.e, fx.s, fx.rs, wall, 5, start), 0);
 	fx.open = true;
 	fx.wall = wall;
 	/* server_start_rules(): a new database has no rules_version yet. */
@@ -236,8 +235,7 @@ fx_bad(int64_t now, const char *line, const char *field, const char *want_msg)
 
 	fx_run(now, line, false, &b);
 	assert_int_equal(b.n, 1);
-	if (b.v[0].status != INGEST_ERROR ||
-	    strcmp(b.v[0].field, field) != 0)
+	if (b.v[0].status != INGEST_ERROR || strcmp(b.v[0].field, field) != 0)
 		print_message("%s\n  got status %s field \"%s\" (%s), want "
 		              "error on \"%s\"\n",
 		    line, ingest_status_name(b.v[0].status), b.v[0].field,
@@ -289,8 +287,8 @@ fx_prom(const char *account, const char *id)
 static inline const struct rules_factvals *
 fx_facts(const char *account, int64_t now)
 {
-	facts_compute(fx_acct(account), &fx.e.fp, now, clock_local_date(now),
-	    &fx.e.fo);
+	facts_compute(
+	    fx_acct(account), &fx.e.fp, now, clock_local_date(now), &fx.e.fo);
 	return &fx.e.fo.fv;
 }
 
@@ -320,10 +318,11 @@ fx_feed(int64_t from)
 
 	for (rc = store_q(fx.s, Q_FEED_FROM, "ii", from, (int64_t)1000);
 	     rc == 1; rc = store_next(fx.s, Q_FEED_FROM)) {
-		rec = json_loads(
-		    store_col_text(fx.s, Q_FEED_FROM, 1), 0, &jerr);
+		rec =
+		    json_loads(store_col_text(fx.s, Q_FEED_FROM, 1), 0, &jerr);
 		assert_non_null(rec);
-		assert_int_equal(json_integer_value(json_object_get(rec, "seq")),
+		assert_int_equal(
+		    json_integer_value(json_object_get(rec, "seq")),
 		    store_col_int(fx.s, Q_FEED_FROM, 0));
 		json_array_append_new(arr, rec);
 	}

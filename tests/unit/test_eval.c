@@ -45,25 +45,24 @@ static const char rules_eval[] =
     "    task = { type = \"review\"; }; cooldown = \"3d\"; } );\n";
 
 #define ACCT_A                                                                 \
-	"{'type':'account','id':'a-A','account':'A','name':'Acme',"           \
-	"'currency':'CNY','size':'medium','contacts':["                       \
+	"{'type':'account','id':'a-A','account':'A','name':'Acme',"            \
+	"'currency':'CNY','size':'medium','contacts':["                        \
 	"{'role':'accountant','name':'Li','phone':'1'},"                       \
 	"{'role':'cfo','name':'Wang','email':'w@example.com'}]}\n"
 
 /* I1: 1000 due 2026-10-20 (23 days overdue on 11-12). */
 #define INV_I1                                                                 \
-	"{'type':'invoice','id':'i-I1','account':'A','invoice':'I1',"         \
+	"{'type':'invoice','id':'i-I1','account':'A','invoice':'I1',"          \
 	"'amount':1000,'issued':'2026-10-01','due':'2026-10-20'}\n"
 
 static size_t
 count_kind(const json_t *feed, const char *kind)
 {
-	const json_t *rec;
 	size_t i, n = 0;
 
-	json_array_foreach(feed, i, rec)
-	if (strcmp(fx_str(rec, "kind"), kind) == 0)
-		n++;
+	for (i = 0; i < json_array_size(feed); i++)
+		if (strcmp(fx_str(json_array_get(feed, i), "kind"), kind) == 0)
+			n++;
 	return n;
 }
 
@@ -129,8 +128,10 @@ test_chained_hops(void **state)
 	/* §5 contact: medium prefers general_manager, cfo, ... */
 	assert_string_equal(
 	    fx_str(json_object_get(r, "contact"), "name"), "Wang");
-	assert_string_equal(fx_str(r, "not_before"), "2026-11-12T09:00:00+08:00");
-	assert_string_equal(fx_str(r, "not_after"), "2026-11-13T09:00:00+08:00");
+	assert_string_equal(
+	    fx_str(r, "not_before"), "2026-11-12T09:00:00+08:00");
+	assert_string_equal(
+	    fx_str(r, "not_after"), "2026-11-13T09:00:00+08:00");
 	assert_string_equal(fx_str(r, "created"), "2026-11-12T09:00:00+08:00");
 	/* §5: amount_due = undisputed_overdue 1000; days_overdue 23. */
 	assert_int_equal(fx_int(r, "amount_due"), 1000);
@@ -605,12 +606,13 @@ test_paused_account_gets_verdicts(void **state)
 	(void)state;
 	fx_start(rules_eval, T(START));
 	fx_ok(now,
-	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
-	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
-	           "'due':'2026-11-10'}\n"
-	           "{'type':'promise','id':'pr1','account':'A','amount':300,"
-	           "'due':'2026-11-13','at':'2026-11-12T09:00:00+08:00'}\n"
-	           "{'type':'account','id':'a-A2','account':'A','paused':true}");
+	    ACCT_A
+	    "{'type':'invoice','id':'i-I1','account':'A',"
+	    "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
+	    "'due':'2026-11-10'}\n"
+	    "{'type':'promise','id':'pr1','account':'A','amount':300,"
+	    "'due':'2026-11-13','at':'2026-11-12T09:00:00+08:00'}\n"
+	    "{'type':'account','id':'a-A2','account':'A','paused':true}");
 	assert_int_equal(fx_acct("A")->stage, 0); /* paused: no transition */
 	assert_int_equal(fx_head(), 0);
 	assert_int_equal(engine_run_until(&fx.e, brk), 0);
@@ -633,12 +635,13 @@ test_task_amount_due_without_overdue(void **state)
 	fx_start(rules_eval, T(START));
 	/* Due in 2 days: current -> reminder (due-soon), its email now. */
 	fx_ok(now,
-	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
-	           "'invoice':'I1','amount':1000,'issued':'2026-11-01',"
-	           "'due':'2026-11-14'}\n"
-	           "{'type':'dispute','id':'d1','account':'A','invoice':'I1',"
-	           "'amount':300,'reason':'r','at':'2026-11-12T08:00:00+08:00'}\n"
-	           "{'type':'account','id':'a-A2','account':'A','risk':'E'}");
+	    ACCT_A
+	    "{'type':'invoice','id':'i-I1','account':'A',"
+	    "'invoice':'I1','amount':1000,'issued':'2026-11-01',"
+	    "'due':'2026-11-14'}\n"
+	    "{'type':'dispute','id':'d1','account':'A','invoice':'I1',"
+	    "'amount':300,'reason':'r','at':'2026-11-12T08:00:00+08:00'}\n"
+	    "{'type':'account','id':'a-A2','account':'A','risk':'E'}");
 	feed = fx_feed(0);
 	assert_int_equal(json_array_size(feed), 2);
 	r = json_array_get(feed, 1);
@@ -1033,7 +1036,7 @@ test_failed_fact_moment_is_processed_again(void **state)
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) ||                                     \
+#if __has_feature(address_sanitizer) ||                                        \
     __has_feature(undefined_behavior_sanitizer)
 #define SANITIZED 1
 #endif

@@ -35,10 +35,10 @@ static const char rules_task[] =
     "promise_grace = \"1d\";\n";
 
 #define ACCT_A                                                                 \
-	"{'type':'account','id':'a-A','account':'A','name':'Acme',"           \
+	"{'type':'account','id':'a-A','account':'A','name':'Acme',"            \
 	"'currency':'CNY','size':'small'}\n"
 #define ACCT_B                                                                 \
-	"{'type':'account','id':'a-B','account':'B','name':'Bolt',"           \
+	"{'type':'account','id':'a-B','account':'B','name':'Bolt',"            \
 	"'currency':'CNY','size':'medium'}\n"
 
 /* Account A with invoice I1 of 1000, issued 2026-11-01, due as given. */
@@ -90,8 +90,8 @@ test_new_account_starts_in_first_stage(void **state)
 	    "{'type':'account','id':'a-A3','account':'A','tags':[]}");
 	assert_int_equal(fx_acct("A")->ntags, 0);
 	assert_int_equal(fx_acct("A")->risk, 3);
-	assert_int_equal(fx_acct("A")->stage_entered,
-	    T("2026-11-01T09:00:00+08:00"));
+	assert_int_equal(
+	    fx_acct("A")->stage_entered, T("2026-11-01T09:00:00+08:00"));
 }
 
 /* §2.3 Money. */
@@ -115,8 +115,8 @@ test_partial_payments(void **state)
 	    "{'type':'payment','id':'p2','account':'A','amount':200,"
 	    "'at':'2026-11-03T08:00:00+08:00'}");
 	assert_int_equal(fx_inv("A", "I1")->open, 500);
-	assert_int_equal(fx_facts("A", T("2026-11-03T09:00:00+08:00"))->balance,
-	    500);
+	assert_int_equal(
+	    fx_facts("A", T("2026-11-03T09:00:00+08:00"))->balance, 500);
 
 	/*
 	 * A back-dated payment completes it: §3 the settle date is the
@@ -621,11 +621,10 @@ test_refused_batch_with_new_account(void **state)
 	size_t naccounts;
 	int64_t seq, head;
 	static const char batch[] =
-	    ACCT_B
-	    "{'type':'invoice','id':'i-IB','account':'B','invoice':'IB',"
-	    "'amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
-	    "{'type':'payment','id':'p9','account':'Z','amount':300,"
-	    "'at':'2026-11-02T09:00:00+08:00'}\n";
+	    ACCT_B "{'type':'invoice','id':'i-IB','account':'B','invoice':'IB',"
+	           "'amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
+	           "{'type':'payment','id':'p9','account':'Z','amount':300,"
+	           "'at':'2026-11-02T09:00:00+08:00'}\n";
 
 	(void)state;
 #ifdef SANITIZED
@@ -681,13 +680,12 @@ test_failed_commit_leaves_no_trace(void **state)
 	size_t nbefore, nafter;
 	int64_t seq, head;
 	static const char batch[] =
-	    ACCT_A
-	    "{'type':'invoice','id':'i-I2','account':'A','invoice':'I2',"
-	    "'amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
-	    "{'type':'payment','id':'p1','account':'A','amount':300,"
-	    "'at':'2026-11-02T09:00:00+08:00'}\n"
-	    "{'type':'payment','id':'p1','account':'A','amount':300,"
-	    "'at':'2026-11-02T09:00:00+08:00'}\n";
+	    ACCT_A "{'type':'invoice','id':'i-I2','account':'A','invoice':'I2',"
+	           "'amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
+	           "{'type':'payment','id':'p1','account':'A','amount':300,"
+	           "'at':'2026-11-02T09:00:00+08:00'}\n"
+	           "{'type':'payment','id':'p1','account':'A','amount':300,"
+	           "'at':'2026-11-02T09:00:00+08:00'}\n";
 
 	(void)state;
 	start_a(rules_task, "2026-11-20");
@@ -1130,12 +1128,13 @@ start_two(void)
 {
 	start_a(rules_task, "2026-11-20");
 	fx_ok(T("2026-11-02T09:00:00+08:00"),
-	    ACCT_B "{'type':'invoice','id':'i-IB','account':'B','invoice':"
-	           "'IB','amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
-	           "{'type':'payment','id':'pA','account':'A','amount':100,"
-	           "'at':'2026-11-02T09:00:00+08:00'}\n"
-	           "{'type':'payment','id':'pB','account':'B','amount':100,"
-	           "'at':'2026-11-02T09:00:00+08:00'}");
+	    ACCT_B
+	    "{'type':'invoice','id':'i-IB','account':'B','invoice':"
+	    "'IB','amount':500,'issued':'2026-11-01','due':'2026-11-20'}\n"
+	    "{'type':'payment','id':'pA','account':'A','amount':100,"
+	    "'at':'2026-11-02T09:00:00+08:00'}\n"
+	    "{'type':'payment','id':'pB','account':'B','amount':100,"
+	    "'at':'2026-11-02T09:00:00+08:00'}");
 	assert_int_equal(fx_acct("A")->ntasks, 1);
 	assert_int_equal(fx_acct("A")->tasks[0].num, 1);
 	assert_int_equal(fx_acct("B")->tasks[0].num, 2);
@@ -1565,8 +1564,8 @@ test_promise_kept_by_money_in_span(void **state)
 	pr = fx_prom("A", "pr1");
 	assert_int_equal(pr->counted, 200);
 	assert_int_equal(pr->verdict, ACCT_PENDING);
-	assert_true(fx_facts("A", T("2026-11-07T09:00:00+08:00"))
-	                ->promise_pending);
+	assert_true(
+	    fx_facts("A", T("2026-11-07T09:00:00+08:00"))->promise_pending);
 
 	/* §3.1: covered; verdict moment = the at of the completing money. */
 	fx_ok(T("2026-11-09T09:00:00+08:00"),
@@ -1581,8 +1580,8 @@ test_promise_kept_by_money_in_span(void **state)
 	assert_int_equal(fv->promises_kept[0], 1);
 	assert_int_equal(fv->promises_broken[0], 0);
 	/* Not broken at its break moment: verdicts are final. */
-	assert_int_equal(engine_run_until(&fx.e, T("2026-11-13T00:00:00+08:00")),
-	    0);
+	assert_int_equal(
+	    engine_run_until(&fx.e, T("2026-11-13T00:00:00+08:00")), 0);
 	assert_int_equal(fx_prom("A", "pr1")->verdict, ACCT_KEPT);
 }
 
