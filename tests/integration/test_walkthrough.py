@@ -8,9 +8,10 @@ stages at the start clock and after `clock advance 7d`; the transitions
 of that week with their rules and moments; the first-miss account's
 review task; the legal_hold account never reaching legal; `report aging`
 adding up to the balances of `accounts`; `simulate` naming the accounts
-that `reload` then moves.  The commands that the README pipes or edits
-with (sed, jq, a here-document) are run through sh with build/ on PATH,
-exactly as printed there.
+that `reload` then moves.  The README's commands are run through sh with
+build/ on PATH, exactly as printed there, and every output line the README
+shows must be one they printed (test_readme_outputs_are_real): a change
+of behaviour that makes the README stale fails here.
 
 GoldenTest ingests the same portfolio under the default rules, advances
 the test clock 120 days one day at a time, and compares each account's
@@ -271,7 +272,6 @@ class WalkthroughTest(unittest.TestCase):
             follow.stdout.close()
             follow.stderr.close()
         cls.feed_human_7d = d.ok("feed")
-        cls.followed_text = cls.followed
         cls.stages_7d = d.stages()
         cls.feed_7d = d.json("feed")
         cls.jq = None
@@ -326,7 +326,7 @@ class WalkthroughTest(unittest.TestCase):
             if not shown:
                 continue  # nothing shown (the setup of terminal 2, check-rules, reload)
             if cmd is FOLLOWED:
-                got = self.followed_text
+                got = self.followed
             elif "dunnd -c dunnd.conf -f" in cmd:
                 got = self.d.log()
             elif JQ in cmd and self.jq is None:
@@ -634,6 +634,12 @@ class GoldenTest(unittest.TestCase):
         self.assertEqual(len(doc["tasks"]), len(want["tasks"]))
         for i, (got, exp) in enumerate(zip(doc["tasks"], want["tasks"])):
             self.assertEqual(got, exp, "task %d" % i)
+        # Spelled out, whatever the file says: legal_hold never escalates,
+        # the first miss gets its review when it misses.
+        self.assertEqual(set(doc["stages"]["C-1602"]), {"current"})
+        self.assertFalse([t for t in doc["tasks"] if t[0] == "C-1602"])
+        self.assertIn(["C-1101", "review", "alert:check-dispute-first", "2026-03-05T00:00:00+08:00"],
+                      doc["tasks"])
 
     def test_120_days_in_jumps(self):
         # The same moments processed by 10-day clock jumps give the same run.
