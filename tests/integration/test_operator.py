@@ -391,3 +391,70 @@ class Reload(OperatorTest):
             ("stage:negotiation#3", "2026-03-08T09:00:00+08:00"),
             ("alert:big", "2026-03-12T09:00:00+08:00"),
         ])
+
+
+# --- 2. rules changed while dunnd was stopped (§6) ------------------------------
+
+class RulesChangedWhileStopped(OperatorTest):
+    def test_reload_at_the_stored_position_before_the_missed_moments(self):
+        d = self.base()
+        stored = "2026-03-03T09:00:00+08:00"
+        self.clock(d, "set", stored)          # nothing falls due in between (feed head 10)
+        v1 = d.status()["rules_version"]
+        self.assertEqual(d.stop(), 0)
+        self.write_rules(d, R3)
+        d.clock = "2026-03-05T09:00:00+08:00"   # two days missed
+        d.start()
+        st = d.status()
+        self.assertNotEqual(st["rules_version"], v1)
+        self.assertEqual(st["now"], "2026-03-05T09:00:00+08:00")
+        # The reload runs at the stored position (§6, README reading 28),
+        # exactly as test_a_removed_stage... at that time:
+        #   A-1 (days_overdue 21): reload -> current, call cancelled,
+        #       overdue (>= 10) -> pressure, letter.
+        #   A-2 (6): reload -> current, call cancelled.
+        #   A-4 (paused): reload -> current.
+        # Then the missed moments under R3: 03-04 and 03-05 00:00 change
+        # nothing (A-2: 7, 8 < 10; A-3 in reminder: 1, 2 < 10; `big` cools
+        # down until 03-12).
+        want = [
+            ("TR", "A-1", "negotiation", "current", "reload", stored),
+            ("CX", "A-1", "T-000001", stored),
+            ("TR", "A-1", "current", "pressure", "overdue", stored),
+            ("TK", "A-1", "T-000006", "letter", "pressure", "stage:pressure#1", stored),
+            ("TR", "A-2", "negotiation", "current", "reload", stored),
+            ("CX", "A-2", "T-000002", stored),
+            ("TR", "A-4", "negotiation", "current", "reload", stored),
+        ]
+        got = self.briefs(d, 10)
+        self.assertEqual(sorted(got), sorted(want))
+        for acct in ("A-1", "A-2", "A-4"):
+            self.assertEqual([b for b in got if b[1] == acct], [b for b in want if b[1] == acct])
+        self.assertEqual(self.stages(d), {"A-1": "pressure", "A-2": "current", "A-3": "reminder",
+                                          "A-4": "current"})
+        # The version shown is the one on disk: reloading it changes nothing.
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        st2 = d.status()
+        self.assertEqual(st2["rules_version"], st["rules_version"])
+        self.assertEqual(st2["feed_head"], st["feed_head"])
+
+    def test_unchanged_rules_are_no_reload(self):
+        d = self.base()
+        self.clock(d, "set", "2026-03-03T09:00:00+08:00")
+        v1 = d.status()["rules_version"]
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        st = d.status()
+        self.assertEqual((st["rules_version"], st["feed_head"]), (v1, 10))
+
+    def test_a_broken_set_on_disk_keeps_dunnd_from_starting(self):
+        d = self.base()
+        self.assertEqual(d.stop(), 0)
+        self.write_rules(d, BROKEN, "20-broken.conf")
+        p = d.spawn()
+        self.assertEqual(p.wait(DEADLINE), 1)     # §6: errors in rules -> exit 1
+        self.assertRegex(d.log(), r"(?m)20-broken\.conf:2: ")
+        os.unlink(os.path.join(d.tmp, "rules", "20-broken.conf"))
+        d.start()
+        self.assertEqual(d.status()["feed_head"], 10)
