@@ -458,3 +458,87 @@ class RulesChangedWhileStopped(OperatorTest):
         os.unlink(os.path.join(d.tmp, "rules", "20-broken.conf"))
         d.start()
         self.assertEqual(d.status()["feed_head"], 10)
+
+
+# --- 3. simulate --rules DIR (§7) ------------------------------------------------
+
+class Simulate(OperatorTest):
+    def snapshot(self, d):
+        """Everything a simulate must leave as it was."""
+        st = d.status()
+        st.pop("clients", None)
+        r, acc = d.ctl_json("accounts")
+        return st, acc, feed_records(d), task_records(d)
+
+    def test_lists_the_accounts_that_would_move_and_changes_nothing(self):
+        d = self.base()
+        sim = self.write_rules(d, R3, subdir="sim")
+        before = self.snapshot(d)
+        r, recs = d.ctl_json("simulate", "--rules", sim)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # Under R3 (README reading 30: mapped as a reload would, then R3's
+        # transitions):
+        #   A-1 negotiation -> current (gone) -> pressure (overdue, 20 >= 10)
+        #   A-2 negotiation -> current (5 < 10)
+        #   A-3 reminder: stays
+        #   A-4 negotiation -> current; it is paused, so a reload moves it
+        #       no further (§4.4 step 2) -- see the BUG test below for the
+        #       `to` dunnd gives; here only its presence is checked.
+        want = [{"account": "A-1", "from": "negotiation", "to": "pressure"},
+                {"account": "A-2", "from": "negotiation", "to": "current"}]
+        key = lambda x: x["account"]
+        self.assertEqual(sorted(x["account"] for x in recs), ["A-1", "A-2", "A-4"])
+        self.assertEqual([x for x in sorted(recs, key=key) if x["account"] != "A-4"], want)
+        self.assertEqual(self.snapshot(d), before)
+        # Human output works too.
+        r = d.ctl("simulate", "--rules", sim)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for a in ("A-1", "A-2", "A-4"):
+            self.assertIn(a, r.stdout)
+        self.assertNotIn("A-3", r.stdout)
+        # The live set itself: nobody moves.
+        same = self.write_rules(d, R1, subdir="same")
+        r, recs = d.ctl_json("simulate", "--rules", same)
+        self.assertEqual((r.returncode, recs), (0, []))
+
+        # A reload of the same set moves exactly the listed accounts.
+        stages = self.stages(d)
+        shutil.copy(os.path.join(sim, "10-rules.conf"), os.path.join(d.tmp, "rules", "10-rules.conf"))
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        after = self.stages(d)
+        moved = [{"account": a, "from": stages[a], "to": after[a]}
+                 for a in sorted(after) if after[a] != stages[a]]
+        self.assertEqual([m["account"] for m in moved], ["A-1", "A-2", "A-4"])
+        self.assertEqual([m for m in moved if m["account"] != "A-4"], want)
+
+    # BUG: simulate ignores pause.  A-4 is paused in negotiation with
+    # days_overdue 10.  A reload of R2 (`long` at 10 days) does not move it
+    # (§4.4 step 2: a paused account's evaluation does nothing; checked in
+    # Reload.test_good_set...), yet `simulate --rules` with R2 lists
+    # {"account":"A-4","from":"negotiation","to":"pressure"}; with R3 it
+    # says "to":"pressure" where the reload leaves A-4 in "current".
+    # Expected (§7 simulate: which accounts *would* change stage under the
+    # set; README reading 30: "as a reload would"): [A-1] only for R2, and
+    # A-4 -> current for R3, so that simulate and reload agree.
+    @unittest.expectedFailure
+    def test_a_paused_account_is_simulated_as_a_reload_treats_it(self):
+        d = self.base()
+        r, recs = d.ctl_json("simulate", "--rules", self.write_rules(d, R2, subdir="r2"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(recs, [{"account": "A-1", "from": "negotiation", "to": "pressure"}])
+        r, recs = d.ctl_json("simulate", "--rules", self.write_rules(d, R3, subdir="r3"))
+        self.assertIn({"account": "A-4", "from": "negotiation", "to": "current"}, recs)
+
+    def test_a_broken_set_is_reported(self):
+        d = self.base()
+        sim = self.write_rules(d, R3, subdir="sim")
+        self.write_rules(d, BROKEN, "20-broken.conf", subdir="sim")
+        before = self.snapshot(d)
+        r = d.ctl("simulate", "--rules", sim)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout + r.stderr, BROKEN_AT)
+        r = d.ctl("--json", "simulate", "--rules", sim)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout + r.stderr, r"20-broken\.conf:2: ")
+        self.assertEqual(self.snapshot(d), before)
