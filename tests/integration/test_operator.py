@@ -542,3 +542,133 @@ class Simulate(OperatorTest):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertRegex(r.stdout + r.stderr, r"20-broken\.conf:2: ")
         self.assertEqual(self.snapshot(d), before)
+
+
+# --- 4. explain ACCOUNT (§7) ------------------------------------------------------
+
+ALL_FACTS = {"balance", "overdue_amount", "disputed_amount", "undisputed_overdue",
+             "overdue_invoices", "days_overdue", "days_to_due", "late_trend", "on_time_ratio",
+             "first_miss", "promises_broken", "promises_kept", "promise_pending", "unreached",
+             "days_in_stage", "stage", "size", "risk", "tags"}
+
+
+class Explain(OperatorTest):
+    NOW = "2026-03-04T10:00:00+08:00"
+
+    def setUp(self):
+        super().setUp()
+        d = self.d = self.daemon(rules=R1, clock=T0).start()
+        self.ingest(d, [
+            # X-1: medium, risk B, tag vip; I-a 3,000 due 02-20 (500 paid),
+            # I-b 3,000 due 03-10.  At T0: days_overdue 10 -> negotiation
+            # (overdue), call T-000001; balance 5,500 >= 5,000: big fires,
+            # T-000002.
+            account("E-1", "X-1", risk="B", tags=["vip"]),
+            invoice("E-2", "X-1", "I-a", 3000, "2026-02-01", "2026-02-20"),
+            invoice("E-3", "X-1", "I-b", 3000, "2026-03-01", "2026-03-10"),
+            payment("E-4", "X-1", 500, "2026-03-01T10:00:00+08:00", invoice="I-a"),
+            # X-2: small, no risk, one invoice 100 due 02-10: negotiation,
+            # call T-000003.
+            account("E-5", "X-2", "small"),
+            invoice("E-6", "X-2", "I-c", 100, "2026-02-01", "2026-02-10"),
+            # X-3: I-d 1,000 due 02-10 paid on 02-09 (settled on time),
+            # I-e 2,000 due 03-20: stays current.
+            account("E-7", "X-3", "large"),
+            invoice("E-8", "X-3", "I-d", 1000, "2026-02-01", "2026-02-10"),
+            invoice("E-9", "X-3", "I-e", 2000, "2026-03-01", "2026-03-20"),
+            payment("E-10", "X-3", 1000, "2026-02-09T10:00:00+08:00", invoice="I-d"),
+        ])
+        # T0 -> 03-04 10:00: midnights change days_overdue (11, 12) but no
+        # rule; X-1's step 2 (3d) falls at 03-05 09:00, later.
+        self.clock(d, "set", self.NOW)
+
+    def explain(self, acct):
+        r, recs = self.d.ctl_json("explain", acct)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(len(recs), 1)
+        return recs[0]
+
+    def test_an_account_by_hand(self):
+        x = self.explain("X-1")
+        self.assertEqual((x["account"], x["stage"], x["paused"]), ("X-1", "negotiation", False))
+        # §3 at 03-04 10:00 (today 03-04):
+        self.assertEqual(x["facts"], {
+            "balance": 5500,                 # 2,500 + 3,000
+            "overdue_amount": 2500,          # I-a (due 02-20 < 03-04)
+            "disputed_amount": 0,
+            "undisputed_overdue": 2500,
+            "overdue_invoices": 1,
+            "days_overdue": 12,              # 03-04 - 02-20 = 8 + 4
+            "days_to_due": 6,                # I-b: 03-10 - 03-04
+            "late_trend": 0,                 # 1 point (I-a open overdue) < 3
+            # on_time_ratio: absent, nothing settled (left out)
+            "first_miss": False,             # needs >= 3 settled invoices
+            "promises_broken": 0, "promises_kept": 0, "promise_pending": False,
+            "unreached": 0,
+            "days_in_stage": 2,              # entered T0: 49 h -> 2 whole 24 h periods
+            "stage": "negotiation", "size": "medium", "risk": "B", "tags": ["vip"],
+        })
+        # Rules in rule order; `from` = can leave the current stage by it
+        # (README reading 31: `overdue` leads to negotiation, so false).
+        self.assertEqual([(r["rule"], r["from"], r["holds"],
+                           [(c["fact"], c["value"], c["test"], c["holds"]) for c in r["conditions"]])
+                          for r in x["rules"]], [
+            ("due-soon", False, False, [("days_to_due", 6, {"max": 2}, False)]),
+            ("overdue", False, True, [("days_overdue", 12, {"min": 1}, True)]),
+            ("long", True, False, [("days_overdue", 12, {"min": 30}, False)]),
+            ("settled", True, False, [("balance", 5500, {"max": 0}, False)]),
+        ])
+        # big fired at T0, cooldown 10d.
+        self.assertEqual([(a["alert"], a["holds"], a["cooldown_until"],
+                           [(c["fact"], c["value"], c["test"], c["holds"]) for c in a["conditions"]])
+                          for a in x["alerts"]], [
+            ("big", True, "2026-03-12T09:00:00+08:00", [("balance", 5500, {"min": 5000}, True)]),
+        ])
+        self.assertEqual([(h["rule"], h["at"], h["facts"]) for h in x["history"]],
+                         [("overdue", T0, {"days_overdue": 10})])
+        self.assertEqual([(t["task"], t["source"], t["status"]) for t in x["open_tasks"]],
+                         [("T-000001", "stage:negotiation#1", "open"), ("T-000002", "alert:big", "open")])
+        # Next due moment: local midnight 03-05 (days_overdue, tested by
+        # the rules, becomes 13), before step 2 at 03-05 09:00.
+        self.assertEqual(x["next"]["at"], "2026-03-05T00:00:00+08:00")
+        self.assertTrue(x["next"]["what"])
+
+    def test_absent_facts_are_left_out_and_present_ones_shown(self):
+        x2 = self.explain("X-2")
+        # No invoice due >= today: no days_to_due; nothing settled: no
+        # on_time_ratio; risk never set.
+        self.assertEqual(set(x2["facts"]), ALL_FACTS - {"days_to_due", "on_time_ratio", "risk"})
+        self.assertEqual((x2["facts"]["days_overdue"], x2["facts"]["balance"], x2["facts"]["tags"]),
+                         (22, 100, []))                    # 03-04 - 02-10 = 18 + 4
+        self.assertEqual([(r["rule"], r["holds"]) for r in x2["rules"]][0], ("due-soon", False))
+        self.assertEqual(x2["alerts"][0]["cooldown_until"], None)   # never fired (README 31)
+        x3 = self.explain("X-3")
+        self.assertEqual(set(x3["facts"]), ALL_FACTS - {"risk"})
+        self.assertEqual(x3["stage"], "current")
+        self.assertEqual(x3["history"], [])
+        self.assertEqual(x3["open_tasks"], [])
+        # I-d settled 02-09 <= due 02-10 + grace 0: ratio 1/1; I-e due in 16 days.
+        self.assertEqual((x3["facts"]["on_time_ratio"], x3["facts"]["days_to_due"],
+                          x3["facts"]["balance"]), (1, 16, 2000))
+
+    def test_history_keeps_the_facts_as_they_were(self):
+        # 03-22 00:00: X-1's days_overdue 30 (02-20 + 30) -> long.
+        self.clock(self.d, "set", "2026-03-22T10:00:00+08:00")
+        x = self.explain("X-1")
+        self.assertEqual(x["stage"], "pressure")
+        self.assertEqual([(h["rule"], h["at"], h["facts"]) for h in x["history"]], [
+            ("overdue", T0, {"days_overdue": 10}),
+            ("long", "2026-03-22T00:00:00+08:00", {"days_overdue": 30}),
+        ])
+        self.assertEqual(x["facts"]["days_overdue"], 30)
+        self.assertEqual(x["facts"]["days_in_stage"], 0)   # 10 h in pressure
+
+    def test_unknown_account_and_human_output(self):
+        r = self.d.ctl("explain", "NOPE")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        r = self.d.ctl("--json", "explain", "NOPE")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        r = self.d.ctl("explain", "X-1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("X-1", r.stdout)
+        self.assertIn("negotiation", r.stdout)
