@@ -672,3 +672,92 @@ class Explain(OperatorTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("X-1", r.stdout)
         self.assertIn("negotiation", r.stdout)
+
+
+# --- 5. report aging (§7) ----------------------------------------------------------
+
+BUCKETS = ("not_due", "1-30", "31-60", "61-90", "91+")
+
+
+class Aging(OperatorTest):
+    def test_buckets_by_hand(self):
+        d = self.daemon(rules=R1, clock=T0).start()
+        # Days past due at today = 03-02 (§7: 1-30 etc. are days past due;
+        # due today is not past due):
+        #   03-02: 0 -> not_due     03-01: 1 -> 1-30      02-01: 29 -> 1-30
+        #   01-31: 30 -> 1-30       01-30: 31 -> 31-60    01-01: 60 -> 31-60
+        #   2025-12-31: 61 -> 61-90 2025-12-02: 90 -> 61-90
+        #   2025-12-01: 91 -> 91+   03-10, 04-01: future -> not_due
+        self.ingest(d, [
+            # G-1 CNY: 100 due today, 200 due 03-01 with 50 paid (open 150),
+            # 1,000 due 02-01.  days_to_due 0 -> reminder, days_overdue 29 ->
+            # negotiation (long needs 30).
+            account("E-1", "G-1"),
+            invoice("E-2", "G-1", "I-1", 100, "2026-03-01", "2026-03-02"),
+            invoice("E-3", "G-1", "I-2", 200, "2026-02-01", "2026-03-01"),
+            invoice("E-4", "G-1", "I-3", 1000, "2026-01-01", "2026-02-01"),
+            payment("E-5", "G-1", 50, "2026-03-02T08:00:00+08:00", invoice="I-2"),
+            # G-2 CNY: 400 due 01-31, 800 due 01-30: 31 -> pressure.
+            account("E-6", "G-2"),
+            invoice("E-7", "G-2", "I-4", 400, "2026-01-01", "2026-01-31"),
+            invoice("E-8", "G-2", "I-5", 800, "2026-01-01", "2026-01-30"),
+            # G-3 CNY: 1,600 due 2025-12-02, 3,200 due 2025-12-01, 6,400
+            # due 03-10: reminder -> negotiation -> pressure (91).
+            account("E-9", "G-3"),
+            invoice("E-10", "G-3", "I-6", 1600, "2025-11-01", "2025-12-02"),
+            invoice("E-11", "G-3", "I-7", 3200, "2025-11-01", "2025-12-01"),
+            invoice("E-12", "G-3", "I-8", 6400, "2026-03-01", "2026-03-10"),
+            # G-4 USD: 10 due today -> reminder.
+            account("E-13", "G-4", currency="USD"),
+            invoice("E-14", "G-4", "I-9", 10, "2026-03-01", "2026-03-02"),
+            # G-5 USD: 20 due 01-01 (60), 40 due 2025-12-31 (61) -> pressure.
+            account("E-15", "G-5", currency="USD"),
+            invoice("E-16", "G-5", "I-10", 20, "2025-12-01", "2026-01-01"),
+            invoice("E-17", "G-5", "I-11", 40, "2025-12-01", "2025-12-31"),
+            # G-6 CNY: paid in full, current, nothing open.
+            account("E-18", "G-6"),
+            invoice("E-19", "G-6", "I-12", 700, "2026-02-01", "2026-04-01"),
+            payment("E-20", "G-6", 700, "2026-03-02T08:00:00+08:00"),
+        ])
+        self.assertEqual(self.stages(d), {"G-1": "negotiation", "G-2": "pressure", "G-3": "pressure",
+                                          "G-4": "reminder", "G-5": "pressure", "G-6": "current"})
+        want = {
+            ("negotiation", "CNY"): (100, 150 + 1000, 0, 0, 0, 1250),
+            ("pressure", "CNY"): (6400, 400, 800, 1600, 3200, 12400),
+            ("reminder", "USD"): (10, 0, 0, 0, 0, 10),
+            ("pressure", "USD"): (0, 0, 20, 40, 0, 60),
+        }
+        r, rows = d.ctl_json("report", "aging")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = {}
+        for row in rows:
+            key = (row["stage"], row["currency"])
+            self.assertNotIn(key, got, "one object per stage and currency")
+            got[key] = tuple(row[b] for b in BUCKETS) + (row["total"],)
+            self.assertEqual(sum(got[key][:5]), got[key][5], row)
+        # Rows without an open amount (current, if listed) are all zero.
+        self.assertEqual({k: v for k, v in got.items() if v[5]}, want)
+        # total = the sum of the balances of `accounts --json` per stage and currency.
+        sums = {}
+        for a in account_records(d).values():
+            k = (a["stage"], a["currency"])
+            sums[k] = sums.get(k, 0) + a["balance"]
+        self.assertEqual({k: v for k, v in sums.items() if v}, {k: v[5] for k, v in want.items()})
+
+        # One day later (today 03-03) every age grows by one: G-1's 100 (1)
+        # and 1,000 (30) are 1-30, G-2's 400 (31) moves to 31-60, G-3's
+        # 1,600 (91) to 91+, G-5's 20 (61) to 61-90 -- and G-1 (days_overdue
+        # 30) moves to pressure, G-4 (1) to negotiation.
+        self.clock(d, "set", "2026-03-03T09:00:00+08:00")
+        r, rows = d.ctl_json("report", "aging")
+        got = {(x["stage"], x["currency"]): tuple(x[b] for b in BUCKETS) + (x["total"],)
+               for x in rows if x["total"]}
+        self.assertEqual(got, {
+            ("pressure", "CNY"): (6400, 100 + 150 + 1000, 400 + 800, 0, 1600 + 3200, 13650),
+            ("negotiation", "USD"): (0, 10, 0, 0, 0, 10),
+            ("pressure", "USD"): (0, 0, 0, 20 + 40, 0, 60),
+        })
+        # Human output works.
+        r = d.ctl("report", "aging")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("pressure", r.stdout)
