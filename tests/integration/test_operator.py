@@ -761,3 +761,118 @@ class Aging(OperatorTest):
         r = d.ctl("report", "aging")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("pressure", r.stdout)
+
+
+# --- 6. feed, ack, --follow (§5, §7, §8) -------------------------------------------
+
+class LineReader:
+    """Collects the lines of a stream in a thread; next_line() waits with a deadline."""
+
+    def __init__(self, stream):
+        self.q = queue.Queue()
+        self.t = threading.Thread(target=self.run, args=(stream,), daemon=True)
+        self.t.start()
+
+    def run(self, stream):
+        for line in iter(stream.readline, b""):
+            self.q.put(line)
+        self.q.put(None)
+
+    def next_line(self, timeout=DEADLINE):
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no line within %ss" % timeout)
+
+
+class Feed(OperatorTest):
+    def seqs(self, d, *args):
+        r, recs = d.ctl_json("feed", *args)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return [x["seq"] for x in recs]
+
+    def ack(self, d, consumer, seq, rc=0):
+        r = d.ctl("ack", "--consumer", consumer, str(seq))
+        self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
+        return r
+
+    def test_from_consumer_and_ack(self):
+        d = self.base()                                   # head 10
+        self.assertEqual(self.seqs(d, "--from", "3"), list(range(4, 11)))
+        self.assertEqual(self.seqs(d, "--from", "10"), [])
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(1, 11)))   # no cursor: 0
+        self.ack(d, "crm", 3)
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(4, 11)))
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(4, 11)))   # feed never moves it
+        self.assertEqual(self.seqs(d, "--consumer", "crm", "--from", "8"), [9, 10])
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(4, 11)))
+        self.assertEqual(self.seqs(d, "--consumer", "dialer"), list(range(1, 11)))  # separate cursors
+        r = self.ack(d, "crm", 11, rc=1)                  # beyond the head (§7)
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(4, 11)))
+        self.ack(d, "crm", 10)                            # the head itself is fine
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), [])
+        self.ack(d, "crm", 2)                             # backwards: replay
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(3, 11)))
+        # The cursor is durable (§2.4: committed).
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual(self.seqs(d, "--consumer", "crm"), list(range(3, 11)))
+
+    def test_follow_streams_as_records_commit_and_stops_on_sigterm(self):
+        d = self.base()
+        self.ack(d, "crm", 8)
+        # One follower through dunnctl (from 0), one on a raw socket from
+        # the consumer's cursor (8).
+        p = subprocess.Popen([DUNNCTL, "-s", d.sock, "--json", "feed", "--follow"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out = LineReader(p.stdout)
+            s = d.connect()
+            request(s, {"v": 1, "cmd": "feed", "follow": True, "consumer": "crm"})
+            f = s.makefile("rb")
+            raw = []
+
+            def follow_to(seq):
+                got = []
+                while not got or got[-1]["seq"] < seq:
+                    line = out.next_line()
+                    self.assertIsNotNone(line, "dunnctl feed --follow ended early")
+                    got.append(json.loads(line))
+                while not raw or raw[-1]["seq"] < seq:
+                    rec = json.loads(f.readline())
+                    self.assertNotIn("ok", rec)
+                    raw.append(rec)
+                return got
+
+            got = follow_to(10)
+            # A batch: A-5 (1,000 due 02-28, days_overdue 2) -> negotiation,
+            # call T-000006: seq 11-12, streamed before the next step.
+            self.ingest(d, [account("E-20", "A-5"),
+                            invoice("E-21", "A-5", "I-5", 1000, "2026-02-01", "2026-02-28")])
+            got += follow_to(12)
+            # A clock jump: 03-04 00:00, A-3 (due 03-03) -> negotiation: its
+            # email cancelled, call #1 (seq 13-15).
+            self.clock(d, "set", "2026-03-04T09:00:00+08:00")
+            got += follow_to(15)
+            whole = feed_records(d)
+            self.assertEqual([x["seq"] for x in whole], list(range(1, 16)))
+            self.assertEqual(got, whole)                  # in order, gapless, the records exactly
+            self.assertEqual(raw, whole[8:])
+            self.assertEqual([brief(x) for x in whole[12:]], [
+                ("TR", "A-3", "reminder", "negotiation", "overdue", "2026-03-04T00:00:00+08:00"),
+                ("CX", "A-3", "T-000004", "2026-03-04T00:00:00+08:00"),
+                ("TK", "A-3", "T-000007", "call", "negotiation", "stage:negotiation#1",
+                 "2026-03-04T00:00:00+08:00"),
+            ])
+            # SIGTERM: both followers get "shutting down"; dunnctl exits 3
+            # (§7) and prints the error.
+            self.assertEqual(d.stop(), 0)
+            self.assertEqual(json.loads(f.readline()), {"ok": False, "error": "shutting down"})
+            self.assertEqual(out.next_line(), None)
+            self.assertEqual(p.wait(DEADLINE), 3)
+            self.assertIn("shutting down", p.stderr.read().decode())
+            s.close()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
