@@ -876,3 +876,108 @@ class Feed(OperatorTest):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+# --- 7. permissions (§6, §8) -------------------------------------------------------
+
+class Permissions(OperatorTest):
+    """The harness's user (root) is an admin by default; lists given in
+    dunnd.conf replace the defaults (§6), numeric uids allowed."""
+
+    def setUp(self):
+        super().setUp()
+        self.uid = os.getuid()
+        if self.uid in (12345, 54321):
+            self.skipTest("the test user has one of the uids the test uses as strangers")
+
+    def restart_with(self, d, extra, stranger=False):
+        """Stops d and starts it again with `extra` added to its dunnd.conf.
+        A stranger's `status` is refused, so then wait for the refusal."""
+        self.assertEqual(d.stop(), 0)
+        if not hasattr(d, "conf_text"):
+            with open(d.conf) as f:
+                d.conf_text = f.read()
+        with open(d.conf, "w") as f:
+            f.write(d.conf_text + extra)
+        if not stranger:
+            d.start()
+            return
+        d.proc = d.spawn()
+        deadline_poll(lambda: d.proc.poll() is not None or (
+            os.path.exists(d.sock) and "permission denied" in d.ctl("status").stderr),
+            "dunnd to answer")
+        self.assertIsNone(d.proc.poll(), d.log()[-2000:])
+
+    def test_a_reader_reads_and_is_refused_admin_commands(self):
+        d = self.base()
+        sim = self.write_rules(d, R2, subdir="sim")
+        self.restart_with(d, 'admins = [ "12345" ];\nreaders = [ "%d" ];\n' % self.uid)
+        self.write_rules(d, R2)                       # a reload would move A-1
+        for args in (["status"], ["accounts"], ["accounts", "--stage", "negotiation"],
+                     ["explain", "A-1"], ["tasks"], ["tasks", "--open"], ["feed"],
+                     ["feed", "--consumer", "crm"], ["report", "aging"]):
+            for j in ([], ["--json"]):
+                r = d.ctl(*(j + args))
+                self.assertEqual(r.returncode, 0, "%s: %s%s" % (args, r.stdout, r.stderr))
+        batch = os.path.join(d.tmp, "more.jsonl")
+        with open(batch, "w") as f:
+            f.write(json.dumps(account("E-30", "A-9")) + "\n")
+        for args in (["ingest", batch], ["reload"], ["ack", "--consumer", "crm", "1"],
+                     ["simulate", "--rules", sim], ["clock", "advance", "1d"],
+                     ["clock", "set", "2026-03-05T09:00:00+08:00"]):
+            r = d.ctl(*args)
+            self.assertEqual(r.returncode, 1, "%s: %s%s" % (args, r.stdout, r.stderr))
+            self.assertIn("permission denied", r.stdout + r.stderr, args)
+        st = d.status()
+        self.assertEqual((st["feed_head"], st["now"], st["reloads"], st["accounts"]), (10, T0, 0, 4))
+        self.assertEqual([x["seq"] for x in feed_records(d)], list(range(1, 11)))
+        r, recs = d.ctl_json("feed", "--consumer", "crm")
+        self.assertEqual(len(recs), 10)                # no cursor was set
+
+        # On the socket: a refused ingest's body is read and discarded
+        # (§8), and the connection stays usable.  The body is itself a
+        # request line: were it read as one, a status reply would come next.
+        with d.connect() as s:
+            f = s.makefile("rb")
+            body = b'{"v":1,"cmd":"status"}\n'
+            request(s, (json.dumps({"v": 1, "cmd": "ingest", "bytes": len(body)}) + "\n").encode() + body)
+            self.assertEqual(read_reply(s, f), ([], {"ok": False, "error": "permission denied"}))
+            request(s, {"v": 1, "cmd": "feed", "from": 8})
+            recs, final = read_reply(s, f)
+            self.assertEqual(([x["seq"] for x in recs], final["ok"]), ([9, 10], True))
+            request(s, {"v": 1, "cmd": "reload"})
+            self.assertEqual(read_reply(s, f), ([], {"ok": False, "error": "permission denied"}))
+            request(s, {"v": 1, "cmd": "status"})
+            recs, final = read_reply(s, f)
+            self.assertEqual((recs[0]["reloads"], final["ok"]), (0, True))
+
+    def test_a_stranger_gets_one_refusal_and_is_closed(self):
+        d = self.daemon(rules=R1, clock=T0).start()
+        self.restart_with(d, 'admins = [ "12345" ];\nreaders = [ "54321" ];\n', stranger=True)
+        r = d.ctl("status")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("permission denied", r.stderr)
+        with d.connect() as s:
+            f = s.makefile("rb")
+            request(s, {"v": 1, "cmd": "status"})
+            self.assertEqual(read_reply(s, f), ([], {"ok": False, "error": "permission denied"}))
+            self.assertEqual(f.readline(), b"")        # closed
+        with d.connect() as s:
+            f = s.makefile("rb")
+            body = b'{"type":"account","id":"E-1","account":"Z","name":"Z","currency":"CNY","size":"small"}\n'
+            request(s, (json.dumps({"v": 1, "cmd": "ingest", "bytes": len(body)}) + "\n").encode() + body)
+            self.assertEqual(read_reply(s, f), ([], {"ok": False, "error": "permission denied"}))
+            self.assertEqual(f.readline(), b"")
+        self.assertEqual(d.stop(), 0)
+        with open(d.conf, "w") as f:
+            f.write(d.conf_text)
+        d.start()
+        self.assertEqual(d.status()["accounts"], 0)
+
+    def test_groups_by_gid(self):
+        d = self.daemon(rules=R1, clock=T0).start()
+        self.restart_with(d, 'admins = [ "@12345" ];\nreaders = [ "@%d" ];\n' % os.getgid())
+        self.assertEqual(d.ctl("status").returncode, 0)
+        r = d.ctl("clock", "advance", "1d")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("permission denied", r.stderr)
