@@ -1077,3 +1077,31 @@ class Clients(OperatorTest):
             except socket.timeout:
                 self.fail("no reply to the second request")
             self.assertEqual((recs[0]["feed_head"], final), (10, {"ok": True}))
+
+
+# --- 9. accounts --stage (§7) -------------------------------------------------------
+
+class AccountsByStage(OperatorTest):
+    def test_filter_and_unknown_stage(self):
+        d = self.base()
+        for stage, want in (("negotiation", ["A-1", "A-2", "A-4"]), ("reminder", ["A-3"]),
+                            ("current", []), ("pressure", [])):
+            r, recs = d.ctl_json("accounts", "--stage", stage)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual([x["account"] for x in recs], want)      # by account id
+            self.assertTrue(all(x["stage"] == stage for x in recs))
+            r = d.ctl("accounts", "--stage", stage)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for a in ("A-1", "A-2", "A-3", "A-4"):
+                self.assertEqual(a in r.stdout, a in want, (stage, r.stdout))
+        for args in (["accounts", "--stage", "legal"], ["--json", "accounts", "--stage", "legal"]):
+            r = d.ctl(*args)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)     # not a stage of the live set
+            self.assertEqual(r.stdout, "")
+            self.assertIn("legal", r.stderr)
+        # After a reload without `negotiation`, that name is unknown too.
+        self.write_rules(d, R3)
+        self.assertEqual(d.ctl("reload").returncode, 0)
+        self.assertEqual(d.ctl("accounts", "--stage", "negotiation").returncode, 1)
+        r, recs = d.ctl_json("accounts", "--stage", "current")
+        self.assertEqual([x["account"] for x in recs], ["A-2", "A-4"])
