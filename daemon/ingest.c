@@ -987,7 +987,7 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 	struct ctx c;
 	int64_t first_seq;
 	size_t i, ntouched;
-	bool errors = false, keep;
+	bool errors = false, keep, dbfail;
 
 	memset(b, 0, sizeof(*b));
 	memset(&c, 0, sizeof(c));
@@ -1031,7 +1031,8 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 	if (!e->in_batch)
 		return;
 
-	keep = (skip_bad || !errors) && !c.dberr && !e->failed;
+	dbfail = e->failed;
+	keep = (skip_bad || !errors) && !c.dberr && !dbfail;
 	if (keep) {
 		/* The touched accounts, in order of first appearance. */
 		ntouched = e->nbundo;
@@ -1044,7 +1045,7 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 		    "cannot keep the batch: %s", store_errmsg(e->store));
 		keep = false;
 	}
-	if (!keep && c.dberr && b->cause[0] == '\0')
+	if (!keep && (c.dberr || e->failed) && b->cause[0] == '\0')
 		snprintf(b->cause, sizeof(b->cause), "database error: %s",
 		    store_errmsg(e->store));
 	b->committed = keep;

@@ -339,7 +339,6 @@ class Reload(OperatorTest):
     # FILE:LINE: message; for SIGHUP (`systemctl reload dunnd`) the log is
     # the only channel, so an operator cannot learn what is wrong
     # (server_reload() sends the diagnostics only to a requesting client).
-    @unittest.expectedFailure
     def test_sighup_logs_the_errors_of_a_refused_set(self):
         d = self.daemon(rules=R1, clock=T0).start()
         self.write_rules(d, BROKEN, "20-broken.conf")
@@ -561,7 +560,6 @@ class Simulate(OperatorTest):
     # Expected (§7 simulate: which accounts *would* change stage under the
     # set; README reading 30: "as a reload would"): only for R2, and
     # current for R3, so that simulate and reload agree.
-    @unittest.expectedFailure
     def test_a_paused_account_is_simulated_as_a_reload_treats_it(self):
         d = self.base()
         r, recs = d.ctl_json("simulate", "--rules", self.write_rules(d, R2, subdir="r2"))
@@ -1101,7 +1099,6 @@ class Clients(OperatorTest):
     # further requests wait unread.  (socket.c produce() ends the reply
     # without going back to process() for the lines already in the input
     # buffer; the read watcher waits for bytes that never come.)
-    @unittest.expectedFailure
     def test_a_request_pipelined_behind_a_long_reply_is_answered(self):
         d = self.base()
         with d.connect() as s:

@@ -476,7 +476,6 @@ class WalkthroughTest(unittest.TestCase):
         self.assertEqual(sim, self.moved_by_reload())
         self.assertEqual({a for a in {r["account"] for r in self.simulated_again} if a not in paused}, set())
 
-    @unittest.expectedFailure
     def test_simulate_skips_paused_accounts(self):
         # §7 simulate: "which accounts would change stage under the rule set
         # in DIR"; §4.4 step 2: a paused account's evaluation moves nothing,

@@ -258,11 +258,23 @@ fx_acct(const char *id)
 	return a;
 }
 
+/* The event seq of invoice id (the store keeps ids), -1 when unknown. */
+static inline int64_t
+fx_inv_seq(const char *invoice)
+{
+	int64_t seq = -1;
+
+	if (store_q(fx.s, Q_INVOICE_GET, "t", invoice) == 1)
+		seq = store_col_int(fx.s, Q_INVOICE_GET, 1);
+	store_done(fx.s, Q_INVOICE_GET);
+	return seq;
+}
+
 static inline struct acct_invoice *
 fx_inv(const char *account, const char *invoice)
 {
 	struct acct *a = fx_acct(account);
-	long i = acct_invoice_find(a, invoice);
+	long i = acct_invoice_find(a, fx_inv_seq(invoice));
 
 	if (i < 0)
 		fail_msg("account %s has no invoice %s", account, invoice);

@@ -962,7 +962,6 @@ test_failed_moment_is_processed_again(void **state)
 	json_t *feed;
 
 	(void)state;
-	skip(); /* BUG, see above: remove once engine.c is fixed */
 	fx_start(rules_eval, T(START));
 	fx_ok(entry,
 	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
@@ -1010,7 +1009,6 @@ test_failed_fact_moment_is_processed_again(void **state)
 	json_t *feed;
 
 	(void)state;
-	skip(); /* BUG, see above: remove once engine.c is fixed */
 	fx_start(rules_stale, T(START));
 	fx_ok(entry,
 	    ACCT_A "{'type':'invoice','id':'i-I1','account':'A',"
@@ -1064,9 +1062,6 @@ test_transition_between_stages_without_tasks(void **state)
 	int64_t now = T("2026-11-12T09:00:00+08:00");
 
 	(void)state;
-#ifdef SANITIZED
-	skip(); /* BUG, see above: remove once eval.c is fixed */
-#endif
 	fx_start(rules, T(START));
 	fx_ok(now, ACCT_A INV_I1);
 	assert_int_equal(fx_acct("A")->stage, 1);
