@@ -657,6 +657,16 @@ clock_format_date(int32_t day, char buf[CLOCK_DATE_LEN])
 }
 
 int64_t
+clock_mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock: clock_gettime");
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 clock_wall(void)
 {
 	struct timespec ts;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -33,6 +34,7 @@
 
 #include <ev.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
 #include "protocol.h"
@@ -829,10 +831,32 @@ sock_nclients(struct listener *l)
 	return l->nclients;
 }
 
+/* At shutdown: every client together gets at most this long. */
+#define DRAIN_MS 2000
+
+/*
+ * Writes what c still has queued, waiting for the client to read until
+ * deadline: a follower behind at shutdown gets its records whole and
+ * the final record, not a cut line.
+ */
+static void
+drain(struct conn *c, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+	int64_t left;
+
+	while (flush(c) == 0 && buf_size(&c->out) > 0) {
+		left = deadline - clock_mono_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+	}
+}
+
 void
 sock_close(struct listener *l, const char *msg)
 {
 	struct conn *c, *next;
+	int64_t deadline = clock_mono_ms() + DRAIN_MS;
 
 	if (l == NULL)
 		return;
@@ -850,7 +874,7 @@ sock_close(struct listener *l, const char *msg)
 			    c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
 		}
 		if (!c->dead)
-			(void)flush(c);
+			drain(c, deadline);
 		c->busy = false;
 		c->processing = false;
 		conn_drop(c);
