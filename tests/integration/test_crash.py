@@ -1,0 +1,313 @@
+"""Stops and crashes (interfaces.md §2.4, §5, §6; targets.md R1, R10).
+
+The real dunnd is stopped (SIGTERM) or killed (SIGKILL) at moments chosen
+by a seeded random generator while it ingests, advances its test clock or
+serves a feed follower, then restarted on the same files.  Crash timing
+cannot be deterministic, so every test asserts invariants that hold
+whatever the moment was, never counts that depend on it:
+
+* an acknowledged batch (the final record said ok, `dunnctl ingest` exit
+  0) is there after the restart, all of it: its accounts with their
+  balances, and resending it gives `duplicate` for every line;
+* a batch that was not acknowledged is there completely or not at all
+  (all-or-nothing, §2.4): resending it gives all `duplicate` or all `ok`;
+* the feed's seq is gapless from 1 and no task appears twice for one
+  (account, source) (§5: the rule sets here never re-enter a stage);
+* `PRAGMA integrity_check` is ok, read with Python's sqlite3 through a
+  read-only URI while dunnd is down;
+* a consumer cursor is what its last acknowledged `ack` set, or the value
+  of an `ack` in flight at the crash, never older.
+
+Waits are bounded by deadlines (scaled for valgrind/ASan builds), and the
+random crash delays are fractions of durations measured in the same run,
+so the tests hit the middle of the work on a slow build too.
+"""
+import collections
+import contextlib
+import fcntl
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import termios
+import threading
+import time
+import unittest
+
+from lib import (BUILD, DUNNCTL, MINIMAL_RULES, WRAPPER, DaemonTest, IngestResult, feed_records,
+                 lines, read_reply, request, task_records, write_jsonl)
+
+T0 = "2026-03-02T09:00:00+08:00"    # the test clock at every start
+AT = "2026-03-01T10:00:00+08:00"    # when the partial payments were made
+SEED = 20260302                     # every random choice below comes from it
+# Deadlines only (never sleeps): sanitizer and valgrind builds are slower.
+SLOW = 4.0 if (WRAPPER or "asan" in BUILD or "valgrind" in BUILD) else 1.0
+DEADLINE = 30.0 * SLOW
+
+
+# --- Batches ----------------------------------------------------------------
+
+class Batch:
+    """A batch file of new accounts tag-00000 ... with one invoice each and
+    a partial payment on every third: the accounts it creates and the
+    balance each must show once the batch is in.
+
+    Invoice k is issued 02-01 and due 02-20 + (k mod 30) days, so at T0
+    some are overdue (a transition and a task), some due within 2 days (a
+    reminder task under MINIMAL_RULES) and some not due yet."""
+
+    def __init__(self, tmp, tag, n):
+        self.tag = tag
+        self.path = os.path.join(tmp, "%s.jsonl" % tag)
+        self.balances = {}
+        events = []
+        for k in range(n):
+            a = "%s-%05d" % (tag, k)
+            amount = 1000 + k
+            day = 20 + k % 30
+            due = "2026-02-%02d" % day if day <= 28 else "2026-03-%02d" % (day - 28)
+            events.append({"type": "account", "id": "a." + a, "account": a,
+                           "name": "Customer " + a, "currency": "CNY", "size": "small"})
+            events.append({"type": "invoice", "id": "i." + a, "account": a, "invoice": "I." + a,
+                           "amount": amount, "issued": "2026-02-01", "due": due})
+            if k % 3 == 0:
+                events.append({"type": "payment", "id": "p." + a, "account": a, "amount": 100,
+                               "at": AT})
+                amount -= 100
+            self.balances[a] = amount
+        self.nlines = len(events)
+        write_jsonl(self.path, events)
+        self.size = os.path.getsize(self.path)
+
+
+def ingest_file(d, path, json_out=True, timeout=None):
+    """`dunnctl [--json] ingest FILE` on an existing file."""
+    args = [DUNNCTL, "-s", d.sock] + (["--json"] if json_out else []) + ["ingest", path]
+    r = subprocess.run(args, capture_output=True, timeout=timeout or DEADLINE)
+    return IngestResult(r.returncode, r.stdout.decode("utf-8", "replace"),
+                        r.stderr.decode("utf-8", "replace"), json_out)
+
+
+def acknowledged(r, batch):
+    """The batch's reply was a complete, successful one (§2.4)."""
+    return (r.rc == 0 and len(r.results) == batch.nlines
+            and all(x.get("status") == "ok" for x in r.results))
+
+
+def proc_io(pid, key):
+    """A counter of /proc/PID/io (rchar: bytes the process has read)."""
+    with open("/proc/%d/io" % pid) as f:
+        for l in f:
+            k, _, v = l.partition(":")
+            if k == key:
+                return int(v)
+    raise AssertionError("no %s in /proc/%d/io" % (key, pid))
+
+
+def unsent(sock):
+    """Bytes written to sock that the peer has not read yet (Linux: for a
+    Unix stream socket SIOCOUTQ counts them until the reader consumes
+    them)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def wait_for(cond, what, deadline=None):
+    end = time.monotonic() + (deadline or DEADLINE)
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.002)
+
+
+class CrashTest(DaemonTest):
+    maxDiff = None
+
+    def setUp(self):
+        super().setUp()
+        self.rng = random.Random("%s.%s" % (SEED, self.id()))
+
+    # --- what is there after a restart ---------------------------------------
+
+    def presence(self, accts, batch):
+        """'all' or 'none' of batch in the accounts listing; fails when
+        only part of it is there or a balance is off."""
+        there = [a for a in batch.balances if a in accts]
+        if not there:
+            return "none"
+        self.assertEqual(len(there), len(batch.balances),
+                         "batch %s is half there: %d of %d accounts"
+                         % (batch.tag, len(there), len(batch.balances)))
+        wrong = [(a, accts[a]["balance"], b) for a, b in batch.balances.items()
+                 if accts[a]["balance"] != b]
+        self.assertEqual(wrong, [], "batch %s: balances (account, got, want)" % batch.tag)
+        return "all"
+
+    def accounts(self, d):
+        r = d.ctl("--json", "accounts", timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return {a["account"]: a for a in lines(r.stdout)}
+
+    def resend(self, d, batch):
+        """Resends batch; returns 'duplicate' (it was all there) or 'ok'
+        (none of it was; now it is).  Anything mixed fails."""
+        r = ingest_file(d, batch.path)
+        self.assertEqual(r.rc, 0, r)
+        got = {x["status"] for x in r.results}
+        self.assertEqual(len(r.results), batch.nlines, r)
+        self.assertIn(got, ({"duplicate"}, {"ok"}), "batch %s resent: %r" % (batch.tag, r.counts))
+        return got.pop()
+
+    def assertFeedSound(self, d):
+        """Feed seq gapless from 1; no (account, source) twice; `tasks`
+        lists each task record once.  Returns the feed."""
+        feed = feed_records(d)
+        self.assertEqual([r["seq"] for r in feed], list(range(1, len(feed) + 1)), "feed seq")
+        self.assertEqual(d.status()["feed_head"], len(feed))
+        keys = collections.Counter((r["account"], r["source"]) for r in feed if r["kind"] == "task")
+        self.assertEqual([k for k, n in keys.items() if n > 1], [], "a task emitted twice")
+        ids = [r["task"] for r in feed if r["kind"] == "task"]
+        self.assertEqual(len(set(ids)), len(ids), "a task id reused")
+        self.assertEqual(sorted(t["task"] for t in task_records(d)), sorted(ids))
+        return feed
+
+    def assertIntegrity(self, d):
+        """PRAGMA integrity_check on the files as they are, dunnd down."""
+        self.assertTrue(d.proc is None or d.proc.poll() is not None, "dunnd still runs")
+        with contextlib.closing(sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)) as db:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+
+    def kill(self, d):
+        d.proc.kill()
+        d.proc.wait(DEADLINE)
+        self.assertEqual(d.proc.returncode, -signal.SIGKILL)
+
+    def term(self, d):
+        self.assertEqual(d.stop(signal.SIGTERM, timeout=DEADLINE), 0, d.log()[-2000:])
+
+
+# --- 1. SIGTERM during an ingest (§6) -------------------------------------------
+
+class SigtermDuringIngest(CrashTest):
+    """§6: SIGTERM finishes the batch being processed, commits and exits 0;
+    a batch not fully received is dropped with "shutting down"."""
+
+    N = 12000   # accounts: 2 + 1/3 events each, 28,000 lines, 3.7 MB
+
+    def batch(self, tag="B"):
+        return Batch(self.tmp, tag, self.N)
+
+    def test_sigterm_while_the_body_arrives_drops_the_batch(self):
+        d = self.daemon().start()
+        b = self.batch()
+        with open(b.path, "rb") as f:
+            body = f.read()
+        s = d.connect()
+        request(s, b'{"v":1,"cmd":"ingest","bytes":%d}\n' % len(body))
+        s.sendall(body[: len(body) * 3 // 5])
+        # Every byte sent so far is read by dunnd: the body is accumulating.
+        wait_for(lambda: unsent(s) == 0, "dunnd to read the first part of the body")
+        d.proc.send_signal(signal.SIGTERM)
+        recs, fin = read_reply(s)
+        self.assertEqual((recs, fin), ([], {"ok": False, "error": "shutting down"}))
+        s.close()
+        self.assertEqual(d.proc.wait(DEADLINE), 0)
+        d.start()
+        self.assertEqual(self.presence(self.accounts(d), b), "none")
+        self.assertEqual(d.status()["feed_head"], 0)
+        self.assertEqual(self.resend(d, b), "ok")
+        self.assertEqual(self.presence(self.accounts(d), b), "all")
+
+    def sigterm_once_received(self, json_out):
+        """Starts `dunnctl ingest` on a big batch and sends SIGTERM as soon
+        as dunnd has read the whole request and body: it is processing the
+        batch then (one thread: the body's last read starts it)."""
+        d = self.daemon().start()
+        b = self.batch()
+        base = proc_io(d.proc.pid, "rchar")
+        p = subprocess.Popen([DUNNCTL, "-s", d.sock] + (["--json"] if json_out else [])
+                             + ["ingest", b.path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: proc_io(d.proc.pid, "rchar") - base >= b.size,
+                 "dunnd to read the whole batch")
+        d.proc.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=DEADLINE)
+        self.assertEqual(d.proc.wait(DEADLINE), 0)
+        return d, b, IngestResult(p.returncode, out.decode(), err.decode(), json_out)
+
+    def test_sigterm_while_processing_commits_and_replies(self):
+        # Without --json the reply is the non-ok lines (none) and the counts.
+        d, b, r = self.sigterm_once_received(json_out=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("%d ok, 0 duplicate, 0 error, 0 rolled_back" % b.nlines, r.stdout)
+        d.start()
+        self.assertEqual(self.presence(self.accounts(d), b), "all")
+        self.assertFeedSound(d)
+        self.assertEqual(self.resend(d, b), "duplicate")
+
+    # BUG: SIGTERM while a batch is processed commits it but cuts its
+    # reply.  Expected (§6 "finishes the batch being processed, commits,
+    # exits 0"; §2.4 "the reply follows the commit"): the client reading
+    # the reply gets all of it - one result per line and the final record
+    # - before dunnd exits.  Actual: sock_close() (daemon/socket.c) makes
+    # one non-blocking flush of the connection's output and closes it, so
+    # a reply longer than the socket buffer (here 28,000 result lines,
+    # 1 MB) ends mid-line: dunnctl says "bad reply from dunnd" and exits
+    # 3 after printing a few thousand `ok` lines, though the whole batch was
+    # committed.  The client cannot tell an acknowledged batch from a
+    # dropped one.
+    @unittest.expectedFailure
+    def test_sigterm_while_processing_delivers_the_whole_reply(self):
+        d, b, r = self.sigterm_once_received(json_out=True)
+        d.start()
+        # Whatever the reply, the batch is in: processing had started.
+        self.assertEqual(self.presence(self.accounts(d), b), "all")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(r.results), b.nlines)
+        self.assertEqual(r.counts, {"ok": b.nlines, "duplicate": 0, "error": 0, "rolled_back": 0})
+
+    def test_sigterm_at_random_moments_all_or_nothing(self):
+        # Random moments from just after dunnctl starts to past the end of
+        # an uninterrupted ingest (measured first): before the body is in
+        # the batch is dropped ("shutting down", exit 3), after it the batch
+        # commits and the reply says so (exit 0).  Nothing else.
+        d = self.daemon().start()
+        warm = Batch(self.tmp, "W", self.N // 4)
+        t = time.monotonic()
+        self.assertEqual(ingest_file(d, warm.path, json_out=False).rc, 0)
+        took = time.monotonic() - t
+        outcomes = collections.Counter()
+        for i in range(6):
+            b = Batch(self.tmp, "R%d" % i, self.N // 4)
+            p = subprocess.Popen([DUNNCTL, "-s", d.sock, "ingest", b.path],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # The crash moment: half of them early, while dunnctl starts,
+            # connects and sends (a few ms), the others anywhere.
+            delay = self.rng.uniform(0.0, 0.04 if i % 2 else 1.2) * took
+            time.sleep(delay)
+            d.proc.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=DEADLINE)
+            r = IngestResult(p.returncode, out.decode(), err.decode(), json_out=False)
+            self.assertEqual(d.proc.wait(DEADLINE), 0)
+            d.start()
+            there = self.presence(self.accounts(d), b)
+            if r.rc == 0:
+                self.assertIn("%d ok, 0 duplicate" % b.nlines, r.stdout)
+                self.assertEqual(there, "all", r)
+            else:
+                # "shutting down", or dunnd gone before dunnctl connected.
+                self.assertEqual(r.rc, 3, r)
+                self.assertEqual(there, "none", r)
+            outcomes[there] += 1
+            if os.environ.get("DUNND_CRASH_FIGURES"):
+                print("sigterm %d: %.3fs of %.3fs: %s" % (i, delay, took, there))
+            self.assertEqual(self.resend(d, b), "duplicate" if there == "all" else "ok")
+        self.assertFeedSound(d)
+        self.term(d)
+        self.assertIntegrity(d)
+
+
+if __name__ == "__main__":
+    unittest.main()
