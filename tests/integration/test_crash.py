@@ -301,13 +301,134 @@ class SigtermDuringIngest(CrashTest):
                 self.assertEqual(r.rc, 3, r)
                 self.assertEqual(there, "none", r)
             outcomes[there] += 1
-            if os.environ.get("DUNND_CRASH_FIGURES"):
-                print("sigterm %d: %.3fs of %.3fs: %s" % (i, delay, took, there))
+            figures("sigterm %d after %.3fs (an ingest takes %.3fs): %s", i, delay, took, there)
             self.assertEqual(self.resend(d, b), "duplicate" if there == "all" else "ok")
         self.assertFeedSound(d)
         self.term(d)
         self.assertIntegrity(d)
 
+
+
+# --- 2. kill -9 during a stream of batches (R1) -----------------------------------
+
+def expected_stage(account):
+    """The stage MINIMAL_RULES give a Batch account at T0: invoice k is due
+    02-20 + (k mod 30) days; up to 03-01 it is overdue (negotiation), due
+    03-02 .. 03-04 it is within 2 days (reminder), later it is current."""
+    k = int(account.rsplit("-", 1)[1]) % 30
+    return "negotiation" if k <= 9 else "reminder" if k <= 12 else "current"
+
+
+def figures(fmt, *args):
+    """Crash figures for the report, when DUNND_CRASH_FIGURES is set."""
+    if os.environ.get("DUNND_CRASH_FIGURES"):
+        print("\n  " + fmt % args, end="", flush=True)
+
+
+class KillDuringIngest(CrashTest):
+    KILLS = 12
+
+    def sender(self, d, k, rng, log, stop):
+        """Sends new batches one after the other until one is not
+        acknowledged; log gets (batch, IngestResult) for each."""
+        j = 0
+        while not stop.is_set():
+            b = Batch(self.tmp, "K%02d-%03d" % (k, j), rng.randint(20, 400))
+            r = ingest_file(d, b.path)
+            log.append((b, r))
+            if not acknowledged(r, b):
+                return
+            j += 1
+
+    def check_state(self, d, acked, inflight):
+        """After a restart: every acknowledged batch there, every batch in
+        flight at the crash all there or not at all; the feed holds exactly
+        the records of the accounts that are there.  Returns the tags of
+        the in-flight batches that are there."""
+        accts = self.accounts(d)
+        for b in acked:
+            self.assertEqual(self.presence(accts, b), "all", "acknowledged batch %s lost" % b.tag)
+        there = {b.tag for b in inflight if self.presence(accts, b) == "all"}
+        want = sum(len(b.balances) for b in acked) + sum(
+            len(b.balances) for b in inflight if b.tag in there)
+        self.assertEqual(len(accts), want, "accounts of no batch")
+        stages = {a: r["stage"] for a, r in accts.items()}
+        self.assertEqual([a for a, s in stages.items() if s != expected_stage(a)], [])
+        # Committed with its batch (§5): a transition and its first task for
+        # every account that left `current`, nothing for the others.
+        feed = self.assertFeedSound(d)
+        per = collections.defaultdict(list)
+        for r in feed:
+            per[r["account"]].append((r["kind"], r.get("to") or r.get("source")))
+        self.assertEqual(set(per) - set(accts), set(), "feed records of absent accounts")
+        for a, s in stages.items():
+            self.assertEqual(per.get(a, []), [] if s == "current" else
+                             [("transition", s), ("task", "stage:%s#1" % s)], a)
+        return there
+
+    def test_kill_9_at_random_moments_of_a_stream_of_batches(self):
+        d = self.daemon().start()
+        warm = Batch(self.tmp, "W", 400)
+        t = time.monotonic()
+        r = ingest_file(d, warm.path)
+        took = time.monotonic() - t
+        self.assertTrue(acknowledged(r, warm), r)
+        acked, inflight, there = [warm], [], set()
+        nbatches = 1
+        for k in range(self.KILLS):
+            log, stop = [], threading.Event()
+            th = threading.Thread(target=self.sender,
+                                  args=(d, k, random.Random(self.rng.random()), log, stop))
+            th.start()
+            delay = self.rng.uniform(0.1, 4.0) * took
+            time.sleep(delay)  # the crash moment: not synchronisation
+            self.kill(d)
+            stop.set()
+            th.join(DEADLINE)
+            self.assertFalse(th.is_alive())
+            nbatches += len(log)
+            for b, r in log[:-1]:
+                acked.append(b)
+            if log:
+                b, r = log[-1]
+                if acknowledged(r, b):
+                    acked.append(b)
+                else:
+                    # Killed under it, or dunnd gone before it connected.
+                    self.assertEqual(r.rc, 3, r)
+                    inflight.append(b)
+            self.assertIntegrity(d)
+            d.start()
+            now_there = self.check_state(d, acked, inflight)
+            self.assertTrue(there <= now_there, "an in-flight batch vanished later")
+            figures("kill %2d after %.3fs: %d batches acknowledged, in flight: %s", k, delay,
+                    len(log) - (1 if log and log[-1][0] in inflight else 0),
+                    "none" if not log or log[-1][0] not in inflight else
+                    ("committed" if log[-1][0].tag in now_there else "absent"))
+            there = now_there
+        # Resending everything as one batch: duplicates for every line of an
+        # acknowledged batch, and for an in-flight batch all duplicates if
+        # it is there, all ok if it is not.
+        every = acked + inflight
+        allpath = os.path.join(self.tmp, "all.jsonl")
+        with open(allpath, "wb") as out:
+            for b in every:
+                with open(b.path, "rb") as f:
+                    out.write(f.read())
+        r = ingest_file(d, allpath)
+        self.assertEqual(r.rc, 0, r)
+        got = [x["status"] for x in r.results]
+        self.assertEqual(len(got), sum(b.nlines for b in every))
+        pos = 0
+        for b in every:
+            st = set(got[pos:pos + b.nlines])
+            pos += b.nlines
+            self.assertEqual(st, {"duplicate"} if b in acked or b.tag in there else {"ok"},
+                             b.tag)
+        figures("%d kills, %d batches, %d in flight at a kill (%d of them committed)",
+                self.KILLS, nbatches, len(inflight), len(there))
+        self.term(d)
+        self.assertIntegrity(d)
 
 if __name__ == "__main__":
     unittest.main()
