@@ -304,6 +304,7 @@ class SigtermDuringIngest(CrashTest):
             figures("sigterm %d after %.3fs (an ingest takes %.3fs): %s", i, delay, took, there)
             self.assertEqual(self.resend(d, b), "duplicate" if there == "all" else "ok")
         self.assertFeedSound(d)
+        self.assertEqual(self.assertFeedSound(d)[:len(feed)], feed)
         self.term(d)
         self.assertIntegrity(d)
 
@@ -333,18 +334,19 @@ class KillDuringIngest(CrashTest):
         acknowledged; log gets (batch, IngestResult) for each."""
         j = 0
         while not stop.is_set():
-            b = Batch(self.tmp, "K%02d-%03d" % (k, j), rng.randint(20, 400))
+            b = Batch(self.tmp, "K%02d-%03d" % (k, j), rng.randint(20, 200))
             r = ingest_file(d, b.path)
             log.append((b, r))
             if not acknowledged(r, b):
                 return
             j += 1
 
-    def check_state(self, d, acked, inflight):
+    def check_state(self, d, acked, inflight, feed):
         """After a restart: every acknowledged batch there, every batch in
-        flight at the crash all there or not at all; the feed holds exactly
-        the records of the accounts that are there.  Returns the tags of
-        the in-flight batches that are there."""
+        flight at the crash all there or not at all, and the feed (feed:
+        the records read after the previous restart, extended here) holds
+        exactly the records of the accounts that are there.  Returns the
+        tags of the in-flight batches that are there."""
         accts = self.accounts(d)
         for b in acked:
             self.assertEqual(self.presence(accts, b), "all", "acknowledged batch %s lost" % b.tag)
@@ -354,9 +356,13 @@ class KillDuringIngest(CrashTest):
         self.assertEqual(len(accts), want, "accounts of no batch")
         stages = {a: r["stage"] for a, r in accts.items()}
         self.assertEqual([a for a, s in stages.items() if s != expected_stage(a)], [])
+        # The feed only grows: read what is new, seq gapless on from there.
+        new = feed_records(d, len(feed))
+        feed.extend(new)
+        self.assertEqual([r["seq"] for r in feed], list(range(1, len(feed) + 1)), "feed seq")
+        self.assertEqual(d.status()["feed_head"], len(feed))
         # Committed with its batch (§5): a transition and its first task for
         # every account that left `current`, nothing for the others.
-        feed = self.assertFeedSound(d)
         per = collections.defaultdict(list)
         for r in feed:
             per[r["account"]].append((r["kind"], r.get("to") or r.get("source")))
@@ -368,12 +374,12 @@ class KillDuringIngest(CrashTest):
 
     def test_kill_9_at_random_moments_of_a_stream_of_batches(self):
         d = self.daemon().start()
-        warm = Batch(self.tmp, "W", 400)
+        warm = Batch(self.tmp, "W", 200)
         t = time.monotonic()
         r = ingest_file(d, warm.path)
         took = time.monotonic() - t
         self.assertTrue(acknowledged(r, warm), r)
-        acked, inflight, there = [warm], [], set()
+        acked, inflight, there, feed = [warm], [], set(), []
         nbatches = 1
         for k in range(self.KILLS):
             log, stop = [], threading.Event()
@@ -399,7 +405,7 @@ class KillDuringIngest(CrashTest):
                     inflight.append(b)
             self.assertIntegrity(d)
             d.start()
-            now_there = self.check_state(d, acked, inflight)
+            now_there = self.check_state(d, acked, inflight, feed)
             self.assertTrue(there <= now_there, "an in-flight batch vanished later")
             figures("kill %2d after %.3fs: %d batches acknowledged, in flight: %s", k, delay,
                     len(log) - (1 if log and log[-1][0] in inflight else 0),
@@ -427,6 +433,7 @@ class KillDuringIngest(CrashTest):
                              b.tag)
         figures("%d kills, %d batches, %d in flight at a kill (%d of them committed)",
                 self.KILLS, nbatches, len(inflight), len(there))
+        self.assertEqual(self.assertFeedSound(d)[:len(feed)], feed)
         self.term(d)
         self.assertIntegrity(d)
 
