@@ -24,6 +24,7 @@ so the tests hit the middle of the work on a slow build too.
 """
 import collections
 import contextlib
+import datetime
 import fcntl
 import json
 import os
@@ -113,6 +114,10 @@ def unsent(sock):
     Unix stream socket SIOCOUTQ counts them until the reader consumes
     them)."""
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def datetime_of(text):
+    return datetime.datetime.fromisoformat(text)
 
 
 def wait_for(cond, what, deadline=None):
@@ -436,6 +441,109 @@ class KillDuringIngest(CrashTest):
         self.assertEqual(self.assertFeedSound(d)[:len(feed)], feed)
         self.term(d)
         self.assertIntegrity(d)
+
+
+# --- 3. kill -9 during a clock jump (R1, §4.3, §6) --------------------------------
+
+# Cadences with repeating steps, so that a jump has many moments with
+# records: every local midnight moves days_overdue / days_to_due, every
+# cadence step falls due at its own moment.  No payments and no rule back,
+# so no account enters a stage twice: (account, source) is unique.
+CLOCK_RULES = """
+stages = (
+  { name = "current"; },
+  { name = "reminder"; tasks = ( { type = "email"; } ); },
+  { name = "negotiation";
+    tasks = ( { type = "call"; },
+              { type = "call"; after = "1d"; every = "2d"; max = 6; },
+              { type = "letter"; after = "9d"; } ); },
+  { name = "pressure";
+    tasks = ( { type = "letter"; }, { type = "visit"; after = "3d"; every = "5d"; } ); }
+);
+rules = (
+  { name = "due-soon"; from = ["current"]; to = "reminder"; when = { days_to_due = { max = 2; }; }; },
+  { name = "overdue"; from = ["current", "reminder"]; to = "negotiation";
+    when = { days_overdue = { min = 1; }; }; },
+  { name = "long"; from = ["negotiation"]; to = "pressure"; when = { days_overdue = { min = 15; }; }; }
+);
+"""
+
+
+def portfolio(n):
+    """n accounts C-0000 ..., one invoice each, due 03-02 .. 03-29."""
+    events = []
+    for i in range(n):
+        a = "C-%04d" % i
+        events.append({"type": "account", "id": "a." + a, "account": a, "name": "Customer " + a,
+                       "currency": "CNY", "size": ("small", "medium", "large")[i % 3]})
+        events.append({"type": "invoice", "id": "i." + a, "account": a, "invoice": "I." + a,
+                       "amount": 1000 + 37 * i, "issued": "2026-02-01",
+                       "due": "2026-03-%02d" % (2 + i % 28)})
+    return events
+
+
+def moment(rec):
+    return rec["created"] if rec["kind"] == "task" else rec["at"]
+
+
+class KillDuringClockJump(CrashTest):
+    TARGET = "2026-05-01T09:00:00+08:00"    # T0 + 60 days
+    KILLS = 6
+
+    def setup_daemon(self, sub):
+        d = self.daemon(sub=sub, rules=CLOCK_RULES, clock=T0).start()
+        path = write_jsonl(os.path.join(d.tmp, "portfolio.jsonl"), portfolio(400))
+        r = ingest_file(d, path, json_out=False)
+        self.assertEqual(r.rc, 0, r)
+        return d
+
+    def clock_set(self, d):
+        r = d.ctl("clock", "set", self.TARGET, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_kill_9_during_a_long_jump_then_finish_it(self):
+        # The same portfolio and jump without a crash.
+        ref = self.setup_daemon("ref")
+        t = time.monotonic()
+        self.clock_set(ref)
+        took = time.monotonic() - t
+        want = feed_records(ref)
+        want_tasks = task_records(ref)
+        self.term(ref)
+        self.assertGreater(len(want), 5000)
+
+        d = self.setup_daemon("crash")
+        start = feed_records(d)
+        self.assertEqual(want[:len(start)], start)
+        kills = 0
+        for k in range(self.KILLS):
+            p = subprocess.Popen([DUNNCTL, "-s", d.sock, "clock", "set", self.TARGET],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            delay = self.rng.uniform(0.05, 0.7) * took
+            time.sleep(delay)  # the crash moment: not synchronisation
+            self.kill(d)
+            p.communicate(timeout=DEADLINE)
+            kills += 1
+            self.assertIntegrity(d)
+            d.start()   # the same --test-clock (T0): the stored position wins
+            now = d.status()["now"]
+            feed = self.assertFeedSound(d)
+            # What was committed is the uninterrupted feed up to the restored
+            # clock position, exactly (the R9 reading of test_eval).
+            self.assertEqual(feed, want[:len(feed)], "not a prefix of the uninterrupted feed")
+            cut = [r for r in want if datetime_of(moment(r)) <= datetime_of(now)]
+            self.assertEqual(len(feed), len(cut), "feed vs clock position %s" % now)
+            figures("kill %d after %.3fs (the jump takes %.3fs): clock at %s, %d of %d records",
+                    k, delay, took, now, len(feed), len(want))
+            if now == self.TARGET:
+                break
+        self.clock_set(d)
+        self.assertEqual(self.assertFeedSound(d), want)
+        self.assertEqual(task_records(d), want_tasks)
+        self.assertEqual(d.status()["now"], self.TARGET)
+        self.term(d)
+        self.assertIntegrity(d)
+        self.assertGreaterEqual(kills, 1)
 
 if __name__ == "__main__":
     unittest.main()
