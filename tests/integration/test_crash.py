@@ -545,5 +545,114 @@ class KillDuringClockJump(CrashTest):
         self.assertIntegrity(d)
         self.assertGreaterEqual(kills, 1)
 
+
+# --- 4. Consumer cursors (§5, §7 feed / ack; R1) ---------------------------------
+
+class ConsumerCursors(CrashTest):
+    def setup_daemon(self, n=40):
+        d = self.daemon().start()
+        b = Batch(self.tmp, "F", n)
+        self.assertEqual(ingest_file(d, b.path, json_out=False).rc, 0)
+        head = d.status()["feed_head"]
+        self.assertGreater(head, 10)
+        return d, head
+
+    def cursor(self, d, name):
+        """The consumer's cursor, as `feed --consumer NAME` shows it: the
+        records start right after it."""
+        r = d.ctl("--json", "feed", "--consumer", name, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        recs = lines(r.stdout)
+        head = d.status()["feed_head"]
+        if not recs:
+            return head
+        self.assertEqual([x["seq"] for x in recs], list(range(recs[0]["seq"], head + 1)))
+        return recs[0]["seq"] - 1
+
+    def ack(self, d, name, seq):
+        return d.ctl("ack", "--consumer", name, str(seq), timeout=DEADLINE)
+
+    def test_ack_forward_backward_and_beyond_the_head(self):
+        d, head = self.setup_daemon()
+        self.assertEqual(self.cursor(d, "crm"), 0)      # a new consumer starts at 0
+        r = self.ack(d, "crm", head + 1)
+        self.assertEqual(r.returncode, 1, r)             # beyond the head: an error
+        self.assertIn("%d" % head, r.stderr)
+        self.assertEqual(self.cursor(d, "crm"), 0)       # ... that changed nothing
+        for seq in (5, 2, head, 0, 7):                   # backwards is allowed (replay)
+            r = self.ack(d, "crm", seq)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(self.cursor(d, "crm"), seq)
+        # Reading never moves a cursor; --from wins over it.
+        self.assertEqual(self.cursor(d, "crm"), 7)
+        r, recs = d.ctl_json("feed", "--consumer", "crm", "--from", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(recs[0]["seq"], 3)
+        self.assertEqual(self.cursor(d, "crm"), 7)
+        # Consumers are separate; the head moves on with new records.
+        self.assertEqual(self.cursor(d, "erp"), 0)
+        self.assertEqual(self.ack(d, "crm", head + 1).returncode, 1)
+        b = Batch(self.tmp, "G", 10)
+        self.assertEqual(ingest_file(d, b.path, json_out=False).rc, 0)
+        head2 = d.status()["feed_head"]
+        self.assertGreater(head2, head)
+        self.assertEqual(self.ack(d, "crm", head2).returncode, 0)
+        self.assertEqual(self.cursor(d, "crm"), head2)
+
+    def test_cursors_survive_sigterm_and_kill_9(self):
+        d, head = self.setup_daemon()
+        want = {"crm": 3, "erp": head, "dialer": 1}
+        for name, seq in (("crm", 3), ("erp", head), ("dialer", 9), ("dialer", 1)):
+            self.assertEqual(self.ack(d, name, seq).returncode, 0)
+        self.term(d)
+        d.start()
+        self.assertEqual({n: self.cursor(d, n) for n in want}, want)
+        # Acknowledged, then killed at once: still there.
+        self.assertEqual(self.ack(d, "crm", 4).returncode, 0)
+        self.kill(d)
+        self.assertIntegrity(d)
+        d.start()
+        want["crm"] = 4
+        self.assertEqual({n: self.cursor(d, n) for n in want}, want)
+        self.assertEqual(self.ack(d, "crm", head + 1).returncode, 1)
+        self.assertEqual(self.cursor(d, "crm"), 4)
+
+    def acker(self, d, seqs, log):
+        """Acks seqs one by one for consumer crm; log gets (seq, rc)."""
+        for seq in seqs:
+            r = self.ack(d, "crm", seq)
+            log.append((seq, r.returncode))
+            if r.returncode != 0:
+                return
+
+    def test_kill_9_while_acking(self):
+        # The cursor after a crash is the last acknowledged ack's value or
+        # that of the ack in flight: never anything older (R1).
+        d, head = self.setup_daemon()
+        t = time.monotonic()
+        self.assertEqual(self.ack(d, "crm", 1).returncode, 0)
+        took = time.monotonic() - t
+        last = 1
+        for k in range(5):
+            seqs = [self.rng.randint(0, head) for _ in range(200)]
+            log = []
+            th = threading.Thread(target=self.acker, args=(d, seqs, log))
+            th.start()
+            delay = self.rng.uniform(1.0, 12.0) * took
+            time.sleep(delay)  # the crash moment: not synchronisation
+            self.kill(d)
+            th.join(DEADLINE)
+            self.assertFalse(th.is_alive())
+            done = [s for s, rc in log if rc == 0]
+            if done:
+                last = done[-1]
+            maybe = {last} | {s for s, rc in log[-1:] if rc != 0}
+            self.assertIntegrity(d)
+            d.start()
+            got = self.cursor(d, "crm")
+            self.assertIn(got, maybe, "acks done %r, then %r" % (done[-3:], log[-1:]))
+            figures("kill %d after %.3fs: %d acks acknowledged, cursor %d", k, delay, len(done), got)
+            last = got
+
 if __name__ == "__main__":
     unittest.main()
