@@ -654,5 +654,57 @@ class ConsumerCursors(CrashTest):
             figures("kill %d after %.3fs: %d acks acknowledged, cursor %d", k, delay, len(done), got)
             last = got
 
+
+# --- 5. Files left by a crash or an operator (R10) ---------------------------------
+# A garbage or truncated database is refused and left untouched:
+# test_foundation.BadStart covers it.
+
+class WalFiles(CrashTest):
+    def snapshot(self, d):
+        return self.accounts(d), feed_records(d)
+
+    def test_hot_wal_left_by_kill_9_is_recovered(self):
+        d = self.daemon().start()
+        for k, mangle in enumerate((None, "shm", "torn")):
+            b = Batch(self.tmp, "H%d" % k, 150)
+            self.assertTrue(acknowledged(ingest_file(d, b.path), b))
+            before = self.snapshot(d)
+            self.kill(d)    # right after the acknowledgement
+            wal = d.db + "-wal"
+            self.assertTrue(os.path.exists(wal), "no -wal after kill -9")
+            self.assertGreater(os.path.getsize(wal), 32, "the -wal holds no frame")
+            if mangle == "shm":
+                # Its index gone too (a reboot's tmpfs, say): rebuilt from the WAL.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(d.db + "-shm")
+            elif mangle == "torn":
+                # A next transaction torn by the power going: frames without a
+                # valid checksum are not part of the database.
+                with open(wal, "ab") as f:
+                    f.write(bytes(self.rng.randrange(256) for _ in range(4096 + 24)))
+            d.start()
+            self.assertEqual(self.snapshot(d), before, mangle)
+            self.assertEqual(self.resend(d, b), "duplicate")
+        self.assertFeedSound(d)
+        self.term(d)
+        self.assertIntegrity(d)
+
+    def test_deleted_wal_after_a_clean_stop_still_starts(self):
+        d = self.daemon().start()
+        b = Batch(self.tmp, "D", 150)
+        self.assertTrue(acknowledged(ingest_file(d, b.path), b))
+        before = self.snapshot(d)
+        self.term(d)
+        for ext in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(d.db + ext)
+        d.start()
+        self.assertEqual(self.snapshot(d), before)
+        self.assertEqual(self.resend(d, b), "duplicate")
+        b2 = Batch(self.tmp, "E", 20)
+        self.assertTrue(acknowledged(ingest_file(d, b2.path), b2))
+        self.term(d)
+        self.assertIntegrity(d)
+
 if __name__ == "__main__":
     unittest.main()
