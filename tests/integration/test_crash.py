@@ -706,5 +706,136 @@ class WalFiles(CrashTest):
         self.term(d)
         self.assertIntegrity(d)
 
+
+# --- 6. feed --follow across records and a stop (§5, §8) ---------------------------
+
+class Follower:
+    """`dunnctl --json feed --follow ARGS` with a thread collecting what it
+    prints; or, with raw=True, the request on a socket of our own (to see
+    the final record as sent)."""
+
+    def __init__(self, d, *args, raw=False, pause=0):
+        self.got, self.final, self.rc, self.err = [], None, None, b""
+        self.pause = pause
+        self.error = self.rest = None
+        if raw:
+            self.sock = d.connect()
+            req = {"v": 1, "cmd": "feed", "follow": True}
+            req.update(dict(zip(args[::2], args[1::2])))
+            request(self.sock, req)
+            self.thread = threading.Thread(target=self.read_raw, daemon=True)
+        else:
+            self.p = subprocess.Popen([DUNNCTL, "-s", d.sock, "--json", "feed", "--follow"]
+                                      + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.thread = threading.Thread(target=self.read_ctl, daemon=True)
+        self.thread.start()
+
+    def read_raw(self):
+        self.sock.settimeout(None)
+        with self.sock, self.sock.makefile("rb") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    self.error = line    # a record cut short
+                    break
+                if "ok" in rec:
+                    self.final = rec
+                    break
+                self.got.append(rec)
+                if self.pause and len(self.got) % 50 == 0:
+                    time.sleep(self.pause)   # a slow reader
+            self.rest = f.read()
+
+    def read_ctl(self):
+        with self.p.stdout, self.p.stderr:
+            for line in self.p.stdout:
+                self.got.append(json.loads(line))
+            self.err = self.p.stderr.read()
+        self.rc = self.p.wait()
+
+    def wait_for(self, n):
+        wait_for(lambda: len(self.got) >= n, "the follower to get %d records" % n)
+
+    def end(self):
+        self.thread.join(DEADLINE)
+        assert not self.thread.is_alive(), "the follower did not end"
+
+
+class FollowTheFeed(CrashTest):
+    def setup_daemon(self, n):
+        d = self.daemon(rules=CLOCK_RULES, clock=T0).start()
+        self.events = portfolio(n)
+        return d
+
+    def ingest(self, d, events, tag):
+        path = write_jsonl(os.path.join(d.tmp, tag + ".jsonl"), events)
+        r = ingest_file(d, path, json_out=False)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_records_arrive_in_order_and_sigterm_ends_the_followers(self):
+        d = self.setup_daemon(120)
+        followers = [Follower(d), Follower(d, "from", 0, raw=True)]
+        # Batches and clock moves, interleaved; the followers keep up.
+        for k in range(4):
+            self.ingest(d, self.events[60 * k:60 * (k + 1)], "part%d" % k)
+            if k == 1:
+                head = d.status()["feed_head"]
+                self.assertEqual(d.ctl("ack", "--consumer", "crm", str(head // 2)).returncode, 0)
+                followers.append(Follower(d, "--consumer", "crm"))
+                followers.append(Follower(d, "--from", str(head - 3)))
+            r = d.ctl("clock", "advance", "3d", timeout=DEADLINE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        want = feed_records(d)
+        self.assertEqual([r["seq"] for r in want], list(range(1, len(want) + 1)))
+        starts = [1, 1, head // 2 + 1, head - 2]
+        for f, first in zip(followers, starts):
+            f.wait_for(len(want) - first + 1)
+        for f, first in zip(followers, starts):
+            self.assertEqual(f.got, want[first - 1:])
+        self.term(d)
+        for f in followers:
+            f.end()
+        for f in followers[:1] + followers[2:]:
+            self.assertEqual(f.rc, 3, f.err)
+            self.assertEqual(f.err, b"dunnctl: shutting down\n")
+        raw = followers[1]
+        self.assertEqual(raw.final, {"ok": False, "error": "shutting down"})
+        self.assertEqual(raw.rest, b"")
+        for f, first in zip(followers, starts):
+            self.assertEqual(f.got, want[first - 1:])
+
+    # BUG: a follower that is behind when dunnd gets SIGTERM gets half a
+    # record and no final record.  Expected (§8: a follower is sent records
+    # "until the client closes or the daemon stops (final {"ok":false,
+    # "error":"shutting down"})"): whole records, a gapless prefix of the
+    # feed, then that final record - a reader that keeps reading gets it.
+    # Actual: sock_close() (daemon/socket.c) queues the final record
+    # behind the up to 256 KiB of records already produced for the
+    # connection, makes one non-blocking flush and closes: what did not fit
+    # in the socket buffer is dropped, so the follower's stream ends in the
+    # middle of a record (dunnctl: "bad reply from dunnd", exit 3) and the
+    # final record never comes.  Same cause as the cut ingest reply above.
+    @unittest.expectedFailure
+    def test_sigterm_while_a_follower_is_behind(self):
+        d = self.setup_daemon(400)
+        self.ingest(d, self.events, "all")
+        r = d.ctl("clock", "set", KillDuringClockJump.TARGET, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(d.status()["feed_head"], 5000)
+        # A steady reader of about 1,000 records/s: far behind a backlog of
+        # over 5,000 records (2 MB) after a tenth of a second.
+        f = Follower(d, "from", 0, raw=True, pause=0.05)
+        f.wait_for(100)
+        self.term(d)
+        f.end()
+        self.assertIsNone(f.error, "the follower's stream broke off")
+        d.start()
+        want = feed_records(d)
+        self.assertGreaterEqual(len(f.got), 100)
+        self.assertEqual(f.got, want[:len(f.got)])
+        self.assertEqual(f.final, {"ok": False, "error": "shutting down"})
+        self.assertEqual(f.rest, b"")
+
 if __name__ == "__main__":
     unittest.main()
