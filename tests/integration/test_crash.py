@@ -27,8 +27,9 @@ landed and what it left.
 Unless a test says otherwise dunnd runs MINIMAL_RULES (lib.py) with
 --test-clock T0 in Asia/Shanghai, restarted with the same --test-clock.
 
-Known bugs, marked expectedFailure (see the BUG comments): a SIGTERM cuts
-a reply or a follower's stream that does not fit in the socket buffer.
+At SIGTERM dunnd drains every client's queued output (2 s in all), so a
+long reply or a follower that is behind gets whole records and its final
+record.
 """
 import collections
 import contextlib
@@ -265,18 +266,9 @@ class SigtermDuringIngest(CrashTest):
         self.assertFeedSound(d)
         self.assertEqual(self.resend(d, b), "duplicate")
 
-    # BUG: SIGTERM while a batch is processed commits it but cuts its
-    # reply.  Expected (§6 "finishes the batch being processed, commits,
-    # exits 0"; §2.4 "the reply follows the commit"): the client reading
-    # the reply gets all of it - one result per line and the final record
-    # - before dunnd exits.  Actual: sock_close() (daemon/socket.c) makes
-    # one non-blocking flush of the connection's output and closes it, so
-    # a reply longer than the socket buffer (here 28,000 result lines,
-    # 1 MB) ends mid-line: dunnctl says "bad reply from dunnd" and exits
-    # 3 after printing a few thousand `ok` lines, though the whole batch was
-    # committed.  The client cannot tell an acknowledged batch from a
-    # dropped one.
-    @unittest.expectedFailure
+    # §6 "finishes the batch being processed, commits, exits 0"; §2.4
+    # "the reply follows the commit": the client reading the reply gets
+    # all of it (28,000 result lines, 1 MB, more than a socket buffer).
     def test_sigterm_while_processing_delivers_the_whole_reply(self):
         d, b, r = self.sigterm_once_received(json_out=True)
         d.start()
@@ -882,18 +874,9 @@ class FollowTheFeed(CrashTest):
         for f, first in zip(followers, starts):
             self.assertEqual(f.got, want[first - 1:])
 
-    # BUG: a follower that is behind when dunnd gets SIGTERM gets half a
-    # record and no final record.  Expected (§8: a follower is sent records
-    # "until the client closes or the daemon stops (final {"ok":false,
-    # "error":"shutting down"})"): whole records, a gapless prefix of the
-    # feed, then that final record - a reader that keeps reading gets it.
-    # Actual: sock_close() (daemon/socket.c) queues the final record
-    # behind the up to 256 KiB of records already produced for the
-    # connection, makes one non-blocking flush and closes: what did not fit
-    # in the socket buffer is dropped, so the follower's stream ends in the
-    # middle of a record (dunnctl: "bad reply from dunnd", exit 3) and the
-    # final record never comes.  Same cause as the cut ingest reply above.
-    @unittest.expectedFailure
+    # §8: a follower is sent records "until the client closes or the
+    # daemon stops (final {"ok":false,"error":"shutting down"})": whole
+    # records, a gapless prefix of the feed, then that final record.
     def test_sigterm_while_a_follower_is_behind(self):
         d = self.setup_daemon(400)
         self.ingest(d, self.events, "all")
