@@ -16,7 +16,7 @@
 #include "facts.h"
 #include "util.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 int64_t
 acct_credit_balance(const struct acct *a)
@@ -66,6 +66,72 @@ acct_invoice_insert(struct acct *a, const struct acct_invoice *iv)
 	a->inv[i] = *iv;
 	a->ninv++;
 	return i;
+}
+
+static bool
+settled_before(const struct acct_settled *x, const struct acct_settled *y)
+{
+	if (x->due != y->due)
+		return x->due < y->due;
+	if (x->issued != y->issued)
+		return x->issued < y->issued;
+	return x->seq < y->seq;
+}
+
+void
+acct_compact(struct acct *a)
+{
+	struct acct_settled st;
+	size_t i, k, j;
+
+	for (i = k = 0; i < a->ninv; i++) {
+		if (a->inv[i].open != 0 || a->inv[i].disputed != 0) {
+			a->inv[k++] = a->inv[i];
+			continue;
+		}
+		st.due = a->inv[i].due;
+		st.issued = a->inv[i].issued;
+		st.seq = a->inv[i].seq;
+		st.settle_day = a->inv[i].settle_day;
+		if (a->set == NULL)
+			a->set =
+			    xcalloc(ACCT_SETTLED_KEEP + 1, sizeof(*a->set));
+		for (j = a->nset; j > 0 && settled_before(&st, &a->set[j - 1]);
+		     j--)
+			a->set[j] = a->set[j - 1];
+		a->set[j] = st;
+		a->nset++;
+		if (a->nset > ACCT_SETTLED_KEEP) {
+			/* The earliest in invoice order leaves the window. */
+			memmove(a->set, a->set + 1,
+			    (a->nset - 1) * sizeof(*a->set));
+			a->nset--;
+			a->nsettled_old++;
+		}
+	}
+	a->ninv = k;
+}
+
+long
+acct_settled_reopen(struct acct *a, int64_t seq)
+{
+	struct acct_invoice iv;
+	size_t j;
+
+	for (j = 0; j < a->nset; j++) {
+		if (a->set[j].seq != (uint32_t)seq)
+			continue;
+		memset(&iv, 0, sizeof(iv));
+		iv.due = a->set[j].due;
+		iv.issued = a->set[j].issued;
+		iv.seq = a->set[j].seq;
+		iv.settle_day = a->set[j].settle_day;
+		memmove(a->set + j, a->set + j + 1,
+		    (a->nset - j - 1) * sizeof(*a->set));
+		a->nset--;
+		return (long)acct_invoice_insert(a, &iv);
+	}
+	return -1;
 }
 
 size_t
@@ -125,6 +191,7 @@ acct_clear(struct acct *a)
 		free(a->tags[i]);
 	free(a->tags);
 	free(a->inv);
+	free(a->set);
 	for (i = 0; i < a->nprom; i++)
 		free(a->prom[i].id);
 	free(a->prom);
@@ -210,6 +277,14 @@ acct_encode(const struct acct *a, struct buf *b)
 		put_i64(b, iv->due);
 		put_i64(b, iv->settle_day);
 	}
+	put_i64(b, (int64_t)a->nset);
+	for (i = 0; i < a->nset; i++) {
+		put_i64(b, a->set[i].due);
+		put_i64(b, a->set[i].issued);
+		put_i64(b, a->set[i].seq);
+		put_i64(b, a->set[i].settle_day);
+	}
+	put_i64(b, a->nsettled_old);
 	put_i64(b, (int64_t)a->nprom);
 	for (i = 0; i < a->nprom; i++) {
 		const struct acct_promise *pr = &a->prom[i];
@@ -351,6 +426,19 @@ acct_decode(struct acct *a, const void *data, size_t len)
 		iv->due = (int32_t)get_i64(&r);
 		iv->settle_day = (int32_t)get_i64(&r);
 	}
+	n = get_count(&r, 4 * 8);
+	if (n > ACCT_SETTLED_KEEP)
+		r.bad = true, n = 0;
+	a->set = n ? xcalloc(ACCT_SETTLED_KEEP + 1, sizeof(*a->set)) : NULL;
+	for (i = 0; i < n; i++) {
+		struct acct_settled *st = &a->set[a->nset++];
+
+		st->due = (int32_t)get_i64(&r);
+		st->issued = (int32_t)get_i64(&r);
+		st->seq = (uint32_t)get_i64(&r);
+		st->settle_day = (int32_t)get_i64(&r);
+	}
+	a->nsettled_old = get_i64(&r);
 	n = get_count(&r, 4 + 8 * 8);
 	a->capprom = n;
 	a->prom = n ? xcalloc(n, sizeof(*a->prom)) : NULL;

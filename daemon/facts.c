@@ -69,11 +69,38 @@ struct scan {
 	uint32_t ontime;
 };
 
+/* A settled invoice as a point of the windows (one step of the scan). */
+static inline void
+scan_settled(struct scan *s, int32_t due, int32_t settle_day, int tw,
+    int grace_days, int *next)
+{
+	int32_t d = settle_day - due;
+
+	s->ontime = s->ontime << 1 | (settle_day <= due + grace_days);
+	s->nsettled++;
+	s->openmask <<= 1;
+	s->ring[*next] = d > 0 ? d : 0;
+	*next = *next + 1 == tw ? 0 : *next + 1;
+	s->npoints++;
+}
+
+/* Whether invoice iv comes before settled invoice st (invoice order). */
+static inline bool
+inv_before(const struct acct_invoice *iv, const struct acct_settled *st)
+{
+	if (iv->due != st->due)
+		return iv->due < st->due;
+	if (iv->issued != st->issued)
+		return iv->issued < st->issued;
+	return iv->seq < st->seq;
+}
+
 static inline void
 scan_invoices(const struct acct *a, int tw, int grace_days, int32_t today,
     struct scan *s /* OUT */)
 {
 	const struct acct_invoice *iv = a->inv, *end = a->inv + a->ninv;
+	const struct acct_settled *st = a->set, *send = a->set + a->nset;
 	int64_t open, dopen, undisp;
 	int32_t d;
 	int next = 0;
@@ -91,10 +118,24 @@ scan_invoices(const struct acct *a, int tw, int grace_days, int32_t today,
 	s->open_due = 0;
 	s->npoints = 0;
 	s->openmask = 0;
-	s->nsettled = 0;
+	/*
+	 * Settled invoices dropped from memory come before every kept one
+	 * and at least ACCT_SETTLED_KEEP >= tw settled points follow them:
+	 * they only count (first_miss).
+	 */
+	s->nsettled = (size_t)a->nsettled_old;
 	s->ontime = 0;
 
-	for (; iv < end; iv++) {
+	for (;;) {
+		/* The two lists merged in invoice order (invariant 1). */
+		if (st < send && (iv == end || !inv_before(iv, st))) {
+			scan_settled(
+			    s, st->due, st->settle_day, tw, grace_days, &next);
+			st++;
+			continue;
+		}
+		if (iv == end)
+			break;
 		open = iv->open;
 		/* §2.3: payments reduce the undisputed part first. */
 		dopen = iv->disputed < open ? iv->disputed : open;
@@ -119,19 +160,21 @@ scan_invoices(const struct acct *a, int tw, int grace_days, int32_t today,
 
 		/* late_trend points: settled, or open and overdue. */
 		if (open == 0) {
-			d = iv->settle_day - iv->due;
-			s->ontime = s->ontime << 1 |
-			    (iv->settle_day <= iv->due + grace_days);
-			s->nsettled++;
-			s->openmask <<= 1;
+			scan_settled(
+			    s, iv->due, iv->settle_day, tw, grace_days, &next);
+			iv++;
+			continue;
 		} else if (iv->due < today) {
 			d = today - iv->due;
 			s->openmask = s->openmask << 1 | 1;
-		} else
+		} else {
+			iv++;
 			continue;
+		}
 		s->ring[next] = d > 0 ? d : 0;
 		next = next + 1 == tw ? 0 : next + 1;
 		s->npoints++;
+		iv++;
 	}
 }
 

@@ -117,10 +117,9 @@ check_invoice(struct ctx *c, const struct event *ev)
 		store_done(s, Q_INVOICE_GET);
 		return -1;
 	}
+	/* Not among the open ones: settled (open 0, no open dispute). */
 	c->inv = acct_invoice_find(c->a, store_col_int(s, Q_INVOICE_GET, 1));
 	store_done(s, Q_INVOICE_GET);
-	if (c->inv < 0)
-		return dberr(c);
 	return 0;
 }
 
@@ -248,7 +247,7 @@ check_line(struct ctx *c, const struct event *ev)
 		if (check_account(c, ev) == -1 || check_invoice(c, ev) == -1 ||
 		    check_currency(c, ev) == -1 || check_at(c, ev) == -1)
 			return -1;
-		open = c->a->inv[c->inv].open;
+		open = c->inv >= 0 ? c->a->inv[c->inv].open : 0;
 		if (ev->amount > open)
 			return diag_set(c->d, "amount",
 			    "amount %" PRId64
@@ -286,8 +285,8 @@ check_line(struct ctx *c, const struct event *ev)
 		if (check_account(c, ev) == -1 || check_invoice(c, ev) == -1 ||
 		    check_currency(c, ev) == -1 || check_at(c, ev) == -1)
 			return -1;
-		open = c->a->inv[c->inv].open;
-		disp = c->a->inv[c->inv].disputed;
+		open = c->inv >= 0 ? c->a->inv[c->inv].open : 0;
+		disp = c->inv >= 0 ? c->a->inv[c->inv].disputed : 0;
 		if (ev->amount > open - disp)
 			return diag_set(c->d, "amount",
 			    "amount %" PRId64
@@ -299,7 +298,7 @@ check_line(struct ctx *c, const struct event *ev)
 	case EVENT_DISPUTE_RESOLVED:
 		if (check_account(c, ev) == -1 || check_invoice(c, ev) == -1)
 			return -1;
-		if (c->a->inv[c->inv].disputed == 0)
+		if (c->inv < 0 || c->a->inv[c->inv].disputed == 0)
 			return diag_set(c->d, "invoice",
 			    "invoice %s has no open dispute", ev->invoice);
 		if (check_currency(c, ev) == -1 || check_at(c, ev) == -1)
@@ -677,6 +676,38 @@ apply_account(struct ctx *c, const struct event *ev, int64_t seq)
 	free(tags);
 }
 
+/*
+ * The index in a->inv of invoice seq, brought back from the settled ones
+ * (or from the store, when it was dropped from memory) if need be.
+ */
+static long
+reopen(struct ctx *c, struct acct *a, int64_t seq)
+{
+	struct store *s = c->e->store;
+	struct acct_invoice iv;
+	long idx;
+	int rc;
+
+	if ((idx = acct_invoice_find(a, seq)) >= 0)
+		return idx;
+	if ((idx = acct_settled_reopen(a, seq)) >= 0)
+		return idx;
+	rc = store_q(s, Q_INVOICE_BY_SEQ, "it", seq, a->id);
+	if (rc == 1) {
+		memset(&iv, 0, sizeof(iv));
+		iv.seq = (uint32_t)seq;
+		iv.issued = (int32_t)store_col_int(s, Q_INVOICE_BY_SEQ, 0);
+		iv.due = (int32_t)store_col_int(s, Q_INVOICE_BY_SEQ, 1);
+		iv.settle_day = INT32_MIN;
+		idx = (long)acct_invoice_insert(a, &iv);
+		a->nsettled_old--;
+	}
+	store_done(s, Q_INVOICE_BY_SEQ);
+	if (rc != 1)
+		c->e->failed = true;
+	return rc == 1 ? idx : -1;
+}
+
 static void
 apply_reversal(struct ctx *c, const struct event *ev)
 {
@@ -701,8 +732,7 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	/* Every application of its money undone. */
 	for (rc = store_q(s, Q_APPS_OF_MONEY, "t", ev->event_ref); rc == 1;
 	     rc = store_next(s, Q_APPS_OF_MONEY)) {
-		idx =
-		    acct_invoice_find(a, store_col_int(s, Q_APPS_OF_MONEY, 0));
+		idx = reopen(c, a, store_col_int(s, Q_APPS_OF_MONEY, 0));
 		if (idx < 0)
 			continue;
 		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
@@ -888,6 +918,8 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 	default:
 		break;
 	}
+	/* Settled invoices leave the open list (account.h). */
+	acct_compact(c->a);
 }
 
 /* The batch. */

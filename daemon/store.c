@@ -79,6 +79,8 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("SELECT name, currency, contacts, tags, cash_in_day,"
 	     " distance_km FROM accounts WHERE id = ?1"),
 	[Q_INVOICE_GET] = "SELECT account, seq FROM invoices WHERE id = ?1",
+	[Q_INVOICE_BY_SEQ] =
+	    "SELECT issued, due FROM invoices WHERE seq = ?1 AND account = ?2",
 	[Q_INVOICE_ADD] =
 	    ("INSERT INTO invoices(id, account, seq, amount, issued, due)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),

@@ -32,6 +32,23 @@ struct acct_invoice {
 	int32_t settle_day; /* INT32_MIN: no application yet */
 };
 
+/*
+ * A settled invoice without unresolved disputes, 16 bytes: all that
+ * facts need of it (§3 late_trend, on_time_ratio, first_miss).
+ */
+struct acct_settled {
+	int32_t due, issued;
+	uint32_t seq;
+	int32_t settle_day;
+};
+
+/*
+ * Settled invoices kept per account: the last ones in invoice order, as
+ * many as the largest trend_window (§4.1: 12).  Older ones are only
+ * counted; a reversal that re-opens one reads it back from the store.
+ */
+#define ACCT_SETTLED_KEEP 12
+
 enum acct_verdict {
 	ACCT_PENDING,
 	ACCT_KEPT,
@@ -84,9 +101,17 @@ struct acct {
 	char **tags;
 	size_t ntags;
 
-	/* Every invoice, kept sorted in invoice order: due, issued, arrival. */
+	/*
+	 * Invoices in invoice order (due, issued, arrival): inv holds the
+	 * open ones and the settled ones with unresolved disputes; set the
+	 * last ACCT_SETTLED_KEEP settled others; nsettled_old counts the
+	 * settled ones dropped before those.
+	 */
 	struct acct_invoice *inv;
 	size_t ninv, capinv;
+	struct acct_settled *set;
+	size_t nset;
+	int64_t nsettled_old;
 
 	/* Promises in arrival order. */
 	struct acct_promise *prom;
@@ -143,11 +168,19 @@ struct acct {
 int64_t acct_credit_balance(const struct acct *a);
 /* The index of the invoice with event seq in a->inv, -1 when none. */
 long acct_invoice_find(const struct acct *a, int64_t seq);
-/*
- * Inserts iv in invoice order (due, issued, arrival) and returns its
- * index; iv must be the account's newest invoice (highest seq).
- */
+/* Inserts iv in invoice order (due, issued, arrival); returns its index. */
 size_t acct_invoice_insert(struct acct *a, const struct acct_invoice *iv);
+/*
+ * Moves the settled invoices of inv without unresolved disputes to set
+ * (in invoice order), keeping the last ACCT_SETTLED_KEEP.  Called after
+ * each event; indexes into inv change.
+ */
+void acct_compact(struct acct *a);
+/*
+ * Takes invoice seq out of set back into inv (open 0) and returns its
+ * index; -1 when set has no such invoice (it may have been dropped).
+ */
+long acct_settled_reopen(struct acct *a, int64_t seq);
 /* Appends a promise (its id is taken over); returns its index. */
 size_t acct_promise_add(struct acct *a, const struct acct_promise *pr);
 void acct_task_add(struct acct *a, int64_t num, int alert);

@@ -273,8 +273,23 @@ fx_inv_seq(const char *invoice)
 static inline struct acct_invoice *
 fx_inv(const char *account, const char *invoice)
 {
+	static struct acct_invoice settled;
 	struct acct *a = fx_acct(account);
-	long i = acct_invoice_find(a, fx_inv_seq(invoice));
+	int64_t seq = fx_inv_seq(invoice);
+	long i = acct_invoice_find(a, seq);
+	size_t k;
+
+	/* A settled invoice lives in a->set (account.h): open 0. */
+	for (k = 0; i < 0 && k < a->nset; k++) {
+		if (a->set[k].seq != (uint32_t)seq)
+			continue;
+		memset(&settled, 0, sizeof(settled));
+		settled.seq = a->set[k].seq;
+		settled.due = a->set[k].due;
+		settled.issued = a->set[k].issued;
+		settled.settle_day = a->set[k].settle_day;
+		return &settled;
+	}
 
 	if (i < 0)
 		fail_msg("account %s has no invoice %s", account, invoice);

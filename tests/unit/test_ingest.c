@@ -55,6 +55,114 @@ start_a(const char *rules, const char *due)
 	fx_ok(T("2026-11-01T09:00:00+08:00"), batch);
 }
 
+/*
+ * account.h: settled invoices without open disputes leave the open list;
+ * the last ACCT_SETTLED_KEEP (12) are kept for the windows of §3, older
+ * ones only counted.  Facts stay exact, and a reversal brings a dropped
+ * invoice back from the store.
+ */
+static void
+test_settled_invoices_beyond_twelve(void **state)
+{
+	char batch[16384], *p = batch;
+	const struct rules_factvals *fv;
+	struct acct *a;
+	int k;
+
+	(void)state;
+	fx_start(rules_plain, T(START));
+	p += sprintf(p, ACCT_A);
+	/* 16 monthly invoices of 2025, each paid by name: I12 six days late. */
+	for (k = 0; k < 16; k++) {
+		int y = 2024 + (k + 1) / 12 + 1, m = (k + 1) % 12 + 1;
+
+		p += sprintf(p,
+		    "{'type':'invoice','id':'i%d','account':'A','invoice':"
+		    "'I%d','amount':%d,'issued':'%d-%02d-01','due':"
+		    "'%d-%02d-10'}\n",
+		    k, k, 1000 + k, y, m, y, m);
+		p += sprintf(p,
+		    "{'type':'payment','id':'p%d','account':'A','amount':%d,"
+		    "'invoice':'I%d','at':'%d-%02d-%02dT10:00:00+08:00'}\n",
+		    k, 1000 + k, k, y, m, k == 12 ? 16 : 9);
+	}
+	fx_ok(T("2026-10-01T09:00:00+08:00"), batch);
+	a = fx_acct("A");
+	assert_int_equal(a->ninv, 0);
+	assert_int_equal(a->nset, ACCT_SETTLED_KEEP);
+	assert_int_equal(a->nsettled_old, 4);
+	/* The kept ones are the last twelve in invoice order: I4 .. I15. */
+	assert_int_equal(a->set[0].seq, fx_inv_seq("I4"));
+	assert_int_equal(a->set[11].seq, fx_inv_seq("I15"));
+
+	/*
+	 * §3, trend_window 6: the last six settled are I10 .. I15, I12 six
+	 * days late: on_time_ratio 5/6; late_trend through d = 0 0 6 0 0 0:
+	 * slope = Σ(k - 2.5) d_k / Σ(k - 2.5)² = (-0.5 × 6) / 17.5.
+	 */
+	fv = fx_facts("A", T("2026-10-01T09:00:00+08:00"));
+	assert_int_equal(fv->balance, 0);
+	assert_true(fv->has_on_time_ratio);
+	assert_true(fv->on_time_ratio == 5.0 / 6.0);
+	assert_true(fv->late_trend == -3.0 / 17.5);
+	assert_false(fv->first_miss);
+
+	/* Credits and disputes on a settled invoice: open amount 0. */
+	fx_bad(T("2026-10-01T09:00:00+08:00"),
+	    "{'type':'credit','id':'c1','account':'A','invoice':'I5',"
+	    "'amount':1,'at':'2026-10-01T09:00:00+08:00'}",
+	    "amount", "open amount 0");
+	fx_bad(T("2026-10-01T09:00:00+08:00"),
+	    "{'type':'dispute','id':'d1','account':'A','invoice':'I0',"
+	    "'amount':1,'reason':'x','at':'2026-10-01T09:00:00+08:00'}",
+	    "amount", "open amount minus");
+	fx_bad(T("2026-10-01T09:00:00+08:00"),
+	    "{'type':'dispute_resolved','id':'r1','account':'A',"
+	    "'invoice':'I0','at':'2026-10-01T09:00:00+08:00'}",
+	    "invoice", "no open dispute");
+
+	/*
+	 * §2.3: reversing the payment of I0 (dropped from memory) re-opens
+	 * it at its original due, 2025-02-10; it is open and overdue, but
+	 * twelve settled invoices follow it: the windows do not change.
+	 */
+	fx_ok(T("2026-10-01T09:00:00+08:00"),
+	    "{'type':'reversal','id':'rv','account':'A','event':'p0',"
+	    "'at':'2026-10-01T09:00:00+08:00'}");
+	a = fx_acct("A");
+	assert_int_equal(a->ninv, 1);
+	assert_int_equal(a->inv[0].seq, fx_inv_seq("I0"));
+	assert_int_equal(a->inv[0].open, 1000);
+	assert_int_equal(a->nsettled_old, 3);
+	fv = fx_facts("A", T("2026-10-01T09:00:00+08:00"));
+	assert_int_equal(fv->balance, 1000);
+	assert_int_equal(fv->overdue_invoices, 1);
+	assert_int_equal(fv->days_overdue,
+	    clock_local_date(T("2026-10-01T09:00:00+08:00")) -
+	        clock_local_date(T("2025-02-10T12:00:00+08:00")));
+	assert_true(fv->on_time_ratio == 5.0 / 6.0);
+	assert_true(fv->late_trend == -3.0 / 17.5);
+	/* first_miss needs on_time_ratio 1 (I12 was late). */
+	assert_false(fv->first_miss);
+
+	/* Paid again: settled again, back among the counted ones. */
+	fx_ok(T("2026-10-02T09:00:00+08:00"),
+	    "{'type':'payment','id':'p0b','account':'A','amount':1000,"
+	    "'at':'2026-10-02T09:00:00+08:00'}");
+	a = fx_acct("A");
+	assert_int_equal(a->ninv, 0);
+	assert_int_equal(a->nset, ACCT_SETTLED_KEEP);
+	assert_int_equal(a->nsettled_old, 4);
+
+	/* The same after a restart: the saved state holds both lists. */
+	fx_restart();
+	a = fx_acct("A");
+	assert_int_equal(a->nset, ACCT_SETTLED_KEEP);
+	assert_int_equal(a->nsettled_old, 4);
+	fv = fx_facts("A", T("2026-10-02T09:00:00+08:00"));
+	assert_true(fv->on_time_ratio == 5.0 / 6.0);
+}
+
 /* §2.3 account. */
 
 static void
@@ -1910,6 +2018,7 @@ main(void)
 		TEST(test_unapplied_credit_to_later_invoices),
 		TEST(test_reversal_of_used_credit),
 		TEST(test_reversal_of_unapplied_portion),
+		TEST(test_settled_invoices_beyond_twelve),
 		TEST(test_dispute_on_partly_paid_invoice),
 		TEST(test_dispute_resolved_without_upheld),
 		TEST(test_refused_batch_leaves_no_trace),
