@@ -93,9 +93,8 @@ acct_compact(struct acct *a)
 		st.issued = a->inv[i].issued;
 		st.seq = a->inv[i].seq;
 		st.settle_day = a->inv[i].settle_day;
-		if (a->set == NULL)
-			a->set =
-			    xcalloc(ACCT_SETTLED_KEEP + 1, sizeof(*a->set));
+		/* Exactly sized: most accounts keep only a few. */
+		a->set = xreallocarray(a->set, a->nset + 1, sizeof(*a->set));
 		for (j = a->nset; j > 0 && settled_before(&st, &a->set[j - 1]);
 		     j--)
 			a->set[j] = a->set[j - 1];
@@ -429,7 +428,7 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	n = get_count(&r, 4 * 8);
 	if (n > ACCT_SETTLED_KEEP)
 		r.bad = true, n = 0;
-	a->set = n ? xcalloc(ACCT_SETTLED_KEEP + 1, sizeof(*a->set)) : NULL;
+	a->set = n ? xcalloc(n, sizeof(*a->set)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_settled *st = &a->set[a->nset++];
 
