@@ -922,36 +922,43 @@ slurp(const char *path, size_t *len)
 
 /*
  * The UTF-8 sequence at s (n > 0 bytes left): its length when valid,
- * else 0 with *bad = the bytes that make up the invalid sequence.
+ * else 0 with *bad = the length of its maximal subpart (Unicode 3.9,
+ * Table 3-7: the longest start of a well-formed sequence, at least one
+ * byte), each of which becomes one U+FFFD, as most decoders do.
  */
 static size_t
 utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 {
+	unsigned char lo = 0x80, hi = 0xbf;
 	size_t k, len;
-	uint32_t cp, min;
 
 	if (s[0] < 0x80)
 		return 1;
 	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f, min = 0x80;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f, min = 0x800;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07, min = 0x10000;
-	else {
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f; /* no surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f; /* nothing above U+10FFFF */
+	} else {
 		*bad = 1;
 		return 0;
 	}
 	for (k = 1; k < len; k++) {
-		if (k >= n || (s[k] & 0xc0) != 0x80) {
+		if (k >= n || s[k] < lo || s[k] > hi) {
 			*bad = k;
 			return 0;
 		}
-		cp = cp << 6 | (s[k] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-		*bad = len;
-		return 0;
+		lo = 0x80;
+		hi = 0xbf;
 	}
 	return len;
 }
