@@ -19,6 +19,17 @@
 #define STATE_VERSION 2
 
 int64_t
+acct_balance(const struct acct *a)
+{
+	int64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < a->ninv; i++)
+		sum += a->inv[i].open;
+	return sum;
+}
+
+int64_t
 acct_credit_balance(const struct acct *a)
 {
 	int64_t sum = 0;
@@ -40,15 +51,11 @@ acct_invoice_find(const struct acct *a, int64_t seq)
 	return -1;
 }
 
-/* Invoice order; arrival breaks ties, and iv is the newest. */
 static bool
 invoice_before(const struct acct_invoice *x, const struct acct_invoice *y)
 {
-	if (x->due != y->due)
-		return x->due < y->due;
-	if (x->issued != y->issued)
-		return x->issued < y->issued;
-	return x->seq < y->seq;
+	return acct_order_before(
+	    x->due, x->issued, x->seq, y->due, y->issued, y->seq);
 }
 
 size_t
@@ -71,11 +78,8 @@ acct_invoice_insert(struct acct *a, const struct acct_invoice *iv)
 static bool
 settled_before(const struct acct_settled *x, const struct acct_settled *y)
 {
-	if (x->due != y->due)
-		return x->due < y->due;
-	if (x->issued != y->issued)
-		return x->issued < y->issued;
-	return x->seq < y->seq;
+	return acct_order_before(
+	    x->due, x->issued, x->seq, y->due, y->issued, y->seq);
 }
 
 void

@@ -35,8 +35,8 @@ eval_task_id(int64_t num, char buf[32])
 	snprintf(buf, 32, "T-%06" PRId64, num);
 }
 
-static json_t *
-ts(int64_t t)
+json_t *
+eval_json_ts(int64_t t)
 {
 	char buf[CLOCK_TS_LEN];
 
@@ -163,7 +163,7 @@ eval_cancel_tasks(
 		engine_feed_append(e,
 		    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0, "kind",
 		        "cancel", "task", id, "account", a->id, "reason",
-		        reason, "at", ts(e->now)));
+		        reason, "at", eval_json_ts(e->now)));
 		task_status(e, a->tasks[i].num, "cancelled");
 	}
 	a->ntasks = keep;
@@ -281,14 +281,14 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	    json_pack("{s:I,s:I,s:I,s:I}", "amount", (json_int_t)f_amount,
 	        "age", (json_int_t)f_age, "risk", (json_int_t)f_risk, "stage",
 	        (json_int_t)f_stage));
-	json_object_set_new(rec, "not_before", ts(e->now));
-	json_object_set_new(rec, "not_after", ts(e->now + CLOCK_DAY));
+	json_object_set_new(rec, "not_before", eval_json_ts(e->now));
+	json_object_set_new(rec, "not_after", eval_json_ts(e->now + CLOCK_DAY));
 	json_object_set_new(rec, "amount_due", json_integer(amount_due));
 	json_object_set_new(rec, "currency", json_string(a->currency));
 	json_object_set_new(
 	    rec, "days_overdue", json_integer(fv->days_overdue));
 	json_object_set_new(rec, "reason", json_string(reason));
-	json_object_set_new(rec, "created", ts(e->now));
+	json_object_set_new(rec, "created", eval_json_ts(e->now));
 
 	seq = engine_feed_append(e, rec);
 	if (seq == -1)
@@ -418,7 +418,7 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 			        "kind", "transition", "account", a->id, "from",
 			        rs->stages[from].name, "to",
 			        rs->stages[r->to].name, "rule", r->name, "at",
-			        ts(e->now)));
+			        eval_json_ts(e->now)));
 			fj = when_facts(rs, fv, &r->when);
 			facts = json_dumps(fj, JSON_COMPACT);
 			json_decref(fj);

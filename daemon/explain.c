@@ -21,15 +21,6 @@
 #include "store.h"
 #include "util.h"
 
-static json_t *
-ts(int64_t t)
-{
-	char buf[CLOCK_TS_LEN];
-
-	clock_format_ts(t, buf);
-	return json_string(buf);
-}
-
 /* Every fact of §3 by name, absent ones left out (90d windows). */
 static json_t *
 all_facts(struct engine *e, const struct acct *a, int64_t now)
@@ -169,8 +160,8 @@ history(struct engine *e, const struct acct *a)
 		        store_col_text(s, Q_TRANSITIONS_OF, 2), "from",
 		        store_col_text(s, Q_TRANSITIONS_OF, 0), "to",
 		        store_col_text(s, Q_TRANSITIONS_OF, 1), "at",
-		        ts(store_col_int(s, Q_TRANSITIONS_OF, 3)), "facts",
-		        facts != NULL ? facts : json_object(), "seq",
+		        eval_json_ts(store_col_int(s, Q_TRANSITIONS_OF, 3)),
+		        "facts", facts != NULL ? facts : json_object(), "seq",
 		        (json_int_t)store_col_int(s, Q_TRANSITIONS_OF, 5)));
 	}
 	store_done(s, Q_TRANSITIONS_OF);
@@ -261,7 +252,7 @@ next_due(struct engine *e, const struct acct *a, int64_t now)
 		    json_string(at == clock_next_midnight(now)
 		            ? "a new local day: facts the rules test change"
 		            : "facts the rules test change"));
-	return json_pack("{s:o,s:o}", "at", ts(at), "what", what);
+	return json_pack("{s:o,s:o}", "at", eval_json_ts(at), "what", what);
 }
 
 json_t *
@@ -300,13 +291,13 @@ explain_account(struct engine *e, struct acct *a, int64_t now)
 
 		if (i < a->nalerts && a->alert_last[i] != INT64_MIN) {
 			json_object_set_new(
-			    ao, "last_fired", ts(a->alert_last[i]));
+			    ao, "last_fired", eval_json_ts(a->alert_last[i]));
 			until = al->cooldown_s > 0
 			    ? a->alert_last[i] + al->cooldown_s
 			    : INT64_MAX;
 			json_object_set_new(ao, "cooldown_until",
 			    until == INT64_MAX ? json_string("never")
-			                       : ts(until));
+			                       : eval_json_ts(until));
 		} else
 			json_object_set_new(ao, "cooldown_until", json_null());
 		json_array_append_new(alerts, ao);

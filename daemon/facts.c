@@ -88,11 +88,8 @@ scan_settled(struct scan *s, int32_t due, int32_t settle_day, int tw,
 static inline bool
 inv_before(const struct acct_invoice *iv, const struct acct_settled *st)
 {
-	if (iv->due != st->due)
-		return iv->due < st->due;
-	if (iv->issued != st->issued)
-		return iv->issued < st->issued;
-	return iv->seq < st->seq;
+	return acct_order_before(
+	    iv->due, iv->issued, iv->seq, st->due, st->issued, st->seq);
 }
 
 static inline void

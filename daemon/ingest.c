@@ -74,17 +74,6 @@ dberr(struct ctx *c)
 	    c->d, "", "database error: %s", store_errmsg(c->e->store));
 }
 
-static int64_t
-balance(const struct acct *a)
-{
-	int64_t sum = 0;
-	size_t i;
-
-	for (i = 0; i < a->ninv; i++)
-		sum += a->inv[i].open;
-	return sum;
-}
-
 /* Step 8: the account, an invoice of it, the currency. */
 static int
 check_account(struct ctx *c, const struct event *ev)
@@ -234,7 +223,7 @@ check_line(struct ctx *c, const struct event *ev)
 		    (ev->invoice[0] != '\0' && check_invoice(c, ev) == -1) ||
 		    check_currency(c, ev) == -1 || check_at(c, ev) == -1)
 			return -1;
-		bal = balance(c->a);
+		bal = acct_balance(c->a);
 		if (ev->amount > bal &&
 		    !(ev->has_allow_credit_balance && ev->allow_credit_balance))
 			return diag_set(c->d, "amount",
@@ -274,7 +263,7 @@ check_line(struct ctx *c, const struct event *ev)
 			    c->d, "due", "due is before the date of at");
 		if (check_at(c, ev) == -1)
 			return -1;
-		bal = balance(c->a);
+		bal = acct_balance(c->a);
 		if (ev->amount > bal)
 			return diag_set(c->d, "amount",
 			    "amount %" PRId64 " is above the balance %" PRId64,

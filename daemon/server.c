@@ -42,15 +42,6 @@ server_catch_up(struct server *srv)
 	return engine_run_until(&srv->engine, server_now(srv));
 }
 
-static json_t *
-json_ts(int64_t t)
-{
-	char buf[CLOCK_TS_LEN];
-
-	clock_format_ts(t, buf);
-	return json_string(buf);
-}
-
 static void
 count_stage(const char *stage, int64_t count, void *arg)
 {
@@ -86,15 +77,16 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	rec = json_pack("{s:s,s:I,s:o,s:I,s:o,s:I,s:s,s:s,s:s,s:I,s:o}",
 	    "rules_version", srv->rules->version, "accounts", (json_int_t)total,
 	    "stages", stages, "feed_head", (json_int_t)head, "now",
-	    json_ts(server_now(srv)), "reloads", (json_int_t)srv->reloads,
+	    eval_json_ts(server_now(srv)), "reloads", (json_int_t)srv->reloads,
 	    "clock", clock_is_test() ? "test" : "wall", "timezone",
 	    srv->conf->timezone, "version", DUNND_VERSION, "clients",
 	    (json_int_t)sock_nclients(srv->listener), "started",
-	    json_ts(srv->started));
+	    eval_json_ts(srv->started));
 	if (srv->has_last_reload)
 		json_object_set_new(rec, "last_reload",
-		    json_pack("{s:o,s:b}", "at", json_ts(srv->last_reload_at),
-		        "ok", srv->last_reload_ok));
+		    json_pack("{s:o,s:b}", "at",
+		        eval_json_ts(srv->last_reload_at), "ok",
+		        srv->last_reload_ok));
 	conn_send(c, rec);
 	conn_reply_ok(c, NULL);
 }
@@ -518,7 +510,7 @@ cmd_clock(struct server *srv, struct conn *c, json_t *req)
 		return;
 	}
 	clock_test_set(to);
-	conn_reply_ok(c, json_pack("{s:o}", "now", json_ts(to)));
+	conn_reply_ok(c, json_pack("{s:o}", "now", eval_json_ts(to)));
 }
 
 static void

@@ -164,6 +164,23 @@ struct acct {
 	bool bsaved;     /* ... and in this batch of the step */
 };
 
+/*
+ * Invoice order (§3): due, then issued, then arrival (the seq).  True
+ * when the first invoice comes before the second.
+ */
+static inline bool
+acct_order_before(int32_t due1, int32_t issued1, uint32_t seq1, int32_t due2,
+    int32_t issued2, uint32_t seq2)
+{
+	if (due1 != due2)
+		return due1 < due2;
+	if (issued1 != issued2)
+		return issued1 < issued2;
+	return seq1 < seq2;
+}
+
+/* The account's balance: the sum of its open amounts (§3). */
+int64_t acct_balance(const struct acct *a);
 /* Total money of the account still unapplied (credit_balance, §7). */
 int64_t acct_credit_balance(const struct acct *a);
 /* The index of the invoice with event seq in a->inv, -1 when none. */

@@ -36,6 +36,9 @@ json_t *eval_fact_json(const struct ruleset *rs,
 void eval_cancel_tasks(
     struct engine *e, struct acct *a, bool stage_only, const char *reason);
 
+/* An instant as the feed writes it: "2026-11-27T09:00:00+08:00". */
+json_t *eval_json_ts(int64_t t);
+
 /* The task id of task number num ("T-000417"). */
 void eval_task_id(int64_t num, char buf[32]);
 
