@@ -50,6 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NOW = "2026-11-27T09:00:00+08:00"
 PER_FILE = 100000
+SPAWNED = []  # every dunnd started, stopped at exit whatever happens
 
 
 def say(*a):
@@ -92,6 +93,7 @@ class Daemon:
         log = open(os.path.join(self.dir, "dunnd.log"), "ab")
         self.proc = subprocess.Popen([self.dunnd, "-c", self.conf, "-f", "--test-clock=" + NOW],
                                      stdout=log, stderr=log, cwd=self.dir)
+        SPAWNED.append(self.proc)
         log.close()
         while True:
             if self.proc.poll() is not None:
@@ -442,9 +444,10 @@ def main():
             % (t, dm.cpu_seconds() - cpu0, st["feed_head"] - head0,
                json.dumps(st["stages"], separators=(",", ":"))))
     finally:
-        if dm is not None and dm.proc is not None:
-            dm.proc.send_signal(signal.SIGTERM)
-            dm.proc.wait()
+        for p in SPAWNED:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait()
         if args.keep:
             say("kept " + tmp)
         else:
