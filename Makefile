@@ -7,6 +7,7 @@
 #   make deps       apt-get what is missing (as root, or with sudo)
 #   make run        deps, build, then dunnd in the foreground on ./dunnd.conf
 #   make bench      benchmarks printing figures against ../shared targets
+#                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
 
 CC	?= cc
 B	?= build
@@ -84,8 +85,12 @@ valgrind:
 	$(MAKE) B=build-valgrind CFLAGS="-O1 -g" integration \
 	    DUNND_WRAPPER="$(VALGRIND)"
 
+# Scale: DUNND_BENCH_ACCOUNTS (default 100000; the reference portfolio is
+# 1000000), DUNND_BENCH_RUNS (ingest runs, default 3), DUNND_BENCH_DIR
+# (where the databases go; default TMPDIR).
 bench: all $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
 
 deps:
 	@sh tools/deps.sh
