@@ -292,8 +292,8 @@ memory_breakdown(size_t n, long rss_growth_kib)
 		acct += usable(a);
 		ids += usable(a->id);
 		inv += usable(a->inv);
-		for (k = 0; k < a->ninv; k++)
-			invids += usable(a->inv[k].id);
+		/* Settled invoices (account.h): no ids in memory any more. */
+		invids += usable(a->set);
 		prom += usable(a->prom);
 		for (k = 0; k < a->nprom; k++)
 			prom += usable(a->prom[k].id);
@@ -308,7 +308,7 @@ memory_breakdown(size_t n, long rss_growth_kib)
 	index = usable(E.accounts.slots) + usable(E.heap) + usable(E.sorted) +
 	    usable(E.undo) + usable(E.dirty);
 	printf("P5 breakdown, bytes/account: struct acct %.0f, account id "
-	       "%.0f, invoice array %.0f (%zu B per invoice), invoice ids %.0f, "
+	       "%.0f, invoice array %.0f (%zu B per open invoice), settled list %.0f, "
 	       "promises %.0f, other %.0f, engine maps/heap/arrays %.0f = "
 	       "portfolio %.0f; malloc in use %.0f, malloc free (fragmentation) "
 	       "%.0f; RSS growth %.0f\n",

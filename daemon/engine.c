@@ -691,21 +691,24 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 {
 	const struct ruleset *ors = e->rs;
 	struct acct *const *all;
+	struct idmap lost;
 	const char *old;
 	size_t n, i, k, idx;
 
 	if (engine_step_begin(e, now) == -1)
 		return -1;
+	/* The old stage names of the accounts loaded without a stage. */
+	idmap_init(&lost);
+	for (k = 0; k < e->nlost; k++)
+		idmap_put(&lost, e->lost[k]->id, e->lost_stage[k]);
 	all = engine_sorted(e, &n);
 	for (i = 0; i < n; i++) {
 		struct acct *a = all[i];
 
 		old = NULL;
-		if (a->stage == SIZE_MAX) {
-			for (k = 0; k < e->nlost; k++)
-				if (e->lost[k] == a)
-					old = e->lost_stage[k];
-		} else
+		if (a->stage == SIZE_MAX)
+			old = idmap_get(&lost, a->id);
+		else
 			old = ors->stages[a->stage].name;
 		if (old != NULL && rules_stage_lookup(nrs, old, &idx) == 1) {
 			if (idx != a->stage) {
@@ -716,6 +719,7 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 			reload_move(e, a, old != NULL ? old : "?", nrs);
 		remap_alerts(e, a, old_alerts, nold_alerts, nrs);
 	}
+	idmap_fini(&lost);
 	engine_set_rules(e, nrs);
 	for (i = 0; i < n; i++)
 		eval_account(e, all[i]);

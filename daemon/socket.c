@@ -307,6 +307,17 @@ queue_json(struct conn *c, json_t *rec)
 }
 
 void
+conn_send_text(struct conn *c, const char *text, size_t len, const char *tail)
+{
+	if (c->dead)
+		return;
+	buf_append(&c->out, text, len);
+	if (tail != NULL)
+		buf_append(&c->out, tail, strlen(tail));
+	buf_append(&c->out, "\n", 1);
+}
+
+void
 conn_send(struct conn *c, json_t *rec)
 {
 	queue_json(c, rec);

@@ -59,6 +59,12 @@ size_t sock_nclients(struct listener *l);
 uid_t conn_uid(const struct conn *c);
 bool conn_is_admin(const struct conn *c);
 
+/*
+ * Queues one data record already encoded as one line of JSON (text,
+ * len bytes, no line end), followed by tail when not NULL.
+ */
+void conn_send_text(
+    struct conn *c, const char *text, size_t len, const char *tail);
 /* Queues one data record (takes the reference). */
 void conn_send(struct conn *c, json_t *rec);
 /* Queues the final record {"ok":true, ...fields} (takes the reference). */
