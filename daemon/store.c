@@ -38,7 +38,6 @@ enum stmt_id {
 	ST_META_GET,
 	ST_META_SET,
 	ST_FEED_HEAD,
-	ST_STAGE_COUNTS,
 	ST_COUNT
 };
 
@@ -48,8 +47,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    ("INSERT INTO meta(key, value) VALUES (?1, ?2) "
 	     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
 	[ST_FEED_HEAD] = "SELECT coalesce(max(seq), 0) FROM feed",
-	[ST_STAGE_COUNTS] =
-	    "SELECT stage, count(*) FROM accounts GROUP BY stage",
 };
 
 /* enum store_q (store.h): ?N are parameters, in store_q()'s fmt order. */
@@ -751,21 +748,6 @@ store_feed_head(struct store *s, int64_t *head)
 	return rc == 1 ? 0 : -1;
 }
 
-int
-store_stage_counts(struct store *s,
-    void (*fn)(const char *stage, int64_t count, void *arg), void *arg)
-{
-	sqlite3_stmt *st = stmt(s, ST_STAGE_COUNTS);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	while ((rc = step_row(s, st)) == 1)
-		fn((const char *)sqlite3_column_text(st, 0),
-		    sqlite3_column_int64(st, 1), arg);
-	sqlite3_reset(st);
-	return rc;
-}
 
 static sqlite3_stmt *
 qstmt(struct store *s, enum store_q q)

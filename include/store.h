@@ -61,9 +61,6 @@ int store_meta_set_text(struct store *s, const char *key, const char *v);
 /* The highest feed seq committed (0 when the feed is empty). */
 int store_feed_head(struct store *s, int64_t *head /* OUT */);
 
-/* Calls fn(stage, count, arg) for each stage that holds accounts. */
-int store_stage_counts(struct store *s,
-    void (*fn)(const char *stage, int64_t count, void *arg), void *arg);
 
 /*
  * The statements of the portfolio, the feed and the tasks, by name.
