@@ -424,6 +424,8 @@ next_line(struct ctl *ctl, char **line)
 	}
 }
 
+static void show_record(struct ctl *, const char *, json_t *, void *);
+
 /*
  * Reads the reply: each data record goes to on_record (raw line and
  * parsed object); returns the final record, or NULL when the
@@ -441,6 +443,15 @@ read_reply(struct ctl *ctl,
 	while ((n = next_line(ctl, &line)) >= 0) {
 		if (n == 0)
 			continue;
+		/*
+		 * With --json a data record is printed as received: only the
+		 * final record (dunnd writes "ok" first) needs parsing.
+		 */
+		if (ctl->json && on_record == show_record && n > 0 &&
+		    line[0] == '{' && strncmp(line, "{\"ok\":", 6) != 0) {
+			on_record(ctl, line, NULL, arg);
+			continue;
+		}
 		rec = json_loadb(line, (size_t)n, 0, &jerr);
 		if (!json_is_object(rec)) {
 			fprintf(stderr, "dunnctl: bad reply from dunnd: %s\n",
@@ -1376,6 +1387,8 @@ cmd_feed(struct ctl *ctl)
 	json_t *req;
 
 	parse_args(ctl, opts, NULL, 0);
+	/* Flushed per record only while following (a reader waits). */
+	v.flush = opts[1].value != NULL;
 	req = json_pack("{s:s}", "cmd", "feed");
 	if (opts[0].value != NULL)
 		json_object_set_new(req, "from",
