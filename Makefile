@@ -17,7 +17,7 @@ WFLAGS	 = -std=c11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
 	   -Wstrict-prototypes -fno-strict-aliasing
 ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(shell pkg-config --cflags $(PKGS))
 ALL_CFLAGS   = $(WFLAGS) $(CFLAGS) $(CPPFLAGS) $(ALL_CPPFLAGS)
-LIBS	 = $(shell pkg-config --libs $(PKGS)) -lev -lm
+LIBS	 = $(shell pkg-config --libs $(PKGS)) -lev -lm -pthread
 TESTLIBS = $(shell pkg-config --libs cmocka)
 
 SRCS	 = $(wildcard daemon/*.c)

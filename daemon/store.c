@@ -29,6 +29,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include <sqlite3.h>
 
 #include "log.h"
@@ -162,8 +166,23 @@ static const char *const q_sql[Q_COUNT] = {
 	     " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor"),
 };
 
+/*
+ * The checkpointer: a thread with its own connection that copies the
+ * WAL back into the database every CKPT_MS (PASSIVE: it never blocks
+ * the daemon's writes), so that COMMIT never has to (targets.md P2).
+ */
+#define CKPT_MS 250
+
+struct ckpt {
+	pthread_t thread;
+	atomic_bool stop;
+	bool running;
+	char *path;
+};
+
 struct store {
 	char lasterr[256]; /* the last failure, for operators */
+	struct ckpt ckpt;
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
 	char *path;
@@ -485,6 +504,65 @@ fail:
 	return -1;
 }
 
+static void *
+ckpt_main(void *arg)
+{
+	struct ckpt *k = arg;
+	const struct timespec tick = { 0, 50 * 1000000L };
+	sqlite3 *db = NULL;
+	int n = 0;
+
+	if (sqlite3_open_v2(k->path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 1000);
+	while (!atomic_load(&k->stop)) {
+		nanosleep(&tick, NULL);
+		if (++n * 50 < CKPT_MS)
+			continue;
+		n = 0;
+		sqlite3_wal_checkpoint_v2(
+		    db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Starts the checkpointer (best effort: without it, COMMIT does it). */
+static void
+ckpt_start(struct store *s)
+{
+	struct ckpt *k = &s->ckpt;
+
+	k->path = xstrdup(s->path);
+	atomic_init(&k->stop, false);
+	if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+		log_warnx("store: no checkpointer thread; COMMIT checkpoints");
+		return;
+	}
+	k->running = true;
+	/* The daemon's connection no longer checkpoints on its own. */
+	exec(s, "PRAGMA wal_autocheckpoint = 0");
+}
+
+static void
+ckpt_stop(struct store *s)
+{
+	struct ckpt *k = &s->ckpt;
+
+	if (k->path == NULL)
+		return;
+	if (k->running) {
+		atomic_store(&k->stop, true);
+		pthread_join(k->thread, NULL);
+		k->running = false;
+	}
+	free(k->path);
+	k->path = NULL;
+}
+
 int
 store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
@@ -536,6 +614,7 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 	}
 	if (migrate(s, version, err, errlen) == -1)
 		goto fail;
+	ckpt_start(s);
 	*out = s;
 	return 0;
 fail:
@@ -551,6 +630,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	ckpt_stop(s);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	for (i = 0; i < Q_COUNT; i++)
