@@ -828,7 +828,6 @@ store_feed_head(struct store *s, int64_t *head)
 	return rc == 1 ? 0 : -1;
 }
 
-
 static sqlite3_stmt *
 qstmt(struct store *s, enum store_q q)
 {

@@ -93,13 +93,13 @@ struct acct_task {
 };
 
 struct acct {
+	/*
+	 * Ordered by size (pointers, 64-bit values, counts, flags) so the
+	 * struct packs: a million of them live in memory (targets.md P5).
+	 * Counts are 32-bit: no account holds 4 billion of anything.
+	 */
 	char *id;
-	char currency[4];
-	bool paused;
-	int size; /* enum rules_size */
-	int risk; /* 0-4 = A-E, -1 unset */
 	char **tags;
-	size_t ntags;
 
 	/*
 	 * Invoices in invoice order (due, issued, arrival): inv holds the
@@ -108,60 +108,61 @@ struct acct {
 	 * settled ones dropped before those.
 	 */
 	struct acct_invoice *inv;
-	size_t ninv, capinv;
 	struct acct_settled *set;
-	size_t nset;
-	int64_t nsettled_old;
-
 	/* Promises in arrival order. */
 	struct acct_promise *prom;
-	size_t nprom, capprom;
-
 	/*
 	 * Outcomes, ordered by (at, arrival): the last outcome that was not
 	 * no_answer/wrong_contact (has_other), and the unreached ones after
-	 * it.  unreached == ntail.
+	 * it (tail).  unreached == ntail.
 	 */
-	bool has_other;
-	struct acct_outcome last_other;
 	struct acct_outcome *tail;
-	size_t ntail, captail;
-
-	size_t stage;          /* index in the ruleset */
-	int64_t stage_entered; /* the instant the current stage was entered */
-
-	/* §2.2 step 10: totals of accepted events (reversals never lower). */
-	int64_t invoiced, paid, credited;
-
 	/* Unapplied credit, oldest payment first. */
 	struct acct_credit *cred;
-	size_t ncred;
+	/* emitted[k]: tasks cadence step k yielded in this stage entry. */
+	uint32_t *emitted;
+	/* Alerts (§4.6): the last firing per alert, INT64_MIN never. */
+	int64_t *alert_last;
+	/* Open tasks, oldest first. */
+	struct acct_task *tasks;
 
+	struct acct_outcome last_other;
+	int64_t nsettled_old;
+	int64_t stage_entered; /* the instant the current stage was entered */
+	/* §2.2 step 10: totals of accepted events (reversals never lower). */
+	int64_t invoiced, paid, credited;
 	/*
 	 * Cadence (§4.5): the clock read cad_acc at cad_mark and has run
 	 * since then when cad_running (neither held nor paused at the last
-	 * evaluation).  emitted[k]: tasks step k yielded in this entry.
+	 * evaluation).
 	 */
 	int64_t cad_acc, cad_mark;
-	bool cad_running;
-	bool held;
-	uint32_t *emitted;
-	size_t nemitted;
-
-	/* Alerts (§4.6): the last firing per alert, INT64_MIN never. */
-	int64_t *alert_last;
-	size_t nalerts;
-
-	/* Open tasks, oldest first. */
-	struct acct_task *tasks;
-	size_t ntasks;
+	size_t stage; /* index in the ruleset */
 
 	/* Not saved: the scheduler's and the batch's bookkeeping. */
 	int64_t due_at;  /* next due moment, INT64_MAX none */
 	size_t heap_pos; /* SIZE_MAX when not in the heap */
-	bool dirty;      /* state to be saved in this transaction */
-	bool saved;      /* an undo copy was taken in this step */
-	bool bsaved;     /* ... and in this batch of the step */
+
+	uint32_t ntags;
+	uint32_t ninv, capinv;
+	uint32_t nset;
+	uint32_t nprom, capprom;
+	uint32_t ntail, captail;
+	uint32_t ncred;
+	uint32_t nemitted;
+	uint32_t nalerts;
+	uint32_t ntasks;
+
+	char currency[4];
+	int8_t size; /* enum rules_size */
+	int8_t risk; /* 0-4 = A-E, -1 unset */
+	bool paused;
+	bool has_other;
+	bool cad_running;
+	bool held;
+	bool dirty;  /* state to be saved in this transaction (not saved) */
+	bool saved;  /* an undo copy was taken in this step (not saved) */
+	bool bsaved; /* ... and in this batch of the step (not saved) */
 };
 
 /*

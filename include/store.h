@@ -61,7 +61,6 @@ int store_meta_set_text(struct store *s, const char *key, const char *v);
 /* The highest feed seq committed (0 when the feed is empty). */
 int store_feed_head(struct store *s, int64_t *head /* OUT */);
 
-
 /*
  * The statements of the portfolio, the feed and the tasks, by name.
  * Their SQL, and the meaning of each parameter and column, is in
