@@ -938,8 +938,8 @@ side_sql(const char *sql)
 }
 
 /*
- * BUG: a due moment whose step fails to commit is not processed again
- * at its own time.  engine_step_end() rolls back and re-arms the
+ * Regression (was a bug): a due moment whose step fails to commit was
+ * not processed again at its own time.  engine_step_end() rolls back and re-arms the
  * touched accounts with engine_reschedule() while e->in_step is still
  * true, i.e. with eval_next_due(now = the failed moment), which returns
  * a moment > now (run_moment() does the same for accounts it evaluated
@@ -994,7 +994,7 @@ test_failed_moment_is_processed_again(void **state)
 }
 
 /*
- * BUG: the same as above for a fact's moment: the days_in_stage tick at
+ * Regression (was a bug), the same for a fact's moment: the days_in_stage tick at
  * entry + 3d (2026-11-15T09:00:00) fails to commit; once the store
  * works the account is next due at the following local midnight, so
  * the "stale" transition is recorded 15 hours late.  Expected
@@ -1041,7 +1041,7 @@ test_failed_fact_moment_is_processed_again(void **state)
 #endif
 
 /*
- * BUG: transitions() in daemon/eval.c ends with
+ * Regression (was a bug): transitions() in daemon/eval.c ended with
  *     memset(a->emitted, 0, a->nemitted * sizeof(*a->emitted));
  * where a->emitted is NULL when the account never was in a stage with
  * tasks (fit_steps() allocates only when the step count changes): a
@@ -1050,7 +1050,7 @@ test_failed_fact_moment_is_processed_again(void **state)
  * UBSan: "eval.c:454: null pointer passed as argument 1, which is
  * declared to never be null" and make asan aborts.  Expected: no
  * undefined behaviour (e.g. test nemitted > 0 first).  The behaviour
- * checked below is right; the test is skipped only in sanitizer builds.
+ * checked below is right.
  */
 static void
 test_transition_between_stages_without_tasks(void **state)

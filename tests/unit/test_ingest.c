@@ -717,7 +717,8 @@ test_refused_batch_leaves_no_trace(void **state)
 #endif
 
 /*
- * BUG: a refused batch that created an account writes to freed memory.
+ * Regression (was a bug): a refused batch that created an account wrote
+ * to freed memory.
  * engine_step_end() (daemon/engine.c) rolls back with undo_step(), which
  * acct_free()s the accounts created in the step, and then runs
  *     for (i = 0; i < e->ndirty; i++) e->dirty[i]->dirty = false;
@@ -1602,7 +1603,7 @@ test_wall_clock_slack(void **state)
 }
 
 /*
- * BUG: apply_promise() sets the promise's at (and stores it) from the
+ * Regression (was a bug): apply_promise() set the promise's at (and stores it) from the
  * `at` as written, not from the `at` taken as now under the wall clock
  * (§2.2 step 9: "an accepted at later than now is taken as now").  The
  * promise's span then starts after now, and money dated now is not
