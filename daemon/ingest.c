@@ -997,6 +997,38 @@ one_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
 	result_add(b, ln->no, INGEST_OK);
 }
 
+/*
+ * A batch that cannot be processed (its transaction did not begin):
+ * each line still gets what it would get in a batch that does not
+ * commit (§2.4): a repeat of a committed event stays duplicate, a
+ * reused id is an error, the rest is rolled_back.
+ */
+static void
+known_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
+    const struct event *ev)
+{
+	struct store *s = c->e->store;
+	const void *dg;
+	size_t dlen;
+	struct diag d;
+	int rc;
+
+	rc = store_q(s, Q_EVENT_GET, "t", ev->id);
+	if (rc == 1) {
+		dg = store_col_blob(s, Q_EVENT_GET, 1, &dlen);
+		if (dlen == EVENT_DIGEST_LEN &&
+		    memcmp(dg, ev->digest, dlen) == 0)
+			result_add(b, ln->no, INGEST_DUPLICATE);
+		else {
+			memset(&d, 0, sizeof(d));
+			diag_set(&d, "id", "id reused with different content");
+			result_error(b, ln, &d);
+		}
+	} else
+		result_add(b, ln->no, INGEST_ROLLED_BACK);
+	store_done(s, Q_EVENT_GET);
+}
+
 void
 ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
     struct ingest_batch *b)
@@ -1033,17 +1065,17 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 			errors = true;
 			continue;
 		}
-		if (!e->in_batch) {
-			result_add(b, ln.no, INGEST_ROLLED_BACK);
-			continue;
-		}
 		if (event_parse(ln.s, ln.len, &ev, &d) == -1) {
 			result_error(b, &ln, &d);
 			event_fini(&ev);
 			errors = true;
 			continue;
 		}
-		one_line(&c, b, &ln, &ev, first_seq);
+		if (e->in_batch)
+			one_line(&c, b, &ln, &ev, first_seq);
+		else
+			/* No transaction: still tell repeats and reuses. */
+			known_line(&c, b, &ln, &ev);
 		event_fini(&ev);
 		if (b->v[b->n - 1].status == INGEST_ERROR)
 			errors = true;
