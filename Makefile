@@ -101,7 +101,7 @@ run: deps
 	./$(B)/dunnd -c dunnd.conf -f
 
 format:
-	clang-format -i daemon/*.c include/*.h tests/unit/*.c
+	clang-format -i daemon/*.c include/*.h tests/unit/*.c tests/unit/*.h bench/*.c
 
 clean:
 	rm -rf build build-asan build-valgrind

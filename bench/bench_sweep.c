@@ -307,11 +307,12 @@ memory_breakdown(size_t n, long rss_growth_kib)
 	}
 	index = usable(E.accounts.slots) + usable(E.heap) + usable(E.sorted) +
 	    usable(E.undo) + usable(E.dirty);
-	printf("P5 breakdown, bytes/account: struct acct %.0f, account id "
-	       "%.0f, invoice array %.0f (%zu B per open invoice), settled list %.0f, "
-	       "promises %.0f, other %.0f, engine maps/heap/arrays %.0f = "
-	       "portfolio %.0f; malloc in use %.0f, malloc free (fragmentation) "
-	       "%.0f; RSS growth %.0f\n",
+	printf(
+	    "P5 breakdown, bytes/account: struct acct %.0f, account id "
+	    "%.0f, invoice array %.0f (%zu B per open invoice), settled list %.0f, "
+	    "promises %.0f, other %.0f, engine maps/heap/arrays %.0f = "
+	    "portfolio %.0f; malloc in use %.0f, malloc free (fragmentation) "
+	    "%.0f; RSS growth %.0f\n",
 	    (double)acct / (double)n, (double)ids / (double)n,
 	    (double)inv / (double)n, sizeof(struct acct_invoice),
 	    (double)invids / (double)n, (double)prom / (double)n,
@@ -341,7 +342,8 @@ ingest(struct buf *b, size_t lines)
 	if (!res.committed || res.counts[INGEST_OK] != (int64_t)lines) {
 		for (i = 0; i < res.n; i++)
 			if (res.v[i].status == INGEST_ERROR) {
-				fprintf(stderr, "bench_sweep: line %llu: %s: %s\n  %.*s\n",
+				fprintf(stderr,
+				    "bench_sweep: line %llu: %s: %s\n  %.*s\n",
 				    (unsigned long long)res.v[i].line,
 				    res.v[i].field, res.v[i].error,
 				    (int)res.v[i].input_len, res.v[i].input);
@@ -491,8 +493,9 @@ main(int argc, char **argv)
 
 	diags_init(&ds);
 	if ((rs = rules_load_dir("rules", &ds)) == NULL) {
-		fprintf(stderr, "bench_sweep: cannot load ./rules (run it from "
-		                "the checkout)\n");
+		fprintf(stderr,
+		    "bench_sweep: cannot load ./rules (run it from "
+		    "the checkout)\n");
 		return 1;
 	}
 	diags_fini(&ds);
@@ -546,8 +549,8 @@ main(int argc, char **argv)
 	printf("ingest in process (ingest_run, batches of %d, generation "
 	       "included): %zu events in %.2f s = %.0f events/s (CPU %.2f "
 	       "us/event); feed head %lld\n",
-	    BATCH_EVENTS, events, t, (double)events / t, tc / (double)events * 1e6,
-	    (long long)E.feed_head);
+	    BATCH_EVENTS, events, t, (double)events / t,
+	    tc / (double)events * 1e6, (long long)E.feed_head);
 	if (nbatches > 1)
 		printf("P9 ingest growth: first batch %.0f events/s (CPU %.2f "
 		       "us/event), last batch (%zu) %.0f events/s (CPU %.2f "
@@ -568,8 +571,9 @@ main(int argc, char **argv)
 	for (r = 0; r < RUNS; r++) {
 		v[r] = sweep_all(T0, &ch, &vc[r]);
 		if (ch.moved != 0 || ch.records != 0)
-			printf("  (quiet sweep run %d changed %zu accounts, %lld "
-			       "records: not quiet!)\n",
+			printf(
+			    "  (quiet sweep run %d changed %zu accounts, %lld "
+			    "records: not quiet!)\n",
 			    r + 1, ch.moved, (long long)ch.records);
 	}
 	t = median(v, RUNS);
@@ -595,8 +599,8 @@ main(int argc, char **argv)
 		all = engine_sorted(&E, &i);
 		for (i = 0; i < n; i++)
 			due += all[i]->due_at <= midnight;
-		mid[night - 1] = run_until(midnight, &mch[night - 1],
-		    &mid_c[night - 1]);
+		mid[night - 1] =
+		    run_until(midnight, &mch[night - 1], &mid_c[night - 1]);
 		swp[night - 1] =
 		    run_until(sweep, &sch[night - 1], &swp_c[night - 1]);
 		printf("  night %d: midnight moment: %zu accounts due, %zu "
@@ -621,8 +625,8 @@ main(int argc, char **argv)
 	printf("P4 a night through the engine (midnight moment, %.1f %% "
 	       "change stage, + the 00:05 sweep; mean of 2 nights): %.3f s; "
 	       "target <= %.0f s at 1M: %s%s\n",
-	    100.0 * (double)(mch[0].moved + mch[1].moved) / 2.0 / (double)n,
-	    t, P4_TARGET_S, verdict(t * REF_ACCTS / (double)n, P4_TARGET_S),
+	    100.0 * (double)(mch[0].moved + mch[1].moved) / 2.0 / (double)n, t,
+	    P4_TARGET_S, verdict(t * REF_ACCTS / (double)n, P4_TARGET_S),
 	    extra(t, n, ex, sizeof(ex)));
 
 	/* Night 3: one step evaluating every account at midnight. */

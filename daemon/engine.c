@@ -151,6 +151,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	e->sweep_min = sweep_min;
 	e->clock_pos = clock_pos;
 	idmap_init(&e->accounts);
+	idmap_init(&e->lost);
 	buf_init(&e->scratch);
 	engine_set_rules(e, rs);
 
@@ -180,12 +181,8 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 		stage = store_col_text(s, Q_ACCOUNT_LOAD, 2);
 		if (rules_stage_lookup(rs, stage, &a->stage) != 1) {
 			a->stage = SIZE_MAX;
-			e->lost = xreallocarray(
-			    e->lost, e->nlost + 1, sizeof(*e->lost));
-			e->lost_stage = xreallocarray(e->lost_stage,
-			    e->nlost + 1, sizeof(*e->lost_stage));
-			e->lost[e->nlost] = a;
-			e->lost_stage[e->nlost++] = xstrdup(stage);
+			idmap_put(&e->lost, a->id, xstrdup(stage));
+			e->nlost++;
 		}
 		idmap_put(&e->accounts, a->id, a);
 		e->naccounts++;
@@ -212,14 +209,14 @@ dberr:
 static void
 lost_fini(struct engine *e)
 {
-	size_t i;
+	size_t pos = 0;
+	const char *key;
+	char *name;
 
-	for (i = 0; i < e->nlost; i++)
-		free(e->lost_stage[i]);
-	free(e->lost);
-	free(e->lost_stage);
-	e->lost = NULL;
-	e->lost_stage = NULL;
+	while ((name = idmap_next(&e->lost, &pos, &key)) != NULL)
+		free(name);
+	idmap_fini(&e->lost);
+	idmap_init(&e->lost);
 	e->nlost = 0;
 }
 
@@ -234,6 +231,7 @@ engine_close(struct engine *e)
 		acct_free(a);
 	idmap_fini(&e->accounts);
 	lost_fini(e);
+	idmap_fini(&e->lost);
 	free(e->sorted);
 	free(e->heap);
 	free(e->dirty);
@@ -286,14 +284,7 @@ engine_add(struct engine *e, const char *id)
 	idmap_put(&e->accounts, a->id, a);
 	e->naccounts++;
 	e->sorted_ok = false;
-	if (e->nundo == e->capundo) {
-		e->capundo = e->capundo ? 2 * e->capundo : 16;
-		e->undo = xreallocarray(e->undo, e->capundo, sizeof(*e->undo));
-	}
-	e->undo[e->nundo].a = a;
-	e->undo[e->nundo].created = true;
-	buf_init(&e->undo[e->nundo].state);
-	e->nundo++;
+	undo_push(&e->undo, &e->nundo, &e->capundo, a, true);
 	a->saved = true;
 	if (e->in_batch) {
 		undo_push(&e->bundo, &e->nbundo, &e->capbundo, a, true);
@@ -353,16 +344,7 @@ engine_touch(struct engine *e, struct acct *a)
 		a->bsaved = true;
 	}
 	if (!a->saved) {
-		if (e->nundo == e->capundo) {
-			e->capundo = e->capundo ? 2 * e->capundo : 16;
-			e->undo = xreallocarray(
-			    e->undo, e->capundo, sizeof(*e->undo));
-		}
-		e->undo[e->nundo].a = a;
-		e->undo[e->nundo].created = false;
-		buf_init(&e->undo[e->nundo].state);
-		acct_encode(a, &e->undo[e->nundo].state);
-		e->nundo++;
+		undo_push(&e->undo, &e->nundo, &e->capundo, a, false);
 		a->saved = true;
 	}
 	if (!a->dirty) {
@@ -394,28 +376,59 @@ save_dirty(struct engine *e)
 	return 0;
 }
 
-/* Invariant (1): the step's accounts back as they were. */
+/* Takes a (created in a refused batch) out of the step's lists. */
 static void
-undo_step(struct engine *e)
+forget_created(struct engine *e, struct acct *a)
+{
+	size_t i, k;
+
+	for (i = k = 0; i < e->nundo; i++) {
+		if (e->undo[i].a == a)
+			buf_fini(&e->undo[i].state);
+		else
+			e->undo[k++] = e->undo[i];
+	}
+	e->nundo = k;
+	for (i = k = 0; i < e->ndirty; i++)
+		if (e->dirty[i] != a)
+			e->dirty[k++] = e->dirty[i];
+	e->ndirty = k;
+}
+
+/*
+ * Invariant (1): the accounts of undo list v back as they were, newest
+ * change first; those created meanwhile are dropped (forget: also from
+ * the step's lists, when v is a batch's).
+ */
+static void
+restore(struct engine *e, struct engine_undo *v, size_t n, bool forget)
 {
 	struct engine_undo *u;
 	size_t i;
 
-	for (i = e->nundo; i > 0; i--) {
-		u = &e->undo[i - 1];
-		if (u->created) {
-			heap_remove(e, u->a);
-			idmap_del(&e->accounts, u->a->id);
-			e->naccounts--;
-			e->sorted_ok = false;
-			acct_free(u->a);
-		} else {
+	for (i = n; i > 0; i--) {
+		u = &v[i - 1];
+		if (!u->created) {
 			if (acct_decode(u->a, buf_data(&u->state),
 			        buf_size(&u->state)) == -1)
 				fatalx("engine: cannot restore account %s",
 				    u->a->id);
+			continue;
 		}
+		if (forget)
+			forget_created(e, u->a);
+		heap_remove(e, u->a);
+		idmap_del(&e->accounts, u->a->id);
+		e->naccounts--;
+		e->sorted_ok = false;
+		acct_free(u->a);
 	}
+}
+
+static void
+undo_step(struct engine *e)
+{
+	restore(e, e->undo, e->nundo, false);
 	e->event_seq = e->undo_event_seq;
 	e->task_num = e->undo_task_num;
 	e->feed_head = e->undo_feed_head;
@@ -480,34 +493,9 @@ engine_batch_begin(struct engine *e)
 	return 0;
 }
 
-/* Drops a (created in the refused batch) from the step's lists. */
-static void
-forget_created(struct engine *e, struct acct *a)
-{
-	size_t i, k;
-
-	for (i = k = 0; i < e->nundo; i++) {
-		if (e->undo[i].a == a)
-			buf_fini(&e->undo[i].state);
-		else
-			e->undo[k++] = e->undo[i];
-	}
-	e->nundo = k;
-	for (i = k = 0; i < e->ndirty; i++)
-		if (e->dirty[i] != a)
-			e->dirty[k++] = e->dirty[i];
-	e->ndirty = k;
-	heap_remove(e, a);
-	idmap_del(&e->accounts, a->id);
-	e->naccounts--;
-	e->sorted_ok = false;
-	acct_free(a);
-}
-
 int
 engine_batch_end(struct engine *e, bool keep)
 {
-	struct engine_undo *u;
 	size_t i;
 	int rc = 0;
 
@@ -517,15 +505,7 @@ engine_batch_end(struct engine *e, bool keep)
 	} else {
 		if (store_rollback_savepoint(e->store) == -1)
 			rc = -1;
-		for (i = e->nbundo; i > 0; i--) {
-			u = &e->bundo[i - 1];
-			if (u->created)
-				forget_created(e, u->a);
-			else if (acct_decode(u->a, buf_data(&u->state),
-			             buf_size(&u->state)) == -1)
-				fatalx("engine: cannot restore account %s",
-				    u->a->id);
-		}
+		restore(e, e->bundo, e->nbundo, true);
 		e->event_seq = e->bundo_event_seq;
 		e->task_num = e->bundo_task_num;
 		e->feed_head = e->bundo_feed_head;
@@ -685,29 +665,46 @@ remap_alerts(struct engine *e, struct acct *a, const char *const *old,
 	a->nalerts = nrs->nalerts;
 }
 
+/*
+ * What a start needs to tell whether the rules changed while dunnd was
+ * stopped (§6) and to keep cooldowns by alert name: the rules_version
+ * and the alert names, in the step's transaction.
+ */
+static void
+save_rules_meta(struct engine *e, const struct ruleset *rs)
+{
+	json_t *names = json_array();
+	char *text;
+	size_t i;
+
+	for (i = 0; i < rs->nalerts; i++)
+		json_array_append_new(names, json_string(rs->alerts[i].name));
+	text = json_dumps(names, JSON_COMPACT);
+	json_decref(names);
+	if (store_meta_set_text(e->store, "rules_version", rs->version) == -1 ||
+	    text == NULL || store_meta_set_text(e->store, "alerts", text) == -1)
+		e->failed = true;
+	free(text);
+}
+
 int
 engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
     const char *const *old_alerts, size_t nold_alerts)
 {
 	const struct ruleset *ors = e->rs;
 	struct acct *const *all;
-	struct idmap lost;
 	const char *old;
-	size_t n, i, k, idx;
+	size_t n, i, idx;
 
 	if (engine_step_begin(e, now) == -1)
 		return -1;
-	/* The old stage names of the accounts loaded without a stage. */
-	idmap_init(&lost);
-	for (k = 0; k < e->nlost; k++)
-		idmap_put(&lost, e->lost[k]->id, e->lost_stage[k]);
 	all = engine_sorted(e, &n);
 	for (i = 0; i < n; i++) {
 		struct acct *a = all[i];
 
 		old = NULL;
 		if (a->stage == SIZE_MAX)
-			old = idmap_get(&lost, a->id);
+			old = idmap_get(&e->lost, a->id);
 		else
 			old = ors->stages[a->stage].name;
 		if (old != NULL && rules_stage_lookup(nrs, old, &idx) == 1) {
@@ -719,25 +716,10 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 			reload_move(e, a, old != NULL ? old : "?", nrs);
 		remap_alerts(e, a, old_alerts, nold_alerts, nrs);
 	}
-	idmap_fini(&lost);
 	engine_set_rules(e, nrs);
 	for (i = 0; i < n; i++)
 		eval_account(e, all[i]);
-	if (store_meta_set_text(e->store, "rules_version", nrs->version) == -1)
-		e->failed = true;
-	{
-		json_t *names = json_array();
-		char *text;
-
-		for (i = 0; i < nrs->nalerts; i++)
-			json_array_append_new(
-			    names, json_string(nrs->alerts[i].name));
-		text = json_dumps(names, JSON_COMPACT);
-		json_decref(names);
-		if (store_meta_set_text(e->store, "alerts", text) == -1)
-			e->failed = true;
-		free(text);
-	}
+	save_rules_meta(e, nrs);
 	if (engine_step_end(e, true) == -1) {
 		engine_set_rules(e, ors);
 		all = engine_sorted(e, &n);

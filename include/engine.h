@@ -77,10 +77,9 @@ struct engine {
 	/*
 	 * Loaded accounts whose stage the rule set lacks (rules changed
 	 * while dunnd was stopped): their stage is SIZE_MAX until the
-	 * start's reload moves them (lost_stage[i] is the old name).
+	 * start's reload moves them: lost maps their ids to the old names.
 	 */
-	struct acct **lost;
-	char **lost_stage;
+	struct idmap lost;
 	size_t nlost;
 	bool *entered; /* nstages flags, eval's */
 };
