@@ -191,7 +191,7 @@ pick_contact(struct engine *e, const struct acct *a)
 			e->failed = true;
 		return json_null();
 	}
-	list = json_loads(store_col_text(e->store, Q_ACCOUNT_INFO, 2), 0, NULL);
+	list = json_loads(store_col_text(e->store, Q_ACCOUNT_INFO, 1), 0, NULL);
 	store_done(e->store, Q_ACCOUNT_INFO);
 	if (!json_is_array(list) || json_array_size(list) == 0) {
 		json_decref(list);
@@ -554,36 +554,47 @@ int64_t
 eval_next_due(struct engine *e, const struct acct *a, int64_t now)
 {
 	const struct ruleset *rs = e->rs;
-	const struct rules_stage *st;
-	const struct rules_task *t;
 	uint32_t tested = rs->uses.facts | (1u << RULES_FACT_PROMISE_PENDING);
-	int64_t next, due, step;
+	int64_t next, due;
 	size_t k;
 
 	next = facts_next_change(a, &e->fp, tested, now);
-	if (a->stage < rs->nstages && a->cad_running && !a->paused) {
-		st = &rs->stages[a->stage];
-		for (k = 0; k < st->ntasks && k < a->nemitted; k++) {
-			t = &st->tasks[k];
-			if (a->emitted[k] >= step_limit(t))
-				continue;
-			step = t->after_s + (int64_t)a->emitted[k] * t->every_s;
-			due = a->cad_mark + (step - a->cad_acc);
-			if (due <= now)
-				due = now + 1;
-			if (due < next)
-				next = due;
-		}
+	if (a->stage >= rs->nstages)
+		return next;
+	for (k = 0; k < rs->stages[a->stage].ntasks; k++) {
+		due = eval_step_at(e, a, k);
+		if (due <= now)
+			due = now + 1; /* due now: evaluated again at once */
+		if (due < next)
+			next = due;
 	}
-	if (!a->paused) {
-		for (k = 0; k < rs->nalerts && k < a->nalerts; k++) {
-			if (a->alert_last[k] == INT64_MIN ||
-			    rs->alerts[k].cooldown_s == 0)
-				continue;
-			due = a->alert_last[k] + rs->alerts[k].cooldown_s;
-			if (due > now && due < next)
-				next = due;
-		}
+	for (k = 0; k < rs->nalerts; k++) {
+		due = eval_cooldown_end(e, a, k);
+		if (due > now && due < next)
+			next = due;
 	}
 	return next;
+}
+
+int64_t
+eval_step_at(const struct engine *e, const struct acct *a, size_t k)
+{
+	const struct rules_task *t = &e->rs->stages[a->stage].tasks[k];
+
+	if (!a->cad_running || a->paused || k >= a->nemitted ||
+	    a->emitted[k] >= step_limit(t))
+		return INT64_MAX;
+	return a->cad_mark +
+	    (t->after_s + (int64_t)a->emitted[k] * t->every_s - a->cad_acc);
+}
+
+int64_t
+eval_cooldown_end(const struct engine *e, const struct acct *a, size_t k)
+{
+	int64_t cooldown = e->rs->alerts[k].cooldown_s;
+
+	if (a->paused || k >= a->nalerts || a->alert_last[k] == INT64_MIN ||
+	    cooldown == 0)
+		return INT64_MAX;
+	return a->alert_last[k] + cooldown;
 }

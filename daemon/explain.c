@@ -204,7 +204,7 @@ next_due(struct engine *e, const struct acct *a, int64_t now)
 	const struct ruleset *rs = e->rs;
 	const struct rules_stage *st = &rs->stages[a->stage];
 	uint32_t tested = rs->uses.facts | (1u << RULES_FACT_PROMISE_PENDING);
-	int64_t at = eval_next_due(e, a, now), f, due, step;
+	int64_t at = eval_next_due(e, a, now), f;
 	json_t *what = json_array();
 	char buf[200];
 	size_t k;
@@ -219,32 +219,19 @@ next_due(struct engine *e, const struct acct *a, int64_t now)
 			    a->prom[k].id);
 			json_array_append_new(what, json_string(buf));
 		}
-	if (a->cad_running && !a->paused) {
-		for (k = 0; k < st->ntasks && k < a->nemitted; k++) {
-			if (st->tasks[k].every_s == 0 && a->emitted[k] >= 1)
-				continue;
-			if (st->tasks[k].max > 0 &&
-			    a->emitted[k] >= (uint32_t)st->tasks[k].max)
-				continue;
-			step = st->tasks[k].after_s +
-			    (int64_t)a->emitted[k] * st->tasks[k].every_s;
-			due = a->cad_mark + (step - a->cad_acc);
-			if (due == at) {
-				snprintf(buf, sizeof(buf),
-				    "%s cadence step %zu (%s)", st->name, k + 1,
-				    rules_task_type_name(st->tasks[k].type));
-				json_array_append_new(what, json_string(buf));
-			}
-		}
+	for (k = 0; k < st->ntasks; k++) {
+		if (eval_step_at(e, a, k) != at)
+			continue;
+		snprintf(buf, sizeof(buf), "%s cadence step %zu (%s)", st->name,
+		    k + 1, rules_task_type_name(st->tasks[k].type));
+		json_array_append_new(what, json_string(buf));
 	}
-	for (k = 0; k < rs->nalerts && k < a->nalerts; k++) {
-		if (a->alert_last[k] != INT64_MIN &&
-		    rs->alerts[k].cooldown_s > 0 &&
-		    a->alert_last[k] + rs->alerts[k].cooldown_s == at) {
-			snprintf(buf, sizeof(buf), "cooldown of alert %s ends",
-			    rs->alerts[k].name);
-			json_array_append_new(what, json_string(buf));
-		}
+	for (k = 0; k < rs->nalerts; k++) {
+		if (eval_cooldown_end(e, a, k) != at)
+			continue;
+		snprintf(buf, sizeof(buf), "cooldown of alert %s ends",
+		    rs->alerts[k].name);
+		json_array_append_new(what, json_string(buf));
 	}
 	f = facts_next_change(a, &e->fp, tested, now);
 	if (f == at)

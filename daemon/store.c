@@ -76,9 +76,7 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("UPDATE accounts SET stage = ?2, stage_entered = ?3, state = ?4"
 	     " WHERE id = ?1"),
 	[Q_ACCOUNT_LOAD] = "SELECT id, state, stage FROM accounts",
-	[Q_ACCOUNT_INFO] =
-	    ("SELECT name, currency, contacts, tags, cash_in_day,"
-	     " distance_km FROM accounts WHERE id = ?1"),
+	[Q_ACCOUNT_INFO] = "SELECT name, contacts FROM accounts WHERE id = ?1",
 	[Q_INVOICE_GET] = "SELECT account, seq FROM invoices WHERE id = ?1",
 	[Q_INVOICE_BY_SEQ] =
 	    "SELECT issued, due FROM invoices WHERE seq = ?1 AND account = ?2",

@@ -26,6 +26,16 @@ void eval_account(struct engine *e, struct acct *a);
 int64_t eval_next_due(struct engine *e, const struct acct *a, int64_t now);
 
 /*
+ * When a's cadence step k (of its stage) yields its next task if the
+ * cadence keeps running, and when alert k's cooldown ends: INT64_MAX
+ * when the step is done or stopped (held, paused), or there is no
+ * cooldown running.
+ */
+int64_t eval_step_at(const struct engine *e, const struct acct *a, size_t k);
+int64_t eval_cooldown_end(
+    const struct engine *e, const struct acct *a, size_t k);
+
+/*
  * The value of fact f in fv as JSON (window: index in uses.windows for
  * promises_*), NULL when the fact is absent.
  */
