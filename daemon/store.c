@@ -3,7 +3,7 @@
  *
  * Invariants:
  * (1) Only this file includes <sqlite3.h>; every statement is prepared
- *     once (stmt cache below) and reset after use.
+ *     once (the q_sql table below, store_q()) and reset after use.
  * (2) The database is in WAL mode with synchronous=FULL: COMMIT returns
  *     only once the transaction is durable across power loss, so a
  *     caller may acknowledge what it committed, and nothing else.
@@ -38,23 +38,13 @@
 #include "log.h"
 #include "util.h"
 
-enum stmt_id {
-	ST_META_GET,
-	ST_META_SET,
-	ST_FEED_HEAD,
-	ST_COUNT
-};
-
-static const char *const stmt_sql[ST_COUNT] = {
-	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-	[ST_META_SET] =
-	    ("INSERT INTO meta(key, value) VALUES (?1, ?2) "
-	     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
-	[ST_FEED_HEAD] = "SELECT coalesce(max(seq), 0) FROM feed",
-};
-
 /* enum store_q (store.h): ?N are parameters, in store_q()'s fmt order. */
 static const char *const q_sql[Q_COUNT] = {
+	[Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[Q_META_SET] =
+	    ("INSERT INTO meta(key, value) VALUES (?1, ?2) "
+	     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+	[Q_FEED_HEAD] = "SELECT coalesce(max(seq), 0) FROM feed",
 	[Q_EVENT_GET] = "SELECT seq, digest FROM events WHERE id = ?1",
 	[Q_EVENT_ADD] =
 	    ("INSERT INTO events(seq, id, type, account, digest, at, body)"
@@ -186,7 +176,6 @@ struct store {
 	char *path;
 	int lockfd;
 	bool in_txn;
-	sqlite3_stmt *stmt[ST_COUNT];
 };
 
 /*
@@ -421,18 +410,6 @@ exec(struct store *s, const char *sql)
 	return 0;
 }
 
-static sqlite3_stmt *
-stmt(struct store *s, enum stmt_id id)
-{
-	if (s->stmt[id] == NULL &&
-	    sqlite3_prepare_v3(s->db, stmt_sql[id], -1,
-	        SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
-		log_warnx("store: prepare: %s", sqlite3_errmsg(s->db));
-		return NULL;
-	}
-	return s->stmt[id];
-}
-
 static int
 pragma_int(struct store *s, const char *sql, int *v)
 {
@@ -629,8 +606,6 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	ckpt_stop(s);
-	for (i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(s->stmt[i]);
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->q[i]);
 	if (s->db != NULL) {
@@ -754,75 +729,45 @@ step_row(struct store *s, sqlite3_stmt *st)
 int
 store_meta_get_int(struct store *s, const char *key, int64_t *v)
 {
-	sqlite3_stmt *st = stmt(s, ST_META_GET);
-	int rc;
+	int rc = store_q(s, Q_META_GET, "t", key);
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if ((rc = step_row(s, st)) == 1)
-		*v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (rc == 1)
+		*v = store_col_int(s, Q_META_GET, 0);
+	store_done(s, Q_META_GET);
 	return rc;
 }
 
 int
 store_meta_get_text(struct store *s, const char *key, char **v)
 {
-	sqlite3_stmt *st = stmt(s, ST_META_GET);
-	int rc;
+	int rc = store_q(s, Q_META_GET, "t", key);
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if ((rc = step_row(s, st)) == 1)
-		*v = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
+	if (rc == 1)
+		*v = xstrdup(store_col_text(s, Q_META_GET, 0));
+	store_done(s, Q_META_GET);
 	return rc;
-}
-
-static int
-meta_set(struct store *s, const char *key, const char *text, int64_t v)
-{
-	sqlite3_stmt *st = stmt(s, ST_META_SET);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (text != NULL)
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(st, 2, v);
-	rc = step_row(s, st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == -1 ? -1 : 0;
 }
 
 int
 store_meta_set_int(struct store *s, const char *key, int64_t v)
 {
-	return meta_set(s, key, NULL, v);
+	return store_exec_q(s, Q_META_SET, "ti", key, v);
 }
 
 int
 store_meta_set_text(struct store *s, const char *key, const char *v)
 {
-	return meta_set(s, key, v, 0);
+	return store_exec_q(s, Q_META_SET, "tt", key, v);
 }
 
 int
 store_feed_head(struct store *s, int64_t *head)
 {
-	sqlite3_stmt *st = stmt(s, ST_FEED_HEAD);
-	int rc;
+	int rc = store_q(s, Q_FEED_HEAD, "");
 
-	if (st == NULL)
-		return -1;
-	if ((rc = step_row(s, st)) == 1)
-		*head = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (rc == 1)
+		*head = store_col_int(s, Q_FEED_HEAD, 0);
+	store_done(s, Q_FEED_HEAD);
 	return rc == 1 ? 0 : -1;
 }
 

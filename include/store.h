@@ -67,6 +67,9 @@ int store_feed_head(struct store *s, int64_t *head /* OUT */);
  * store.c next to the schema.
  */
 enum store_q {
+	Q_META_GET,
+	Q_META_SET,
+	Q_FEED_HEAD,
 	Q_EVENT_GET,
 	Q_EVENT_ADD,
 	Q_EVENT_MAXSEQ,
