@@ -939,7 +939,33 @@ result_error(
 	r->error = xstrdup(d->msg);
 	r->input = xmalloc(ln->len + 1);
 	memcpy(r->input, ln->s, ln->len);
+	r->input[ln->len] = '\0';
 	r->input_len = ln->len;
+}
+
+/*
+ * Step 7: whether ev's id was seen (a committed event or an earlier
+ * line of this batch).  Returns 0 when it is new, 1 when it repeats an
+ * event of the same content (*seq its seq), 2 when the content differs,
+ * -1 on a database error.
+ */
+static int
+seen(struct store *s, const struct event *ev, int64_t *seq /* OUT */)
+{
+	const void *dg;
+	size_t dlen;
+	int rc = store_q(s, Q_EVENT_GET, "t", ev->id);
+
+	if (rc == 1) {
+		*seq = store_col_int(s, Q_EVENT_GET, 0);
+		dg = store_col_blob(s, Q_EVENT_GET, 1, &dlen);
+		rc = dlen == EVENT_DIGEST_LEN &&
+		        memcmp(dg, ev->digest, dlen) == 0
+		    ? 1
+		    : 2;
+	}
+	store_done(s, Q_EVENT_GET);
+	return rc;
 }
 
 /* Step 7 and the rest of one parsed line. */
@@ -952,31 +978,20 @@ one_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
 	struct diag d;
 	char *body;
 	size_t blen;
-	const void *dg;
-	size_t dlen;
 	int64_t seq;
-	int rc;
 
 	memset(&d, 0, sizeof(d));
 	c->d = &d;
-	rc = store_q(e->store, Q_EVENT_GET, "t", ev->id);
-	if (rc == 1) {
-		seq = store_col_int(e->store, Q_EVENT_GET, 0);
-		dg = store_col_blob(e->store, Q_EVENT_GET, 1, &dlen);
-		if (dlen == EVENT_DIGEST_LEN &&
-		    memcmp(dg, ev->digest, dlen) == 0) {
-			store_done(e->store, Q_EVENT_GET);
-			r = result_add(b, ln->no, INGEST_DUPLICATE);
-			r->batch_dup = seq >= first_seq;
-			return;
-		}
-		store_done(e->store, Q_EVENT_GET);
+	switch (seen(e->store, ev, &seq)) {
+	case 1:
+		r = result_add(b, ln->no, INGEST_DUPLICATE);
+		r->batch_dup = seq >= first_seq;
+		return;
+	case 2:
 		diag_set(&d, "id", "id reused with different content");
 		result_error(b, ln, &d);
 		return;
-	}
-	store_done(e->store, Q_EVENT_GET);
-	if (rc == -1) {
+	case -1:
 		dberr(c);
 		result_error(b, ln, &d);
 		return;
@@ -1007,26 +1022,22 @@ static void
 known_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
     const struct event *ev)
 {
-	struct store *s = c->e->store;
-	const void *dg;
-	size_t dlen;
 	struct diag d;
-	int rc;
+	int64_t seq;
 
-	rc = store_q(s, Q_EVENT_GET, "t", ev->id);
-	if (rc == 1) {
-		dg = store_col_blob(s, Q_EVENT_GET, 1, &dlen);
-		if (dlen == EVENT_DIGEST_LEN &&
-		    memcmp(dg, ev->digest, dlen) == 0)
-			result_add(b, ln->no, INGEST_DUPLICATE);
-		else {
-			memset(&d, 0, sizeof(d));
-			diag_set(&d, "id", "id reused with different content");
-			result_error(b, ln, &d);
-		}
-	} else
+	switch (seen(c->e->store, ev, &seq)) {
+	case 1:
+		result_add(b, ln->no, INGEST_DUPLICATE);
+		break;
+	case 2:
+		memset(&d, 0, sizeof(d));
+		diag_set(&d, "id", "id reused with different content");
+		result_error(b, ln, &d);
+		break;
+	default:
 		result_add(b, ln->no, INGEST_ROLLED_BACK);
-	store_done(s, Q_EVENT_GET);
+		break;
+	}
 }
 
 void
