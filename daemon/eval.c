@@ -455,9 +455,8 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 		memset(a->emitted, 0, a->nemitted * sizeof(*a->emitted));
 }
 
-/* A duration as rule files write it: "5d", "36h", "90m". */
-static void
-fmt_duration(int64_t s, char buf[32])
+void
+eval_fmt_duration(int64_t s, char buf[32])
 {
 	if (s % CLOCK_DAY == 0)
 		snprintf(buf, 32, "%" PRId64 "d", s / CLOCK_DAY);
@@ -495,7 +494,7 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 			else
 				snprintf(source, sizeof(source), "stage:%s#%zu",
 				    st->name, k + 1);
-			fmt_duration(t->after_s, after);
+			eval_fmt_duration(t->after_s, after);
 			snprintf(reason, sizeof(reason),
 			    "%s cadence step %zu (after %s)", st->name, k + 1,
 			    after);

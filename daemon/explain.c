@@ -84,8 +84,7 @@ cond_test(const struct ruleset *rs, const struct rules_cond *c)
 		    c->fact == RULES_FACT_PROMISES_KEPT) {
 			char buf[32];
 
-			snprintf(buf, sizeof(buf), "%" PRId64 "d",
-			    c->window_s / CLOCK_DAY);
+			eval_fmt_duration(c->window_s, buf);
 			json_object_set_new(o, "window", json_string(buf));
 		}
 		return o;

@@ -49,6 +49,9 @@ void eval_cancel_tasks(
 /* An instant as the feed writes it: "2026-11-27T09:00:00+08:00". */
 json_t *eval_json_ts(int64_t t);
 
+/* A duration as rule files write it: "5d", "36h", "90m". */
+void eval_fmt_duration(int64_t s, char buf[32]);
+
 /* The task id of task number num ("T-000417"). */
 void eval_task_id(int64_t num, char buf[32]);
 
