@@ -271,8 +271,13 @@ explain_account(struct engine *e, struct acct *a, int64_t now)
 	alerts = json_array();
 	for (i = 0; i < rs->nalerts; i++) {
 		const struct rules_alert *al = &rs->alerts[i];
-		json_t *ao = json_pack("{s:s,s:b,s:o}", "alert", al->name,
-		    "holds", rules_when_holds(&al->when, fv), "conditions",
+		/*
+		 * §7 "alerts (likewise ...)": the members of a rule's entry,
+		 * its name also as "alert"; an alert applies in every stage.
+		 */
+		json_t *ao = json_pack("{s:s,s:s,s:b,s:b,s:o}", "rule",
+		    al->name, "alert", al->name, "from", 1, "holds",
+		    rules_when_holds(&al->when, fv), "conditions",
 		    conditions(rs, &al->when, fv));
 
 		if (i < a->nalerts && a->alert_last[i] != INT64_MIN) {
