@@ -272,13 +272,13 @@ explain_account(struct engine *e, struct acct *a, int64_t now)
 	for (i = 0; i < rs->nalerts; i++) {
 		const struct rules_alert *al = &rs->alerts[i];
 		/*
-		 * §7 "alerts (likewise ...)": the members of a rule's entry,
-		 * its name also as "alert"; an alert applies in every stage.
+		 * §7 "alerts (likewise ...)": named as a rule's entry is,
+		 * the name also as "alert"; no "from": alerts apply after
+		 * the transitions, in every stage.
 		 */
-		json_t *ao = json_pack("{s:s,s:s,s:b,s:b,s:o}", "rule",
-		    al->name, "alert", al->name, "from", 1, "holds",
-		    rules_when_holds(&al->when, fv), "conditions",
-		    conditions(rs, &al->when, fv));
+		json_t *ao = json_pack("{s:s,s:s,s:b,s:o}", "rule", al->name,
+		    "alert", al->name, "holds", rules_when_holds(&al->when, fv),
+		    "conditions", conditions(rs, &al->when, fv));
 
 		if (i < a->nalerts && a->alert_last[i] != INT64_MIN) {
 			json_object_set_new(
