@@ -31,6 +31,8 @@
 #include "facts.h"
 #include "util.h"
 
+#include "bench.h"
+
 #define RUNS          5
 #define DEFAULT_ACCTS 1000000
 #define P3_TARGET_NS  1000.0 /* 1 s for 1M accounts */
@@ -193,27 +195,9 @@ gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
 }
 
 static double
-seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
 median(double *v)
 {
-	qsort(v, RUNS, sizeof(*v), cmp_double);
-	return v[RUNS / 2];
+	return bench_median(v, RUNS);
 }
 
 static long
@@ -270,7 +254,7 @@ main(int argc, char **argv)
 	today = clock_local_date(now);
 
 	rss0 = rss_kib();
-	t0 = seconds();
+	t0 = bench_wall();
 	accts = track(xcalloc(n, sizeof(*accts)));
 	for (i = 0; i < n; i++) {
 		gen_account(&accts[i], i, today, now);
@@ -278,7 +262,7 @@ main(int argc, char **argv)
 	}
 	rss1 = rss_kib();
 	printf("generated %zu accounts, %.2f invoices each, in %.2f s\n", n,
-	    (double)ninv / (double)n, seconds() - t0);
+	    (double)ninv / (double)n, bench_wall() - t0);
 
 	order = xcalloc(n, sizeof(*order));
 	for (i = 0; i < n; i++)
@@ -292,33 +276,33 @@ main(int argc, char **argv)
 
 	facts_out_init(&out, p.nwindows);
 	for (r = 0; r < RUNS; r++) {
-		t0 = seconds();
+		t0 = bench_wall();
 		for (i = 0; i < n; i++)
 			for (j = 0; j < accts[i].ninv; j++)
 				sum += accts[i].inv[j].open;
-		t_base[r] = seconds() - t0;
+		t_base[r] = bench_wall() - t0;
 
-		t0 = seconds();
+		t0 = bench_wall();
 		for (i = 0; i < n; i++) {
 			facts_compute(&accts[i], &p, now, today, &out);
 			sum += out.fv.days_overdue + out.fv.first_miss +
 			    (int64_t)(out.fv.late_trend * 8) +
 			    out.fv.promises_broken[0];
 		}
-		t_comp[r] = seconds() - t0;
+		t_comp[r] = bench_wall() - t0;
 
-		t0 = seconds();
+		t0 = bench_wall();
 		for (i = 0; i < n; i++)
 			next_sum += facts_next_change(&accts[i], &p,
 			                DEFAULT_TESTED, now) != INT64_MAX;
-		t_next[r] = seconds() - t0;
+		t_next[r] = bench_wall() - t0;
 
-		t0 = seconds();
+		t0 = bench_wall();
 		for (i = 0; i < n; i++) {
 			facts_compute(&accts[order[i]], &p, now, today, &out);
 			sum += out.fv.days_overdue;
 		}
-		t_shuf[r] = seconds() - t0;
+		t_shuf[r] = bench_wall() - t0;
 	}
 	facts_out_fini(&out);
 

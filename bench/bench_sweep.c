@@ -56,6 +56,8 @@
 #include "store.h"
 #include "util.h"
 
+#include "bench.h"
+
 #define DEFAULT_ACCTS 100000
 #define BATCH_EVENTS  100000
 #define RUNS          5
@@ -64,40 +66,6 @@
 #define P3_TARGET_S   1.0
 #define P4_TARGET_S   3.0
 #define REF_ACCTS     1000000.0
-
-static double
-wall(void)
-{
-	struct timespec ts;
-
-	/* A benchmark, not the daemon: it may read the clock itself. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static long
 rss_kib(void)
@@ -331,7 +299,7 @@ static void
 ingest(struct buf *b, size_t lines)
 {
 	struct ingest_batch res;
-	double w = wall(), c = cpu();
+	double w = bench_wall(), c = bench_cpu();
 	size_t i;
 
 	if (engine_run_until(&E, T0) == -1) {
@@ -356,8 +324,8 @@ ingest(struct buf *b, size_t lines)
 	ingest_batch_fini(&res);
 	buf_clear(b);
 	i = nbatches++ == 0 ? 0 : 1;
-	batch_w[i] = wall() - w;
-	batch_c[i] = cpu() - c;
+	batch_w[i] = bench_wall() - w;
+	batch_c[i] = bench_cpu() - c;
 	batch_n[i] = lines;
 }
 
@@ -400,15 +368,15 @@ run_until(int64_t t, struct change *ch, double *cpu_s)
 	double w, c;
 
 	snap();
-	c = cpu();
-	w = wall();
+	c = bench_cpu();
+	w = bench_wall();
 	if (engine_run_until(&E, t) == -1) {
 		fprintf(stderr, "bench_sweep: engine_run_until failed\n");
 		exit(1);
 	}
-	w = wall() - w;
+	w = bench_wall() - w;
 	if (cpu_s != NULL)
-		*cpu_s = cpu() - c;
+		*cpu_s = bench_cpu() - c;
 	ch->moved = moved();
 	ch->records = E.feed_head - head;
 	return w;
@@ -424,8 +392,8 @@ sweep_all(int64_t t, struct change *ch, double *cpu_s)
 	double w, c;
 
 	snap();
-	c = cpu();
-	w = wall();
+	c = bench_cpu();
+	w = bench_wall();
 	if (engine_step_begin(&E, t) == -1) {
 		fprintf(stderr, "bench_sweep: cannot begin a step\n");
 		exit(1);
@@ -437,9 +405,9 @@ sweep_all(int64_t t, struct change *ch, double *cpu_s)
 		fprintf(stderr, "bench_sweep: the sweep did not commit\n");
 		exit(1);
 	}
-	w = wall() - w;
+	w = bench_wall() - w;
 	if (cpu_s != NULL)
-		*cpu_s = cpu() - c;
+		*cpu_s = bench_cpu() - c;
 	ch->moved = moved();
 	ch->records = E.feed_head - head;
 	return w;
@@ -521,8 +489,8 @@ main(int argc, char **argv)
 	/* Load. */
 	rss0 = rss_kib();
 	buf_init(&b);
-	t = wall();
-	tc = cpu();
+	t = bench_wall();
+	tc = bench_cpu();
 	for (i = 0, lines = 0; i < n; i++) {
 		lines += gen_account(&b, i, d0);
 		if (lines >= BATCH_EVENTS) {
@@ -536,8 +504,8 @@ main(int argc, char **argv)
 		events += lines;
 	}
 	buf_fini(&b);
-	t = wall() - t;
-	tc = cpu() - tc;
+	t = bench_wall() - t;
+	tc = bench_cpu() - tc;
 	rss1 = rss_kib();
 	memset(nstage, 0, sizeof(nstage));
 	{
@@ -576,8 +544,8 @@ main(int argc, char **argv)
 			    "records: not quiet!)\n",
 			    r + 1, ch.moved, (long long)ch.records);
 	}
-	t = median(v, RUNS);
-	tc = median(vc, RUNS);
+	t = bench_median(v, RUNS);
+	tc = bench_median(vc, RUNS);
 	printf("P3 quiet sweep (one step, eval_account of all %zu accounts, "
 	       "nothing changes; median of %d): %.3f s wall, %.3f s CPU, "
 	       "%.2f us/account; target <= %.0f s at 1M: %s%s\n",
@@ -614,14 +582,14 @@ main(int argc, char **argv)
 		    (long long)sch[night - 1].records, swp[night - 1],
 		    swp_c[night - 1]);
 	}
-	t = median(swp, 2);
+	t = bench_median(swp, 2);
 	printf("P3 the engine's daily sweep (engine_run_until to 00:05, all "
 	       "%zu accounts, after the midnight moments; mean of 2 nights): "
 	       "%.3f s, %.2f us/account; target <= %.0f s at 1M: %s%s\n",
 	    n, t, t / (double)n * 1e6, P3_TARGET_S,
 	    verdict(t * REF_ACCTS / (double)n, P3_TARGET_S),
 	    extra(t, n, ex, sizeof(ex)));
-	t = median(mid, 2) + median(swp, 2);
+	t = bench_median(mid, 2) + bench_median(swp, 2);
 	printf("P4 a night through the engine (midnight moment, %.1f %% "
 	       "change stage, + the 00:05 sweep; mean of 2 nights): %.3f s; "
 	       "target <= %.0f s at 1M: %s%s\n",
@@ -646,11 +614,11 @@ main(int argc, char **argv)
 	/* The load of a restart (P6's core): engine_open on this store. */
 	engine_close(&E);
 	rss0 = rss_kib();
-	t = wall();
+	t = bench_wall();
 	if (engine_open(&E, st, rs, false, SWEEP_MIN,
 	        clock_day_at(d0 + 3, SWEEP_MIN)) == -1)
 		return 1;
-	t = wall() - t;
+	t = bench_wall() - t;
 	printf("load: engine_open of %zu accounts: %.3f s (%.2f us/account; "
 	       "P6's share%s)\n",
 	    n, t, t / (double)n * 1e6, extra(t, n, ex, sizeof(ex)));
