@@ -77,17 +77,14 @@ track(void *p)
 	return p;
 }
 
-/* "C-0000042", or "C-0000042/INV-03" with a kind and k >= 0. */
-static char *
-id_dup(size_t n, const char *kind, int k)
+/* A new account "C-0000042" (one allocation with its id). */
+static struct acct *
+new_account(size_t n)
 {
 	char buf[64];
 
-	if (kind == NULL)
-		snprintf(buf, sizeof(buf), "C-%07zu", n);
-	else
-		snprintf(buf, sizeof(buf), "C-%07zu/%s-%02d", n, kind, k);
-	return track(xstrdup(buf));
+	snprintf(buf, sizeof(buf), "C-%07zu", n);
+	return track(acct_new(buf));
 }
 
 enum behaviour {
@@ -99,9 +96,10 @@ enum behaviour {
 	BEHAVIOURS
 };
 
-static void
-gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
+static struct acct *
+gen_account(size_t n, int32_t today, int64_t now)
 {
+	struct acct *a = new_account(n);
 	static char *tag_names[] = { "vip", "legal_hold", "key_account" };
 	enum behaviour b = (enum behaviour)rnd(BEHAVIOURS);
 	struct acct_invoice *iv;
@@ -109,21 +107,19 @@ gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
 	int ninv = 6 + rnd(3), k, i, late;
 	int32_t first_due = today - 30 * (ninv - 1) + rnd(30) - 10;
 
-	memset(a, 0, sizeof(*a));
-	a->id = id_dup(n, NULL, 0);
 	a->size = rnd(RULES_SIZE_COUNT);
 	a->risk = rnd(6) - 1;
-	a->stage = (size_t)rnd(5);
+	a->stage = (uint32_t)rnd(5);
 	a->stage_entered = now - rnd(60 * CLOCK_DAY);
 	if (rnd(10) == 0) {
-		a->ntags = 1 + (size_t)rnd(2);
+		a->ntags = 1 + (uint32_t)rnd(2);
 		a->tags = track(xcalloc(a->ntags, sizeof(*a->tags)));
 		for (i = 0; i < (int)a->ntags; i++)
 			a->tags[i] = tag_names[(rnd(3) + i) % 3];
 	}
 
-	a->capinv = a->ninv = (size_t)ninv;
-	a->inv = track(xcalloc(a->capinv, sizeof(*a->inv)));
+	a->ninv = (uint32_t)ninv;
+	a->inv = track(xcalloc(a->ninv, sizeof(*a->inv)));
 	for (k = 0; k < ninv; k++) {
 		iv = &a->inv[k];
 		iv->due = first_due + 30 * k;
@@ -158,16 +154,15 @@ gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
 	}
 
 	if (rnd(4) == 0) {
-		a->capprom = a->nprom = 1 + (size_t)rnd(3);
-		a->prom = track(xcalloc(a->capprom, sizeof(*a->prom)));
+		a->nprom = 1 + (uint32_t)rnd(3);
+		a->prom = track(xcalloc(a->nprom, sizeof(*a->prom)));
 		for (i = 0; i < (int)a->nprom; i++) {
 			pr = &a->prom[i];
-			pr->id = id_dup(n, "P", i);
 			pr->amount = 10000 + rnd(100000);
 			pr->at = now - rnd(120) * CLOCK_DAY;
 			pr->due = clock_local_date(pr->at) + rnd(14);
 			pr->break_at = clock_day_start(pr->due + 1);
-			pr->arrival = (int64_t)n * 64 + 32 + i;
+			pr->seq = (uint32_t)(n * 64 + 32 + (size_t)i);
 			if (pr->break_at > now && rnd(2)) {
 				pr->verdict = ACCT_PENDING;
 			} else if (rnd(2)) {
@@ -188,10 +183,12 @@ gen_account(struct acct *a, size_t n, int32_t today, int64_t now)
 		for (i = 0; i < 1 + rnd(5); i++)
 			facts_outcome_add(a, now - rnd(30 * CLOCK_DAY),
 			    (int64_t)n * 64 + 48 + i, rnd(3) != 0);
-		if (a->tail != NULL)
+		heap_bytes += malloc_usable_size(a->x) + MALLOC_HEADER;
+		if (a->x->tail != NULL)
 			heap_bytes +=
-			    malloc_usable_size(a->tail) + MALLOC_HEADER;
+			    malloc_usable_size(a->x->tail) + MALLOC_HEADER;
 	}
+	return a;
 }
 
 static double
@@ -217,15 +214,8 @@ rss_kib(void)
 static void
 free_account(struct acct *a)
 {
-	size_t i;
-
-	for (i = 0; i < a->nprom; i++)
-		free(a->prom[i].id);
-	free(a->inv);
-	free(a->prom);
-	free(a->tags);
-	free(a->id);
-	facts_outcomes_fini(a);
+	a->ntags = 0; /* the names are static */
+	acct_free(a);
 }
 
 int
@@ -239,7 +229,7 @@ main(int argc, char **argv)
 	int64_t now, sum = 0, next_sum = 0;
 	long rss0, rss1;
 	struct facts_out out;
-	struct acct *accts;
+	struct acct **accts;
 	size_t *order, tmp;
 	int32_t today;
 	int r;
@@ -257,8 +247,8 @@ main(int argc, char **argv)
 	t0 = bench_wall();
 	accts = track(xcalloc(n, sizeof(*accts)));
 	for (i = 0; i < n; i++) {
-		gen_account(&accts[i], i, today, now);
-		ninv += accts[i].ninv;
+		accts[i] = gen_account(i, today, now);
+		ninv += accts[i]->ninv;
 	}
 	rss1 = rss_kib();
 	printf("generated %zu accounts, %.2f invoices each, in %.2f s\n", n,
@@ -278,13 +268,13 @@ main(int argc, char **argv)
 	for (r = 0; r < RUNS; r++) {
 		t0 = bench_wall();
 		for (i = 0; i < n; i++)
-			for (j = 0; j < accts[i].ninv; j++)
-				sum += accts[i].inv[j].open;
+			for (j = 0; j < accts[i]->ninv; j++)
+				sum += accts[i]->inv[j].open;
 		t_base[r] = bench_wall() - t0;
 
 		t0 = bench_wall();
 		for (i = 0; i < n; i++) {
-			facts_compute(&accts[i], &p, now, today, &out);
+			facts_compute(accts[i], &p, now, today, &out);
 			sum += out.fv.days_overdue + out.fv.first_miss +
 			    (int64_t)(out.fv.late_trend * 8) +
 			    out.fv.promises_broken[0];
@@ -293,13 +283,13 @@ main(int argc, char **argv)
 
 		t0 = bench_wall();
 		for (i = 0; i < n; i++)
-			next_sum += facts_next_change(&accts[i], &p,
+			next_sum += facts_next_change(accts[i], &p,
 			                DEFAULT_TESTED, now) != INT64_MAX;
 		t_next[r] = bench_wall() - t0;
 
 		t0 = bench_wall();
 		for (i = 0; i < n; i++) {
-			facts_compute(&accts[order[i]], &p, now, today, &out);
+			facts_compute(accts[order[i]], &p, now, today, &out);
 			sum += out.fv.days_overdue;
 		}
 		t_shuf[r] = bench_wall() - t0;
@@ -336,7 +326,7 @@ main(int argc, char **argv)
 	    (double)heap_bytes / 1e6, n);
 
 	for (i = 0; i < n; i++)
-		free_account(&accts[i]);
+		free_account(accts[i]);
 	free(accts);
 	free(order);
 	return 0;

@@ -28,6 +28,8 @@ DUNND_BENCH_DIR, else TMPDIR: the database's filesystem), and prints:
       database's filesystem, giving the target 1 ms + 2 x that p99.
   day `dunnctl clock advance 1d`: one day boundary and the daily sweep
       through the real daemon (compare bench_sweep's P3/P4).
+  P5  then, dunnd stopped, bench_mem: the bytes of each part of the
+      loaded portfolio.
 
 Not a test: it prints figures (and fails only when something does not
 work, e.g. a generated line is not "ok").
@@ -368,8 +370,9 @@ def main():
                "" if st["accounts"] >= 1000000 else
                ", %.0f MB extrapolated to 1M (empty + 1M x bytes/account)" % (at1m / 1e6),
                verdict(at1m <= 600e6)))
-        say("   database: %.0f MB (%.0f bytes/event), feed head %d, stages %s"
-            % (os.path.getsize(dm.db) / 1e6, os.path.getsize(dm.db) / nev, st["feed_head"],
+        dbsize = sum(os.path.getsize(dm.db + x) for x in ("", "-wal") if os.path.exists(dm.db + x))
+        say("   database + WAL: %.0f MB (%.0f bytes/event), feed head %d, stages %s"
+            % (dbsize / 1e6, dbsize / nev, st["feed_head"],
                json.dumps(st["stages"], separators=(",", ":"))))
 
         # P7: a changed rule set (a comment: a new rules_version).
@@ -443,6 +446,14 @@ def main():
             "dunnd CPU %.2f s, %d feed records; stages %s"
             % (t, dm.cpu_seconds() - cpu0, st["feed_head"] - head0,
                json.dumps(st["stages"], separators=(",", ":"))))
+
+        # P5, part by part: the database loaded as dunnd loads it.
+        dm.stop()
+        r = subprocess.run([os.path.join(args.build, "bench", "bench_mem"), dm.db,
+                            os.path.join(dm.dir, "rules")], capture_output=True, text=True)
+        if r.returncode != 0:
+            die("bench_mem: " + r.stdout + r.stderr)
+        say(r.stdout.rstrip())
     finally:
         for p in SPAWNED:
             if p.poll() is None:

@@ -57,6 +57,7 @@
 #include "util.h"
 
 #include "bench.h"
+#include "bench_mem.h"
 
 #define DEFAULT_ACCTS 100000
 #define BATCH_EVENTS  100000
@@ -234,59 +235,18 @@ gen_account(struct buf *b, size_t n, int32_t d0)
 
 static struct engine E;
 
-/* Heap bytes of an allocation as glibc accounts them (8-byte header). */
-static size_t
-usable(const void *p)
-{
-	return p != NULL ? malloc_usable_size((void *)p) + 8 : 0;
-}
-
 /*
- * P5: where the in-memory portfolio's bytes go, per account (bench
- * instrumentation: it walks the engine's structures).
+ * P5: where the in-memory portfolio's bytes go, per account, and what
+ * malloc and the RSS say.
  */
 static void
 memory_breakdown(size_t n, long rss_growth_kib)
 {
-	struct acct *const *all;
-	size_t i, k, m, acct = 0, ids = 0, inv = 0, invids = 0, prom = 0,
-	                other = 0, index;
 	struct mallinfo2 mi = mallinfo2();
-	struct acct *a;
 
-	all = engine_sorted(&E, &m);
-	for (i = 0; i < m; i++) {
-		a = all[i];
-		acct += usable(a);
-		ids += usable(a->id);
-		inv += usable(a->inv);
-		/* Settled invoices (account.h): no ids in memory any more. */
-		invids += usable(a->set);
-		prom += usable(a->prom);
-		for (k = 0; k < a->nprom; k++)
-			prom += usable(a->prom[k].id);
-		other += usable(a->tags) + usable(a->tail) + usable(a->cred) +
-		    usable(a->emitted) + usable(a->alert_last) +
-		    usable(a->tasks);
-		for (k = 0; k < a->ntags; k++)
-			other += usable(a->tags[k]);
-		for (k = 0; k < a->ncred; k++)
-			other += usable(a->cred[k].money);
-	}
-	index = usable(E.accounts.slots) + usable(E.heap) + usable(E.sorted) +
-	    usable(E.undo) + usable(E.dirty);
-	printf(
-	    "P5 breakdown, bytes/account: struct acct %.0f, account id "
-	    "%.0f, invoice array %.0f (%zu B per open invoice), settled list %.0f, "
-	    "promises %.0f, other %.0f, engine maps/heap/arrays %.0f = "
-	    "portfolio %.0f; malloc in use %.0f, malloc free (fragmentation) "
-	    "%.0f; RSS growth %.0f\n",
-	    (double)acct / (double)n, (double)ids / (double)n,
-	    (double)inv / (double)n, sizeof(struct acct_invoice),
-	    (double)invids / (double)n, (double)prom / (double)n,
-	    (double)other / (double)n, (double)index / (double)n,
-	    (double)(acct + ids + inv + invids + prom + other + index) /
-	        (double)n,
+	bench_mem_print(&E);
+	printf("  malloc in use %.0f B/account, free in arena "
+	       "(fragmentation) %.0f; RSS growth %.0f B/account\n",
 	    (double)mi.uordblks / (double)n, (double)mi.fordblks / (double)n,
 	    (double)rss_growth_kib * 1024.0 / (double)n);
 }

@@ -3,7 +3,7 @@
  * lists, and its saved form (the `state` blob of the accounts table).
  *
  * The saved form is a version byte, then every field in a fixed order:
- * integers as little-endian 8 bytes, strings as a 4-byte length and
+ * integers as zigzag LEB128 varints, strings as a varint length and
  * their bytes.  It is written at the commit of every transaction that
  * changed the account and read once at start, and it is also the undo
  * copy of a batch that may not commit (ingest).
@@ -16,7 +16,7 @@
 #include "facts.h"
 #include "util.h"
 
-#define STATE_VERSION 2
+#define STATE_VERSION 3
 
 int64_t
 acct_balance(const struct acct *a)
@@ -35,8 +35,9 @@ acct_credit_balance(const struct acct *a)
 	int64_t sum = 0;
 	size_t i;
 
-	for (i = 0; i < a->ncred; i++)
-		sum += a->cred[i].remaining;
+	if (a->x != NULL)
+		for (i = 0; i < a->x->ncred; i++)
+			sum += a->x->cred[i].remaining;
 	return sum;
 }
 
@@ -63,10 +64,7 @@ acct_invoice_insert(struct acct *a, const struct acct_invoice *iv)
 {
 	size_t i;
 
-	if (a->ninv == a->capinv) {
-		a->capinv = a->capinv ? 2 * a->capinv : 4;
-		a->inv = xreallocarray(a->inv, a->capinv, sizeof(*a->inv));
-	}
+	a->inv = xreallocarray(a->inv, a->ninv + 1, sizeof(*a->inv));
 	for (i = a->ninv; i > 0 && invoice_before(iv, &a->inv[i - 1]); i--)
 		;
 	memmove(a->inv + i + 1, a->inv + i, (a->ninv - i) * sizeof(*a->inv));
@@ -140,10 +138,7 @@ acct_settled_reopen(struct acct *a, int64_t seq)
 size_t
 acct_promise_add(struct acct *a, const struct acct_promise *pr)
 {
-	if (a->nprom == a->capprom) {
-		a->capprom = a->capprom ? 2 * a->capprom : 2;
-		a->prom = xreallocarray(a->prom, a->capprom, sizeof(*a->prom));
-	}
+	a->prom = xreallocarray(a->prom, a->nprom + 1, sizeof(*a->prom));
 	a->prom[a->nprom] = *pr;
 	return a->nprom++;
 }
@@ -176,18 +171,29 @@ acct_task_remove(struct acct *a, int64_t num)
 struct acct *
 acct_new(const char *id)
 {
-	struct acct *a = xcalloc(1, sizeof(*a));
+	size_t n = strlen(id);
+	struct acct *a = xcalloc(1, offsetof(struct acct, id) + n + 1);
 
-	a->id = xstrdup(id);
+	memcpy(a->id, id, n + 1);
 	a->risk = -1;
 	a->due_at = INT64_MAX;
-	a->heap_pos = SIZE_MAX;
+	a->heap_pos = UINT32_MAX;
 	return a;
+}
+
+struct acct_extra *
+acct_extra(struct acct *a)
+{
+	if (a->x == NULL)
+		a->x = xcalloc(1, sizeof(*a->x));
+	return a->x;
 }
 
 void
 acct_clear(struct acct *a)
 {
+	int64_t due_at = a->due_at;
+	uint32_t heap_pos = a->heap_pos;
 	size_t i;
 
 	for (i = 0; i < a->ntags; i++)
@@ -195,29 +201,26 @@ acct_clear(struct acct *a)
 	free(a->tags);
 	free(a->inv);
 	free(a->set);
-	for (i = 0; i < a->nprom; i++)
-		free(a->prom[i].id);
 	free(a->prom);
-	facts_outcomes_fini(a);
-	for (i = 0; i < a->ncred; i++)
-		free(a->cred[i].money);
-	free(a->cred);
+	if (a->x != NULL) {
+		free(a->x->tail);
+		for (i = 0; i < a->x->ncred; i++)
+			free(a->x->cred[i].money);
+		free(a->x->cred);
+		free(a->x);
+	}
 	free(a->emitted);
 	free(a->alert_last);
 	free(a->tasks);
 
-	/* Everything but the id and the scheduler's fields. */
-	{
-		char *id = a->id;
-		int64_t due_at = a->due_at;
-		size_t heap_pos = a->heap_pos;
-
-		memset(a, 0, sizeof(*a));
-		a->id = id;
-		a->due_at = due_at;
-		a->heap_pos = heap_pos;
-		a->risk = -1;
-	}
+	/*
+	 * Everything but the id and the scheduler's: the id may begin in
+	 * the struct's tail padding, so not sizeof(*a).
+	 */
+	memset(a, 0, offsetof(struct acct, id));
+	a->due_at = due_at;
+	a->heap_pos = heap_pos;
+	a->risk = -1;
 }
 
 void
@@ -226,32 +229,35 @@ acct_free(struct acct *a)
 	if (a == NULL)
 		return;
 	acct_clear(a);
-	free(a->id);
 	free(a);
 }
 
 /* The saved form. */
 
+/* Integers as zigzag LEB128 varints: most are small. */
 static void
 put_i64(struct buf *b, int64_t v)
 {
-	uint64_t u = (uint64_t)v;
-	unsigned char c[8];
-	int i;
+	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	unsigned char c[10];
+	size_t n = 0;
 
-	for (i = 0; i < 8; i++)
-		c[i] = (unsigned char)(u >> (8 * i));
-	buf_append(b, c, 8);
+	do {
+		c[n] = (unsigned char)(u & 0x7f);
+		u >>= 7;
+		if (u != 0)
+			c[n] |= 0x80;
+		n++;
+	} while (u != 0);
+	buf_append(b, c, n);
 }
 
 static void
 put_str(struct buf *b, const char *s)
 {
 	size_t n = strlen(s);
-	unsigned char c[4] = { (unsigned char)n, (unsigned char)(n >> 8),
-		(unsigned char)(n >> 16), (unsigned char)(n >> 24) };
 
-	buf_append(b, c, 4);
+	put_i64(b, (int64_t)n);
 	buf_append(b, s, n);
 }
 
@@ -259,6 +265,7 @@ void
 acct_encode(const struct acct *a, struct buf *b)
 {
 	unsigned char v = STATE_VERSION;
+	const struct acct_extra *x = a->x;
 	size_t i;
 
 	buf_append(b, &v, 1);
@@ -266,10 +273,10 @@ acct_encode(const struct acct *a, struct buf *b)
 	put_i64(b, a->paused);
 	put_i64(b, a->size);
 	put_i64(b, a->risk);
-	put_i64(b, (int64_t)a->ntags);
+	put_i64(b, a->ntags);
 	for (i = 0; i < a->ntags; i++)
 		put_str(b, a->tags[i]);
-	put_i64(b, (int64_t)a->ninv);
+	put_i64(b, a->ninv);
 	for (i = 0; i < a->ninv; i++) {
 		const struct acct_invoice *iv = &a->inv[i];
 
@@ -280,7 +287,7 @@ acct_encode(const struct acct *a, struct buf *b)
 		put_i64(b, iv->due);
 		put_i64(b, iv->settle_day);
 	}
-	put_i64(b, (int64_t)a->nset);
+	put_i64(b, a->nset);
 	for (i = 0; i < a->nset; i++) {
 		put_i64(b, a->set[i].due);
 		put_i64(b, a->set[i].issued);
@@ -288,59 +295,66 @@ acct_encode(const struct acct *a, struct buf *b)
 		put_i64(b, a->set[i].settle_day);
 	}
 	put_i64(b, a->nsettled_old);
-	put_i64(b, (int64_t)a->nprom);
+	put_i64(b, a->nprom);
 	for (i = 0; i < a->nprom; i++) {
 		const struct acct_promise *pr = &a->prom[i];
 
-		put_str(b, pr->id);
+		put_i64(b, pr->seq);
 		put_i64(b, pr->amount);
 		put_i64(b, pr->counted);
 		put_i64(b, pr->at);
 		put_i64(b, pr->break_at);
 		put_i64(b, pr->verdict_at);
-		put_i64(b, pr->arrival);
 		put_i64(b, pr->due);
 		put_i64(b, pr->verdict);
 	}
-	put_i64(b, a->has_other);
-	put_i64(b, a->last_other.at);
-	put_i64(b, a->last_other.arrival);
-	put_i64(b, (int64_t)a->ntail);
-	for (i = 0; i < a->ntail; i++) {
-		put_i64(b, a->tail[i].at);
-		put_i64(b, a->tail[i].arrival);
+	put_i64(b, x != NULL && x->has_other);
+	put_i64(b, x != NULL ? x->last_other.at : 0);
+	put_i64(b, x != NULL ? x->last_other.arrival : 0);
+	put_i64(b, x != NULL ? x->ntail : 0);
+	for (i = 0; x != NULL && i < x->ntail; i++) {
+		put_i64(b, x->tail[i].at);
+		put_i64(b, x->tail[i].arrival);
 	}
-	put_i64(b, (int64_t)a->stage);
+	put_i64(b, a->stage);
 	put_i64(b, a->stage_entered);
 	put_i64(b, a->invoiced);
 	put_i64(b, a->paid);
 	put_i64(b, a->credited);
-	put_i64(b, (int64_t)a->ncred);
-	for (i = 0; i < a->ncred; i++) {
-		put_str(b, a->cred[i].money);
-		put_i64(b, a->cred[i].remaining);
-		put_i64(b, a->cred[i].at);
-		put_i64(b, a->cred[i].arrival);
+	put_i64(b, x != NULL ? x->ncred : 0);
+	for (i = 0; x != NULL && i < x->ncred; i++) {
+		put_str(b, x->cred[i].money);
+		put_i64(b, x->cred[i].remaining);
+		put_i64(b, x->cred[i].at);
+		put_i64(b, x->cred[i].arrival);
 	}
 	put_i64(b, a->cad_acc);
 	put_i64(b, a->cad_mark);
 	put_i64(b, a->cad_running);
 	put_i64(b, a->held);
-	put_i64(b, (int64_t)a->nemitted);
+	put_i64(b, a->nemitted);
 	for (i = 0; i < a->nemitted; i++)
 		put_i64(b, a->emitted[i]);
-	put_i64(b, (int64_t)a->nalerts);
+	put_i64(b, a->nalerts);
 	for (i = 0; i < a->nalerts; i++)
 		put_i64(b, a->alert_last[i]);
-	put_i64(b, (int64_t)a->ntasks);
+	put_i64(b, a->ntasks);
 	for (i = 0; i < a->ntasks; i++) {
 		put_i64(b, a->tasks[i].num);
 		put_i64(b, a->tasks[i].alert);
 	}
 }
 
+/*
+ * Version 2 (session 2's databases) wrote every integer as 8 bytes
+ * little-endian, strings with a 4-byte length, and promise ids: read
+ * still, written never.
+ */
+#define STATE_VERSION_FIXED 2
+
 struct reader {
 	const unsigned char *p, *end;
+	bool fixed; /* version 2 */
 	bool bad;
 };
 
@@ -350,30 +364,53 @@ get_i64(struct reader *r)
 	uint64_t u = 0;
 	int i;
 
-	if (r->end - r->p < 8) {
+	if (r->fixed) {
+		if (r->end - r->p < 8) {
+			r->bad = true;
+			return 0;
+		}
+		for (i = 0; i < 8; i++)
+			u |= (uint64_t)r->p[i] << (8 * i);
+		r->p += 8;
+		return (int64_t)u;
+	}
+	for (i = 0; i < 64; i += 7) {
+		if (r->p == r->end) {
+			r->bad = true;
+			return 0;
+		}
+		u |= (uint64_t)(*r->p & 0x7f) << i;
+		if ((*r->p++ & 0x80) == 0)
+			return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+	}
+	r->bad = true;
+	return 0;
+}
+
+static size_t
+get_len(struct reader *r)
+{
+	size_t n;
+
+	if (!r->fixed)
+		return (size_t)get_i64(r);
+	if (r->end - r->p < 4) {
 		r->bad = true;
 		return 0;
 	}
-	for (i = 0; i < 8; i++)
-		u |= (uint64_t)r->p[i] << (8 * i);
-	r->p += 8;
-	return (int64_t)u;
+	n = (size_t)r->p[0] | (size_t)r->p[1] << 8 | (size_t)r->p[2] << 16 |
+	    (size_t)r->p[3] << 24;
+	r->p += 4;
+	return n;
 }
 
 static char *
 get_str(struct reader *r)
 {
-	size_t n;
+	size_t n = get_len(r);
 	char *s;
 
-	if (r->end - r->p < 4) {
-		r->bad = true;
-		return xstrdup("");
-	}
-	n = (size_t)r->p[0] | (size_t)r->p[1] << 8 | (size_t)r->p[2] << 16 |
-	    (size_t)r->p[3] << 24;
-	r->p += 4;
-	if ((size_t)(r->end - r->p) < n) {
+	if (r->bad || (size_t)(r->end - r->p) < n) {
 		r->bad = true;
 		return xstrdup("");
 	}
@@ -382,42 +419,51 @@ get_str(struct reader *r)
 	return s;
 }
 
-/* A count that the remaining bytes can hold (elem bytes each). */
-static size_t
-get_count(struct reader *r, size_t elem)
+/*
+ * A count that the remaining bytes can hold, each element at least ints
+ * integers and strs strings.
+ */
+static uint32_t
+get_count(struct reader *r, size_t ints, size_t strs)
 {
 	int64_t n = get_i64(r);
+	size_t elem = r->fixed ? ints * 8 + strs * 4 : ints + strs;
 
-	if (n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p) / elem) {
+	if (n < 0 || n > UINT32_MAX ||
+	    (uint64_t)n > (uint64_t)(r->end - r->p) / elem) {
 		r->bad = true;
 		return 0;
 	}
-	return (size_t)n;
+	return (uint32_t)n;
 }
 
 int
 acct_decode(struct acct *a, const void *data, size_t len)
 {
-	struct reader r = { data, (const unsigned char *)data + len, false };
+	struct reader r = { data, (const unsigned char *)data + len, false,
+		false };
+	struct acct_extra *x;
 	char *cur;
-	size_t i, n;
+	uint32_t i, n;
+	bool has_other;
+	struct acct_outcome last;
 
 	acct_clear(a);
-	if (len < 1 || r.p[0] != STATE_VERSION)
+	if (len < 1 ||
+	    (r.p[0] != STATE_VERSION && r.p[0] != STATE_VERSION_FIXED))
 		return -1;
-	r.p++;
+	r.fixed = *r.p++ == STATE_VERSION_FIXED;
 	cur = get_str(&r);
 	snprintf(a->currency, sizeof(a->currency), "%s", cur);
 	free(cur);
 	a->paused = get_i64(&r) != 0;
-	a->size = (int)get_i64(&r);
-	a->risk = (int)get_i64(&r);
-	n = get_count(&r, 4);
+	a->size = (int8_t)get_i64(&r);
+	a->risk = (int8_t)get_i64(&r);
+	n = get_count(&r, 0, 1);
 	a->tags = n ? xcalloc(n, sizeof(*a->tags)) : NULL;
 	for (i = 0; i < n; i++)
 		a->tags[a->ntags++] = get_str(&r);
-	n = get_count(&r, 6 * 8);
-	a->capinv = n;
+	n = get_count(&r, 6, 0);
 	a->inv = n ? xcalloc(n, sizeof(*a->inv)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_invoice *iv = &a->inv[a->ninv++];
@@ -429,7 +475,7 @@ acct_decode(struct acct *a, const void *data, size_t len)
 		iv->due = (int32_t)get_i64(&r);
 		iv->settle_day = (int32_t)get_i64(&r);
 	}
-	n = get_count(&r, 4 * 8);
+	n = get_count(&r, 4, 0);
 	if (n > ACCT_SETTLED_KEEP)
 		r.bad = true, n = 0;
 	a->set = n ? xcalloc(n, sizeof(*a->set)) : NULL;
@@ -441,61 +487,74 @@ acct_decode(struct acct *a, const void *data, size_t len)
 		st->seq = (uint32_t)get_i64(&r);
 		st->settle_day = (int32_t)get_i64(&r);
 	}
-	a->nsettled_old = get_i64(&r);
-	n = get_count(&r, 4 + 8 * 8);
-	a->capprom = n;
+	a->nsettled_old = (uint32_t)get_i64(&r);
+	n = get_count(&r, 8, r.fixed ? 1 : 0);
 	a->prom = n ? xcalloc(n, sizeof(*a->prom)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_promise *pr = &a->prom[a->nprom++];
 
-		pr->id = get_str(&r);
+		if (r.fixed)
+			free(get_str(&r)); /* the id: the seq finds it */
+		else
+			pr->seq = (uint32_t)get_i64(&r);
 		pr->amount = get_i64(&r);
 		pr->counted = get_i64(&r);
 		pr->at = get_i64(&r);
 		pr->break_at = get_i64(&r);
 		pr->verdict_at = get_i64(&r);
-		pr->arrival = get_i64(&r);
+		if (r.fixed)
+			pr->seq = (uint32_t)get_i64(&r); /* its arrival */
 		pr->due = (int32_t)get_i64(&r);
-		pr->verdict = (enum acct_verdict)get_i64(&r);
+		pr->verdict = (uint8_t)get_i64(&r);
 	}
-	a->has_other = get_i64(&r) != 0;
-	a->last_other.at = get_i64(&r);
-	a->last_other.arrival = get_i64(&r);
-	n = get_count(&r, 16);
-	a->captail = n;
-	a->tail = n ? xcalloc(n, sizeof(*a->tail)) : NULL;
-	for (i = 0; i < n; i++) {
-		a->tail[a->ntail].at = get_i64(&r);
-		a->tail[a->ntail++].arrival = get_i64(&r);
+	has_other = get_i64(&r) != 0;
+	last.at = get_i64(&r);
+	last.arrival = get_i64(&r);
+	if (has_other) {
+		x = acct_extra(a);
+		x->has_other = true;
+		x->last_other = last;
 	}
-	a->stage = (size_t)get_i64(&r);
+	n = get_count(&r, 2, 0);
+	if (n > 0) {
+		x = acct_extra(a);
+		x->tail = xcalloc(n, sizeof(*x->tail));
+		for (i = 0; i < n; i++) {
+			x->tail[x->ntail].at = get_i64(&r);
+			x->tail[x->ntail++].arrival = get_i64(&r);
+		}
+	}
+	a->stage = (uint32_t)get_i64(&r);
 	a->stage_entered = get_i64(&r);
 	a->invoiced = get_i64(&r);
 	a->paid = get_i64(&r);
 	a->credited = get_i64(&r);
-	n = get_count(&r, 4 + 3 * 8);
-	a->cred = n ? xcalloc(n, sizeof(*a->cred)) : NULL;
-	for (i = 0; i < n; i++) {
-		struct acct_credit *c = &a->cred[a->ncred++];
+	n = get_count(&r, 3, 1);
+	if (n > 0) {
+		x = acct_extra(a);
+		x->cred = xcalloc(n, sizeof(*x->cred));
+		for (i = 0; i < n; i++) {
+			struct acct_credit *c = &x->cred[x->ncred++];
 
-		c->money = get_str(&r);
-		c->remaining = get_i64(&r);
-		c->at = get_i64(&r);
-		c->arrival = get_i64(&r);
+			c->money = get_str(&r);
+			c->remaining = get_i64(&r);
+			c->at = get_i64(&r);
+			c->arrival = get_i64(&r);
+		}
 	}
 	a->cad_acc = get_i64(&r);
 	a->cad_mark = get_i64(&r);
 	a->cad_running = get_i64(&r) != 0;
 	a->held = get_i64(&r) != 0;
-	n = get_count(&r, 8);
+	n = get_count(&r, 1, 0);
 	a->emitted = n ? xcalloc(n, sizeof(*a->emitted)) : NULL;
 	for (i = 0; i < n; i++)
 		a->emitted[a->nemitted++] = (uint32_t)get_i64(&r);
-	n = get_count(&r, 8);
+	n = get_count(&r, 1, 0);
 	a->alert_last = n ? xcalloc(n, sizeof(*a->alert_last)) : NULL;
 	for (i = 0; i < n; i++)
 		a->alert_last[a->nalerts++] = get_i64(&r);
-	n = get_count(&r, 16);
+	n = get_count(&r, 2, 0);
 	a->tasks = n ? xcalloc(n, sizeof(*a->tasks)) : NULL;
 	for (i = 0; i < n; i++) {
 		a->tasks[a->ntasks].num = get_i64(&r);

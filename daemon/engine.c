@@ -38,7 +38,7 @@ static void
 heap_set(struct engine *e, size_t i, struct acct *a)
 {
 	e->heap[i] = a;
-	a->heap_pos = i;
+	a->heap_pos = (uint32_t)i;
 }
 
 static void
@@ -79,9 +79,9 @@ heap_remove(struct engine *e, struct acct *a)
 	size_t i = a->heap_pos;
 	struct acct *last;
 
-	if (i == SIZE_MAX)
+	if (a->heap_pos == UINT32_MAX)
 		return;
-	a->heap_pos = SIZE_MAX;
+	a->heap_pos = UINT32_MAX;
 	last = e->heap[--e->nheap];
 	if (i == e->nheap)
 		return;
@@ -99,7 +99,7 @@ schedule(struct engine *e, struct acct *a, int64_t due_at)
 		a->due_at = INT64_MAX;
 		return;
 	}
-	if (a->heap_pos == SIZE_MAX) {
+	if (a->heap_pos == UINT32_MAX) {
 		if (e->nheap == e->capheap) {
 			e->capheap = e->capheap ? 2 * e->capheap : 64;
 			e->heap = xreallocarray(
@@ -135,6 +135,19 @@ sweep_after(const struct engine *e, int64_t t)
 	}
 }
 
+/* Account id was saved in stage name, which the rules lack. */
+static void
+lost_add(struct engine *e, const char *id, const char *name)
+{
+	size_t n = strlen(id);
+	struct lost_stage *l = xmalloc(offsetof(struct lost_stage, id) + n + 1);
+
+	l->name = xstrdup(name);
+	memcpy(l->id, id, n + 1);
+	idmap_put(&e->lost, l);
+	e->nlost++;
+}
+
 int
 engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
     bool wall, int sweep_min, int64_t clock_pos)
@@ -142,7 +155,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	struct acct *a;
 	const void *blob;
 	const char *stage;
-	size_t len;
+	size_t len, idx;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
@@ -150,8 +163,8 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	e->wall = wall;
 	e->sweep_min = sweep_min;
 	e->clock_pos = clock_pos;
-	idmap_init(&e->accounts);
-	idmap_init(&e->lost);
+	idmap_init(&e->accounts, offsetof(struct acct, id));
+	idmap_init(&e->lost, offsetof(struct lost_stage, id));
 	buf_init(&e->scratch);
 	engine_set_rules(e, rs);
 
@@ -179,12 +192,14 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 		}
 		/* The stage by name: the rules may have changed meanwhile. */
 		stage = store_col_text(s, Q_ACCOUNT_LOAD, 2);
-		if (rules_stage_lookup(rs, stage, &a->stage) != 1) {
-			a->stage = SIZE_MAX;
-			idmap_put(&e->lost, a->id, xstrdup(stage));
-			e->nlost++;
+		if (rules_stage_lookup(rs, stage, &idx) != 1 ||
+		    idx >= ACCT_NO_STAGE) {
+			a->stage = ACCT_NO_STAGE;
+			lost_add(e, a->id, stage);
+		} else {
+			a->stage = (uint32_t)idx;
 		}
-		idmap_put(&e->accounts, a->id, a);
+		idmap_put(&e->accounts, a);
 		e->naccounts++;
 	}
 	store_done(s, Q_ACCOUNT_LOAD);
@@ -194,10 +209,9 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	e->next_sweep = sweep_after(e, clock_pos);
 	{
 		size_t pos = 0;
-		const char *key;
 
-		while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
-			if (a->stage != SIZE_MAX)
+		while ((a = idmap_next(&e->accounts, &pos)) != NULL)
+			if (a->stage != ACCT_NO_STAGE)
 				engine_reschedule(e, a);
 	}
 	return 0;
@@ -210,13 +224,13 @@ static void
 lost_fini(struct engine *e)
 {
 	size_t pos = 0;
-	const char *key;
-	char *name;
+	struct lost_stage *l;
 
-	while ((name = idmap_next(&e->lost, &pos, &key)) != NULL)
-		free(name);
+	while ((l = idmap_next(&e->lost, &pos)) != NULL) {
+		free(l->name);
+		free(l);
+	}
 	idmap_fini(&e->lost);
-	idmap_init(&e->lost);
 	e->nlost = 0;
 }
 
@@ -225,13 +239,11 @@ engine_close(struct engine *e)
 {
 	struct acct *a;
 	size_t pos = 0;
-	const char *key;
 
-	while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
+	while ((a = idmap_next(&e->accounts, &pos)) != NULL)
 		acct_free(a);
 	idmap_fini(&e->accounts);
 	lost_fini(e);
-	idmap_fini(&e->lost);
 	free(e->sorted);
 	free(e->heap);
 	free(e->dirty);
@@ -281,7 +293,7 @@ engine_add(struct engine *e, const char *id)
 {
 	struct acct *a = acct_new(id);
 
-	idmap_put(&e->accounts, a->id, a);
+	idmap_put(&e->accounts, a);
 	e->naccounts++;
 	e->sorted_ok = false;
 	undo_push(&e->undo, &e->nundo, &e->capundo, a, true);
@@ -308,12 +320,11 @@ engine_sorted(struct engine *e, size_t *n)
 {
 	struct acct *a;
 	size_t pos = 0, i = 0;
-	const char *key;
 
 	if (!e->sorted_ok) {
 		e->sorted = xreallocarray(e->sorted,
 		    e->naccounts ? e->naccounts : 1, sizeof(*e->sorted));
-		while ((a = idmap_next(&e->accounts, &pos, &key)) != NULL)
+		while ((a = idmap_next(&e->accounts, &pos)) != NULL)
 			e->sorted[i++] = a;
 		qsort(e->sorted, i, sizeof(*e->sorted), cmp_id);
 		e->sorted_ok = true;
@@ -703,14 +714,16 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 		struct acct *a = all[i];
 
 		old = NULL;
-		if (a->stage == SIZE_MAX)
-			old = idmap_get(&e->lost, a->id);
-		else
+		if (a->stage == ACCT_NO_STAGE) {
+			const struct lost_stage *l = idmap_get(&e->lost, a->id);
+
+			old = l != NULL ? l->name : NULL;
+		} else
 			old = ors->stages[a->stage].name;
 		if (old != NULL && rules_stage_lookup(nrs, old, &idx) == 1) {
 			if (idx != a->stage) {
 				engine_touch(e, a);
-				a->stage = idx;
+				a->stage = (uint32_t)idx;
 			}
 		} else
 			reload_move(e, a, old != NULL ? old : "?", nrs);
@@ -724,7 +737,7 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 		engine_set_rules(e, ors);
 		all = engine_sorted(e, &n);
 		for (i = 0; i < n; i++)
-			if (all[i]->stage != SIZE_MAX)
+			if (all[i]->stage != ACCT_NO_STAGE)
 				engine_reschedule(e, all[i]);
 		return -1;
 	}

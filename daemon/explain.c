@@ -213,9 +213,16 @@ next_due(struct engine *e, const struct acct *a, int64_t now)
 	for (k = 0; k < a->nprom; k++)
 		if (a->prom[k].verdict == ACCT_PENDING &&
 		    a->prom[k].break_at == at) {
-			snprintf(buf, sizeof(buf),
-			    "promise %s is broken unless kept before",
-			    a->prom[k].id);
+			/* Its id is in the store (by seq). */
+			if (store_q(e->store, Q_EVENT_ID, "i",
+			        (int64_t)a->prom[k].seq) == 1)
+				snprintf(buf, sizeof(buf),
+				    "promise %s is broken unless kept before",
+				    store_col_text(e->store, Q_EVENT_ID, 0));
+			else
+				snprintf(buf, sizeof(buf),
+				    "a promise is broken unless kept before");
+			store_done(e->store, Q_EVENT_ID);
 			json_array_append_new(what, json_string(buf));
 		}
 	for (k = 0; k < st->ntasks; k++) {

@@ -300,7 +300,7 @@ facts_compute(const struct acct *a, const struct facts_params *p, int64_t now,
 	fv->promises_kept = p->nwindows > 0 ? kept : NULL;
 	fv->promise_pending = pending;
 
-	fv->unreached = (int64_t)a->ntail;
+	fv->unreached = a->x != NULL ? (int64_t)a->x->ntail : 0;
 	age = floor_div(now - a->stage_entered, CLOCK_DAY);
 	fv->days_in_stage = age > 0 ? age : 0;
 	fv->stage = a->stage;
@@ -322,52 +322,39 @@ void
 facts_outcome_add(
     struct acct *a, int64_t at, int64_t arrival, bool unreached_kind)
 {
+	struct acct_extra *x = acct_extra(a);
 	size_t i, drop;
 
 	/* Older than the last other outcome: it is followed by one. */
-	if (a->has_other && outcome_before(at, arrival, &a->last_other))
+	if (x->has_other && outcome_before(at, arrival, &x->last_other))
 		return;
 
 	if (!unreached_kind) {
-		a->has_other = true;
-		a->last_other.at = at;
-		a->last_other.arrival = arrival;
+		x->has_other = true;
+		x->last_other.at = at;
+		x->last_other.arrival = arrival;
 		/* invariant (2): drop the tail before the new last other. */
-		for (drop = 0; drop < a->ntail; drop++)
-			if (outcome_before(at, arrival, &a->tail[drop]))
+		for (drop = 0; drop < x->ntail; drop++)
+			if (outcome_before(at, arrival, &x->tail[drop]))
 				break;
 		if (drop > 0) {
-			memmove(a->tail, a->tail + drop,
-			    (a->ntail - drop) * sizeof(*a->tail));
-			a->ntail -= drop;
+			memmove(x->tail, x->tail + drop,
+			    (x->ntail - drop) * sizeof(*x->tail));
+			x->ntail -= (uint32_t)drop;
 		}
 		return;
 	}
 
-	if (a->ntail == a->captail) {
-		a->captail = a->captail ? 2 * a->captail : 4;
-		a->tail = xreallocarray(a->tail, a->captail, sizeof(*a->tail));
-	}
+	x->tail = xreallocarray(x->tail, x->ntail + 1, sizeof(*x->tail));
 	/* Outcomes mostly arrive in order: search from the end. */
-	for (i = a->ntail; i > 0; i--)
-		if (!outcome_before(at, arrival, &a->tail[i - 1]))
+	for (i = x->ntail; i > 0; i--)
+		if (!outcome_before(at, arrival, &x->tail[i - 1]))
 			break;
 	memmove(
-	    a->tail + i + 1, a->tail + i, (a->ntail - i) * sizeof(*a->tail));
-	a->tail[i].at = at;
-	a->tail[i].arrival = arrival;
-	a->ntail++;
-}
-
-void
-facts_outcomes_fini(struct acct *a)
-{
-	free(a->tail);
-	a->tail = NULL;
-	a->ntail = 0;
-	a->captail = 0;
-	a->has_other = false;
-	memset(&a->last_other, 0, sizeof(a->last_other));
+	    x->tail + i + 1, x->tail + i, (x->ntail - i) * sizeof(*x->tail));
+	x->tail[i].at = at;
+	x->tail[i].arrival = arrival;
+	x->ntail++;
 }
 
 /*

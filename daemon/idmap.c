@@ -1,9 +1,10 @@
 /*
- * idmap — string-keyed open-addressing hash table.
+ * idmap — an intrusive string-keyed open-addressing hash table.
  *
  * Invariants: (1) cap is 0 or a power of two and n <= cap * 3 / 4;
  * (2) deletion backward-shifts the cluster, so there are no tombstones
- * and a probe stops at the first empty slot.
+ * and a probe stops at the first empty slot.  Slots hold only the value
+ * pointer: a probe reads the id from the value (no stored hash).
  */
 #include "idmap.h"
 
@@ -25,104 +26,100 @@ hash_key(const char *s)
 	return h ^ (h >> 29);
 }
 
+static const char *
+key_of(const struct idmap *m, const void *val)
+{
+	return (const char *)val + m->key_off;
+}
+
 void
-idmap_init(struct idmap *m)
+idmap_init(struct idmap *m, size_t key_off)
 {
 	memset(m, 0, sizeof(*m));
+	m->key_off = key_off;
 }
 
 void
 idmap_fini(struct idmap *m)
 {
 	free(m->slots);
-	memset(m, 0, sizeof(*m));
+	m->slots = NULL;
+	m->cap = m->n = 0;
 }
 
-static struct idmap_slot *
-find(const struct idmap *m, const char *key, uint64_t h)
+/* The slot holding key, or the empty slot where it would go. */
+static size_t
+find(const struct idmap *m, const char *key)
 {
-	size_t mask, i;
-	struct idmap_slot *s;
+	size_t mask = m->cap - 1, i;
 
-	if (m->cap == 0)
-		return NULL;
-	mask = m->cap - 1;
-	for (i = h & mask;; i = (i + 1) & mask) {
-		s = &m->slots[i];
-		if (s->key == NULL)
-			return NULL;
-		if (s->hash == h && strcmp(s->key, key) == 0)
-			return s;
-	}
+	for (i = hash_key(key) & mask; m->slots[i] != NULL; i = (i + 1) & mask)
+		if (strcmp(key_of(m, m->slots[i]), key) == 0)
+			break;
+	return i;
 }
 
 void *
 idmap_get(const struct idmap *m, const char *key)
 {
-	struct idmap_slot *s = find(m, key, hash_key(key));
-
-	return s ? s->val : NULL;
+	return m->cap == 0 ? NULL : m->slots[find(m, key)];
 }
 
 static void
-insert(struct idmap *m, const char *key, void *val, uint64_t h)
+resize(struct idmap *m, size_t cap)
 {
-	size_t mask = m->cap - 1, i;
-
-	for (i = h & mask; m->slots[i].key != NULL; i = (i + 1) & mask)
-		;
-	m->slots[i].key = key;
-	m->slots[i].val = val;
-	m->slots[i].hash = h;
-	m->n++;
-}
-
-static void
-grow(struct idmap *m)
-{
-	struct idmap_slot *old = m->slots;
+	void **old = m->slots;
 	size_t oldcap = m->cap, i;
 
-	m->cap = m->cap ? m->cap * 2 : 16;
+	m->cap = cap;
 	m->slots = xcalloc(m->cap, sizeof(*m->slots));
-	m->n = 0;
 	for (i = 0; i < oldcap; i++)
-		if (old[i].key != NULL)
-			insert(m, old[i].key, old[i].val, old[i].hash);
+		if (old[i] != NULL)
+			m->slots[find(m, key_of(m, old[i]))] = old[i];
 	free(old);
 }
 
 void
-idmap_put(struct idmap *m, const char *key, void *val)
+idmap_reserve(struct idmap *m, size_t n)
 {
-	uint64_t h = hash_key(key);
-	struct idmap_slot *s = find(m, key, h);
+	size_t cap = m->cap ? m->cap : 16;
 
-	if (s != NULL) {
-		s->key = key;
-		s->val = val;
-		return;
-	}
-	if ((m->n + 1) * 4 > m->cap * 3) /* invariant (1) */
-		grow(m);
-	insert(m, key, val, h);
+	while (n * 4 > cap * 3) /* invariant (1) */
+		cap *= 2;
+	if (cap != m->cap)
+		resize(m, cap);
+}
+
+void *
+idmap_put(struct idmap *m, void *val)
+{
+	void *old;
+	size_t i;
+
+	idmap_reserve(m, m->n + 1);
+	i = find(m, key_of(m, val));
+	old = m->slots[i];
+	m->slots[i] = val;
+	if (old == NULL)
+		m->n++;
+	return old;
 }
 
 void *
 idmap_del(struct idmap *m, const char *key)
 {
-	struct idmap_slot *s = find(m, key, hash_key(key));
 	size_t mask, i, j, home;
 	void *val;
 
-	if (s == NULL)
+	if (m->cap == 0)
 		return NULL;
-	val = s->val;
+	i = find(m, key);
+	if ((val = m->slots[i]) == NULL)
+		return NULL;
 	mask = m->cap - 1;
-	i = (size_t)(s - m->slots);
 	/* Invariant (2): shift later members of the cluster back. */
-	for (j = (i + 1) & mask; m->slots[j].key != NULL; j = (j + 1) & mask) {
-		home = m->slots[j].hash & mask;
+	for (j = (i + 1) & mask; m->slots[j] != NULL; j = (j + 1) & mask) {
+		home = hash_key(key_of(m, m->slots[j])) & mask;
 		/* Move j to i when i lies cyclically in [home, j). */
 		if ((j > i && (home <= i || home > j)) ||
 		    (j < i && (home <= i && home > j))) {
@@ -130,20 +127,16 @@ idmap_del(struct idmap *m, const char *key)
 			i = j;
 		}
 	}
-	m->slots[i].key = NULL;
-	m->slots[i].val = NULL;
+	m->slots[i] = NULL;
 	m->n--;
 	return val;
 }
 
 void *
-idmap_next(const struct idmap *m, size_t *pos, const char **key)
+idmap_next(const struct idmap *m, size_t *pos)
 {
 	for (; *pos < m->cap; (*pos)++)
-		if (m->slots[*pos].key != NULL) {
-			if (key != NULL)
-				*key = m->slots[*pos].key;
-			return m->slots[(*pos)++].val;
-		}
+		if (m->slots[*pos] != NULL)
+			return m->slots[(*pos)++];
 	return NULL;
 }

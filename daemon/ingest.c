@@ -421,7 +421,23 @@ cmp_promise(const void *x, const void *y)
 
 	if (p->due != q->due)
 		return p->due < q->due ? -1 : 1;
-	return p->arrival < q->arrival ? -1 : p->arrival > q->arrival;
+	return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+/* Counts take of money towards promise seq (promise_money). */
+static void
+pm_add(struct ctx *c, uint32_t seq, const char *money, int64_t take)
+{
+	struct store *s = c->e->store;
+	int rc = store_q(s, Q_EVENT_ID, "i", (int64_t)seq);
+
+	if (rc == 1)
+		rc = store_exec_q(s, Q_PM_ADD, "tti",
+		    store_col_text(s, Q_EVENT_ID, 0), money, take);
+	else if (rc == 0)
+		rc = -1; /* a promise in memory has its event */
+	store_done(s, Q_EVENT_ID);
+	db(c, rc);
 }
 
 /*
@@ -450,9 +466,7 @@ count_money(struct ctx *c, struct acct *a, const char *money, int64_t amount,
 			take = amount;
 		v[i]->counted += take;
 		amount -= take;
-		db(c,
-		    store_exec_q(
-		        c->e->store, Q_PM_ADD, "tti", v[i]->id, money, take));
+		pm_add(c, v[i]->seq, money, take);
 		if (v[i]->counted >= v[i]->amount) {
 			v[i]->verdict = ACCT_KEPT;
 			v[i]->verdict_at = at;
@@ -466,10 +480,11 @@ static void
 add_credit(struct acct *a, const char *money, int64_t amount, int64_t at,
     int64_t arrival)
 {
+	struct acct_extra *x = acct_extra(a);
 	struct acct_credit *cr;
 
-	a->cred = xreallocarray(a->cred, a->ncred + 1, sizeof(*a->cred));
-	cr = &a->cred[a->ncred++];
+	x->cred = xreallocarray(x->cred, x->ncred + 1, sizeof(*x->cred));
+	cr = &x->cred[x->ncred++];
 	cr->money = xstrdup(money);
 	cr->remaining = amount;
 	cr->at = at;
@@ -484,12 +499,16 @@ add_credit(struct acct *a, const char *money, int64_t amount, int64_t at,
 static void
 use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 {
+	struct acct_extra *x = a->x;
 	struct acct_credit *cr;
-	size_t k, i, keep = 0;
+	uint32_t k, keep = 0;
+	size_t i;
 	int64_t take, at, start;
 
-	for (k = 0; k < a->ncred; k++) {
-		cr = &a->cred[k];
+	if (x == NULL)
+		return;
+	for (k = 0; k < x->ncred; k++) {
+		cr = &x->cred[k];
 		for (i = only >= 0 ? (size_t)only : 0;
 		     i < a->ninv && cr->remaining > 0; i++) {
 			take = a->inv[i].open < cr->remaining ? a->inv[i].open
@@ -515,11 +534,11 @@ use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 				break;
 		}
 		if (cr->remaining > 0)
-			a->cred[keep++] = *cr;
+			x->cred[keep++] = *cr;
 		else
 			free(cr->money);
 	}
-	a->ncred = keep;
+	x->ncred = keep;
 }
 
 /* A payment, credit or upheld amount: allocation, counting, the row. */
@@ -709,12 +728,14 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	int rc;
 
 	/* The payment's unapplied portion goes first. */
-	for (k = 0; k < a->ncred; k++) {
-		if (strcmp(a->cred[k].money, ev->event_ref) == 0) {
-			free(a->cred[k].money);
-			memmove(a->cred + k, a->cred + k + 1,
-			    (a->ncred - k - 1) * sizeof(*a->cred));
-			a->ncred--;
+	for (k = 0; a->x != NULL && k < a->x->ncred; k++) {
+		struct acct_extra *x = a->x;
+
+		if (strcmp(x->cred[k].money, ev->event_ref) == 0) {
+			free(x->cred[k].money);
+			memmove(x->cred + k, x->cred + k + 1,
+			    (x->ncred - k - 1) * sizeof(*x->cred));
+			x->ncred--;
 			break;
 		}
 	}
@@ -747,11 +768,11 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	/* Its contributions to promises still pending are withdrawn. */
 	for (rc = store_q(s, Q_PM_OF_MONEY, "t", ev->event_ref); rc == 1;
 	     rc = store_next(s, Q_PM_OF_MONEY)) {
-		const char *pid = store_col_text(s, Q_PM_OF_MONEY, 0);
+		int64_t pseq = store_col_int(s, Q_PM_OF_MONEY, 0);
 
 		for (k = 0; k < a->nprom; k++)
 			if (a->prom[k].verdict == ACCT_PENDING &&
-			    strcmp(a->prom[k].id, pid) == 0)
+			    a->prom[k].seq == pseq)
 				a->prom[k].counted -=
 				    store_col_int(s, Q_PM_OF_MONEY, 1);
 	}
@@ -760,8 +781,8 @@ apply_reversal(struct ctx *c, const struct event *ev)
 	for (k = 0; k < a->nprom; k++)
 		if (a->prom[k].verdict == ACCT_PENDING)
 			db(c,
-			    store_exec_q(s, Q_PM_WITHDRAW, "tt", ev->event_ref,
-			        a->prom[k].id));
+			    store_exec_q(s, Q_PM_WITHDRAW, "ti", ev->event_ref,
+			        (int64_t)a->prom[k].seq));
 	db(c, store_exec_q(s, Q_MONEY_REVERSE, "tt", ev->event_ref, ev->id));
 	/* Then the remaining credit, to the open invoices, dated now. */
 	use_credit(c, a, -1, e->now);
@@ -780,11 +801,10 @@ apply_promise(struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
 	int rc;
 
 	memset(&pr, 0, sizeof(pr));
-	pr.id = xstrdup(ev->id);
 	pr.amount = ev->amount;
 	pr.at = at;
 	pr.due = ev->due_day;
-	pr.arrival = seq;
+	pr.seq = (uint32_t)seq;
 	pr.break_at = clock_day_start(ev->due_day + 1) + e->rs->promise_grace_s;
 	pr.verdict = ACCT_PENDING;
 	idx = acct_promise_add(a, &pr);

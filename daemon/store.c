@@ -46,6 +46,7 @@ static const char *const q_sql[Q_COUNT] = {
 	     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
 	[Q_FEED_HEAD] = "SELECT coalesce(max(seq), 0) FROM feed",
 	[Q_EVENT_GET] = "SELECT seq, digest FROM events WHERE id = ?1",
+	[Q_EVENT_ID] = "SELECT id FROM events WHERE seq = ?1",
 	[Q_EVENT_ADD] =
 	    ("INSERT INTO events(seq, id, type, account, digest, at, body)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
@@ -100,10 +101,12 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_PM_ADD] = ("INSERT INTO promise_money(promise, money, amount)"
 	              " VALUES (?1, ?2, ?3) ON CONFLICT(promise, money)"
 	              " DO UPDATE SET amount = amount + excluded.amount"),
-	[Q_PM_OF_MONEY] = ("SELECT promise, amount FROM promise_money"
-	                   " WHERE money = ?1 AND withdrawn = 0"),
+	[Q_PM_OF_MONEY] = ("SELECT e.seq, pm.amount FROM promise_money pm"
+	                   " JOIN events e ON e.id = pm.promise"
+	                   " WHERE pm.money = ?1 AND pm.withdrawn = 0"),
 	[Q_PM_WITHDRAW] = ("UPDATE promise_money SET withdrawn = 1"
-	                   " WHERE money = ?1 AND promise = ?2"),
+	                   " WHERE money = ?1 AND promise ="
+	                   " (SELECT id FROM events WHERE seq = ?2)"),
 	[Q_PROMISE_ADD] =
 	    ("INSERT INTO promises(event, account, seq, amount, due, at,"
 	     " task) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),

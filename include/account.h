@@ -55,18 +55,20 @@ enum acct_verdict {
 	ACCT_BROKEN,
 };
 
-/* One promise to pay (§3.1). */
+/*
+ * One promise to pay (§3.1), 56 bytes.  Its id lives in the store: seq
+ * is its event's seq (the events table's key), and its arrival.
+ */
 struct acct_promise {
-	char *id;
 	int64_t amount;
 	int64_t counted; /* money counted towards it so far */
 	int64_t at;
 	int64_t
 	    break_at; /* end of its due day (next local midnight) + promise_grace */
 	int64_t verdict_at; /* valid unless pending */
-	int64_t arrival;
+	uint32_t seq;
 	int32_t due;
-	enum acct_verdict verdict;
+	uint8_t verdict; /* enum acct_verdict */
 };
 
 /* An outcome after the account's last "other" outcome (§3 unreached). */
@@ -92,13 +94,31 @@ struct acct_task {
 	int alert; /* index of its alert, -1 for a stage task */
 };
 
+/*
+ * What few accounts have, allocated when first needed: outcomes and
+ * unapplied credit.
+ *
+ * Outcomes, ordered by (at, arrival): the last outcome that was not
+ * no_answer/wrong_contact (has_other), and the unreached ones after it
+ * (tail).  unreached == ntail.
+ */
+struct acct_extra {
+	struct acct_outcome last_other;
+	struct acct_outcome *tail;
+	/* Unapplied credit, oldest payment first. */
+	struct acct_credit *cred;
+	uint32_t ntail;
+	uint32_t ncred;
+	bool has_other;
+};
+
 struct acct {
 	/*
 	 * Ordered by size (pointers, 64-bit values, counts, flags) so the
-	 * struct packs: a million of them live in memory (targets.md P5).
-	 * Counts are 32-bit: no account holds 4 billion of anything.
+	 * struct packs: a million of them live in memory (targets.md P5),
+	 * each one allocation with its id.  Counts are 32-bit: no account
+	 * holds 4 billion of anything.  Arrays are sized exactly.
 	 */
-	char *id;
 	char **tags;
 
 	/*
@@ -111,14 +131,8 @@ struct acct {
 	struct acct_settled *set;
 	/* Promises in arrival order. */
 	struct acct_promise *prom;
-	/*
-	 * Outcomes, ordered by (at, arrival): the last outcome that was not
-	 * no_answer/wrong_contact (has_other), and the unreached ones after
-	 * it (tail).  unreached == ntail.
-	 */
-	struct acct_outcome *tail;
-	/* Unapplied credit, oldest payment first. */
-	struct acct_credit *cred;
+	/* Outcomes and credit; NULL while the account has none. */
+	struct acct_extra *x;
 	/* emitted[k]: tasks cadence step k yielded in this stage entry. */
 	uint32_t *emitted;
 	/* Alerts (§4.6): the last firing per alert, INT64_MIN never. */
@@ -126,8 +140,6 @@ struct acct {
 	/* Open tasks, oldest first. */
 	struct acct_task *tasks;
 
-	struct acct_outcome last_other;
-	int64_t nsettled_old;
 	int64_t stage_entered; /* the instant the current stage was entered */
 	/* §2.2 step 10: totals of accepted events (reversals never lower). */
 	int64_t invoiced, paid, credited;
@@ -137,18 +149,17 @@ struct acct {
 	 * evaluation).
 	 */
 	int64_t cad_acc, cad_mark;
-	size_t stage; /* index in the ruleset */
 
 	/* Not saved: the scheduler's and the batch's bookkeeping. */
-	int64_t due_at;  /* next due moment, INT64_MAX none */
-	size_t heap_pos; /* SIZE_MAX when not in the heap */
+	int64_t due_at;    /* next due moment, INT64_MAX none */
+	uint32_t heap_pos; /* UINT32_MAX when not in the heap */
 
+	uint32_t stage; /* index in the ruleset */
+	uint32_t nsettled_old;
 	uint32_t ntags;
-	uint32_t ninv, capinv;
+	uint32_t ninv;
 	uint32_t nset;
-	uint32_t nprom, capprom;
-	uint32_t ntail, captail;
-	uint32_t ncred;
+	uint32_t nprom;
 	uint32_t nemitted;
 	uint32_t nalerts;
 	uint32_t ntasks;
@@ -157,13 +168,15 @@ struct acct {
 	int8_t size; /* enum rules_size */
 	int8_t risk; /* 0-4 = A-E, -1 unset */
 	bool paused;
-	bool has_other;
 	bool cad_running;
 	bool held;
 	bool dirty;  /* state to be saved in this transaction (not saved) */
 	bool saved;  /* an undo copy was taken in this step (not saved) */
 	bool bsaved; /* ... and in this batch of the step (not saved) */
+	char id[];   /* §1: 1-64 bytes */
 };
+
+#define ACCT_NO_STAGE UINT32_MAX
 
 /*
  * Invoice order (§3): due, then issued, then arrival (the seq).  True
@@ -199,7 +212,7 @@ void acct_compact(struct acct *a);
  * index; -1 when set has no such invoice (it may have been dropped).
  */
 long acct_settled_reopen(struct acct *a, int64_t seq);
-/* Appends a promise (its id is taken over); returns its index. */
+/* Appends a promise; returns its index. */
 size_t acct_promise_add(struct acct *a, const struct acct_promise *pr);
 void acct_task_add(struct acct *a, int64_t num, int alert);
 /* Removes open task num; false when it is not open. */
@@ -207,6 +220,8 @@ bool acct_task_remove(struct acct *a, int64_t num);
 
 /* A new empty account: stage 0, risk unset, nothing owed. */
 struct acct *acct_new(const char *id);
+/* a's outcomes and credit, allocated when a has none yet. */
+struct acct_extra *acct_extra(struct acct *a);
 void acct_free(struct acct *a);
 /* Frees everything a holds but its id and scheduling fields. */
 void acct_clear(struct acct *a);

@@ -32,6 +32,12 @@ struct engine_undo {
 	bool created;
 };
 
+/* An account saved in a stage that the rule set lacks. */
+struct lost_stage {
+	char *name;
+	char id[];
+};
+
 struct engine {
 	struct store *store;
 	const struct ruleset *rs; /* borrowed: the live rule set */
@@ -76,8 +82,9 @@ struct engine {
 	void *committed_arg;
 	/*
 	 * Loaded accounts whose stage the rule set lacks (rules changed
-	 * while dunnd was stopped): their stage is SIZE_MAX until the
-	 * start's reload moves them: lost maps their ids to the old names.
+	 * while dunnd was stopped): their stage is ACCT_NO_STAGE until the
+	 * start's reload moves them: lost holds their old stage names
+	 * (struct lost_stage).
 	 */
 	struct idmap lost;
 	size_t nlost;

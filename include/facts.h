@@ -79,9 +79,6 @@ void facts_compute(const struct acct *a, const struct facts_params *p,
 void facts_outcome_add(
     struct acct *a, int64_t at, int64_t arrival, bool unreached_kind);
 
-/* Frees the outcome tail of a and forgets its outcomes. */
-void facts_outcomes_fini(struct acct *a);
-
 /*
  * The first instant > now at which a fact of a in tested (bit
  * 1 << RULES_FACT_x per fact the rule set tests, rules_uses.facts) can

@@ -1,8 +1,9 @@
 /*
- * idmap — a hash table from id strings (§1: 1-64 chars) to pointers,
- * open addressing with linear probing.  Keys are borrowed: the caller
- * keeps each key alive as long as it is in the map (typically the id
- * string inside the value).
+ * idmap — a hash set of values that carry their own id string (§1: 1-64
+ * chars) at a fixed offset, looked up by id: open addressing with linear
+ * probing, one pointer per slot (a million accounts live in it,
+ * targets.md P5).  Values are borrowed: the caller keeps each alive, and
+ * its id unchanged, as long as it is in the map.
  */
 #ifndef DUNND_IDMAP_H
 #define DUNND_IDMAP_H
@@ -10,31 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct idmap_slot {
-	const char *key;
-	void *val;
-	uint64_t hash;
-};
-
 struct idmap {
-	struct idmap_slot *slots;
+	void **slots;
 	size_t cap; /* a power of two, or 0 */
 	size_t n;
+	size_t key_off; /* a value's id is the string at value + key_off */
 };
 
-void idmap_init(struct idmap *m);
-/* Frees the table, not the keys or values. */
+/* An empty map of values whose id is at key_off (offsetof). */
+void idmap_init(struct idmap *m, size_t key_off);
+/* Frees the table, not the values. */
 void idmap_fini(struct idmap *m);
-/* The value of key, or NULL. */
+/* Makes room for n values without growing again. */
+void idmap_reserve(struct idmap *m, size_t n);
+/* The value with id key, or NULL. */
 void *idmap_get(const struct idmap *m, const char *key);
-/* Sets key to val (replacing any value); key must stay alive. */
-void idmap_put(struct idmap *m, const char *key, void *val);
-/* Removes key; returns its value, or NULL when absent. */
+/* Adds val, replacing (and returning) a value with the same id. */
+void *idmap_put(struct idmap *m, void *val);
+/* Removes the value with id key; returns it, or NULL when absent. */
 void *idmap_del(struct idmap *m, const char *key);
 /*
- * Iteration: *pos starts at 0; returns the next slot's value (and key
- * in *key) or NULL at the end.  The map must not change meanwhile.
+ * Iteration: *pos starts at 0; returns the next value, or NULL at the
+ * end.  The map must not change meanwhile.
  */
-void *idmap_next(const struct idmap *m, size_t *pos, const char **key);
+void *idmap_next(const struct idmap *m, size_t *pos);
 
 #endif

@@ -296,15 +296,27 @@ fx_inv(const char *account, const char *invoice)
 	return &a->inv[i];
 }
 
+/* How many unapplied credit portions a holds. */
+static inline uint32_t
+fx_ncred(const struct acct *a)
+{
+	return a->x != NULL ? a->x->ncred : 0;
+}
+
 /* The promise of account whose event id is id. */
 static inline struct acct_promise *
 fx_prom(const char *account, const char *id)
 {
 	struct acct *a = fx_acct(account);
+	int64_t seq = -1;
 	size_t i;
 
+	/* The store knows its id; memory only its event seq. */
+	if (store_q(fx.s, Q_EVENT_GET, "t", id) == 1)
+		seq = store_col_int(fx.s, Q_EVENT_GET, 0);
+	store_done(fx.s, Q_EVENT_GET);
 	for (i = 0; i < a->nprom; i++)
-		if (strcmp(a->prom[i].id, id) == 0)
+		if (a->prom[i].seq == seq)
 			return &a->prom[i];
 	fail_msg("account %s has no promise %s", account, id);
 	return NULL;

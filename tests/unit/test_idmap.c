@@ -17,18 +17,18 @@ static void
 test_against_reference(void **state)
 {
 	static char keys[N][16];
+	static char other[16];
 	struct idmap m;
 	size_t i, pos = 0, seen = 0;
-	const char *k;
 	void *v;
 
 	(void)state;
-	idmap_init(&m);
+	idmap_init(&m, 0);
 	assert_null(idmap_get(&m, "x"));
 	assert_null(idmap_del(&m, "x"));
 	for (i = 0; i < N; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "C-%zu", i * 7919 % 100003);
-		idmap_put(&m, keys[i], &keys[i]);
+		assert_null(idmap_put(&m, keys[i]));
 	}
 	assert_int_equal(m.n, N);
 	for (i = 0; i < N; i += 3)
@@ -40,14 +40,21 @@ test_against_reference(void **state)
 		else
 			assert_ptr_equal(v, &keys[i]);
 	}
-	while ((v = idmap_next(&m, &pos, &k)) != NULL) {
-		assert_string_equal(k, (char *)v);
+	while ((v = idmap_next(&m, &pos)) != NULL) {
+		i = (size_t)((char(*)[16])v - keys);
+		assert_true(i < N && i % 3 != 0);
 		seen++;
 	}
 	assert_int_equal(seen, m.n);
-	/* Replacing keeps the count. */
-	idmap_put(&m, keys[1], NULL);
-	assert_null(idmap_get(&m, keys[1]));
+	/* Replacing a value by one with the same id keeps the count. */
+	memcpy(other, keys[1], sizeof(other));
+	assert_ptr_equal(idmap_put(&m, other), keys[1]);
+	assert_ptr_equal(idmap_get(&m, keys[1]), other);
+	assert_int_equal(seen, m.n);
+	/* Reserving keeps every value reachable. */
+	idmap_reserve(&m, 10 * N);
+	assert_true(m.cap * 3 >= 10 * N * 4);
+	assert_ptr_equal(idmap_get(&m, keys[2]), keys[2]);
 	assert_int_equal(seen, m.n);
 	idmap_fini(&m);
 }
@@ -62,10 +69,10 @@ test_delete_in_clusters(void **state)
 
 	(void)state;
 	for (j = 0; j < 64; j++) {
-		idmap_init(&m);
+		idmap_init(&m, 0);
 		for (i = 0; i < 12; i++) {
 			snprintf(keys[i], sizeof(keys[i]), "k%d", i);
-			idmap_put(&m, keys[i], keys[i]);
+			idmap_put(&m, keys[i]);
 		}
 		assert_non_null(idmap_del(&m, keys[j % 12]));
 		for (i = 0; i < 12; i++)
