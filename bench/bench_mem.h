@@ -22,8 +22,7 @@ enum bench_part {
 	BP_SET,
 	BP_PROM,
 	BP_EXTRA,
-	BP_CADENCE,
-	BP_TASKS,
+	BP_ARRAYS,
 	BP_ENGINE,
 	BP_PARTS
 };
@@ -48,7 +47,7 @@ bench_mem_print(struct engine *e)
 {
 	static const char *name[BP_PARTS] = { "struct acct + id",
 		"tags", "open invoices", "settled list", "promises",
-		"outcomes, credit", "cadence, alerts", "open tasks",
+		"outcomes, credit", "alerts, tasks, steps",
 		"engine maps, heap" };
 	struct bench_mem m = { { 0 }, { 0 } };
 	struct acct *const *all;
@@ -75,9 +74,7 @@ bench_mem_print(struct engine *e)
 				bench_mem_count(
 				    &m, BP_EXTRA, a->x->cred[k].money);
 		}
-		bench_mem_count(&m, BP_CADENCE, a->emitted);
-		bench_mem_count(&m, BP_CADENCE, a->alert_last);
-		bench_mem_count(&m, BP_TASKS, a->tasks);
+		bench_mem_count(&m, BP_ARRAYS, acct_arrays_block(a));
 	}
 	bench_mem_count(&m, BP_ENGINE, e->accounts.slots);
 	bench_mem_count(&m, BP_ENGINE, e->heap);

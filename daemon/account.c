@@ -76,8 +76,19 @@ acct_invoice_insert(struct acct *a, const struct acct_invoice *iv)
 static bool
 settled_before(const struct acct_settled *x, const struct acct_settled *y)
 {
-	return acct_order_before(
-	    x->due, x->issued, x->seq, y->due, y->issued, y->seq);
+	return acct_order_before(x->due, acct_settled_issued(x), x->seq, y->due,
+	    acct_settled_issued(y), y->seq);
+}
+
+/* Whether iv's days fit a settled entry's 16-bit offsets. */
+static bool
+fits_settled(const struct acct_invoice *iv)
+{
+	int64_t before = (int64_t)iv->due - iv->issued,
+	        late = (int64_t)iv->settle_day - iv->due;
+
+	return before >= INT16_MIN && before <= INT16_MAX &&
+	    late >= INT16_MIN && late <= INT16_MAX;
 }
 
 void
@@ -87,14 +98,15 @@ acct_compact(struct acct *a)
 	size_t i, k, j;
 
 	for (i = k = 0; i < a->ninv; i++) {
-		if (a->inv[i].open != 0 || a->inv[i].disputed != 0) {
+		if (a->inv[i].open != 0 || a->inv[i].disputed != 0 ||
+		    !fits_settled(&a->inv[i])) {
 			a->inv[k++] = a->inv[i];
 			continue;
 		}
 		st.due = a->inv[i].due;
-		st.issued = a->inv[i].issued;
 		st.seq = a->inv[i].seq;
-		st.settle_day = a->inv[i].settle_day;
+		st.issued_before = (int16_t)(a->inv[i].due - a->inv[i].issued);
+		st.late = (int16_t)(a->inv[i].settle_day - a->inv[i].due);
 		/* Exactly sized: most accounts keep only a few. */
 		a->set = xreallocarray(a->set, a->nset + 1, sizeof(*a->set));
 		for (j = a->nset; j > 0 && settled_before(&st, &a->set[j - 1]);
@@ -124,9 +136,9 @@ acct_settled_reopen(struct acct *a, int64_t seq)
 			continue;
 		memset(&iv, 0, sizeof(iv));
 		iv.due = a->set[j].due;
-		iv.issued = a->set[j].issued;
+		iv.issued = acct_settled_issued(&a->set[j]);
 		iv.seq = a->set[j].seq;
-		iv.settle_day = a->set[j].settle_day;
+		iv.settle_day = acct_settled_day(&a->set[j]);
 		memmove(a->set + j, a->set + j + 1,
 		    (a->nset - j - 1) * sizeof(*a->set));
 		a->nset--;
@@ -143,13 +155,53 @@ acct_promise_add(struct acct *a, const struct acct_promise *pr)
 	return a->nprom++;
 }
 
+void *
+acct_arrays_block(const struct acct *a)
+{
+	if (a->alert_last != NULL)
+		return a->alert_last;
+	if (a->tasks != NULL)
+		return a->tasks;
+	return a->emitted;
+}
+
+void
+acct_arrays(
+    struct acct *a, uint32_t nalerts, uint32_t ntasks, uint32_t nemitted)
+{
+	size_t sa = (size_t)nalerts * sizeof(*a->alert_last),
+	       st = (size_t)ntasks * sizeof(*a->tasks),
+	       se = (size_t)nemitted * sizeof(*a->emitted);
+	void *old = acct_arrays_block(a);
+	char *blk = sa + st + se > 0 ? xcalloc(1, sa + st + se) : NULL;
+
+	if (a->nalerts > 0 && nalerts > 0)
+		memcpy(blk, a->alert_last,
+		    (nalerts < a->nalerts ? nalerts : a->nalerts) *
+		        sizeof(*a->alert_last));
+	if (a->ntasks > 0 && ntasks > 0)
+		memcpy(blk + sa, a->tasks,
+		    (ntasks < a->ntasks ? ntasks : a->ntasks) *
+		        sizeof(*a->tasks));
+	if (a->nemitted > 0 && nemitted > 0)
+		memcpy(blk + sa + st, a->emitted,
+		    (nemitted < a->nemitted ? nemitted : a->nemitted) *
+		        sizeof(*a->emitted));
+	free(old);
+	a->alert_last = nalerts > 0 ? (int64_t *)(void *)blk : NULL;
+	a->tasks = ntasks > 0 ? (struct acct_task *)(void *)(blk + sa) : NULL;
+	a->emitted = nemitted > 0 ? (uint32_t *)(void *)(blk + sa + st) : NULL;
+	a->nalerts = nalerts;
+	a->ntasks = ntasks;
+	a->nemitted = nemitted;
+}
+
 void
 acct_task_add(struct acct *a, int64_t num, int alert)
 {
-	a->tasks = xreallocarray(a->tasks, a->ntasks + 1, sizeof(*a->tasks));
-	a->tasks[a->ntasks].num = num;
-	a->tasks[a->ntasks].alert = alert;
-	a->ntasks++;
+	acct_arrays(a, a->nalerts, a->ntasks + 1, a->nemitted);
+	a->tasks[a->ntasks - 1].num = num;
+	a->tasks[a->ntasks - 1].alert = alert;
 }
 
 bool
@@ -209,9 +261,7 @@ acct_clear(struct acct *a)
 		free(a->x->cred);
 		free(a->x);
 	}
-	free(a->emitted);
-	free(a->alert_last);
-	free(a->tasks);
+	free(acct_arrays_block(a));
 
 	/*
 	 * Everything but the id and the scheduler's: the id may begin in
@@ -290,9 +340,9 @@ acct_encode(const struct acct *a, struct buf *b)
 	put_i64(b, a->nset);
 	for (i = 0; i < a->nset; i++) {
 		put_i64(b, a->set[i].due);
-		put_i64(b, a->set[i].issued);
+		put_i64(b, acct_settled_issued(&a->set[i]));
 		put_i64(b, a->set[i].seq);
-		put_i64(b, a->set[i].settle_day);
+		put_i64(b, acct_settled_day(&a->set[i]));
 	}
 	put_i64(b, a->nsettled_old);
 	put_i64(b, a->nprom);
@@ -481,11 +531,17 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	a->set = n ? xcalloc(n, sizeof(*a->set)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_settled *st = &a->set[a->nset++];
+		int64_t due = get_i64(&r), issued = get_i64(&r);
 
-		st->due = (int32_t)get_i64(&r);
-		st->issued = (int32_t)get_i64(&r);
+		st->due = (int32_t)due;
 		st->seq = (uint32_t)get_i64(&r);
-		st->settle_day = (int32_t)get_i64(&r);
+		due -= issued;
+		issued = get_i64(&r) - st->due; /* now: late */
+		if (due < INT16_MIN || due > INT16_MAX || issued < INT16_MIN ||
+		    issued > INT16_MAX)
+			r.bad = true;
+		st->issued_before = (int16_t)due;
+		st->late = (int16_t)issued;
 	}
 	a->nsettled_old = (uint32_t)get_i64(&r);
 	n = get_count(&r, 8, r.fixed ? 1 : 0);
@@ -546,19 +602,20 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	a->cad_mark = get_i64(&r);
 	a->cad_running = get_i64(&r) != 0;
 	a->held = get_i64(&r) != 0;
+	/* The three share one block (acct_arrays): sized one by one. */
 	n = get_count(&r, 1, 0);
-	a->emitted = n ? xcalloc(n, sizeof(*a->emitted)) : NULL;
+	acct_arrays(a, 0, 0, n);
 	for (i = 0; i < n; i++)
-		a->emitted[a->nemitted++] = (uint32_t)get_i64(&r);
+		a->emitted[i] = (uint32_t)get_i64(&r);
 	n = get_count(&r, 1, 0);
-	a->alert_last = n ? xcalloc(n, sizeof(*a->alert_last)) : NULL;
+	acct_arrays(a, n, 0, a->nemitted);
 	for (i = 0; i < n; i++)
-		a->alert_last[a->nalerts++] = get_i64(&r);
+		a->alert_last[i] = get_i64(&r);
 	n = get_count(&r, 2, 0);
-	a->tasks = n ? xcalloc(n, sizeof(*a->tasks)) : NULL;
+	acct_arrays(a, a->nalerts, n, a->nemitted);
 	for (i = 0; i < n; i++) {
-		a->tasks[a->ntasks].num = get_i64(&r);
-		a->tasks[a->ntasks++].alert = (int)get_i64(&r);
+		a->tasks[i].num = get_i64(&r);
+		a->tasks[i].alert = (int)get_i64(&r);
 	}
 	if (r.bad || r.p != r.end)
 		return -1;

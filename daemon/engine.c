@@ -671,9 +671,9 @@ remap_alerts(struct engine *e, struct acct *a, const char *const *old,
 			if (strcmp(old[j], nrs->alerts[i].name) == 0)
 				v[i] = a->alert_last[j];
 	}
-	free(a->alert_last);
-	a->alert_last = v;
-	a->nalerts = nrs->nalerts;
+	acct_arrays(a, (uint32_t)nrs->nalerts, a->ntasks, a->nemitted);
+	memcpy(a->alert_last, v, nrs->nalerts * sizeof(*v));
+	free(v);
 }
 
 /*

@@ -346,26 +346,20 @@ fit_steps(struct engine *e, struct acct *a)
 	if (a->nemitted == n)
 		return;
 	engine_touch(e, a);
-	a->emitted = xreallocarray(a->emitted, n ? n : 1, sizeof(*a->emitted));
-	if (n > a->nemitted)
-		memset(a->emitted + a->nemitted, 0,
-		    (n - a->nemitted) * sizeof(*a->emitted));
-	a->nemitted = n;
+	acct_arrays(a, a->nalerts, a->ntasks, (uint32_t)n);
 }
 
 static void
 fit_alerts(struct engine *e, struct acct *a)
 {
-	size_t n = e->rs->nalerts, i;
+	size_t n = e->rs->nalerts, i = a->nalerts;
 
 	if (a->nalerts == n)
 		return;
 	engine_touch(e, a);
-	a->alert_last =
-	    xreallocarray(a->alert_last, n ? n : 1, sizeof(*a->alert_last));
-	for (i = a->nalerts; i < n; i++)
+	acct_arrays(a, (uint32_t)n, a->ntasks, a->nemitted);
+	for (; i < n; i++)
 		a->alert_last[i] = INT64_MIN;
-	a->nalerts = n;
 }
 
 static int64_t

@@ -88,8 +88,8 @@ scan_settled(struct scan *s, int32_t due, int32_t settle_day, int tw,
 static inline bool
 inv_before(const struct acct_invoice *iv, const struct acct_settled *st)
 {
-	return acct_order_before(
-	    iv->due, iv->issued, iv->seq, st->due, st->issued, st->seq);
+	return acct_order_before(iv->due, iv->issued, iv->seq, st->due,
+	    acct_settled_issued(st), st->seq);
 }
 
 static inline void
@@ -126,8 +126,8 @@ scan_invoices(const struct acct *a, int tw, int grace_days, int32_t today,
 	for (;;) {
 		/* The two lists merged in invoice order (invariant 1). */
 		if (st < send && (iv == end || !inv_before(iv, st))) {
-			scan_settled(
-			    s, st->due, st->settle_day, tw, grace_days, &next);
+			scan_settled(s, st->due, acct_settled_day(st), tw,
+			    grace_days, &next);
 			st++;
 			continue;
 		}

@@ -33,14 +33,30 @@ struct acct_invoice {
 };
 
 /*
- * A settled invoice without unresolved disputes, 16 bytes: all that
- * facts need of it (§3 late_trend, on_time_ratio, first_miss).
+ * A settled invoice without unresolved disputes, 12 bytes: all that
+ * facts need of it (§3 late_trend, on_time_ratio, first_miss).  Its
+ * issue and settle days are kept as offsets from its due day
+ * (acct_settled_issued(), acct_settled_day()); an invoice whose offsets
+ * do not fit 16 bits stays in the open list.
  */
 struct acct_settled {
-	int32_t due, issued;
+	int32_t due;
 	uint32_t seq;
-	int32_t settle_day;
+	int16_t issued_before; /* due - issued */
+	int16_t late;          /* settle_day - due */
 };
+
+static inline int32_t
+acct_settled_issued(const struct acct_settled *st)
+{
+	return st->due - st->issued_before;
+}
+
+static inline int32_t
+acct_settled_day(const struct acct_settled *st)
+{
+	return st->due + st->late;
+}
 
 /*
  * Settled invoices kept per account: the last ones in invoice order, as
@@ -133,12 +149,16 @@ struct acct {
 	struct acct_promise *prom;
 	/* Outcomes and credit; NULL while the account has none. */
 	struct acct_extra *x;
-	/* emitted[k]: tasks cadence step k yielded in this stage entry. */
-	uint32_t *emitted;
-	/* Alerts (§4.6): the last firing per alert, INT64_MIN never. */
+	/*
+	 * Three arrays in one allocation, sized by acct_arrays() only
+	 * (counts may shrink in place): alert_last[nalerts], the last
+	 * firing per alert (§4.6), INT64_MIN never; tasks[ntasks], the
+	 * open tasks, oldest first; emitted[nemitted], the tasks cadence
+	 * step k yielded in this stage entry.  NULL when empty.
+	 */
 	int64_t *alert_last;
-	/* Open tasks, oldest first. */
 	struct acct_task *tasks;
+	uint32_t *emitted;
 
 	int64_t stage_entered; /* the instant the current stage was entered */
 	/* §2.2 step 10: totals of accepted events (reversals never lower). */
@@ -214,6 +234,14 @@ void acct_compact(struct acct *a);
 long acct_settled_reopen(struct acct *a, int64_t seq);
 /* Appends a promise; returns its index. */
 size_t acct_promise_add(struct acct *a, const struct acct_promise *pr);
+/*
+ * Resizes a's alert_last, tasks and emitted to these counts, keeping
+ * what fits of each; new entries are zero.
+ */
+void acct_arrays(
+    struct acct *a, uint32_t nalerts, uint32_t ntasks, uint32_t nemitted);
+/* The allocation behind them (what acct_arrays() frees), or NULL. */
+void *acct_arrays_block(const struct acct *a);
 void acct_task_add(struct acct *a, int64_t num, int alert);
 /* Removes open task num; false when it is not open. */
 bool acct_task_remove(struct acct *a, int64_t num);

@@ -286,8 +286,8 @@ fx_inv(const char *account, const char *invoice)
 		memset(&settled, 0, sizeof(settled));
 		settled.seq = a->set[k].seq;
 		settled.due = a->set[k].due;
-		settled.issued = a->set[k].issued;
-		settled.settle_day = a->set[k].settle_day;
+		settled.issued = acct_settled_issued(&a->set[k]);
+		settled.settle_day = acct_settled_day(&a->set[k]);
 		return &settled;
 	}
 

@@ -75,11 +75,10 @@ full_account(void)
 	a->cad_mark = 1790000000;
 	a->cad_running = true;
 	a->held = true;
-	a->nemitted = 3;
-	a->emitted = xcalloc(3, sizeof(*a->emitted));
+	acct_arrays(a, 0, 0, 3);
 	a->emitted[2] = 2;
-	a->nalerts = 2;
-	a->alert_last = xcalloc(2, sizeof(*a->alert_last));
+	acct_arrays(a, 2, 0, 3);
+	assert_int_equal(a->emitted[2], 2);
 	a->alert_last[0] = INT64_MIN;
 	a->alert_last[1] = 1790000400;
 	acct_task_add(a, 17, -1);
@@ -113,7 +112,9 @@ test_round_trip(void **state)
 	assert_string_equal(b->tags[1], "legal_hold");
 	assert_int_equal(b->inv[1].disputed, 5000);
 	assert_int_equal(b->inv[0].settle_day, INT32_MIN);
-	assert_int_equal(b->set[11].settle_day, a->set[11].settle_day);
+	assert_int_equal(
+	    acct_settled_day(&b->set[11]), 20000 + 30 * 13 + 30 + 13);
+	assert_int_equal(acct_settled_issued(&b->set[11]), 20000 + 30 * 13);
 	assert_int_equal(b->prom[0].seq, 4000000000u);
 	assert_int_equal(b->prom[1].verdict_at, -1);
 	assert_int_equal(b->prom[1].verdict, ACCT_BROKEN);
@@ -228,6 +229,40 @@ test_version_2_loads(void **state)
 	acct_free(a);
 }
 
+/* Offsets that do not fit 16 bits keep a settled invoice in inv. */
+static void
+test_far_dates_stay_in_the_open_list(void **state)
+{
+	struct acct *a = acct_new("A");
+	struct acct_invoice iv = { 0 };
+
+	(void)state;
+	iv.seq = 1;
+	iv.issued = 0;
+	iv.due = 40000; /* issued 109 years before due */
+	iv.settle_day = 40001;
+	acct_invoice_insert(a, &iv);
+	iv.seq = 2;
+	iv.issued = 40000;
+	iv.due = 40030;
+	iv.settle_day = 40030 + 40000; /* paid 109 years late */
+	acct_invoice_insert(a, &iv);
+	iv.seq = 3;
+	iv.issued = 40100;
+	iv.due = 40130;
+	iv.settle_day = 40129;
+	acct_invoice_insert(a, &iv);
+	acct_compact(a);
+	assert_int_equal(a->ninv, 2);
+	assert_int_equal(a->inv[0].seq, 1);
+	assert_int_equal(a->inv[1].settle_day, 80030);
+	assert_int_equal(a->nset, 1);
+	assert_int_equal(acct_settled_issued(&a->set[0]), 40100);
+	assert_int_equal(acct_settled_day(&a->set[0]), 40129);
+	assert_int_equal(acct_balance(a), 0);
+	acct_free(a);
+}
+
 int
 main(void)
 {
@@ -235,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_damaged_is_refused),
 		cmocka_unit_test(test_version_2_loads),
+		cmocka_unit_test(test_far_dates_stay_in_the_open_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
