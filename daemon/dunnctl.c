@@ -549,23 +549,6 @@ simple(struct ctl *ctl, json_t *req,
 	return exchange(ctl, request_line(req), &v);
 }
 
-/* The shortest %g text that reads back as d (§7 writes floats so too). */
-static void
-real_text(struct buf *b, double d)
-{
-	char s[40];
-	int prec;
-
-	for (prec = 1; prec < 17; prec++) {
-		snprintf(s, sizeof(s), "%.*g", prec, d);
-		if (strtod(s, NULL) == d)
-			break;
-	}
-	if (prec == 17)
-		snprintf(s, sizeof(s), "%.17g", d);
-	buf_printf(b, "%s", s);
-}
-
 /*
  * A JSON value as a person reads it: strings bare, absent or null "-",
  * arrays "a, b", objects "k=v, k=v" (inner arrays in brackets).
@@ -585,7 +568,7 @@ value_text(struct buf *b, json_t *v, bool inner)
 		buf_printf(b, "%lld", (long long)json_integer_value(v));
 		break;
 	case JSON_REAL:
-		real_text(b, json_real_value(v));
+		proto_real_text(b, json_real_value(v));
 		break;
 	case JSON_TRUE:
 		buf_printf(b, "true");
@@ -1058,6 +1041,7 @@ ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	json_int_t n = json_integer_value(json_object_get(rec, "line"));
 	struct buf text;
 	char *out;
+	json_t *rej;
 
 	if (ctl->json)
 		printf("%s\n", line);
@@ -1075,12 +1059,11 @@ ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		return;
 	buf_init(&text);
 	line_text(ir, (size_t)n, &text);
-	out = json_dumps(
-	    json_pack("{s:I,s:O,s:O,s:s%}", "line", n, "field",
-	        field ? field : json_null(), "error",
-	        json_object_get(rec, "error"), "input",
-	        buf_size(&text) ? buf_data(&text) : "", buf_size(&text)),
-	    JSON_COMPACT);
+	rej = json_pack("{s:I,s:O,s:O,s:s%}", "line", n, "field",
+	    field ? field : json_null(), "error", json_object_get(rec, "error"),
+	    "input", buf_size(&text) ? buf_data(&text) : "", buf_size(&text));
+	out = json_dumps(rej, JSON_COMPACT);
+	json_decref(rej);
 	fprintf(ir->rejects, "%s\n", out);
 	free(out);
 	buf_fini(&text);

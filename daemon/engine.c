@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "eval.h"
 #include "log.h"
+#include "protocol.h"
 #include "rules.h"
 #include "store.h"
 
@@ -541,7 +542,7 @@ engine_feed_append(struct engine *e, json_t *rec)
 	int rc;
 
 	json_object_set_new(rec, "seq", json_integer(seq));
-	text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = proto_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(rec);
 	rc = text == NULL ? -1
 	                  : store_exec_q(e->store, Q_FEED_ADD, "it", seq, text);

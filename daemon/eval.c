@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "facts.h"
 #include "log.h"
+#include "protocol.h"
 #include "store.h"
 #include "util.h"
 
@@ -42,21 +43,6 @@ eval_json_ts(int64_t t)
 
 	clock_format_ts(t, buf);
 	return json_string(buf);
-}
-
-/* Floats as the shortest decimal that reads back the same (§7). */
-static json_t *
-real(double v)
-{
-	char buf[40];
-	int prec;
-
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	return json_real(strtod(buf, NULL));
 }
 
 json_t *
@@ -83,9 +69,10 @@ eval_fact_json(const struct ruleset *rs, const struct rules_factvals *fv,
 		return fv->has_days_to_due ? json_integer(fv->days_to_due)
 		                           : NULL;
 	case RULES_FACT_LATE_TREND:
-		return real(fv->late_trend);
+		return json_real(fv->late_trend);
 	case RULES_FACT_ON_TIME_RATIO:
-		return fv->has_on_time_ratio ? real(fv->on_time_ratio) : NULL;
+		return fv->has_on_time_ratio ? json_real(fv->on_time_ratio)
+		                             : NULL;
 	case RULES_FACT_FIRST_MISS:
 		return json_boolean(fv->first_miss);
 	case RULES_FACT_PROMISES_BROKEN:
@@ -414,7 +401,7 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 			        rs->stages[r->to].name, "rule", r->name, "at",
 			        eval_json_ts(e->now)));
 			fj = when_facts(rs, fv, &r->when);
-			facts = json_dumps(fj, JSON_COMPACT);
+			facts = proto_dumps(fj, JSON_COMPACT);
 			json_decref(fj);
 			if (seq != -1 &&
 			    store_exec_q(e->store, Q_TRANSITION_ADD, "titttit",

@@ -907,8 +907,8 @@ jtype_name(const struct jnode *nd)
  * Is the string s[0..n) an id (§1)?  If not, why not in why (a buffer of
  * at least 48 bytes).
  */
-static bool
-is_id(const char *s, size_t n, char *why, size_t whysz)
+bool
+event_is_id(const char *s, size_t n, char *why, size_t whysz)
 {
 	size_t i;
 	char c;
@@ -953,7 +953,7 @@ check_id(struct check *c, enum field f, uint32_t v, char out[EVENT_ID_MAX + 1])
 		return diag_set(c->d, field_names[f],
 		    "must be an id string, not %s", jtype_name(nd));
 	s = jbytes(c->j, nd);
-	if (!is_id(s, nd->len, why, sizeof(why)))
+	if (!event_is_id(s, nd->len, why, sizeof(why)))
 		return diag_set(
 		    c->d, field_names[f], "not an id (%s): %s", ID_RULE, why);
 	memcpy(out, s, nd->len);
@@ -1194,7 +1194,7 @@ check_tags(struct check *c, uint32_t v)
 			return diag_set(c->d, "tags",
 			    "tag %u: must be an id string, not %s", i + 1,
 			    jtype_name(&j->nodes[k]));
-		if (!is_id(jbytes(j, &j->nodes[k]), j->nodes[k].len, why,
+		if (!event_is_id(jbytes(j, &j->nodes[k]), j->nodes[k].len, why,
 		        sizeof(why)))
 			return diag_set(c->d, "tags",
 			    "tag %u: not an id (%s): %s", i + 1, ID_RULE, why);
@@ -1371,7 +1371,7 @@ check_event(struct check *c)
 	if (nd->type != J_STRING)
 		return diag_set(
 		    c->d, "id", "must be an id string, not %s", jtype_name(nd));
-	if (!is_id(jbytes(j, nd), nd->len, why, sizeof(why)))
+	if (!event_is_id(jbytes(j, nd), nd->len, why, sizeof(why)))
 		return diag_set(c->d, "id", "not an id (%s): %s", ID_RULE, why);
 	memcpy(c->ev->id, jbytes(j, nd), nd->len);
 	c->ev->id[nd->len] = '\0';

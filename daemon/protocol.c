@@ -4,8 +4,13 @@
  */
 #include "protocol.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "event.h"
+#include "util.h"
 
 static const struct proto_field f_none[] = { { NULL, 0, false } };
 static const struct proto_field f_ingest[] = {
@@ -30,12 +35,12 @@ static const struct proto_field f_tasks[] = {
 };
 static const struct proto_field f_feed[] = {
 	{ "from", PT_SEQ, false },
-	{ "consumer", PT_STRING, false },
+	{ "consumer", PT_ID, false },
 	{ "follow", PT_BOOL, false },
 	{ NULL, 0, false },
 };
 static const struct proto_field f_ack[] = {
-	{ "consumer", PT_STRING, true },
+	{ "consumer", PT_ID, true },
 	{ "seq", PT_SEQ, true },
 	{ NULL, 0, false },
 };
@@ -83,6 +88,7 @@ is_seq(json_t *v)
 static bool
 type_ok(json_t *v, enum proto_type t)
 {
+	char why[64];
 	size_t i;
 	json_t *f;
 
@@ -91,6 +97,10 @@ type_ok(json_t *v, enum proto_type t)
 		return json_is_boolean(v);
 	case PT_STRING:
 		return json_is_string(v);
+	case PT_ID:
+		return json_is_string(v) &&
+		    event_is_id(json_string_value(v), json_string_length(v),
+		        why, sizeof(why));
 	case PT_SEQ:
 		return is_seq(v);
 	case PT_FILES:
@@ -116,6 +126,8 @@ type_name(enum proto_type t)
 		return "true or false";
 	case PT_STRING:
 		return "a string";
+	case PT_ID:
+		return "an id (1-64 characters of A-Z a-z 0-9 . _ : -)";
 	case PT_SEQ:
 		return "a non-negative integer";
 	case PT_FILES:
@@ -211,4 +223,65 @@ proto_decode(const char *line, size_t len, struct proto_request *req, char *err,
 refuse:
 	json_decref(root);
 	return -1;
+}
+
+/*
+ * The shortest decimal that reads back as v, written as Python's repr()
+ * writes floats: fixed notation with at least one decimal when the
+ * exponent is in [-4, 16), else d.ddde±XX.
+ */
+void
+proto_real_text(struct buf *b, double v)
+{
+	char tmp[40];
+	int prec, exp;
+
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+	exp = atoi(strchr(tmp, 'e') + 1);
+	if (v != v || v == 0 || exp < -4 || exp >= 16) {
+		buf_printf(
+		    b, "%s", v == 0 ? (signbit(v) ? "-0.0" : "0.0") : tmp);
+		return;
+	}
+	buf_printf(b, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 1, v);
+}
+
+char *
+proto_dumps(const json_t *j, size_t flags)
+{
+	char *in = json_dumps(j, flags);
+	const char *p, *q;
+	bool str = false;
+	struct buf b;
+
+	if (in == NULL || strpbrk(in, ".eE") == NULL)
+		return in;
+	/* Reals are the number tokens with a point or an exponent. */
+	buf_init(&b);
+	for (p = in; *p != '\0'; p = q) {
+		q = p + 1;
+		if (str) {
+			if (*p == '\\' && p[1] != '\0')
+				q++;
+			else if (*p == '"')
+				str = false;
+		} else if (*p == '"') {
+			str = true;
+		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+			q = p + strspn(p, "+-.0123456789eE");
+			if (strcspn(p, ".eE") < (size_t)(q - p)) {
+				proto_real_text(&b, strtod(p, NULL));
+				continue;
+			}
+		}
+		buf_append(&b, p, (size_t)(q - p));
+	}
+	buf_append(&b, "", 1);
+	free(in);
+	return b.p;
 }

@@ -296,7 +296,7 @@ queue_json(struct conn *c, json_t *rec)
 	char *s;
 
 	if (!c->dead) {
-		s = json_dumps(rec, JSON_COMPACT);
+		s = proto_dumps(rec, JSON_COMPACT);
 		if (s != NULL) {
 			buf_append(&c->out, s, strlen(s));
 			buf_append(&c->out, "\n", 1);

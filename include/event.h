@@ -159,4 +159,10 @@ const char *event_size_name(enum event_size size);
 const char *event_result_name(enum event_result result);
 const char *event_role_name(enum event_role role);
 
+/*
+ * Is s[0..n) an id (§1: 1-64 chars of [A-Za-z0-9._:-])?  If not, why
+ * not in why (at least 48 bytes).
+ */
+bool event_is_id(const char *s, size_t n, char *why, size_t whysz);
+
 #endif

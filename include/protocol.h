@@ -38,6 +38,7 @@ enum proto_cmd {
 enum proto_type {
 	PT_BOOL,
 	PT_STRING,
+	PT_ID,    /* a string that is an id (§1) */
 	PT_SEQ,   /* a non-negative JSON integer */
 	PT_FILES, /* [{"name": string, "text": string}, ...] */
 };
@@ -73,5 +74,15 @@ struct proto_request {
  */
 int proto_decode(const char *line, size_t len, struct proto_request *req,
     char *err, size_t errlen);
+
+/*
+ * json_dumps() with every float written as the shortest decimal that
+ * reads back as the same double (§7), e.g. 0.3 and 13.0 (jansson
+ * writes 17 digits: 0.29999999999999999).  Free the result with free().
+ */
+char *proto_dumps(const json_t *j, size_t flags);
+struct buf;
+/* Appends v as proto_dumps() writes it (Python's repr of a float). */
+void proto_real_text(struct buf *b, double v);
 
 #endif

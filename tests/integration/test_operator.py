@@ -689,6 +689,39 @@ class Explain(OperatorTest):
         self.assertEqual((x3["facts"]["on_time_ratio"], x3["facts"]["days_to_due"],
                           x3["facts"]["balance"]), (1, 16, 2000))
 
+    def test_floats_are_the_shortest_decimal(self):
+        # §7: "Floats ... are written as the shortest decimal that reads
+        # back as the same double".  F-1: I-f/I-g/I-h due 01-05/01-12/
+        # 01-19 paid on 01-05, 01-12, 01-20: on time 2 of 3; the points
+        # d = 0, 0, 1 give late_trend 0.5.  F-2: I-i/I-j/I-k settled on
+        # their due day, I-l due 03-03 open (1 day at 03-04): d = 0, 0,
+        # 0, 1 -> slope 0.3 (jansson alone writes 0.29999999999999999);
+        # one payment on 01-05 settles I-i, I-j, I-k (early: d clamps at 0).
+        d = self.d
+        self.ingest(d, [
+            account("F-0", "F-1"),
+            invoice("F-a", "F-1", "I-f", 100, "2026-01-01", "2026-01-05"),
+            invoice("F-b", "F-1", "I-g", 100, "2026-01-01", "2026-01-12"),
+            invoice("F-c", "F-1", "I-h", 100, "2026-01-01", "2026-01-19"),
+            payment("F-d", "F-1", 100, "2026-01-05T10:00:00+08:00", invoice="I-f"),
+            payment("F-e", "F-1", 100, "2026-01-12T10:00:00+08:00", invoice="I-g"),
+            payment("F-f", "F-1", 100, "2026-01-20T10:00:00+08:00", invoice="I-h"),
+            account("G-0", "F-2"),
+            invoice("G-a", "F-2", "I-i", 100, "2026-01-01", "2026-01-05"),
+            invoice("G-b", "F-2", "I-j", 100, "2026-01-01", "2026-01-12"),
+            invoice("G-c", "F-2", "I-k", 100, "2026-01-01", "2026-01-19"),
+            invoice("G-d", "F-2", "I-l", 100, "2026-01-01", "2026-03-03"),
+            payment("G-e", "F-2", 300, "2026-01-05T10:00:00+08:00"),
+        ])
+        r = d.ctl("--json", "explain", "F-1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"on_time_ratio":0.6666666666666666,', r.stdout)
+        self.assertIn('"late_trend":0.5,', r.stdout)
+        r = d.ctl("--json", "explain", "F-2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('"late_trend":0.3,', r.stdout)
+        self.assertIn('"on_time_ratio":1.0,', r.stdout)
+
     def test_history_keeps_the_facts_as_they_were(self):
         # 03-22 00:00: X-1's days_overdue 30 (02-20 + 30) -> long.
         self.clock(self.d, "set", "2026-03-22T10:00:00+08:00")
@@ -833,6 +866,19 @@ class Feed(OperatorTest):
         r = d.ctl("ack", "--consumer", consumer, str(seq))
         self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
         return r
+
+    def test_consumer_names_are_ids(self):
+        # §1: consumer names are ids (1-64 of [A-Za-z0-9._:-]); §8: an
+        # ill-typed field gets ok:false, and nothing is stored.
+        d = self.base()
+        for bad in ("bad name!", "", "x" * 65, "crm/1"):
+            rc = 2 if bad == "" else 1              # dunnctl: a usage error
+            r = self.ack(d, bad, 1, rc=rc)
+            self.assertIn("consumer", r.stdout + r.stderr)
+            r = d.ctl("feed", "--consumer", bad)
+            self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
+        self.ack(d, "x" * 64, 2)
+        self.assertEqual(self.seqs(d, "--consumer", "x" * 64), list(range(3, 11)))
 
     def test_from_consumer_and_ack(self):
         d = self.base()                                   # head 10

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol.h"
@@ -55,6 +56,17 @@ test_decode_table(void **state)
 		    "missing field \"account\" for explain" },
 		{ "{\"v\":1,\"cmd\":\"ack\",\"consumer\":\"c\"}", -1, -1,
 		    "missing field \"seq\"" },
+		/* §1: consumer names are ids */
+		{ "{\"v\":1,\"cmd\":\"ack\",\"consumer\":\"bad name!\",\"seq\":1}",
+		    -1, -1, "field \"consumer\": expected an id" },
+		{ "{\"v\":1,\"cmd\":\"ack\",\"consumer\":\"\",\"seq\":1}", -1,
+		    -1, "consumer" },
+		{ "{\"v\":1,\"cmd\":\"feed\",\"consumer\":\"c-2:x.y_z\"}", 0,
+		    -1, NULL },
+		{ "{\"v\":1,\"cmd\":\"feed\",\"consumer\":"
+		  "\"0123456789012345678901234567890123456789012345678901234567890123"
+		  "4\"}",
+		    -1, -1, "consumer" },
 		{ "{\"v\":1,\"cmd\":\"simulate\",\"files\":[{\"name\":\"a\"}]}",
 		    -1, -1, "files" },
 		{ "{\"v\":1,\"cmd\":\"status\",\"v\":1}", -1, -1, "malformed" },
@@ -115,12 +127,45 @@ test_readers_commands(void **state)
 	}
 }
 
+/* §7: floats as the shortest decimal that reads back as the double. */
+static void
+test_dumps_shortest_floats(void **state)
+{
+	static const double v[] = { 0.3, 13.0, 2.0 / 3, 1.0 / 3, -5.0, 0.0,
+		1e16, 1e-5, 123456.789, 0.1 + 0.2, -0.25, 5e-324, 1e15 };
+	json_t *a = json_array();
+	char *s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		json_array_append_new(a, json_real(v[i]));
+	/* Numbers inside strings and integers stay as they are. */
+	json_array_append_new(a, json_string("0.29999999999999999 \" 1e3"));
+	json_array_append_new(a, json_integer(-42));
+	s = proto_dumps(a, JSON_COMPACT);
+	assert_string_equal(s,
+	    "[0.3,13.0,0.6666666666666666,0.3333333333333333,-5.0,0.0,1e+16,"
+	    "1e-05,123456.789,0.30000000000000004,-0.25,5e-324,"
+	    "1000000000000000.0,\"0.29999999999999999 \\\" 1e3\",-42]");
+	free(s);
+	/* Without floats: jansson's text unchanged. */
+	json_decref(a);
+	a = json_pack("{s:i,s:s}", "seq", 7, "t", "2026-03-02T09:00:00+08:00");
+	s = proto_dumps(a, JSON_COMPACT);
+	assert_string_equal(
+	    s, "{\"seq\":7,\"t\":\"2026-03-02T09:00:00+08:00\"}");
+	free(s);
+	json_decref(a);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode_table),
 		cmocka_unit_test(test_readers_commands),
+		cmocka_unit_test(test_dumps_shortest_floats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
