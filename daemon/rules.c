@@ -762,11 +762,13 @@ single_setting(struct loader *ld, const char *file, config_setting_t *m, int k)
 			ld->rs->trend_window = (int)v;
 		break;
 	case S_GRACE_DAYS:
-		if (!get_integer(m, &v) || v < 0 || v > INT_MAX)
+		if (!get_integer(m, &v) || v < 0)
 			err_at(ld, file, line_of(m),
 			    "grace_days must be a whole number of days, 0 or more");
-		else
-			ld->rs->grace_days = (int)v;
+		else /* more days than 1970-9999 holds: all on time */
+			ld->rs->grace_days = v > RULES_GRACE_DAYS_MAX
+			    ? RULES_GRACE_DAYS_MAX
+			    : (int)v;
 		break;
 	case S_PROMISE_GRACE:
 		get_duration(ld, file, m, "", "promise_grace", false,

@@ -499,6 +499,14 @@ cmd_clock(struct server *srv, struct conn *c, json_t *req)
 		    c, "clock: %s is before the current time %s", set, buf);
 		return;
 	}
+	/* §1: years up to 9999, in the portfolio's zone too. */
+	if (clock_local_date(to) > CLOCK_MAX_DAY) {
+		conn_reply_error(c,
+		    "clock: %s is after 9999-12-31T23:59:59 in the "
+		    "portfolio's zone",
+		    set != NULL ? set : "the time advanced to");
+		return;
+	}
 	if (engine_run_until(&srv->engine, to) == -1) {
 		conn_reply_error(c, "clock: a step failed to commit: %s",
 		    store_errmsg(srv->store));

@@ -180,6 +180,12 @@ struct rules_uses {
 	int64_t max_window_s; /* the longest of them, 0 = none */
 };
 
+/*
+ * grace_days beyond this (more days than years 1970-9999 hold) mean the
+ * same: every settled invoice is on time.  Keeps due + grace in 32 bits.
+ */
+#define RULES_GRACE_DAYS_MAX 3000000
+
 struct ruleset {
 	struct rules_stage *stages;
 	size_t nstages; /* >= 1 */
@@ -191,7 +197,7 @@ struct ruleset {
 	struct rules_script *scripts;
 	size_t nscripts;
 	int trend_window;        /* 2-12 */
-	int grace_days;          /* >= 0 */
+	int grace_days;          /* 0 - RULES_GRACE_DAYS_MAX */
 	int64_t promise_grace_s; /* >= 0 */
 	struct rules_uses uses;
 	char version[HASH_HEX_LEN]; /* rules_version (§4.7) */

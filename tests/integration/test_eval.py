@@ -1060,6 +1060,19 @@ class ClockCommand(EvalTest):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(d.status()["now"], "2026-03-04T08:00:00+08:00")
 
+    def test_beyond_year_9999_in_the_zone_exit_1(self):
+        # §1: years 1970-9999.  9999-12-31T20:00:00Z is 10000-01-01 04:00
+        # in +08:00: refused (exit 1), the clock stays; the last local
+        # second is fine.
+        d = self.daemon(clock="9999-12-31T10:00:00Z").start()
+        for args in (("set", "9999-12-31T20:00:00Z"), ("advance", "1d")):
+            r = d.ctl("clock", *args)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("9999", r.stdout + r.stderr)
+            self.assertEqual(d.status()["now"], "9999-12-31T18:00:00+08:00")
+        self.clock(d, "set", "9999-12-31T23:59:59+08:00")
+        self.assertEqual(d.status()["now"], "9999-12-31T23:59:59+08:00")
+
     def test_without_test_clock_exit_1(self):
         d = self.daemon(clock=None).start()
         for args in (("set", "2099-01-01T00:00:00+08:00"), ("advance", "1d")):

@@ -1026,6 +1026,29 @@ load_one(const char *text)
 	return rs;
 }
 
+/* §4.1: grace_days is any integer >= 0; huge ones mean "all on time". */
+static void
+test_grace_days_any_size(void **state)
+{
+	static const char *const texts[] = { "grace_days = 2147483648;\n",
+		"grace_days = 99999999999L;\n", "grace_days = 2147483647;\n" };
+	struct ruleset *rs;
+	char text[200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text),
+		    "stages = ( { name = \"a\"; } );\n%s", texts[i]);
+		rs = load_one(text);
+		assert_int_equal(rs->grace_days, RULES_GRACE_DAYS_MAX);
+		rules_free(rs);
+	}
+	rs = load_one("stages = ( { name = \"a\"; } );\ngrace_days = 7;\n");
+	assert_int_equal(rs->grace_days, 7);
+	rules_free(rs);
+}
+
 /* One condition per case, held against facts. */
 static void
 test_cond_holds(void **state)
@@ -1371,6 +1394,7 @@ main(void)
 		cmocka_unit_test(test_wide_numbers),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_cond_holds),
+		cmocka_unit_test(test_grace_days_any_size),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(
 		    test_dir_filter, setup_dir, teardown_dir),
