@@ -164,6 +164,16 @@ static const char *const q_sql[Q_COUNT] = {
  */
 #define CKPT_MS 250
 
+/*
+ * The checkpointer cannot finish while one write follows another without
+ * a pause (a long clock jump, a steady stream): each COMMIT appends.
+ * Past this many WAL frames (256 MiB of 4 KiB pages) the daemon's own
+ * connection checkpoints after a COMMIT, so that the next transaction
+ * starts the WAL over; WAL_KEEP bounds what the file keeps after that.
+ */
+#define WAL_MAX_FRAMES 65536
+#define WAL_KEEP       "67108864"
+
 struct ckpt {
 	pthread_t thread;
 	atomic_bool stop;
@@ -179,6 +189,8 @@ struct store {
 	char *path;
 	int lockfd;
 	bool in_txn;
+	int wal_frames;     /* frames in the WAL after the last COMMIT */
+	int wal_max_frames; /* WAL_MAX_FRAMES (tests lower it) */
 };
 
 /*
@@ -508,6 +520,16 @@ ckpt_main(void *arg)
 	return NULL;
 }
 
+/* After each COMMIT: how long the WAL is. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct store *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
 /* Starts the checkpointer (best effort: without it, COMMIT does it). */
 static void
 ckpt_start(struct store *s)
@@ -521,8 +543,18 @@ ckpt_start(struct store *s)
 		return;
 	}
 	k->running = true;
-	/* The daemon's connection no longer checkpoints on its own. */
-	exec(s, "PRAGMA wal_autocheckpoint = 0");
+	/* The daemon's connection no longer checkpoints on its own... */
+	exec(s,
+	    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = " WAL_KEEP);
+	/* ... unless the WAL grows past wal_max_frames (store_commit). */
+	s->wal_max_frames = WAL_MAX_FRAMES;
+	sqlite3_wal_hook(s->db, wal_hook, s);
+}
+
+void
+store_set_wal_max_frames(struct store *s, int frames)
+{
+	s->wal_max_frames = frames;
 }
 
 static void
@@ -672,6 +704,12 @@ store_commit(struct store *s)
 		return -1;
 	}
 	s->in_txn = false;
+	if (s->ckpt.running && s->wal_frames > s->wal_max_frames) {
+		/* Best effort: BUSY while the checkpointer is at it. */
+		sqlite3_wal_checkpoint_v2(
+		    s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		s->wal_frames = 0;
+	}
 	return 0;
 }
 

@@ -40,6 +40,8 @@ int store_integrity_check(struct store *s);
 /* Transactions: one write transaction at a time, nested savepoints. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
+/* Tests: the WAL length past which COMMIT checkpoints (frames). */
+void store_set_wal_max_frames(struct store *s, int frames);
 int store_rollback(struct store *s);
 /*
  * A savepoint inside the transaction (one batch of a group commit):

@@ -258,6 +258,53 @@ test_meta_and_transactions(void **state)
 	store_close(s);
 }
 
+static long
+wal_size(void)
+{
+	char p[600];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s-wal", db);
+	return stat(p, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Writes n transactions back to back, 16 KiB of text each. */
+static void
+write_back_to_back(struct store *s, int n)
+{
+	static char text[16384];
+	int i;
+
+	memset(text, 'x', sizeof(text) - 1);
+	for (i = 0; i < n; i++) {
+		text[i % 1000] = (char)('a' + i % 26); /* a new value */
+		assert_int_equal(store_begin(s), 0);
+		assert_int_equal(store_meta_set_text(s, "blob", text), 0);
+		assert_int_equal(store_commit(s), 0);
+	}
+}
+
+/*
+ * One write after another leaves the checkpointer no moment at which the
+ * whole WAL is copied back, so the WAL would only grow: past the limit,
+ * COMMIT checkpoints and the next transaction starts the WAL over.
+ */
+static void
+test_wal_is_bounded_under_back_to_back_writes(void **state)
+{
+	struct store *s;
+	char err[STORE_ERR_LEN];
+	long frame = 4096 + 24;
+
+	(void)state;
+	wipe();
+	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
+	store_set_wal_max_frames(s, 100);
+	write_back_to_back(s, 400); /* >= 5 frames each: 2,000 frames */
+	assert_true(wal_size() < 200 * frame);
+	store_close(s);
+}
+
 static int
 setup(void **state)
 {
@@ -289,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_truncated_is_refused),
 		cmocka_unit_test(test_foreign_and_newer_are_refused),
 		cmocka_unit_test(test_meta_and_transactions),
+		cmocka_unit_test(test_wal_is_bounded_under_back_to_back_writes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
