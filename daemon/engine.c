@@ -612,6 +612,8 @@ engine_run_until(struct engine *e, int64_t until)
 			t = e->clock_pos; /* a moment already passed: now */
 		if (run_moment(e, t) == -1)
 			return -1;
+		if (e->yield != NULL && e->yield(e->yield_arg))
+			return 1;
 	}
 	if (until > e->clock_pos) {
 		if (store_meta_set_int(e->store, "clock_pos", until) == -1)

@@ -30,8 +30,10 @@ struct loop {
 	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	ev_prepare prepare;
-	ev_periodic due; /* the next due moment (wall clock only) */
-	double retry_at; /* after a failed step: not before this */
+	ev_periodic due;    /* the next due moment (wall clock only) */
+	double retry_at;    /* after a failed step: not before this */
+	uint64_t wd_usec;   /* the watchdog interval, 0 none */
+	int64_t wd_last_ms; /* the last WATCHDOG=1 (monotonic ms) */
 };
 
 void
@@ -66,10 +68,33 @@ hup_cb(struct ev_loop *ev, ev_signal *w, int revents)
 static void
 watchdog_cb(struct ev_loop *ev, ev_timer *w, int revents)
 {
+	struct loop *lp = w->data;
+
 	(void)ev;
-	(void)w;
 	(void)revents;
+	lp->wd_last_ms = clock_mono_ms();
 	sd_notify(0, "WATCHDOG=1");
+}
+
+/*
+ * Between two due moments of a long run (a clock jump of months, a
+ * restart after weeks): the loop does not turn meanwhile, so keep the
+ * watchdog fed, and stop when SIGTERM or SIGINT is waiting (signalfd
+ * keeps them pending until the loop reads them).
+ */
+static bool
+yield_cb(void *arg)
+{
+	struct loop *lp = arg;
+	sigset_t set;
+
+	if (lp->wd_usec > 0 &&
+	    clock_mono_ms() - lp->wd_last_ms >= (int64_t)(lp->wd_usec / 2000)) {
+		lp->wd_last_ms = clock_mono_ms();
+		sd_notify(0, "WATCHDOG=1");
+	}
+	return sigpending(&set) == 0 &&
+	    (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
 }
 
 /*
@@ -128,7 +153,8 @@ loop_run(struct server *srv)
 
 	memset(&lp, 0, sizeof(lp));
 	lp.srv = srv;
-	lp.ev = ev_default_loop(EVFLAG_AUTO);
+	/* signalfd: a signal stays pending until the loop reads it. */
+	lp.ev = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	if (lp.ev == NULL) {
 		log_err("loop: cannot initialise libev");
 		return -1;
@@ -153,8 +179,13 @@ loop_run(struct server *srv)
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		ev_timer_init(
 		    &lp.watchdog, watchdog_cb, 0., (double)wd_usec / 2e6);
+		lp.watchdog.data = &lp;
+		lp.wd_usec = wd_usec;
+		lp.wd_last_ms = clock_mono_ms();
 		ev_timer_again(lp.ev, &lp.watchdog);
 	}
+	srv->engine.yield = yield_cb;
+	srv->engine.yield_arg = &lp;
 	ev_prepare_init(&lp.prepare, prepare_cb);
 	lp.prepare.data = &lp;
 	ev_prepare_start(lp.ev, &lp.prepare);
@@ -167,6 +198,7 @@ loop_run(struct server *srv)
 
 	/* §6: a batch received in full is processed and committed. */
 	server_flush(srv);
+	srv->engine.yield = NULL;
 
 	sock_close(srv->listener, "shutting down");
 	srv->listener = NULL;

@@ -507,9 +507,14 @@ cmd_clock(struct server *srv, struct conn *c, json_t *req)
 		    set != NULL ? set : "the time advanced to");
 		return;
 	}
-	if (engine_run_until(&srv->engine, to) == -1) {
+	switch (engine_run_until(&srv->engine, to)) {
+	case -1:
 		conn_reply_error(c, "clock: a step failed to commit: %s",
 		    store_errmsg(srv->store));
+		return;
+	case 1: /* SIGTERM: the clock stays where the moments got to */
+		clock_test_set(srv->engine.clock_pos);
+		conn_reply_error(c, "shutting down");
 		return;
 	}
 	clock_test_set(to);
@@ -737,6 +742,7 @@ server_flush(struct server *srv)
 	size_t bytes = 0;
 	bool began;
 	int64_t now;
+	int rc;
 
 	if (head == NULL)
 		return;
@@ -744,10 +750,14 @@ server_flush(struct server *srv)
 	srv->queue_tail = &srv->queue;
 	/* §4.3: due moments before the batches' now come first. */
 	now = server_now(srv);
-	if (engine_run_until(e, now) == -1) {
-		snprintf(cause, sizeof(cause),
-		    "cannot process the due moments before the batch: %s",
-		    store_errmsg(srv->store));
+	if ((rc = engine_run_until(e, now)) != 0) {
+		if (rc == 1)
+			snprintf(cause, sizeof(cause), "shutting down");
+		else
+			snprintf(cause, sizeof(cause),
+			    "cannot process the due moments before the "
+			    "batch: %s",
+			    store_errmsg(srv->store));
 		began = false;
 	} else {
 		began = engine_step_begin(e, now) == 0;

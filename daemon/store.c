@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -536,9 +537,20 @@ ckpt_start(struct store *s)
 {
 	struct ckpt *k = &s->ckpt;
 
+	sigset_t all, old;
+	int rc;
+
 	k->path = xstrdup(s->path);
 	atomic_init(&k->stop, false);
-	if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+	/*
+	 * Signals are the loop's (it reads them from a signalfd, so they
+	 * are blocked there): the thread must never be the one they hit.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&k->thread, NULL, ckpt_main, k);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		log_warnx("store: no checkpointer thread; COMMIT checkpoints");
 		return;
 	}

@@ -77,6 +77,12 @@ struct engine {
 	size_t nbundo, capbundo;
 	int64_t bundo_event_seq, bundo_task_num, bundo_feed_head;
 	struct buf scratch;
+	/*
+	 * Called between two moments of engine_run_until(); true stops it
+	 * there (a stop was asked for).  NULL: never stops.
+	 */
+	bool (*yield)(void *arg);
+	void *yield_arg;
 	/* Called after each commit that moved the feed head (followers). */
 	void (*committed)(void *arg);
 	void *committed_arg;
@@ -158,7 +164,8 @@ int64_t engine_next_due(struct engine *e);
 /*
  * Processes every due moment <= until in time order (§4.3), each in its
  * own step, then moves the clock position to until.  -1 when a step
- * failed to commit (the position stays before it).
+ * failed to commit (the position stays before it); 1 when yield asked
+ * to stop (the position is the last moment processed).
  */
 int engine_run_until(struct engine *e, int64_t until);
 

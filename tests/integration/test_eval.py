@@ -1073,6 +1073,27 @@ class ClockCommand(EvalTest):
         self.clock(d, "set", "9999-12-31T23:59:59+08:00")
         self.assertEqual(d.status()["now"], "9999-12-31T23:59:59+08:00")
 
+    def test_sigterm_stops_a_long_clock_jump(self):
+        # A jump of 1,000 years is 365,000 daily sweeps, one step each:
+        # SIGTERM between two of them stops dunnd (exit 0) without
+        # waiting for the rest; the jump's client gets "shutting down"
+        # (exit 3); a restart resumes at the last processed moment.
+        d = self.daemon(clock=T0).start()
+        jump = subprocess.Popen([DUNNCTL, "-s", d.sock, "clock", "advance", "52000w"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(timeout=20), 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        out, _ = jump.communicate(timeout=20)
+        self.assertEqual(jump.returncode, 3, out)
+        self.assertIn("shutting down", out)
+        d.start()
+        now = d.status()["now"]
+        self.assertGreater(now, "2026-03-03")     # some days were processed
+        self.assertLess(now, "3026")             # but not the thousand years
+        self.assertTrue(now.endswith("T00:05:00+08:00"), now)   # a sweep_at moment
+
     def test_without_test_clock_exit_1(self):
         d = self.daemon(clock=None).start()
         for args in (("set", "2099-01-01T00:00:00+08:00"), ("advance", "1d")):
