@@ -251,33 +251,66 @@ proto_real_text(struct buf *b, double v)
 	buf_printf(b, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 1, v);
 }
 
+/* Whether j holds a real anywhere (most records hold none). */
+static bool
+has_real(const json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	switch (json_typeof(j)) {
+	case JSON_REAL:
+		return true;
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)j, k, v)
+		{
+			if (has_real(v))
+				return true;
+		}
+		return false;
+	case JSON_ARRAY:
+		json_array_foreach(j, i, v)
+		{
+			if (has_real(v))
+				return true;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
 char *
 proto_dumps(const json_t *j, size_t flags)
 {
 	char *in = json_dumps(j, flags);
 	const char *p, *q;
-	bool str = false;
 	struct buf b;
 
-	if (in == NULL || strpbrk(in, ".eE") == NULL)
+	if (in == NULL || !has_real(j))
 		return in;
-	/* Reals are the number tokens with a point or an exponent. */
+	/*
+	 * Reals are the number tokens with a point or an exponent; copy
+	 * everything else in runs: strings whole, the rest up to a number.
+	 */
 	buf_init(&b);
 	for (p = in; *p != '\0'; p = q) {
-		q = p + 1;
-		if (str) {
-			if (*p == '\\' && p[1] != '\0')
-				q++;
-			else if (*p == '"')
-				str = false;
-		} else if (*p == '"') {
-			str = true;
+		if (*p == '"') {
+			for (q = p + 1; *q != '"'; q++)
+				if (*q == '\\')
+					q++;
+			q++;
 		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
 			q = p + strspn(p, "+-.0123456789eE");
 			if (strcspn(p, ".eE") < (size_t)(q - p)) {
 				proto_real_text(&b, strtod(p, NULL));
 				continue;
 			}
+		} else {
+			q = p + strcspn(p, "\"-0123456789");
+			if (q == p)
+				q++;
 		}
 		buf_append(&b, p, (size_t)(q - p));
 	}
