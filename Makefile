@@ -8,6 +8,8 @@
 #   make run        deps, build, then dunnd in the foreground on ./dunnd.conf
 #   make bench      benchmarks printing figures against ../shared targets
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
+#   make fuzz       libFuzzer targets (clang) for events, rules, requests,
+#                   FUZZ_SECONDS each (default 60)
 
 CC	?= cc
 B	?= build
@@ -28,7 +30,8 @@ UNITS	 = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNITSRC))
 BENCHSRC = $(wildcard bench/*.c)
 BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 
-.PHONY: all test unit integration smoke asan valgrind deps run bench clean format
+.PHONY: all test unit integration smoke asan valgrind deps run bench clean format \
+	fuzz
 
 all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
 
@@ -93,6 +96,45 @@ bench: all $(BENCHES)
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
 
+# Fuzzing (targets.md R3): clang's libFuzzer with ASan+UBSan, the library
+# built with coverage in build-fuzz/.  Seeds: the test corpus's lines,
+# the shipped rules, fuzz/protocol.seeds; what the fuzzer finds stays in
+# build-fuzz/corpus-*, a crash in build-fuzz/crash-* (make fails).
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	     -fno-sanitize-recover=all
+FUZZERS	 = $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/libdunnd.a
+	clang $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer $(ALL_CPPFLAGS) \
+	    -o $@ $^ $(LIBS)
+
+ifneq ($(B),build-fuzz)
+build-fuzz/libdunnd.a: $(SRCS) $(wildcard include/*.h)
+	$(MAKE) B=build-fuzz CC=clang \
+	    CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" build-fuzz/libdunnd.a
+endif
+
+fuzz: $(FUZZERS)
+	@rm -rf build-fuzz/seeds && mkdir -p build-fuzz/seeds/event \
+	    build-fuzz/seeds/rules build-fuzz/seeds/protocol
+	@cat tests/corpus/*.jsonl | split -l 1 -a 4 - build-fuzz/seeds/event/l
+	@cp rules/*.conf build-fuzz/seeds/rules/
+	@split -l 1 -a 4 fuzz/protocol.seeds build-fuzz/seeds/protocol/l
+	@set -e; for t in event rules protocol; do \
+	    mkdir -p build-fuzz/corpus-$$t; \
+	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    LSAN_OPTIONS=suppressions=fuzz/lsan.supp \
+	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/crash-$$t- \
+	        build-fuzz/corpus-$$t build-fuzz/seeds/$$t 2>&1 | \
+	        grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|.*ERROR)' \
+	        || true; \
+	    if ls build-fuzz/crash-$$t-* >/dev/null 2>&1; then \
+	        echo "fuzz_$$t: crash, see build-fuzz/crash-$$t-*"; exit 1; fi; \
+	done
+
 deps:
 	@sh tools/deps.sh
 
@@ -102,7 +144,8 @@ run: deps
 	./$(B)/dunnd -c dunnd.conf -f
 
 format:
-	clang-format -i daemon/*.c include/*.h tests/unit/*.c tests/unit/*.h bench/*.c
+	clang-format -i daemon/*.c include/*.h tests/unit/*.c tests/unit/*.h \
+	    bench/*.c bench/*.h fuzz/*.c
 
 clean:
-	rm -rf build build-asan build-valgrind
+	rm -rf build build-asan build-valgrind build-clang build-fuzz
