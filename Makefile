@@ -8,6 +8,8 @@
 #   make run        deps, build, then dunnd in the foreground on ./dunnd.conf
 #   make bench      benchmarks printing figures against ../shared targets
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
+#   make crashtest  kill -9 at seeded random moments of ingest, clock jumps
+#                   and reloads (CRASH_SCALE times make test's, CRASH_SEED)
 #   make fuzz       libFuzzer targets (clang) for events, rules, requests,
 #                   FUZZ_SECONDS each (default 60)
 
@@ -31,7 +33,7 @@ BENCHSRC = $(wildcard bench/*.c)
 BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 
 .PHONY: all test unit integration smoke asan valgrind deps run bench clean format \
-	fuzz
+	fuzz crashtest
 
 all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
 
@@ -77,6 +79,17 @@ smoke: all
 	else echo "smoke: ../shared/checks/smoke.py not present, skipped"; fi
 
 test: all unit integration smoke
+
+# R1 at length: test_crash.py with CRASH_SCALE times its kills (with 5:
+# 60 during ingest, 30 during clock jumps, 20 during reloads) at moments
+# drawn from CRASH_SEED (default: now; printed, to repeat a run).
+CRASH_SCALE ?= 5
+CRASH_SEED ?= $(shell date +%s)
+crashtest: all
+	@echo "crashtest: CRASH_SEED=$(CRASH_SEED) CRASH_SCALE=$(CRASH_SCALE)"
+	DUNND_CRASH_SCALE=$(CRASH_SCALE) DUNND_CRASH_SEED=$(CRASH_SEED) \
+	DUNND_CRASH_FIGURES=1 python3 tests/integration/run.py --build $(B) \
+	    test_crash.py
 
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit integration

@@ -53,7 +53,11 @@ from lib import (BUILD, DUNNCTL, WRAPPER, DaemonTest, IngestResult, feed_records
 
 T0 = "2026-03-02T09:00:00+08:00"    # the test clock at every start
 AT = "2026-03-01T10:00:00+08:00"    # when the partial payments were made
-SEED = 20260302                     # every random choice below comes from it
+# Every random choice below comes from SEED; `make crashtest` sets
+# DUNND_CRASH_SEED (another set of moments) and DUNND_CRASH_SCALE (that
+# many times the kills of each test).
+SEED = int(os.environ.get("DUNND_CRASH_SEED", "20260302"))
+SCALE = max(1, int(os.environ.get("DUNND_CRASH_SCALE", "1")))
 # Deadlines only (never sleeps): sanitizer and valgrind builds are slower.
 SLOW = 4.0 if (WRAPPER or "asan" in BUILD or "valgrind" in BUILD) else 1.0
 DEADLINE = 30.0 * SLOW
@@ -338,7 +342,7 @@ def figures(fmt, *args):
 
 
 class KillDuringIngest(CrashTest):
-    KILLS = 12
+    KILLS = 12 * SCALE
 
     def sender(self, d, k, rng, log, stop):
         """Sends new batches one after the other until one is not
@@ -494,7 +498,7 @@ def moment(rec):
 
 class KillDuringClockJump(CrashTest):
     TARGET = "2026-05-01T09:00:00+08:00"    # T0 + 60 days
-    KILLS = 6
+    KILLS = 6 * SCALE
 
     def setup_daemon(self, sub):
         d = self.daemon(sub=sub, rules=CLOCK_RULES, clock=T0).start()
@@ -558,7 +562,7 @@ class KillDuringReload(CrashTest):
     as §6 says for rules that changed while dunnd was down, at the stored
     clock position - the same moment.  Either way the feed ends up as
     after an uninterrupted reload."""
-    KILLS = 4
+    KILLS = 4 * SCALE
     NEW_RULES = CLOCK_RULES.replace("days_overdue = { min = 15; }", "days_overdue = { min = 5; }")
 
     def copy_of(self, template, sub):
