@@ -45,10 +45,9 @@ bench_mem_count(struct bench_mem *m, enum bench_part p, const void *ptr)
 static inline size_t
 bench_mem_print(struct engine *e)
 {
-	static const char *name[BP_PARTS] = { "struct acct + id",
-		"tags", "open invoices", "settled list", "promises",
-		"outcomes, credit", "alerts, tasks, steps",
-		"engine maps, heap" };
+	static const char *name[BP_PARTS] = { "struct acct + id", "tags",
+		"open invoices", "settled list", "promises", "outcomes, credit",
+		"alerts, tasks, steps", "engine maps, heap" };
 	struct bench_mem m = { { 0 }, { 0 } };
 	struct acct *const *all;
 	size_t n, i, k, total = 0;
@@ -88,8 +87,8 @@ bench_mem_print(struct engine *e)
 		printf("  %-18s %12zu %10.1f %8.2f\n", name[i], m.bytes[i],
 		    (double)m.bytes[i] / dn, (double)m.allocs[i] / dn);
 	}
-	printf("  %-18s %12zu %10.1f\n", "portfolio", total,
-	    (double)total / dn);
+	printf(
+	    "  %-18s %12zu %10.1f\n", "portfolio", total, (double)total / dn);
 	return total;
 }
 

@@ -15,6 +15,9 @@
  */
 #include "engine.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -437,6 +440,31 @@ restore(struct engine *e, struct engine_undo *v, size_t n, bool forget)
 	}
 }
 
+/*
+ * After a step that touched many accounts (a sweep, a reload): its
+ * bookkeeping arrays go, and so do the pages its undo copies left free
+ * in the heap, so that memory at rest does not keep a busy day's peak
+ * (targets.md P5, R9).
+ */
+#define STEP_KEEP 4096
+
+static void
+shrink_step_arrays(struct engine *e)
+{
+	if (e->capundo <= STEP_KEEP && e->capdirty <= STEP_KEEP &&
+	    e->capbundo <= STEP_KEEP)
+		return;
+	free(e->undo);
+	free(e->bundo);
+	free(e->dirty);
+	e->undo = e->bundo = NULL;
+	e->dirty = NULL;
+	e->capundo = e->capbundo = e->capdirty = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void
 undo_step(struct engine *e)
 {
@@ -483,6 +511,7 @@ engine_step_end(struct engine *e, bool commit)
 		buf_fini(&e->undo[i].state);
 	e->nundo = 0;
 	e->in_step = false;
+	shrink_step_arrays(e);
 	if (rc == 0 && e->feed_head != e->undo_feed_head &&
 	    e->committed != NULL)
 		e->committed(e->committed_arg);

@@ -18,8 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[PROTO_ERR_LEN];
 	char *text;
 
-	if (proto_decode((const char *)data, size, &req, err, sizeof(err)) !=
-	    0)
+	if (proto_decode((const char *)data, size, &req, err, sizeof(err)) != 0)
 		return 0;
 	text = proto_dumps(req.root, JSON_COMPACT);
 	if (text == NULL ||
