@@ -6,6 +6,7 @@
 #   make valgrind   the suite's binaries under valgrind (0 errors, 0 lost)
 #   make deps       apt-get what is missing (as root, or with sudo)
 #   make run        deps, build, then dunnd in the foreground on ./dunnd.conf
+#   make install    binaries, man pages, unit, /etc/dunnd (PREFIX, DESTDIR)
 #   make bench      benchmarks printing figures against ../shared targets
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
 #   make crashtest  kill -9 at seeded random moments of ingest, clock jumps
@@ -33,7 +34,7 @@ BENCHSRC = $(wildcard bench/*.c)
 BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 
 .PHONY: all test unit integration smoke asan valgrind deps run bench clean format \
-	fuzz crashtest
+	fuzz crashtest install uninstall
 
 all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
 
@@ -155,6 +156,40 @@ run: deps
 	$(MAKE) all
 	@mkdir -p var
 	./$(B)/dunnd -c dunnd.conf -f
+
+# Install (as a Debian package would lay it out).  The configuration and
+# the rules are installed only where none exist, so that an upgrade never
+# overwrites an operator's edits.
+PREFIX	?= /usr
+SYSCONFDIR ?= /etc
+UNITDIR	?= /lib/systemd/system
+MANDIR	?= $(PREFIX)/share/man
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d
+	install -m 0755 $(B)/dunnd $(DESTDIR)$(PREFIX)/sbin/dunnd
+	install -m 0755 $(B)/dunnctl $(DESTDIR)$(PREFIX)/bin/dunnctl
+	install -m 0644 man/dunnctl.1 $(DESTDIR)$(MANDIR)/man1/dunnctl.1
+	install -m 0644 man/dunnd.8 $(DESTDIR)$(MANDIR)/man8/dunnd.8
+	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
+	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
+	@set -e; c=$(DESTDIR)$(SYSCONFDIR)/dunnd/dunnd.conf; \
+	if [ -e $$c ]; then echo "install: $$c kept"; else \
+	    sed 's|/etc/dunnd|$(SYSCONFDIR)/dunnd|' systemd/dunnd.conf > $$c; \
+	    chmod 0644 $$c; fi; \
+	for f in rules/*.conf; do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d/$${f#rules/}; \
+	    if [ -e $$t ]; then echo "install: $$t kept"; else \
+	        install -m 0644 $$f $$t; fi; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
+	    $(DESTDIR)$(MANDIR)/man1/dunnctl.1 $(DESTDIR)$(MANDIR)/man8/dunnd.8 \
+	    $(DESTDIR)$(UNITDIR)/dunnd.service
+	@echo "uninstall: $(SYSCONFDIR)/dunnd and the database are left in place"
 
 format:
 	clang-format -i daemon/*.c include/*.h tests/unit/*.c tests/unit/*.h \
