@@ -69,8 +69,14 @@ $(B)/bench/%: bench/%.c $(B)/libdunnd.a
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $(RUNNER) $$t; done
 
+# The disk-full tests' LD_PRELOAD shim (never linked into dunnd; plain
+# flags: it must not need a sanitizer runtime).
+$(B)/tests/libenospc.so: tests/fault/enospc.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O1 -g -Wall -Wextra -Werror -o $@ $< -ldl
+
 # Integration tests start the real dunnd in temporary directories.
-integration: all
+integration: all $(B)/tests/libenospc.so
 	@python3 tests/integration/run.py --build $(B)
 
 # The contract smoke test lives outside the repository; run it when present.
@@ -193,7 +199,7 @@ uninstall:
 
 format:
 	clang-format -i daemon/*.c include/*.h tests/unit/*.c tests/unit/*.h \
-	    bench/*.c bench/*.h fuzz/*.c
+	    bench/*.c bench/*.h fuzz/*.c tests/fault/*.c
 
 clean:
 	rm -rf build build-asan build-valgrind build-clang build-fuzz
