@@ -487,6 +487,13 @@ get_count(struct reader *r, size_t ints, size_t strs)
 	return (uint32_t)n;
 }
 
+/* A day number (or INT32_MIN, "none") as saved: 32 bits. */
+static bool
+day_ok(int64_t d)
+{
+	return d >= INT32_MIN && d <= INT32_MAX;
+}
+
 int
 acct_decode(struct acct *a, const void *data, size_t len)
 {
@@ -530,18 +537,33 @@ acct_decode(struct acct *a, const void *data, size_t len)
 		r.bad = true, n = 0;
 	a->set = n ? xcalloc(n, sizeof(*a->set)) : NULL;
 	for (i = 0; i < n; i++) {
-		struct acct_settled *st = &a->set[a->nset++];
-		int64_t due = get_i64(&r), issued = get_i64(&r);
+		struct acct_invoice iv = { 0 };
+		int64_t due = get_i64(&r), issued = get_i64(&r),
+		        seq = get_i64(&r), settle = get_i64(&r);
 
-		st->due = (int32_t)due;
-		st->seq = (uint32_t)get_i64(&r);
-		due -= issued;
-		issued = get_i64(&r) - st->due; /* now: late */
-		if (due < INT16_MIN || due > INT16_MAX || issued < INT16_MIN ||
-		    issued > INT16_MAX)
+		if (!day_ok(due) || !day_ok(issued) || !day_ok(settle) ||
+		    seq < 0 || seq > UINT32_MAX) {
 			r.bad = true;
-		st->issued_before = (int16_t)due;
-		st->late = (int16_t)issued;
+			break;
+		}
+		iv.due = (int32_t)due;
+		iv.issued = (int32_t)issued;
+		iv.seq = (uint32_t)seq;
+		iv.settle_day = (int32_t)settle;
+		if (fits_settled(&iv)) {
+			struct acct_settled *st = &a->set[a->nset++];
+
+			st->due = iv.due;
+			st->seq = iv.seq;
+			st->issued_before = (int16_t)(iv.due - iv.issued);
+			st->late = (int16_t)(iv.settle_day - iv.due);
+		} else if (r.fixed) {
+			/* Version 2 kept 32-bit days: far apart, it is an
+			 * open-list entry now (acct_compact()). */
+			acct_invoice_insert(a, &iv);
+		} else {
+			r.bad = true; /* version 3 never writes it */
+		}
 	}
 	a->nsettled_old = (uint32_t)get_i64(&r);
 	n = get_count(&r, 8, r.fixed ? 1 : 0);

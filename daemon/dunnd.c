@@ -155,13 +155,27 @@ main(int argc, char *argv[])
 	engine_loaded = true;
 	srv.engine.committed = server_committed;
 	srv.engine.committed_arg = &srv;
+	loop_hold_signals(&srv);
 	if (server_start_rules(&srv) == -1) {
 		log_err("dunnd: cannot apply the changed rules");
 		goto out;
 	}
 	/* §6: moments missed while stopped, before READY=1. */
-	if (server_catch_up(&srv) == -1) {
+	if (clock_now() > srv.engine.clock_pos) {
+		char since[CLOCK_TS_LEN];
+
+		clock_format_ts(srv.engine.clock_pos, since);
+		log_info(
+		    "dunnd: processing the moments missed since %s", since);
+	}
+	switch (server_catch_up(&srv)) {
+	case -1:
 		log_err("dunnd: cannot process the missed moments");
+		goto out;
+	case 1:
+		log_info("dunnd: stopped during the catch-up of missed "
+		         "moments; it resumes there");
+		rc = 0;
 		goto out;
 	}
 	log_info(

@@ -143,6 +143,31 @@ due_cb(struct ev_loop *ev, ev_periodic *w, int revents)
 		lp->retry_at = 0.;
 }
 
+/* Between the due moments caught up at start: only a pending stop. */
+static bool
+early_yield_cb(void *arg)
+{
+	sigset_t set;
+
+	(void)arg;
+	return sigpending(&set) == 0 &&
+	    (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+}
+
+void
+loop_hold_signals(struct server *srv)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	srv->engine.yield = early_yield_cb;
+	srv->engine.yield_arg = NULL;
+}
+
 int
 loop_run(struct server *srv)
 {
@@ -196,9 +221,17 @@ loop_run(struct server *srv)
 
 	ev_run(lp.ev, 0);
 
-	/* §6: a batch received in full is processed and committed. */
-	server_flush(srv);
+	/*
+	 * §6: a batch received in full is processed and committed, even if
+	 * another signal is waiting; and a signal that came after the one
+	 * that stopped the loop must not kill the process when ev stops
+	 * watching (unblocks) it: it is ignored from here on.
+	 */
 	srv->engine.yield = NULL;
+	server_flush(srv);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 
 	sock_close(srv->listener, "shutting down");
 	srv->listener = NULL;

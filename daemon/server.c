@@ -866,13 +866,19 @@ server_reload(struct server *srv, struct conn *c)
 			    srv->last_reload_at, names, srv->rules->nalerts);
 			free(names);
 		}
-		if (rc == -1) {
+		if (rc == 1) { /* SIGTERM during the catch-up */
+			log_info("rules: reload not done: stopping");
+			if (c != NULL)
+				conn_reply_error(c, "shutting down");
+		} else if (rc == -1) {
 			log_err("rules: reload failed to commit: %s",
 			    store_errmsg(srv->store));
 			if (c != NULL)
 				conn_reply_error(c,
 				    "reload failed to commit: %s",
 				    store_errmsg(srv->store));
+		}
+		if (rc != 0) {
 			rules_free(rs);
 			srv->last_reload_ok = false;
 			loop_notify("READY=1");

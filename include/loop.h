@@ -14,6 +14,13 @@ struct server;
  */
 int loop_run(struct server *srv);
 
+/*
+ * Before the start's catch-up: SIGTERM, SIGINT and SIGHUP wait (blocked)
+ * for the loop, which reads them from its signalfd; meanwhile a long
+ * catch-up stops between two due moments when SIGTERM or SIGINT waits.
+ */
+void loop_hold_signals(struct server *srv);
+
 /* Sends one state line to systemd (no-op without $NOTIFY_SOCKET). */
 void loop_notify(const char *state);
 

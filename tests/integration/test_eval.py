@@ -1094,6 +1094,30 @@ class ClockCommand(EvalTest):
         self.assertLess(now, "3026")             # but not the thousand years
         self.assertTrue(now.endswith("T00:05:00+08:00"), now)   # a sweep_at moment
 
+    def test_sigterm_stops_a_long_catch_up_at_start(self):
+        # §6: a restart at a later --test-clock first processes every
+        # moment missed meanwhile, before READY=1.  500 years of daily
+        # sweeps take long: SIGTERM stops it between two moments, dunnd
+        # exits 0 having committed what it processed, and the next start
+        # resumes there.
+        d = self.daemon(clock=T0).start()
+        self.assertEqual(d.stop(), 0)
+        d.clock = "2526-03-02T09:00:00+08:00"
+        p = d.spawn()
+        deadline = time.monotonic() + 60
+        while "processing the moments missed since" not in d.log():
+            self.assertLess(time.monotonic(), deadline, d.log()[-2000:])
+            time.sleep(0.02)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=20), 0)
+        self.assertIn("stopped during the catch-up", d.log())
+        d.clock = T0
+        d.start()
+        now = d.status()["now"]
+        self.assertGreater(now, "2026-03-03")
+        self.assertLess(now, "2526")
+
     def test_without_test_clock_exit_1(self):
         d = self.daemon(clock=None).start()
         for args in (("set", "2099-01-01T00:00:00+08:00"), ("advance", "1d")):

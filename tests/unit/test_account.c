@@ -229,6 +229,71 @@ test_version_2_loads(void **state)
 	acct_free(a);
 }
 
+static void
+put64(struct buf *b, int64_t v)
+{
+	unsigned char c[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		c[i] = (unsigned char)((uint64_t)v >> (8 * i));
+	buf_append(b, c, 8);
+}
+
+/*
+ * A version-2 blob (fixed 8-byte integers) holding one settled invoice
+ * issued on day 1, due 2932896 (9999-12-31), settled on settle.
+ */
+static void
+v2_wide_settled(struct buf *b, int64_t settle)
+{
+	int k;
+
+	buf_append(b,
+	    "\x02\x03\x00\x00\x00"
+	    "EUR",
+	    8); /* version, currency */
+	for (k = 0; k < 3; k++)
+		put64(b, k == 2 ? -1 : 0); /* paused, size, risk */
+	put64(b, 0);                       /* tags */
+	put64(b, 0);                       /* open invoices */
+	put64(b, 1);                       /* settled: due, issued, seq, day */
+	put64(b, 2932896);
+	put64(b, 1);
+	put64(b, 7);
+	put64(b, settle);
+	for (k = 0; k < 16; k++) /* nsettled_old, promises, outcomes (4),
+	                            stage .. credited (5), credit, cadence (4) */
+		put64(b, 0);
+	for (k = 0; k < 3; k++) /* emitted, alerts, tasks */
+		put64(b, 0);
+}
+
+/* A version-2 settled invoice too wide for 16-bit offsets still loads. */
+static void
+test_version_2_wide_settled_invoice_loads(void **state)
+{
+	struct acct *a = acct_new("A");
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	v2_wide_settled(&b, 2932896);
+	assert_int_equal(acct_decode(a, b.p, b.len), 0);
+	assert_int_equal(a->nset, 0);
+	assert_int_equal(a->ninv, 1);
+	assert_int_equal(a->inv[0].open, 0);
+	assert_int_equal(a->inv[0].issued, 1);
+	assert_int_equal(a->inv[0].settle_day, 2932896);
+	assert_int_equal(a->inv[0].seq, 7);
+	/* A day beyond 32 bits is damage, not an old form. */
+	buf_clear(&b);
+	v2_wide_settled(&b, (int64_t)1 << 40);
+	assert_int_equal(acct_decode(a, b.p, b.len), -1);
+	buf_fini(&b);
+	acct_free(a);
+}
+
 /* Offsets that do not fit 16 bits keep a settled invoice in inv. */
 static void
 test_far_dates_stay_in_the_open_list(void **state)
@@ -271,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_damaged_is_refused),
 		cmocka_unit_test(test_version_2_loads),
 		cmocka_unit_test(test_far_dates_stay_in_the_open_list),
+		cmocka_unit_test(test_version_2_wide_settled_invoice_loads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
