@@ -39,35 +39,33 @@ typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 	if (real_##name == NULL)                                               \
 	real_##name = (type)dlsym(RTLD_NEXT, #name)
 
+/* True (errno ENOSPC) when the write to fd is to fail. */
+static int
+refuse(int fd)
+{
+	if (!full(fd))
+		return 0;
+	errno = ENOSPC;
+	return 1;
+}
+
 ssize_t
 write(int fd, const void *buf, size_t n)
 {
 	REAL(write, write_fn);
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
-	return real_write(fd, buf, n);
+	return refuse(fd) ? -1 : real_write(fd, buf, n);
 }
 
 ssize_t
 pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	REAL(pwrite, pwrite_fn);
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
-	return real_pwrite(fd, buf, n, off);
+	return refuse(fd) ? -1 : real_pwrite(fd, buf, n, off);
 }
 
 ssize_t
 pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
 	REAL(pwrite64, pwrite_fn);
-	if (full(fd)) {
-		errno = ENOSPC;
-		return -1;
-	}
-	return real_pwrite64(fd, buf, n, off);
+	return refuse(fd) ? -1 : real_pwrite64(fd, buf, n, off);
 }
