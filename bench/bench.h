@@ -1,13 +1,15 @@
 /*
  * bench.h — what every benchmark needs: elapsed and CPU time in seconds,
- * and medians.  Benchmarks measure time themselves (the daemon's clock
- * is clock.c's).
+ * medians and the resident set.  Benchmarks measure time themselves
+ * (the daemon's clock is clock.c's).
  */
 #ifndef DUNND_BENCH_H
 #define DUNND_BENCH_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline double
 bench_wall(void)
@@ -41,6 +43,21 @@ bench_median(double *v, size_t n)
 {
 	qsort(v, n, sizeof(*v), bench_cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The process's resident set, KiB (0 when /proc cannot tell). */
+static inline long
+bench_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 #endif

@@ -197,20 +197,6 @@ median(double *v)
 	return bench_median(v, RUNS);
 }
 
-static long
-rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long pages = 0, rss = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return rss * 4;
-}
-
 static void
 free_account(struct acct *a)
 {
@@ -243,14 +229,14 @@ main(int argc, char **argv)
 	now = 1795741200; /* 2026-11-27T09:00:00+08:00 */
 	today = clock_local_date(now);
 
-	rss0 = rss_kib();
+	rss0 = bench_rss_kib();
 	t0 = bench_wall();
 	accts = track(xcalloc(n, sizeof(*accts)));
 	for (i = 0; i < n; i++) {
 		accts[i] = gen_account(i, today, now);
 		ninv += accts[i]->ninv;
 	}
-	rss1 = rss_kib();
+	rss1 = bench_rss_kib();
 	printf("generated %zu accounts, %.2f invoices each, in %.2f s\n", n,
 	    (double)ninv / (double)n, bench_wall() - t0);
 

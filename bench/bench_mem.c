@@ -17,23 +17,8 @@
 #include "rules.h"
 #include "store.h"
 
+#include "bench.h"
 #include "bench_mem.h"
-
-static long
-rss_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
 
 int
 main(int argc, char **argv)
@@ -51,7 +36,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_mem DATABASE RULES_DIR\n");
 		return 2;
 	}
-	rss0 = rss_kb();
+	rss0 = bench_rss_kib();
 	diags_init(&ds);
 	if ((rs = rules_load_dir(argv[2], &ds)) == NULL) {
 		fprintf(stderr, "bench_mem: %s: rules do not load\n", argv[2]);
@@ -66,9 +51,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_mem: %s: cannot load\n", argv[1]);
 		return 1;
 	}
-	rss1 = rss_kb();
+	rss1 = bench_rss_kib();
 	printf(
-	    "bench_mem: %zu accounts loaded from %s\n", e.naccounts, argv[1]);
+	    "bench_mem: %zu accounts loaded from %s\n", e.accounts.n, argv[1]);
 	bench_mem_print(&e);
 	mi = mallinfo2();
 	printf("  malloc: in use %zu, free in arena %zu, mmapped %zu\n",
@@ -76,8 +61,8 @@ main(int argc, char **argv)
 	printf("  VmRSS: %ld kB before the load, %ld kB after (%.0f "
 	       "B/account, SQLite page cache included)\n",
 	    rss0, rss1,
-	    e.naccounts ? (double)(rss1 - rss0) * 1024 / (double)e.naccounts
-	                : 0);
+	    e.accounts.n ? (double)(rss1 - rss0) * 1024 / (double)e.accounts.n
+	                 : 0);
 	engine_close(&e);
 	store_close(s);
 	rules_free(rs);

@@ -68,20 +68,6 @@
 #define P4_TARGET_S   3.0
 #define REF_ACCTS     1000000.0
 
-static long
-rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long pages = 0, rss = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /* Deterministic mixing of small integers (no generator state). */
 static unsigned
 mix(unsigned long long x)
@@ -447,7 +433,7 @@ main(int argc, char **argv)
 	    n, dir);
 
 	/* Load. */
-	rss0 = rss_kib();
+	rss0 = bench_rss_kib();
 	buf_init(&b);
 	t = bench_wall();
 	tc = bench_cpu();
@@ -466,7 +452,7 @@ main(int argc, char **argv)
 	buf_fini(&b);
 	t = bench_wall() - t;
 	tc = bench_cpu() - tc;
-	rss1 = rss_kib();
+	rss1 = bench_rss_kib();
 	memset(nstage, 0, sizeof(nstage));
 	{
 		struct acct *const *all = engine_sorted(&E, &i);
@@ -573,7 +559,7 @@ main(int argc, char **argv)
 
 	/* The load of a restart (P6's core): engine_open on this store. */
 	engine_close(&E);
-	rss0 = rss_kib();
+	rss0 = bench_rss_kib();
 	t = bench_wall();
 	if (engine_open(&E, st, rs, false, SWEEP_MIN,
 	        clock_day_at(d0 + 3, SWEEP_MIN)) == -1)

@@ -149,7 +149,6 @@ lost_add(struct engine *e, const char *id, const char *name)
 	l->name = xstrdup(name);
 	memcpy(l->id, id, n + 1);
 	idmap_put(&e->lost, l);
-	e->nlost++;
 }
 
 int
@@ -204,7 +203,6 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 			a->stage = (uint32_t)idx;
 		}
 		idmap_put(&e->accounts, a);
-		e->naccounts++;
 	}
 	store_done(s, Q_ACCOUNT_LOAD);
 	if (rc == -1)
@@ -235,7 +233,6 @@ lost_fini(struct engine *e)
 		free(l);
 	}
 	idmap_fini(&e->lost);
-	e->nlost = 0;
 }
 
 void
@@ -298,7 +295,6 @@ engine_add(struct engine *e, const char *id)
 	struct acct *a = acct_new(id);
 
 	idmap_put(&e->accounts, a);
-	e->naccounts++;
 	e->sorted_ok = false;
 	undo_push(&e->undo, &e->nundo, &e->capundo, a, true);
 	a->saved = true;
@@ -327,13 +323,13 @@ engine_sorted(struct engine *e, size_t *n)
 
 	if (!e->sorted_ok) {
 		e->sorted = xreallocarray(e->sorted,
-		    e->naccounts ? e->naccounts : 1, sizeof(*e->sorted));
+		    e->accounts.n ? e->accounts.n : 1, sizeof(*e->sorted));
 		while ((a = idmap_next(&e->accounts, &pos)) != NULL)
 			e->sorted[i++] = a;
 		qsort(e->sorted, i, sizeof(*e->sorted), cmp_id);
 		e->sorted_ok = true;
 	}
-	*n = e->naccounts;
+	*n = e->accounts.n;
 	return e->sorted;
 }
 
@@ -434,7 +430,6 @@ restore(struct engine *e, struct engine_undo *v, size_t n, bool forget)
 			forget_created(e, u->a);
 		heap_remove(e, u->a);
 		idmap_del(&e->accounts, u->a->id);
-		e->naccounts--;
 		e->sorted_ok = false;
 		acct_free(u->a);
 	}

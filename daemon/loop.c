@@ -77,24 +77,34 @@ watchdog_cb(struct ev_loop *ev, ev_timer *w, int revents)
 }
 
 /*
+ * Whether SIGTERM or SIGINT waits: they are blocked (the loop reads them
+ * from a signalfd, the start holds them), so they stay pending.
+ */
+static bool
+stop_pending(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 &&
+	    (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+}
+
+/*
  * Between two due moments of a long run (a clock jump of months, a
  * restart after weeks): the loop does not turn meanwhile, so keep the
- * watchdog fed, and stop when SIGTERM or SIGINT is waiting (signalfd
- * keeps them pending until the loop reads them).
+ * watchdog fed, and stop when SIGTERM or SIGINT is waiting.
  */
 static bool
 yield_cb(void *arg)
 {
 	struct loop *lp = arg;
-	sigset_t set;
 
 	if (lp->wd_usec > 0 &&
 	    clock_mono_ms() - lp->wd_last_ms >= (int64_t)(lp->wd_usec / 2000)) {
 		lp->wd_last_ms = clock_mono_ms();
 		sd_notify(0, "WATCHDOG=1");
 	}
-	return sigpending(&set) == 0 &&
-	    (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+	return stop_pending();
 }
 
 /*
@@ -147,11 +157,8 @@ due_cb(struct ev_loop *ev, ev_periodic *w, int revents)
 static bool
 early_yield_cb(void *arg)
 {
-	sigset_t set;
-
 	(void)arg;
-	return sigpending(&set) == 0 &&
-	    (sigismember(&set, SIGTERM) == 1 || sigismember(&set, SIGINT) == 1);
+	return stop_pending();
 }
 
 void

@@ -917,7 +917,7 @@ server_start_rules(struct server *srv)
 	if (store_meta_get_text(srv->store, "rules_version", &stored) == -1)
 		return -1;
 	if (stored != NULL && strcmp(stored, srv->rules->version) == 0 &&
-	    srv->engine.nlost == 0) {
+	    srv->engine.lost.n == 0) {
 		free(stored);
 		return 0;
 	}

@@ -46,9 +46,8 @@ struct engine {
 	bool wall; /* wall clock (not --test-clock) */
 	int sweep_min;
 
-	struct idmap accounts;
-	size_t naccounts;
-	struct acct **sorted; /* by id; rebuilt when !sorted_ok */
+	struct idmap accounts; /* accounts.n: how many there are */
+	struct acct **sorted;  /* by id; rebuilt when !sorted_ok */
 	bool sorted_ok;
 
 	/* Accounts by (due_at, id): the due moments (style.md §6). */
@@ -93,7 +92,6 @@ struct engine {
 	 * (struct lost_stage).
 	 */
 	struct idmap lost;
-	size_t nlost;
 	bool *entered; /* nstages flags, eval's */
 };
 

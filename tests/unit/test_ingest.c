@@ -742,7 +742,7 @@ test_refused_batch_with_new_account(void **state)
 
 	(void)state;
 	start_a(rules_task, "2026-11-20");
-	naccounts = fx.e.naccounts;
+	naccounts = fx.e.accounts.n;
 	seq = fx.e.event_seq;
 	head = fx_head();
 	fx_run(T("2026-11-02T09:00:00+08:00"), batch, false, &b);
@@ -752,7 +752,7 @@ test_refused_batch_with_new_account(void **state)
 	ingest_batch_fini(&b);
 	/* §2.4: no trace of B. */
 	assert_null(engine_get(&fx.e, "B"));
-	assert_int_equal(fx.e.naccounts, naccounts);
+	assert_int_equal(fx.e.accounts.n, naccounts);
 	assert_int_equal(fx.e.event_seq, seq);
 	assert_int_equal(fx_head(), head);
 	assert_int_equal(store_q(fx.s, Q_INVOICE_GET, "t", "IB"), 0);
@@ -763,7 +763,7 @@ test_refused_batch_with_new_account(void **state)
 	assert_int_equal(b.counts[INGEST_OK], 2);
 	ingest_batch_fini(&b);
 	assert_int_equal(fx_inv("B", "IB")->open, 500);
-	assert_int_equal(fx.e.naccounts, naccounts + 1);
+	assert_int_equal(fx.e.accounts.n, naccounts + 1);
 	assert_int_equal(fx_head(), head + 1);
 }
 
