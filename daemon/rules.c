@@ -123,6 +123,8 @@ static const char *const task_names[RULES_TASK_COUNT] = {
 	"credit_hold",
 	"review",
 	"legal_referral",
+	"credit_release",
+	"approval",
 };
 #define TASK_LIST                                                              \
 	"call, visit, letter, email, sms, credit_hold, review, legal_referral"
@@ -1257,6 +1259,13 @@ task_type_script(struct loader *ld, const char *file, config_setting_t *g,
 			    ")",
 			    what, v);
 			ok = false;
+		} else if (i == RULES_TASK_CREDIT_RELEASE ||
+		    i == RULES_TASK_APPROVAL) {
+			err_at(ld, file, line_of(m),
+			    "%s: task type \"%s\" is dunnd's own (§4.5), not "
+			    "allowed in a stage or alert",
+			    what, v);
+			ok = false;
 		} else {
 			*type = (enum rules_task_type)i;
 		}
@@ -1288,6 +1297,7 @@ parse_task(struct loader *ld, const char *file, config_setting_t *g,
 	snprintf(what, sizeof(what), "%s, task %d", stage, pos);
 	t->line = line_of(g);
 	t->script = -1;
+	t->schedule = -1;
 	if (!config_setting_is_group(g)) {
 		err_at(ld, file, line_of(g),
 		    "%s must be a group { type = \"...\"; ... }", what);
@@ -1420,6 +1430,7 @@ parse_alert(struct loader *ld, size_t i)
 	item_label("alert", it->s, label, sizeof(label));
 	check_keys(ld, it->file, it->s, label, alert_keys);
 	al->script = -1;
+	al->schedule = -1;
 	if ((m = need(ld, it->file, it->s, label, "when")) != NULL) {
 		snprintf(what, sizeof(what), "%s: when", label);
 		parse_when(ld, it->file, m, what, &al->when);
@@ -2149,6 +2160,8 @@ loader_init(struct loader *ld, struct diags *ds, const char *where)
 	ld->where = where;
 	ld->rs = xcalloc(1, sizeof(*ld->rs));
 	ld->rs->trend_window = RULES_TREND_WINDOW_DEFAULT;
+	for (size_t i = 0; i < RULES_TASK_COUNT; i++)
+		ld->rs->type_schedule[i] = -1;
 }
 
 struct ruleset *

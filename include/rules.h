@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "calendar.h"
 #include "hash.h"
 #include "util.h"
 
@@ -61,6 +62,9 @@ enum rules_task_type {
 	RULES_TASK_CREDIT_HOLD,
 	RULES_TASK_REVIEW,
 	RULES_TASK_LEGAL_REFERRAL,
+	/* dunnd's own (§4.5): never a stage or alert task's type. */
+	RULES_TASK_CREDIT_RELEASE,
+	RULES_TASK_APPROVAL,
 	RULES_TASK_COUNT
 };
 
@@ -125,6 +129,9 @@ struct rules_task {
 	int64_t every_s; /* 0 = no repeat */
 	int max;         /* with every: tasks per entry, 0 = unlimited;
 			    without every the step yields one task */
+	int schedule;    /* index in ruleset.schedules, -1 = by type */
+	bool approval;   /* §4.5: an approval task in its place */
+	bool supersede;  /* §4.5: cancels the step's previous open task */
 	int line;
 };
 
@@ -136,6 +143,8 @@ struct rules_stage {
 	size_t ntasks;
 	bool has_hold; /* hold_when given (an empty one always holds) */
 	struct rules_when hold_when;
+	bool has_release; /* release_when given (§4.5 credit release) */
+	struct rules_when release_when;
 	/*
 	 * The rules that can leave this stage, in rule order: from holds
 	 * it and to differs from it (§4.4 step 3).
@@ -161,6 +170,7 @@ struct rules_alert {
 	struct rules_when when;
 	enum rules_task_type type;
 	int script;         /* -1 = none */
+	int schedule;       /* index in ruleset.schedules, -1 = by type */
 	int64_t cooldown_s; /* 0 = none: fires once per account */
 };
 
@@ -199,6 +209,11 @@ struct ruleset {
 	int trend_window;        /* 2-12 */
 	int grace_days;          /* 0 - RULES_GRACE_DAYS_MAX */
 	int64_t promise_grace_s; /* >= 0 */
+	struct calendar *cal; /* §4.9; NULL: every moment is working time */
+	struct cal_schedule *schedules;
+	size_t nschedules;
+	/* The schedule whose types hold each task type, -1 = none. */
+	int type_schedule[RULES_TASK_COUNT];
 	struct rules_uses uses;
 	char version[HASH_HEX_LEN]; /* rules_version (§4.7) */
 	char **files;               /* file names in read order */
