@@ -30,7 +30,7 @@ UNIT = os.path.join(ROOT, "systemd", "dunnd.service")
 MAN = os.path.join(ROOT, "man")
 # The pages every installation must have (the man/ directory may hold more).
 PAGES = ("dunnctl.1", "dunnd.conf.5", "dunnd-protocol.7", "dunnd.8")
-TOOLS_MISSING = "not installed (apt-get install groff-base mandoc)"
+TOOLS_MISSING = "not installed: apt-get install groff-base mandoc (make test-deps installs them)"
 
 
 def man_pages():
@@ -55,7 +55,7 @@ class Unit(unittest.TestCase):
         # In a user namespace SO_PEERCRED would show every peer as nobody.
         self.assertNotIn("PrivateUsers", s)
 
-    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed: apt-get install systemd")
     def test_security_exposure_at_most_1(self):
         r = subprocess.run(["systemd-analyze", "security", "--offline=true", UNIT],
                            capture_output=True, text=True, timeout=60)
@@ -63,7 +63,7 @@ class Unit(unittest.TestCase):
         self.assertIsNotNone(m, r.stdout + r.stderr)
         self.assertLessEqual(float(m.group(1)), 1.0, r.stdout)
 
-    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed: apt-get install systemd")
     def test_verify_is_clean(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(UNIT) as f:
