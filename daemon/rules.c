@@ -2483,6 +2483,17 @@ rules_risk_name(int risk)
 	return risk >= 0 && risk < RULES_RISK_COUNT ? risk_names[risk] : "?";
 }
 
+const struct cal_schedule *
+rules_schedule_for(
+    const struct ruleset *rs, int named, enum rules_task_type type)
+{
+	if (named >= 0 && (size_t)named < rs->nschedules)
+		return &rs->schedules[named];
+	if (type < RULES_TASK_COUNT && rs->type_schedule[type] >= 0)
+		return &rs->schedules[rs->type_schedule[type]];
+	return NULL;
+}
+
 int
 rules_stage_lookup(const struct ruleset *rs, const char *name, size_t *stage)
 {

@@ -1274,6 +1274,13 @@ test_calendar_loaded(void **state)
 	assert_false(rs->stages[0].tasks[1].approval);
 	assert_true(rs->stages[0].tasks[1].supersede);
 	assert_int_equal(rs->alerts[0].schedule, 0);
+	assert_ptr_equal(rules_schedule_for(rs, 2, RULES_TASK_CALL),
+	    &rs->schedules[2]);
+	assert_ptr_equal(rules_schedule_for(rs, -1, RULES_TASK_CALL),
+	    &rs->schedules[0]);
+	assert_ptr_equal(rules_schedule_for(rs, -1, RULES_TASK_CREDIT_RELEASE),
+	    &rs->schedules[1]);
+	assert_null(rules_schedule_for(rs, -1, RULES_TASK_LETTER));
 	/* release_when's facts have due moments (§4.3). */
 	assert_true(rs->stages[0].has_release);
 	assert_true(rs->uses.facts & (1u << RULES_FACT_ON_TIME_RATIO));
