@@ -98,6 +98,8 @@ eval_fact_json(const struct ruleset *rs, const struct rules_factvals *fv,
 	case RULES_FACT_RISK:
 		return fv->has_risk ? json_string(rules_risk_name(fv->risk))
 		                    : NULL;
+	case RULES_FACT_DECISION_MAKER:
+		return json_boolean(fv->decision_maker);
 	case RULES_FACT_TAGS:
 		arr = json_array();
 		for (i = 0; i < fv->ntags; i++)
@@ -173,7 +175,7 @@ eval_cancel_tasks(
 struct emit {
 	enum rules_task_type type;
 	int script;   /* index in scripts, -1 none */
-	int schedule; /* index in schedules, -1 none */
+	const struct cal_schedule *schedule; /* NULL: the calendar alone */
 	const char *source;
 	const char *reason;
 	int alert;       /* index of its alert, -1 a stage or release task */
@@ -275,7 +277,7 @@ choose_window(struct engine *e, const struct acct *a, const struct emit *m,
 
 	memset(&req, 0, sizeof(req));
 	req.cal = rs->cal;
-	req.sch = m->schedule >= 0 ? &rs->schedules[m->schedule] : NULL;
+	req.sch = m->schedule;
 	req.emit = e->now;
 	req.first_only = m->first_only || req.sch == NULL;
 	req.cash_in_day = a->cash_in_day;
@@ -410,13 +412,6 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	/* §4.5: the credit is held from the emission of a credit_hold. */
 	if (m->type == RULES_TASK_CREDIT_HOLD)
 		a->credit_held = true;
-}
-
-/* The schedule of a task: the one its rule names, else by its type. */
-static int
-task_schedule(const struct ruleset *rs, int named, enum rules_task_type type)
-{
-	return named >= 0 ? named : rs->type_schedule[type];
 }
 
 /* §4.4 step 1: verdicts due now. Returns whether one was given. */
@@ -622,7 +617,7 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 			a->emitted[k]++;
 			m = (struct emit) { .type = t->type,
 				.script = t->script,
-				.schedule = task_schedule(
+				.schedule = rules_schedule_for(
 				    e->rs, t->schedule, t->type),
 				.source = source,
 				.reason = reason,
@@ -657,7 +652,8 @@ alerts(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 		snprintf(reason, sizeof(reason), "alert %s", al->name);
 		m = (struct emit) { .type = al->type,
 			.script = al->script,
-			.schedule = task_schedule(e->rs, al->schedule, al->type),
+			.schedule = rules_schedule_for(
+			    e->rs, al->schedule, al->type),
 			.source = source,
 			.reason = reason,
 			.alert = (int)i,
@@ -717,7 +713,8 @@ release(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 	snprintf(source, sizeof(source), "release:%s", st->name);
 	m = (struct emit) { .type = RULES_TASK_CREDIT_RELEASE,
 		.script = -1,
-		.schedule = e->rs->type_schedule[RULES_TASK_CREDIT_RELEASE],
+		.schedule = rules_schedule_for(
+		    e->rs, -1, RULES_TASK_CREDIT_RELEASE),
 		.source = source,
 		.reason = "credit released: back in good standing",
 		.alert = -1,
