@@ -379,7 +379,8 @@ wait_readable(struct ctl *ctl)
 /*
  * The next line of the reply, its "\n" replaced by NUL, valid until the
  * next call; returns its length, or -1 at the end of the stream.  A last
- * line without "\n" still counts.
+ * line without "\n" is a record cut short (§8): it is never handed out,
+ * and the stream ends there.
  */
 static ssize_t
 next_line(struct ctl *ctl, char **line)
@@ -414,13 +415,12 @@ next_line(struct ctl *ctl, char **line)
 			b->len += (size_t)r;
 			continue;
 		}
-		if (n == 0)
-			return -1;
-		buf_reserve(b, 1)[0] = '\0';
-		ctl->in_used = n;
+		if (n > 0)
+			fprintf(stderr,
+			    "dunnctl: dunnd closed the connection in the middle of a record\n");
+		buf_clear(b);
 		ctl->in_scanned = 0;
-		*line = b->p + b->off;
-		return (ssize_t)n;
+		return -1;
 	}
 }
 
