@@ -813,6 +813,8 @@ human_status(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		    json_is_true(json_object_get(lr, "ok")) ? "ok" : "refused");
 	printf("\nfeed head      %lld\n",
 	    (long long)json_integer_value(json_object_get(rec, "feed_head")));
+	if ((v = json_object_get(rec, "feed_id")) != NULL)
+		printf("feed id        %s\n", json_string_value(v));
 	printf("accounts       %lld\n",
 	    (long long)json_integer_value(json_object_get(rec, "accounts")));
 	json_object_foreach(json_object_get(rec, "stages"), key, v)
@@ -1354,6 +1356,10 @@ feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	} else if (kind != NULL && strcmp(kind, "cancel") == 0) {
 		put(&b, " ", json_object_get(rec, "task"));
 		put(&b, ": ", json_object_get(rec, "reason"));
+	} else if (kind != NULL && strcmp(kind, "done") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, ": ", json_object_get(rec, "result"));
+		put(&b, " at ", json_object_get(rec, "at"));
 	}
 	buf_append(&b, "", 1);
 	say("%s\n", buf_data(&b));
@@ -1561,6 +1567,25 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	else
 		say("  none\n");
 	table_fini(&t);
+	/* The last tasks closed, with the outcome of each done one. */
+	tasks = json_object_get(rec, "recent_tasks");
+	if (json_array_size(tasks) > 0)
+		say("recent tasks\n");
+	json_array_foreach(tasks, i, task)
+	{
+		buf_clear(&b);
+		put(&b, "  ", json_object_get(task, "task"));
+		put(&b, " ", json_object_get(task, "type"));
+		put(&b, " ", json_object_get(task, "status"));
+		if (json_object_get(task, "result") != NULL) {
+			put(&b, ": ", json_object_get(task, "result"));
+			put(&b, " at ", json_object_get(task, "done_at"));
+		}
+		if (json_object_get(task, "note") != NULL)
+			put(&b, " - ", json_object_get(task, "note"));
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
 	buf_clear(&b);
 	if (json_is_object(next) && json_object_get(next, "at") != NULL) {
 		put(&b, "next  ", json_object_get(next, "at"));

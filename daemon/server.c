@@ -51,6 +51,7 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	const struct ruleset *rs = srv->rules;
 	struct acct *const *all;
 	json_t *rec, *stages;
+	char *feed_id = NULL;
 	int64_t *counts;
 	size_t i, n;
 
@@ -73,6 +74,9 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	    srv->conf->timezone, "version", DUNND_VERSION, "clients",
 	    (json_int_t)sock_nclients(srv->listener), "started",
 	    eval_json_ts(srv->started));
+	if (store_meta_get_text(srv->store, "feed_id", &feed_id) == 1)
+		json_object_set_new(rec, "feed_id", json_string(feed_id));
+	free(feed_id);
 	if (srv->has_last_reload)
 		json_object_set_new(rec, "last_reload",
 		    json_pack("{s:o,s:b}", "at",
@@ -265,6 +269,35 @@ tasks_iter_free(void *arg)
 	free(it);
 }
 
+/* What follows a task record in tasks --json: status and outcome. */
+static char *
+task_tail(struct store *s, enum store_q q)
+{
+	json_t *o = json_pack("{s:s}", "status", store_col_text(s, q, 2));
+	char *text, *tail;
+	size_t len;
+
+	/* §7: a done task with the outcome that closed it. */
+	if (!store_col_null(s, q, 3)) {
+		json_object_set_new(
+		    o, "result", json_string(store_col_text(s, q, 3)));
+		if (!store_col_null(s, q, 4))
+			json_object_set_new(
+			    o, "note", json_string(store_col_text(s, q, 4)));
+		json_object_set_new(
+		    o, "done_at", eval_json_ts(store_col_int(s, q, 5)));
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	/* "{...}" becomes ",...}": the members that follow the record's. */
+	len = strlen(text);
+	tail = xmalloc(len + 1);
+	memcpy(tail, text, len + 1);
+	tail[0] = ',';
+	free(text);
+	return tail;
+}
+
 static int
 tasks_more(struct conn *c, void *arg)
 {
@@ -272,7 +305,7 @@ tasks_more(struct conn *c, void *arg)
 	struct store *s = it->srv->store;
 	enum store_q q = it->open ? Q_TASKS_OPEN_PAGE : Q_TASKS_PAGE;
 	const char *text;
-	char tail[64];
+	char *tail;
 	size_t len;
 	int rc, rows = 0;
 
@@ -286,15 +319,15 @@ tasks_more(struct conn *c, void *arg)
 		rows++;
 		it->seq = store_col_int(s, q, 0);
 		if (it->open)
-			it->prio = store_col_int(s, q, 3);
+			it->prio = store_col_int(s, q, 6);
 		/* The record as stored, with its status after the last member. */
 		text = store_col_text(s, q, 1);
 		len = strlen(text);
 		if (len < 2 || text[len - 1] != '}')
 			continue;
-		snprintf(tail, sizeof(tail), ",\"status\":\"%s\"}",
-		    store_col_text(s, q, 2));
+		tail = task_tail(s, q);
 		conn_send_text(c, text, len - 1, tail);
+		free(tail);
 	}
 	store_done(s, q);
 	if (rc == -1) {

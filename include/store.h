@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ERR_LEN        512
 
 struct store;
@@ -103,6 +103,7 @@ enum store_q {
 	Q_OUTCOME_ADD,
 	Q_TASK_GET,
 	Q_TASK_STATUS,
+	Q_TASK_DONE,
 	Q_TASK_ADD,
 	Q_TASK_MAXNUM,
 	Q_FEED_ADD,
@@ -111,6 +112,8 @@ enum store_q {
 	Q_TRANSITIONS_OF,
 	Q_TASKS_PAGE,
 	Q_TASKS_OPEN_PAGE,
+	Q_TASKS_CLOSED,
+	Q_CONSUMERS,
 	Q_CONSUMER_GET,
 	Q_CONSUMER_SET,
 	Q_COUNT

@@ -140,5 +140,150 @@ class CutReply(DaemonTest):
         self.assertEqual(r.stdout, b'{"seq":1,"kind":"cancel"}\n')
 
 
+# --- 2. done records (§5, §7) ------------------------------------------------------
+
+def outcome(eid, task, result, at, note=None):
+    ev = {"type": "outcome", "id": eid, "task": task, "result": result, "at": at}
+    if note is not None:
+        ev["note"] = note
+    return ev
+
+
+def payment(eid, account, amount, at):
+    return {"type": "payment", "id": eid, "account": account, "amount": amount, "at": at}
+
+
+class DoneRecords(DaemonTest):
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon(clock=T0).start()
+        r, _ = ingest_events(self.d, portfolio(2))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Each account: negotiation, "ask" at T0, "firm" 3 days on.
+        r = self.d.ctl("clock", "advance", "3d")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.tasks = {t["task"]: t for t in task_records(self.d)}
+        self.assertEqual(len(self.tasks), 4)
+        r = self.d.ctl("clock", "advance", "2h")     # outcomes come later
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def task_of(self, account, script):
+        return [t for t in self.tasks.values()
+                if t["account"] == account and t["script"] == script][0]["task"]
+
+    def test_done_records_come_first_in_line_order(self):
+        d = self.d
+        a_ask, a_firm = self.task_of("F-0000", "ask"), self.task_of("F-0000", "firm")
+        b_ask = self.task_of("F-0001", "ask")
+        head = d.status()["feed_head"]
+        at1, at2 = "2026-03-05T10:00:00+08:00", "2026-03-05T10:30:00+08:00"
+        r, res = ingest_events(d, [
+            payment("p.b", "F-0001", 100001, at1),               # B settles: evaluated first
+            outcome("o.1", a_firm, "promise", at1, note="pays Friday"),
+            payment("p.a", "F-0000", 100000, at2),
+            outcome("o.2", a_ask, "no_answer", at2),
+            outcome("o.3", a_firm, "paid", at2),                 # already done: no record
+        ])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        recs = feed_records(d, head)
+        kinds = [(x["kind"], x.get("task"), x["account"]) for x in recs]
+        self.assertEqual(kinds[:2], [("done", a_firm, "F-0000"), ("done", a_ask, "F-0000")])
+        self.assertEqual(recs[0], {"seq": head + 1, "kind": "done", "task": a_firm,
+                                   "account": "F-0000", "result": "promise", "at": at1})
+        self.assertEqual(recs[1]["result"], "no_answer")
+        self.assertEqual(recs[1]["at"], at2)
+        # Then the evaluations, in order of first appearance: B, then A.
+        self.assertEqual(kinds[2:], [("transition", None, "F-0001"),
+                                     ("cancel", b_ask, "F-0001"),
+                                     ("cancel", self.task_of("F-0001", "firm"), "F-0001"),
+                                     ("transition", None, "F-0000")])
+        self.assertEqual([x["seq"] for x in recs], list(range(head + 1, head + 7)))
+        # tasks --json: the outcome that closed each done task.
+        tasks = {t["task"]: t for t in task_records(d)}
+        self.assertEqual({k: tasks[a_firm].get(k) for k in ("status", "result", "note", "done_at")},
+                         {"status": "done", "result": "promise", "note": "pays Friday",
+                          "done_at": at1})
+        self.assertEqual(tasks[a_ask]["status"], "done")
+        self.assertNotIn("note", tasks[a_ask])
+        self.assertEqual(tasks[b_ask]["status"], "cancelled")
+        self.assertNotIn("result", tasks[b_ask])
+        self.assertNotIn("done_at", tasks[b_ask])
+        # An outcome for a cancelled task closes nothing: no done record.
+        head = d.status()["feed_head"]
+        r, _ = ingest_events(d, [outcome("o.4", b_ask, "reached", at2)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(feed_records(d, head), [])
+        self.assertEqual({t["task"]: t for t in task_records(d)}[b_ask]["status"], "cancelled")
+        # explain: the recent tasks with their outcomes.
+        r, ex = d.ctl_json("explain", "F-0000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        recent = {t["task"]: t for t in ex[0]["recent_tasks"]}
+        self.assertEqual(recent[a_firm]["result"], "promise")
+        self.assertEqual(recent[a_firm]["note"], "pays Friday")
+        self.assertEqual(recent[a_ask]["done_at"], at2)
+        r = d.ctl("explain", "F-0000")
+        self.assertIn("recent tasks", r.stdout)
+        self.assertIn("pays Friday", r.stdout)
+        r = d.ctl("feed", "--from", str(head - 6))
+        self.assertIn("done", r.stdout)
+        # The records survive a restart unchanged.
+        want = feed_records(d)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual(feed_records(d), want)
+
+    def test_a_refused_batch_leaves_no_done_record(self):
+        d = self.d
+        a_ask = self.task_of("F-0000", "ask")
+        head = d.status()["feed_head"]
+        r, _ = ingest_events(d, [outcome("o.1", a_ask, "reached", "2026-03-05T10:00:00+08:00"),
+                                 payment("p.x", "NOPE", 5, "2026-03-05T10:00:00+08:00")])
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(d.status()["feed_head"], head)
+        self.assertEqual({t["task"]: t for t in task_records(d)}[a_ask]["status"], "open")
+
+
+# --- 5. feed identity (§6) ---------------------------------------------------------
+
+class FeedId(DaemonTest):
+    def test_made_with_the_database_and_never_changed(self):
+        d = self.daemon(clock=T0).start()
+        fid = d.status()["feed_id"]
+        self.assertRegex(fid, r"^[0-9a-f]{32}$")
+        self.assertIn("store: new database, feed_id " + fid, d.log())
+        r = d.ctl("status")
+        self.assertIn(fid, r.stdout)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual(d.status()["feed_id"], fid)
+        other = self.daemon(sub="other", clock=T0).start()
+        self.assertNotEqual(other.status()["feed_id"], fid)
+
+    def test_a_database_from_before_gets_one_and_its_done_tasks_their_outcome(self):
+        d = self.daemon(clock=T0).start()
+        r, _ = ingest_events(d, portfolio(1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = d.ctl("clock", "advance", "1h")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r, _ = ingest_events(d, [outcome("o.1", "T-000001", "reached", "2026-03-02T09:30:00+08:00", "ok")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        old = d.status()["feed_id"]
+        self.assertEqual(d.stop(), 0)
+        # Back to the schema of version 1, as an older dunnd left it.
+        db = sqlite3.connect(d.db)
+        db.executescript("DELETE FROM meta WHERE key = 'feed_id'; DROP INDEX outcomes_task;"
+                         "ALTER TABLE tasks DROP COLUMN outcome; PRAGMA user_version = 1;")
+        db.close()
+        d.start()
+        fid = d.status()["feed_id"]
+        self.assertRegex(fid, r"^[0-9a-f]{32}$")
+        self.assertNotEqual(fid, old)
+        self.assertIn("store: the database had no feed_id: it is now " + fid, d.log())
+        self.assertIn("schema migrated to version 2", d.log())
+        t = task_records(d)[0]
+        self.assertEqual((t["status"], t["result"], t["note"], t["done_at"]),
+                         ("done", "reached", "ok", "2026-03-02T09:30:00+08:00"))
+
+
 if __name__ == "__main__":
     unittest.main()
