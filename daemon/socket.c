@@ -52,7 +52,7 @@ struct conn {
 	int fd;
 	ev_io rw, ww;
 	uid_t uid;
-	bool allowed, admin;
+	bool allowed, admin, consumer;
 	struct buf in, out;
 	int64_t body_left;
 	bool body_discard;
@@ -152,6 +152,8 @@ acl_init(struct acl *acl, const struct conf *conf)
 	    &acl->admin_gids, &acl->nadmin_gids);
 	resolve(conf->readers, &acl->reader_uids, &acl->nreader_uids,
 	    &acl->reader_gids, &acl->nreader_gids);
+	resolve(conf->consumers, &acl->consumer_uids, &acl->nconsumer_uids,
+	    &acl->consumer_gids, &acl->nconsumer_gids);
 }
 
 void
@@ -161,6 +163,8 @@ acl_fini(struct acl *acl)
 	free(acl->reader_uids);
 	free(acl->admin_gids);
 	free(acl->reader_gids);
+	free(acl->consumer_uids);
+	free(acl->consumer_gids);
 	memset(acl, 0, sizeof(*acl));
 }
 
@@ -223,12 +227,17 @@ classify(struct listener *l, struct conn *c)
 			c->admin = true;
 		if (has_any_gid(a->reader_gids, a->nreader_gids, &groups[i], 1))
 			c->allowed = true;
+		if (has_any_gid(
+		        a->consumer_gids, a->nconsumer_gids, &groups[i], 1))
+			c->consumer = true;
 	}
+	if (has_uid(a->consumer_uids, a->nconsumer_uids, cred.uid))
+		c->consumer = true;
 	if (has_uid(a->admin_uids, a->nadmin_uids, cred.uid))
 		c->admin = true;
 	if (has_uid(a->reader_uids, a->nreader_uids, cred.uid))
 		c->allowed = true;
-	c->allowed = c->allowed || c->admin;
+	c->allowed = c->allowed || c->admin || c->consumer;
 }
 
 /* --- connections ------------------------------------------------------- */
@@ -284,6 +293,12 @@ bool
 conn_is_admin(const struct conn *c)
 {
 	return c->admin;
+}
+
+bool
+conn_is_consumer(const struct conn *c)
+{
+	return c->consumer;
 }
 
 size_t

@@ -1034,3 +1034,147 @@ store_errmsg(struct store *s)
 {
 	return s->lasterr[0] ? s->lasterr : sqlite3_errmsg(s->db);
 }
+
+/* Backup (store.h). */
+
+#define BACKUP_PAGES 1024 /* pages per step: the abort is seen between */
+
+struct store_backup {
+	pthread_t thread;
+	atomic_bool ended, abort;
+	char *src, *path, *tmp;
+	int64_t bytes;
+	char err[STORE_ERR_LEN]; /* empty when the copy is complete */
+};
+
+static void *
+backup_main(void *arg)
+{
+	struct store_backup *b = arg;
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *bk = NULL;
+	struct stat st;
+	int rc;
+
+	if (sqlite3_open_v2(b->src, &src, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(b->err, sizeof(b->err), "cannot open %s: %s", b->src,
+		    src != NULL ? sqlite3_errmsg(src) : "out of memory");
+		goto done;
+	}
+	sqlite3_busy_timeout(src, 5000);
+	/*
+	 * One read snapshot for the whole copy: dunnd's writes through its
+	 * own connection would otherwise restart the copy at every step.
+	 */
+	if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM meta;", NULL, NULL,
+	        NULL) != SQLITE_OK) {
+		snprintf(b->err, sizeof(b->err), "cannot read %s: %s", b->src,
+		    sqlite3_errmsg(src));
+		goto done;
+	}
+	unlink(b->tmp);
+	if (sqlite3_open_v2(b->tmp, &dst,
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	    (bk = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+		snprintf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp,
+		    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+		goto done;
+	}
+	do {
+		rc = sqlite3_backup_step(bk, BACKUP_PAGES);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+			const struct timespec pause = { 0, 10 * 1000000L };
+
+			nanosleep(&pause, NULL);
+		}
+		if (atomic_load(&b->abort)) {
+			snprintf(b->err, sizeof(b->err), "shutting down");
+			break;
+		}
+	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(bk);
+	if (b->err[0] == '\0' && rc != SQLITE_DONE)
+		snprintf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp,
+		    sqlite3_errstr(rc));
+	if (sqlite3_close(dst) != SQLITE_OK && b->err[0] == '\0')
+		snprintf(b->err, sizeof(b->err), "cannot close %s: %s", b->tmp,
+		    sqlite3_errmsg(dst));
+	dst = NULL;
+	if (b->err[0] == '\0' && rename(b->tmp, b->path) == -1)
+		snprintf(b->err, sizeof(b->err), "cannot rename %s to %s: %s",
+		    b->tmp, b->path, strerror(errno));
+	if (b->err[0] == '\0' && stat(b->path, &st) == 0)
+		b->bytes = (int64_t)st.st_size;
+done:
+	if (b->err[0] != '\0')
+		unlink(b->tmp);
+	sqlite3_close(dst);
+	if (src != NULL)
+		sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(src);
+	atomic_store(&b->ended, true);
+	return NULL;
+}
+
+struct store_backup *
+store_backup_start(struct store *s, const char *path, char *err, size_t errlen)
+{
+	struct store_backup *b;
+	struct stat st, dbst;
+	sigset_t all, old;
+	int rc;
+
+	if (stat(path, &st) == 0 && stat(s->path, &dbst) == 0 &&
+	    st.st_dev == dbst.st_dev && st.st_ino == dbst.st_ino) {
+		errf(err, errlen, "%s is the database itself", path);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->src = xstrdup(s->path);
+	b->path = xstrdup(path);
+	b->tmp = xmalloc(strlen(path) + 5);
+	sprintf(b->tmp, "%s.tmp", path);
+	atomic_init(&b->ended, false);
+	atomic_init(&b->abort, false);
+	/* Signals are the loop's (as for the checkpointer). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&b->thread, NULL, backup_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errf(err, errlen, "cannot start the backup: %s", strerror(rc));
+		free(b->src);
+		free(b->path);
+		free(b->tmp);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+bool
+store_backup_ended(struct store_backup *b)
+{
+	return atomic_load(&b->ended);
+}
+
+int
+store_backup_finish(struct store_backup *b, bool abort, int64_t *bytes,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	if (abort)
+		atomic_store(&b->abort, true);
+	pthread_join(b->thread, NULL);
+	rc = b->err[0] == '\0' ? 0 : -1;
+	if (rc == -1)
+		errf(err, errlen, "%s", b->err);
+	*bytes = b->bytes;
+	free(b->src);
+	free(b->path);
+	free(b->tmp);
+	free(b);
+	return rc;
+}

@@ -243,6 +243,114 @@ class DoneRecords(DaemonTest):
         self.assertEqual({t["task"]: t for t in task_records(d)}[a_ask]["status"], "open")
 
 
+# --- 4. consumers (§6, §7, §8) -----------------------------------------------------
+
+class Consumers(DaemonTest):
+    def setUp(self):
+        super().setUp()
+        self.uid = os.getuid()
+        if self.uid == 12345:
+            self.skipTest("the test user has the uid the test uses as the admin")
+        self.d = self.daemon(clock=T0).start()
+        r, _ = ingest_events(self.d, portfolio(3))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.head = self.d.status()["feed_head"]
+
+    def restart_as_consumer(self):
+        d = self.d
+        self.assertEqual(d.stop(), 0)
+        with open(d.conf, "a") as f:
+            f.write('admins = [ "12345" ];\nconsumers = [ "%d" ];\n' % self.uid)
+        d.start()
+
+    def test_listing_cursors_and_lag(self):
+        d = self.d
+        r = d.ctl("consumers")
+        self.assertEqual((r.returncode, r.stdout), (0, "no consumers\n"), r.stderr)
+        self.assertEqual(d.ctl("ack", "--consumer", "crm", "2").returncode, 0)
+        self.assertEqual(d.ctl("ack", "--consumer", "bi", str(self.head)).returncode, 0)
+        r, recs = d.ctl_json("consumers")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(recs, [{"consumer": "bi", "cursor": self.head, "lag": 0},
+                                {"consumer": "crm", "cursor": 2, "lag": self.head - 2}])
+        r = d.ctl("consumers")
+        self.assertEqual(r.stdout.split("\n")[0].split(), ["CONSUMER", "CURSOR", "LAG"])
+        self.assertEqual(r.stdout.split("\n")[2].split(), ["crm", "2", str(self.head - 2)])
+
+    def test_a_name_never_acked_gets_a_warning(self):
+        d = self.d
+        self.assertEqual(d.ctl("ack", "--consumer", "crm", "2").returncode, 0)
+        for follow in ([], ["--follow"]):
+            args = ["--json", "feed", "--consumer", "cmr"] + follow
+            if follow:
+                p = subprocess.Popen([DUNNCTL, "-s", d.sock] + args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+                recs = [json.loads(p.stdout.readline()) for _ in range(self.head)]
+                p.terminate()
+                out, err = p.communicate(timeout=DEADLINE)
+                err = err.decode()
+            else:
+                r = d.ctl(*args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                recs, err = [json.loads(l) for l in r.stdout.splitlines()], r.stderr
+            self.assertEqual(recs[0]["seq"], 1)
+            self.assertIn("warning: consumer cmr has never acknowledged", err)
+        r = d.ctl("--json", "feed", "--consumer", "crm")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(json.loads(r.stdout.splitlines()[0])["seq"], 3)
+        r = d.ctl("--json", "feed", "--consumer", "cmr", "--from", "4")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+
+    def test_a_consumer_reads_and_acks_and_is_refused_the_rest(self):
+        d = self.d
+        self.restart_as_consumer()
+        for args in (["status"], ["accounts"], ["explain", "F-0001"], ["tasks"],
+                     ["feed"], ["feed", "--consumer", "crm"], ["report", "aging"]):
+            r = d.ctl(*args)
+            self.assertEqual(r.returncode, 0, "%s: %s" % (args, r.stderr))
+        r = d.ctl("ack", "--consumer", "crm", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = d.ctl("--json", "feed", "--consumer", "crm")
+        self.assertEqual([json.loads(l)["seq"] for l in r.stdout.splitlines()],
+                         list(range(4, self.head + 1)))
+        batch = write_jsonl(os.path.join(d.tmp, "more.jsonl"),
+                            [payment("p.1", "F-0001", 5, "2026-03-02T09:00:00+08:00")])
+        for args in (["ingest", batch], ["reload"], ["consumers"],
+                     ["backup", os.path.join(d.tmp, "b.db")], ["clock", "advance", "1d"]):
+            r = d.ctl(*args)
+            self.assertEqual(r.returncode, 1, "%s: %s%s" % (args, r.stdout, r.stderr))
+            self.assertIn("permission denied", r.stderr, args)
+        self.assertEqual(d.status()["feed_head"], self.head)
+        self.assertFalse(os.path.exists(os.path.join(d.tmp, "b.db")))
+        # On the socket: a refused ingest's body is read and discarded.
+        with d.connect() as s:
+            f = s.makefile("rb")
+            body = b'{"v":1,"cmd":"status"}\n'
+            request(s, (json.dumps({"v": 1, "cmd": "ingest", "bytes": len(body)}) + "\n").encode()
+                    + body)
+            self.assertEqual(read_reply(s, f), ([], {"ok": False, "error": "permission denied"}))
+            request(s, {"v": 1, "cmd": "ack", "consumer": "crm", "seq": self.head})
+            self.assertEqual(read_reply(s, f), ([], {"ok": True, "consumer": "crm",
+                                                     "seq": self.head}))
+
+    def test_unknown_consumer_names_are_skipped_and_bad_entries_refused(self):
+        d = self.d
+        self.assertEqual(d.stop(), 0)
+        with open(d.conf) as f:
+            text = f.read()
+        with open(d.conf, "w") as f:
+            f.write(text + 'consumers = [ "no-such-user-xyz", "@no-such-group-xyz" ];\n')
+        d.start()
+        self.assertIn('unknown user "no-such-user-xyz"', d.log())
+        self.assertEqual(d.stop(), 0)
+        with open(d.conf, "w") as f:
+            f.write(text + 'consumers = 5;\n')
+        r = subprocess.run([os.path.join(os.path.dirname(DUNNCTL), "dunnd"), "-c", d.conf,
+                            "--check"], capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("consumers", r.stdout + r.stderr)
+
+
 # --- 5. feed identity (§6) ---------------------------------------------------------
 
 class FeedId(DaemonTest):
