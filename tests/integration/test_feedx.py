@@ -393,5 +393,108 @@ class FeedId(DaemonTest):
                          ("done", "reached", "ok", "2026-03-02T09:30:00+08:00"))
 
 
+# --- 6. backup (§7) ----------------------------------------------------------------
+
+class Backup(DaemonTest):
+    def restore(self, backup, sub):
+        """A new dunnd whose database is a copy of backup."""
+        d = self.daemon(sub=sub, clock=T0)
+        with open(backup, "rb") as src, open(d.db, "wb") as dst:
+            dst.write(src.read())
+        return d.start()
+
+    def test_backup_during_a_stream_of_batches_then_restore(self):
+        d = self.daemon(clock=T0).start()
+        r = d.ingest(portfolio(1500), json_out=False)
+        self.assertEqual(r.rc, 0, r)
+        fid = d.status()["feed_id"]
+        # A producer sends batch after batch (3 new accounts each) while
+        # backups are taken; every batch is acknowledged.
+        stop, acked, errors = threading.Event(), [], []
+
+        def produce():
+            k = 0
+            while not stop.is_set() or k < 5:
+                evs = []
+                for i in range(3):
+                    a = "S-%03d-%d" % (k, i)
+                    evs += [{"type": "account", "id": "a." + a, "account": a, "name": a,
+                             "currency": "CNY", "size": "small"},
+                            {"type": "invoice", "id": "i." + a, "account": a, "invoice": "I." + a,
+                             "amount": 500, "issued": "2026-01-01", "due": "2026-02-01"}]
+                r = d.ingest(evs, json_out=False)
+                (acked if r.rc == 0 else errors).append((k, r))
+                k += 1
+        t = threading.Thread(target=produce)
+        t.start()
+        backups = []
+        try:
+            for n in range(3):
+                wait_for(lambda: len(acked) >= 2 * (n + 1), "batches to be acknowledged")
+                path = os.path.join(self.tmp, "backup-%d.db" % n)
+                r = d.ctl("backup", path, timeout=DEADLINE)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("backup written to " + path, r.stdout)
+                backups.append(path)
+        finally:
+            stop.set()
+            t.join(DEADLINE)
+        self.assertEqual(errors, [])
+        self.assertFalse(any(f.endswith(".tmp") for f in os.listdir(self.tmp)))
+        self.assertIn("store: backup to %s done" % backups[0], d.log())
+        final = len(acked)
+        want_feed = feed_records(d)
+        want_accounts = d.accounts()
+        # Each copy: one consistent moment, a prefix of the feed, whole
+        # batches, the same feed_id.
+        for n, path in enumerate(backups):
+            db = sqlite3.connect(path)
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+            db.close()
+            r2 = self.restore(path, "r%d" % n)
+            st = r2.status()
+            self.assertEqual(st["feed_id"], fid)
+            got = feed_records(r2)
+            self.assertEqual(got, want_feed[:len(got)])
+            accts = r2.accounts()
+            streamed = sorted({a.split("-")[1] for a in accts if a.startswith("S-")})
+            self.assertEqual(streamed, ["%03d" % k for k in range(len(streamed))])
+            for a, rec in accts.items():
+                self.assertEqual(rec, want_accounts[a])
+                if a.startswith("S-"):
+                    self.assertEqual(len([x for x in accts if x.startswith(a[:6])]), 3)
+            self.assertEqual(r2.stop(), 0)
+        # A copy taken at rest restores to the same feed and accounts.
+        path = os.path.join(self.tmp, "rest.db")
+        r = d.ctl("--json", "backup", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(d.stop(), 0)
+        r2 = self.restore(path, "rest")
+        self.assertEqual(r2.status()["feed_id"], fid)
+        self.assertEqual(feed_records(r2), want_feed)
+        self.assertEqual(r2.accounts(), want_accounts)
+        self.assertGreaterEqual(final, 5)
+
+    def test_refusals(self):
+        d = self.daemon(clock=T0).start()
+        r = d.ctl("backup", d.db)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is the database itself", r.stderr)
+        r = d.ctl("backup", os.path.join(self.tmp, "no", "such", "dir", "b.db"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("backup: cannot", r.stderr)
+        with d.connect() as s:
+            request(s, {"v": 1, "cmd": "backup", "path": "relative.db"})
+            self.assertEqual(read_reply(s), ([], {"ok": False,
+                                                  "error": "path: must be an absolute path"}))
+        r = d.ctl("backup")
+        self.assertEqual(r.returncode, 2)
+        # dunnctl makes a relative FILE absolute (dunnd writes it).
+        r = subprocess.run([DUNNCTL, "-s", d.sock, "backup", "rel.db"], cwd=self.tmp,
+                           capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "rel.db")))
+
+
 if __name__ == "__main__":
     unittest.main()
