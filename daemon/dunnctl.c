@@ -803,6 +803,10 @@ human_status(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	    json_string_value(json_object_get(rec, "clock")),
 	    json_string_value(json_object_get(rec, "now")),
 	    json_string_value(json_object_get(rec, "timezone")));
+	if (json_integer_value(json_object_get(rec, "clock_ahead")) > 0)
+		printf("clock ahead    %lld s of the system time\n",
+		    (long long)json_integer_value(
+		        json_object_get(rec, "clock_ahead")));
 	printf("rules version  %s\n",
 	    json_string_value(json_object_get(rec, "rules_version")));
 	printf("reloads        %lld",

@@ -1,8 +1,10 @@
 /*
  * dunnd — main(): options, --check, wiring, loop_run().
  *
- * dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]   (§6)
+ * dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]
+ *       [--clock-ahead-ok]                                      (§6)
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <getopt.h>
 #ifdef __GLIBC__
@@ -23,11 +25,58 @@
 #include "store.h"
 #include "util.h"
 
+/*
+ * §6: under the wall clock, a stored clock position further ahead of the
+ * system time than this refuses the start (without --clock-ahead-ok).
+ */
+#define CLOCK_AHEAD_MAX 3600
+
 static void __attribute__((noreturn)) usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-	    "usage: dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]\n");
+	    "usage: dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]] [--clock-ahead-ok]\n");
 	exit(rc);
+}
+
+/* "3d 4h 5m 6s" for a span of seconds (> 0). */
+static void
+span_text(int64_t s, char *buf, size_t len)
+{
+	int64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+
+	if (d > 0)
+		snprintf(buf, len, "%lldd %lldh %lldm", (long long)d,
+		    (long long)h, (long long)m);
+	else if (h > 0)
+		snprintf(buf, len, "%lldh %lldm %llds", (long long)h,
+		    (long long)m, (long long)(s % 60));
+	else
+		snprintf(buf, len, "%lldm %llds", (long long)m,
+		    (long long)(s % 60));
+}
+
+/*
+ * §6: the stored clock position ahead of the system time by more than an
+ * hour (a database run on a test clock, a machine booted with a wrong
+ * clock) refuses the start unless ok; 0 to go on, -1 to refuse.
+ */
+static int
+check_clock_ahead(int64_t pos, int64_t wall, bool ok)
+{
+	char span[64], at[CLOCK_TS_LEN];
+
+	if (pos - wall <= CLOCK_AHEAD_MAX)
+		return 0;
+	span_text(pos - wall, span, sizeof(span));
+	clock_format_ts(pos, at);
+	if (!ok) {
+		log_err("dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: refusing to start; correct the system clock, or start with --clock-ahead-ok to run on from the stored position",
+		    at, span, (long long)(pos - wall));
+		return -1;
+	}
+	log_warnx("dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: running on from it (--clock-ahead-ok)",
+	    at, span, (long long)(pos - wall));
+	return 0;
 }
 
 static void
@@ -48,12 +97,14 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "check", no_argument, NULL, 'C' },
 		{ "test-clock", optional_argument, NULL, 'T' },
+		{ "clock-ahead-ok", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = CONF_DEFAULT_PATH, *test_time = NULL, *why;
 	bool foreground = false, check = false, test_clock = false;
+	bool ahead_ok = false;
 	struct server srv;
 	struct diags ds;
 	char err[STORE_ERR_LEN];
@@ -82,6 +133,9 @@ main(int argc, char *argv[])
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'A':
+			ahead_ok = true;
 			break;
 		case 'T':
 			test_clock = true;
@@ -144,6 +198,8 @@ main(int argc, char *argv[])
 	if (rc == 0)
 		pos = t;
 	rc = 1;
+	if (!test_clock && check_clock_ahead(pos, t, ahead_ok) == -1)
+		goto out;
 	if (test_clock)
 		clock_test_start(t > pos ? t : pos);
 	if (engine_open(&srv.engine, srv.store, srv.rules, !test_clock,

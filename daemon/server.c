@@ -51,7 +51,7 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	const struct ruleset *rs = srv->rules;
 	struct acct *const *all;
 	json_t *rec, *stages;
-	int64_t *counts;
+	int64_t *counts, ahead;
 	size_t i, n;
 
 	(void)req;
@@ -78,6 +78,10 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 		    json_pack("{s:o,s:b}", "at",
 		        eval_json_ts(srv->last_reload_at), "ok",
 		        srv->last_reload_ok));
+	/* §6: how far the clock stands ahead of the system time. */
+	ahead = server_now(srv) - clock_wall();
+	json_object_set_new(
+	    rec, "clock_ahead", json_integer(ahead > 0 ? ahead : 0));
 	conn_send(c, rec);
 	conn_reply_ok(c, NULL);
 }
