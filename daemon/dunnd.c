@@ -152,6 +152,12 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(2);
+	/*
+	 * The database, its WAL and SHM, backups: customer names and phone
+	 * numbers, for dunnd's user only (0600), also outside systemd's
+	 * UMask=.  The socket sets its own mode (0660).
+	 */
+	umask(0077);
 
 	memset(&srv, 0, sizeof(srv));
 	srv.queue_tail = &srv.queue;

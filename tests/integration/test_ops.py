@@ -60,5 +60,43 @@ class ClockAhead(DaemonTest):
         self.assertEqual(d.status()["clock_ahead"], 0)
 
 
+class StartSafety(DaemonTest):
+    def test_database_files_are_0600_whatever_the_umask(self):
+        old = os.umask(0o022)
+        try:
+            d = self.daemon().start()
+        finally:
+            os.umask(old)
+        r, _ = ingest_events(d, [ACCOUNT])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("dunnd.db", "dunnd.db-wal", "dunnd.db-shm"):
+            path = os.path.join(d.tmp, name)
+            self.assertTrue(os.path.exists(path), name)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600, name)
+        self.assertEqual(stat.S_IMODE(os.stat(d.sock).st_mode), 0o660)
+
+    def test_long_catch_up_extends_the_systemd_start_timeout(self):
+        import socket
+        d = self.daemon(clock="2026-03-02T09:00:00+08:00").start()
+        r, _ = ingest_events(d, [ACCOUNT, {
+            "type": "invoice", "id": "i1", "account": "A", "invoice": "I-1",
+            "amount": 1000, "issued": "2026-03-01", "due": "2026-03-05"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(d.stop(), 0)
+        path = os.path.join(d.tmp, "notify.sock")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(path)
+        ns.settimeout(60)
+        self.addCleanup(ns.close)
+        d.clock = "2027-03-02T09:00:00+08:00"  # a year of midnights to catch up
+        d.start(env={"NOTIFY_SOCKET": path})
+        msgs = []
+        while not any("READY=1" in m for m in msgs):
+            msgs.append(ns.recv(4096).decode())
+        before_ready = msgs[:-1] + [msgs[-1].split("READY=1")[0]]
+        self.assertTrue(any("EXTEND_TIMEOUT_USEC=" in m for m in before_ready), msgs)
+        self.assertEqual(d.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
