@@ -98,5 +98,29 @@ class StartSafety(DaemonTest):
         self.assertEqual(d.stop(), 0)
 
 
+class Audit(DaemonTest):
+    def test_one_line_per_mutating_request_naming_the_uid(self):
+        d = self.daemon().start()
+        uid = os.getuid()
+        r, _ = ingest_events(d, [ACCOUNT, {"type": "bogus", "id": "x"}], "--skip-bad",
+                             os.path.join(d.tmp, "rej.jsonl"))
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(d.ctl("ack", "--consumer", "push", "0").returncode, 0)
+        self.assertEqual(d.ctl("clock", "advance", "1h").returncode, 0)
+        self.assertEqual(d.ctl("reload").returncode, 0)
+        d.ctl("status")
+        d.ctl("accounts")
+        self.assertEqual(d.stop(), 0)
+        audit = [l.split("audit: ", 1)[1] for l in d.log().splitlines() if "audit: " in l]
+        p = "uid %d: " % uid
+        self.assertEqual(audit[:3], [
+            p + "ingest: 1 ok, 0 duplicate, 1 error, 0 rolled_back: committed",
+            p + "ack push 0: ok",
+            p + "clock advance 1h: now 2026-03-02T10:00:00+08:00",
+        ])
+        self.assertTrue(audit[3].startswith(p + "reload: ok, version "), audit)
+        self.assertEqual(len(audit), 4, audit)
+
+
 if __name__ == "__main__":
     unittest.main()
