@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
+#include "principals.h"
 #include "rules.h"
 #include "server.h"
 #include "store.h"
@@ -86,7 +87,12 @@ print_diags(const struct diags *ds)
 	size_t i;
 
 	for (i = 0; i < ds->n; i++) {
-		diag_format(&ds->v[i], line, sizeof(line));
+		/* Line 0: a setting of dunnd.conf, which keeps no lines. */
+		if (ds->v[i].line == 0)
+			snprintf(line, sizeof(line), "%s: %s%s", ds->v[i].file,
+			    ds->v[i].warning ? "warning: " : "", ds->v[i].msg);
+		else
+			diag_format(&ds->v[i], line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 	}
 }
@@ -172,10 +178,12 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dunnd: --test-clock=%s: %s\n", test_time, why);
 		goto out;
 	}
+	/* §6: what a start resolves, --check resolves too. */
+	principals_check(srv.conf, &ds);
 	srv.rules = rules_load_dir(srv.conf->rules, &ds);
 	print_diags(&ds);
-	if (srv.rules == NULL || check) {
-		rc = srv.rules == NULL ? 1 : 0;
+	if (srv.rules == NULL || ds.errors > 0 || check) {
+		rc = srv.rules == NULL || ds.errors > 0 ? 1 : 0;
 		goto out;
 	}
 

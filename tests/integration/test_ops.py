@@ -122,5 +122,38 @@ class Audit(DaemonTest):
         self.assertEqual(len(audit), 4, audit)
 
 
+class CheckResolves(DaemonTest):
+    def check(self, d):
+        return subprocess.run([DUNND, "-c", d.conf, "--check"], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_missing_socket_group_fails_check_as_it_fails_the_start(self):
+        d = self.daemon(conf_extra='socket_group = "no-such-group-28";\n')
+        r = self.check(d)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        want = d.conf + ': socket_group: unknown group "no-such-group-28"'
+        self.assertIn(want, r.stderr)
+        p = d.spawn()
+        self.assertEqual(p.wait(60), 1)
+        self.assertIn(want, d.log())
+        self.assertFalse(os.path.exists(d.db))
+
+    def test_unknown_users_and_groups_are_warnings_at_check_and_start(self):
+        d = self.daemon(conf_extra='admins = [ "root", "no-such-user-28", "@no-such-group-28", "0" ];\n'
+                                   'readers = [ "@no-such-readers-28" ];\n')
+        r = self.check(d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warnings = [l for l in r.stderr.splitlines() if "warning:" in l]
+        self.assertEqual(warnings, [
+            d.conf + ': warning: admins: unknown user "no-such-user-28": skipped, it grants nobody access',
+            d.conf + ': warning: admins: unknown group "no-such-group-28": skipped, it grants nobody access',
+            d.conf + ': warning: readers: unknown group "no-such-readers-28": skipped, it grants nobody access',
+        ])
+        d.start()
+        self.assertEqual(d.stop(), 0)
+        for w in warnings:
+            self.assertEqual(d.log().count(w), 1, d.log())
+
+
 if __name__ == "__main__":
     unittest.main()
