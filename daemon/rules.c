@@ -30,6 +30,7 @@
 
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1782,53 +1783,169 @@ struct graph {
 	size_t *off, *adj;
 };
 
-/* Names one shortest cycle through first inside component cid. */
+/* Breadth-first distances from src inside component cid, along adj
+ * (off/adj: forward or reverse edges); SIZE_MAX = not reached. */
 static void
-report_cycle(struct loader *ld, const struct graph *g, const size_t *comp,
-    size_t cid, size_t first)
+bfs(size_t n, const size_t *off, const size_t *adj, const size_t *comp,
+    size_t cid, size_t src, size_t *dist, size_t *queue)
 {
-	const struct ruleset *rs = ld->rs;
-	size_t *prev = xmalloc(g->n * sizeof(*prev));
-	size_t *queue = xmalloc(g->n * sizeof(*queue));
-	size_t *path = xmalloc((g->n + 1) * sizeof(*path));
-	size_t qh = 0, qt = 0, x, e, w, last = first, np = 0, i;
-	char msg[DIAG_MSG_MAX];
-	size_t used;
+	size_t qh = 0, qt = 0, x, e, w;
 
-	for (i = 0; i < g->n; i++)
-		prev[i] = SIZE_MAX;
-	queue[qt++] = first;
-	while (qh < qt && last == first) {
+	for (x = 0; x < n; x++)
+		dist[x] = SIZE_MAX;
+	dist[src] = 0;
+	queue[qt++] = src;
+	while (qh < qt) {
 		x = queue[qh++];
-		for (e = g->off[x]; e < g->off[x + 1]; e++) {
-			w = g->adj[e];
-			if (comp[w] != cid)
-				continue;
-			if (w == first) {
-				last = x;
-				break;
-			}
-			if (prev[w] == SIZE_MAX) {
-				prev[w] = x;
+		for (e = off[x]; e < off[x + 1]; e++) {
+			w = adj[e];
+			if (comp[w] == cid && dist[w] == SIZE_MAX) {
+				dist[w] = dist[x] + 1;
 				queue[qt++] = w;
 			}
 		}
 	}
-	/* A component of two or more rules always has one. */
-	for (x = last; x != first; x = prev[x])
-		path[np++] = x;
-	path[np++] = first;
+}
+
+/*
+ * §4.8: names a shortest cycle of component cid: among equals the one
+ * whose rule positions, sorted, come first, written from its first rule
+ * in rule order, at that rule's line.
+ *
+ * Let L be the shortest cycle length and s the first rule on any cycle
+ * of length L (every such cycle through s has only later rules).  On a
+ * cycle of length L through s each rule x stands at position d(s, x),
+ * and d(x, s) = L - d(s, x): a shorter arc would close a shorter cycle.
+ * So these cycles are exactly the paths through the layers
+ * {x : d(s, x) = i, d(x, s) = L - i}, and one rule per layer decides the
+ * cycle (the tie-break on cycle order never has two to choose from).
+ * The sorted positions come first lexicographically when each next
+ * smallest rule is taken greedily among those still on a path through
+ * the rules taken: x in a free layer is, when it is reached from the
+ * taken rule of the nearest taken layer before it and reaches the one
+ * after it, layer by layer.  Polynomial: L passes over the edges.
+ */
+static void
+report_cycle(
+    struct loader *ld, const struct graph *g, const size_t *comp, size_t cid)
+{
+	const struct ruleset *rs = ld->rs;
+	size_t n = g->n, x, e, w, v, s = SIZE_MAX, L = SIZE_MAX, i, k, best;
+	size_t *roff = xcalloc(n + 2, sizeof(*roff));
+	size_t *radj = xmalloc((g->off[n] + 1) * sizeof(*radj));
+	size_t *dist = xmalloc(n * sizeof(*dist));
+	size_t *rdist = xmalloc(n * sizeof(*rdist));
+	size_t *queue = xmalloc(n * sizeof(*queue));
+	size_t *layer = xmalloc(n * sizeof(*layer));
+	size_t *fixed, *order;
+	bool *fw = xcalloc(n, sizeof(*fw)), *bw = xcalloc(n, sizeof(*bw));
+	char msg[DIAG_MSG_MAX];
+	size_t used;
+
+	/* Reverse edges, compressed rows. */
+	for (e = 0; e < g->off[n]; e++)
+		roff[g->adj[e] + 2]++;
+	for (x = 0; x < n; x++)
+		roff[x + 2] += roff[x + 1];
+	for (x = 0; x < n; x++)
+		for (e = g->off[x]; e < g->off[x + 1]; e++)
+			radj[roff[g->adj[e] + 1]++] = x;
+	/* L and s: the first rule whose shortest cycle is shortest. */
+	for (v = 0; v < n; v++) {
+		if (comp[v] != cid)
+			continue;
+		bfs(n, g->off, g->adj, comp, cid, v, dist, queue);
+		for (e = roff[v]; e < roff[v + 1]; e++) {
+			x = radj[e];
+			if (dist[x] != SIZE_MAX && dist[x] + 1 < L) {
+				L = dist[x] + 1;
+				s = v;
+			}
+		}
+	}
+	/* A component of two or more rules always has a cycle. */
+	assert(s != SIZE_MAX && L >= 2);
+	bfs(n, g->off, g->adj, comp, cid, s, dist, queue);
+	bfs(n, roff, radj, comp, cid, s, rdist, queue);
+	/* The layers, and the rules in layer order. */
+	order = xmalloc(n * sizeof(*order));
+	fixed = xmalloc(L * sizeof(*fixed));
+	for (x = 0; x < n; x++)
+		layer[x] = x == s ? 0
+		    : dist[x] != SIZE_MAX && rdist[x] != SIZE_MAX &&
+		        dist[x] + rdist[x] == L
+		    ? dist[x]
+		    : SIZE_MAX;
+	k = 0;
+	for (i = 0; i < L; i++) {
+		fixed[i] = SIZE_MAX;
+		for (x = 0; x < n; x++)
+			if (layer[x] == i)
+				order[k++] = x;
+	}
+	fixed[0] = s;
+	for (;;) {
+		/* Forward: reached from the taken rules, layer by layer. */
+		for (i = 0; i < k; i++) {
+			x = order[i];
+			fw[x] = layer[x] == 0 ? x == s : fw[x];
+			if (fixed[layer[x]] != SIZE_MAX && fixed[layer[x]] != x)
+				fw[x] = false;
+			if (!fw[x] || layer[x] + 1 == L)
+				continue;
+			for (e = g->off[x]; e < g->off[x + 1]; e++) {
+				w = g->adj[e];
+				if (layer[w] == layer[x] + 1)
+					fw[w] = true;
+			}
+		}
+		/* Backward: reaching the taken rules, layers descending. */
+		for (i = k; i-- > 0;) {
+			x = order[i];
+			bw[x] = false;
+			if (fixed[layer[x]] != SIZE_MAX && fixed[layer[x]] != x)
+				continue;
+			for (e = g->off[x]; e < g->off[x + 1]; e++) {
+				w = g->adj[e];
+				if (layer[x] + 1 == L ? w == s
+				                      : layer[w] == layer[x] + 1 &&
+				            bw[w]) {
+					bw[x] = true;
+					break;
+				}
+			}
+		}
+		best = SIZE_MAX;
+		for (i = 0; i < k; i++) {
+			x = order[i];
+			if (fixed[layer[x]] == SIZE_MAX && fw[x] && bw[x] &&
+			    x < best)
+				best = x;
+		}
+		if (best == SIZE_MAX)
+			break;
+		fixed[layer[best]] = best;
+		for (i = 0; i < k; i++)
+			fw[order[i]] = false;
+	}
 	used = (size_t)snprintf(msg, sizeof(msg), "rule cycle:");
-	for (i = np; i > 0 && used < sizeof(msg); i--)
+	for (i = 0; i < L && used < sizeof(msg); i++)
 		used += (size_t)snprintf(msg + used, sizeof(msg) - used,
-		    " %s ->", rs->rules[path[i - 1]].name);
+		    " %s ->", rs->rules[fixed[i]].name);
 	if (used < sizeof(msg))
 		snprintf(msg + used, sizeof(msg) - used, " %s",
-		    rs->rules[first].name);
-	err_at(ld, rs->rules[first].file, rs->rules[first].line, "%s", msg);
-	free(prev);
+		    rs->rules[s].name);
+	err_at(ld, rs->rules[s].file, rs->rules[s].line, "%s", msg);
+	free(roff);
+	free(radj);
+	free(dist);
+	free(rdist);
 	free(queue);
-	free(path);
+	free(layer);
+	free(fixed);
+	free(order);
+	free(fw);
+	free(bw);
 }
 
 /*
@@ -1848,7 +1965,7 @@ find_cycles(struct loader *ld, const struct graph *g)
 	size_t *cv = xmalloc(n * sizeof(*cv));
 	size_t *ce = xmalloc(n * sizeof(*ce));
 	bool *on = xcalloc(n, sizeof(*on));
-	size_t v0, v, w, u, first, size;
+	size_t v0, v, w, u, size;
 
 	for (v = 0; v < n; v++)
 		num[v] = comp[v] = SIZE_MAX;
@@ -1876,18 +1993,15 @@ find_cycles(struct loader *ld, const struct graph *g)
 				continue;
 			}
 			if (low[v] == num[v]) {
-				first = SIZE_MAX;
 				size = 0;
 				do {
 					w = stack[--sp];
 					on[w] = false;
 					comp[w] = ncomp;
-					if (w < first)
-						first = w;
 					size++;
 				} while (w != v);
 				if (size >= 2)
-					report_cycle(ld, g, comp, ncomp, first);
+					report_cycle(ld, g, comp, ncomp);
 				ncomp++;
 			}
 			cp--;

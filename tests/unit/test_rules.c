@@ -630,6 +630,24 @@ static const struct dcase cycles[] = {
 	        "  { name = \"cd\"; from = \"c\"; to = \"d\"; when = { days_overdue = { max = 0; }; }; },\n"
 	        "  { name = \"da\"; from = \"d\"; to = \"a\"; when = { }; } );\n" } },
 	    "10-x.conf:2: rule cycle: ab -> bc -> cd -> da -> ab", true },
+	{ "the shortest cycle of the set, not one through its first rule",
+	    { { "10-x.conf",
+	        "stages = ( { name = \"a\"; }, { name = \"b\"; }, { name = \"c\"; }, { name = \"d\"; } );\n"
+	        "rules = ( { name = \"r1\"; from = \"a\"; to = \"b\"; when = { }; },\n"
+	        "  { name = \"r2\"; from = \"b\"; to = \"c\"; when = { }; },\n"
+	        "  { name = \"r3\"; from = \"c\"; to = \"d\"; when = { }; },\n"
+	        "  { name = \"r4\"; from = \"d\"; to = \"a\"; when = { days_overdue = { min = 1; }; }; },\n"
+	        "  { name = \"r5\"; from = \"d\"; to = \"c\"; when = { days_overdue = { max = 5; }; }; } );\n" } },
+	    "10-x.conf:4: rule cycle: r3 -> r5 -> r3", true },
+	{ "equal lengths: the sorted positions that come first",
+	    { { "10-x.conf",
+	        "stages = ( { name = \"a\"; }, { name = \"b\"; }, { name = \"c\"; }, { name = \"d\"; } );\n"
+	        "rules = ( { name = \"r1\"; from = \"a\"; to = \"b\"; when = { }; },\n"
+	        "  { name = \"r2\"; from = \"c\"; to = \"a\"; when = { }; },\n"
+	        "  { name = \"r3\"; from = \"b\"; to = \"d\"; when = { days_overdue = { max = 5; }; }; },\n"
+	        "  { name = \"r4\"; from = \"d\"; to = \"a\"; when = { }; },\n"
+	        "  { name = \"r5\"; from = \"b\"; to = \"c\"; when = { days_overdue = { min = 1; }; }; } );\n" } },
+	    "10-x.conf:2: rule cycle: r1 -> r5 -> r2 -> r1", true },
 	{ "a rule whose to is the stage it comes from cannot follow",
 	    { { "10-x.conf",
 	        "stages = ( { name = \"a\"; }, { name = \"b\"; } );\n"
