@@ -193,6 +193,7 @@ struct src {
 	size_t len;
 	bool readable; /* read whole, no NUL byte */
 	bool parsed;
+	size_t syntax; /* its syntax error's index in the diags, or SIZE_MAX */
 	config_t cfg;
 };
 
@@ -698,17 +699,100 @@ prescan(struct loader *ld, const char *file, const char *t, size_t len,
 
 /* Phase 3: parsing. */
 
+/*
+ * libconfig 1.5 says only "syntax error" and a line.  Where the brackets
+ * tell more, say it: a closing bracket that does not match the one open
+ * (at libconfig's line), or a bracket or string still open at the end of
+ * the file.  t is the prescanned text (strings, comments as in libconfig).
+ */
+static void
+syntax_hint(const char *t, int at, char *hint, size_t len)
+{
+	static const char pairs[] = "{}()[]";
+	char open[64];
+	int lines[64], line = 1, string_line = 0;
+	size_t depth = 0, i;
+	const char *p;
+
+	hint[0] = '\0';
+	for (i = 0; t[i] != '\0'; i++) {
+		char c = t[i], d = t[i + 1];
+
+		if (c == '\n') {
+			line++;
+		} else if (c == '"') {
+			string_line = line;
+			for (i++; t[i] != '\0' && t[i] != '"'; i++) {
+				if (t[i] == '\n')
+					line++;
+				if (t[i] == '\\' && t[i + 1] != '\0')
+					i++;
+			}
+			if (t[i] == '\0') {
+				snprintf(hint, len,
+				    ": the string opened at line %d is never closed",
+				    string_line);
+				return;
+			}
+		} else if (c == '#' || (c == '/' && d == '/')) {
+			while (t[i + 1] != '\0' && t[i + 1] != '\n')
+				i++;
+		} else if (c == '/' && d == '*') {
+			for (i += 2; t[i] != '\0' &&
+			     !(t[i] == '*' && t[i + 1] == '/');
+			     i++)
+				line += t[i] == '\n';
+			if (t[i] == '\0')
+				return;
+			i++;
+		} else if ((p = strchr(pairs, c)) != NULL && c != '\0') {
+			if ((p - pairs) % 2 == 0) {
+				if (depth == sizeof(open))
+					return;
+				open[depth] = c;
+				lines[depth++] = line;
+				continue;
+			}
+			if (depth > 0 && open[depth - 1] == p[-1]) {
+				depth--;
+				continue;
+			}
+			if (line != at)
+				return;
+			if (depth == 0)
+				snprintf(hint, len,
+				    ": unexpected \"%c\": nothing is open to close",
+				    c);
+			else
+				snprintf(hint, len,
+				    ": expected \"%c\" to close the \"%c\" of line %d, not \"%c\"",
+				    pairs[strchr(pairs, open[depth - 1]) - pairs +
+				        1],
+				    open[depth - 1], lines[depth - 1], c);
+			return;
+		}
+	}
+	if (depth > 0 && at >= line - 1)
+		snprintf(hint, len,
+		    ": expected \"%c\" to close the \"%c\" of line %d before the end of the file",
+		    pairs[strchr(pairs, open[depth - 1]) - pairs + 1],
+		    open[depth - 1], lines[depth - 1]);
+}
+
 static void
 parse_src(struct loader *ld, struct src *s)
 {
 	const char *nul, *why;
 	struct buf scan;
+	char hint[DIAG_MSG_MAX / 2];
 	size_t k;
-	int lines = 1;
+	int lines = 1, line;
 
+	s->syntax = SIZE_MAX;
 	if ((nul = memchr(s->text, '\0', s->len)) != NULL) {
 		for (k = 0; s->text + k < nul; k++)
 			lines += s->text[k] == '\n';
+		s->syntax = ld->ds->n;
 		err_at(ld, s->name, lines,
 		    "the file contains a NUL byte: is it a rule file?");
 		return;
@@ -716,6 +800,7 @@ parse_src(struct loader *ld, struct src *s)
 	for (k = 0; k < s->len; k++)
 		lines += s->text[k] == '\n';
 	if (lines > RULES_LINES_MAX) {
+		s->syntax = ld->ds->n;
 		err_at(ld, s->name, 0,
 		    "the file has more than %d lines: split it",
 		    RULES_LINES_MAX);
@@ -731,14 +816,19 @@ parse_src(struct loader *ld, struct src *s)
 		return;
 	}
 	why = config_error_text(&s->cfg);
+	line = config_error_line(&s->cfg);
+	s->syntax = ld->ds->n;
 	if (strcmp(why, "duplicate setting name") == 0)
-		err_at(ld, s->name, config_error_line(&s->cfg),
+		err_at(ld, s->name, line,
 		    "duplicate setting: the same name is set twice in one group");
-	else if (strcmp(why, "syntax error") == 0)
-		err_at(ld, s->name, config_error_line(&s->cfg), "syntax error");
-	else
-		err_at(ld, s->name, config_error_line(&s->cfg),
-		    "syntax error: %s", why);
+	else if (strcmp(why, "mismatched element type in array") == 0)
+		err_at(ld, s->name, line,
+		    "syntax error: an array [ ... ] holds values of one type only (all strings, or all numbers): mismatched element type");
+	else if (strcmp(why, "syntax error") == 0) {
+		syntax_hint(buf_data(&scan), line, hint, sizeof(hint));
+		err_at(ld, s->name, line, "syntax error%s", hint);
+	} else
+		err_at(ld, s->name, line, "syntax error: %s", why);
 	buf_fini(&scan);
 }
 
@@ -2166,6 +2256,32 @@ finish(struct ruleset *rs)
 	}
 }
 
+/*
+ * Of the diags added since n0 (while parsing), keeps only the files'
+ * syntax errors: what prescan found in other lines goes with the rest.
+ */
+static void
+keep_syntax_only(struct loader *ld, size_t n0)
+{
+	struct diags *ds = ld->ds;
+	size_t i, j, k = n0;
+
+	for (j = n0; j < ds->n; j++) {
+		for (i = 0; i < ld->nsrc; i++)
+			if (ld->src[i].syntax == j)
+				break;
+		if (i == ld->nsrc) {
+			if (ds->v[j].warning)
+				ds->warnings--;
+			else
+				ds->errors--;
+			continue;
+		}
+		ds->v[k++] = ds->v[j];
+	}
+	ds->n = k;
+}
+
 /* The whole load, once the files are in ld->src. */
 static struct ruleset *
 load(struct loader *ld)
@@ -2173,8 +2289,8 @@ load(struct loader *ld)
 	struct ruleset *rs = ld->rs;
 	struct hash128 h;
 	uint8_t digest[16], lenbuf[8];
-	size_t i, k;
-	bool all_parsed = true;
+	size_t i, k, n0;
+	bool all_parsed = true, syntax = false;
 	uint64_t n;
 
 	/*
@@ -2194,10 +2310,22 @@ load(struct loader *ld)
 	hash_final(&h, digest);
 	hash_hex(digest, rs->version);
 
+	n0 = ld->ds->n;
 	for (i = 0; i < ld->nsrc; i++) {
+		ld->src[i].syntax = SIZE_MAX;
 		if (ld->src[i].text != NULL)
 			parse_src(ld, &ld->src[i]);
-		if (ld->src[i].parsed)
+		if (ld->src[i].syntax != SIZE_MAX)
+			syntax = true;
+	}
+	/*
+	 * §4.8: with a syntax error only the syntax errors are reported; the
+	 * other checks need the whole set and would cascade.
+	 */
+	if (syntax)
+		keep_syntax_only(ld, n0);
+	for (i = 0; i < ld->nsrc; i++) {
+		if (ld->src[i].parsed && !syntax)
 			top_level(ld, &ld->src[i]);
 		else
 			all_parsed = false;
