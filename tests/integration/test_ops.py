@@ -155,5 +155,104 @@ class CheckResolves(DaemonTest):
             self.assertEqual(d.log().count(w), 1, d.log())
 
 
+class ConvenienceCommands(DaemonTest):
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon().start()
+        r, _ = ingest_events(self.d, [ACCOUNT, {
+            "type": "invoice", "id": "i1", "account": "A", "invoice": "I-1",
+            "amount": 1000, "issued": "2026-02-01", "due": "2026-02-10"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def query(self, sql):
+        import sqlite3
+        db = sqlite3.connect(self.d.db)
+        try:
+            return list(db.execute(sql))
+        finally:
+            db.close()
+
+    def event_ids(self):
+        return [r[0] for r in self.query("SELECT id FROM events ORDER BY seq")]
+
+    def test_pause_and_unpause(self):
+        r = self.d.ctl("pause", "A")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "1 ok, 0 duplicate, 0 error, 0 rolled_back\n")
+        self.assertTrue(account_records(self.d)["A"]["paused"])
+        r = self.d.ctl("--json", "unpause", "A")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"line": 1, "status": "ok"})
+        self.assertFalse(account_records(self.d)["A"]["paused"])
+        ids = self.event_ids()[2:]
+        self.assertEqual(len(ids), 2)
+        for i in ids:
+            self.assertRegex(i, r"^ctl-[0-9a-f]{32}$")
+        self.assertNotEqual(ids[0], ids[1])
+        # An unknown account: the ingest error, exit 1.
+        r = self.d.ctl("pause", "NOPE")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("line 1: name:", r.stdout)  # a new account needs a name
+        self.assertIn("0 ok, 0 duplicate, 1 error, 0 rolled_back", r.stdout)
+        self.assertEqual(self.d.ctl("pause").returncode, 2)
+
+    def test_tag_adds_and_removes_without_dropping(self):
+        r = self.d.ctl("tag", "A", "+legal_hold")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(account_records(self.d)["A"]["tags"], ["key_account", "legal_hold"])
+        r = self.d.ctl("tag", "A", "+vip", "-key_account", "+legal_hold")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(account_records(self.d)["A"]["tags"], ["legal_hold", "vip"])
+        r = self.d.ctl("tag", "A", "-absent")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(account_records(self.d)["A"]["tags"], ["legal_hold", "vip"])
+        r = self.d.ctl("tag", "A")
+        self.assertEqual((r.returncode, r.stdout), (0, "A: legal_hold vip\n"))
+        r = self.d.ctl("tag", "A", "vip")
+        self.assertEqual(r.returncode, 2)
+        r = self.d.ctl("tag", "A", "+x", "-x")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("both added and removed", r.stderr)
+        r = self.d.ctl("tag", "NOPE", "+x")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NOPE", r.stderr)
+
+    def test_outcome_closes_the_task(self):
+        self.assertEqual(self.d.ctl("clock", "advance", "1d").returncode, 0)
+        tasks = task_records(self.d, "--open")
+        self.assertTrue(tasks, "MINIMAL_RULES give an overdue account a call")
+        t = tasks[0]["task"]
+        r = self.d.ctl("outcome", t, "reached", "--note", "will pay friday")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        done = [x for x in task_records(self.d) if x["task"] == t][0]
+        self.assertEqual(done["status"], "done")
+        # The default --at is the daemon's now (a test clock here).
+        at = int(datetime.datetime.fromisoformat("2026-03-03T09:00:00+08:00").timestamp())
+        self.assertEqual(self.query("SELECT event, result, at, note FROM outcomes"),
+                         [(self.event_ids()[-1], "reached", at, "will pay friday")])
+        r = self.d.ctl("outcome", t, "paid", "--at", "2026-03-03T08:00:00+08:00")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.ctl("outcome", t, "bogus")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("line 1: result:", r.stdout)
+        self.assertEqual(self.d.ctl("outcome", t, "paid", "--at", "yesterday").returncode, 2)
+        self.assertRegex(self.event_ids()[-1], r"^ctl-[0-9a-f]{32}$")
+
+    def test_admins_only(self):
+        if os.getuid() == 12345:
+            self.skipTest("the test user is the uid the test makes the admin")
+        d = self.daemon("r", conf_extra='admins = [ "12345" ];\nreaders = [ "%d" ];\n'
+                        % os.getuid())
+        d.start()
+        for args in (["pause", "A"], ["unpause", "A"], ["outcome", "T-000001", "done",
+                     "--at", "2026-03-02T09:00:00+08:00"]):
+            r = d.ctl(*args)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn("permission denied", r.stderr)
+        # tag reads first (explain is a reader's), then is refused.
+        r = d.ctl("tag", "A", "+x")
+        self.assertEqual(r.returncode, 1)
+
+
 if __name__ == "__main__":
     unittest.main()
