@@ -32,6 +32,7 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "ctl_events.h"
 #include "log.h"
 #include "protocol.h"
 #include "rules.h"
@@ -385,7 +386,8 @@ wait_readable(struct ctl *ctl)
 /*
  * The next line of the reply, its "\n" replaced by NUL, valid until the
  * next call; returns its length, or -1 at the end of the stream.  A last
- * line without "\n" still counts.
+ * line without "\n" is a record cut short (§8): it is never handed out,
+ * and the stream ends there.
  */
 static ssize_t
 next_line(struct ctl *ctl, char **line)
@@ -420,13 +422,12 @@ next_line(struct ctl *ctl, char **line)
 			b->len += (size_t)r;
 			continue;
 		}
-		if (n == 0)
-			return -1;
-		buf_reserve(b, 1)[0] = '\0';
-		ctl->in_used = n;
+		if (n > 0)
+			fprintf(stderr,
+			    "dunnctl: dunnd closed the connection in the middle of a record\n");
+		buf_clear(b);
 		ctl->in_scanned = 0;
-		*line = b->p + b->off;
-		return (ssize_t)n;
+		return -1;
 	}
 }
 
@@ -809,6 +810,10 @@ human_status(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	    json_string_value(json_object_get(rec, "clock")),
 	    json_string_value(json_object_get(rec, "now")),
 	    json_string_value(json_object_get(rec, "timezone")));
+	if (json_integer_value(json_object_get(rec, "clock_ahead")) > 0)
+		printf("clock ahead    %lld s of the system time\n",
+		    (long long)json_integer_value(
+		        json_object_get(rec, "clock_ahead")));
 	printf("rules version  %s\n",
 	    json_string_value(json_object_get(rec, "rules_version")));
 	printf("reloads        %lld",
@@ -819,6 +824,8 @@ human_status(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		    json_is_true(json_object_get(lr, "ok")) ? "ok" : "refused");
 	printf("\nfeed head      %lld\n",
 	    (long long)json_integer_value(json_object_get(rec, "feed_head")));
+	if ((v = json_object_get(rec, "feed_id")) != NULL)
+		printf("feed id        %s\n", json_string_value(v));
 	printf("accounts       %lld\n",
 	    (long long)json_integer_value(json_object_get(rec, "accounts")));
 	json_object_foreach(json_object_get(rec, "stages"), key, v)
@@ -1075,12 +1082,13 @@ ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	buf_fini(&text);
 }
 
+static int ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad);
+
 static int
 cmd_ingest(struct ctl *ctl)
 {
 	const char *path = "-", *rejects = NULL;
 	struct ingest_run ir;
-	json_t *fin, *req, *counts;
 	char *data;
 	int i, rc;
 
@@ -1106,16 +1114,34 @@ cmd_ingest(struct ctl *ctl)
 		return EXIT_FAILED;
 	}
 	ir.data = data;
-	index_lines(&ir);
-	rc = EXIT_UNREACHABLE;
-	if (connect_daemon(ctl) == -1)
-		goto out;
+	rc = ingest_send(ctl, &ir, rejects != NULL);
+	if (ir.rejects != NULL)
+		fclose(ir.rejects);
+	free(ir.starts);
+	free(data);
+	return rc;
+}
+
+/*
+ * Sends ir's data as one batch (on ctl's connection, made if there is
+ * none) and prints the results and the counts; returns the exit code.
+ * ctl_events.c's commands use it too: their results print as ingest's.
+ */
+static int
+ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad)
+{
+	json_t *fin, *req, *counts;
+	int rc;
+
+	index_lines(ir);
+	if (ctl->fd == -1 && connect_daemon(ctl) == -1)
+		return EXIT_UNREACHABLE;
 	req = json_pack("{s:s,s:I,s:b,s:s}", "cmd", "ingest", "bytes",
-	    (json_int_t)ir.len, "skip_bad", rejects != NULL, "results",
+	    (json_int_t)ir->len, "skip_bad", skip_bad, "results",
 	    ctl->json ? "all" : "bad");
 	if (send_request(ctl, req) == 0)
-		(void)write_all(ctl->fd, data, ir.len);
-	fin = read_reply(ctl, ingest_record, &ir);
+		(void)write_all(ctl->fd, ir->data, ir->len);
+	fin = read_reply(ctl, ingest_record, ir);
 	/*
 	 * The counts ride in the final record as {"counts":{...}}.  With
 	 * --json stdout holds exactly one object per non-blank line, so
@@ -1141,11 +1167,6 @@ cmd_ingest(struct ctl *ctl)
 	}
 	rc = final_status(fin);
 	json_decref(fin);
-out:
-	if (ir.rejects != NULL)
-		fclose(ir.rejects);
-	free(ir.starts);
-	free(data);
 	return rc;
 }
 
@@ -1423,10 +1444,42 @@ feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	} else if (kind != NULL && strcmp(kind, "cancel") == 0) {
 		put(&b, " ", json_object_get(rec, "task"));
 		put(&b, ": ", json_object_get(rec, "reason"));
+	} else if (kind != NULL && strcmp(kind, "done") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, ": ", json_object_get(rec, "result"));
+		put(&b, " at ", json_object_get(rec, "at"));
 	}
 	buf_append(&b, "", 1);
 	say("%s\n", buf_data(&b));
 	buf_fini(&b);
+}
+
+/*
+ * feed --consumer NAME without --from reads from NAME's cursor, or from
+ * the start when NAME never acked (a typo would replay the whole feed):
+ * a first request, for no record, tells which.
+ */
+static void
+warn_unknown_consumer(struct ctl *ctl, const char *name)
+{
+	json_t *req, *fin;
+
+	if (connect_daemon(ctl) == -1)
+		return; /* the real request reports it */
+	req = json_pack("{s:s,s:s,s:I}", "cmd", "feed", "consumer", name,
+	    "from", (json_int_t)9007199254740991LL);
+	if (send_request(ctl, req) == 0 &&
+	    (fin = read_reply(ctl, NULL, NULL)) != NULL) {
+		if (json_is_null(json_object_get(fin, "cursor")))
+			fprintf(stderr,
+			    "dunnctl: warning: consumer %s has never acknowledged: reading from the start of the feed\n",
+			    name);
+		json_decref(fin);
+	}
+	close(ctl->fd);
+	ctl->fd = -1;
+	buf_clear(&ctl->in);
+	ctl->in_used = ctl->in_scanned = 0;
 }
 
 static int
@@ -1451,8 +1504,85 @@ cmd_feed(struct ctl *ctl)
 		ctl->follow = true;
 		signal(SIGINT, interrupted);
 	}
-	if (opts[2].value != NULL)
+	if (opts[2].value != NULL) {
 		set_string(req, "consumer", opts[2].value);
+		if (opts[0].value == NULL)
+			warn_unknown_consumer(ctl, opts[2].value);
+	}
+	return exchange(ctl, request_line(req), &v);
+}
+
+static const struct col consumer_cols[] = {
+	{ "CONSUMER", false },
+	{ "CURSOR", true },
+	{ "LAG", true },
+	{ NULL, false },
+};
+
+static void
+consumer_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "consumer"));
+	table_add(&l->t, field(&b, rec, "cursor"));
+	table_add(&l->t, field(&b, rec, "lag"));
+	buf_fini(&b);
+}
+
+static int
+cmd_consumers(struct ctl *ctl)
+{
+	struct listing l = { .none = "no consumers" };
+	struct view v = { consumer_row, listing_done, &l, false };
+	int rc;
+
+	parse_args(ctl, NULL, NULL, 0);
+	table_init(&l.t, consumer_cols);
+	rc = exchange(ctl, request_line(json_pack("{s:s}", "cmd", "consumers")),
+	    &v);
+	table_fini(&l.t);
+	return rc;
+}
+
+static void
+backup_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	(void)ctl;
+	(void)arg;
+	if (json_is_true(json_object_get(fin, "ok")))
+		say("backup written to %s (%lld bytes)\n",
+		    json_string_value(json_object_get(fin, "path")),
+		    (long long)json_integer_value(
+		        json_object_get(fin, "bytes")));
+}
+
+/* backup FILE: written by dunnd, so FILE is made absolute here. */
+static int
+cmd_backup(struct ctl *ctl)
+{
+	struct view v = { NULL, backup_done, NULL, false };
+	const char *file;
+	char *path, *dir;
+	json_t *req;
+
+	if (parse_args(ctl, NULL, &file, 1) != 1)
+		die_usage("backup needs FILE");
+	if (file[0] == '/')
+		path = xstrdup(file);
+	else {
+		if ((dir = getcwd(NULL, 0)) == NULL)
+			die_usage("backup: cannot tell the current directory");
+		path = xmalloc(strlen(dir) + strlen(file) + 2);
+		sprintf(path, "%s/%s", dir, file);
+		free(dir);
+	}
+	req = json_pack("{s:s,s:s}", "cmd", "backup", "path", path);
+	free(path);
 	return exchange(ctl, request_line(req), &v);
 }
 
@@ -1472,6 +1602,70 @@ cmd_ack(struct ctl *ctl)
 	set_string(req, "consumer", opts[0].value);
 	json_object_set_new(req, "seq", json_integer(parse_seq("SEQ", seq)));
 	return simple(ctl, req, NULL);
+}
+
+/* pause, unpause, tag, outcome (ctl_events.c) on one connection. */
+static void
+keep_first(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	json_t **out = arg;
+
+	(void)ctl;
+	(void)line;
+	if (*out == NULL)
+		*out = json_incref(rec);
+}
+
+static json_t *
+io_ask(void *arg, json_t *req, int *rc)
+{
+	struct ctl *ctl = arg;
+	json_t *fin, *rec = NULL;
+
+	if (ctl->fd == -1 && connect_daemon(ctl) == -1) {
+		json_decref(req);
+		*rc = EXIT_UNREACHABLE;
+		return NULL;
+	}
+	(void)send_request(ctl, req);
+	fin = read_reply(ctl, keep_first, &rec);
+	*rc = final_status(fin);
+	json_decref(fin);
+	if (*rc != 0 || rec == NULL) {
+		json_decref(rec);
+		if (*rc == 0)
+			*rc = EXIT_FAILED;
+		return NULL;
+	}
+	return rec;
+}
+
+static int
+io_ingest(void *arg, char *line)
+{
+	struct ingest_run ir;
+	int rc;
+
+	memset(&ir, 0, sizeof(ir));
+	ir.data = line;
+	ir.len = strlen(line);
+	rc = ingest_send(arg, &ir, false);
+	free(ir.starts);
+	free(line);
+	return rc;
+}
+
+static void __attribute__((noreturn)) io_usage(const char *msg)
+{
+	die_usage("%s", msg);
+}
+
+static int
+cmd_events(struct ctl *ctl)
+{
+	struct ctl_io io = { io_ask, io_ingest, io_usage, ctl, ctl->json };
+
+	return ctl_events_run(ctl->argc, ctl->argv, &io);
 }
 
 /* §3's money facts, shown as amounts. */
@@ -1632,6 +1826,25 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	else
 		say("  none\n");
 	table_fini(&t);
+	/* The last tasks closed, with the outcome of each done one. */
+	tasks = json_object_get(rec, "recent_tasks");
+	if (json_array_size(tasks) > 0)
+		say("recent tasks\n");
+	json_array_foreach(tasks, i, task)
+	{
+		buf_clear(&b);
+		put(&b, "  ", json_object_get(task, "task"));
+		put(&b, " ", json_object_get(task, "type"));
+		put(&b, " ", json_object_get(task, "status"));
+		if (json_object_get(task, "result") != NULL) {
+			put(&b, ": ", json_object_get(task, "result"));
+			put(&b, " at ", json_object_get(task, "done_at"));
+		}
+		if (json_object_get(task, "note") != NULL)
+			put(&b, " - ", json_object_get(task, "note"));
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
 	buf_clear(&b);
 	if (json_is_object(next) && json_object_get(next, "at") != NULL) {
 		put(&b, "next  ", json_object_get(next, "at"));
@@ -2070,11 +2283,17 @@ static const struct command commands[] = {
 	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
 	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
+	{ "pause", "ACCOUNT", cmd_events },
+	{ "unpause", "ACCOUNT", cmd_events },
+	{ "tag", "ACCOUNT [+TAG...] [-TAG...]", cmd_events },
+	{ "outcome", "TASK RESULT [--note TEXT] [--at TIME]", cmd_events },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
 	{ "simulate", "--rules DIR", cmd_simulate },
 	{ "report", "aging", cmd_report },
 	{ "clock", "set TIME | advance DURATION", cmd_clock },
+	{ "consumers", "", cmd_consumers },
+	{ "backup", "FILE", cmd_backup },
 	{ NULL, NULL, NULL },
 };
 

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "conf.h"
 #include "engine.h"
@@ -51,7 +52,8 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	const struct ruleset *rs = srv->rules;
 	struct acct *const *all;
 	json_t *rec, *stages;
-	int64_t *counts;
+	char *feed_id = NULL;
+	int64_t *counts, ahead;
 	size_t i, n;
 
 	(void)req;
@@ -73,11 +75,18 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	    srv->conf->timezone, "version", DUNND_VERSION, "clients",
 	    (json_int_t)sock_nclients(srv->listener), "started",
 	    eval_json_ts(srv->started));
+	if (store_meta_get_text(srv->store, "feed_id", &feed_id) == 1)
+		json_object_set_new(rec, "feed_id", json_string(feed_id));
+	free(feed_id);
 	if (srv->has_last_reload)
 		json_object_set_new(rec, "last_reload",
 		    json_pack("{s:o,s:b}", "at",
 		        eval_json_ts(srv->last_reload_at), "ok",
 		        srv->last_reload_ok));
+	/* §6: how far the clock stands ahead of the system time. */
+	ahead = server_now(srv) - clock_wall();
+	json_object_set_new(
+	    rec, "clock_ahead", json_integer(ahead > 0 ? ahead : 0));
 	conn_send(c, rec);
 	conn_reply_ok(c, NULL);
 }
@@ -269,6 +278,35 @@ tasks_iter_free(void *arg)
 	free(it);
 }
 
+/* What follows a task record in tasks --json: status and outcome. */
+static char *
+task_tail(struct store *s, enum store_q q)
+{
+	json_t *o = json_pack("{s:s}", "status", store_col_text(s, q, 2));
+	char *text, *tail;
+	size_t len;
+
+	/* §7: a done task with the outcome that closed it. */
+	if (!store_col_null(s, q, 3)) {
+		json_object_set_new(
+		    o, "result", json_string(store_col_text(s, q, 3)));
+		if (!store_col_null(s, q, 4))
+			json_object_set_new(
+			    o, "note", json_string(store_col_text(s, q, 4)));
+		json_object_set_new(
+		    o, "done_at", eval_json_ts(store_col_int(s, q, 5)));
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	/* "{...}" becomes ",...}": the members that follow the record's. */
+	len = strlen(text);
+	tail = xmalloc(len + 1);
+	memcpy(tail, text, len + 1);
+	tail[0] = ',';
+	free(text);
+	return tail;
+}
+
 static int
 tasks_more(struct conn *c, void *arg)
 {
@@ -278,7 +316,7 @@ tasks_more(struct conn *c, void *arg)
 	    : it->open                ? Q_TASKS_OPEN_PAGE
 	                              : Q_TASKS_PAGE;
 	const char *text;
-	char tail[64];
+	char *tail;
 	size_t len;
 	int rc, rows = 0;
 
@@ -295,17 +333,17 @@ tasks_more(struct conn *c, void *arg)
 		rows++;
 		it->seq = store_col_int(s, q, 0);
 		if (it->open)
-			it->prio = store_col_int(s, q, 3);
+			it->prio = store_col_int(s, q, 6);
 		if (it->workable)
-			it->nb = store_col_int(s, q, 4);
+			it->nb = store_col_int(s, q, 7);
 		/* The record as stored, with its status after the last member. */
 		text = store_col_text(s, q, 1);
 		len = strlen(text);
 		if (len < 2 || text[len - 1] != '}')
 			continue;
-		snprintf(tail, sizeof(tail), ",\"status\":\"%s\"}",
-		    store_col_text(s, q, 2));
+		tail = task_tail(s, q);
 		conn_send_text(c, text, len - 1, tail);
+		free(tail);
 	}
 	store_done(s, q);
 	if (rc == -1) {
@@ -355,6 +393,7 @@ struct feed_iter {
 	struct conn *c;
 	int64_t from, head;
 	bool follow;
+	json_t *cursor; /* with a consumer: its cursor, null never acked */
 	struct feed_iter *next, **prevp;
 };
 
@@ -368,6 +407,7 @@ feed_iter_free(void *arg)
 		if (it->next != NULL)
 			it->next->prevp = it->prevp;
 	}
+	json_decref(it->cursor);
 	free(it);
 }
 
@@ -383,7 +423,11 @@ feed_more(struct conn *c, void *arg)
 	if (it->from >= head) {
 		if (it->follow)
 			return CONN_MORE_WAIT;
-		conn_reply_ok(c, NULL);
+		/* A typo would replay the feed from 1: dunnctl says so. */
+		conn_reply_ok(c,
+		    it->cursor == NULL
+		        ? NULL
+		        : json_pack("{s:O}", "cursor", it->cursor));
 		return 1;
 	}
 	for (rc = store_q(s, Q_FEED_FROM, "ii", it->from, (int64_t)512);
@@ -424,9 +468,9 @@ cmd_feed(struct server *srv, struct conn *c, json_t *req)
 	    json_string_value(json_object_get(req, "consumer"));
 	json_t *from = json_object_get(req, "from");
 	int64_t cursor = 0;
-	int rc;
+	int rc = 1;
 
-	if (from == NULL && consumer != NULL) {
+	if (consumer != NULL) {
 		rc = store_q(srv->store, Q_CONSUMER_GET, "t", consumer);
 		if (rc == 1)
 			cursor = store_col_int(srv->store, Q_CONSUMER_GET, 0);
@@ -438,6 +482,8 @@ cmd_feed(struct server *srv, struct conn *c, json_t *req)
 		}
 	}
 	it = xcalloc(1, sizeof(*it));
+	if (consumer != NULL)
+		it->cursor = rc == 1 ? json_integer(cursor) : json_null();
 	it->srv = srv;
 	it->c = c;
 	it->from = from != NULL ? json_integer_value(from) : cursor;
@@ -461,6 +507,8 @@ cmd_ack(struct server *srv, struct conn *c, json_t *req)
 	int64_t seq = json_integer_value(json_object_get(req, "seq"));
 
 	if (seq > srv->engine.feed_head) {
+		audit_log(c, "ack %s %lld: refused: beyond the feed head",
+		    consumer, (long long)seq);
 		conn_reply_error(c, "seq %lld is beyond the feed head %lld",
 		    (long long)seq, (long long)srv->engine.feed_head);
 		return;
@@ -470,17 +518,195 @@ cmd_ack(struct server *srv, struct conn *c, json_t *req)
 	        -1 ||
 	    store_commit(srv->store) == -1) {
 		store_rollback(srv->store);
+		audit_log(c, "ack %s %lld: failed: %s", consumer,
+		    (long long)seq, store_errmsg(srv->store));
 		conn_reply_error(
 		    c, "cannot store the cursor: %s", store_errmsg(srv->store));
 		return;
 	}
+	audit_log(c, "ack %s %lld: ok", consumer, (long long)seq);
 	conn_reply_ok(c,
 	    json_pack(
 	        "{s:s,s:I}", "consumer", consumer, "seq", (json_int_t)seq));
 }
 
+/*
+ * backup (§7): a thread copies the database (store_backup_start());
+ * the client's reply waits (CONN_MORE_WAIT) until server_background()
+ * sees the copy end.  A client that goes away leaves the job to end
+ * on its own.
+ */
+struct backup_job {
+	struct server *srv;
+	struct conn *c; /* NULL once the client is gone */
+	struct store_backup *b;
+	bool ended, ok;
+	int64_t bytes;
+	char err[STORE_ERR_LEN];
+	char *path;
+	struct backup_job *next;
+};
+
+static void
+backup_job_free(struct backup_job *j)
+{
+	struct backup_job **p;
+
+	for (p = &j->srv->backups; *p != NULL; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	free(j->path);
+	free(j);
+}
+
+static void
+backup_conn_gone(void *arg)
+{
+	struct backup_job *j = arg;
+
+	j->c = NULL;
+	if (j->ended)
+		backup_job_free(j);
+}
+
+static int
+backup_more(struct conn *c, void *arg)
+{
+	struct backup_job *j = arg;
+
+	if (!j->ended)
+		return CONN_MORE_WAIT;
+	if (j->ok)
+		conn_reply_ok(c,
+		    json_pack("{s:s,s:I}", "path", j->path, "bytes",
+		        (json_int_t)j->bytes));
+	else
+		conn_reply_error(c, "backup: %s", j->err);
+	return 1;
+}
+
+static void
+cmd_backup(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *path = json_string_value(json_object_get(req, "path"));
+	struct backup_job *j;
+	char err[STORE_ERR_LEN];
+	struct store_backup *b;
+
+	if (path[0] != '/') {
+		conn_reply_error(c, "path: must be an absolute path");
+		return;
+	}
+	if ((b = store_backup_start(srv->store, path, err, sizeof(err))) ==
+	    NULL) {
+		conn_reply_error(c, "backup: %s", err);
+		return;
+	}
+	log_info("store: backup to %s started", path);
+	j = xcalloc(1, sizeof(*j));
+	j->srv = srv;
+	j->c = c;
+	j->b = b;
+	j->path = xstrdup(path);
+	j->next = srv->backups;
+	srv->backups = j;
+	conn_set_more(c, backup_more, j, backup_conn_gone);
+}
+
+bool
+server_background(struct server *srv)
+{
+	struct backup_job *j, *next;
+
+	for (j = srv->backups; j != NULL; j = next) {
+		next = j->next;
+		if (j->ended || !store_backup_ended(j->b))
+			continue;
+		j->ended = true;
+		j->ok = store_backup_finish(j->b, false, &j->bytes, j->err,
+		            sizeof(j->err)) == 0;
+		j->b = NULL;
+		if (j->ok)
+			log_info("store: backup to %s done (%lld bytes)",
+			    j->path, (long long)j->bytes);
+		else
+			log_warnx("store: backup to %s failed: %s", j->path,
+			    j->err);
+		if (j->c != NULL)
+			conn_wake(j->c);
+		else
+			backup_job_free(j);
+	}
+	for (j = srv->backups; j != NULL; j = j->next)
+		if (!j->ended)
+			return true;
+	return false;
+}
+
+void
+server_stop_background(struct server *srv)
+{
+	struct backup_job *j;
+	int64_t bytes;
+
+	while ((j = srv->backups) != NULL) {
+		if (j->b != NULL) {
+			store_backup_finish(
+			    j->b, true, &bytes, j->err, sizeof(j->err));
+			log_info("store: backup to %s stopped: shutting down",
+			    j->path);
+		}
+		srv->backups = j->next;
+		free(j->path);
+		free(j);
+	}
+}
+
+/* consumers (§7): every consumer with its cursor and lag, by name. */
+static void
+cmd_consumers(struct server *srv, struct conn *c, json_t *req)
+{
+	struct store *s = srv->store;
+	int64_t cursor;
+	int rc;
+
+	(void)req;
+	for (rc = store_q(s, Q_CONSUMERS, ""); rc == 1;
+	     rc = store_next(s, Q_CONSUMERS)) {
+		cursor = store_col_int(s, Q_CONSUMERS, 1);
+		conn_send(c,
+		    json_pack("{s:s,s:I,s:I}", "consumer",
+		        store_col_text(s, Q_CONSUMERS, 0), "cursor",
+		        (json_int_t)cursor, "lag",
+		        (json_int_t)(srv->engine.feed_head - cursor)));
+	}
+	store_done(s, Q_CONSUMERS);
+	if (rc == -1)
+		conn_reply_error(c, "database error: see the daemon's log");
+	else
+		conn_reply_ok(c, NULL);
+}
+
+static void clock_request(struct server *srv, struct conn *c, json_t *req);
+
+/* clock (§7), audited with the clock it left. */
 static void
 cmd_clock(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *set = json_string_value(json_object_get(req, "set"));
+	const char *adv = json_string_value(json_object_get(req, "advance"));
+	char ts[CLOCK_TS_LEN];
+
+	clock_request(srv, c, req);
+	clock_format_ts(server_now(srv), ts);
+	audit_log(c, "clock %s %s: now %s", set != NULL ? "set" : "advance",
+	    set != NULL ? set : (adv != NULL ? adv : "-"), ts);
+}
+
+static void
+clock_request(struct server *srv, struct conn *c, json_t *req)
 {
 	const char *set = json_string_value(json_object_get(req, "set"));
 	const char *adv = json_string_value(json_object_get(req, "advance"));
@@ -649,6 +875,8 @@ static void (*const handlers[CMD_COUNT])(
 	[CMD_SIMULATE] = cmd_simulate,
 	[CMD_REPORT] = cmd_report,
 	[CMD_CLOCK] = cmd_clock,
+	[CMD_CONSUMERS] = cmd_consumers,
+	[CMD_BACKUP] = cmd_backup,
 };
 
 void
@@ -659,9 +887,12 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 	int rc;
 
 	rc = proto_decode(line, len, &req, err, sizeof(err));
-	if (rc == 0 && proto_cmd_info(req.cmd)->admin && !conn_is_admin(c)) {
+	if (rc == 0 && proto_cmd_info(req.cmd)->admin && !conn_is_admin(c) &&
+	    !(proto_cmd_info(req.cmd)->consumer && conn_is_consumer(c))) {
 		rc = -1;
 		snprintf(err, sizeof(err), "permission denied");
+		audit_log(c, "%s: refused: permission denied",
+		    proto_cmd_info(req.cmd)->name);
 	}
 	if (rc != 0) {
 		/* §8: a refused request's body is read and thrown away. */
@@ -816,6 +1047,13 @@ server_flush(struct server *srv)
 	for (p = head; p != NULL; p = next) {
 		next = p->next;
 		ingest_finish(&p->b);
+		audit_log(p->c,
+		    "ingest: %lld ok, %lld duplicate, %lld error, %lld rolled_back: %s",
+		    (long long)p->b.counts[INGEST_OK],
+		    (long long)p->b.counts[INGEST_DUPLICATE],
+		    (long long)p->b.counts[INGEST_ERROR],
+		    (long long)p->b.counts[INGEST_ROLLED_BACK],
+		    p->b.committed ? "committed" : "nothing committed");
 		bytes += p->len;
 		reply_batch(p->c, &p->b, (p->flags & SERVER_BAD_ONLY) != 0);
 		ingest_batch_fini(&p->b);
@@ -901,6 +1139,7 @@ server_reload(struct server *srv, struct conn *c)
 				    store_errmsg(srv->store));
 		}
 		if (rc != 0) {
+			audit_log(c, "reload: not done");
 			rules_free(rs);
 			srv->last_reload_ok = false;
 			loop_notify("READY=1");
@@ -910,12 +1149,14 @@ server_reload(struct server *srv, struct conn *c)
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
+		audit_log(c, "reload: refused: %zu errors", ds.errors);
 		log_err("rules: reload refused: %zu errors, keeping %s",
 		    ds.errors, srv->rules->version);
 		if (c != NULL)
 			conn_reply_error(
 			    c, "reload refused: %zu errors", ds.errors);
 	} else {
+		audit_log(c, "reload: ok, version %s", rs->version);
 		log_info("rules: reloaded, version %s", rs->version);
 		rules_free(srv->rules);
 		srv->rules = rs;
