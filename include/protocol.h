@@ -32,6 +32,7 @@ enum proto_cmd {
 	CMD_SIMULATE,
 	CMD_REPORT,
 	CMD_CLOCK,
+	CMD_METRICS,
 	CMD_COUNT
 };
 

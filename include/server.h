@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "metrics.h"
 #include "protocol.h"
 
 struct conf;
@@ -34,6 +35,7 @@ struct server {
 	bool stopping;
 	struct feed_iter *followers;         /* feed --follow streams */
 	struct pending *queue, **queue_tail; /* ingest batches to process */
+	struct metrics metrics;              /* counters since start */
 };
 
 /* One request line from c (without its line end). */
