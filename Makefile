@@ -181,6 +181,10 @@ install: all
 	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
 	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
+	sed 's|/usr/bin/dunnctl|$(PREFIX)/bin/dunnctl|' \
+	    systemd/dunnd-metrics.service > $(DESTDIR)$(UNITDIR)/dunnd-metrics.service
+	install -m 0644 systemd/dunnd-metrics.timer $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd-metrics.service
 	@set -e; c=$(DESTDIR)$(SYSCONFDIR)/dunnd/dunnd.conf; \
 	if [ -e $$c ]; then echo "install: $$c kept"; else \
 	    sed 's|/etc/dunnd|$(SYSCONFDIR)/dunnd|' systemd/dunnd.conf > $$c; \
@@ -194,7 +198,9 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
 	    $(DESTDIR)$(MANDIR)/man1/dunnctl.1 $(DESTDIR)$(MANDIR)/man8/dunnd.8 \
-	    $(DESTDIR)$(UNITDIR)/dunnd.service
+	    $(DESTDIR)$(UNITDIR)/dunnd.service \
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.service \
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer
 	@echo "uninstall: $(SYSCONFDIR)/dunnd and the database are left in place"
 
 format:
