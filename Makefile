@@ -115,6 +115,7 @@ bench: all $(BENCHES)
 	@set -e; for b in $(filter-out %/bench_mem,$(BENCHES)); do \
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
+	@echo "== bench/bench_kpi.py"; python3 bench/bench_kpi.py --build $(B)
 
 # Fuzzing (targets.md R3): clang's libFuzzer with ASan+UBSan, the library
 # built with coverage in build-fuzz/.  Seeds: the test corpus's lines,

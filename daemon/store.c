@@ -176,12 +176,9 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_KPI_TRANSITIONS] =
 	    ("SELECT account, from_stage, at FROM transitions WHERE id >= ?1"
 	     " ORDER BY id"),
-	/* Tasks: created grows with feed_seq (index tasks_seq). */
-	[Q_KPI_TASK_AFTER] =
-	    ("SELECT created FROM tasks WHERE feed_seq >= ?1"
-	     " ORDER BY feed_seq LIMIT 1"),
+	/* Tasks created since ?1 (covering index tasks_created). */
 	[Q_KPI_TASKS] = ("SELECT account, created, status FROM tasks"
-	                 " WHERE feed_seq >= ?1"),
+	                 " WHERE created >= ?1"),
 };
 
 /*
@@ -307,8 +304,8 @@ static const char schema_v1[] =
  * Version 2: what metrics and report kpi read without scanning (§7):
  * each account's creation instant (accounts created before it get the
  * earliest instant known of them: when their current stage was entered
- * or their first transition, whichever came first), and open tasks by
- * type with their creation.
+ * or their first transition, whichever came first), open tasks by type
+ * with their creation, and tasks by creation.
  */
 static const char schema_v2[] =
     "ALTER TABLE accounts ADD COLUMN created INTEGER;\n"
@@ -316,7 +313,8 @@ static const char schema_v2[] =
     " coalesce((SELECT min(at) FROM transitions t"
     " WHERE t.account = accounts.id), stage_entered));\n"
     "CREATE INDEX accounts_created ON accounts(created);\n"
-    "CREATE INDEX tasks_open_type ON tasks(status, type, created);\n";
+    "CREATE INDEX tasks_open_type ON tasks(status, type, created);\n"
+    "CREATE INDEX tasks_created ON tasks(created, status, account);\n";
 
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const char *const migrations[] = {
