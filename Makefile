@@ -20,13 +20,16 @@ PKGS	 = sqlite3 libconfig libsystemd jansson
 CFLAGS	?= -O2 -g
 WFLAGS	 = -std=c11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
 	   -Wstrict-prototypes -fno-strict-aliasing
-ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(shell pkg-config --cflags $(PKGS))
+ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(shell pkg-config --cflags $(PKGS) $(PUSHPKGS))
 ALL_CFLAGS   = $(WFLAGS) $(CFLAGS) $(CPPFLAGS) $(ALL_CPPFLAGS)
 LIBS	 = $(shell pkg-config --libs $(PKGS)) -lev -lm -pthread
+# dunnd-push alone talks HTTP and signs: dunnd itself links neither.
+PUSHPKGS = libcurl libsodium
+PUSHLIBS = $(shell pkg-config --libs $(PUSHPKGS))
 TESTLIBS = $(shell pkg-config --libs cmocka)
 
 SRCS	 = $(wildcard daemon/*.c)
-MAINS	 = daemon/dunnd.c daemon/dunnctl.c
+MAINS	 = daemon/dunnd.c daemon/dunnctl.c daemon/dunnd_push.c
 LIBOBJS	 = $(patsubst daemon/%.c,$(B)/%.o,$(filter-out $(MAINS),$(SRCS)))
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 UNITS	 = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNITSRC))
@@ -36,7 +39,7 @@ BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 .PHONY: all test unit integration smoke asan valgrind deps run bench clean format \
 	fuzz crashtest install uninstall
 
-all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
+all: $(B)/dunnd $(B)/dunnctl $(B)/dunnd-push $(B)/libdunnd.a
 
 $(B)/%.o: daemon/%.c
 	@mkdir -p $(@D)
@@ -52,12 +55,19 @@ $(B)/dunnd: $(B)/dunnd.o $(B)/libdunnd.a
 $(B)/dunnctl: $(B)/dunnctl.o $(B)/libdunnd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/dunnd-push: $(B)/dunnd_push.o $(B)/libdunnd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PUSHLIBS)
+
 $(B)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libdunnd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
+
+# The push modules' tests need what dunnd-push links.
+$(B)/tests/test_push%: $(B)/tests/test_push%.o $(B)/libdunnd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PUSHLIBS) $(TESTLIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libdunnd.a
 	@mkdir -p $(@D)
