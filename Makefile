@@ -66,7 +66,7 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/libdunnd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
 
 # The push modules' tests need what dunnd-push links.
-$(B)/tests/test_push%: $(B)/tests/test_push%.o $(B)/libdunnd.a
+$(B)/tests/test_push: $(B)/tests/test_push.o $(B)/libdunnd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PUSHLIBS) $(TESTLIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libdunnd.a

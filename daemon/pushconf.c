@@ -271,7 +271,8 @@ url_ok(const char *s, char *why, size_t len)
 		snprintf(why, len, "out of memory");
 		return false;
 	}
-	if ((rc = curl_url_set(u, CURLUPART_URL, s, 0)) != CURLUE_OK) {
+	if ((rc = curl_url_set(u, CURLUPART_URL, s,
+	         CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
 		snprintf(why, len, "not a URL: %s", curl_url_strerror(rc));
 		goto out;
 	}
