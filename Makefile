@@ -6,7 +6,7 @@
 #   make valgrind   the suite's binaries under valgrind (0 errors, 0 lost)
 #   make deps       apt-get what is missing (as root, or with sudo)
 #   make run        deps, build, then dunnd in the foreground on ./dunnd.conf
-#   make install    binaries, man pages, unit, /etc/dunnd (PREFIX, DESTDIR)
+#   make install    binaries, man pages, units, /etc/dunnd (PREFIX, DESTDIR)
 #   make bench      benchmarks printing figures against ../shared targets
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
 #   make crashtest  kill -9 at seeded random moments of ingest, clock jumps
@@ -180,14 +180,22 @@ PREFIX	?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
 MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/dunnd
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d \
+	    $(DESTDIR)$(SYSCONFDIR)/dunnd/push.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(B)/dunnd $(DESTDIR)$(PREFIX)/sbin/dunnd
 	install -m 0755 $(B)/dunnctl $(DESTDIR)$(PREFIX)/bin/dunnctl
+	install -m 0755 $(B)/dunnd-push $(DESTDIR)$(PREFIX)/bin/dunnd-push
 	install -m 0644 man/dunnctl.1 $(DESTDIR)$(MANDIR)/man1/dunnctl.1
 	install -m 0644 man/dunnd.8 $(DESTDIR)$(MANDIR)/man8/dunnd.8
+	install -m 0644 man/dunnd-push.8 $(DESTDIR)$(MANDIR)/man8/dunnd-push.8
+	install -m 0644 examples/push.conf $(DESTDIR)$(DOCDIR)/push.conf.example
+	sed 's|/usr/bin/dunnd-push|$(PREFIX)/bin/dunnd-push|g; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|g' \
+	    systemd/dunnd-push@.service > $(DESTDIR)$(UNITDIR)/dunnd-push@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd-push@.service
 	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
 	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
@@ -204,7 +212,10 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
 	    $(DESTDIR)$(MANDIR)/man1/dunnctl.1 $(DESTDIR)$(MANDIR)/man8/dunnd.8 \
-	    $(DESTDIR)$(UNITDIR)/dunnd.service
+	    $(DESTDIR)$(UNITDIR)/dunnd.service \
+	    $(DESTDIR)$(PREFIX)/bin/dunnd-push $(DESTDIR)$(MANDIR)/man8/dunnd-push.8 \
+	    $(DESTDIR)$(UNITDIR)/dunnd-push@.service $(DESTDIR)$(DOCDIR)/push.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 	@echo "uninstall: $(SYSCONFDIR)/dunnd and the database are left in place"
 
 format:

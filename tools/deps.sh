@@ -5,7 +5,7 @@ set -e
 need=""
 for p in gcc libc6-dev pkg-config tzdata python3 \
     libev-dev libsqlite3-dev libconfig-dev libsystemd-dev libjansson-dev \
-    libcmocka-dev; do
+    libcmocka-dev libcurl4-openssl-dev libsodium-dev; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 	    need="$need $p"
 done
