@@ -125,6 +125,7 @@ bench: all $(BENCHES)
 	@set -e; for b in $(filter-out %/bench_mem,$(BENCHES)); do \
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
+	@echo "== bench/bench_push.py"; python3 bench/bench_push.py --build $(B)
 
 # Fuzzing (targets.md R3): clang's libFuzzer with ASan+UBSan, the library
 # built with coverage in build-fuzz/.  Seeds: the test corpus's lines,

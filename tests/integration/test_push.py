@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -537,6 +538,33 @@ class PushTest(lib.DaemonTest):
         self.wait_delivered(d, want)
         reqs = self.check(d, want)
         self.assertEqual(reqs[0]["auth"], "Bearer tok-1")
+
+    def test_readme_crm_receiver(self):
+        """examples/crm_receiver.py, the README's CRM: it verifies the
+        signature, takes each task once and answers 200."""
+        d = self.start_dunnd(3)
+        port = self.hook.port
+        conf = self.write_conf(d, url="http://127.0.0.1:%d/hooks/dunnd" % port,
+                               extra='kinds = ["task", "cancel"];\ntypes = ["call", "visit"];\n')
+        out = open(os.path.join(self.tmp, "crm.out"), "wb")
+        crm = subprocess.Popen([sys.executable, os.path.join(lib.ROOT, "examples", "crm_receiver.py"),
+                                "--port", str(port), "--secret-file",
+                                os.path.join(self.tmp, "crm.secret"),
+                                "--state", os.path.join(self.tmp, "crm.state.json")],
+                               stdout=out, stderr=out)
+        out.close()
+        self.pushes.append(crm)
+
+        def printed():
+            with open(os.path.join(self.tmp, "crm.out")) as f:
+                return f.read()
+
+        self.wait_until(lambda: "listening" in printed(), "the receiver")
+        self.spawn_push(conf)
+        self.wait_until(lambda: self.unacked(d) == [], "the cursor at the head")
+        lines = [l for l in printed().splitlines() if l.startswith("new ")]
+        self.assertEqual([l.split()[2] for l in lines], ["T-000001", "T-000002", "T-000003"])
+        self.assertIn("new call T-000001 for C-0000 (priority", lines[0])
 
     def test_config_errors(self):
         d = self.daemon()
