@@ -36,7 +36,7 @@ UNITS	 = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNITSRC))
 BENCHSRC = $(wildcard bench/*.c)
 BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 
-.PHONY: all test unit integration smoke asan valgrind deps run bench clean format \
+.PHONY: all test unit integration smoke asan valgrind deps test-deps run bench clean format \
 	fuzz crashtest install uninstall
 
 all: $(B)/dunnd $(B)/dunnctl $(B)/dunnd-push $(B)/libdunnd.a
@@ -95,7 +95,10 @@ smoke: all
 	    python3 ../shared/checks/smoke.py $(CURDIR) ; \
 	else echo "smoke: ../shared/checks/smoke.py not present, skipped"; fi
 
-test: all unit integration smoke
+# make test installs what it needs first (tools/deps.sh test): on a bare
+# Debian 12 the README's two lines are all it takes.
+test: test-deps
+	$(MAKE) all unit integration smoke
 
 # R1 at length: test_crash.py with CRASH_SCALE times its kills (with 5:
 # 60 during ingest, 30 during clock jumps, 20 during reloads) at moments
@@ -169,6 +172,9 @@ fuzz: $(FUZZERS)
 deps:
 	@sh tools/deps.sh
 
+test-deps:
+	@sh tools/deps.sh test
+
 run: deps
 	$(MAKE) all
 	@mkdir -p var
@@ -182,17 +188,19 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
 MANDIR	?= $(PREFIX)/share/man
 DOCDIR	?= $(PREFIX)/share/doc/dunnd
+# Every page under man/, installed by its section (the name's suffix).
+MANPAGES = $(wildcard man/*.[1-8])
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d \
 	    $(DESTDIR)$(SYSCONFDIR)/dunnd/push.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(B)/dunnd $(DESTDIR)$(PREFIX)/sbin/dunnd
 	install -m 0755 $(B)/dunnctl $(DESTDIR)$(PREFIX)/bin/dunnctl
 	install -m 0755 $(B)/dunnd-push $(DESTDIR)$(PREFIX)/bin/dunnd-push
-	install -m 0644 man/dunnctl.1 $(DESTDIR)$(MANDIR)/man1/dunnctl.1
-	install -m 0644 man/dunnd.8 $(DESTDIR)$(MANDIR)/man8/dunnd.8
-	install -m 0644 man/dunnd-push.8 $(DESTDIR)$(MANDIR)/man8/dunnd-push.8
+	@set -e; for f in $(MANPAGES); do \
+	    d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
+	    install -d $$d && install -m 0644 $$f $$d/; \
+	done
 	install -m 0644 examples/push.conf $(DESTDIR)$(DOCDIR)/push.conf.example
 	sed 's|/usr/bin/dunnd-push|$(PREFIX)/bin/dunnd-push|g; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|g' \
 	    systemd/dunnd-push@.service > $(DESTDIR)$(UNITDIR)/dunnd-push@.service
@@ -212,11 +220,13 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
-	    $(DESTDIR)$(MANDIR)/man1/dunnctl.1 $(DESTDIR)$(MANDIR)/man8/dunnd.8 \
 	    $(DESTDIR)$(UNITDIR)/dunnd.service \
-	    $(DESTDIR)$(PREFIX)/bin/dunnd-push $(DESTDIR)$(MANDIR)/man8/dunnd-push.8 \
+	    $(DESTDIR)$(PREFIX)/bin/dunnd-push \
 	    $(DESTDIR)$(UNITDIR)/dunnd-push@.service $(DESTDIR)$(DOCDIR)/push.conf.example
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@set -e; for f in $(MANPAGES); do \
+	    rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; \
+	done
 	@echo "uninstall: $(SYSCONFDIR)/dunnd and the database are left in place"
 
 format:

@@ -2,7 +2,9 @@
  * rules — rule files (libconfig) into an immutable struct ruleset.
  *
  * Called by dunnd (start, reload, --check), protocol (simulate) and
- * dunnctl (check-rules).  With conf.c the only includer of <libconfig.h>.
+ * dunnctl (check-rules).  With conf.c the only includer of <libconfig.h>
+ * (and rules_calendar.c, its part for the calendar and schedules of §4.9,
+ * which shares the loader through the private rules_int.h).
  *
  * Loading runs in phases; each keeps going after an error, so one run
  * reports every error of the set (interfaces.md §4.8, style.md §4):
@@ -13,23 +15,28 @@
  *      mark integers beyond 32 bits as 64-bit: libconfig 1.5 truncates
  *      them silently (a balance of 5000000000 would become 705032704);
  *   3. parse with libconfig: at most one syntax error per file;
- *   4. top level: the four lists concatenated in file order, the three
- *      single settings at most once across all files;
- *   5. the names of stages and scripts first, so that references resolve
- *      across files in any order; then every item;
+ *   4. top level: the five lists concatenated in file order, the four
+ *      single settings (calendar included) at most once across all files,
+ *      the holidays and extra_workdays lists;
+ *   5. the names of every list first, so that references resolve across
+ *      files in any order; the calendar and schedules (rules_calendar.c);
+ *      then every item; then the calendar's warnings that need them all;
  *   6. analysis: unreachable stages, shadowed rules, rule cycles (§4.8).
  * A set with an error is freed and NULL returned: nothing is applied.
  *
  * Invariants of a returned set:
- *   (1) nstages >= 1 and every stage, script and window index is valid;
- *   (2) names are unique in each of the four namespaces;
+ *   (1) nstages >= 1 and every stage, script, schedule and window index
+ *       is valid;
+ *   (2) names are unique in each of the five namespaces;
  *   (3) no cycle of rules that can follow each other (§4.8) exists, so an
  *       evaluation in which no fact changed changes nothing.
  */
 #include "rules.h"
+#include "rules_int.h"
 
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -143,31 +150,19 @@ static const char *const risk_names[RULES_RISK_COUNT] = {
 	"E",
 };
 
-/* The four lists and the three single settings of the top level. */
-enum {
-	L_STAGES,
-	L_RULES,
-	L_ALERTS,
-	L_SCRIPTS,
-	L_COUNT
-};
 static const char *const list_names[L_COUNT] = {
 	"stages",
 	"rules",
 	"alerts",
 	"scripts",
+	"schedules",
 };
 static const char *const kind_names[L_COUNT] = {
 	"stage",
 	"rule",
 	"alert",
 	"script",
-};
-enum {
-	S_TREND_WINDOW,
-	S_GRACE_DAYS,
-	S_PROMISE_GRACE,
-	S_COUNT
+	"schedule",
 };
 static const char *const single_names[S_COUNT] = {
 	"trend_window",
@@ -175,13 +170,15 @@ static const char *const single_names[S_COUNT] = {
 	"promise_grace",
 };
 
-static const char *const stage_keys[] = { "name", "tasks", "hold_when", NULL };
-static const char *const task_keys[] = { "type", "script", "after", "every",
-	"max", NULL };
+static const char *const stage_keys[] = { "name", "tasks", "hold_when",
+	"release_when", NULL };
+static const char *const task_keys[] = { "type", "script", "schedule",
+	"after", "every", "max", "approval", "supersede", NULL };
 static const char *const rule_keys[] = { "name", "from", "to", "when", NULL };
 static const char *const alert_keys[] = { "name", "when", "task", "cooldown",
 	NULL };
-static const char *const alert_task_keys[] = { "type", "script", NULL };
+static const char *const alert_task_keys[] = { "type", "script", "schedule",
+	NULL };
 static const char *const script_keys[] = { "name", "checklist", NULL };
 static const char *const tags_keys[] = { "any", "none", NULL };
 
@@ -192,35 +189,12 @@ struct src {
 	size_t len;
 	bool readable; /* read whole, no NUL byte */
 	bool parsed;
+	size_t syntax; /* its syntax error's index in the diags, or SIZE_MAX */
 	config_t cfg;
 };
 
-/* One element of a top-level list, and the file it came from. */
-struct item {
-	config_setting_t *s;
-	const char *file;
-};
-
-struct loader {
-	struct diags *ds;
-	const char *where; /* the directory, for errors without a file */
-	size_t errors0;    /* errors in ds before this load */
-	struct ruleset *rs;
-	struct src *src;
-	size_t nsrc;
-	struct item *items[L_COUNT];
-	size_t nitems[L_COUNT];
-	const char *single_file[S_COUNT]; /* where first set, NULL = not */
-	int single_line[S_COUNT];
-	bool *rule_ok; /* every part of the rule resolved: analysed */
-	bool *to_ok;   /* its `to` resolved */
-};
-
-static void report(struct loader *ld, const char *file, int line, bool warning,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-report(struct loader *ld, const char *file, int line, bool warning,
+void
+ld_report(struct loader *ld, const char *file, int line, bool warning,
     const char *fmt, ...)
 {
 	char msg[DIAG_MSG_MAX];
@@ -232,15 +206,6 @@ report(struct loader *ld, const char *file, int line, bool warning,
 	diags_add(ld->ds, file, line, warning, "%s", msg);
 }
 
-#define err_at(ld, file, line, ...)  report(ld, file, line, false, __VA_ARGS__)
-#define warn_at(ld, file, line, ...) report(ld, file, line, true, __VA_ARGS__)
-
-static int
-line_of(const config_setting_t *s)
-{
-	return (int)config_setting_source_line(s);
-}
-
 /* "what: key", or "key" at the top level (what = ""). */
 static void
 path_join(char *buf, size_t len, const char *what, const char *key)
@@ -249,12 +214,6 @@ path_join(char *buf, size_t len, const char *what, const char *key)
 		snprintf(buf, len, "%s", key);
 	else
 		snprintf(buf, len, "%s: %s", what, key);
-}
-
-static bool
-is_collection(const config_setting_t *s)
-{
-	return config_setting_is_list(s) || config_setting_is_array(s);
 }
 
 static bool
@@ -297,8 +256,8 @@ strv_free(char **v, size_t n)
  * must be > 0 (every, cooldown, window); else >= 0.  Reports and returns
  * -1 when it is not a good duration.
  */
-static int
-get_duration(struct loader *ld, const char *file, const config_setting_t *s,
+int
+ld_get_duration(struct loader *ld, const char *file, const config_setting_t *s,
     const char *what, const char *key, bool positive, int64_t *secs)
 {
 	char path[DIAG_MSG_MAX];
@@ -343,8 +302,8 @@ get_number(const config_setting_t *s, double *v)
 	}
 }
 
-static bool
-get_integer(const config_setting_t *s, int64_t *v)
+bool
+ld_get_integer(const config_setting_t *s, int64_t *v)
 {
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
@@ -359,8 +318,8 @@ get_integer(const config_setting_t *s, int64_t *v)
 }
 
 /* Reports every member of group g not named in keys. */
-static void
-check_keys(struct loader *ld, const char *file, config_setting_t *g,
+void
+ld_check_keys(struct loader *ld, const char *file, config_setting_t *g,
     const char *what, const char *const *keys)
 {
 	char allowed[128] = "";
@@ -389,8 +348,8 @@ check_keys(struct loader *ld, const char *file, config_setting_t *g,
 }
 
 /* The member key of group g, reported at the group's line if missing. */
-static config_setting_t *
-need(struct loader *ld, const char *file, config_setting_t *g, const char *what,
+config_setting_t *
+ld_need(struct loader *ld, const char *file, config_setting_t *g, const char *what,
     const char *key)
 {
 	config_setting_t *m = config_setting_get_member(g, key);
@@ -697,17 +656,100 @@ prescan(struct loader *ld, const char *file, const char *t, size_t len,
 
 /* Phase 3: parsing. */
 
+/*
+ * libconfig 1.5 says only "syntax error" and a line.  Where the brackets
+ * tell more, say it: a closing bracket that does not match the one open
+ * (at libconfig's line), or a bracket or string still open at the end of
+ * the file.  t is the prescanned text (strings, comments as in libconfig).
+ */
+static void
+syntax_hint(const char *t, int at, char *hint, size_t len)
+{
+	static const char pairs[] = "{}()[]";
+	char open[64];
+	int lines[64], line = 1, string_line = 0;
+	size_t depth = 0, i;
+	const char *p;
+
+	hint[0] = '\0';
+	for (i = 0; t[i] != '\0'; i++) {
+		char c = t[i], d = t[i + 1];
+
+		if (c == '\n') {
+			line++;
+		} else if (c == '"') {
+			string_line = line;
+			for (i++; t[i] != '\0' && t[i] != '"'; i++) {
+				if (t[i] == '\n')
+					line++;
+				if (t[i] == '\\' && t[i + 1] != '\0')
+					i++;
+			}
+			if (t[i] == '\0') {
+				snprintf(hint, len,
+				    ": the string opened at line %d is never closed",
+				    string_line);
+				return;
+			}
+		} else if (c == '#' || (c == '/' && d == '/')) {
+			while (t[i + 1] != '\0' && t[i + 1] != '\n')
+				i++;
+		} else if (c == '/' && d == '*') {
+			for (i += 2; t[i] != '\0' &&
+			     !(t[i] == '*' && t[i + 1] == '/');
+			     i++)
+				line += t[i] == '\n';
+			if (t[i] == '\0')
+				return;
+			i++;
+		} else if ((p = strchr(pairs, c)) != NULL && c != '\0') {
+			if ((p - pairs) % 2 == 0) {
+				if (depth == sizeof(open))
+					return;
+				open[depth] = c;
+				lines[depth++] = line;
+				continue;
+			}
+			if (depth > 0 && open[depth - 1] == p[-1]) {
+				depth--;
+				continue;
+			}
+			if (line != at)
+				return;
+			if (depth == 0)
+				snprintf(hint, len,
+				    ": unexpected \"%c\": nothing is open to close",
+				    c);
+			else
+				snprintf(hint, len,
+				    ": expected \"%c\" to close the \"%c\" of line %d, not \"%c\"",
+				    pairs[strchr(pairs, open[depth - 1]) - pairs +
+				        1],
+				    open[depth - 1], lines[depth - 1], c);
+			return;
+		}
+	}
+	if (depth > 0 && at >= line - 1)
+		snprintf(hint, len,
+		    ": expected \"%c\" to close the \"%c\" of line %d before the end of the file",
+		    pairs[strchr(pairs, open[depth - 1]) - pairs + 1],
+		    open[depth - 1], lines[depth - 1]);
+}
+
 static void
 parse_src(struct loader *ld, struct src *s)
 {
 	const char *nul, *why;
 	struct buf scan;
+	char hint[DIAG_MSG_MAX / 2];
 	size_t k;
-	int lines = 1;
+	int lines = 1, line;
 
+	s->syntax = SIZE_MAX;
 	if ((nul = memchr(s->text, '\0', s->len)) != NULL) {
 		for (k = 0; s->text + k < nul; k++)
 			lines += s->text[k] == '\n';
+		s->syntax = ld->ds->n;
 		err_at(ld, s->name, lines,
 		    "the file contains a NUL byte: is it a rule file?");
 		return;
@@ -715,6 +757,7 @@ parse_src(struct loader *ld, struct src *s)
 	for (k = 0; k < s->len; k++)
 		lines += s->text[k] == '\n';
 	if (lines > RULES_LINES_MAX) {
+		s->syntax = ld->ds->n;
 		err_at(ld, s->name, 0,
 		    "the file has more than %d lines: split it",
 		    RULES_LINES_MAX);
@@ -730,14 +773,19 @@ parse_src(struct loader *ld, struct src *s)
 		return;
 	}
 	why = config_error_text(&s->cfg);
+	line = config_error_line(&s->cfg);
+	s->syntax = ld->ds->n;
 	if (strcmp(why, "duplicate setting name") == 0)
-		err_at(ld, s->name, config_error_line(&s->cfg),
+		err_at(ld, s->name, line,
 		    "duplicate setting: the same name is set twice in one group");
-	else if (strcmp(why, "syntax error") == 0)
-		err_at(ld, s->name, config_error_line(&s->cfg), "syntax error");
-	else
-		err_at(ld, s->name, config_error_line(&s->cfg),
-		    "syntax error: %s", why);
+	else if (strcmp(why, "mismatched element type in array") == 0)
+		err_at(ld, s->name, line,
+		    "syntax error: an array [ ... ] holds values of one type only (all strings, or all numbers): mismatched element type");
+	else if (strcmp(why, "syntax error") == 0) {
+		syntax_hint(buf_data(&scan), line, hint, sizeof(hint));
+		err_at(ld, s->name, line, "syntax error%s", hint);
+	} else
+		err_at(ld, s->name, line, "syntax error: %s", why);
 	buf_fini(&scan);
 }
 
@@ -757,14 +805,14 @@ single_setting(struct loader *ld, const char *file, config_setting_t *m, int k)
 	ld->single_line[k] = line_of(m);
 	switch (k) {
 	case S_TREND_WINDOW:
-		if (!get_integer(m, &v) || v < 2 || v > 12)
+		if (!ld_get_integer(m, &v) || v < 2 || v > 12)
 			err_at(ld, file, line_of(m),
 			    "trend_window must be an integer from 2 to 12");
 		else
 			ld->rs->trend_window = (int)v;
 		break;
 	case S_GRACE_DAYS:
-		if (!get_integer(m, &v) || v < 0)
+		if (!ld_get_integer(m, &v) || v < 0)
 			err_at(ld, file, line_of(m),
 			    "grace_days must be a whole number of days, 0 or more");
 		else /* more days than 1970-9999 holds: all on time */
@@ -773,7 +821,7 @@ single_setting(struct loader *ld, const char *file, config_setting_t *m, int k)
 			    : (int)v;
 		break;
 	case S_PROMISE_GRACE:
-		get_duration(ld, file, m, "", "promise_grace", false,
+		ld_get_duration(ld, file, m, "", "promise_grace", false,
 		    &ld->rs->promise_grace_s);
 		break;
 	}
@@ -801,6 +849,10 @@ top_level(struct loader *ld, struct src *s)
 				    name);
 				continue;
 			}
+			if (k == L_SCHEDULES && ld->schedules_at.s == NULL) {
+				ld->schedules_at.s = m;
+				ld->schedules_at.file = s->name;
+			}
 			len = config_setting_length(m);
 			ld->items[k] = xreallocarray(ld->items[k],
 			    ld->nitems[k] + (size_t)len + 1,
@@ -820,8 +872,10 @@ top_level(struct loader *ld, struct src *s)
 			single_setting(ld, s->name, m, k);
 			continue;
 		}
+		if (rules_cal_top_level(ld, s->name, m))
+			continue;
 		err_at(ld, s->name, line_of(m),
-		    "unknown setting \"%s\" (allowed: stages, rules, alerts, scripts, trend_window, grace_days, promise_grace)",
+		    "unknown setting \"%s\" (allowed: stages, rules, alerts, scripts, schedules, trend_window, grace_days, promise_grace, calendar, holidays, extra_workdays)",
 		    name);
 	}
 }
@@ -849,10 +903,15 @@ item_slots(struct ruleset *rs, int list, size_t i, const char ***name,
 		*file = &rs->alerts[i].file;
 		*line = &rs->alerts[i].line;
 		break;
-	default:
+	case L_SCRIPTS:
 		*name = &rs->scripts[i].name;
 		*file = &rs->scripts[i].file;
 		*line = &rs->scripts[i].line;
+		break;
+	default:
+		*name = &rs->schedules[i].name;
+		*file = &rs->schedules[i].file;
+		*line = &rs->schedules[i].line;
 		break;
 	}
 }
@@ -880,7 +939,7 @@ take_name(struct loader *ld, int list, size_t i)
 		    list_names[list]);
 		return false;
 	}
-	if ((m = need(ld, it->file, it->s, kind, "name")) == NULL)
+	if ((m = ld_need(ld, it->file, it->s, kind, "name")) == NULL)
 		return true;
 	if (config_setting_type(m) != CONFIG_TYPE_STRING ||
 	    *(name = config_setting_get_string(m)) == '\0') {
@@ -909,8 +968,8 @@ take_name(struct loader *ld, int list, size_t i)
 }
 
 /* "stage \"x\"" for messages, or just the kind for an unnamed item. */
-static void
-item_label(const char *kind, config_setting_t *g, char *buf, size_t len)
+void
+ld_item_label(const char *kind, config_setting_t *g, char *buf, size_t len)
 {
 	config_setting_t *m = config_setting_get_member(g, "name");
 
@@ -1129,7 +1188,7 @@ parse_cond(struct loader *ld, const char *file, config_setting_t *m,
 				    path);
 				ok = false;
 			} else if (strcmp(kn, "window") == 0) {
-				if (get_duration(ld, file, k, path, "window",
+				if (ld_get_duration(ld, file, k, path, "window",
 				        true, &c->window_s) == -1) {
 					ok = false;
 				} else if (c->window_s > RULES_WINDOW_MAX_S) {
@@ -1185,7 +1244,7 @@ parse_cond(struct loader *ld, const char *file, config_setting_t *m,
 			    path);
 			return false;
 		}
-		check_keys(ld, file, m, path, tags_keys);
+		ld_check_keys(ld, file, m, path, tags_keys);
 		if ((k = config_setting_get_member(m, "any")) != NULL &&
 		    !tag_list(ld, file, k, path, &c->any, &c->nany))
 			ok = false;
@@ -1230,6 +1289,18 @@ parse_when(struct loader *ld, const char *file, config_setting_t *s,
 	return ok;
 }
 
+int
+ld_task_type(const char *name)
+{
+	int i;
+
+	for (i = 0; i < RULES_TASK_COUNT; i++) {
+		if (strcmp(name, task_names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
 /* type and script of a stage task or an alert's task. */
 static bool
 task_type_script(struct loader *ld, const char *file, config_setting_t *g,
@@ -1241,7 +1312,7 @@ task_type_script(struct loader *ld, const char *file, config_setting_t *g,
 	int i;
 
 	*script = -1;
-	if ((m = need(ld, file, g, what, "type")) == NULL) {
+	if ((m = ld_need(ld, file, g, what, "type")) == NULL) {
 		ok = false;
 	} else if (config_setting_type(m) != CONFIG_TYPE_STRING) {
 		err_at(ld, file, line_of(m),
@@ -1286,6 +1357,23 @@ task_type_script(struct loader *ld, const char *file, config_setting_t *g,
 	return ok;
 }
 
+/* An optional boolean member key of group g (default false). */
+static void
+get_bool(struct loader *ld, const char *file, config_setting_t *g,
+    const char *what, const char *key, bool *v)
+{
+	config_setting_t *m = config_setting_get_member(g, key);
+
+	if (m == NULL)
+		return;
+	if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+		err_at(ld, file, line_of(m), "%s: %s must be true or false",
+		    what, key);
+		return;
+	}
+	*v = config_setting_get_bool(m);
+}
+
 static void
 parse_task(struct loader *ld, const char *file, config_setting_t *g,
     const char *stage, int pos, struct rules_task *t)
@@ -1298,19 +1386,24 @@ parse_task(struct loader *ld, const char *file, config_setting_t *g,
 	t->line = line_of(g);
 	t->script = -1;
 	t->schedule = -1;
+	t->type = RULES_TASK_COUNT; /* not known yet */
 	if (!config_setting_is_group(g)) {
 		err_at(ld, file, line_of(g),
 		    "%s must be a group { type = \"...\"; ... }", what);
 		return;
 	}
-	check_keys(ld, file, g, what, task_keys);
+	ld_check_keys(ld, file, g, what, task_keys);
 	task_type_script(ld, file, g, what, &t->type, &t->script);
+	t->schedule = rules_cal_task_schedule(
+	    ld, file, g, what, t->type, t->type != RULES_TASK_COUNT);
+	get_bool(ld, file, g, what, "approval", &t->approval);
+	get_bool(ld, file, g, what, "supersede", &t->supersede);
 	if ((m = config_setting_get_member(g, "after")) != NULL)
-		get_duration(ld, file, m, what, "after", false, &t->after_s);
+		ld_get_duration(ld, file, m, what, "after", false, &t->after_s);
 	if ((m = config_setting_get_member(g, "every")) != NULL)
-		get_duration(ld, file, m, what, "every", true, &t->every_s);
+		ld_get_duration(ld, file, m, what, "every", true, &t->every_s);
 	if ((m = config_setting_get_member(g, "max")) != NULL) {
-		if (!get_integer(m, &v) || v < 1 || v > INT_MAX) {
+		if (!ld_get_integer(m, &v) || v < 1 || v > INT_MAX) {
 			err_at(ld, file, line_of(m),
 			    "%s: max must be a whole number of tasks, 1 or more",
 			    what);
@@ -1334,8 +1427,8 @@ parse_stage(struct loader *ld, size_t i)
 	config_setting_t *m;
 	int k, n;
 
-	item_label("stage", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, stage_keys);
+	ld_item_label("stage", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, stage_keys);
 	if ((m = config_setting_get_member(it->s, "tasks")) != NULL) {
 		if (!is_collection(m)) {
 			err_at(ld, it->file, line_of(m),
@@ -1356,6 +1449,18 @@ parse_stage(struct loader *ld, size_t i)
 		snprintf(what, sizeof(what), "%s: hold_when", label);
 		parse_when(ld, it->file, m, what, &st->hold_when);
 	}
+	if ((m = config_setting_get_member(it->s, "release_when")) != NULL) {
+		st->has_release = true;
+		snprintf(what, sizeof(what), "%s: release_when", label);
+		parse_when(ld, it->file, m, what, &st->release_when);
+		/* P10: the release would lift at once the hold the stage sets. */
+		for (k = 0; k < (int)st->ntasks; k++) {
+			if (st->tasks[k].type == RULES_TASK_CREDIT_HOLD)
+				err_at(ld, it->file, st->tasks[k].line,
+				    "%s, task %d: a credit_hold task is not allowed in a stage with release_when (the release would lift the hold at once)",
+				    label, k + 1);
+		}
+	}
 }
 
 static void
@@ -1370,12 +1475,12 @@ parse_rule(struct loader *ld, size_t i)
 	bool ok;
 	int st;
 
-	item_label("rule", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, rule_keys);
+	ld_item_label("rule", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, rule_keys);
 	ok = r->name != NULL;
-	from = need(ld, it->file, it->s, label, "from");
-	to = need(ld, it->file, it->s, label, "to");
-	when = need(ld, it->file, it->s, label, "when");
+	from = ld_need(ld, it->file, it->s, label, "from");
+	to = ld_need(ld, it->file, it->s, label, "to");
+	when = ld_need(ld, it->file, it->s, label, "when");
 	r->from = xcalloc(ld->rs->stage_words, sizeof(*r->from));
 	if (from != NULL) {
 		snprintf(what, sizeof(what), "%s: from", label);
@@ -1427,28 +1532,37 @@ parse_alert(struct loader *ld, size_t i)
 	char label[LABEL_MAX], what[DIAG_MSG_MAX];
 	config_setting_t *m;
 
-	item_label("alert", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, alert_keys);
+	ld_item_label("alert", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, alert_keys);
 	al->script = -1;
 	al->schedule = -1;
-	if ((m = need(ld, it->file, it->s, label, "when")) != NULL) {
+	if ((m = ld_need(ld, it->file, it->s, label, "when")) != NULL) {
 		snprintf(what, sizeof(what), "%s: when", label);
 		parse_when(ld, it->file, m, what, &al->when);
 	}
-	if ((m = need(ld, it->file, it->s, label, "task")) != NULL) {
+	if ((m = ld_need(ld, it->file, it->s, label, "task")) != NULL) {
 		snprintf(what, sizeof(what), "%s: task", label);
 		if (!config_setting_is_group(m)) {
 			err_at(ld, it->file, line_of(m),
 			    "%s must be a group { type = \"review\"; script = \"...\"; }",
 			    what);
 		} else {
-			check_keys(ld, it->file, m, what, alert_task_keys);
+			ld_check_keys(ld, it->file, m, what, alert_task_keys);
+			al->type = RULES_TASK_COUNT; /* not known yet */
 			task_type_script(
 			    ld, it->file, m, what, &al->type, &al->script);
+			al->schedule = rules_cal_task_schedule(ld, it->file, m,
+			    what, al->type, al->type != RULES_TASK_COUNT);
+			/* P10: a hold belongs to a stage, which can release it. */
+			if (al->type == RULES_TASK_CREDIT_HOLD)
+				err_at(ld, it->file,
+				    line_of(config_setting_get_member(m, "type")),
+				    "%s: a credit_hold task is not allowed in an alert (only as a stage task, where a stage's release_when can lift it)",
+				    what);
 		}
 	}
 	if ((m = config_setting_get_member(it->s, "cooldown")) != NULL)
-		get_duration(
+		ld_get_duration(
 		    ld, it->file, m, label, "cooldown", true, &al->cooldown_s);
 }
 
@@ -1461,9 +1575,9 @@ parse_script(struct loader *ld, size_t i)
 	config_setting_t *m, *e;
 	int k, n;
 
-	item_label("script", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, script_keys);
-	if ((m = need(ld, it->file, it->s, label, "checklist")) == NULL)
+	ld_item_label("script", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, script_keys);
+	if ((m = ld_need(ld, it->file, it->s, label, "checklist")) == NULL)
 		return;
 	if (!is_collection(m)) {
 		err_at(ld, it->file, line_of(m),
@@ -1782,53 +1896,169 @@ struct graph {
 	size_t *off, *adj;
 };
 
-/* Names one shortest cycle through first inside component cid. */
+/* Breadth-first distances from src inside component cid, along adj
+ * (off/adj: forward or reverse edges); SIZE_MAX = not reached. */
 static void
-report_cycle(struct loader *ld, const struct graph *g, const size_t *comp,
-    size_t cid, size_t first)
+bfs(size_t n, const size_t *off, const size_t *adj, const size_t *comp,
+    size_t cid, size_t src, size_t *dist, size_t *queue)
 {
-	const struct ruleset *rs = ld->rs;
-	size_t *prev = xmalloc(g->n * sizeof(*prev));
-	size_t *queue = xmalloc(g->n * sizeof(*queue));
-	size_t *path = xmalloc((g->n + 1) * sizeof(*path));
-	size_t qh = 0, qt = 0, x, e, w, last = first, np = 0, i;
-	char msg[DIAG_MSG_MAX];
-	size_t used;
+	size_t qh = 0, qt = 0, x, e, w;
 
-	for (i = 0; i < g->n; i++)
-		prev[i] = SIZE_MAX;
-	queue[qt++] = first;
-	while (qh < qt && last == first) {
+	for (x = 0; x < n; x++)
+		dist[x] = SIZE_MAX;
+	dist[src] = 0;
+	queue[qt++] = src;
+	while (qh < qt) {
 		x = queue[qh++];
-		for (e = g->off[x]; e < g->off[x + 1]; e++) {
-			w = g->adj[e];
-			if (comp[w] != cid)
-				continue;
-			if (w == first) {
-				last = x;
-				break;
-			}
-			if (prev[w] == SIZE_MAX) {
-				prev[w] = x;
+		for (e = off[x]; e < off[x + 1]; e++) {
+			w = adj[e];
+			if (comp[w] == cid && dist[w] == SIZE_MAX) {
+				dist[w] = dist[x] + 1;
 				queue[qt++] = w;
 			}
 		}
 	}
-	/* A component of two or more rules always has one. */
-	for (x = last; x != first; x = prev[x])
-		path[np++] = x;
-	path[np++] = first;
+}
+
+/*
+ * §4.8: names a shortest cycle of component cid: among equals the one
+ * whose rule positions, sorted, come first, written from its first rule
+ * in rule order, at that rule's line.
+ *
+ * Let L be the shortest cycle length and s the first rule on any cycle
+ * of length L (every such cycle through s has only later rules).  On a
+ * cycle of length L through s each rule x stands at position d(s, x),
+ * and d(x, s) = L - d(s, x): a shorter arc would close a shorter cycle.
+ * So these cycles are exactly the paths through the layers
+ * {x : d(s, x) = i, d(x, s) = L - i}, and one rule per layer decides the
+ * cycle (the tie-break on cycle order never has two to choose from).
+ * The sorted positions come first lexicographically when each next
+ * smallest rule is taken greedily among those still on a path through
+ * the rules taken: x in a free layer is, when it is reached from the
+ * taken rule of the nearest taken layer before it and reaches the one
+ * after it, layer by layer.  Polynomial: L passes over the edges.
+ */
+static void
+report_cycle(
+    struct loader *ld, const struct graph *g, const size_t *comp, size_t cid)
+{
+	const struct ruleset *rs = ld->rs;
+	size_t n = g->n, x, e, w, v, s = SIZE_MAX, L = SIZE_MAX, i, k, best;
+	size_t *roff = xcalloc(n + 2, sizeof(*roff));
+	size_t *radj = xmalloc((g->off[n] + 1) * sizeof(*radj));
+	size_t *dist = xmalloc(n * sizeof(*dist));
+	size_t *rdist = xmalloc(n * sizeof(*rdist));
+	size_t *queue = xmalloc(n * sizeof(*queue));
+	size_t *layer = xmalloc(n * sizeof(*layer));
+	size_t *fixed, *order;
+	bool *fw = xcalloc(n, sizeof(*fw)), *bw = xcalloc(n, sizeof(*bw));
+	char msg[DIAG_MSG_MAX];
+	size_t used;
+
+	/* Reverse edges, compressed rows. */
+	for (e = 0; e < g->off[n]; e++)
+		roff[g->adj[e] + 2]++;
+	for (x = 0; x < n; x++)
+		roff[x + 2] += roff[x + 1];
+	for (x = 0; x < n; x++)
+		for (e = g->off[x]; e < g->off[x + 1]; e++)
+			radj[roff[g->adj[e] + 1]++] = x;
+	/* L and s: the first rule whose shortest cycle is shortest. */
+	for (v = 0; v < n; v++) {
+		if (comp[v] != cid)
+			continue;
+		bfs(n, g->off, g->adj, comp, cid, v, dist, queue);
+		for (e = roff[v]; e < roff[v + 1]; e++) {
+			x = radj[e];
+			if (dist[x] != SIZE_MAX && dist[x] + 1 < L) {
+				L = dist[x] + 1;
+				s = v;
+			}
+		}
+	}
+	/* A component of two or more rules always has a cycle. */
+	assert(s != SIZE_MAX && L >= 2);
+	bfs(n, g->off, g->adj, comp, cid, s, dist, queue);
+	bfs(n, roff, radj, comp, cid, s, rdist, queue);
+	/* The layers, and the rules in layer order. */
+	order = xmalloc(n * sizeof(*order));
+	fixed = xmalloc(L * sizeof(*fixed));
+	for (x = 0; x < n; x++)
+		layer[x] = x == s ? 0
+		    : dist[x] != SIZE_MAX && rdist[x] != SIZE_MAX &&
+		        dist[x] + rdist[x] == L
+		    ? dist[x]
+		    : SIZE_MAX;
+	k = 0;
+	for (i = 0; i < L; i++) {
+		fixed[i] = SIZE_MAX;
+		for (x = 0; x < n; x++)
+			if (layer[x] == i)
+				order[k++] = x;
+	}
+	fixed[0] = s;
+	for (;;) {
+		/* Forward: reached from the taken rules, layer by layer. */
+		for (i = 0; i < k; i++) {
+			x = order[i];
+			fw[x] = layer[x] == 0 ? x == s : fw[x];
+			if (fixed[layer[x]] != SIZE_MAX && fixed[layer[x]] != x)
+				fw[x] = false;
+			if (!fw[x] || layer[x] + 1 == L)
+				continue;
+			for (e = g->off[x]; e < g->off[x + 1]; e++) {
+				w = g->adj[e];
+				if (layer[w] == layer[x] + 1)
+					fw[w] = true;
+			}
+		}
+		/* Backward: reaching the taken rules, layers descending. */
+		for (i = k; i-- > 0;) {
+			x = order[i];
+			bw[x] = false;
+			if (fixed[layer[x]] != SIZE_MAX && fixed[layer[x]] != x)
+				continue;
+			for (e = g->off[x]; e < g->off[x + 1]; e++) {
+				w = g->adj[e];
+				if (layer[x] + 1 == L ? w == s
+				                      : layer[w] == layer[x] + 1 &&
+				            bw[w]) {
+					bw[x] = true;
+					break;
+				}
+			}
+		}
+		best = SIZE_MAX;
+		for (i = 0; i < k; i++) {
+			x = order[i];
+			if (fixed[layer[x]] == SIZE_MAX && fw[x] && bw[x] &&
+			    x < best)
+				best = x;
+		}
+		if (best == SIZE_MAX)
+			break;
+		fixed[layer[best]] = best;
+		for (i = 0; i < k; i++)
+			fw[order[i]] = false;
+	}
 	used = (size_t)snprintf(msg, sizeof(msg), "rule cycle:");
-	for (i = np; i > 0 && used < sizeof(msg); i--)
+	for (i = 0; i < L && used < sizeof(msg); i++)
 		used += (size_t)snprintf(msg + used, sizeof(msg) - used,
-		    " %s ->", rs->rules[path[i - 1]].name);
+		    " %s ->", rs->rules[fixed[i]].name);
 	if (used < sizeof(msg))
 		snprintf(msg + used, sizeof(msg) - used, " %s",
-		    rs->rules[first].name);
-	err_at(ld, rs->rules[first].file, rs->rules[first].line, "%s", msg);
-	free(prev);
+		    rs->rules[s].name);
+	err_at(ld, rs->rules[s].file, rs->rules[s].line, "%s", msg);
+	free(roff);
+	free(radj);
+	free(dist);
+	free(rdist);
 	free(queue);
-	free(path);
+	free(layer);
+	free(fixed);
+	free(order);
+	free(fw);
+	free(bw);
 }
 
 /*
@@ -1848,7 +2078,7 @@ find_cycles(struct loader *ld, const struct graph *g)
 	size_t *cv = xmalloc(n * sizeof(*cv));
 	size_t *ce = xmalloc(n * sizeof(*ce));
 	bool *on = xcalloc(n, sizeof(*on));
-	size_t v0, v, w, u, first, size;
+	size_t v0, v, w, u, size;
 
 	for (v = 0; v < n; v++)
 		num[v] = comp[v] = SIZE_MAX;
@@ -1876,18 +2106,15 @@ find_cycles(struct loader *ld, const struct graph *g)
 				continue;
 			}
 			if (low[v] == num[v]) {
-				first = SIZE_MAX;
 				size = 0;
 				do {
 					w = stack[--sp];
 					on[w] = false;
 					comp[w] = ncomp;
-					if (w < first)
-						first = w;
 					size++;
 				} while (w != v);
 				if (size >= 2)
-					report_cycle(ld, g, comp, ncomp, first);
+					report_cycle(ld, g, comp, ncomp);
 				ncomp++;
 			}
 			cp--;
@@ -2015,8 +2242,11 @@ use_all(struct ruleset *rs, bool assign)
 {
 	size_t i;
 
-	for (i = 0; i < rs->nstages; i++)
+	for (i = 0; i < rs->nstages; i++) {
 		use_when(&rs->uses, &rs->stages[i].hold_when, assign);
+		/* §4.3: release_when's facts have due moments too. */
+		use_when(&rs->uses, &rs->stages[i].release_when, assign);
+	}
 	for (i = 0; i < rs->nrules; i++)
 		use_when(&rs->uses, &rs->rules[i].when, assign);
 	for (i = 0; i < rs->nalerts; i++)
@@ -2052,6 +2282,32 @@ finish(struct ruleset *rs)
 	}
 }
 
+/*
+ * Of the diags added since n0 (while parsing), keeps only the files'
+ * syntax errors: what prescan found in other lines goes with the rest.
+ */
+static void
+keep_syntax_only(struct loader *ld, size_t n0)
+{
+	struct diags *ds = ld->ds;
+	size_t i, j, k = n0;
+
+	for (j = n0; j < ds->n; j++) {
+		for (i = 0; i < ld->nsrc; i++)
+			if (ld->src[i].syntax == j)
+				break;
+		if (i == ld->nsrc) {
+			if (ds->v[j].warning)
+				ds->warnings--;
+			else
+				ds->errors--;
+			continue;
+		}
+		ds->v[k++] = ds->v[j];
+	}
+	ds->n = k;
+}
+
 /* The whole load, once the files are in ld->src. */
 static struct ruleset *
 load(struct loader *ld)
@@ -2059,8 +2315,8 @@ load(struct loader *ld)
 	struct ruleset *rs = ld->rs;
 	struct hash128 h;
 	uint8_t digest[16], lenbuf[8];
-	size_t i, k;
-	bool all_parsed = true;
+	size_t i, k, n0;
+	bool all_parsed = true, syntax = false;
 	uint64_t n;
 
 	/*
@@ -2080,10 +2336,22 @@ load(struct loader *ld)
 	hash_final(&h, digest);
 	hash_hex(digest, rs->version);
 
+	n0 = ld->ds->n;
 	for (i = 0; i < ld->nsrc; i++) {
+		ld->src[i].syntax = SIZE_MAX;
 		if (ld->src[i].text != NULL)
 			parse_src(ld, &ld->src[i]);
-		if (ld->src[i].parsed)
+		if (ld->src[i].syntax != SIZE_MAX)
+			syntax = true;
+	}
+	/*
+	 * §4.8: with a syntax error only the syntax errors are reported; the
+	 * other checks need the whole set and would cascade.
+	 */
+	if (syntax)
+		keep_syntax_only(ld, n0);
+	for (i = 0; i < ld->nsrc; i++) {
+		if (ld->src[i].parsed && !syntax)
 			top_level(ld, &ld->src[i]);
 		else
 			all_parsed = false;
@@ -2098,6 +2366,9 @@ load(struct loader *ld)
 	rs->alerts = xcalloc(rs->nalerts + 1, sizeof(*rs->alerts));
 	rs->nscripts = ld->nitems[L_SCRIPTS];
 	rs->scripts = xcalloc(rs->nscripts + 1, sizeof(*rs->scripts));
+	rs->nschedules = ld->nitems[L_SCHEDULES];
+	rs->schedules = xcalloc(rs->nschedules + 1, sizeof(*rs->schedules));
+	ld->sched_named = xcalloc(rs->nschedules + 1, sizeof(*ld->sched_named));
 	ld->rule_ok = xcalloc(rs->nrules + 1, sizeof(*ld->rule_ok));
 	ld->to_ok = xcalloc(rs->nrules + 1, sizeof(*ld->to_ok));
 
@@ -2106,6 +2377,8 @@ load(struct loader *ld)
 		for (i = 0; i < ld->nitems[k]; i++)
 			take_name(ld, (int)k, i);
 	}
+	/* The calendar and schedules before the tasks that name them. */
+	rules_cal_parse(ld);
 	for (i = 0; i < rs->nscripts; i++) {
 		if (config_setting_is_group(ld->items[L_SCRIPTS][i].s))
 			parse_script(ld, i);
@@ -2122,6 +2395,7 @@ load(struct loader *ld)
 		if (config_setting_is_group(ld->items[L_ALERTS][i].s))
 			parse_alert(ld, i);
 	}
+	rules_cal_check(ld);
 	if (rs->nstages == 0 && all_parsed) {
 		if (ld->nsrc == 0)
 			err_at(ld, ld->where, 0,
@@ -2139,6 +2413,8 @@ load(struct loader *ld)
 	}
 	for (k = 0; k < L_COUNT; k++)
 		free(ld->items[k]);
+	free(ld->dates);
+	free(ld->sched_named);
 	free(ld->src);
 	free(ld->rule_ok);
 	free(ld->to_ok);
@@ -2272,6 +2548,7 @@ rules_free(struct ruleset *rs)
 		free((char *)rs->stages[i].name);
 		free(rs->stages[i].tasks);
 		when_free(&rs->stages[i].hold_when);
+		when_free(&rs->stages[i].release_when);
 		free(rs->stages[i].rules);
 	}
 	for (i = 0; i < rs->nrules; i++) {
@@ -2292,6 +2569,7 @@ rules_free(struct ruleset *rs)
 	free(rs->alerts);
 	free(rs->scripts);
 	free(rs->uses.windows);
+	rules_cal_free(rs);
 	strv_free(rs->files, rs->nfiles);
 	free(rs);
 }
@@ -2445,6 +2723,17 @@ const char *
 rules_risk_name(int risk)
 {
 	return risk >= 0 && risk < RULES_RISK_COUNT ? risk_names[risk] : "?";
+}
+
+const struct cal_schedule *
+rules_schedule_for(
+    const struct ruleset *rs, int named, enum rules_task_type type)
+{
+	if (named >= 0 && (size_t)named < rs->nschedules)
+		return &rs->schedules[named];
+	if (type < RULES_TASK_COUNT && rs->type_schedule[type] >= 0)
+		return &rs->schedules[rs->type_schedule[type]];
+	return NULL;
 }
 
 int
