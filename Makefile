@@ -128,6 +128,7 @@ bench: all $(BENCHES)
 	@set -e; for b in $(filter-out %/bench_mem,$(BENCHES)); do \
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
+	@echo "== bench/bench_kpi.py"; python3 bench/bench_kpi.py --build $(B)
 	@echo "== bench/bench_push.py"; python3 bench/bench_push.py --build $(B)
 
 # Fuzzing (targets.md R3): clang's libFuzzer with ASan+UBSan, the library
@@ -208,6 +209,10 @@ install: all
 	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
 	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
+	sed 's|/usr/bin/dunnctl|$(PREFIX)/bin/dunnctl|' \
+	    systemd/dunnd-metrics.service > $(DESTDIR)$(UNITDIR)/dunnd-metrics.service
+	install -m 0644 systemd/dunnd-metrics.timer $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd-metrics.service
 	@set -e; c=$(DESTDIR)$(SYSCONFDIR)/dunnd/dunnd.conf; \
 	if [ -e $$c ]; then echo "install: $$c kept"; else \
 	    sed 's|/etc/dunnd|$(SYSCONFDIR)/dunnd|' systemd/dunnd.conf > $$c; \
@@ -221,6 +226,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
 	    $(DESTDIR)$(UNITDIR)/dunnd.service \
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.service \
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer \
 	    $(DESTDIR)$(PREFIX)/bin/dunnd-push \
 	    $(DESTDIR)$(UNITDIR)/dunnd-push@.service $(DESTDIR)$(DOCDIR)/push.conf.example
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
