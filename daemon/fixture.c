@@ -1290,6 +1290,12 @@ run_fixture(struct run *r, struct fixture *fx)
 		say(r, "%s: cannot open a private store: %s\n", fx->path, err);
 		goto broken;
 	}
+	/* Private and thrown away: no fsync per step. */
+	if (store_set_scratch(s) == -1) {
+		say(r, "%s: cannot set up the private store: %s\n", fx->path,
+		    store_errmsg(s));
+		goto broken;
+	}
 	if (engine_open(&e, s, r->rs, false, CONF_SWEEP_MIN_DEFAULT,
 	        fx->start) == -1) {
 		say(r, "%s: cannot open the portfolio\n", fx->path);
