@@ -265,6 +265,13 @@ dump(const json_t *v)
 
 /* --- checking a value against its type and vocabulary ---------------- */
 
+/* clock_parse_ts()'s reason, unless it only repeats ours. */
+static const char *
+ts_why(const char *why)
+{
+	return strncmp(why, "not an RFC 3339", 15) == 0 ? "" : why;
+}
+
 static bool
 in_list(const char *const *names, const char *s)
 {
@@ -398,7 +405,7 @@ static bool
 check_value(const struct ruleset *rs, enum vt vt, json_t *v, struct buf *why)
 {
 	const struct member *sub;
-	const char *s = json_string_value(v), *k, *e;
+	const char *s = json_string_value(v), *k, *e = "";
 	json_t *m, *p;
 	int64_t t;
 	size_t i, j;
@@ -480,37 +487,44 @@ check_value(const struct ruleset *rs, enum vt vt, json_t *v, struct buf *why)
 	case VT_TS:
 		if (clock_parse_ts(s, strlen(s), &t, &e) == -1) {
 			buf_printf(why,
-			    "\"%s\" is not an RFC 3339 timestamp with an offset: %s",
-			    s, e);
+			    "\"%s\" is not an RFC 3339 timestamp with an offset%s%s",
+			    s, ts_why(e)[0] ? ": " : "", ts_why(e));
 			return false;
 		}
 		return true;
 	case VT_TYPE:
 		ok = is_task_type(s);
+		e = "a task type";
 		break;
 	case VT_ROLE:
 		ok = is_role(s);
+		e = "a contact role";
 		break;
 	case VT_KIND:
 		ok = strcmp(s, "task") == 0;
+		e = "the kind of a task record (task)";
 		break;
 	case VT_RANK:
 		ok = in_list(ranks, s);
+		e = "a window_rank (first, cash_in, prefer, neutral, avoid, none)";
 		break;
 	case VT_CURRENCY:
 		ok = strlen(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' &&
 		    s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z';
+		e = "a currency (3 upper-case letters)";
 		break;
 	case VT_SIZE:
 		ok = false;
 		for (i = 0; i < RULES_SIZE_COUNT; i++)
 			ok = ok ||
 			    strcmp(rules_size_name((enum rules_size)i), s) == 0;
+		e = "a size (small, medium, large)";
 		break;
 	case VT_RISK:
 		ok = false;
 		for (i = 0; i < RULES_RISK_COUNT; i++)
 			ok = ok || strcmp(rules_risk_name((int)i), s) == 0;
+		e = "a risk class (A to E)";
 		break;
 	case VT_STAGE:
 		if (rs != NULL && rules_stage_lookup(rs, s, &i) != 1) {
@@ -543,7 +557,7 @@ check_value(const struct ruleset *rs, enum vt vt, json_t *v, struct buf *why)
 		return true;
 	}
 	if (!ok)
-		buf_printf(why, "\"%s\" is not a valid value", s);
+		buf_printf(why, "\"%s\" is not %s", s, e);
 	return ok;
 }
 
@@ -935,8 +949,10 @@ check_fixture(struct run *r, struct fixture *fx)
 			if (s == NULL ||
 			    clock_parse_ts(s, strlen(s), &l->t, &why) == -1) {
 				bad_line(r, fx, l,
-				    "start: expected an RFC 3339 timestamp with an offset%s%s",
-				    s ? ": " : "", s ? why : "");
+				    "start: %s%s%s is not an RFC 3339 timestamp with an offset%s%s",
+				    s ? "\"" : "", s ? s : "the value", s ? "\"" : "",
+				    s && ts_why(why)[0] ? ": " : "",
+				    s ? ts_why(why) : "");
 				continue;
 			}
 			s = json_string_value(json_object_get(o, "timezone"));
@@ -979,8 +995,10 @@ check_fixture(struct run *r, struct fixture *fx)
 			if (s == NULL ||
 			    clock_parse_ts(s, strlen(s), &l->t, &why) == -1) {
 				bad_line(r, fx, l,
-				    "at: expected an RFC 3339 timestamp with an offset%s%s",
-				    s ? ": " : "", s ? why : "");
+				    "at: %s%s%s is not an RFC 3339 timestamp with an offset%s%s",
+				    s ? "\"" : "", s ? s : "the value", s ? "\"" : "",
+				    s && ts_why(why)[0] ? ": " : "",
+				    s ? ts_why(why) : "");
 				continue;
 			}
 			if (clock_ok && l->t < clk) {
