@@ -417,3 +417,34 @@ class DefaultRules(FixtureTest):
                          '"created":"2026-03-14T00:00:00+08:00"} since line 12, found none')
         self.assertIn("\naccount C-3", r.stdout)
         self.assertRegex(r.stdout, r"\n\d+ passed, [1-9]\d* failed\n$")
+
+    def test_readme_story(self):
+        """The README's "An operator changes a rule": visits every 21 days
+        fail p10-credit-hold.jsonl at line 28; the fixture updated with
+        the README's sed passes."""
+        work = os.path.join(self.tmp, "work")
+        os.makedirs(work)
+        shutil.copytree(os.path.join(ROOT, "rules"), os.path.join(work, "rules"))
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        story = readme[readme.index("**An operator changes a rule.**"):]
+        seds = re.findall(r"^sed -i .*$", story, re.M)[:2]
+        self.assertEqual(len(seds), 2)
+        fixtures = "rules/tests/*.jsonl"
+
+        def sh(cmd):
+            return subprocess.run(cmd, shell=True, cwd=work, capture_output=True, text=True,
+                                  env=dict(os.environ, PATH=os.path.dirname(DUNNCTL) + ":"
+                                           + os.environ["PATH"]))
+        self.assertEqual(sh(seds[0]).returncode, 0)
+        r = sh("dunnctl test-rules --rules rules " + fixtures)
+        self.assertEqual(r.returncode, 1)
+        shown = story[story.index("```\nrules/tests/p10"):]
+        shown = shown[4:shown.index("```", 4)].splitlines()
+        out = r.stdout.splitlines()
+        self.assertEqual(out[:5], shown[:5])
+        self.assertEqual(out[-11:], shown[-11:])
+        self.assertEqual(sh(seds[1]).returncode, 0)
+        r = sh("dunnctl test-rules --rules rules " + fixtures)
+        self.assertEqual((r.returncode, r.stdout), (0, "139 passed, 0 failed\n"))
+        self.assertIn("```\n139 passed, 0 failed\n```", story)
