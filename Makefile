@@ -33,7 +33,7 @@ UNITS	 = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNITSRC))
 BENCHSRC = $(wildcard bench/*.c)
 BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 
-.PHONY: all test unit integration smoke asan valgrind deps run bench clean format \
+.PHONY: all test unit integration smoke asan valgrind deps test-deps run bench clean format \
 	fuzz crashtest install uninstall
 
 all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
@@ -85,7 +85,10 @@ smoke: all
 	    python3 ../shared/checks/smoke.py $(CURDIR) ; \
 	else echo "smoke: ../shared/checks/smoke.py not present, skipped"; fi
 
-test: all unit integration smoke
+# make test installs what it needs first (tools/deps.sh test): on a bare
+# Debian 12 the README's two lines are all it takes.
+test: test-deps
+	$(MAKE) all unit integration smoke
 
 # R1 at length: test_crash.py with CRASH_SCALE times its kills (with 5:
 # 60 during ingest, 30 during clock jumps, 20 during reloads) at moments
@@ -157,6 +160,9 @@ fuzz: $(FUZZERS)
 
 deps:
 	@sh tools/deps.sh
+
+test-deps:
+	@sh tools/deps.sh test
 
 run: deps
 	$(MAKE) all

@@ -50,6 +50,7 @@
 struct ctl {
 	const char *socket;
 	const char *conf_path;
+	bool defaulted; /* no -s, -c, $DUNND_SOCKET or $DUNNCTL_CONFIG */
 	bool json;
 	int argc; /* the command and its arguments, options removed */
 	char **argv;
@@ -289,6 +290,11 @@ connect_daemon(struct ctl *ctl)
 	    connect(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		fprintf(stderr, "dunnctl: cannot reach dunnd at %s: %s\n", path,
 		    strerror(errno));
+		if (ctl->defaulted)
+			fprintf(stderr,
+			    "dunnctl: a dunnd started with \"make run\" listens "
+			    "on ./var/dunnd.sock: use -c dunnd.conf, or set "
+			    "DUNNCTL_CONFIG or DUNND_SOCKET\n");
 		return -1;
 	}
 	return 0;
@@ -2095,6 +2101,16 @@ main(int argc, char *argv[])
 	}
 	if (ctl.socket != NULL && ctl.conf_path != NULL)
 		die_usage("-s and -c exclude each other");
+	/* Neither -s nor -c: the environment's, set once per shell. */
+	if (ctl.socket == NULL && ctl.conf_path == NULL) {
+		const char *env;
+
+		if ((env = getenv("DUNND_SOCKET")) != NULL && *env != '\0')
+			ctl.socket = env;
+		if ((env = getenv("DUNNCTL_CONFIG")) != NULL && *env != '\0')
+			ctl.conf_path = env;
+		ctl.defaulted = ctl.socket == NULL && ctl.conf_path == NULL;
+	}
 	if (ctl.argc == 0)
 		usage();
 	for (c = commands; c->name != NULL; c++)

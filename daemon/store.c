@@ -501,7 +501,7 @@ ckpt_main(void *arg)
 	struct ckpt *k = arg;
 	const struct timespec tick = { 0, 50 * 1000000L };
 	sqlite3 *db = NULL;
-	int n = 0;
+	int n = 0, wal = -1;
 
 	if (sqlite3_open_v2(k->path, &db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK) {
@@ -514,8 +514,16 @@ ckpt_main(void *arg)
 		if (++n * 50 < CKPT_MS)
 			continue;
 		n = 0;
+		/*
+		 * A connection's pager opens the WAL only when it first reads:
+		 * until then a checkpoint returns SQLITE_OK, log = -1, and
+		 * copies nothing.  One read opens it for good.
+		 */
+		if (wal == -1)
+			sqlite3_exec(db, "SELECT count(*) FROM sqlite_master",
+			    NULL, NULL, NULL);
 		sqlite3_wal_checkpoint_v2(
-		    db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		    db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, NULL);
 	}
 	sqlite3_close(db);
 	return NULL;

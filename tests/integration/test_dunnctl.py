@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from lib import DUNNCTL
+from lib import DUNNCTL, DaemonTest
 
 DEADLINE = 20.0
 
@@ -753,3 +753,49 @@ class Follow(CtlTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SocketFromEnvironmentTest(DaemonTest):
+    """dunnctl(1) ENVIRONMENT: $DUNND_SOCKET and $DUNNCTL_CONFIG stand in
+    for -s and -c when neither is given; the options still win."""
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon().start()
+
+    def run_ctl(self, args, env):
+        e = {k: v for k, v in os.environ.items()
+             if k not in ("DUNND_SOCKET", "DUNNCTL_CONFIG")}
+        e.update(env)
+        return subprocess.run([DUNNCTL] + args, capture_output=True, text=True,
+                              env=e, cwd="/", timeout=30)
+
+    def test_dunnd_socket(self):
+        r = self.run_ctl(["--json", "status"], {"DUNND_SOCKET": self.d.sock})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("feed_head", json.loads(r.stdout))
+
+    def test_dunnctl_config(self):
+        r = self.run_ctl(["--json", "status"], {"DUNNCTL_CONFIG": self.d.conf})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # check-rules takes the rules directory from it too.
+        r = self.run_ctl(["check-rules"], {"DUNNCTL_CONFIG": self.d.conf})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_option_wins_over_environment(self):
+        r = self.run_ctl(["-s", self.d.sock, "status"],
+                         {"DUNND_SOCKET": "/nonexistent/dunnd.sock"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_ctl(["status"], {"DUNND_SOCKET": "/nonexistent/dunnd.sock"})
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("cannot reach dunnd at /nonexistent/dunnd.sock", r.stderr)
+        self.assertNotIn("make run", r.stderr)
+
+    def test_default_says_how_to_reach_make_run(self):
+        if os.path.exists("/etc/dunnd/dunnd.conf"):
+            self.skipTest("/etc/dunnd/dunnd.conf exists here: the default is taken from it")
+        r = self.run_ctl(["status"], {})
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("cannot reach dunnd at /run/dunnd/dunnd.sock", r.stderr)
+        self.assertIn("-c dunnd.conf", r.stderr)
+        self.assertIn("DUNNCTL_CONFIG", r.stderr)

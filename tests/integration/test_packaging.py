@@ -42,7 +42,7 @@ class Unit(unittest.TestCase):
         # In a user namespace SO_PEERCRED would show every peer as nobody.
         self.assertNotIn("PrivateUsers", s)
 
-    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed: apt-get install systemd")
     def test_security_exposure_at_most_1(self):
         r = subprocess.run(["systemd-analyze", "security", "--offline=true", UNIT],
                            capture_output=True, text=True, timeout=60)
@@ -50,7 +50,7 @@ class Unit(unittest.TestCase):
         self.assertIsNotNone(m, r.stdout + r.stderr)
         self.assertLessEqual(float(m.group(1)), 1.0, r.stdout)
 
-    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed: apt-get install systemd")
     def test_verify_is_clean(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(UNIT) as f:
@@ -121,7 +121,7 @@ class ManPages(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(MAN, "dunnd.8")))
         self.assertTrue(os.path.exists(os.path.join(MAN, "dunnctl.1")))
 
-    @unittest.skipUnless(shutil.which("groff"), "groff not installed")
+    @unittest.skipUnless(shutil.which("groff"), "groff not installed: apt-get install groff-base (make test-deps installs it)")
     def test_render_without_warnings(self):
         for page in sorted(os.listdir(MAN)):
             r = subprocess.run(["groff", "-mandoc", "-ww", "-z", os.path.join(MAN, page)],
