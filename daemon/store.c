@@ -708,6 +708,12 @@ ckpt_stop(struct store *s)
 }
 
 int
+store_set_scratch(struct store *s)
+{
+	return exec(s, "PRAGMA synchronous = OFF;");
+}
+
+int
 store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
