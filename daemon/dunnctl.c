@@ -2389,7 +2389,7 @@ static const struct command commands[] = {
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
 	{ "accounts", "[--stage S]", cmd_accounts },
 	{ "explain", "ACCOUNT", cmd_explain },
-	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
+	{ "tasks", "[--open [--workable [--at TIME]]] [--type T] [--account A]", cmd_tasks },
 	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
 	{ "pause", "ACCOUNT", cmd_events },
