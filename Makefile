@@ -16,7 +16,7 @@
 
 CC	?= cc
 B	?= build
-PKGS	 = sqlite3 libconfig libsystemd jansson
+PKGS	 = sqlite3 libconfig libsystemd jansson libsodium
 CFLAGS	?= -O2 -g
 WFLAGS	 = -std=c11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
 	   -Wstrict-prototypes -fno-strict-aliasing

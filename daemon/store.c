@@ -36,6 +36,7 @@
 
 #include <sqlite3.h>
 
+#include "hash.h"
 #include "log.h"
 #include "util.h"
 
@@ -277,9 +278,32 @@ static const char schema_v1[] =
     "CREATE TABLE consumers(name TEXT PRIMARY KEY,"
     " cursor INTEGER NOT NULL) WITHOUT ROWID;\n";
 
+/*
+ * Version 2: event digests are BLAKE2b-128 (hash.h) instead of
+ * MurmurHash3.  A digest is of the event's canonical form, which is what
+ * events.body holds, so each is recomputed from it.
+ */
+static const char schema_v2[] =
+    "UPDATE events SET digest = dunnd_digest(body);\n"
+    /*
+     * rules_version was MurmurHash3 too: marked as such, it differs from
+     * any new version, so the first start reloads (the same rules: no
+     * account moves) and says why in its log line.
+     */
+    "UPDATE meta SET value = 'murmur3:' || value"
+    " WHERE key = 'rules_version';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
-static const char *const migrations[] = {
-	schema_v1,
+static const struct migration {
+	const char *sql;
+	const char *note;  /* logged on a database that had data before */
+	const char *count; /* the rows the note is about (one integer) */
+} migrations[] = {
+	{ schema_v1, NULL, NULL },
+	{ schema_v2,
+	    "event idempotency digests recomputed as BLAKE2b-128 of each "
+	    "stored event's canonical form",
+	    "SELECT count(*) FROM events" },
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -470,23 +494,42 @@ read_version(struct store *s, int *version, char *err, size_t errlen)
 	return 0;
 }
 
+/* dunnd_digest(body): hash.h's digest of a text, for migrations. */
+static void
+sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t d[HASH_LEN];
+
+	(void)argc;
+	hash_bytes(sqlite3_value_text(argv[0]),
+	    (size_t)sqlite3_value_bytes(argv[0]), d);
+	sqlite3_result_blob(ctx, d, HASH_LEN, SQLITE_TRANSIENT);
+}
+
 static int
 migrate(struct store *s, int version, char *err, size_t errlen)
 {
+	const struct migration *m;
+	bool had_data = version > 0;
 	char sql[64];
+	int rows;
 
 	for (; version < STORE_SCHEMA_VERSION; version++) {
+		m = &migrations[version];
 		snprintf(
 		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
 		if (exec(s, "BEGIN IMMEDIATE") == -1)
 			goto fail;
-		if (exec(s, migrations[version]) == -1 || exec(s, sql) == -1) {
+		if (exec(s, m->sql) == -1 || exec(s, sql) == -1) {
 			exec(s, "ROLLBACK");
 			goto fail;
 		}
 		if (exec(s, "COMMIT") == -1)
 			goto fail;
 		log_info("store: schema migrated to version %d", version + 1);
+		if (had_data && m->note != NULL &&
+		    pragma_int(s, m->count, &rows) == 0)
+			log_info("store: %s (%d rows)", m->note, rows);
 	}
 	return 0;
 fail:
@@ -642,6 +685,12 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 	if (exec(s,
 	        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
 	        "PRAGMA cache_size = -32768;") == -1) {
+		errf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (sqlite3_create_function(s->db, "dunnd_digest", 1,
+	        SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_digest, NULL,
+	        NULL) != SQLITE_OK) {
 		errf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
