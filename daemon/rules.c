@@ -2,7 +2,9 @@
  * rules — rule files (libconfig) into an immutable struct ruleset.
  *
  * Called by dunnd (start, reload, --check), protocol (simulate) and
- * dunnctl (check-rules).  With conf.c the only includer of <libconfig.h>.
+ * dunnctl (check-rules).  With conf.c the only includer of <libconfig.h>
+ * (and rules_calendar.c, its part for the calendar and schedules of §4.9,
+ * which shares the loader through the private rules_int.h).
  *
  * Loading runs in phases; each keeps going after an error, so one run
  * reports every error of the set (interfaces.md §4.8, style.md §4):
@@ -13,20 +15,24 @@
  *      mark integers beyond 32 bits as 64-bit: libconfig 1.5 truncates
  *      them silently (a balance of 5000000000 would become 705032704);
  *   3. parse with libconfig: at most one syntax error per file;
- *   4. top level: the four lists concatenated in file order, the three
- *      single settings at most once across all files;
- *   5. the names of stages and scripts first, so that references resolve
- *      across files in any order; then every item;
+ *   4. top level: the five lists concatenated in file order, the four
+ *      single settings (calendar included) at most once across all files,
+ *      the holidays and extra_workdays lists;
+ *   5. the names of every list first, so that references resolve across
+ *      files in any order; the calendar and schedules (rules_calendar.c);
+ *      then every item; then the calendar's warnings that need them all;
  *   6. analysis: unreachable stages, shadowed rules, rule cycles (§4.8).
  * A set with an error is freed and NULL returned: nothing is applied.
  *
  * Invariants of a returned set:
- *   (1) nstages >= 1 and every stage, script and window index is valid;
- *   (2) names are unique in each of the four namespaces;
+ *   (1) nstages >= 1 and every stage, script, schedule and window index
+ *       is valid;
+ *   (2) names are unique in each of the five namespaces;
  *   (3) no cycle of rules that can follow each other (§4.8) exists, so an
  *       evaluation in which no fact changed changes nothing.
  */
 #include "rules.h"
+#include "rules_int.h"
 
 #include <sys/stat.h>
 
@@ -143,31 +149,19 @@ static const char *const risk_names[RULES_RISK_COUNT] = {
 	"E",
 };
 
-/* The four lists and the three single settings of the top level. */
-enum {
-	L_STAGES,
-	L_RULES,
-	L_ALERTS,
-	L_SCRIPTS,
-	L_COUNT
-};
 static const char *const list_names[L_COUNT] = {
 	"stages",
 	"rules",
 	"alerts",
 	"scripts",
+	"schedules",
 };
 static const char *const kind_names[L_COUNT] = {
 	"stage",
 	"rule",
 	"alert",
 	"script",
-};
-enum {
-	S_TREND_WINDOW,
-	S_GRACE_DAYS,
-	S_PROMISE_GRACE,
-	S_COUNT
+	"schedule",
 };
 static const char *const single_names[S_COUNT] = {
 	"trend_window",
@@ -175,13 +169,15 @@ static const char *const single_names[S_COUNT] = {
 	"promise_grace",
 };
 
-static const char *const stage_keys[] = { "name", "tasks", "hold_when", NULL };
-static const char *const task_keys[] = { "type", "script", "after", "every",
-	"max", NULL };
+static const char *const stage_keys[] = { "name", "tasks", "hold_when",
+	"release_when", NULL };
+static const char *const task_keys[] = { "type", "script", "schedule",
+	"after", "every", "max", "approval", "supersede", NULL };
 static const char *const rule_keys[] = { "name", "from", "to", "when", NULL };
 static const char *const alert_keys[] = { "name", "when", "task", "cooldown",
 	NULL };
-static const char *const alert_task_keys[] = { "type", "script", NULL };
+static const char *const alert_task_keys[] = { "type", "script", "schedule",
+	NULL };
 static const char *const script_keys[] = { "name", "checklist", NULL };
 static const char *const tags_keys[] = { "any", "none", NULL };
 
@@ -195,32 +191,8 @@ struct src {
 	config_t cfg;
 };
 
-/* One element of a top-level list, and the file it came from. */
-struct item {
-	config_setting_t *s;
-	const char *file;
-};
-
-struct loader {
-	struct diags *ds;
-	const char *where; /* the directory, for errors without a file */
-	size_t errors0;    /* errors in ds before this load */
-	struct ruleset *rs;
-	struct src *src;
-	size_t nsrc;
-	struct item *items[L_COUNT];
-	size_t nitems[L_COUNT];
-	const char *single_file[S_COUNT]; /* where first set, NULL = not */
-	int single_line[S_COUNT];
-	bool *rule_ok; /* every part of the rule resolved: analysed */
-	bool *to_ok;   /* its `to` resolved */
-};
-
-static void report(struct loader *ld, const char *file, int line, bool warning,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-report(struct loader *ld, const char *file, int line, bool warning,
+void
+ld_report(struct loader *ld, const char *file, int line, bool warning,
     const char *fmt, ...)
 {
 	char msg[DIAG_MSG_MAX];
@@ -232,15 +204,6 @@ report(struct loader *ld, const char *file, int line, bool warning,
 	diags_add(ld->ds, file, line, warning, "%s", msg);
 }
 
-#define err_at(ld, file, line, ...)  report(ld, file, line, false, __VA_ARGS__)
-#define warn_at(ld, file, line, ...) report(ld, file, line, true, __VA_ARGS__)
-
-static int
-line_of(const config_setting_t *s)
-{
-	return (int)config_setting_source_line(s);
-}
-
 /* "what: key", or "key" at the top level (what = ""). */
 static void
 path_join(char *buf, size_t len, const char *what, const char *key)
@@ -249,12 +212,6 @@ path_join(char *buf, size_t len, const char *what, const char *key)
 		snprintf(buf, len, "%s", key);
 	else
 		snprintf(buf, len, "%s: %s", what, key);
-}
-
-static bool
-is_collection(const config_setting_t *s)
-{
-	return config_setting_is_list(s) || config_setting_is_array(s);
 }
 
 static bool
@@ -297,8 +254,8 @@ strv_free(char **v, size_t n)
  * must be > 0 (every, cooldown, window); else >= 0.  Reports and returns
  * -1 when it is not a good duration.
  */
-static int
-get_duration(struct loader *ld, const char *file, const config_setting_t *s,
+int
+ld_get_duration(struct loader *ld, const char *file, const config_setting_t *s,
     const char *what, const char *key, bool positive, int64_t *secs)
 {
 	char path[DIAG_MSG_MAX];
@@ -343,8 +300,8 @@ get_number(const config_setting_t *s, double *v)
 	}
 }
 
-static bool
-get_integer(const config_setting_t *s, int64_t *v)
+bool
+ld_get_integer(const config_setting_t *s, int64_t *v)
 {
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
@@ -359,8 +316,8 @@ get_integer(const config_setting_t *s, int64_t *v)
 }
 
 /* Reports every member of group g not named in keys. */
-static void
-check_keys(struct loader *ld, const char *file, config_setting_t *g,
+void
+ld_check_keys(struct loader *ld, const char *file, config_setting_t *g,
     const char *what, const char *const *keys)
 {
 	char allowed[128] = "";
@@ -389,8 +346,8 @@ check_keys(struct loader *ld, const char *file, config_setting_t *g,
 }
 
 /* The member key of group g, reported at the group's line if missing. */
-static config_setting_t *
-need(struct loader *ld, const char *file, config_setting_t *g, const char *what,
+config_setting_t *
+ld_need(struct loader *ld, const char *file, config_setting_t *g, const char *what,
     const char *key)
 {
 	config_setting_t *m = config_setting_get_member(g, key);
@@ -757,14 +714,14 @@ single_setting(struct loader *ld, const char *file, config_setting_t *m, int k)
 	ld->single_line[k] = line_of(m);
 	switch (k) {
 	case S_TREND_WINDOW:
-		if (!get_integer(m, &v) || v < 2 || v > 12)
+		if (!ld_get_integer(m, &v) || v < 2 || v > 12)
 			err_at(ld, file, line_of(m),
 			    "trend_window must be an integer from 2 to 12");
 		else
 			ld->rs->trend_window = (int)v;
 		break;
 	case S_GRACE_DAYS:
-		if (!get_integer(m, &v) || v < 0)
+		if (!ld_get_integer(m, &v) || v < 0)
 			err_at(ld, file, line_of(m),
 			    "grace_days must be a whole number of days, 0 or more");
 		else /* more days than 1970-9999 holds: all on time */
@@ -773,7 +730,7 @@ single_setting(struct loader *ld, const char *file, config_setting_t *m, int k)
 			    : (int)v;
 		break;
 	case S_PROMISE_GRACE:
-		get_duration(ld, file, m, "", "promise_grace", false,
+		ld_get_duration(ld, file, m, "", "promise_grace", false,
 		    &ld->rs->promise_grace_s);
 		break;
 	}
@@ -801,6 +758,10 @@ top_level(struct loader *ld, struct src *s)
 				    name);
 				continue;
 			}
+			if (k == L_SCHEDULES && ld->schedules_at.s == NULL) {
+				ld->schedules_at.s = m;
+				ld->schedules_at.file = s->name;
+			}
 			len = config_setting_length(m);
 			ld->items[k] = xreallocarray(ld->items[k],
 			    ld->nitems[k] + (size_t)len + 1,
@@ -820,8 +781,10 @@ top_level(struct loader *ld, struct src *s)
 			single_setting(ld, s->name, m, k);
 			continue;
 		}
+		if (rules_cal_top_level(ld, s->name, m))
+			continue;
 		err_at(ld, s->name, line_of(m),
-		    "unknown setting \"%s\" (allowed: stages, rules, alerts, scripts, trend_window, grace_days, promise_grace)",
+		    "unknown setting \"%s\" (allowed: stages, rules, alerts, scripts, schedules, trend_window, grace_days, promise_grace, calendar, holidays, extra_workdays)",
 		    name);
 	}
 }
@@ -849,10 +812,15 @@ item_slots(struct ruleset *rs, int list, size_t i, const char ***name,
 		*file = &rs->alerts[i].file;
 		*line = &rs->alerts[i].line;
 		break;
-	default:
+	case L_SCRIPTS:
 		*name = &rs->scripts[i].name;
 		*file = &rs->scripts[i].file;
 		*line = &rs->scripts[i].line;
+		break;
+	default:
+		*name = &rs->schedules[i].name;
+		*file = &rs->schedules[i].file;
+		*line = &rs->schedules[i].line;
 		break;
 	}
 }
@@ -880,7 +848,7 @@ take_name(struct loader *ld, int list, size_t i)
 		    list_names[list]);
 		return false;
 	}
-	if ((m = need(ld, it->file, it->s, kind, "name")) == NULL)
+	if ((m = ld_need(ld, it->file, it->s, kind, "name")) == NULL)
 		return true;
 	if (config_setting_type(m) != CONFIG_TYPE_STRING ||
 	    *(name = config_setting_get_string(m)) == '\0') {
@@ -909,8 +877,8 @@ take_name(struct loader *ld, int list, size_t i)
 }
 
 /* "stage \"x\"" for messages, or just the kind for an unnamed item. */
-static void
-item_label(const char *kind, config_setting_t *g, char *buf, size_t len)
+void
+ld_item_label(const char *kind, config_setting_t *g, char *buf, size_t len)
 {
 	config_setting_t *m = config_setting_get_member(g, "name");
 
@@ -1129,7 +1097,7 @@ parse_cond(struct loader *ld, const char *file, config_setting_t *m,
 				    path);
 				ok = false;
 			} else if (strcmp(kn, "window") == 0) {
-				if (get_duration(ld, file, k, path, "window",
+				if (ld_get_duration(ld, file, k, path, "window",
 				        true, &c->window_s) == -1) {
 					ok = false;
 				} else if (c->window_s > RULES_WINDOW_MAX_S) {
@@ -1185,7 +1153,7 @@ parse_cond(struct loader *ld, const char *file, config_setting_t *m,
 			    path);
 			return false;
 		}
-		check_keys(ld, file, m, path, tags_keys);
+		ld_check_keys(ld, file, m, path, tags_keys);
 		if ((k = config_setting_get_member(m, "any")) != NULL &&
 		    !tag_list(ld, file, k, path, &c->any, &c->nany))
 			ok = false;
@@ -1230,6 +1198,18 @@ parse_when(struct loader *ld, const char *file, config_setting_t *s,
 	return ok;
 }
 
+int
+ld_task_type(const char *name)
+{
+	int i;
+
+	for (i = 0; i < RULES_TASK_COUNT; i++) {
+		if (strcmp(name, task_names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
 /* type and script of a stage task or an alert's task. */
 static bool
 task_type_script(struct loader *ld, const char *file, config_setting_t *g,
@@ -1241,7 +1221,7 @@ task_type_script(struct loader *ld, const char *file, config_setting_t *g,
 	int i;
 
 	*script = -1;
-	if ((m = need(ld, file, g, what, "type")) == NULL) {
+	if ((m = ld_need(ld, file, g, what, "type")) == NULL) {
 		ok = false;
 	} else if (config_setting_type(m) != CONFIG_TYPE_STRING) {
 		err_at(ld, file, line_of(m),
@@ -1286,6 +1266,23 @@ task_type_script(struct loader *ld, const char *file, config_setting_t *g,
 	return ok;
 }
 
+/* An optional boolean member key of group g (default false). */
+static void
+get_bool(struct loader *ld, const char *file, config_setting_t *g,
+    const char *what, const char *key, bool *v)
+{
+	config_setting_t *m = config_setting_get_member(g, key);
+
+	if (m == NULL)
+		return;
+	if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+		err_at(ld, file, line_of(m), "%s: %s must be true or false",
+		    what, key);
+		return;
+	}
+	*v = config_setting_get_bool(m);
+}
+
 static void
 parse_task(struct loader *ld, const char *file, config_setting_t *g,
     const char *stage, int pos, struct rules_task *t)
@@ -1298,19 +1295,24 @@ parse_task(struct loader *ld, const char *file, config_setting_t *g,
 	t->line = line_of(g);
 	t->script = -1;
 	t->schedule = -1;
+	t->type = RULES_TASK_COUNT; /* not known yet */
 	if (!config_setting_is_group(g)) {
 		err_at(ld, file, line_of(g),
 		    "%s must be a group { type = \"...\"; ... }", what);
 		return;
 	}
-	check_keys(ld, file, g, what, task_keys);
+	ld_check_keys(ld, file, g, what, task_keys);
 	task_type_script(ld, file, g, what, &t->type, &t->script);
+	t->schedule = rules_cal_task_schedule(
+	    ld, file, g, what, t->type, t->type != RULES_TASK_COUNT);
+	get_bool(ld, file, g, what, "approval", &t->approval);
+	get_bool(ld, file, g, what, "supersede", &t->supersede);
 	if ((m = config_setting_get_member(g, "after")) != NULL)
-		get_duration(ld, file, m, what, "after", false, &t->after_s);
+		ld_get_duration(ld, file, m, what, "after", false, &t->after_s);
 	if ((m = config_setting_get_member(g, "every")) != NULL)
-		get_duration(ld, file, m, what, "every", true, &t->every_s);
+		ld_get_duration(ld, file, m, what, "every", true, &t->every_s);
 	if ((m = config_setting_get_member(g, "max")) != NULL) {
-		if (!get_integer(m, &v) || v < 1 || v > INT_MAX) {
+		if (!ld_get_integer(m, &v) || v < 1 || v > INT_MAX) {
 			err_at(ld, file, line_of(m),
 			    "%s: max must be a whole number of tasks, 1 or more",
 			    what);
@@ -1334,8 +1336,8 @@ parse_stage(struct loader *ld, size_t i)
 	config_setting_t *m;
 	int k, n;
 
-	item_label("stage", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, stage_keys);
+	ld_item_label("stage", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, stage_keys);
 	if ((m = config_setting_get_member(it->s, "tasks")) != NULL) {
 		if (!is_collection(m)) {
 			err_at(ld, it->file, line_of(m),
@@ -1356,6 +1358,18 @@ parse_stage(struct loader *ld, size_t i)
 		snprintf(what, sizeof(what), "%s: hold_when", label);
 		parse_when(ld, it->file, m, what, &st->hold_when);
 	}
+	if ((m = config_setting_get_member(it->s, "release_when")) != NULL) {
+		st->has_release = true;
+		snprintf(what, sizeof(what), "%s: release_when", label);
+		parse_when(ld, it->file, m, what, &st->release_when);
+		/* P10: the release would lift at once the hold the stage sets. */
+		for (k = 0; k < (int)st->ntasks; k++) {
+			if (st->tasks[k].type == RULES_TASK_CREDIT_HOLD)
+				err_at(ld, it->file, st->tasks[k].line,
+				    "%s, task %d: a credit_hold task is not allowed in a stage with release_when (the release would lift the hold at once)",
+				    label, k + 1);
+		}
+	}
 }
 
 static void
@@ -1370,12 +1384,12 @@ parse_rule(struct loader *ld, size_t i)
 	bool ok;
 	int st;
 
-	item_label("rule", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, rule_keys);
+	ld_item_label("rule", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, rule_keys);
 	ok = r->name != NULL;
-	from = need(ld, it->file, it->s, label, "from");
-	to = need(ld, it->file, it->s, label, "to");
-	when = need(ld, it->file, it->s, label, "when");
+	from = ld_need(ld, it->file, it->s, label, "from");
+	to = ld_need(ld, it->file, it->s, label, "to");
+	when = ld_need(ld, it->file, it->s, label, "when");
 	r->from = xcalloc(ld->rs->stage_words, sizeof(*r->from));
 	if (from != NULL) {
 		snprintf(what, sizeof(what), "%s: from", label);
@@ -1427,28 +1441,37 @@ parse_alert(struct loader *ld, size_t i)
 	char label[LABEL_MAX], what[DIAG_MSG_MAX];
 	config_setting_t *m;
 
-	item_label("alert", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, alert_keys);
+	ld_item_label("alert", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, alert_keys);
 	al->script = -1;
 	al->schedule = -1;
-	if ((m = need(ld, it->file, it->s, label, "when")) != NULL) {
+	if ((m = ld_need(ld, it->file, it->s, label, "when")) != NULL) {
 		snprintf(what, sizeof(what), "%s: when", label);
 		parse_when(ld, it->file, m, what, &al->when);
 	}
-	if ((m = need(ld, it->file, it->s, label, "task")) != NULL) {
+	if ((m = ld_need(ld, it->file, it->s, label, "task")) != NULL) {
 		snprintf(what, sizeof(what), "%s: task", label);
 		if (!config_setting_is_group(m)) {
 			err_at(ld, it->file, line_of(m),
 			    "%s must be a group { type = \"review\"; script = \"...\"; }",
 			    what);
 		} else {
-			check_keys(ld, it->file, m, what, alert_task_keys);
+			ld_check_keys(ld, it->file, m, what, alert_task_keys);
+			al->type = RULES_TASK_COUNT; /* not known yet */
 			task_type_script(
 			    ld, it->file, m, what, &al->type, &al->script);
+			al->schedule = rules_cal_task_schedule(ld, it->file, m,
+			    what, al->type, al->type != RULES_TASK_COUNT);
+			/* P10: a hold belongs to a stage, which can release it. */
+			if (al->type == RULES_TASK_CREDIT_HOLD)
+				err_at(ld, it->file,
+				    line_of(config_setting_get_member(m, "type")),
+				    "%s: a credit_hold task is not allowed in an alert (only as a stage task, where a stage's release_when can lift it)",
+				    what);
 		}
 	}
 	if ((m = config_setting_get_member(it->s, "cooldown")) != NULL)
-		get_duration(
+		ld_get_duration(
 		    ld, it->file, m, label, "cooldown", true, &al->cooldown_s);
 }
 
@@ -1461,9 +1484,9 @@ parse_script(struct loader *ld, size_t i)
 	config_setting_t *m, *e;
 	int k, n;
 
-	item_label("script", it->s, label, sizeof(label));
-	check_keys(ld, it->file, it->s, label, script_keys);
-	if ((m = need(ld, it->file, it->s, label, "checklist")) == NULL)
+	ld_item_label("script", it->s, label, sizeof(label));
+	ld_check_keys(ld, it->file, it->s, label, script_keys);
+	if ((m = ld_need(ld, it->file, it->s, label, "checklist")) == NULL)
 		return;
 	if (!is_collection(m)) {
 		err_at(ld, it->file, line_of(m),
@@ -2015,8 +2038,11 @@ use_all(struct ruleset *rs, bool assign)
 {
 	size_t i;
 
-	for (i = 0; i < rs->nstages; i++)
+	for (i = 0; i < rs->nstages; i++) {
 		use_when(&rs->uses, &rs->stages[i].hold_when, assign);
+		/* §4.3: release_when's facts have due moments too. */
+		use_when(&rs->uses, &rs->stages[i].release_when, assign);
+	}
 	for (i = 0; i < rs->nrules; i++)
 		use_when(&rs->uses, &rs->rules[i].when, assign);
 	for (i = 0; i < rs->nalerts; i++)
@@ -2098,6 +2124,9 @@ load(struct loader *ld)
 	rs->alerts = xcalloc(rs->nalerts + 1, sizeof(*rs->alerts));
 	rs->nscripts = ld->nitems[L_SCRIPTS];
 	rs->scripts = xcalloc(rs->nscripts + 1, sizeof(*rs->scripts));
+	rs->nschedules = ld->nitems[L_SCHEDULES];
+	rs->schedules = xcalloc(rs->nschedules + 1, sizeof(*rs->schedules));
+	ld->sched_named = xcalloc(rs->nschedules + 1, sizeof(*ld->sched_named));
 	ld->rule_ok = xcalloc(rs->nrules + 1, sizeof(*ld->rule_ok));
 	ld->to_ok = xcalloc(rs->nrules + 1, sizeof(*ld->to_ok));
 
@@ -2106,6 +2135,8 @@ load(struct loader *ld)
 		for (i = 0; i < ld->nitems[k]; i++)
 			take_name(ld, (int)k, i);
 	}
+	/* The calendar and schedules before the tasks that name them. */
+	rules_cal_parse(ld);
 	for (i = 0; i < rs->nscripts; i++) {
 		if (config_setting_is_group(ld->items[L_SCRIPTS][i].s))
 			parse_script(ld, i);
@@ -2122,6 +2153,7 @@ load(struct loader *ld)
 		if (config_setting_is_group(ld->items[L_ALERTS][i].s))
 			parse_alert(ld, i);
 	}
+	rules_cal_check(ld);
 	if (rs->nstages == 0 && all_parsed) {
 		if (ld->nsrc == 0)
 			err_at(ld, ld->where, 0,
@@ -2139,6 +2171,8 @@ load(struct loader *ld)
 	}
 	for (k = 0; k < L_COUNT; k++)
 		free(ld->items[k]);
+	free(ld->dates);
+	free(ld->sched_named);
 	free(ld->src);
 	free(ld->rule_ok);
 	free(ld->to_ok);
@@ -2272,6 +2306,7 @@ rules_free(struct ruleset *rs)
 		free((char *)rs->stages[i].name);
 		free(rs->stages[i].tasks);
 		when_free(&rs->stages[i].hold_when);
+		when_free(&rs->stages[i].release_when);
 		free(rs->stages[i].rules);
 	}
 	for (i = 0; i < rs->nrules; i++) {
@@ -2292,6 +2327,7 @@ rules_free(struct ruleset *rs)
 	free(rs->alerts);
 	free(rs->scripts);
 	free(rs->uses.windows);
+	rules_cal_free(rs);
 	strv_free(rs->files, rs->nfiles);
 	free(rs);
 }
@@ -2445,6 +2481,17 @@ const char *
 rules_risk_name(int risk)
 {
 	return risk >= 0 && risk < RULES_RISK_COUNT ? risk_names[risk] : "?";
+}
+
+const struct cal_schedule *
+rules_schedule_for(
+    const struct ruleset *rs, int named, enum rules_task_type type)
+{
+	if (named >= 0 && (size_t)named < rs->nschedules)
+		return &rs->schedules[named];
+	if (type < RULES_TASK_COUNT && rs->type_schedule[type] >= 0)
+		return &rs->schedules[rs->type_schedule[type]];
+	return NULL;
 }
 
 int

@@ -96,6 +96,11 @@ void cal_window_choose(const struct cal_request *req, struct cal_window *w);
 /* Whether local date day is a working day of cal (NULL: every day). */
 bool cal_is_workday(const struct calendar *cal, int32_t day);
 
+/* The weekday of local date day: 0 = mon ... 6 = sun. */
+int cal_weekday(int32_t day);
+/* "Monday" ... "Sunday" for 0 ... 6. */
+const char *cal_weekday_name(int wd);
+
 /* "first", "cash_in", "prefer", "neutral", "avoid", "none". */
 const char *cal_rank_name(enum cal_rank r);
 

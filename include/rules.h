@@ -279,6 +279,15 @@ bool rules_cond_holds(
 bool rules_when_holds(
     const struct rules_when *w, const struct rules_factvals *fv);
 
+/*
+ * The schedule of a stage or alert task (§4.9): schedule index named
+ * (rules_task.schedule, rules_alert.schedule; -1 = none), else the one
+ * whose types hold type, else NULL (then only the calendar applies).
+ * A view into rs.
+ */
+const struct cal_schedule *rules_schedule_for(
+    const struct ruleset *rs, int named, enum rules_task_type type);
+
 /* Names as written in rule files ("days_overdue", "credit_hold", "A"). */
 const char *rules_fact_name(enum rules_fact f);
 enum rules_fact_kind rules_fact_kind(enum rules_fact f);

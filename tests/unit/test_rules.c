@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "calendar.h"
+#include "clock.h"
 #include "rules.h"
 #include "util.h"
 
@@ -87,7 +89,7 @@ static const struct dcase
 	    /* Top level. */
 	    { "unknown top-level setting",
 	        { B, { "10-x.conf", "\ncolour = \"red\";\n" } },
-	        "10-x.conf:2: unknown setting \"colour\" (allowed: stages, rules, alerts, scripts, trend_window, grace_days, promise_grace)",
+	        "10-x.conf:2: unknown setting \"colour\" (allowed: stages, rules, alerts, scripts, schedules, trend_window, grace_days, promise_grace, calendar, holidays, extra_workdays)",
 	        true },
 	    { "single setting twice across files",
 	        { B, { "10-x.conf", "trend_window = 6;\n" },
@@ -168,12 +170,12 @@ static const struct dcase
 	        true },
 	    { "unknown key in a stage",
 	        { { "10-x.conf", STAGE("hold = { };") } },
-	        "10-x.conf:1: stage \"a\": unknown key \"hold\" (allowed: name, tasks, hold_when)",
+	        "10-x.conf:1: stage \"a\": unknown key \"hold\" (allowed: name, tasks, hold_when, release_when)",
 	        true },
 	    { "unknown key in a task",
 	        { { "10-x.conf",
 	            STAGE("tasks = ( { type = \"call\"; at = \"1d\"; } );") } },
-	        "10-x.conf:1: stage \"a\", task 1: unknown key \"at\" (allowed: type, script, after, every, max)",
+	        "10-x.conf:1: stage \"a\", task 1: unknown key \"at\" (allowed: type, script, schedule, after, every, max, approval, supersede)",
 	        true },
 	    { "unknown key in an alert",
 	        { B,
@@ -187,7 +189,7 @@ static const struct dcase
 	            { "10-x.conf",
 	                ALERT(
 	                    "when = { }; task = { type = \"review\"; after = \"1d\"; };") } },
-	        "10-x.conf:1: alert \"al\": task: unknown key \"after\" (allowed: type, script)",
+	        "10-x.conf:1: alert \"al\": task: unknown key \"after\" (allowed: type, script, schedule)",
 	        true },
 	    { "unknown key in a script",
 	        { B,
@@ -451,7 +453,7 @@ static const struct dcase
 	        "10-a.conf:1: stage \"a\", task 1: unknown task type \"fax\" (allowed: call, visit, letter, email, sms, credit_hold, review, legal_referral)\n"
 	        "10-a.conf:2: trend_window must be an integer from 2 to 12\n"
 	        "20-b.conf:1: rule \"r\": from: unknown stage \"x\"\n"
-	        "20-b.conf:3: unknown setting \"colour\" (allowed: stages, rules, alerts, scripts, trend_window, grace_days, promise_grace)",
+	        "20-b.conf:3: unknown setting \"colour\" (allowed: stages, rules, alerts, scripts, schedules, trend_window, grace_days, promise_grace, calendar, holidays, extra_workdays)",
 	        true },
     };
 
@@ -712,15 +714,347 @@ test_cycles(void **state)
 	run_table(cycles, sizeof(cycles) / sizeof(cycles[0]));
 }
 
+/*
+ * The calendar and schedules (§4.9): every error and warning, at its
+ * line.  CAL gives a calendar with the default week and hours.
+ */
+#define CAL "calendar = { };\n"
+#define SCHED(body) "schedules = ( { name = \"s1\"; " body " } );\n"
+/* An alert whose call names schedule s1, so s1 is used. */
+#define CALL_S1                                                                \
+	"alerts = ( { name = \"n1\"; when = { }; task = { type = \"call\"; schedule = \"s1\"; }; } );\n"
+/* A file whose alerts use the common task types. */
+#define USE                                                                    \
+	{                                                                      \
+		"90-use.conf",                                                 \
+		    "alerts = ( { name = \"u1\"; when = { }; task = { type = \"call\"; }; },\n"    \
+		    "  { name = \"u2\"; when = { }; task = { type = \"visit\"; }; },\n"           \
+		    "  { name = \"u3\"; when = { }; task = { type = \"letter\"; }; },\n"          \
+		    "  { name = \"u4\"; when = { }; task = { type = \"email\"; }; },\n"           \
+		    "  { name = \"u5\"; when = { }; task = { type = \"sms\"; }; } );\n"           \
+	}
+/* A rule into stage b, for the cases that define it. */
+#define AB                                                                     \
+	{                                                                      \
+		"05-ab.conf",                                                  \
+		    "rules = ( { name = \"ab\"; from = \"a\"; to = \"b\"; when = { }; } );\n" \
+	}
+
+static const struct dcase calendar_cases[] = {
+	{ "a calendar with its defaults says nothing", { B, { "10-x.conf", CAL } },
+	    "", false },
+	{ "calendar: unknown key",
+	    { B, { "10-x.conf", "calendar = {\n  days = [ \"mon\" ];\n};\n" } },
+	    "10-x.conf:2: calendar: unknown key \"days\" (allowed: workdays, hours, holidays, extra_workdays)",
+	    true },
+	{ "calendar: not a group",
+	    { B, { "10-x.conf", "\ncalendar = [ \"mon\" ];\n" } },
+	    "10-x.conf:2: calendar must be a group { workdays = [ ... ]; hours = [ ... ]; ... }",
+	    true },
+	{ "calendar twice across files",
+	    { B, { "10-x.conf", CAL }, { "20-y.conf", "\n" CAL } },
+	    "20-y.conf:2: calendar is set twice (first at 10-x.conf:1)", true },
+	{ "workdays: a bare string",
+	    { B, { "10-x.conf", "calendar = { workdays = \"mon\"; };\n" } },
+	    "10-x.conf:1: calendar: workdays must be a list of weekdays [ \"mon\", ... ] (mon, tue, wed, thu, fri, sat, sun)",
+	    true },
+	{ "workdays: empty",
+	    { B, { "10-x.conf", "calendar = { workdays = [ ]; };\n" } },
+	    "10-x.conf:1: calendar: workdays must not be empty: give at least one weekday (mon, tue, wed, thu, fri, sat, sun)",
+	    true },
+	{ "workdays: bad and repeated weekdays, at their lines",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { workdays = [ \"mon\",\n  \"Tue\",\n  \"mon\" ]; };\n" } },
+	    "10-x.conf:2: calendar: workdays: bad weekday \"Tue\" (allowed: mon, tue, wed, thu, fri, sat, sun)\n"
+	    "10-x.conf:3: calendar: workdays: weekday \"mon\" is repeated",
+	    true },
+	{ "hours: bad windows",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { hours = [\n \"9:00-12:00\",\n \"13:00-13:00\",\n \"24:00-24:00\",\n \"12:00-25:00\",\n \"14:00 -15:00\" ]; };\n" } },
+	    "10-x.conf:2: calendar: hours: bad window \"9:00-12:00\" (HH:MM-HH:MM, local time, start before end, 24:00 allowed as an end)\n"
+	    "10-x.conf:3: calendar: hours: bad window \"13:00-13:00\" (HH:MM-HH:MM, local time, start before end, 24:00 allowed as an end)\n"
+	    "10-x.conf:4: calendar: hours: bad window \"24:00-24:00\" (HH:MM-HH:MM, local time, start before end, 24:00 allowed as an end)\n"
+	    "10-x.conf:5: calendar: hours: bad window \"12:00-25:00\" (HH:MM-HH:MM, local time, start before end, 24:00 allowed as an end)\n"
+	    "10-x.conf:6: calendar: hours: bad window \"14:00 -15:00\" (HH:MM-HH:MM, local time, start before end, 24:00 allowed as an end)",
+	    true },
+	{ "hours: overlapping and descending windows; touching is fine",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { hours = [ \"08:00-09:00\", \"09:00-12:00\",\n \"11:59-13:00\",\n \"06:00-07:00\", \"22:00-24:00\" ]; };\n" } },
+	    "10-x.conf:2: calendar: hours: window \"11:59-13:00\" overlaps or comes before the one before it (windows ascending, without overlaps)\n"
+	    "10-x.conf:3: calendar: hours: window \"06:00-07:00\" overlaps or comes before the one before it (windows ascending, without overlaps)",
+	    true },
+	{ "hours: empty, a string",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { hours = [ ]; };\n" },
+	            { "20-y.conf", "schedules = ( { name = \"s1\"; types = [ \"call\" ]; hours = \"09:00-10:00\"; } );\n" },
+	            USE },
+	    "10-x.conf:1: calendar: hours must not be empty: give at least one window \"HH:MM-HH:MM\"\n"
+	    "20-y.conf:1: schedule \"s1\": hours must be a list of windows [ \"09:00-12:00\", ... ]",
+	    true },
+	{ "holidays: bad dates, a bare string",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { holidays = [ \"2026-02-29\",\n \"2026-1-01\" ]; extra_workdays = \"2026-10-10\"; };\n" } },
+	    "10-x.conf:1: calendar: holidays: bad date \"2026-02-29\" (YYYY-MM-DD, a real date, years 1970-9999)\n"
+	    "10-x.conf:2: calendar: holidays: bad date \"2026-1-01\" (YYYY-MM-DD, a real date, years 1970-9999)\n"
+	    "10-x.conf:2: calendar: extra_workdays must be a list of dates [ \"YYYY-MM-DD\", ... ]",
+	    true },
+	{ "a date repeated in one list, at the later",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { holidays = [ \"2026-10-01\",\n \"2026-10-02\",\n \"2026-10-01\" ]; };\n" } },
+	    "10-x.conf:3: holidays: 2026-10-01 is repeated (first at 10-x.conf:1)",
+	    true },
+	{ "a date repeated across files, at the later",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { holidays = [ \"2026-10-01\",\n \"2026-10-02\" ];\n"
+	            "  extra_workdays = [ \"2026-10-10\" ]; };\n" },
+	        { "20-y.conf",
+	            "\nholidays = [ \"2026-10-02\", \"2026-10-05\" ];\nextra_workdays = [ \"2026-10-10\" ];\n" },
+	        { "30-z.conf", "extra_workdays = [\n \"2026-10-05\" ];\n" } },
+	    "20-y.conf:2: holidays: 2026-10-02 is repeated (first at 10-x.conf:2)\n"
+	    "20-y.conf:3: extra_workdays: 2026-10-10 is repeated (first at 10-x.conf:3)\n"
+	    "30-z.conf:2: extra_workdays: 2026-10-05 is also in holidays (20-y.conf:2): a date is either a holiday or an extra working day",
+	    true },
+	{ "a date in both lists of the calendar",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { holidays = [ \"2026-10-09\" ];\n  extra_workdays = [ \"2026-10-09\" ]; };\n" } },
+	    "10-x.conf:2: extra_workdays: 2026-10-09 is also in holidays (10-x.conf:1): a date is either a holiday or an extra working day",
+	    true },
+	{ "top-level lists need a calendar; their dates are still checked",
+	    { B,
+	        { "10-x.conf",
+	            "\nholidays = [ \"2026-10-01\", \"x\" ];\nextra_workdays = [ ];\n" } },
+	    "10-x.conf:2: holidays needs a calendar: without calendar = { ... } every moment is working time\n"
+	    "10-x.conf:2: holidays: bad date \"x\" (YYYY-MM-DD, a real date, years 1970-9999)\n"
+	    "10-x.conf:3: extra_workdays needs a calendar: without calendar = { ... } every moment is working time",
+	    true },
+	{ "a holiday that is no working day, an extra one that is one",
+	    { B,
+	        { "10-x.conf",
+	            CAL "holidays = [ \"2026-10-01\",\n \"2026-10-03\" ];\n"
+	            "extra_workdays = [ \"2026-10-10\",\n \"2026-10-07\" ];\n" } },
+	    "10-x.conf:3: warning: holidays: 2026-10-03 is a Saturday, not a working day anyway (not in the calendar's workdays)\n"
+	    "10-x.conf:5: warning: extra_workdays: 2026-10-07 is a Wednesday, a working day anyway (in the calendar's workdays)",
+	    false },
+	{ "the same against the calendar's own workdays",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { workdays = [ \"sat\" ]; holidays = [ \"2026-10-03\" ]; extra_workdays = [ \"2026-10-07\" ]; };\n" } },
+	    "", false },
+	/* Schedules. */
+	{ "schedule: unknown key, missing name, not a group",
+	    { B,
+	        { "10-x.conf",
+	            CAL "schedules = ( { name = \"s1\"; types = [ \"call\" ];\n  days = 2; },\n  { types = [ \"visit\" ]; },\n  \"s3\" );\n" },
+	        USE },
+	    "10-x.conf:3: schedule \"s1\": unknown key \"days\" (allowed: name, types, hours, prefer, avoid, defer_days, min_window, cash_in)\n"
+	    "10-x.conf:4: schedule: missing required key \"name\"\n"
+	    "10-x.conf:5: each entry of schedules must be a group { name = \"...\"; ... }",
+	    true },
+	{ "schedule names are unique; another namespace than scripts'",
+	    { B,
+	        { "10-x.conf",
+	            CAL "schedules = ( { name = \"s\"; types = [ \"call\" ]; } );\nschedules = ( { name = \"s\"; types = [ \"visit\" ]; } );\n" } },
+	    "10-x.conf:3: duplicate setting: the same name is set twice in one group",
+	    true },
+	{ "schedule names across files",
+	    { B, { "10-x.conf", CAL "schedules = ( { name = \"s\"; types = [ \"call\" ]; } );\n" },
+	        { "20-y.conf", "schedules = (\n { name = \"s\"; types = [ \"visit\" ]; } );\n" },
+	        USE },
+	    "20-y.conf:2: schedule \"s\" is defined twice (first at 10-x.conf:2)",
+	    true },
+	{ "types: bare string, empty, unknown, approval",
+	    { B,
+	        { "10-x.conf",
+	            CAL "schedules = ( { name = \"s1\"; types = \"call\"; },\n"
+	            "  { name = \"s2\"; types = [ ]; },\n"
+	            "  { name = \"s3\"; types = [ \"fax\",\n \"approval\" ]; } );\n" } },
+	    "10-x.conf:2: schedule \"s1\": types must be a list of task types [ \"call\", ... ]\n"
+	    "10-x.conf:3: schedule \"s2\": types must not be empty: give at least one task type (or leave types out)\n"
+	    "10-x.conf:4: schedule \"s3\": types: unknown task type \"fax\" (allowed: call, visit, letter, email, sms, credit_hold, credit_release, review, legal_referral)\n"
+	    "10-x.conf:5: schedule \"s3\": types: approval tasks take no schedule (their window is the calendar's alone)",
+	    true },
+	{ "a type in two schedules, at the later; a repeat is harmless",
+	    { B,
+	        { "10-x.conf",
+	            CAL "schedules = ( { name = \"s1\"; types = [ \"call\", \"call\" ]; } );\n" CALL_S1 },
+	        { "20-y.conf",
+	            "schedules = ( { name = \"s2\";\n types = [ \"visit\",\n \"call\" ]; } );\n" } },
+	    "20-y.conf:3: schedule \"s2\": types: \"call\" is already in the types of schedule \"s1\" (10-x.conf:2): a task type has one schedule",
+	    true },
+	{ "hours that share no time with the calendar's",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { hours = [ \"09:00-12:00\", \"13:30-18:00\" ]; };\n"
+	            CALL_S1
+	            "schedules = ( { name = \"s1\";\n hours = [ \"12:00-13:30\", \"18:00-19:00\" ]; } );\n" } },
+	    "10-x.conf:4: schedule \"s1\": hours share no time with the calendar's hours",
+	    true },
+	{ "prefer, avoid: empty, repeated, in both, bad",
+	    { B,
+	        { "10-x.conf",
+	            CAL CALL_S1
+	            "schedules = ( { name = \"s1\"; prefer = [ \"fri\",\n \"thu\",\n \"fri\" ];\n"
+	            "  avoid = [ \"mon\",\n \"thu\",\n \"Wed\" ]; },\n"
+	            "  { name = \"s2\"; types = [ \"visit\" ]; prefer = [ ]; avoid = \"mon\"; } );\n" },
+	        USE },
+	    "10-x.conf:5: schedule \"s1\": prefer: weekday \"fri\" is repeated\n"
+	    "10-x.conf:7: schedule \"s1\": avoid: \"thu\" is also in prefer\n"
+	    "10-x.conf:8: schedule \"s1\": avoid: bad weekday \"Wed\" (allowed: mon, tue, wed, thu, fri, sat, sun)\n"
+	    "10-x.conf:9: schedule \"s2\": prefer must not be empty: give at least one weekday (mon, tue, wed, thu, fri, sat, sun)\n"
+	    "10-x.conf:9: schedule \"s2\": avoid must be a list of weekdays [ \"mon\", ... ] (mon, tue, wed, thu, fri, sat, sun)",
+	    true },
+	{ "defer_days, cash_in, min_window: types and ranges",
+	    { B,
+	        { "10-x.conf",
+	            CAL CALL_S1
+	            "schedules = ( { name = \"s1\"; defer_days = 32;\n cash_in = 1;\n min_window = \"0m\"; },\n"
+	            "  { name = \"s2\"; types = [ \"visit\" ]; defer_days = -1; min_window = \"1y\"; } );\n" },
+	        USE },
+	    "10-x.conf:3: schedule \"s1\": defer_days must be an integer from 0 to 31\n"
+	    "10-x.conf:4: schedule \"s1\": cash_in must be true or false\n"
+	    "10-x.conf:5: schedule \"s1\": min_window must be greater than 0\n"
+	    "10-x.conf:6: schedule \"s2\": defer_days must be an integer from 0 to 31\n"
+	    "10-x.conf:6: schedule \"s2\": min_window: bad duration \"1y\" (1-6 digits and a unit m, h, d or w)",
+	    true },
+	{ "min_window longer than the narrowed hours, the default included",
+	    { B,
+	        { "10-x.conf",
+	            "calendar = { hours = [ \"09:00-12:00\", \"13:30-18:00\" ]; };\n"
+	            CALL_S1
+	            "schedules = ( { name = \"s1\"; hours = [ \"09:00-09:15\" ]; },\n"
+	            "  { name = \"s2\"; types = [ \"visit\" ];\n hours = [ \"08:00-09:15\", \"17:45-19:00\" ];\n min_window = \"31m\"; },\n"
+	            "  { name = \"s3\"; types = [ \"letter\" ]; hours = [ \"08:00-09:15\", \"17:45-19:00\" ]; min_window = \"30m\"; },\n"
+	            "  { name = \"s4\"; types = [ \"email\" ]; min_window = \"450m\"; },\n"
+	            "  { name = \"s5\"; types = [ \"sms\" ]; min_window = \"451m\"; } );\n" },
+	        USE },
+	    "10-x.conf:3: schedule \"s1\": the default min_window \"30m\" is longer than the 15m a working day holds in the schedule's hours: give a shorter min_window\n"
+	    "10-x.conf:6: schedule \"s2\": min_window \"31m\" is longer than the 30m a working day holds in the schedule's hours\n"
+	    "10-x.conf:9: schedule \"s5\": min_window \"451m\" is longer than the 7h30m a working day holds in the schedule's hours",
+	    true },
+	{ "schedules without a calendar: a warning; the whole day narrows",
+	    { B,
+	        { "10-x.conf",
+	            CALL_S1 "\nschedules = ( { name = \"s1\"; hours = [ \"20:00-24:00\" ]; min_window = \"4h\"; } );\n" } },
+	    "10-x.conf:3: warning: schedules without a calendar: every day is a working day, so only the schedules' hours apply",
+	    false },
+	{ "a prefer or avoid weekday that is no working day",
+	    { B,
+	        { "10-x.conf",
+	            CAL CALL_S1
+	            "schedules = ( { name = \"s1\"; prefer = [ \"fri\",\n \"sat\" ];\n avoid = [ \"sun\" ]; } );\n" } },
+	    "10-x.conf:4: warning: schedule \"s1\": prefer: \"sat\" is not in the calendar's workdays\n"
+	    "10-x.conf:5: warning: schedule \"s1\": avoid: \"sun\" is not in the calendar's workdays",
+	    false },
+	{ "unused schedules",
+	    { B, AB,
+	        { "10-x.conf",
+	            CAL
+	            "schedules = ( { name = \"s1\"; },\n"
+	            "  { name = \"s2\"; types = [ \"visit\", \"sms\" ]; },\n"
+	            "  { name = \"s3\"; types = [ \"credit_release\" ]; },\n"
+	            "  { name = \"s4\"; types = [ \"call\" ]; },\n"
+	            "  { name = \"s5\"; types = [ \"review\" ]; } );\n"
+	            "stages = ( { name = \"b\"; tasks = ( { type = \"call\"; } ); } );\n"
+	            "alerts = ( { name = \"al\"; when = { }; task = { type = \"review\"; }; } );\n" } },
+	    "10-x.conf:2: warning: schedule \"s1\" is never used: no task names it and it has no types\n"
+	    "10-x.conf:3: warning: schedule \"s2\" is never used: no task names it and no stage or alert task has a type in its types\n"
+	    "10-x.conf:4: warning: schedule \"s3\" is never used: no task names it and no stage or alert task has a type in its types",
+	    false },
+	{ "credit_release in types is used where a stage has release_when",
+	    { B, AB,
+	        { "10-x.conf",
+	            CAL
+	            "schedules = ( { name = \"s3\"; types = [ \"credit_release\" ]; } );\n"
+	            "stages = ( { name = \"b\"; release_when = { balance = { max = 0; }; }; } );\n" } },
+	    "", false },
+	/* The schedule key of tasks. */
+	{ "a task's schedule: unknown, not a string",
+	    { B, AB,
+	        { "10-x.conf",
+	            CAL "stages = ( { name = \"b\"; tasks = ( { type = \"call\";\n schedule = \"calls\"; },\n { type = \"visit\"; schedule = [ \"s1\" ]; } ); } );\n"
+	            "alerts = ( { name = \"al\"; when = { };\n task = { type = \"review\"; schedule = \"reviews\"; }; } );\n" } },
+	    "10-x.conf:3: stage \"b\", task 1: unknown schedule \"calls\" (not in schedules)\n"
+	    "10-x.conf:4: stage \"b\", task 2: schedule must be the name of a schedule\n"
+	    "10-x.conf:6: alert \"al\": task: unknown schedule \"reviews\" (not in schedules)",
+	    true },
+	{ "a task naming a schedule for other types",
+	    { B, AB,
+	        { "10-x.conf",
+	            CAL "schedules = ( { name = \"calls\"; types = [ \"call\" ]; } );\n"
+	            "stages = ( { name = \"b\"; tasks = ( { type = \"call\"; },\n { type = \"visit\"; schedule = \"calls\"; } ); } );\n"
+	            "alerts = ( { name = \"al\"; when = { };\n task = { type = \"review\"; schedule = \"calls\"; }; } );\n" } },
+	    "10-x.conf:4: warning: stage \"b\", task 2: schedule \"calls\" is for other task types: its types do not hold \"visit\"\n"
+	    "10-x.conf:6: warning: alert \"al\": task: schedule \"calls\" is for other task types: its types do not hold \"review\"",
+	    false },
+	{ "approval and supersede are booleans",
+	    { B, AB,
+	        { "10-x.conf",
+	            "stages = ( { name = \"b\"; tasks = ( { type = \"legal_referral\";\n approval = \"yes\";\n supersede = 1; } ); } );\n" } },
+	    "10-x.conf:2: stage \"b\", task 1: approval must be true or false\n"
+	    "10-x.conf:3: stage \"b\", task 1: supersede must be true or false",
+	    true },
+	{ "dunnd's own task types are refused in stages and alerts",
+	    { B, AB,
+	        { "10-x.conf",
+	            "stages = ( { name = \"b\"; tasks = ( { type = \"approval\"; } ); } );\n"
+	            "alerts = ( { name = \"al\"; when = { };\n task = { type = \"credit_release\"; }; } );\n" } },
+	    "10-x.conf:1: stage \"b\", task 1: task type \"approval\" is dunnd's own (§4.5), not allowed in a stage or alert\n"
+	    "10-x.conf:3: alert \"al\": task: task type \"credit_release\" is dunnd's own (§4.5), not allowed in a stage or alert",
+	    true },
+	{ "credit_hold in an alert, in a stage with release_when",
+	    { B, AB,
+	        { "10-x.conf",
+	            "stages = ( { name = \"b\"; release_when = { balance = { max = 0; }; };\n tasks = ( { type = \"letter\"; },\n   { type = \"credit_hold\"; } ); } );\n"
+	            "alerts = ( { name = \"al\"; when = { };\n task = {\n type = \"credit_hold\"; }; } );\n" } },
+	    "10-x.conf:3: stage \"b\", task 2: a credit_hold task is not allowed in a stage with release_when (the release would lift the hold at once)\n"
+	    "10-x.conf:6: alert \"al\": task: a credit_hold task is not allowed in an alert (only as a stage task, where a stage's release_when can lift it)",
+	    true },
+	{ "release_when is checked like hold_when",
+	    { B, AB,
+	        { "10-x.conf",
+	            "stages = ( { name = \"b\";\n release_when = { paid = true; }; },\n { name = \"c\"; release_when = 1; } );\n" } },
+	    "10-x.conf:2: stage \"b\": release_when: unknown fact \"paid\"\n"
+	    "10-x.conf:3: stage \"c\": release_when must be a group of conditions { fact = ...; ... }\n"
+	    "10-x.conf:3: warning: stage \"c\": no rule leads to this stage, so no account can reach it",
+	    true },
+	{ "calendar errors in the same run as the others, in order",
+	    { B, AB,
+	        { "10-x.conf",
+	            "calendar = { workdays = [ \"xx\" ]; };\ntrend_window = 1;\n" },
+	        { "20-y.conf",
+	            "stages = ( { name = \"b\"; tasks = ( { type = \"fax\"; schedule = \"nope\"; } ); } );\n" } },
+	    "10-x.conf:1: calendar: workdays: bad weekday \"xx\" (allowed: mon, tue, wed, thu, fri, sat, sun)\n"
+	    "10-x.conf:2: trend_window must be an integer from 2 to 12\n"
+	    "20-y.conf:1: stage \"b\", task 1: unknown task type \"fax\" (allowed: call, visit, letter, email, sms, credit_hold, review, legal_referral)\n"
+	    "20-y.conf:1: stage \"b\", task 1: unknown schedule \"nope\" (not in schedules)",
+	    true },
+};
+
+static void
+test_calendar_diags(void **state)
+{
+	(void)state;
+	run_table(calendar_cases,
+	    sizeof(calendar_cases) / sizeof(calendar_cases[0]));
+}
+
 /* interfaces.md §4.1: the complete rule set loads without a word. */
 static const char spec_example[] =
     "stages = (                      # ordered: first = where accounts start; later = more severe\n"
-    "  { name = \"current\"; },\n"
+    "  { name = \"current\"; release_when = { balance = { max = 0; }; }; },\n"
     "  { name = \"reminder\";\n"
     "    tasks = ( { type = \"email\"; script = \"reminder\"; after = \"0d\"; } ); },\n"
     "  { name = \"negotiation\";\n"
     "    hold_when = { promise_pending = true; };   # cadence clock stops meanwhile\n"
-    "    tasks = ( { type = \"call\"; script = \"call-1-inform\";       after = \"0d\"; },\n"
+    "    tasks = ( { type = \"call\"; script = \"call-1-inform\"; schedule = \"first-call\"; after = \"0d\"; },\n"
     "              { type = \"call\"; script = \"call-2-firm\";         after = \"5d\"; },\n"
     "              { type = \"call\"; script = \"call-3-consequences\"; after = \"10d\"; },\n"
     "              { type = \"visit\"; after = \"14d\"; every = \"14d\"; max = 3; } ); },\n"
@@ -750,7 +1084,9 @@ static const char spec_example[] =
     "  { name = \"final-notice\";        checklist = [ \"send the final notice\" ]; },\n"
     "  { name = \"dispute-check\";       checklist = [ \"ask whether something is disputed\" ]; }\n"
     ");\n"
-    "trend_window = 6;\n";
+    "trend_window = 6;\n"
+    "calendar = { hours = [\"09:00-12:00\", \"13:30-18:00\"]; };   # §4.9: Monday–Friday by default\n"
+    "schedules = ( { name = \"first-call\"; } );                  # §4.9: the first working time (P1)\n";
 
 static void
 test_spec_example(void **state)
@@ -817,6 +1153,172 @@ test_spec_example(void **state)
 	assert_int_equal(rs->uses.windows[0], 90 * 86400);
 	assert_int_equal(rs->uses.max_window_s, 90 * 86400);
 	assert_int_equal(strlen(rs->version), 32);
+	/* §4.9: the calendar, the schedule, release_when. */
+	assert_true(rs->stages[0].has_release);
+	assert_int_equal(rs->stages[0].release_when.n, 1);
+	assert_false(neg->has_release);
+	assert_non_null(rs->cal);
+	assert_int_equal(rs->cal->workdays, 0x1f);
+	assert_int_equal(rs->cal->nhours, 2);
+	assert_int_equal(rs->cal->hours[1].start_min, 13 * 60 + 30);
+	assert_int_equal(rs->nschedules, 1);
+	assert_string_equal(rs->schedules[0].name, "first-call");
+	assert_int_equal(neg->tasks[0].schedule, 0);
+	assert_int_equal(neg->tasks[1].schedule, -1);
+	assert_int_equal(rs->schedules[0].defer_days, 0);
+	assert_int_equal(rs->schedules[0].min_window_s, 1800);
+	assert_int_equal(rs->schedules[0].nhours, 2);
+	assert_int_equal(rs->type_schedule[RULES_TASK_CALL], -1);
+	rules_free(rs);
+	free(got);
+}
+
+/* What a good set with a calendar and schedules loads into. */
+static void
+test_calendar_loaded(void **state)
+{
+	struct file f[MAXFILES] = {
+		{ "10-cal.conf",
+		    "calendar = { workdays = [ \"sun\", \"mon\", \"tue\", \"wed\", \"thu\" ];\n"
+		    "  hours = [ \"09:00-12:00\", \"13:30-18:00\" ];\n"
+		    "  holidays = [ \"2026-10-08\", \"2026-10-01\" ];\n"
+		    "  extra_workdays = [ \"2026-10-10\" ]; };\n"
+		    "schedules = (\n"
+		    "  { name = \"calls\"; types = [ \"call\", \"sms\" ]; hours = [ \"11:00-14:00\" ];\n"
+		    "    prefer = [ \"thu\", \"tue\" ]; avoid = [ \"mon\", \"wed\" ];\n"
+		    "    defer_days = 2; cash_in = true; min_window = \"1h\"; },\n"
+		    "  { name = \"wide\"; types = [ \"visit\", \"credit_release\" ]; hours = [ \"00:00-24:00\" ]; },\n"
+		    "  { name = \"plain\"; } );\n" },
+		{ "20-stages.conf",
+		    "stages = ( { name = \"a\"; release_when = { on_time_ratio = { min = 0.5; }; };\n"
+		    "    tasks = ( { type = \"call\"; schedule = \"plain\"; approval = true; },\n"
+		    "      { type = \"visit\"; every = \"7d\"; supersede = true; } ); } );\n"
+		    "alerts = ( { name = \"al\"; when = { }; task = { type = \"sms\"; schedule = \"calls\"; }; } );\n" },
+		{ "30-holidays.conf",
+		    "holidays = [ \"2026-10-05\", \"2027-01-03\" ];\nextra_workdays = [ \"2026-09-26\" ];\n" },
+	};
+	const struct cal_schedule *sc;
+	const struct calendar *cal;
+	struct ruleset *rs;
+	char *got;
+
+	(void)state;
+	got = run(f, &rs);
+	assert_string_equal(got, "");
+	assert_non_null(rs);
+	cal = rs->cal;
+	assert_non_null(cal);
+	assert_int_equal(cal->workdays, 0x4f); /* mon-thu, sun */
+	assert_int_equal(cal->nhours, 2);
+	/* Across files, ascending. */
+	assert_int_equal(cal->nholidays, 4);
+	assert_int_equal(cal->holidays[0], clock_days_from_civil(2026, 10, 1));
+	assert_int_equal(cal->holidays[1], clock_days_from_civil(2026, 10, 5));
+	assert_int_equal(cal->holidays[2], clock_days_from_civil(2026, 10, 8));
+	assert_int_equal(cal->holidays[3], clock_days_from_civil(2027, 1, 3));
+	assert_int_equal(cal->nextra, 2);
+	assert_int_equal(
+	    cal->extra_workdays[0], clock_days_from_civil(2026, 9, 26));
+	assert_int_equal(
+	    cal->extra_workdays[1], clock_days_from_civil(2026, 10, 10));
+	assert_true(cal_is_workday(cal, clock_days_from_civil(2026, 10, 10)));
+	assert_false(cal_is_workday(cal, clock_days_from_civil(2026, 10, 8)));
+	assert_false(cal_is_workday(cal, clock_days_from_civil(2026, 10, 9)));
+	assert_true(cal_is_workday(cal, clock_days_from_civil(2026, 10, 11)));
+
+	assert_int_equal(rs->nschedules, 3);
+	sc = &rs->schedules[0];
+	assert_string_equal(sc->name, "calls");
+	assert_string_equal(sc->file, "10-cal.conf");
+	assert_int_equal(sc->line, 6);
+	assert_int_equal(sc->types,
+	    (1u << RULES_TASK_CALL) | (1u << RULES_TASK_SMS));
+	/* 11:00-14:00 narrowed by the calendar: two windows. */
+	assert_int_equal(sc->nhours, 2);
+	assert_int_equal(sc->hours[0].start_min, 11 * 60);
+	assert_int_equal(sc->hours[0].end_min, 12 * 60);
+	assert_int_equal(sc->hours[1].start_min, 13 * 60 + 30);
+	assert_int_equal(sc->hours[1].end_min, 14 * 60);
+	assert_int_equal(sc->nprefer, 2);
+	assert_int_equal(sc->prefer[0], 3);
+	assert_int_equal(sc->prefer[1], 1);
+	assert_int_equal(sc->avoid, (1u << 0) | (1u << 2));
+	assert_int_equal(sc->defer_days, 2);
+	assert_true(sc->cash_in);
+	assert_int_equal(sc->min_window_s, 3600);
+	/* The whole day narrows to the calendar's hours. */
+	sc = &rs->schedules[1];
+	assert_int_equal(sc->nhours, 2);
+	assert_int_equal(sc->hours[0].start_min, 9 * 60);
+	assert_int_equal(sc->hours[1].end_min, 18 * 60);
+	assert_false(sc->cash_in);
+	assert_int_equal(sc->min_window_s, 1800);
+	/* No hours: the calendar's. */
+	sc = &rs->schedules[2];
+	assert_int_equal(sc->types, 0);
+	assert_int_equal(sc->nhours, 2);
+	assert_int_equal(sc->nprefer, 0);
+	assert_int_equal(sc->avoid, 0);
+
+	assert_int_equal(rs->type_schedule[RULES_TASK_CALL], 0);
+	assert_int_equal(rs->type_schedule[RULES_TASK_SMS], 0);
+	assert_int_equal(rs->type_schedule[RULES_TASK_VISIT], 1);
+	assert_int_equal(rs->type_schedule[RULES_TASK_CREDIT_RELEASE], 1);
+	assert_int_equal(rs->type_schedule[RULES_TASK_LETTER], -1);
+	assert_int_equal(rs->type_schedule[RULES_TASK_APPROVAL], -1);
+
+	assert_int_equal(rs->stages[0].tasks[0].schedule, 2);
+	assert_true(rs->stages[0].tasks[0].approval);
+	assert_false(rs->stages[0].tasks[0].supersede);
+	assert_int_equal(rs->stages[0].tasks[1].schedule, -1);
+	assert_false(rs->stages[0].tasks[1].approval);
+	assert_true(rs->stages[0].tasks[1].supersede);
+	assert_int_equal(rs->alerts[0].schedule, 0);
+	assert_ptr_equal(rules_schedule_for(rs, 2, RULES_TASK_CALL),
+	    &rs->schedules[2]);
+	assert_ptr_equal(rules_schedule_for(rs, -1, RULES_TASK_CALL),
+	    &rs->schedules[0]);
+	assert_ptr_equal(rules_schedule_for(rs, -1, RULES_TASK_CREDIT_RELEASE),
+	    &rs->schedules[1]);
+	assert_null(rules_schedule_for(rs, -1, RULES_TASK_LETTER));
+	/* release_when's facts have due moments (§4.3). */
+	assert_true(rs->stages[0].has_release);
+	assert_true(rs->uses.facts & (1u << RULES_FACT_ON_TIME_RATIO));
+	rules_free(rs);
+	free(got);
+}
+
+/* Without a calendar: none in the set, schedules narrow nothing. */
+static void
+test_schedules_without_calendar(void **state)
+{
+	struct file f[MAXFILES] = {
+		{ "10-x.conf",
+		    "stages = ( { name = \"a\"; tasks = ( { type = \"call\"; } ); } );\n"
+		    "schedules = ( { name = \"c\"; types = [ \"call\" ]; },\n"
+		    "  { name = \"n\"; types = [ \"letter\" ]; hours = [ \"22:00-24:00\", \"00:00-01:00\" ]; } );\n" },
+	};
+	struct ruleset *rs;
+	char *got;
+
+	(void)state;
+	got = run(f, &rs);
+	assert_string_equal(got,
+	    "10-x.conf:2: warning: schedules without a calendar: every day is a working day, so only the schedules' hours apply\n"
+	    "10-x.conf:3: schedule \"n\": hours: window \"00:00-01:00\" overlaps or comes before the one before it (windows ascending, without overlaps)\n"
+	    "10-x.conf:3: warning: schedule \"n\" is never used: no task names it and no stage or alert task has a type in its types");
+	free(got);
+	/* Not ascending: an error even without a calendar. */
+	assert_null(rs);
+	f[0].text =
+	    "stages = ( { name = \"a\"; tasks = ( { type = \"call\"; } ); } );\n"
+	    "schedules = ( { name = \"c\"; types = [ \"call\" ]; hours = [ \"22:00-24:00\" ]; } );\n";
+	got = run(f, &rs);
+	assert_non_null(rs);
+	assert_null(rs->cal);
+	assert_int_equal(rs->schedules[0].nhours, 1);
+	assert_int_equal(rs->schedules[0].hours[0].start_min, 22 * 60);
+	assert_int_equal(rs->schedules[0].hours[0].end_min, 24 * 60);
 	rules_free(rs);
 	free(got);
 }
@@ -1387,6 +1889,9 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_cycles),
+		cmocka_unit_test(test_calendar_diags),
+		cmocka_unit_test(test_calendar_loaded),
+		cmocka_unit_test(test_schedules_without_calendar),
 		cmocka_unit_test(test_spec_example),
 		cmocka_unit_test(test_issue_example),
 		cmocka_unit_test(test_concatenation),

@@ -1,0 +1,142 @@
+/*
+ * rules_int.h — private to the rules module: what rules.c (the rule set)
+ * and rules_calendar.c (calendar, holidays, schedules, §4.9) share while
+ * loading.  Not a public header: nothing outside daemon/rules*.c
+ * includes it, and nothing in it is in the ruleset a caller reads.
+ */
+#ifndef DUNND_RULES_INT_H
+#define DUNND_RULES_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libconfig.h>
+
+#include "rules.h"
+#include "util.h"
+
+/* The lists of the top level: concatenated in file order (§4.1). */
+enum {
+	L_STAGES,
+	L_RULES,
+	L_ALERTS,
+	L_SCRIPTS,
+	L_SCHEDULES,
+	L_COUNT
+};
+
+/* One element of a top-level list, and the file it came from. */
+struct item {
+	config_setting_t *s;
+	const char *file;
+};
+
+/* The single settings other than calendar: at most once (§4.1). */
+enum {
+	S_TREND_WINDOW,
+	S_GRACE_DAYS,
+	S_PROMISE_GRACE,
+	S_COUNT
+};
+
+/* The two date lists: holidays and extra_workdays (§4.9). */
+enum {
+	D_HOLIDAYS,
+	D_EXTRA,
+	D_COUNT
+};
+
+/* A top-level holidays or extra_workdays list. */
+struct datelist {
+	struct item it;
+	int kind; /* D_HOLIDAYS or D_EXTRA */
+};
+
+struct src;
+
+struct loader {
+	struct diags *ds;
+	const char *where; /* the directory, for errors without a file */
+	size_t errors0;    /* errors in ds before this load */
+	struct ruleset *rs;
+	struct src *src;
+	size_t nsrc;
+	struct item *items[L_COUNT];
+	size_t nitems[L_COUNT];
+	const char *single_file[S_COUNT]; /* where first set, NULL = not */
+	int single_line[S_COUNT];
+	bool *rule_ok; /* every part of the rule resolved: analysed */
+	bool *to_ok;   /* its `to` resolved */
+	/* §4.9, filled by rules_cal_top_level(). */
+	struct item calendar; /* s = NULL: no calendar */
+	struct datelist *dates; /* top-level lists, in file order */
+	size_t ndates;
+	struct item schedules_at; /* the first `schedules` setting */
+	bool cal_ok; /* the calendar's workdays and hours are good */
+	bool *sched_named; /* per schedule: a task names it */
+};
+
+/* Reports one error or warning at FILE:LINE (§4.8). */
+void ld_report(struct loader *ld, const char *file, int line, bool warning,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#define err_at(ld, file, line, ...) ld_report(ld, file, line, false, __VA_ARGS__)
+#define warn_at(ld, file, line, ...) ld_report(ld, file, line, true, __VA_ARGS__)
+
+static inline int
+line_of(const config_setting_t *s)
+{
+	return (int)config_setting_source_line(s);
+}
+
+static inline bool
+is_collection(const config_setting_t *s)
+{
+	return config_setting_is_list(s) || config_setting_is_array(s);
+}
+
+/* Reports every member of group g not named in keys (NULL-terminated). */
+void ld_check_keys(struct loader *ld, const char *file, config_setting_t *g,
+    const char *what, const char *const *keys);
+/* The member key of group g, reported at the group's line if missing. */
+config_setting_t *ld_need(struct loader *ld, const char *file,
+    config_setting_t *g, const char *what, const char *key);
+/*
+ * The duration of setting s (named key, inside what; "" = top level).
+ * positive: must be > 0.  Reports and returns -1 when it is not good.
+ */
+int ld_get_duration(struct loader *ld, const char *file,
+    const config_setting_t *s, const char *what, const char *key,
+    bool positive, int64_t *secs /* OUT */);
+/* An integer setting's value; false when s is not an integer. */
+bool ld_get_integer(const config_setting_t *s, int64_t *v /* OUT */);
+/* "stage \"x\"" for messages, or just the kind for an unnamed item. */
+void ld_item_label(
+    const char *kind, config_setting_t *g, char *buf, size_t len);
+/* The task type named name (any of RULES_TASK_COUNT), -1 = none. */
+int ld_task_type(const char *name);
+
+/*
+ * rules_calendar.c.  Order of the calls in a load: rules_cal_top_level()
+ * for each top-level setting (1 = it was one of calendar, holidays,
+ * extra_workdays); once the names of every list are taken,
+ * rules_cal_parse() (calendar, dates, schedules, type_schedule); while
+ * parsing stage and alert tasks, rules_cal_task_schedule(); after them,
+ * rules_cal_check() (the warnings that need the whole set).
+ */
+int rules_cal_top_level(
+    struct loader *ld, const char *file, config_setting_t *m);
+void rules_cal_parse(struct loader *ld);
+/*
+ * The `schedule` key of task group g (type known when type_ok): its
+ * index in ruleset.schedules, -1 when absent or reported.
+ */
+int rules_cal_task_schedule(struct loader *ld, const char *file,
+    config_setting_t *g, const char *what, enum rules_task_type type,
+    bool type_ok);
+void rules_cal_check(struct loader *ld);
+/* Frees what rules_cal_*() put into rs (calendar and schedules). */
+void rules_cal_free(struct ruleset *rs);
+
+#endif
