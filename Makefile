@@ -9,8 +9,9 @@
 #   make install    binaries, man pages, unit, /etc/dunnd (PREFIX, DESTDIR)
 #   make bench      benchmarks printing figures against ../shared targets
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
-#   make crashtest  kill -9 at seeded random moments of ingest, clock jumps
-#                   and reloads (CRASH_SCALE times make test's, CRASH_SEED)
+#   make crashtest  kill -9 and power cuts (tests/fault/vfs.c) at seeded
+#                   moments of ingest, clock jumps, reloads and acks
+#                   (CRASH_SCALE times make test's, CRASH_SEED)
 #   make fuzz       libFuzzer targets (clang) for events, rules, requests,
 #                   FUZZ_SECONDS each (default 60)
 
@@ -75,8 +76,17 @@ $(B)/tests/libenospc.so: tests/fault/enospc.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC -O1 -g -Wall -Wextra -Werror -o $@ $< -ldl
 
+# The power-loss and fault-injection SQLite VFS shim (tests/fault/vfs.c;
+# LD_PRELOADed by the tests, never linked into dunnd).
+$(B)/tests/libfaultvfs.so: tests/fault/vfs.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O1 -g -Wall -Wextra -Werror $(shell pkg-config --cflags sqlite3) \
+	    -o $@ $< $(shell pkg-config --libs sqlite3) -pthread
+
+SHIMS	 = $(B)/tests/libenospc.so $(B)/tests/libfaultvfs.so
+
 # Integration tests start the real dunnd in temporary directories.
-integration: all $(B)/tests/libenospc.so
+integration: all $(SHIMS)
 	@python3 tests/integration/run.py --build $(B)
 
 # The contract smoke test lives outside the repository; run it when present.
@@ -95,11 +105,15 @@ test: test-deps
 # drawn from CRASH_SEED (default: now; printed, to repeat a run).
 CRASH_SCALE ?= 5
 CRASH_SEED ?= $(shell date +%s)
-crashtest: all
+# Then test_powerloss.py with CRASH_SCALE x 40 power cuts (make test: 20).
+crashtest: all $(SHIMS)
 	@echo "crashtest: CRASH_SEED=$(CRASH_SEED) CRASH_SCALE=$(CRASH_SCALE)"
 	DUNND_CRASH_SCALE=$(CRASH_SCALE) DUNND_CRASH_SEED=$(CRASH_SEED) \
 	DUNND_CRASH_FIGURES=1 python3 tests/integration/run.py --build $(B) \
 	    test_crash.py
+	DUNND_POWERLOSS_CUTS=$$(( $(CRASH_SCALE) * 40 )) \
+	DUNND_CRASH_SEED=$(CRASH_SEED) DUNND_CRASH_FIGURES=1 \
+	python3 tests/integration/run.py --build $(B) test_powerloss.py
 
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit integration
