@@ -190,14 +190,17 @@ PREFIX	?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
 MANDIR	?= $(PREFIX)/share/man
+# Every page under man/, installed by its section (the name's suffix).
+MANPAGES = $(wildcard man/*.[1-8])
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d
 	install -m 0755 $(B)/dunnd $(DESTDIR)$(PREFIX)/sbin/dunnd
 	install -m 0755 $(B)/dunnctl $(DESTDIR)$(PREFIX)/bin/dunnctl
-	install -m 0644 man/dunnctl.1 $(DESTDIR)$(MANDIR)/man1/dunnctl.1
-	install -m 0644 man/dunnd.8 $(DESTDIR)$(MANDIR)/man8/dunnd.8
+	@set -e; for f in $(MANPAGES); do \
+	    d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
+	    install -d $$d && install -m 0644 $$f $$d/; \
+	done
 	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
 	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
@@ -213,8 +216,10 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
-	    $(DESTDIR)$(MANDIR)/man1/dunnctl.1 $(DESTDIR)$(MANDIR)/man8/dunnd.8 \
 	    $(DESTDIR)$(UNITDIR)/dunnd.service
+	@set -e; for f in $(MANPAGES); do \
+	    rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; \
+	done
 	@echo "uninstall: $(SYSCONFDIR)/dunnd and the database are left in place"
 
 format:

@@ -12,7 +12,7 @@ T0 = 2026-03-02T09:00:00+08:00 (a Monday).  Every `issued` and `at` lies
 on or before T0; `due` dates may lie after it (invoices not yet due).
 
 The accounts, by what they show at T0 and in the week after it (the
-README's walkthrough; interfaces.md, rules/, domain.md):
+README's walkthrough; dunnd.rules(5), rules/):
 
   C-1001..1014      good payers: monthly invoices settled on or before
                     `due` (within grace_days); the open ones fall due from

@@ -10,8 +10,12 @@
 * `make install DESTDIR=...` lays out binaries, man pages, the unit,
   /etc/dunnd/dunnd.conf (§6's) and the rules; an edited configuration
   is kept on reinstall and left by uninstall.
-* Every man page renders without a warning (groff -ww) -- skipped
-  without groff.
+* Every page under man/ renders without a warning under groff -ww and
+  under mandoc -T lint (warnings and errors; its style notes depend on
+  which manuals the machine has) -- each skipped without its tool.
+* The reference pages exist, and nothing a user reads (man/, README.md,
+  dunnd.conf, systemd/, rules/, examples/) cites the project's internal
+  specification (interfaces.md), which is neither shipped nor installed.
 """
 import os
 import re
@@ -24,6 +28,15 @@ from lib import DUNND, ROOT
 
 UNIT = os.path.join(ROOT, "systemd", "dunnd.service")
 MAN = os.path.join(ROOT, "man")
+# The pages every installation must have (the man/ directory may hold more).
+PAGES = ("dunnctl.1", "dunnd.conf.5", "dunnd-protocol.7", "dunnd.8")
+TOOLS_MISSING = "not installed: apt-get install groff-base mandoc (make test-deps installs them)"
+
+
+def man_pages():
+    """Every page under man/, as (name, section)."""
+    return sorted((f, f.rsplit(".", 1)[1]) for f in os.listdir(MAN)
+                  if re.fullmatch(r".+\.[1-8]", f))
 
 
 def unit_settings():
@@ -76,12 +89,22 @@ class Install(unittest.TestCase):
         with tempfile.TemporaryDirectory() as dest:
             self.make_install(dest)
             for path, mode in (("usr/sbin/dunnd", 0o755), ("usr/bin/dunnctl", 0o755),
-                               ("usr/share/man/man8/dunnd.8", 0o644),
-                               ("usr/share/man/man1/dunnctl.1", 0o644),
                                ("lib/systemd/system/dunnd.service", 0o644),
                                ("etc/dunnd/dunnd.conf", 0o644)):
                 st = os.stat(os.path.join(dest, path))
                 self.assertEqual(st.st_mode & 0o777, mode, path)
+            # Every page, in the directory of its section, and nothing else.
+            man = os.path.join(dest, "usr/share/man")
+            installed = sorted((f, d[3:]) for d in os.listdir(man)
+                               for f in os.listdir(os.path.join(man, d)))
+            self.assertEqual(installed, man_pages())
+            for page in PAGES:
+                self.assertIn(page, [f for f, _ in installed])
+            for page, sec in installed:
+                path = os.path.join(man, "man" + sec, page)
+                self.assertEqual(os.stat(path).st_mode & 0o777, 0o644, path)
+                with open(path, "rb") as f, open(os.path.join(MAN, page), "rb") as g:
+                    self.assertEqual(f.read(), g.read(), page)
             self.assertEqual(sorted(os.listdir(os.path.join(dest, "etc/dunnd/rules.d"))),
                              sorted(f for f in os.listdir(os.path.join(ROOT, "rules"))
                                     if f.endswith(".conf")))
@@ -113,20 +136,71 @@ class Install(unittest.TestCase):
                                capture_output=True, text=True, timeout=60)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertFalse(os.path.exists(os.path.join(dest, "usr/sbin/dunnd")))
+            for page, sec in man_pages():
+                self.assertFalse(os.path.exists(
+                    os.path.join(dest, "usr/share/man", "man" + sec, page)), page)
             self.assertTrue(os.path.exists(conf))
 
 
 class ManPages(unittest.TestCase):
     def test_pages_exist(self):
-        self.assertTrue(os.path.exists(os.path.join(MAN, "dunnd.8")))
-        self.assertTrue(os.path.exists(os.path.join(MAN, "dunnctl.1")))
+        names = [f for f, _ in man_pages()]
+        for page in PAGES:
+            self.assertIn(page, names)
+        # A page's .Dt names it: section and title match its file.
+        for page, sec in man_pages():
+            with open(os.path.join(MAN, page)) as f:
+                m = re.search(r"^\.Dt (\S+) (\d)$", f.read(), re.M)
+            self.assertIsNotNone(m, page)
+            self.assertEqual((m.group(1), m.group(2)),
+                             (page.rsplit(".", 1)[0].upper(), sec), page)
 
-    @unittest.skipUnless(shutil.which("groff"), "groff not installed: apt-get install groff-base (make test-deps installs it)")
-    def test_render_without_warnings(self):
-        for page in sorted(os.listdir(MAN)):
+    @unittest.skipUnless(shutil.which("groff"), "groff " + TOOLS_MISSING)
+    def test_groff_renders_without_warnings(self):
+        for page, _ in man_pages():
             r = subprocess.run(["groff", "-mandoc", "-ww", "-z", os.path.join(MAN, page)],
                                capture_output=True, text=True, timeout=60)
             self.assertEqual((r.returncode, r.stderr), (0, ""), page)
+
+    @unittest.skipUnless(shutil.which("mandoc"), "mandoc " + TOOLS_MISSING)
+    def test_mandoc_lint_without_warnings(self):
+        # -W warning: warnings and errors.  Style notes are left out: one of
+        # them ("referenced manual not found") depends on which pages the
+        # machine has installed, not on ours.
+        for page, _ in man_pages():
+            r = subprocess.run(["mandoc", "-T", "lint", "-W", "warning",
+                                os.path.join(MAN, page)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""), page)
+
+    def test_mandoc_lint_sees_a_warning(self):
+        # The lint above can fail: a page with a misplaced section fails it.
+        if not shutil.which("mandoc"):
+            self.skipTest("mandoc " + TOOLS_MISSING)
+        with tempfile.TemporaryDirectory() as tmp:
+            bad = os.path.join(tmp, "bad.7")
+            with open(bad, "w") as f:
+                f.write(".Dd $Mdocdate$\n.Dt BAD 7\n.Os\n.Sh NAME\n.Nm bad\n"
+                        ".Nd bad\n.Sh SEE ALSO\n.Sh DESCRIPTION\ntext\n")
+            r = subprocess.run(["mandoc", "-T", "lint", "-W", "warning", bad],
+                               capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.stdout + r.stderr, "")
+
+
+class NoInternalCitations(unittest.TestCase):
+    """Users have the man pages, not the project's specification."""
+
+    def test_nothing_a_user_reads_cites_interfaces_md(self):
+        paths = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "dunnd.conf")]
+        for d in ("man", "systemd", "rules", "examples"):
+            for top, _, files in os.walk(os.path.join(ROOT, d)):
+                paths += [os.path.join(top, f) for f in files]
+        self.assertGreater(len(paths), 10)
+        for path in paths:
+            with open(path, "rb") as f:
+                text = f.read()
+            self.assertFalse(b"interfaces.md" in text,
+                             os.path.relpath(path, ROOT) + " cites interfaces.md")
 
 
 if __name__ == "__main__":
