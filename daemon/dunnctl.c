@@ -32,6 +32,7 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "ctl_events.h"
 #include "log.h"
 #include "protocol.h"
 #include "rules.h"
@@ -809,6 +810,10 @@ human_status(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	    json_string_value(json_object_get(rec, "clock")),
 	    json_string_value(json_object_get(rec, "now")),
 	    json_string_value(json_object_get(rec, "timezone")));
+	if (json_integer_value(json_object_get(rec, "clock_ahead")) > 0)
+		printf("clock ahead    %lld s of the system time\n",
+		    (long long)json_integer_value(
+		        json_object_get(rec, "clock_ahead")));
 	printf("rules version  %s\n",
 	    json_string_value(json_object_get(rec, "rules_version")));
 	printf("reloads        %lld",
@@ -1075,12 +1080,13 @@ ingest_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	buf_fini(&text);
 }
 
+static int ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad);
+
 static int
 cmd_ingest(struct ctl *ctl)
 {
 	const char *path = "-", *rejects = NULL;
 	struct ingest_run ir;
-	json_t *fin, *req, *counts;
 	char *data;
 	int i, rc;
 
@@ -1106,16 +1112,34 @@ cmd_ingest(struct ctl *ctl)
 		return EXIT_FAILED;
 	}
 	ir.data = data;
-	index_lines(&ir);
-	rc = EXIT_UNREACHABLE;
-	if (connect_daemon(ctl) == -1)
-		goto out;
+	rc = ingest_send(ctl, &ir, rejects != NULL);
+	if (ir.rejects != NULL)
+		fclose(ir.rejects);
+	free(ir.starts);
+	free(data);
+	return rc;
+}
+
+/*
+ * Sends ir's data as one batch (on ctl's connection, made if there is
+ * none) and prints the results and the counts; returns the exit code.
+ * ctl_events.c's commands use it too: their results print as ingest's.
+ */
+static int
+ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad)
+{
+	json_t *fin, *req, *counts;
+	int rc;
+
+	index_lines(ir);
+	if (ctl->fd == -1 && connect_daemon(ctl) == -1)
+		return EXIT_UNREACHABLE;
 	req = json_pack("{s:s,s:I,s:b,s:s}", "cmd", "ingest", "bytes",
-	    (json_int_t)ir.len, "skip_bad", rejects != NULL, "results",
+	    (json_int_t)ir->len, "skip_bad", skip_bad, "results",
 	    ctl->json ? "all" : "bad");
 	if (send_request(ctl, req) == 0)
-		(void)write_all(ctl->fd, data, ir.len);
-	fin = read_reply(ctl, ingest_record, &ir);
+		(void)write_all(ctl->fd, ir->data, ir->len);
+	fin = read_reply(ctl, ingest_record, ir);
 	/*
 	 * The counts ride in the final record as {"counts":{...}}.  With
 	 * --json stdout holds exactly one object per non-blank line, so
@@ -1141,11 +1165,6 @@ cmd_ingest(struct ctl *ctl)
 	}
 	rc = final_status(fin);
 	json_decref(fin);
-out:
-	if (ir.rejects != NULL)
-		fclose(ir.rejects);
-	free(ir.starts);
-	free(data);
 	return rc;
 }
 
@@ -1409,6 +1428,70 @@ cmd_ack(struct ctl *ctl)
 	set_string(req, "consumer", opts[0].value);
 	json_object_set_new(req, "seq", json_integer(parse_seq("SEQ", seq)));
 	return simple(ctl, req, NULL);
+}
+
+/* pause, unpause, tag, outcome (ctl_events.c) on one connection. */
+static void
+keep_first(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	json_t **out = arg;
+
+	(void)ctl;
+	(void)line;
+	if (*out == NULL)
+		*out = json_incref(rec);
+}
+
+static json_t *
+io_ask(void *arg, json_t *req, int *rc)
+{
+	struct ctl *ctl = arg;
+	json_t *fin, *rec = NULL;
+
+	if (ctl->fd == -1 && connect_daemon(ctl) == -1) {
+		json_decref(req);
+		*rc = EXIT_UNREACHABLE;
+		return NULL;
+	}
+	(void)send_request(ctl, req);
+	fin = read_reply(ctl, keep_first, &rec);
+	*rc = final_status(fin);
+	json_decref(fin);
+	if (*rc != 0 || rec == NULL) {
+		json_decref(rec);
+		if (*rc == 0)
+			*rc = EXIT_FAILED;
+		return NULL;
+	}
+	return rec;
+}
+
+static int
+io_ingest(void *arg, char *line)
+{
+	struct ingest_run ir;
+	int rc;
+
+	memset(&ir, 0, sizeof(ir));
+	ir.data = line;
+	ir.len = strlen(line);
+	rc = ingest_send(arg, &ir, false);
+	free(ir.starts);
+	free(line);
+	return rc;
+}
+
+static void __attribute__((noreturn)) io_usage(const char *msg)
+{
+	die_usage("%s", msg);
+}
+
+static int
+cmd_events(struct ctl *ctl)
+{
+	struct ctl_io io = { io_ask, io_ingest, io_usage, ctl, ctl->json };
+
+	return ctl_events_run(ctl->argc, ctl->argv, &io);
 }
 
 /* §3's money facts, shown as amounts. */
@@ -2005,6 +2088,10 @@ static const struct command commands[] = {
 	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
 	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
+	{ "pause", "ACCOUNT", cmd_events },
+	{ "unpause", "ACCOUNT", cmd_events },
+	{ "tag", "ACCOUNT [+TAG...] [-TAG...]", cmd_events },
+	{ "outcome", "TASK RESULT [--note TEXT] [--at TIME]", cmd_events },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
 	{ "simulate", "--rules DIR", cmd_simulate },

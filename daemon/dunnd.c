@@ -1,8 +1,10 @@
 /*
  * dunnd — main(): options, --check, wiring, loop_run().
  *
- * dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]   (§6)
+ * dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]
+ *       [--clock-ahead-ok]                                      (§6)
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <getopt.h>
 #ifdef __GLIBC__
@@ -18,16 +20,64 @@
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
+#include "principals.h"
 #include "rules.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
 
+/*
+ * §6: under the wall clock, a stored clock position further ahead of the
+ * system time than this refuses the start (without --clock-ahead-ok).
+ */
+#define CLOCK_AHEAD_MAX 3600
+
 static void __attribute__((noreturn)) usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-	    "usage: dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]]\n");
+	    "usage: dunnd [-c dunnd.conf] [-f] [--check] [--test-clock[=TIME]] [--clock-ahead-ok]\n");
 	exit(rc);
+}
+
+/* "3d 4h 5m 6s" for a span of seconds (> 0). */
+static void
+span_text(int64_t s, char *buf, size_t len)
+{
+	int64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+
+	if (d > 0)
+		snprintf(buf, len, "%lldd %lldh %lldm", (long long)d,
+		    (long long)h, (long long)m);
+	else if (h > 0)
+		snprintf(buf, len, "%lldh %lldm %llds", (long long)h,
+		    (long long)m, (long long)(s % 60));
+	else
+		snprintf(buf, len, "%lldm %llds", (long long)m,
+		    (long long)(s % 60));
+}
+
+/*
+ * §6: the stored clock position ahead of the system time by more than an
+ * hour (a database run on a test clock, a machine booted with a wrong
+ * clock) refuses the start unless ok; 0 to go on, -1 to refuse.
+ */
+static int
+check_clock_ahead(int64_t pos, int64_t wall, bool ok)
+{
+	char span[64], at[CLOCK_TS_LEN];
+
+	if (pos - wall <= CLOCK_AHEAD_MAX)
+		return 0;
+	span_text(pos - wall, span, sizeof(span));
+	clock_format_ts(pos, at);
+	if (!ok) {
+		log_err("dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: refusing to start; correct the system clock, or start with --clock-ahead-ok to run on from the stored position",
+		    at, span, (long long)(pos - wall));
+		return -1;
+	}
+	log_warnx("dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: running on from it (--clock-ahead-ok)",
+	    at, span, (long long)(pos - wall));
+	return 0;
 }
 
 static void
@@ -37,7 +87,12 @@ print_diags(const struct diags *ds)
 	size_t i;
 
 	for (i = 0; i < ds->n; i++) {
-		diag_format(&ds->v[i], line, sizeof(line));
+		/* Line 0: a setting of dunnd.conf, which keeps no lines. */
+		if (ds->v[i].line == 0)
+			snprintf(line, sizeof(line), "%s: %s%s", ds->v[i].file,
+			    ds->v[i].warning ? "warning: " : "", ds->v[i].msg);
+		else
+			diag_format(&ds->v[i], line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 	}
 }
@@ -48,12 +103,14 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "check", no_argument, NULL, 'C' },
 		{ "test-clock", optional_argument, NULL, 'T' },
+		{ "clock-ahead-ok", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = CONF_DEFAULT_PATH, *test_time = NULL, *why;
 	bool foreground = false, check = false, test_clock = false;
+	bool ahead_ok = false;
 	struct server srv;
 	struct diags ds;
 	char err[STORE_ERR_LEN];
@@ -83,6 +140,9 @@ main(int argc, char *argv[])
 		case 'C':
 			check = true;
 			break;
+		case 'A':
+			ahead_ok = true;
+			break;
 		case 'T':
 			test_clock = true;
 			test_time = optarg;
@@ -98,6 +158,12 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage(2);
+	/*
+	 * The database, its WAL and SHM, backups: customer names and phone
+	 * numbers, for dunnd's user only (0600), also outside systemd's
+	 * UMask=.  The socket sets its own mode (0660).
+	 */
+	umask(0077);
 
 	memset(&srv, 0, sizeof(srv));
 	srv.queue_tail = &srv.queue;
@@ -112,10 +178,12 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dunnd: --test-clock=%s: %s\n", test_time, why);
 		goto out;
 	}
+	/* §6: what a start resolves, --check resolves too. */
+	principals_check(srv.conf, &ds);
 	srv.rules = rules_load_dir(srv.conf->rules, &ds);
 	print_diags(&ds);
-	if (srv.rules == NULL || check) {
-		rc = srv.rules == NULL ? 1 : 0;
+	if (srv.rules == NULL || ds.errors > 0 || check) {
+		rc = srv.rules == NULL || ds.errors > 0 ? 1 : 0;
 		goto out;
 	}
 
@@ -144,6 +212,8 @@ main(int argc, char *argv[])
 	if (rc == 0)
 		pos = t;
 	rc = 1;
+	if (!test_clock && check_clock_ahead(pos, t, ahead_ok) == -1)
+		goto out;
 	if (test_clock)
 		clock_test_start(t > pos ? t : pos);
 	if (engine_open(&srv.engine, srv.store, srv.rules, !test_clock,

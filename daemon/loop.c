@@ -153,11 +153,29 @@ due_cb(struct ev_loop *ev, ev_periodic *w, int revents)
 		lp->retry_at = 0.;
 }
 
-/* Between the due moments caught up at start: only a pending stop. */
+/*
+ * Under systemd a start that catches up a long stop may outlast
+ * TimeoutStartSec= before READY=1: at the first moment caught up and then
+ * every EXTEND_EVERY_MS, the timeout is pushed EXTEND_USEC further.
+ */
+#define EXTEND_EVERY_MS 5000
+#define EXTEND_USEC     30000000
+
+/* Between the due moments caught up at start: a pending stop, and
+ * systemd's start timeout. */
 static bool
 early_yield_cb(void *arg)
 {
+	static int64_t last_ms = -1;
+	int64_t now_ms = clock_mono_ms();
+
 	(void)arg;
+	if (last_ms == -1 || now_ms - last_ms >= EXTEND_EVERY_MS) {
+		last_ms = now_ms;
+		sd_notifyf(0,
+		    "EXTEND_TIMEOUT_USEC=%d\nSTATUS=catching up the moments missed while stopped",
+		    EXTEND_USEC);
+	}
 	return stop_pending();
 }
 

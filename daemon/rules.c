@@ -36,6 +36,7 @@
 
 #include <sys/stat.h>
 
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -188,6 +189,7 @@ struct src {
 	size_t len;
 	bool readable; /* read whole, no NUL byte */
 	bool parsed;
+	size_t syntax; /* its syntax error's index in the diags, or SIZE_MAX */
 	config_t cfg;
 };
 
@@ -654,17 +656,100 @@ prescan(struct loader *ld, const char *file, const char *t, size_t len,
 
 /* Phase 3: parsing. */
 
+/*
+ * libconfig 1.5 says only "syntax error" and a line.  Where the brackets
+ * tell more, say it: a closing bracket that does not match the one open
+ * (at libconfig's line), or a bracket or string still open at the end of
+ * the file.  t is the prescanned text (strings, comments as in libconfig).
+ */
+static void
+syntax_hint(const char *t, int at, char *hint, size_t len)
+{
+	static const char pairs[] = "{}()[]";
+	char open[64];
+	int lines[64], line = 1, string_line = 0;
+	size_t depth = 0, i;
+	const char *p;
+
+	hint[0] = '\0';
+	for (i = 0; t[i] != '\0'; i++) {
+		char c = t[i], d = t[i + 1];
+
+		if (c == '\n') {
+			line++;
+		} else if (c == '"') {
+			string_line = line;
+			for (i++; t[i] != '\0' && t[i] != '"'; i++) {
+				if (t[i] == '\n')
+					line++;
+				if (t[i] == '\\' && t[i + 1] != '\0')
+					i++;
+			}
+			if (t[i] == '\0') {
+				snprintf(hint, len,
+				    ": the string opened at line %d is never closed",
+				    string_line);
+				return;
+			}
+		} else if (c == '#' || (c == '/' && d == '/')) {
+			while (t[i + 1] != '\0' && t[i + 1] != '\n')
+				i++;
+		} else if (c == '/' && d == '*') {
+			for (i += 2; t[i] != '\0' &&
+			     !(t[i] == '*' && t[i + 1] == '/');
+			     i++)
+				line += t[i] == '\n';
+			if (t[i] == '\0')
+				return;
+			i++;
+		} else if ((p = strchr(pairs, c)) != NULL && c != '\0') {
+			if ((p - pairs) % 2 == 0) {
+				if (depth == sizeof(open))
+					return;
+				open[depth] = c;
+				lines[depth++] = line;
+				continue;
+			}
+			if (depth > 0 && open[depth - 1] == p[-1]) {
+				depth--;
+				continue;
+			}
+			if (line != at)
+				return;
+			if (depth == 0)
+				snprintf(hint, len,
+				    ": unexpected \"%c\": nothing is open to close",
+				    c);
+			else
+				snprintf(hint, len,
+				    ": expected \"%c\" to close the \"%c\" of line %d, not \"%c\"",
+				    pairs[strchr(pairs, open[depth - 1]) - pairs +
+				        1],
+				    open[depth - 1], lines[depth - 1], c);
+			return;
+		}
+	}
+	if (depth > 0 && at >= line - 1)
+		snprintf(hint, len,
+		    ": expected \"%c\" to close the \"%c\" of line %d before the end of the file",
+		    pairs[strchr(pairs, open[depth - 1]) - pairs + 1],
+		    open[depth - 1], lines[depth - 1]);
+}
+
 static void
 parse_src(struct loader *ld, struct src *s)
 {
 	const char *nul, *why;
 	struct buf scan;
+	char hint[DIAG_MSG_MAX / 2];
 	size_t k;
-	int lines = 1;
+	int lines = 1, line;
 
+	s->syntax = SIZE_MAX;
 	if ((nul = memchr(s->text, '\0', s->len)) != NULL) {
 		for (k = 0; s->text + k < nul; k++)
 			lines += s->text[k] == '\n';
+		s->syntax = ld->ds->n;
 		err_at(ld, s->name, lines,
 		    "the file contains a NUL byte: is it a rule file?");
 		return;
@@ -672,6 +757,7 @@ parse_src(struct loader *ld, struct src *s)
 	for (k = 0; k < s->len; k++)
 		lines += s->text[k] == '\n';
 	if (lines > RULES_LINES_MAX) {
+		s->syntax = ld->ds->n;
 		err_at(ld, s->name, 0,
 		    "the file has more than %d lines: split it",
 		    RULES_LINES_MAX);
@@ -687,14 +773,19 @@ parse_src(struct loader *ld, struct src *s)
 		return;
 	}
 	why = config_error_text(&s->cfg);
+	line = config_error_line(&s->cfg);
+	s->syntax = ld->ds->n;
 	if (strcmp(why, "duplicate setting name") == 0)
-		err_at(ld, s->name, config_error_line(&s->cfg),
+		err_at(ld, s->name, line,
 		    "duplicate setting: the same name is set twice in one group");
-	else if (strcmp(why, "syntax error") == 0)
-		err_at(ld, s->name, config_error_line(&s->cfg), "syntax error");
-	else
-		err_at(ld, s->name, config_error_line(&s->cfg),
-		    "syntax error: %s", why);
+	else if (strcmp(why, "mismatched element type in array") == 0)
+		err_at(ld, s->name, line,
+		    "syntax error: an array [ ... ] holds values of one type only (all strings, or all numbers): mismatched element type");
+	else if (strcmp(why, "syntax error") == 0) {
+		syntax_hint(buf_data(&scan), line, hint, sizeof(hint));
+		err_at(ld, s->name, line, "syntax error%s", hint);
+	} else
+		err_at(ld, s->name, line, "syntax error: %s", why);
 	buf_fini(&scan);
 }
 
@@ -1805,53 +1896,169 @@ struct graph {
 	size_t *off, *adj;
 };
 
-/* Names one shortest cycle through first inside component cid. */
+/* Breadth-first distances from src inside component cid, along adj
+ * (off/adj: forward or reverse edges); SIZE_MAX = not reached. */
 static void
-report_cycle(struct loader *ld, const struct graph *g, const size_t *comp,
-    size_t cid, size_t first)
+bfs(size_t n, const size_t *off, const size_t *adj, const size_t *comp,
+    size_t cid, size_t src, size_t *dist, size_t *queue)
 {
-	const struct ruleset *rs = ld->rs;
-	size_t *prev = xmalloc(g->n * sizeof(*prev));
-	size_t *queue = xmalloc(g->n * sizeof(*queue));
-	size_t *path = xmalloc((g->n + 1) * sizeof(*path));
-	size_t qh = 0, qt = 0, x, e, w, last = first, np = 0, i;
-	char msg[DIAG_MSG_MAX];
-	size_t used;
+	size_t qh = 0, qt = 0, x, e, w;
 
-	for (i = 0; i < g->n; i++)
-		prev[i] = SIZE_MAX;
-	queue[qt++] = first;
-	while (qh < qt && last == first) {
+	for (x = 0; x < n; x++)
+		dist[x] = SIZE_MAX;
+	dist[src] = 0;
+	queue[qt++] = src;
+	while (qh < qt) {
 		x = queue[qh++];
-		for (e = g->off[x]; e < g->off[x + 1]; e++) {
-			w = g->adj[e];
-			if (comp[w] != cid)
-				continue;
-			if (w == first) {
-				last = x;
-				break;
-			}
-			if (prev[w] == SIZE_MAX) {
-				prev[w] = x;
+		for (e = off[x]; e < off[x + 1]; e++) {
+			w = adj[e];
+			if (comp[w] == cid && dist[w] == SIZE_MAX) {
+				dist[w] = dist[x] + 1;
 				queue[qt++] = w;
 			}
 		}
 	}
-	/* A component of two or more rules always has one. */
-	for (x = last; x != first; x = prev[x])
-		path[np++] = x;
-	path[np++] = first;
+}
+
+/*
+ * §4.8: names a shortest cycle of component cid: among equals the one
+ * whose rule positions, sorted, come first, written from its first rule
+ * in rule order, at that rule's line.
+ *
+ * Let L be the shortest cycle length and s the first rule on any cycle
+ * of length L (every such cycle through s has only later rules).  On a
+ * cycle of length L through s each rule x stands at position d(s, x),
+ * and d(x, s) = L - d(s, x): a shorter arc would close a shorter cycle.
+ * So these cycles are exactly the paths through the layers
+ * {x : d(s, x) = i, d(x, s) = L - i}, and one rule per layer decides the
+ * cycle (the tie-break on cycle order never has two to choose from).
+ * The sorted positions come first lexicographically when each next
+ * smallest rule is taken greedily among those still on a path through
+ * the rules taken: x in a free layer is, when it is reached from the
+ * taken rule of the nearest taken layer before it and reaches the one
+ * after it, layer by layer.  Polynomial: L passes over the edges.
+ */
+static void
+report_cycle(
+    struct loader *ld, const struct graph *g, const size_t *comp, size_t cid)
+{
+	const struct ruleset *rs = ld->rs;
+	size_t n = g->n, x, e, w, v, s = SIZE_MAX, L = SIZE_MAX, i, k, best;
+	size_t *roff = xcalloc(n + 2, sizeof(*roff));
+	size_t *radj = xmalloc((g->off[n] + 1) * sizeof(*radj));
+	size_t *dist = xmalloc(n * sizeof(*dist));
+	size_t *rdist = xmalloc(n * sizeof(*rdist));
+	size_t *queue = xmalloc(n * sizeof(*queue));
+	size_t *layer = xmalloc(n * sizeof(*layer));
+	size_t *fixed, *order;
+	bool *fw = xcalloc(n, sizeof(*fw)), *bw = xcalloc(n, sizeof(*bw));
+	char msg[DIAG_MSG_MAX];
+	size_t used;
+
+	/* Reverse edges, compressed rows. */
+	for (e = 0; e < g->off[n]; e++)
+		roff[g->adj[e] + 2]++;
+	for (x = 0; x < n; x++)
+		roff[x + 2] += roff[x + 1];
+	for (x = 0; x < n; x++)
+		for (e = g->off[x]; e < g->off[x + 1]; e++)
+			radj[roff[g->adj[e] + 1]++] = x;
+	/* L and s: the first rule whose shortest cycle is shortest. */
+	for (v = 0; v < n; v++) {
+		if (comp[v] != cid)
+			continue;
+		bfs(n, g->off, g->adj, comp, cid, v, dist, queue);
+		for (e = roff[v]; e < roff[v + 1]; e++) {
+			x = radj[e];
+			if (dist[x] != SIZE_MAX && dist[x] + 1 < L) {
+				L = dist[x] + 1;
+				s = v;
+			}
+		}
+	}
+	/* A component of two or more rules always has a cycle. */
+	assert(s != SIZE_MAX && L >= 2);
+	bfs(n, g->off, g->adj, comp, cid, s, dist, queue);
+	bfs(n, roff, radj, comp, cid, s, rdist, queue);
+	/* The layers, and the rules in layer order. */
+	order = xmalloc(n * sizeof(*order));
+	fixed = xmalloc(L * sizeof(*fixed));
+	for (x = 0; x < n; x++)
+		layer[x] = x == s ? 0
+		    : dist[x] != SIZE_MAX && rdist[x] != SIZE_MAX &&
+		        dist[x] + rdist[x] == L
+		    ? dist[x]
+		    : SIZE_MAX;
+	k = 0;
+	for (i = 0; i < L; i++) {
+		fixed[i] = SIZE_MAX;
+		for (x = 0; x < n; x++)
+			if (layer[x] == i)
+				order[k++] = x;
+	}
+	fixed[0] = s;
+	for (;;) {
+		/* Forward: reached from the taken rules, layer by layer. */
+		for (i = 0; i < k; i++) {
+			x = order[i];
+			fw[x] = layer[x] == 0 ? x == s : fw[x];
+			if (fixed[layer[x]] != SIZE_MAX && fixed[layer[x]] != x)
+				fw[x] = false;
+			if (!fw[x] || layer[x] + 1 == L)
+				continue;
+			for (e = g->off[x]; e < g->off[x + 1]; e++) {
+				w = g->adj[e];
+				if (layer[w] == layer[x] + 1)
+					fw[w] = true;
+			}
+		}
+		/* Backward: reaching the taken rules, layers descending. */
+		for (i = k; i-- > 0;) {
+			x = order[i];
+			bw[x] = false;
+			if (fixed[layer[x]] != SIZE_MAX && fixed[layer[x]] != x)
+				continue;
+			for (e = g->off[x]; e < g->off[x + 1]; e++) {
+				w = g->adj[e];
+				if (layer[x] + 1 == L ? w == s
+				                      : layer[w] == layer[x] + 1 &&
+				            bw[w]) {
+					bw[x] = true;
+					break;
+				}
+			}
+		}
+		best = SIZE_MAX;
+		for (i = 0; i < k; i++) {
+			x = order[i];
+			if (fixed[layer[x]] == SIZE_MAX && fw[x] && bw[x] &&
+			    x < best)
+				best = x;
+		}
+		if (best == SIZE_MAX)
+			break;
+		fixed[layer[best]] = best;
+		for (i = 0; i < k; i++)
+			fw[order[i]] = false;
+	}
 	used = (size_t)snprintf(msg, sizeof(msg), "rule cycle:");
-	for (i = np; i > 0 && used < sizeof(msg); i--)
+	for (i = 0; i < L && used < sizeof(msg); i++)
 		used += (size_t)snprintf(msg + used, sizeof(msg) - used,
-		    " %s ->", rs->rules[path[i - 1]].name);
+		    " %s ->", rs->rules[fixed[i]].name);
 	if (used < sizeof(msg))
 		snprintf(msg + used, sizeof(msg) - used, " %s",
-		    rs->rules[first].name);
-	err_at(ld, rs->rules[first].file, rs->rules[first].line, "%s", msg);
-	free(prev);
+		    rs->rules[s].name);
+	err_at(ld, rs->rules[s].file, rs->rules[s].line, "%s", msg);
+	free(roff);
+	free(radj);
+	free(dist);
+	free(rdist);
 	free(queue);
-	free(path);
+	free(layer);
+	free(fixed);
+	free(order);
+	free(fw);
+	free(bw);
 }
 
 /*
@@ -1871,7 +2078,7 @@ find_cycles(struct loader *ld, const struct graph *g)
 	size_t *cv = xmalloc(n * sizeof(*cv));
 	size_t *ce = xmalloc(n * sizeof(*ce));
 	bool *on = xcalloc(n, sizeof(*on));
-	size_t v0, v, w, u, first, size;
+	size_t v0, v, w, u, size;
 
 	for (v = 0; v < n; v++)
 		num[v] = comp[v] = SIZE_MAX;
@@ -1899,18 +2106,15 @@ find_cycles(struct loader *ld, const struct graph *g)
 				continue;
 			}
 			if (low[v] == num[v]) {
-				first = SIZE_MAX;
 				size = 0;
 				do {
 					w = stack[--sp];
 					on[w] = false;
 					comp[w] = ncomp;
-					if (w < first)
-						first = w;
 					size++;
 				} while (w != v);
 				if (size >= 2)
-					report_cycle(ld, g, comp, ncomp, first);
+					report_cycle(ld, g, comp, ncomp);
 				ncomp++;
 			}
 			cp--;
@@ -2078,6 +2282,32 @@ finish(struct ruleset *rs)
 	}
 }
 
+/*
+ * Of the diags added since n0 (while parsing), keeps only the files'
+ * syntax errors: what prescan found in other lines goes with the rest.
+ */
+static void
+keep_syntax_only(struct loader *ld, size_t n0)
+{
+	struct diags *ds = ld->ds;
+	size_t i, j, k = n0;
+
+	for (j = n0; j < ds->n; j++) {
+		for (i = 0; i < ld->nsrc; i++)
+			if (ld->src[i].syntax == j)
+				break;
+		if (i == ld->nsrc) {
+			if (ds->v[j].warning)
+				ds->warnings--;
+			else
+				ds->errors--;
+			continue;
+		}
+		ds->v[k++] = ds->v[j];
+	}
+	ds->n = k;
+}
+
 /* The whole load, once the files are in ld->src. */
 static struct ruleset *
 load(struct loader *ld)
@@ -2085,8 +2315,8 @@ load(struct loader *ld)
 	struct ruleset *rs = ld->rs;
 	struct hash128 h;
 	uint8_t digest[HASH_LEN], lenbuf[8];
-	size_t i, k;
-	bool all_parsed = true;
+	size_t i, k, n0;
+	bool all_parsed = true, syntax = false;
 	uint64_t n;
 
 	/*
@@ -2106,10 +2336,22 @@ load(struct loader *ld)
 	hash_final(&h, digest);
 	hash_hex(digest, rs->version);
 
+	n0 = ld->ds->n;
 	for (i = 0; i < ld->nsrc; i++) {
+		ld->src[i].syntax = SIZE_MAX;
 		if (ld->src[i].text != NULL)
 			parse_src(ld, &ld->src[i]);
-		if (ld->src[i].parsed)
+		if (ld->src[i].syntax != SIZE_MAX)
+			syntax = true;
+	}
+	/*
+	 * §4.8: with a syntax error only the syntax errors are reported; the
+	 * other checks need the whole set and would cascade.
+	 */
+	if (syntax)
+		keep_syntax_only(ld, n0);
+	for (i = 0; i < ld->nsrc; i++) {
+		if (ld->src[i].parsed && !syntax)
 			top_level(ld, &ld->src[i]);
 		else
 			all_parsed = false;

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "conf.h"
 #include "engine.h"
@@ -51,7 +52,7 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	const struct ruleset *rs = srv->rules;
 	struct acct *const *all;
 	json_t *rec, *stages;
-	int64_t *counts;
+	int64_t *counts, ahead;
 	size_t i, n;
 
 	(void)req;
@@ -78,6 +79,10 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 		    json_pack("{s:o,s:b}", "at",
 		        eval_json_ts(srv->last_reload_at), "ok",
 		        srv->last_reload_ok));
+	/* §6: how far the clock stands ahead of the system time. */
+	ahead = server_now(srv) - clock_wall();
+	json_object_set_new(
+	    rec, "clock_ahead", json_integer(ahead > 0 ? ahead : 0));
 	conn_send(c, rec);
 	conn_reply_ok(c, NULL);
 }
@@ -439,6 +444,8 @@ cmd_ack(struct server *srv, struct conn *c, json_t *req)
 	int64_t seq = json_integer_value(json_object_get(req, "seq"));
 
 	if (seq > srv->engine.feed_head) {
+		audit_log(c, "ack %s %lld: refused: beyond the feed head",
+		    consumer, (long long)seq);
 		conn_reply_error(c, "seq %lld is beyond the feed head %lld",
 		    (long long)seq, (long long)srv->engine.feed_head);
 		return;
@@ -448,17 +455,36 @@ cmd_ack(struct server *srv, struct conn *c, json_t *req)
 	        -1 ||
 	    store_commit(srv->store) == -1) {
 		store_rollback(srv->store);
+		audit_log(c, "ack %s %lld: failed: %s", consumer,
+		    (long long)seq, store_errmsg(srv->store));
 		conn_reply_error(
 		    c, "cannot store the cursor: %s", store_errmsg(srv->store));
 		return;
 	}
+	audit_log(c, "ack %s %lld: ok", consumer, (long long)seq);
 	conn_reply_ok(c,
 	    json_pack(
 	        "{s:s,s:I}", "consumer", consumer, "seq", (json_int_t)seq));
 }
 
+static void clock_request(struct server *srv, struct conn *c, json_t *req);
+
+/* clock (§7), audited with the clock it left. */
 static void
 cmd_clock(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *set = json_string_value(json_object_get(req, "set"));
+	const char *adv = json_string_value(json_object_get(req, "advance"));
+	char ts[CLOCK_TS_LEN];
+
+	clock_request(srv, c, req);
+	clock_format_ts(server_now(srv), ts);
+	audit_log(c, "clock %s %s: now %s", set != NULL ? "set" : "advance",
+	    set != NULL ? set : (adv != NULL ? adv : "-"), ts);
+}
+
+static void
+clock_request(struct server *srv, struct conn *c, json_t *req)
 {
 	const char *set = json_string_value(json_object_get(req, "set"));
 	const char *adv = json_string_value(json_object_get(req, "advance"));
@@ -640,6 +666,8 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 	if (rc == 0 && proto_cmd_info(req.cmd)->admin && !conn_is_admin(c)) {
 		rc = -1;
 		snprintf(err, sizeof(err), "permission denied");
+		audit_log(c, "%s: refused: permission denied",
+		    proto_cmd_info(req.cmd)->name);
 	}
 	if (rc != 0) {
 		/* §8: a refused request's body is read and thrown away. */
@@ -794,6 +822,13 @@ server_flush(struct server *srv)
 	for (p = head; p != NULL; p = next) {
 		next = p->next;
 		ingest_finish(&p->b);
+		audit_log(p->c,
+		    "ingest: %lld ok, %lld duplicate, %lld error, %lld rolled_back: %s",
+		    (long long)p->b.counts[INGEST_OK],
+		    (long long)p->b.counts[INGEST_DUPLICATE],
+		    (long long)p->b.counts[INGEST_ERROR],
+		    (long long)p->b.counts[INGEST_ROLLED_BACK],
+		    p->b.committed ? "committed" : "nothing committed");
 		bytes += p->len;
 		reply_batch(p->c, &p->b, (p->flags & SERVER_BAD_ONLY) != 0);
 		ingest_batch_fini(&p->b);
@@ -879,6 +914,7 @@ server_reload(struct server *srv, struct conn *c)
 				    store_errmsg(srv->store));
 		}
 		if (rc != 0) {
+			audit_log(c, "reload: not done");
 			rules_free(rs);
 			srv->last_reload_ok = false;
 			loop_notify("READY=1");
@@ -888,12 +924,14 @@ server_reload(struct server *srv, struct conn *c)
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
+		audit_log(c, "reload: refused: %zu errors", ds.errors);
 		log_err("rules: reload refused: %zu errors, keeping %s",
 		    ds.errors, srv->rules->version);
 		if (c != NULL)
 			conn_reply_error(
 			    c, "reload refused: %zu errors", ds.errors);
 	} else {
+		audit_log(c, "reload: ok, version %s", rs->version);
 		log_info("rules: reloaded, version %s", rs->version);
 		rules_free(srv->rules);
 		srv->rules = rs;

@@ -127,18 +127,11 @@ resolve(char **names, uid_t **uids, size_t *nuids, gid_t **gids, size_t *ngids)
 				push_gid(gids, ngids, (gid_t)id);
 			else if ((gr = getgrnam(*p + 1)) != NULL)
 				push_gid(gids, ngids, gr->gr_gid);
-			else
-				log_warnx(
-				    "socket: unknown group \"%s\" in access list, skipped",
-				    *p + 1);
 		} else if (numeric(*p, &id))
 			push_uid(uids, nuids, (uid_t)id);
 		else if ((pw = getpwnam(*p)) != NULL)
 			push_uid(uids, nuids, pw->pw_uid);
-		else
-			log_warnx(
-			    "socket: unknown user \"%s\" in access list, skipped",
-			    *p);
+		/* Unknown names are skipped: principals_check() said so. */
 	}
 }
 

@@ -62,6 +62,33 @@ static const struct dcase
 	        { B, { "10-x.conf", "a = ;\n" },
 	            { "20-y.conf", "\n\nb = = 1;\n" } },
 	        "10-x.conf:1: syntax error\n20-y.conf:3: syntax error", true },
+	    /* §4.8: a syntax error anywhere: only the syntax errors. */
+	    { "syntax error hides the cascade of the other files",
+	        { { "10-stages.conf",
+	              "stages = ( { name = \"a\"; tasks = ( { type = \"call\"; script = \"s\"; } ); },\n"
+	              "  { name = \"b\"; } );\n" },
+	            { "20-inc.conf", "@include \"x\"\ntrend_window = 13;\n" },
+	            { "40-scripts.conf",
+	                "scripts = ( { name = \"s\"; checklist = [ \"x\" ]; } \n);\nfoo = ;\n" } },
+	        "40-scripts.conf:3: syntax error", true },
+	    { "syntax error: a bracket never closed",
+	        { B, { "10-x.conf", "stages = ( { name = \"b\"; }\n\n" } },
+	        "10-x.conf:3: syntax error: expected \")\" to close the \"(\" of line 1 before the end of the file",
+	        true },
+	    { "syntax error: the wrong closing bracket",
+	        { B, { "10-x.conf", "\nstages = ( { name = \"b\"; ]\n" } },
+	        "10-x.conf:2: syntax error: expected \"}\" to close the \"{\" of line 2, not \"]\"",
+	        true },
+	    { "syntax error: a string never closed",
+	        { B, { "10-x.conf", "stages = ( { name = \"b; }\n\n" } },
+	        "10-x.conf:3: syntax error: the string opened at line 1 is never closed",
+	        true },
+	    { "syntax error: an array of mixed types",
+	        { B,
+	            { "10-x.conf",
+	                "scripts = ( { name = \"t\";\n checklist = [ \"x\", 1 ]; } );\n" } },
+	        "10-x.conf:2: syntax error: an array [ ... ] holds values of one type only (all strings, or all numbers): mismatched element type",
+	        true },
 	    { "a list twice in one file",
 	        { B,
 	            { "10-x.conf",
@@ -632,6 +659,24 @@ static const struct dcase cycles[] = {
 	        "  { name = \"cd\"; from = \"c\"; to = \"d\"; when = { days_overdue = { max = 0; }; }; },\n"
 	        "  { name = \"da\"; from = \"d\"; to = \"a\"; when = { }; } );\n" } },
 	    "10-x.conf:2: rule cycle: ab -> bc -> cd -> da -> ab", true },
+	{ "the shortest cycle of the set, not one through its first rule",
+	    { { "10-x.conf",
+	        "stages = ( { name = \"a\"; }, { name = \"b\"; }, { name = \"c\"; }, { name = \"d\"; } );\n"
+	        "rules = ( { name = \"r1\"; from = \"a\"; to = \"b\"; when = { }; },\n"
+	        "  { name = \"r2\"; from = \"b\"; to = \"c\"; when = { }; },\n"
+	        "  { name = \"r3\"; from = \"c\"; to = \"d\"; when = { }; },\n"
+	        "  { name = \"r4\"; from = \"d\"; to = \"a\"; when = { days_overdue = { min = 1; }; }; },\n"
+	        "  { name = \"r5\"; from = \"d\"; to = \"c\"; when = { days_overdue = { max = 5; }; }; } );\n" } },
+	    "10-x.conf:4: rule cycle: r3 -> r5 -> r3", true },
+	{ "equal lengths: the sorted positions that come first",
+	    { { "10-x.conf",
+	        "stages = ( { name = \"a\"; }, { name = \"b\"; }, { name = \"c\"; }, { name = \"d\"; } );\n"
+	        "rules = ( { name = \"r1\"; from = \"a\"; to = \"b\"; when = { }; },\n"
+	        "  { name = \"r2\"; from = \"c\"; to = \"a\"; when = { }; },\n"
+	        "  { name = \"r3\"; from = \"b\"; to = \"d\"; when = { days_overdue = { max = 5; }; }; },\n"
+	        "  { name = \"r4\"; from = \"d\"; to = \"a\"; when = { }; },\n"
+	        "  { name = \"r5\"; from = \"b\"; to = \"c\"; when = { days_overdue = { min = 1; }; }; } );\n" } },
+	    "10-x.conf:2: rule cycle: r1 -> r5 -> r2 -> r1", true },
 	{ "a rule whose to is the stage it comes from cannot follow",
 	    { { "10-x.conf",
 	        "stages = ( { name = \"a\"; }, { name = \"b\"; } );\n"

@@ -1,0 +1,258 @@
+"""Operator safety (issue 28): the clock that cannot run ahead (§6), file
+modes, the audit log, dunnd --check resolving users and groups, the
+convenience commands of dunnctl (§7) and its conventions."""
+import datetime
+import json
+import os
+import stat
+import subprocess
+import unittest
+
+from lib import (DUNND, DUNNCTL, WRAPPER, DaemonTest, account_records,
+                 ingest_events, task_records)
+
+TZ = datetime.timezone(datetime.timedelta(hours=8))
+
+ACCOUNT = {"type": "account", "id": "a1", "account": "A", "name": "A Co",
+           "currency": "CNY", "size": "small", "tags": ["key_account"]}
+
+
+class ClockAhead(DaemonTest):
+    def run_once_in_future(self, d, days):
+        future = (datetime.datetime.now(TZ) + datetime.timedelta(days=days)).replace(
+            microsecond=0)
+        d.clock = future.isoformat()
+        d.start()
+        self.assertEqual(d.stop(), 0)
+        d.clock = None
+
+    def test_refused_two_days_ahead_then_overridden(self):
+        d = self.daemon()
+        self.run_once_in_future(d, 2)
+        p = d.spawn()
+        rc = p.wait(60)
+        self.assertEqual(rc, 1, d.log()[-2000:])
+        log = d.log()
+        self.assertIn("ahead of the system time", log)
+        self.assertIn("--clock-ahead-ok", log)
+        self.assertRegex(log, r"is 1d 23h \d+m \(\d+ s\) ahead|is 2d 0h 0m")
+        self.assertFalse(os.path.exists(d.sock))
+        # The override: it runs on from the stored position.
+        d.start(extra=["--clock-ahead-ok"])
+        st = d.status()
+        self.assertEqual(st["clock"], "wall")
+        self.assertGreater(st["clock_ahead"], 2 * 86400 - 600)
+        self.assertLessEqual(st["clock_ahead"], 2 * 86400)
+        r = d.ctl("status")
+        self.assertIn("clock ahead", r.stdout)
+        self.assertEqual(d.stop(), 0)
+
+    def test_up_to_an_hour_ahead_starts(self):
+        d = self.daemon()
+        self.run_once_in_future(d, 0.5 / 24)
+        d.start()
+        st = d.status()
+        self.assertGreater(st["clock_ahead"], 0)
+        self.assertLessEqual(st["clock_ahead"], 1800)
+
+    def test_clock_ahead_zero_when_not(self):
+        d = self.daemon(clock=None).start()
+        self.assertEqual(d.status()["clock_ahead"], 0)
+
+
+class StartSafety(DaemonTest):
+    def test_database_files_are_0600_whatever_the_umask(self):
+        old = os.umask(0o022)
+        try:
+            d = self.daemon().start()
+        finally:
+            os.umask(old)
+        r, _ = ingest_events(d, [ACCOUNT])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("dunnd.db", "dunnd.db-wal", "dunnd.db-shm"):
+            path = os.path.join(d.tmp, name)
+            self.assertTrue(os.path.exists(path), name)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600, name)
+        self.assertEqual(stat.S_IMODE(os.stat(d.sock).st_mode), 0o660)
+
+    def test_long_catch_up_extends_the_systemd_start_timeout(self):
+        import socket
+        d = self.daemon(clock="2026-03-02T09:00:00+08:00").start()
+        r, _ = ingest_events(d, [ACCOUNT, {
+            "type": "invoice", "id": "i1", "account": "A", "invoice": "I-1",
+            "amount": 1000, "issued": "2026-03-01", "due": "2026-03-05"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(d.stop(), 0)
+        path = os.path.join(d.tmp, "notify.sock")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(path)
+        ns.settimeout(60)
+        self.addCleanup(ns.close)
+        d.clock = "2027-03-02T09:00:00+08:00"  # a year of midnights to catch up
+        d.start(env={"NOTIFY_SOCKET": path})
+        msgs = []
+        while not any("READY=1" in m for m in msgs):
+            msgs.append(ns.recv(4096).decode())
+        before_ready = msgs[:-1] + [msgs[-1].split("READY=1")[0]]
+        self.assertTrue(any("EXTEND_TIMEOUT_USEC=" in m for m in before_ready), msgs)
+        self.assertEqual(d.stop(), 0)
+
+
+class Audit(DaemonTest):
+    def test_one_line_per_mutating_request_naming_the_uid(self):
+        d = self.daemon().start()
+        uid = os.getuid()
+        r, _ = ingest_events(d, [ACCOUNT, {"type": "bogus", "id": "x"}], "--skip-bad",
+                             os.path.join(d.tmp, "rej.jsonl"))
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(d.ctl("ack", "--consumer", "push", "0").returncode, 0)
+        self.assertEqual(d.ctl("clock", "advance", "1h").returncode, 0)
+        self.assertEqual(d.ctl("reload").returncode, 0)
+        d.ctl("status")
+        d.ctl("accounts")
+        self.assertEqual(d.stop(), 0)
+        audit = [l.split("audit: ", 1)[1] for l in d.log().splitlines() if "audit: " in l]
+        p = "uid %d: " % uid
+        self.assertEqual(audit[:3], [
+            p + "ingest: 1 ok, 0 duplicate, 1 error, 0 rolled_back: committed",
+            p + "ack push 0: ok",
+            p + "clock advance 1h: now 2026-03-02T10:00:00+08:00",
+        ])
+        self.assertTrue(audit[3].startswith(p + "reload: ok, version "), audit)
+        self.assertEqual(len(audit), 4, audit)
+
+
+class CheckResolves(DaemonTest):
+    def check(self, d):
+        return subprocess.run([DUNND, "-c", d.conf, "--check"], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_missing_socket_group_fails_check_as_it_fails_the_start(self):
+        d = self.daemon(conf_extra='socket_group = "no-such-group-28";\n')
+        r = self.check(d)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        want = d.conf + ': socket_group: unknown group "no-such-group-28"'
+        self.assertIn(want, r.stderr)
+        p = d.spawn()
+        self.assertEqual(p.wait(60), 1)
+        self.assertIn(want, d.log())
+        self.assertFalse(os.path.exists(d.db))
+
+    def test_unknown_users_and_groups_are_warnings_at_check_and_start(self):
+        d = self.daemon(conf_extra='admins = [ "root", "no-such-user-28", "@no-such-group-28", "0" ];\n'
+                                   'readers = [ "@no-such-readers-28" ];\n')
+        r = self.check(d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warnings = [l for l in r.stderr.splitlines() if "warning:" in l]
+        self.assertEqual(warnings, [
+            d.conf + ': warning: admins: unknown user "no-such-user-28": skipped, it grants nobody access',
+            d.conf + ': warning: admins: unknown group "no-such-group-28": skipped, it grants nobody access',
+            d.conf + ': warning: readers: unknown group "no-such-readers-28": skipped, it grants nobody access',
+        ])
+        d.start()
+        self.assertEqual(d.stop(), 0)
+        for w in warnings:
+            self.assertEqual(d.log().count(w), 1, d.log())
+
+
+class ConvenienceCommands(DaemonTest):
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon().start()
+        r, _ = ingest_events(self.d, [ACCOUNT, {
+            "type": "invoice", "id": "i1", "account": "A", "invoice": "I-1",
+            "amount": 1000, "issued": "2026-02-01", "due": "2026-02-10"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def query(self, sql):
+        import sqlite3
+        db = sqlite3.connect(self.d.db)
+        try:
+            return list(db.execute(sql))
+        finally:
+            db.close()
+
+    def event_ids(self):
+        return [r[0] for r in self.query("SELECT id FROM events ORDER BY seq")]
+
+    def test_pause_and_unpause(self):
+        r = self.d.ctl("pause", "A")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "1 ok, 0 duplicate, 0 error, 0 rolled_back\n")
+        self.assertTrue(account_records(self.d)["A"]["paused"])
+        r = self.d.ctl("--json", "unpause", "A")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"line": 1, "status": "ok"})
+        self.assertFalse(account_records(self.d)["A"]["paused"])
+        ids = self.event_ids()[2:]
+        self.assertEqual(len(ids), 2)
+        for i in ids:
+            self.assertRegex(i, r"^ctl-[0-9a-f]{32}$")
+        self.assertNotEqual(ids[0], ids[1])
+        # An unknown account: the ingest error, exit 1.
+        r = self.d.ctl("pause", "NOPE")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("line 1: name:", r.stdout)  # a new account needs a name
+        self.assertIn("0 ok, 0 duplicate, 1 error, 0 rolled_back", r.stdout)
+        self.assertEqual(self.d.ctl("pause").returncode, 2)
+
+    def test_tag_adds_and_removes_without_dropping(self):
+        r = self.d.ctl("tag", "A", "+legal_hold")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(account_records(self.d)["A"]["tags"], ["key_account", "legal_hold"])
+        r = self.d.ctl("tag", "A", "+vip", "-key_account", "+legal_hold")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(account_records(self.d)["A"]["tags"], ["legal_hold", "vip"])
+        r = self.d.ctl("tag", "A", "-absent")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(account_records(self.d)["A"]["tags"], ["legal_hold", "vip"])
+        r = self.d.ctl("tag", "A")
+        self.assertEqual((r.returncode, r.stdout), (0, "A: legal_hold vip\n"))
+        r = self.d.ctl("tag", "A", "vip")
+        self.assertEqual(r.returncode, 2)
+        r = self.d.ctl("tag", "A", "+x", "-x")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("both added and removed", r.stderr)
+        r = self.d.ctl("tag", "NOPE", "+x")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NOPE", r.stderr)
+
+    def test_outcome_closes_the_task(self):
+        self.assertEqual(self.d.ctl("clock", "advance", "1d").returncode, 0)
+        tasks = task_records(self.d, "--open")
+        self.assertTrue(tasks, "MINIMAL_RULES give an overdue account a call")
+        t = tasks[0]["task"]
+        r = self.d.ctl("outcome", t, "reached", "--note", "will pay friday")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        done = [x for x in task_records(self.d) if x["task"] == t][0]
+        self.assertEqual(done["status"], "done")
+        # The default --at is the daemon's now (a test clock here).
+        at = int(datetime.datetime.fromisoformat("2026-03-03T09:00:00+08:00").timestamp())
+        self.assertEqual(self.query("SELECT event, result, at, note FROM outcomes"),
+                         [(self.event_ids()[-1], "reached", at, "will pay friday")])
+        r = self.d.ctl("outcome", t, "paid", "--at", "2026-03-03T08:00:00+08:00")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.ctl("outcome", t, "bogus")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("line 1: result:", r.stdout)
+        self.assertEqual(self.d.ctl("outcome", t, "paid", "--at", "yesterday").returncode, 2)
+        self.assertRegex(self.event_ids()[-1], r"^ctl-[0-9a-f]{32}$")
+
+    def test_admins_only(self):
+        if os.getuid() == 12345:
+            self.skipTest("the test user is the uid the test makes the admin")
+        d = self.daemon("r", conf_extra='admins = [ "12345" ];\nreaders = [ "%d" ];\n'
+                        % os.getuid())
+        d.start()
+        for args in (["pause", "A"], ["unpause", "A"], ["outcome", "T-000001", "done",
+                     "--at", "2026-03-02T09:00:00+08:00"]):
+            r = d.ctl(*args)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn("permission denied", r.stderr)
+        # tag reads first (explain is a reader's), then is refused.
+        r = d.ctl("tag", "A", "+x")
+        self.assertEqual(r.returncode, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
