@@ -11,7 +11,9 @@
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
 #   make crashtest  kill -9 and power cuts (tests/fault/vfs.c) at seeded
 #                   moments of ingest, clock jumps, reloads and acks
-#                   (CRASH_SCALE times make test's, CRASH_SEED)
+#                   (CRASH_SCALE times make test's, CRASH_SEED), and the
+#                   N-th write, sync or allocation failing (tests/fault)
+#   make crashtest-selftest  those drivers against planted bugs
 #   make fuzz       libFuzzer targets (clang) for events, rules, requests,
 #                   FUZZ_SECONDS each (default 60)
 
@@ -35,7 +37,7 @@ BENCHSRC = $(wildcard bench/*.c)
 BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 
 .PHONY: all test unit integration smoke asan valgrind deps test-deps run bench clean format \
-	fuzz crashtest install uninstall
+	fuzz crashtest crashtest-selftest install uninstall
 
 all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
 
@@ -105,7 +107,8 @@ test: test-deps
 # drawn from CRASH_SEED (default: now; printed, to repeat a run).
 CRASH_SCALE ?= 5
 CRASH_SEED ?= $(shell date +%s)
-# Then test_powerloss.py with CRASH_SCALE x 40 power cuts (make test: 20).
+# Then test_powerloss.py with CRASH_SCALE x 40 power cuts (make test: 20)
+# and test_faults.py with CRASH_SCALE x 40 injected faults (make test: 12).
 crashtest: all $(SHIMS)
 	@echo "crashtest: CRASH_SEED=$(CRASH_SEED) CRASH_SCALE=$(CRASH_SCALE)"
 	DUNND_CRASH_SCALE=$(CRASH_SCALE) DUNND_CRASH_SEED=$(CRASH_SEED) \
@@ -114,6 +117,15 @@ crashtest: all $(SHIMS)
 	DUNND_POWERLOSS_CUTS=$$(( $(CRASH_SCALE) * 40 )) \
 	DUNND_CRASH_SEED=$(CRASH_SEED) DUNND_CRASH_FIGURES=1 \
 	python3 tests/integration/run.py --build $(B) test_powerloss.py
+	DUNND_FAULT_RUNS=$$(( $(CRASH_SCALE) * 40 )) \
+	DUNND_CRASH_SEED=$(CRASH_SEED) DUNND_CRASH_FIGURES=1 \
+	python3 tests/integration/run.py --build $(B) test_faults.py
+
+# The drivers must catch planted durability bugs: each is built from an
+# edited copy of the source in build-selftest/BUG/ (tests/selftest/plant.py
+# lists them); exits 1 if a driver misses one.
+crashtest-selftest:
+	python3 tests/selftest/plant.py
 
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit integration
@@ -227,4 +239,4 @@ format:
 	    bench/*.c bench/*.h fuzz/*.c tests/fault/*.c
 
 clean:
-	rm -rf build build-asan build-valgrind build-clang build-fuzz
+	rm -rf build build-asan build-valgrind build-clang build-fuzz build-selftest

@@ -463,10 +463,31 @@ check_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * After SQLITE_NOMEM, SQLITE_FULL or an I/O error SQLite may have rolled
+ * the whole transaction back by itself.  A statement run then would run
+ * in autocommit mode, committed on its own, outside the transaction the
+ * caller believes it is in: refuse it until the caller ends the
+ * transaction (store_commit fails, store_rollback ends it).
+ */
+static bool
+txn_lost(struct store *s)
+{
+	if (!s->in_txn || !sqlite3_get_autocommit(s->db))
+		return false;
+	log_warnx("store: the transaction was rolled back after an error"
+	          " (%s); statement refused",
+	    s->lasterr[0] ? s->lasterr : "?");
+	return true;
+}
+
 static int
 exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
+
+	if (strcmp(sql, "ROLLBACK") != 0 && txn_lost(s))
+		return -1;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(s->lasterr, sizeof(s->lasterr), "%s", msg ? msg : "?");
@@ -840,6 +861,10 @@ store_commit(struct store *s)
 {
 	if (!s->in_txn)
 		return 0;
+	if (txn_lost(s)) {
+		s->in_txn = false; /* nothing of it is left to commit */
+		return -1;
+	}
 	if (exec(s, "COMMIT") == -1) {
 		/* invariant (2): a failed COMMIT is a rolled-back batch */
 		if (!sqlite3_get_autocommit(s->db))
@@ -900,7 +925,11 @@ store_in_txn(struct store *s)
 static int
 step_row(struct store *s, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	if (txn_lost(s))
+		return -1;
+	rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -962,8 +991,9 @@ qstmt(struct store *s, enum store_q q)
 	if (s->q[q] == NULL &&
 	    sqlite3_prepare_v3(s->db, q_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
 	        &s->q[q], NULL) != SQLITE_OK) {
-		log_warnx(
-		    "store: prepare: %s: %s", q_sql[q], sqlite3_errmsg(s->db));
+		snprintf(s->lasterr, sizeof(s->lasterr), "%s",
+		    sqlite3_errmsg(s->db));
+		log_warnx("store: prepare: %s: %s", q_sql[q], s->lasterr);
 		return NULL;
 	}
 	return s->q[q];

@@ -24,13 +24,17 @@
  *   DUNND_PL_LOG=PATH   append one line saying what the cut did
  *
  * Faults (targets.md R8).  The N-th write or sync (counted over the
- * process's life, all files) fails with an I/O error; with
+ * process's life, all files) fails with an I/O error, or the N-th
+ * memory allocation SQLite makes (its allocator is wrapped through
+ * sqlite3_config(SQLITE_CONFIG_MALLOC) before SQLite initialises) fails
+ * with NULL; with
  * DUNND_FAULT_HOLD=PATH every later one fails too while PATH exists
  * (persistent), otherwise only the N-th (transient).
- *   DUNND_FAULT_OP=write|sync|any
+ *   DUNND_FAULT_OP=write|sync|any|malloc
  *   DUNND_FAULT_N=N
  *   DUNND_FAULT_COUNT=PATH  the counts (writes, syncs) written here at
  *                           each sync, so a driver knows the range of N
+ *   DUNND_FAULT_FIRED=PATH  made when the N-th op fails
  *
  * Not thread-safe by itself: one mutex serialises the shim's state (the
  * checkpointer thread writes too).
@@ -79,8 +83,13 @@ static sqlite3_vfs shim;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct dfile *files;
 static long pl_sync = -1, nwrites, nsyncs, fault_n = -1;
+static long nallocs; /* under mu_alloc */
+static pthread_mutex_t mu_alloc = PTHREAD_MUTEX_INITIALIZER;
+static sqlite3_mem_methods mem;
+static int fault_malloc, alloc_ready; /* counted once init is done */
 static long pl_base = -1; /* syncs before the arming */
-static const char *pl_arm, *pl_flag, *pl_log, *fault_hold, *fault_count;
+static const char *pl_arm, *pl_flag, *pl_log, *fault_hold, *fault_count,
+    *fault_fired;
 static int pl_drop, fault_write, fault_sync;
 static uint64_t rng = 1;
 static int faulting;
@@ -174,12 +183,18 @@ exists(const char *p)
 static void
 write_counts(void)
 {
+	char tmp[4096];
 	FILE *f;
 
-	if (fault_count == NULL || (f = fopen(fault_count, "w")) == NULL)
+	/* Written aside, then renamed: a reader never sees half of it. */
+	if (fault_count == NULL ||
+	    snprintf(tmp, sizeof(tmp), "%s.tmp", fault_count) >=
+	        (int)sizeof(tmp) ||
+	    (f = fopen(tmp, "w")) == NULL)
 		return;
-	fprintf(f, "%ld %ld\n", nwrites, nsyncs);
-	fclose(f);
+	fprintf(f, "%ld %ld %ld\n", nwrites, nsyncs, nallocs);
+	if (fclose(f) == 0)
+		rename(tmp, fault_count);
 }
 
 /* 1 when this op (the n-th of its kind) must fail. */
@@ -190,6 +205,8 @@ fails(int kind_on, long n)
 		return 0;
 	if (n == fault_n) {
 		faulting = fault_hold != NULL;
+		if (fault_fired != NULL)
+			close(open(fault_fired, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 		return 1;
 	}
 	if (faulting && n > fault_n) {
@@ -198,6 +215,33 @@ fails(int kind_on, long n)
 		faulting = 0;
 	}
 	return 0;
+}
+
+/* 1 when this allocation must fail. */
+static int
+alloc_fails(void)
+{
+	int rc;
+
+	if (!alloc_ready)
+		return 0;
+	pthread_mutex_lock(&mu_alloc);
+	nallocs++;
+	rc = fails(fault_malloc, nallocs);
+	pthread_mutex_unlock(&mu_alloc);
+	return rc;
+}
+
+static void *
+m_malloc(int n)
+{
+	return alloc_fails() ? NULL : mem.xMalloc(n);
+}
+
+static void *
+m_realloc(void *p, int n)
+{
+	return alloc_fails() ? NULL : mem.xRealloc(p, n);
 }
 
 static int
@@ -465,14 +509,6 @@ init(void)
 {
 	const char *op = getenv("DUNND_FAULT_OP");
 
-	orig = sqlite3_vfs_find(NULL);
-	if (orig == NULL)
-		abort();
-	shim = *orig;
-	shim.zName = "dunnd-fault";
-	shim.szOsFile = (int)sizeof(struct pfile);
-	shim.xOpen = x_open;
-	shim.pNext = NULL;
 	pl_sync = env_long("DUNND_PL_SYNC", -1);
 	pl_flag = getenv("DUNND_PL_FLAG");
 	pl_arm = getenv("DUNND_PL_ARM");
@@ -483,10 +519,33 @@ init(void)
 	fault_n = env_long("DUNND_FAULT_N", -1);
 	fault_hold = getenv("DUNND_FAULT_HOLD");
 	fault_count = getenv("DUNND_FAULT_COUNT");
+	fault_fired = getenv("DUNND_FAULT_FIRED");
 	if (op != NULL) {
 		fault_write = strcmp(op, "write") == 0 || strcmp(op, "any") == 0;
 		fault_sync = strcmp(op, "sync") == 0 || strcmp(op, "any") == 0;
+		fault_malloc = strcmp(op, "malloc") == 0;
 	}
+	/* Before anything initialises SQLite (sqlite3_vfs_find does). */
+	if (fault_malloc || fault_count != NULL) {
+		struct sqlite3_mem_methods w;
+
+		if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &mem) != SQLITE_OK)
+			abort();
+		w = mem;
+		w.xMalloc = m_malloc;
+		w.xRealloc = m_realloc;
+		if (sqlite3_config(SQLITE_CONFIG_MALLOC, &w) != SQLITE_OK)
+			abort();
+	}
+	orig = sqlite3_vfs_find(NULL);
+	if (orig == NULL)
+		abort();
+	shim = *orig;
+	shim.zName = "dunnd-fault";
+	shim.szOsFile = (int)sizeof(struct pfile);
+	shim.xOpen = x_open;
+	shim.pNext = NULL;
 	if (sqlite3_vfs_register(&shim, 1) != SQLITE_OK)
 		abort();
+	alloc_ready = 1;
 }

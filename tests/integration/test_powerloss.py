@@ -8,7 +8,8 @@ dropped or torn, the rest are lost; or, in "drop" cycles, all of them
 are lost), then kills dunnd with SIGKILL.  The cut falls at the N-th
 sync after the shim is armed, N drawn from the seed: the moment a COMMIT
 makes a batch, a sweep's moment, a reload or an ack durable, or the
-checkpointer's syncs.
+checkpointer's syncs; when that has not come after a seeded number of
+operations, at the next write or sync.
 
 Each cycle: start dunnd on what the last cut left (a start that is itself
 cut counts as a cycle), check it, arm the shim, then run seeded
@@ -68,6 +69,7 @@ class PowerLoss(DaemonTest):
         self.rng = random.Random("%s.powerloss" % SEED)
         self.d = self.daemon()
         self.arm = os.path.join(self.tmp, "arm")
+        self.flag = os.path.join(self.tmp, "cut-now")
         self.cutlog = os.path.join(self.tmp, "cuts.log")
         self.rules_variant = 0
         # What the daemon acknowledged, and what was in flight at a cut.
@@ -81,6 +83,7 @@ class PowerLoss(DaemonTest):
 
     def env(self, cycle):
         e = {"LD_PRELOAD": SHIM, "DUNND_PL_ARM": self.arm, "DUNND_PL_LOG": self.cutlog,
+             "DUNND_PL_FLAG": self.flag,
              "DUNND_PL_SEED": str(self.rng.randrange(1, 1 << 30)),
              "DUNND_PL_SYNC": str(self.rng.randint(1, 24)),
              "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
@@ -248,8 +251,9 @@ class PowerLoss(DaemonTest):
         ops = [self.op_ingest] * 5 + [self.op_advance] * 2 + [self.op_reload, self.op_ack] * 1
         cuts = 0
         while cuts < CUTS:
-            if os.path.exists(self.arm):
-                os.unlink(self.arm)
+            for f in (self.arm, self.flag):
+                if os.path.exists(f):
+                    os.unlink(f)
             self.integrity()
             env = self.env(cuts)
             early = self.rng.random() < 0.15
@@ -265,12 +269,16 @@ class PowerLoss(DaemonTest):
             if not early:
                 self.check()
                 open(self.arm, "w").close()
-            n = 0
+            n, by_flag = 0, self.rng.randint(6, 30)
             while not self.dead():
                 self.rng.choice(ops)(cuts)
                 n += 1
-                if n > 200:
-                    raise AssertionError("no cut after 200 operations")
+                if n == by_flag:
+                    # No sync-counted cut yet: the power goes at the next
+                    # write or sync, whichever comes first.
+                    open(self.flag, "w").close()
+                if n > by_flag + 50:
+                    raise AssertionError("no cut after %d operations" % n)
             self.d.proc.wait(DEADLINE)
             self.assertEqual(self.d.proc.returncode, -signal.SIGKILL, self.d.log()[-2000:])
             cuts += 1
