@@ -50,6 +50,7 @@ static const struct proto_field f_simulate[] = {
 };
 static const struct proto_field f_report[] = {
 	{ "name", PT_STRING, true },
+	{ "months", PT_SEQ, false },
 	{ NULL, 0, false },
 };
 static const struct proto_field f_clock[] = {
@@ -62,7 +63,10 @@ static const struct proto_field f_backup[] = {
 	{ NULL, 0, false },
 };
 
-/* §8: readers may use status, accounts, explain, tasks, feed, report. */
+/*
+ * §8: readers may use status, accounts, explain, tasks, feed, report,
+ * metrics.
+ */
 static const struct proto_cmd_info cmds[CMD_COUNT] = {
 	[CMD_STATUS] = { "status", false, f_none },
 	[CMD_INGEST] = { "ingest", true, f_ingest },
@@ -70,19 +74,26 @@ static const struct proto_cmd_info cmds[CMD_COUNT] = {
 	[CMD_EXPLAIN] = { "explain", false, f_explain },
 	[CMD_TASKS] = { "tasks", false, f_tasks },
 	[CMD_FEED] = { "feed", false, f_feed },
-	[CMD_ACK] = { "ack", true, f_ack, true },
+	[CMD_ACK] = { "ack", true, f_ack },
 	[CMD_RELOAD] = { "reload", true, f_none },
 	[CMD_SIMULATE] = { "simulate", true, f_simulate },
 	[CMD_REPORT] = { "report", false, f_report },
 	[CMD_CLOCK] = { "clock", true, f_clock },
 	[CMD_CONSUMERS] = { "consumers", true, f_none },
 	[CMD_BACKUP] = { "backup", true, f_backup },
+	[CMD_METRICS] = { "metrics", false, f_none },
 };
 
 const struct proto_cmd_info *
 proto_cmd_info(enum proto_cmd cmd)
 {
 	return &cmds[cmd];
+}
+
+bool
+proto_consumer_may(enum proto_cmd cmd)
+{
+	return cmd == CMD_ACK; /* §8 */
 }
 
 static bool

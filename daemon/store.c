@@ -54,9 +54,10 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("INSERT INTO events(seq, id, type, account, digest, at, body)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
 	[Q_EVENT_MAXSEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+	/* A new account's stage is entered when it is created (§2.3). */
 	[Q_ACCOUNT_ADD] =
 	    ("INSERT INTO accounts(id, seq, name, currency, size, stage,"
-	     " stage_entered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	     " stage_entered, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"),
 	/* NULL keeps a column (§2.3: absent fields keep their value). */
 	[Q_ACCOUNT_UPD] =
 	    ("UPDATE accounts SET name = coalesce(?2, name),"
@@ -96,7 +97,7 @@ static const char *const q_sql[Q_COUNT] = {
 	    "UPDATE money SET uncounted = ?2 WHERE event = ?1",
 	[Q_APP_ADD] = ("INSERT INTO applications(money, invoice, amount, at)"
 	               " VALUES (?1, ?2, ?3, ?4)"),
-	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount FROM applications"
+	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount, at FROM applications"
 	                     " WHERE money = ?1 AND undone = 0 ORDER BY id"),
 	[Q_APP_UNDO] = "UPDATE applications SET undone = 1 WHERE money = ?1",
 	[Q_APP_LAST] = ("SELECT max(at) FROM applications"
@@ -131,6 +132,10 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("INSERT INTO tasks(id, feed_seq, account, type, stage, source,"
 	     " priority, alert, created)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+	/* The open task of account ?1 with source ?2 created at or after ?3. */
+	[Q_TASK_OPEN_SOURCE] =
+	    ("SELECT id FROM tasks WHERE account = ?1 AND status = 'open'"
+	     " AND source = ?2 AND created >= ?3"),
 	[Q_TASK_MAXNUM] =
 	    "SELECT coalesce(max(CAST(substr(id, 3) AS INTEGER)), 0) FROM tasks",
 	[Q_FEED_ADD] = "INSERT INTO feed(seq, record) VALUES (?1, ?2)",
@@ -171,6 +176,40 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_CONSUMER_SET] =
 	    ("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)"
 	     " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor"),
+	/* Open tasks per type and the oldest one's creation (index only). */
+	[Q_METRICS_TASKS] = ("SELECT type, count(*), min(created) FROM tasks"
+	                     " WHERE status = 'open' GROUP BY type"),
+	[Q_METRICS_CONSUMERS] =
+	    "SELECT name, cursor FROM consumers ORDER BY name",
+	/* report kpi: every invoice, every application not undone. */
+	[Q_KPI_INVOICES] =
+	    "SELECT account, seq, amount, issued, due FROM invoices",
+	[Q_KPI_APPS] =
+	    "SELECT invoice, amount, at FROM applications WHERE undone = 0",
+	/* Accounts created after ?1 (index accounts_created). */
+	[Q_KPI_CREATED] = "SELECT id, created FROM accounts WHERE created > ?1",
+	/* Transitions: at grows with id (the clock never moves back). */
+	[Q_KPI_TRANS_MAXID] = "SELECT coalesce(max(id), 0) FROM transitions",
+	[Q_KPI_TRANS_AT] = ("SELECT at FROM transitions WHERE id >= ?1"
+	                    " ORDER BY id LIMIT 1"),
+	[Q_KPI_TRANSITIONS] =
+	    ("SELECT account, from_stage, at FROM transitions WHERE id >= ?1"
+	     " ORDER BY id"),
+	/* Tasks created since ?1 (covering index tasks_created). */
+	[Q_KPI_TASKS] = ("SELECT account, created, status FROM tasks"
+	                 " WHERE created >= ?1"),
+	[Q_KPI_TASK_COUNT] =
+	    ("SELECT count(*), coalesce(sum(status = 'done'), 0) FROM tasks"
+	     " WHERE created >= ?1 AND created < ?2"),
+	/* The daily totals of report kpi (kpi.h): add to one row. */
+	[Q_KPI_NOTE] =
+	    ("INSERT INTO kpi_days(currency, eff, due, invoiced, applied)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(currency, eff, due)"
+	     " DO UPDATE SET invoiced = invoiced + excluded.invoiced,"
+	     " applied = applied + excluded.applied"),
+	[Q_KPI_DAYS] = ("SELECT currency, eff, due, invoiced, applied"
+	                " FROM kpi_days WHERE eff <= ?1"),
+	[Q_KPI_CLEAR] = "DELETE FROM kpi_days",
 };
 
 /*
@@ -305,11 +344,39 @@ static const char schema_v2[] =
     " WHERE status = 'done';\n";
 
 /*
- * Version 3: event digests are BLAKE2b-128 (hash.h) instead of
+ * Version 3: what metrics and report kpi read without scanning (§7):
+ * each account's creation instant (accounts created before it get the
+ * earliest instant known of them: when their current stage was entered
+ * or their first transition, whichever came first), open tasks by type
+ * with their creation, and tasks by creation.
+ */
+static const char schema_v3[] =
+    "ALTER TABLE accounts ADD COLUMN created INTEGER;\n"
+    "UPDATE accounts SET created = min(stage_entered,"
+    " coalesce((SELECT min(at) FROM transitions t"
+    " WHERE t.account = accounts.id), stage_entered));\n"
+    "CREATE INDEX accounts_created ON accounts(created);\n"
+    "CREATE INDEX tasks_open_type ON tasks(status, type, created);\n"
+    "CREATE INDEX tasks_created ON tasks(created, status, account);\n";
+
+/*
+ * Version 4: report kpi's daily totals per currency, effective day and
+ * due day (kpi.h), kept by ingest; filled on the first report (the
+ * effective day is a local date: they are rebuilt when the zone
+ * changes).
+ */
+static const char schema_v4[] =
+    "CREATE TABLE kpi_days(currency TEXT NOT NULL, eff INTEGER NOT NULL,"
+    " due INTEGER NOT NULL, invoiced INTEGER NOT NULL,"
+    " applied INTEGER NOT NULL, PRIMARY KEY(currency, eff, due))"
+    " WITHOUT ROWID;\n";
+
+/*
+ * Version 5: event digests are BLAKE2b-128 (hash.h) instead of
  * MurmurHash3.  A digest is of the event's canonical form, which is what
  * events.body holds, so each is recomputed from it.
  */
-static const char schema_v3[] =
+static const char schema_v5[] =
     "UPDATE events SET digest = dunnd_digest(body);\n"
     /*
      * rules_version was MurmurHash3 too: marked as such, it differs from
@@ -327,7 +394,9 @@ static const struct migration {
 } migrations[] = {
 	{ schema_v1, NULL, NULL },
 	{ schema_v2, NULL, NULL },
-	{ schema_v3,
+	{ schema_v3, NULL, NULL },
+	{ schema_v4, NULL, NULL },
+	{ schema_v5,
 	    "event idempotency digests recomputed as BLAKE2b-128 of each "
 	    "stored event's canonical form",
 	    "SELECT count(*) FROM events" },
@@ -725,6 +794,12 @@ ckpt_stop(struct store *s)
 	}
 	free(k->path);
 	k->path = NULL;
+}
+
+int
+store_set_scratch(struct store *s)
+{
+	return exec(s, "PRAGMA synchronous = OFF;");
 }
 
 int

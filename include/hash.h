@@ -7,7 +7,7 @@
  * rules_version (§4.7).  Incremental: feed bytes in any pieces.  A
  * crafted pair of different contents with one digest would pass a
  * changed event as a duplicate; BLAKE2b has no known collision attack,
- * unlike the MurmurHash3 that served before (schema version 3).
+ * unlike the MurmurHash3 that served before (schema version 5).
  */
 #ifndef DUNND_HASH_H
 #define DUNND_HASH_H

@@ -1,13 +1,13 @@
 """Event digests: BLAKE2b-128, and databases of the MurmurHash3 era
 (interfaces.md §2.2 step 7, §2.4; targets.md R13).
 
-Up to schema version 2 an event's idempotency digest was MurmurHash3
-x64_128 of its canonical form; since version 3 it is BLAKE2b with a
+Up to schema version 4 an event's idempotency digest was MurmurHash3
+x64_128 of its canonical form; since version 5 it is BLAKE2b with a
 16-byte output (libsodium).  A database written by the old code is
 built here the way the old code wrote it: dunnd writes the events, then
 the digests are replaced by MurmurHash3 digests of the stored canonical
 form (the algorithm restated below and checked against the old unit
-test's reference values) and user_version set back to 2.  On start:
+test's reference values) and user_version set back to 4.  On start:
 
 * the migration logs that the digests were recomputed;
 * every stored digest is BLAKE2b-128 of the stored canonical form;
@@ -118,7 +118,7 @@ class Digest(DaemonTest):
         rules_bytes = len(text).to_bytes(8, "little") + text
         self.assertEqual(version, blake2b_128(rules_bytes).hex())
 
-        # Make it a version-2 database, as the old code wrote it.
+        # Make it a version-4 database, as the old code wrote it.
         con = sqlite3.connect(d.db)
         con.execute("UPDATE meta SET value = ? WHERE key = 'rules_version'",
                     (murmur3_128(rules_bytes).hex(),))
@@ -126,12 +126,12 @@ class Digest(DaemonTest):
             old = murmur3_128(body.encode())
             self.assertNotEqual(old, dg)
             con.execute("UPDATE events SET digest = ? WHERE id = ?", (old, eid))
-        con.execute("PRAGMA user_version = 2")
+        con.execute("PRAGMA user_version = 4")
         con.commit()
         con.close()
 
         d.start()
-        self.assertIn("store: schema migrated to version 3", d.log())
+        self.assertIn("store: schema migrated to version 5", d.log())
         self.assertRegex(d.log(), r"event idempotency digests recomputed as BLAKE2b-128 .*\(3 rows\)")
         # rules_version was a MurmurHash3 digest too: the start reloads the
         # same rules, which adds nothing to the feed.
@@ -153,7 +153,7 @@ class Digest(DaemonTest):
         for eid, body, dg in self.stored(d):
             self.assertEqual(dg, blake2b_128(body.encode()), eid)
         con = sqlite3.connect(d.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 3)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
         con.close()
 
 
