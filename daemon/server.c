@@ -924,12 +924,14 @@ server_reload(struct server *srv, struct conn *c)
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
-		audit_log(c, "reload: refused: %zu errors", ds.errors);
-		log_err("rules: reload refused: %zu errors, keeping %s",
-		    ds.errors, srv->rules->version);
+		audit_log(c, "reload: refused: %zu %s", ds.errors,
+		    ds.errors == 1 ? "error" : "errors");
+		log_err("rules: reload refused: %zu %s, keeping %s", ds.errors,
+		    ds.errors == 1 ? "error" : "errors", srv->rules->version);
 		if (c != NULL)
 			conn_reply_error(
-			    c, "reload refused: %zu errors", ds.errors);
+			    c, "reload refused: %zu %s", ds.errors,
+			    ds.errors == 1 ? "error" : "errors");
 	} else {
 		audit_log(c, "reload: ok, version %s", rs->version);
 		log_info("rules: reloaded, version %s", rs->version);

@@ -254,5 +254,98 @@ class ConvenienceCommands(DaemonTest):
         self.assertEqual(r.returncode, 1)
 
 
+class CliConventions(DaemonTest):
+    def test_help_version_and_did_you_mean(self):
+        r = subprocess.run([DUNNCTL, "--help"], capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("dunnctl tag ACCOUNT [+TAG...] [-TAG...]", r.stdout)
+        r = subprocess.run([DUNNCTL, "--version"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^dunnctl \d+\.\d+\.\d+\n$")
+        r = subprocess.run([DUNND, "--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--clock-ahead-ok", r.stdout)
+        for typo, cmd in (("stauts", "status"), ("acounts", "accounts"), ("taks", "tasks"),
+                          ("unpasue", "unpause")):
+            r = subprocess.run([DUNNCTL, typo], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn('unknown command "%s"; did you mean "%s"?' % (typo, cmd), r.stderr)
+        r = subprocess.run([DUNNCTL, "frobnicate"], capture_output=True, text=True)
+        self.assertIn('unknown command "frobnicate"\n', r.stderr)
+
+    def test_check_rules_json_and_plurals(self):
+        rules = os.path.join(self.tmp, "rules")
+        os.makedirs(rules)
+        with open(os.path.join(rules, "10.conf"), "w") as f:
+            f.write('stages = ( { name = "a"; }, { name = "b"; }, { name = "c"; } );\n'
+                    'rules = ( { name = "ab"; from = "a"; to = "b"; when = { }; },\n'
+                    '  { name = "ba"; from = "b"; to = "a"; when = { }; } );\n')
+        r = subprocess.run([DUNNCTL, "check-rules", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout.splitlines()[-1], "rules refused: 1 error, 1 warning")
+        r = subprocess.run([DUNNCTL, "check-rules", "--json", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual([json.loads(l) for l in r.stdout.splitlines()], [
+            {"file": "10.conf", "line": 1, "level": "warning",
+             "message": 'stage "c": no rule leads to this stage, so no account can reach it'},
+            {"file": "10.conf", "line": 2, "level": "error", "message": "rule cycle: ab -> ba -> ab"},
+            {"errors": 1, "warnings": 1},
+        ])
+        with open(os.path.join(rules, "10.conf"), "w") as f:
+            f.write('stages = ( { name = "a"; } );\n')
+        r = subprocess.run([DUNNCTL, "--json", "check-rules", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        last = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual((last["errors"], last["warnings"]), (0, 0))
+        self.assertRegex(last["rules_version"], "^[0-9a-f]{32}$")
+
+    def test_reload_refusal_counts_in_the_singular(self):
+        d = self.daemon().start()
+        with open(os.path.join(d.tmp, "rules", "10-rules.conf"), "a") as f:
+            f.write("colour = 1;\n")
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("reload refused: 1 error\n", r.stderr)
+
+    def test_accounts_aging_and_explain(self):
+        d = self.daemon().start()
+        r, _ = ingest_events(d, [
+            ACCOUNT,
+            {"type": "invoice", "id": "i1", "account": "A", "invoice": "I-1",
+             "amount": 123456, "issued": "2026-02-01", "due": "2026-02-10"},
+            {"type": "dispute", "id": "d1", "account": "A", "invoice": "I-1",
+             "amount": 1000, "reason": "short delivery", "at": "2026-03-01T09:00:00+08:00"},
+            {"type": "account", "id": "b1", "account": "B", "name": "B Co",
+             "currency": "CNY", "size": "small"},
+            {"type": "invoice", "id": "i2", "account": "B", "invoice": "I-2",
+             "amount": 5000, "issued": "2026-03-01", "due": "2026-04-30"},
+            {"type": "account", "id": "u1", "account": "U", "name": "U Inc",
+             "currency": "USD", "size": "small"},
+            {"type": "invoice", "id": "i3", "account": "U", "invoice": "I-3",
+             "amount": 700, "issued": "2026-03-01", "due": "2026-04-30"},
+        ])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = d.ctl("accounts").stdout.splitlines()
+        self.assertEqual(out[0].split(), ["ACCOUNT", "STAGE", "BALANCE", "OVERDUE", "DISPUTED",
+                                          "DAYS", "BROKEN", "TAGS"])
+        self.assertEqual(out[1].split(), ["A", "negotiation", "1234.56", "CNY", "1234.56",
+                                          "10.00", "20", "0", "key_account"])
+        self.assertEqual(out[2].split(), ["B", "current", "50.00", "CNY", "0.00", "-",
+                                          "0", "0", "-"])
+        self.assertEqual(d.ctl("pause", "B").returncode, 0)
+        self.assertIn("B        current (paused)", d.ctl("accounts").stdout)
+        aging = d.ctl("report", "aging").stdout.splitlines()
+        alls = [l for l in aging if l.startswith("all ")]
+        self.assertEqual(len(alls), 1, aging)          # CNY only: USD has one stage
+        self.assertEqual(alls[0].split()[:4], ["all", "CNY", "not_due", "50.00"])
+        i = aging.index(alls[0])
+        self.assertEqual(aging[i + 5].split(), ["total", "1284.56"])
+        # explain: the facts' unit in the conditions and the history too.
+        ex = d.ctl("explain", "A").stdout
+        self.assertIn("  balance             1234.56\n", ex)
+        self.assertIn("balance            1234.56  test max=0.00\n", ex)
+        self.assertNotIn("123456", ex)
+
+
 if __name__ == "__main__":
     unittest.main()
