@@ -8,7 +8,7 @@ import stat
 import subprocess
 import unittest
 
-from lib import (DUNND, DUNNCTL, WRAPPER, DaemonTest, account_records,
+from lib import (ROOT, DUNND, DUNNCTL, WRAPPER, DaemonTest, account_records,
                  ingest_events, task_records)
 
 TZ = datetime.timezone(datetime.timedelta(hours=8))
@@ -345,6 +345,54 @@ class CliConventions(DaemonTest):
         self.assertIn("  balance             1234.56\n", ex)
         self.assertIn("balance            1234.56  test max=0.00\n", ex)
         self.assertNotIn("123456", ex)
+
+
+class InstallUpgrade(unittest.TestCase):
+    def make_install(self, dest):
+        r = subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + dest,
+                            "B=" + os.path.relpath(os.path.dirname(DUNND), ROOT)],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r
+
+    def shipped(self):
+        return sorted(f for f in os.listdir(os.path.join(ROOT, "rules")) if f.endswith(".conf"))
+
+    def test_customised_rules_get_dist_files_beside_them(self):
+        import tempfile
+        shipped = self.shipped()
+        self.assertGreaterEqual(len(shipped), 3)
+        with tempfile.TemporaryDirectory() as dest:
+            self.make_install(dest)
+            rd = os.path.join(dest, "etc/dunnd/rules.d")
+            self.assertEqual(sorted(os.listdir(rd)), shipped)   # fresh: as they are
+            # The operator edits one file; another is new in this release
+            # (here: one the first install had, removed again).
+            edited, new = shipped[-2], shipped[-1]
+            with open(os.path.join(rd, edited), "a") as f:
+                f.write("# local edit\n")
+            os.unlink(os.path.join(rd, new))
+            r = self.make_install(dest)
+            self.assertEqual(sorted(os.listdir(rd)),
+                             sorted(shipped[:-1] + [edited + ".dist", new + ".dist"]))
+            with open(os.path.join(rd, edited)) as f:
+                self.assertTrue(f.read().endswith("# local edit\n"))
+            with open(os.path.join(rd, new + ".dist")) as f, \
+                    open(os.path.join(ROOT, "rules", new)) as g:
+                self.assertEqual(f.read(), g.read())
+            self.assertIn("is customised: 2 default rule file(s) installed as .dist", r.stdout)
+            self.assertIn(new + ".dist", r.stdout)
+
+    def test_an_unchanged_default_set_gets_new_files_normally(self):
+        import tempfile
+        shipped = self.shipped()
+        with tempfile.TemporaryDirectory() as dest:
+            self.make_install(dest)
+            rd = os.path.join(dest, "etc/dunnd/rules.d")
+            os.unlink(os.path.join(rd, shipped[-1]))
+            r = self.make_install(dest)
+            self.assertEqual(sorted(os.listdir(rd)), shipped)
+            self.assertNotIn(".dist", r.stdout)
 
 
 if __name__ == "__main__":
