@@ -29,8 +29,8 @@
 #define LOOK_DAYS            366       /* dates after E's looked at */
 #define CASH_IN_AHEAD        3         /* D+1 ... D+3 */
 
-static const char *const weekday_names[7] = { "Monday", "Tuesday",
-	"Wednesday", "Thursday", "Friday", "Saturday", "Sunday" };
+static const char *const weekday_names[7] = { "Monday", "Tuesday", "Wednesday",
+	"Thursday", "Friday", "Saturday", "Sunday" };
 
 static const char *const rank_names[] = {
 	[CAL_RANK_FIRST] = "first",
@@ -107,27 +107,54 @@ is_taken(const struct cal_request *req, int32_t day)
 	return false;
 }
 
-/* The bound of local time minutes (0-1440) on date day (invariant (2)). */
-static int64_t
-bound(int32_t day, int minutes)
+/*
+ * One local date's bounds.  A date of exactly 24 hours has one offset
+ * throughout (clock.h: offset changes are days apart, and one inside the
+ * date would change its length), so its bound of local time m is its
+ * start + m minutes: two clock lookups per date, shared with the next
+ * date, instead of two per window.  Other dates ask clock for each bound.
+ */
+struct day {
+	int32_t day;
+	int64_t start, end; /* [first instant, next date's first instant) */
+	bool uniform;       /* end - start == 24 h */
+};
+
+static void
+day_init(struct day *d, int32_t day)
 {
-	if (minutes >= 24 * 60)
-		return clock_day_start(day + 1);
-	return clock_day_at(day, minutes);
+	d->day = day;
+	d->start = clock_day_start(day);
+	d->end = clock_day_start(day + 1);
+	d->uniform = d->end - d->start == CLOCK_DAY;
 }
 
-/* The seconds of day's windows at or after emit. */
+/* The bound of local time minutes (0-1440) on the date (invariant (2)). */
 static int64_t
-slot_seconds(const struct cal_hours *h, size_t nh, int32_t day, int64_t emit)
+bound(const struct day *d, int minutes)
+{
+	if (minutes >= 24 * 60)
+		return d->end;
+	if (d->uniform)
+		return d->start + (int64_t)minutes * 60;
+	return clock_day_at(d->day, minutes);
+}
+
+/* The seconds of the date's windows at or after emit. */
+static int64_t
+slot_seconds(
+    const struct cal_hours *h, size_t nh, const struct day *d, int64_t emit)
 {
 	int64_t total = 0, from, to;
 	size_t i;
 
+	if (d->end <= emit)
+		return 0;
 	for (i = 0; i < nh; i++) {
-		to = bound(day, h[i].end_min);
+		to = bound(d, h[i].end_min);
 		if (to <= emit)
 			continue;
-		from = bound(day, h[i].start_min);
+		from = bound(d, h[i].start_min);
 		if (from < emit)
 			from = emit;
 		if (from < to)
@@ -233,14 +260,17 @@ static void
 fill_parts(struct cal_window *w, const struct cal_hours *h, size_t nh,
     int32_t day, int64_t emit)
 {
+	struct day d;
 	int64_t from, to;
 	size_t i;
+
+	day_init(&d, day);
 
 	assert(nh <= CAL_PARTS_MAX);
 	w->nparts = 0;
 	for (i = 0; i < nh; i++) {
-		from = bound(day, h[i].start_min);
-		to = bound(day, h[i].end_min);
+		from = bound(&d, h[i].start_min);
+		to = bound(&d, h[i].end_min);
 		if (from < emit)
 			from = emit;
 		if (from >= to)
@@ -267,8 +297,8 @@ reason_first(struct cal_window *w, const struct skipped *sk, int32_t day,
     int32_t d0, int64_t emit)
 {
 	if (day == d0 && w->not_before == emit)
-		snprintf(w->reason, sizeof(w->reason),
-		    "first working time: now");
+		snprintf(
+		    w->reason, sizeof(w->reason), "first working time: now");
 	else if (day == d0)
 		snprintf(w->reason, sizeof(w->reason),
 		    "first working time, later today");
@@ -298,8 +328,8 @@ reason_ranked(struct cal_window *w, const struct cal_schedule *s,
 		if (c->dom != cash_in_day)
 			snprintf(w->reason, sizeof(w->reason),
 			    "%s, %d day%s before cash-in day %d (the %dth this month)",
-			    wd, c->ahead, c->ahead == 1 ? "" : "s",
-			    cash_in_day, c->dom);
+			    wd, c->ahead, c->ahead == 1 ? "" : "s", cash_in_day,
+			    c->dom);
 		else
 			snprintf(w->reason, sizeof(w->reason),
 			    "%s, %d day%s before cash-in day %d", wd, c->ahead,
@@ -333,6 +363,7 @@ cal_window_choose(const struct cal_request *req, struct cal_window *w)
 	const struct cal_hours *hours;
 	struct skipped sk = { false, false, false, false };
 	struct cand best = { 0 }, c = { 0 };
+	struct day dd;
 	size_t nhours;
 	int64_t min_s, emit = req->emit;
 	int32_t d0, day, last;
@@ -376,7 +407,8 @@ cal_window_choose(const struct cal_request *req, struct cal_window *w)
 			sk.taken |= ncand == 0;
 			continue;
 		}
-		if (slot_seconds(hours, nhours, day, emit) < min_s) {
+		day_init(&dd, day);
+		if (slot_seconds(hours, nhours, &dd, emit) < min_s) {
 			sk.late |= ncand == 0 && day == d0;
 			continue;
 		}

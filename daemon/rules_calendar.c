@@ -37,13 +37,13 @@
 
 #define WEEKDAY_LIST "mon, tue, wed, thu, fri, sat, sun"
 
-static const char *const weekday_keys[7] = { "mon", "tue", "wed", "thu",
-	"fri", "sat", "sun" };
+static const char *const weekday_keys[7] = { "mon", "tue", "wed", "thu", "fri",
+	"sat", "sun" };
 
 static const char *const calendar_keys[] = { "workdays", "hours", "holidays",
 	"extra_workdays", NULL };
-static const char *const schedule_keys[] = { "name", "types", "hours",
-	"prefer", "avoid", "defer_days", "min_window", "cash_in", NULL };
+static const char *const schedule_keys[] = { "name", "types", "hours", "prefer",
+	"avoid", "defer_days", "min_window", "cash_in", NULL };
 static const char *const date_list_names[D_COUNT] = { "holidays",
 	"extra_workdays" };
 
@@ -258,7 +258,7 @@ intersect(const struct cal_hours *a, size_t na, const struct cal_hours *b,
 
 	while (i < na && j < nb) {
 		lo = a[i].start_min > b[j].start_min ? a[i].start_min
-						     : b[j].start_min;
+		                                     : b[j].start_min;
 		hi = a[i].end_min < b[j].end_min ? a[i].end_min : b[j].end_min;
 		if (lo < hi) {
 			out[n].start_min = lo;
@@ -297,8 +297,8 @@ parse_calendar(struct loader *ld)
 	}
 	ld_check_keys(ld, file, g, "calendar", calendar_keys);
 	if ((m = config_setting_get_member(g, "workdays")) != NULL) {
-		if (parse_weekdays(ld, file, m, "calendar: workdays", &bits,
-		        NULL, NULL))
+		if (parse_weekdays(
+		        ld, file, m, "calendar: workdays", &bits, NULL, NULL))
 			cal->workdays = bits;
 		else
 			ld->cal_ok = false;
@@ -382,12 +382,12 @@ parse_dates(struct loader *ld)
 	for (k = 0; k < D_COUNT && ld->calendar.s != NULL &&
 	     config_setting_is_group(ld->calendar.s);
 	     k++) {
-		m = config_setting_get_member(ld->calendar.s,
-		    date_list_names[k]);
+		m = config_setting_get_member(
+		    ld->calendar.s, date_list_names[k]);
 		if (m == NULL)
 			continue;
-		snprintf(path, sizeof(path), "calendar: %s",
-		    date_list_names[k]);
+		snprintf(
+		    path, sizeof(path), "calendar: %s", date_list_names[k]);
 		take_dates(ld, ld->calendar.file, m, path, (int)k, &v, &n);
 	}
 	for (i = 0; i < ld->ndates; i++) {
@@ -397,8 +397,8 @@ parse_dates(struct loader *ld)
 			err_at(ld, dl->it.file, line_of(dl->it.s),
 			    "%s needs a calendar: without calendar = { ... } every moment is working time",
 			    date_list_names[dl->kind]);
-		take_dates(ld, dl->it.file, dl->it.s,
-		    date_list_names[dl->kind], dl->kind, &v, &n);
+		take_dates(ld, dl->it.file, dl->it.s, date_list_names[dl->kind],
+		    dl->kind, &v, &n);
 	}
 	if (n > 0)
 		qsort(v, n, sizeof(*v), cmp_dent);
@@ -582,8 +582,8 @@ parse_schedule(struct loader *ld, size_t idx)
 			    !(pbits & (1u << wd)))
 				continue;
 			err_at(ld, file, line_of(e),
-			    "%s: avoid: \"%s\" is also in prefer",
-			    label, weekday_keys[wd]);
+			    "%s: avoid: \"%s\" is also in prefer", label,
+			    weekday_keys[wd]);
 			abits &= ~(1u << wd);
 		}
 		sc->avoid = abits;
@@ -634,8 +634,8 @@ parse_schedule(struct loader *ld, size_t idx)
 	}
 	m = config_setting_get_member(it->s, "min_window");
 	if (m != NULL &&
-	    ld_get_duration(
-	        ld, file, m, label, "min_window", true, &sc->min_window_s) == -1)
+	    ld_get_duration(ld, file, m, label, "min_window", true,
+	        &sc->min_window_s) == -1)
 		return;
 	if (!hours_ok || (rs->cal != NULL && !ld->cal_ok))
 		return;
@@ -717,8 +717,7 @@ rules_cal_check(struct loader *ld)
 	size_t i, k;
 
 	if (ld->schedules_at.s != NULL && ld->calendar.s == NULL)
-		warn_at(ld, ld->schedules_at.file,
-		    line_of(ld->schedules_at.s),
+		warn_at(ld, ld->schedules_at.file, line_of(ld->schedules_at.s),
 		    "schedules without a calendar: every day is a working day, so only the schedules' hours apply");
 	/* The task types the set can emit (credit_release: §4.5). */
 	for (i = 0; i < rs->nstages; i++) {
@@ -738,7 +737,8 @@ rules_cal_check(struct loader *ld)
 		if (sc->name == NULL || ld->sched_named[i])
 			continue;
 		/* types given but all bad: reported already. */
-		if (sc->types == 0 && config_setting_get_member(
+		if (sc->types == 0 &&
+		    config_setting_get_member(
 		        ld->items[L_SCHEDULES][i].s, "types") != NULL)
 			continue;
 		if (sc->types == 0)

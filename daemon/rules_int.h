@@ -69,11 +69,11 @@ struct loader {
 	bool *rule_ok; /* every part of the rule resolved: analysed */
 	bool *to_ok;   /* its `to` resolved */
 	/* §4.9, filled by rules_cal_top_level(). */
-	struct item calendar; /* s = NULL: no calendar */
+	struct item calendar;   /* s = NULL: no calendar */
 	struct datelist *dates; /* top-level lists, in file order */
 	size_t ndates;
 	struct item schedules_at; /* the first `schedules` setting */
-	bool cal_ok; /* the calendar's workdays and hours are good */
+	bool cal_ok;       /* the calendar's workdays and hours are good */
 	bool *sched_named; /* per schedule: a task names it */
 };
 
@@ -81,8 +81,10 @@ struct loader {
 void ld_report(struct loader *ld, const char *file, int line, bool warning,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-#define err_at(ld, file, line, ...) ld_report(ld, file, line, false, __VA_ARGS__)
-#define warn_at(ld, file, line, ...) ld_report(ld, file, line, true, __VA_ARGS__)
+#define err_at(ld, file, line, ...)                                            \
+	ld_report(ld, file, line, false, __VA_ARGS__)
+#define warn_at(ld, file, line, ...)                                           \
+	ld_report(ld, file, line, true, __VA_ARGS__)
 
 static inline int
 line_of(const config_setting_t *s)
@@ -107,8 +109,8 @@ config_setting_t *ld_need(struct loader *ld, const char *file,
  * positive: must be > 0.  Reports and returns -1 when it is not good.
  */
 int ld_get_duration(struct loader *ld, const char *file,
-    const config_setting_t *s, const char *what, const char *key,
-    bool positive, int64_t *secs /* OUT */);
+    const config_setting_t *s, const char *what, const char *key, bool positive,
+    int64_t *secs /* OUT */);
 /* An integer setting's value; false when s is not an integer. */
 bool ld_get_integer(const config_setting_t *s, int64_t *v /* OUT */);
 /* "stage \"x\"" for messages, or just the kind for an unnamed item. */

@@ -1923,6 +1923,33 @@ test_shipped_rules(void **state)
 	/* P10: a credit hold on entering pressure. */
 	assert_int_equal(rs->stages[st].tasks[0].type, RULES_TASK_CREDIT_HOLD);
 	assert_int_equal(rs->stages[st].tasks[0].after_s, 0);
+	/* P7: office hours, China's days off of 2026 and 2027, schedules. */
+	assert_non_null(rs->cal);
+	assert_int_equal(rs->cal->nhours, 2);
+	assert_int_equal(rs->cal->hours[0].start_min, 9 * 60);
+	assert_int_equal(rs->cal->hours[1].end_min, 18 * 60);
+	assert_int_equal(rs->cal->nholidays, 19 + 7);
+	assert_int_equal(rs->cal->nextra, 6);
+	assert_false(cal_is_workday(rs->cal, clock_days_from_civil(2026, 10, 1)));
+	assert_true(cal_is_workday(rs->cal, clock_days_from_civil(2026, 10, 10)));
+	assert_false(cal_is_workday(rs->cal, clock_days_from_civil(2027, 2, 5)));
+	/* P1: the first overdue call at the first working time. */
+	assert_int_equal(rules_stage_lookup(rs, "negotiation", &st), 1);
+	assert_string_equal(
+	    rs->schedules[rs->stages[st].tasks[0].schedule].name, "first-call");
+	assert_int_equal(rs->schedules[rs->stages[st].tasks[0].schedule].defer_days, 0);
+	/* P7: later calls in the afternoon, Friday first, cash-in days. */
+	assert_string_equal(
+	    rules_schedule_for(rs, rs->stages[st].tasks[1].schedule,
+	        rs->stages[st].tasks[1].type)->name, "calls");
+	assert_true(rules_schedule_for(rs, -1, RULES_TASK_CALL)->cash_in);
+	assert_int_equal(rules_schedule_for(rs, -1, RULES_TASK_CALL)->prefer[0], 4);
+	/* P7: visits never at lunch: 09:00-09:15 and 13:30-18:00. */
+	assert_int_equal(rules_schedule_for(rs, -1, RULES_TASK_VISIT)->nhours, 2);
+	assert_int_equal(
+	    rules_schedule_for(rs, -1, RULES_TASK_VISIT)->hours[0].end_min, 9 * 60 + 15);
+	assert_string_equal(
+	    rules_schedule_for(rs, -1, RULES_TASK_EMAIL)->name, "written");
 	rules_free(rs);
 	diags_fini(&ds);
 }
