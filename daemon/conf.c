@@ -130,6 +130,7 @@ conf_free(struct conf *c)
 	free(c->timezone);
 	free_list(c->admins);
 	free_list(c->readers);
+	free_list(c->consumers);
 	free(c);
 }
 
@@ -232,6 +233,9 @@ conf_load(const char *path, struct diags *ds)
 		} else if (strcmp(name, "readers") == 0) {
 			c->readers =
 			    principal_list(s, path, name, &c->nreaders, ds);
+		} else if (strcmp(name, "consumers") == 0) {
+			c->consumers =
+			    principal_list(s, path, name, &c->nconsumers, ds);
 		} else {
 			diags_add(ds, path, line, false,
 			    "unknown setting \"%s\"", name);
@@ -252,6 +256,8 @@ conf_load(const char *path, struct diags *ds)
 		c->admins = default_admins(&c->nadmins);
 	if (c->readers == NULL)
 		c->readers = xcalloc(1, sizeof(*c->readers));
+	if (c->consumers == NULL)
+		c->consumers = xcalloc(1, sizeof(*c->consumers));
 	config_destroy(&cfg);
 	return c;
 fail:

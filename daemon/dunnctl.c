@@ -386,7 +386,8 @@ wait_readable(struct ctl *ctl)
 /*
  * The next line of the reply, its "\n" replaced by NUL, valid until the
  * next call; returns its length, or -1 at the end of the stream.  A last
- * line without "\n" still counts.
+ * line without "\n" is a record cut short (§8): it is never handed out,
+ * and the stream ends there.
  */
 static ssize_t
 next_line(struct ctl *ctl, char **line)
@@ -421,13 +422,12 @@ next_line(struct ctl *ctl, char **line)
 			b->len += (size_t)r;
 			continue;
 		}
-		if (n == 0)
-			return -1;
-		buf_reserve(b, 1)[0] = '\0';
-		ctl->in_used = n;
+		if (n > 0)
+			fprintf(stderr,
+			    "dunnctl: dunnd closed the connection in the middle of a record\n");
+		buf_clear(b);
 		ctl->in_scanned = 0;
-		*line = b->p + b->off;
-		return (ssize_t)n;
+		return -1;
 	}
 }
 
@@ -824,6 +824,8 @@ human_status(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		    json_is_true(json_object_get(lr, "ok")) ? "ok" : "refused");
 	printf("\nfeed head      %lld\n",
 	    (long long)json_integer_value(json_object_get(rec, "feed_head")));
+	if ((v = json_object_get(rec, "feed_id")) != NULL)
+		printf("feed id        %s\n", json_string_value(v));
 	printf("accounts       %lld\n",
 	    (long long)json_integer_value(json_object_get(rec, "accounts")));
 	json_object_foreach(json_object_get(rec, "stages"), key, v)
@@ -1470,10 +1472,42 @@ feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	} else if (kind != NULL && strcmp(kind, "cancel") == 0) {
 		put(&b, " ", json_object_get(rec, "task"));
 		put(&b, ": ", json_object_get(rec, "reason"));
+	} else if (kind != NULL && strcmp(kind, "done") == 0) {
+		put(&b, " ", json_object_get(rec, "task"));
+		put(&b, ": ", json_object_get(rec, "result"));
+		put(&b, " at ", json_object_get(rec, "at"));
 	}
 	buf_append(&b, "", 1);
 	say("%s\n", buf_data(&b));
 	buf_fini(&b);
+}
+
+/*
+ * feed --consumer NAME without --from reads from NAME's cursor, or from
+ * the start when NAME never acked (a typo would replay the whole feed):
+ * a first request, for no record, tells which.
+ */
+static void
+warn_unknown_consumer(struct ctl *ctl, const char *name)
+{
+	json_t *req, *fin;
+
+	if (connect_daemon(ctl) == -1)
+		return; /* the real request reports it */
+	req = json_pack("{s:s,s:s,s:I}", "cmd", "feed", "consumer", name,
+	    "from", (json_int_t)9007199254740991LL);
+	if (send_request(ctl, req) == 0 &&
+	    (fin = read_reply(ctl, NULL, NULL)) != NULL) {
+		if (json_is_null(json_object_get(fin, "cursor")))
+			fprintf(stderr,
+			    "dunnctl: warning: consumer %s has never acknowledged: reading from the start of the feed\n",
+			    name);
+		json_decref(fin);
+	}
+	close(ctl->fd);
+	ctl->fd = -1;
+	buf_clear(&ctl->in);
+	ctl->in_used = ctl->in_scanned = 0;
 }
 
 static int
@@ -1498,8 +1532,85 @@ cmd_feed(struct ctl *ctl)
 		ctl->follow = true;
 		signal(SIGINT, interrupted);
 	}
-	if (opts[2].value != NULL)
+	if (opts[2].value != NULL) {
 		set_string(req, "consumer", opts[2].value);
+		if (opts[0].value == NULL)
+			warn_unknown_consumer(ctl, opts[2].value);
+	}
+	return exchange(ctl, request_line(req), &v);
+}
+
+static const struct col consumer_cols[] = {
+	{ "CONSUMER", false },
+	{ "CURSOR", true },
+	{ "LAG", true },
+	{ NULL, false },
+};
+
+static void
+consumer_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "consumer"));
+	table_add(&l->t, field(&b, rec, "cursor"));
+	table_add(&l->t, field(&b, rec, "lag"));
+	buf_fini(&b);
+}
+
+static int
+cmd_consumers(struct ctl *ctl)
+{
+	struct listing l = { .none = "no consumers" };
+	struct view v = { consumer_row, listing_done, &l, false };
+	int rc;
+
+	parse_args(ctl, NULL, NULL, 0);
+	table_init(&l.t, consumer_cols);
+	rc = exchange(ctl, request_line(json_pack("{s:s}", "cmd", "consumers")),
+	    &v);
+	table_fini(&l.t);
+	return rc;
+}
+
+static void
+backup_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	(void)ctl;
+	(void)arg;
+	if (json_is_true(json_object_get(fin, "ok")))
+		say("backup written to %s (%lld bytes)\n",
+		    json_string_value(json_object_get(fin, "path")),
+		    (long long)json_integer_value(
+		        json_object_get(fin, "bytes")));
+}
+
+/* backup FILE: written by dunnd, so FILE is made absolute here. */
+static int
+cmd_backup(struct ctl *ctl)
+{
+	struct view v = { NULL, backup_done, NULL, false };
+	const char *file;
+	char *path, *dir;
+	json_t *req;
+
+	if (parse_args(ctl, NULL, &file, 1) != 1)
+		die_usage("backup needs FILE");
+	if (file[0] == '/')
+		path = xstrdup(file);
+	else {
+		if ((dir = getcwd(NULL, 0)) == NULL)
+			die_usage("backup: cannot tell the current directory");
+		path = xmalloc(strlen(dir) + strlen(file) + 2);
+		sprintf(path, "%s/%s", dir, file);
+		free(dir);
+	}
+	req = json_pack("{s:s,s:s}", "cmd", "backup", "path", path);
+	free(path);
 	return exchange(ctl, request_line(req), &v);
 }
 
@@ -1786,6 +1897,25 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	else
 		say("  none\n");
 	table_fini(&t);
+	/* The last tasks closed, with the outcome of each done one. */
+	tasks = json_object_get(rec, "recent_tasks");
+	if (json_array_size(tasks) > 0)
+		say("recent tasks\n");
+	json_array_foreach(tasks, i, task)
+	{
+		buf_clear(&b);
+		put(&b, "  ", json_object_get(task, "task"));
+		put(&b, " ", json_object_get(task, "type"));
+		put(&b, " ", json_object_get(task, "status"));
+		if (json_object_get(task, "result") != NULL) {
+			put(&b, ": ", json_object_get(task, "result"));
+			put(&b, " at ", json_object_get(task, "done_at"));
+		}
+		if (json_object_get(task, "note") != NULL)
+			put(&b, " - ", json_object_get(task, "note"));
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
 	buf_clear(&b);
 	if (json_is_object(next) && json_object_get(next, "at") != NULL) {
 		put(&b, "next  ", json_object_get(next, "at"));
@@ -2282,6 +2412,8 @@ static const struct command commands[] = {
 	{ "simulate", "--rules DIR", cmd_simulate },
 	{ "report", "aging", cmd_report },
 	{ "clock", "set TIME | advance DURATION", cmd_clock },
+	{ "consumers", "", cmd_consumers },
+	{ "backup", "FILE", cmd_backup },
 	{ NULL, NULL, NULL },
 };
 

@@ -196,6 +196,43 @@ open_tasks(struct engine *e, const struct acct *a)
 	return arr;
 }
 
+/*
+ * The account's last tasks that are no longer open, oldest first, as
+ * tasks --json shows them: a done one with the outcome that closed it.
+ */
+#define RECENT_TASKS 10
+
+static json_t *
+recent_tasks(struct engine *e, const struct acct *a)
+{
+	struct store *s = e->store;
+	json_t *arr = json_array(), *rec;
+	int rc;
+
+	for (rc = store_q(s, Q_TASKS_CLOSED, "ti", a->id,
+	         (int64_t)RECENT_TASKS);
+	     rc == 1; rc = store_next(s, Q_TASKS_CLOSED)) {
+		rec = json_loads(store_col_text(s, Q_TASKS_CLOSED, 1), 0, NULL);
+		if (rec == NULL)
+			continue;
+		json_object_set_new(rec, "status",
+		    json_string(store_col_text(s, Q_TASKS_CLOSED, 2)));
+		if (!store_col_null(s, Q_TASKS_CLOSED, 3)) {
+			json_object_set_new(rec, "result",
+			    json_string(store_col_text(s, Q_TASKS_CLOSED, 3)));
+			if (!store_col_null(s, Q_TASKS_CLOSED, 4))
+				json_object_set_new(rec, "note",
+				    json_string(
+				        store_col_text(s, Q_TASKS_CLOSED, 4)));
+			json_object_set_new(rec, "done_at",
+			    eval_json_ts(store_col_int(s, Q_TASKS_CLOSED, 5)));
+		}
+		json_array_insert_new(arr, 0, rec);
+	}
+	store_done(s, Q_TASKS_CLOSED);
+	return arr;
+}
+
 /* What falls due at the account's next due moment, in words. */
 static json_t *
 next_due(struct engine *e, const struct acct *a, int64_t now)
@@ -303,6 +340,7 @@ explain_account(struct engine *e, struct acct *a, int64_t now)
 	json_object_set_new(o, "alerts", alerts);
 	json_object_set_new(o, "history", history(e, a));
 	json_object_set_new(o, "open_tasks", open_tasks(e, a));
+	json_object_set_new(o, "recent_tasks", recent_tasks(e, a));
 	json_object_set_new(o, "next", next_due(e, a, now));
 	return o;
 }

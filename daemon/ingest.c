@@ -911,7 +911,15 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 			acct_task_remove(c->a, strtoll(num + 2, NULL, 10));
 			db(c,
 			    store_exec_q(
-			        s, Q_TASK_STATUS, "tt", ev->task, "done"));
+			        s, Q_TASK_DONE, "tt", ev->task, ev->id));
+			/* §5: before the batch's evaluations, in line order. */
+			if (engine_feed_append(e,
+			        json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0,
+			            "kind", "done", "task", ev->task, "account",
+			            c->a->id, "result",
+			            event_result_name(ev->result), "at",
+			            eval_json_ts(at))) == -1)
+				c->dberr = true;
 		}
 		facts_outcome_add(c->a, at, seq,
 		    ev->result == EVENT_RESULT_NO_ANSWER ||

@@ -30,6 +30,7 @@ struct loop {
 	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	ev_prepare prepare;
+	ev_timer background; /* while other threads work (backups) */
 	ev_periodic due;    /* the next due moment (wall clock only) */
 	double retry_at;    /* after a failed step: not before this */
 	uint64_t wd_usec;   /* the watchdog interval, 0 none */
@@ -122,6 +123,11 @@ prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents)
 	(void)revents;
 	/* The commit point: the batches that arrived in this iteration. */
 	server_flush(lp->srv);
+	if (server_background(lp->srv)) {
+		if (!ev_is_active(&lp->background))
+			ev_timer_start(ev, &lp->background);
+	} else if (ev_is_active(&lp->background))
+		ev_timer_stop(ev, &lp->background);
 	if (clock_is_test() || lp->srv->stopping)
 		return;
 	next = engine_next_due(&lp->srv->engine);
@@ -151,6 +157,15 @@ due_cb(struct ev_loop *ev, ev_periodic *w, int revents)
 		lp->retry_at = ev_now(ev) + 1.;
 	} else
 		lp->retry_at = 0.;
+}
+
+/* Wakes the loop while a backup runs: prepare_cb looks at it. */
+static void
+background_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
 }
 
 /*
@@ -239,6 +254,8 @@ loop_run(struct server *srv)
 	ev_prepare_init(&lp.prepare, prepare_cb);
 	lp.prepare.data = &lp;
 	ev_prepare_start(lp.ev, &lp.prepare);
+	ev_timer_init(&lp.background, background_cb, 0.05, 0.05);
+	lp.background.data = &lp;
 	ev_periodic_init(&lp.due, due_cb, 0., 0., NULL);
 	lp.due.data = &lp;
 	log_info("dunnd: ready on %s", srv->conf->socket);
@@ -260,6 +277,8 @@ loop_run(struct server *srv)
 
 	sock_close(srv->listener, "shutting down");
 	srv->listener = NULL;
+	server_stop_background(srv);
+	ev_timer_stop(lp.ev, &lp.background);
 	ev_signal_stop(lp.ev, &lp.sigterm);
 	ev_signal_stop(lp.ev, &lp.sigint);
 	ev_signal_stop(lp.ev, &lp.sighup);

@@ -55,5 +55,6 @@ principals_check(const struct conf *c, struct diags *ds)
 		    c->socket_group);
 	check_list(c, "admins", c->admins, ds);
 	check_list(c, "readers", c->readers, ds);
+	check_list(c, "consumers", c->consumers, ds);
 	return (int)(ds->errors - errors);
 }

@@ -57,6 +57,10 @@ static const struct proto_field f_clock[] = {
 	{ "advance", PT_STRING, false },
 	{ NULL, 0, false },
 };
+static const struct proto_field f_backup[] = {
+	{ "path", PT_STRING, true },
+	{ NULL, 0, false },
+};
 
 /* §8: readers may use status, accounts, explain, tasks, feed, report. */
 static const struct proto_cmd_info cmds[CMD_COUNT] = {
@@ -66,11 +70,13 @@ static const struct proto_cmd_info cmds[CMD_COUNT] = {
 	[CMD_EXPLAIN] = { "explain", false, f_explain },
 	[CMD_TASKS] = { "tasks", false, f_tasks },
 	[CMD_FEED] = { "feed", false, f_feed },
-	[CMD_ACK] = { "ack", true, f_ack },
+	[CMD_ACK] = { "ack", true, f_ack, true },
 	[CMD_RELOAD] = { "reload", true, f_none },
 	[CMD_SIMULATE] = { "simulate", true, f_simulate },
 	[CMD_REPORT] = { "report", false, f_report },
 	[CMD_CLOCK] = { "clock", true, f_clock },
+	[CMD_CONSUMERS] = { "consumers", true, f_none },
+	[CMD_BACKUP] = { "backup", true, f_backup },
 };
 
 const struct proto_cmd_info *

@@ -52,6 +52,7 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	const struct ruleset *rs = srv->rules;
 	struct acct *const *all;
 	json_t *rec, *stages;
+	char *feed_id = NULL;
 	int64_t *counts, ahead;
 	size_t i, n;
 
@@ -74,6 +75,9 @@ cmd_status(struct server *srv, struct conn *c, json_t *req)
 	    srv->conf->timezone, "version", DUNND_VERSION, "clients",
 	    (json_int_t)sock_nclients(srv->listener), "started",
 	    eval_json_ts(srv->started));
+	if (store_meta_get_text(srv->store, "feed_id", &feed_id) == 1)
+		json_object_set_new(rec, "feed_id", json_string(feed_id));
+	free(feed_id);
 	if (srv->has_last_reload)
 		json_object_set_new(rec, "last_reload",
 		    json_pack("{s:o,s:b}", "at",
@@ -270,6 +274,35 @@ tasks_iter_free(void *arg)
 	free(it);
 }
 
+/* What follows a task record in tasks --json: status and outcome. */
+static char *
+task_tail(struct store *s, enum store_q q)
+{
+	json_t *o = json_pack("{s:s}", "status", store_col_text(s, q, 2));
+	char *text, *tail;
+	size_t len;
+
+	/* §7: a done task with the outcome that closed it. */
+	if (!store_col_null(s, q, 3)) {
+		json_object_set_new(
+		    o, "result", json_string(store_col_text(s, q, 3)));
+		if (!store_col_null(s, q, 4))
+			json_object_set_new(
+			    o, "note", json_string(store_col_text(s, q, 4)));
+		json_object_set_new(
+		    o, "done_at", eval_json_ts(store_col_int(s, q, 5)));
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	/* "{...}" becomes ",...}": the members that follow the record's. */
+	len = strlen(text);
+	tail = xmalloc(len + 1);
+	memcpy(tail, text, len + 1);
+	tail[0] = ',';
+	free(text);
+	return tail;
+}
+
 static int
 tasks_more(struct conn *c, void *arg)
 {
@@ -277,7 +310,7 @@ tasks_more(struct conn *c, void *arg)
 	struct store *s = it->srv->store;
 	enum store_q q = it->open ? Q_TASKS_OPEN_PAGE : Q_TASKS_PAGE;
 	const char *text;
-	char tail[64];
+	char *tail;
 	size_t len;
 	int rc, rows = 0;
 
@@ -291,15 +324,15 @@ tasks_more(struct conn *c, void *arg)
 		rows++;
 		it->seq = store_col_int(s, q, 0);
 		if (it->open)
-			it->prio = store_col_int(s, q, 3);
+			it->prio = store_col_int(s, q, 6);
 		/* The record as stored, with its status after the last member. */
 		text = store_col_text(s, q, 1);
 		len = strlen(text);
 		if (len < 2 || text[len - 1] != '}')
 			continue;
-		snprintf(tail, sizeof(tail), ",\"status\":\"%s\"}",
-		    store_col_text(s, q, 2));
+		tail = task_tail(s, q);
 		conn_send_text(c, text, len - 1, tail);
+		free(tail);
 	}
 	store_done(s, q);
 	if (rc == -1) {
@@ -338,6 +371,7 @@ struct feed_iter {
 	struct conn *c;
 	int64_t from, head;
 	bool follow;
+	json_t *cursor; /* with a consumer: its cursor, null never acked */
 	struct feed_iter *next, **prevp;
 };
 
@@ -351,6 +385,7 @@ feed_iter_free(void *arg)
 		if (it->next != NULL)
 			it->next->prevp = it->prevp;
 	}
+	json_decref(it->cursor);
 	free(it);
 }
 
@@ -366,7 +401,11 @@ feed_more(struct conn *c, void *arg)
 	if (it->from >= head) {
 		if (it->follow)
 			return CONN_MORE_WAIT;
-		conn_reply_ok(c, NULL);
+		/* A typo would replay the feed from 1: dunnctl says so. */
+		conn_reply_ok(c,
+		    it->cursor == NULL
+		        ? NULL
+		        : json_pack("{s:O}", "cursor", it->cursor));
 		return 1;
 	}
 	for (rc = store_q(s, Q_FEED_FROM, "ii", it->from, (int64_t)512);
@@ -407,9 +446,9 @@ cmd_feed(struct server *srv, struct conn *c, json_t *req)
 	    json_string_value(json_object_get(req, "consumer"));
 	json_t *from = json_object_get(req, "from");
 	int64_t cursor = 0;
-	int rc;
+	int rc = 1;
 
-	if (from == NULL && consumer != NULL) {
+	if (consumer != NULL) {
 		rc = store_q(srv->store, Q_CONSUMER_GET, "t", consumer);
 		if (rc == 1)
 			cursor = store_col_int(srv->store, Q_CONSUMER_GET, 0);
@@ -421,6 +460,8 @@ cmd_feed(struct server *srv, struct conn *c, json_t *req)
 		}
 	}
 	it = xcalloc(1, sizeof(*it));
+	if (consumer != NULL)
+		it->cursor = rc == 1 ? json_integer(cursor) : json_null();
 	it->srv = srv;
 	it->c = c;
 	it->from = from != NULL ? json_integer_value(from) : cursor;
@@ -465,6 +506,168 @@ cmd_ack(struct server *srv, struct conn *c, json_t *req)
 	conn_reply_ok(c,
 	    json_pack(
 	        "{s:s,s:I}", "consumer", consumer, "seq", (json_int_t)seq));
+}
+
+/*
+ * backup (§7): a thread copies the database (store_backup_start());
+ * the client's reply waits (CONN_MORE_WAIT) until server_background()
+ * sees the copy end.  A client that goes away leaves the job to end
+ * on its own.
+ */
+struct backup_job {
+	struct server *srv;
+	struct conn *c; /* NULL once the client is gone */
+	struct store_backup *b;
+	bool ended, ok;
+	int64_t bytes;
+	char err[STORE_ERR_LEN];
+	char *path;
+	struct backup_job *next;
+};
+
+static void
+backup_job_free(struct backup_job *j)
+{
+	struct backup_job **p;
+
+	for (p = &j->srv->backups; *p != NULL; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	free(j->path);
+	free(j);
+}
+
+static void
+backup_conn_gone(void *arg)
+{
+	struct backup_job *j = arg;
+
+	j->c = NULL;
+	if (j->ended)
+		backup_job_free(j);
+}
+
+static int
+backup_more(struct conn *c, void *arg)
+{
+	struct backup_job *j = arg;
+
+	if (!j->ended)
+		return CONN_MORE_WAIT;
+	if (j->ok)
+		conn_reply_ok(c,
+		    json_pack("{s:s,s:I}", "path", j->path, "bytes",
+		        (json_int_t)j->bytes));
+	else
+		conn_reply_error(c, "backup: %s", j->err);
+	return 1;
+}
+
+static void
+cmd_backup(struct server *srv, struct conn *c, json_t *req)
+{
+	const char *path = json_string_value(json_object_get(req, "path"));
+	struct backup_job *j;
+	char err[STORE_ERR_LEN];
+	struct store_backup *b;
+
+	if (path[0] != '/') {
+		audit_log(c, "backup %s: refused: not an absolute path", path);
+		conn_reply_error(c, "path: must be an absolute path");
+		return;
+	}
+	if ((b = store_backup_start(srv->store, path, err, sizeof(err))) ==
+	    NULL) {
+		audit_log(c, "backup %s: refused: %s", path, err);
+		conn_reply_error(c, "backup: %s", err);
+		return;
+	}
+	audit_log(c, "backup %s: started", path);
+	log_info("store: backup to %s started", path);
+	j = xcalloc(1, sizeof(*j));
+	j->srv = srv;
+	j->c = c;
+	j->b = b;
+	j->path = xstrdup(path);
+	j->next = srv->backups;
+	srv->backups = j;
+	conn_set_more(c, backup_more, j, backup_conn_gone);
+}
+
+bool
+server_background(struct server *srv)
+{
+	struct backup_job *j, *next;
+
+	for (j = srv->backups; j != NULL; j = next) {
+		next = j->next;
+		if (j->ended || !store_backup_ended(j->b))
+			continue;
+		j->ended = true;
+		j->ok = store_backup_finish(j->b, false, &j->bytes, j->err,
+		            sizeof(j->err)) == 0;
+		j->b = NULL;
+		if (j->ok)
+			log_info("store: backup to %s done (%lld bytes)",
+			    j->path, (long long)j->bytes);
+		else
+			log_warnx("store: backup to %s failed: %s", j->path,
+			    j->err);
+		if (j->c != NULL)
+			conn_wake(j->c);
+		else
+			backup_job_free(j);
+	}
+	for (j = srv->backups; j != NULL; j = j->next)
+		if (!j->ended)
+			return true;
+	return false;
+}
+
+void
+server_stop_background(struct server *srv)
+{
+	struct backup_job *j;
+	int64_t bytes;
+
+	while ((j = srv->backups) != NULL) {
+		if (j->b != NULL) {
+			store_backup_finish(
+			    j->b, true, &bytes, j->err, sizeof(j->err));
+			log_info("store: backup to %s stopped: shutting down",
+			    j->path);
+		}
+		srv->backups = j->next;
+		free(j->path);
+		free(j);
+	}
+}
+
+/* consumers (§7): every consumer with its cursor and lag, by name. */
+static void
+cmd_consumers(struct server *srv, struct conn *c, json_t *req)
+{
+	struct store *s = srv->store;
+	int64_t cursor;
+	int rc;
+
+	(void)req;
+	for (rc = store_q(s, Q_CONSUMERS, ""); rc == 1;
+	     rc = store_next(s, Q_CONSUMERS)) {
+		cursor = store_col_int(s, Q_CONSUMERS, 1);
+		conn_send(c,
+		    json_pack("{s:s,s:I,s:I}", "consumer",
+		        store_col_text(s, Q_CONSUMERS, 0), "cursor",
+		        (json_int_t)cursor, "lag",
+		        (json_int_t)(srv->engine.feed_head - cursor)));
+	}
+	store_done(s, Q_CONSUMERS);
+	if (rc == -1)
+		conn_reply_error(c, "database error: see the daemon's log");
+	else
+		conn_reply_ok(c, NULL);
 }
 
 static void clock_request(struct server *srv, struct conn *c, json_t *req);
@@ -653,6 +856,8 @@ static void (*const handlers[CMD_COUNT])(
 	[CMD_SIMULATE] = cmd_simulate,
 	[CMD_REPORT] = cmd_report,
 	[CMD_CLOCK] = cmd_clock,
+	[CMD_CONSUMERS] = cmd_consumers,
+	[CMD_BACKUP] = cmd_backup,
 };
 
 void
@@ -663,7 +868,8 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 	int rc;
 
 	rc = proto_decode(line, len, &req, err, sizeof(err));
-	if (rc == 0 && proto_cmd_info(req.cmd)->admin && !conn_is_admin(c)) {
+	if (rc == 0 && proto_cmd_info(req.cmd)->admin && !conn_is_admin(c) &&
+	    !(proto_cmd_info(req.cmd)->consumer && conn_is_consumer(c))) {
 		rc = -1;
 		snprintf(err, sizeof(err), "permission denied");
 		audit_log(c, "%s: refused: permission denied",

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -51,7 +52,7 @@ struct conn {
 	int fd;
 	ev_io rw, ww;
 	uid_t uid;
-	bool allowed, admin;
+	bool allowed, admin, consumer;
 	struct buf in, out;
 	int64_t body_left;
 	bool body_discard;
@@ -65,6 +66,7 @@ struct conn {
 	bool eof;        /* the peer will send nothing more */
 	bool dead;       /* fd closed; freed once !busy (invariant 3) */
 	bool processing; /* inside process(): no re-entry */
+	bool mid_line;   /* the last write ended inside a record */
 	int (*more)(struct conn *, void *);
 	void *more_arg;
 	void (*more_free)(void *);
@@ -143,6 +145,8 @@ acl_init(struct acl *acl, const struct conf *conf)
 	    &acl->admin_gids, &acl->nadmin_gids);
 	resolve(conf->readers, &acl->reader_uids, &acl->nreader_uids,
 	    &acl->reader_gids, &acl->nreader_gids);
+	resolve(conf->consumers, &acl->consumer_uids, &acl->nconsumer_uids,
+	    &acl->consumer_gids, &acl->nconsumer_gids);
 }
 
 void
@@ -152,6 +156,8 @@ acl_fini(struct acl *acl)
 	free(acl->reader_uids);
 	free(acl->admin_gids);
 	free(acl->reader_gids);
+	free(acl->consumer_uids);
+	free(acl->consumer_gids);
 	memset(acl, 0, sizeof(*acl));
 }
 
@@ -214,12 +220,17 @@ classify(struct listener *l, struct conn *c)
 			c->admin = true;
 		if (has_any_gid(a->reader_gids, a->nreader_gids, &groups[i], 1))
 			c->allowed = true;
+		if (has_any_gid(
+		        a->consumer_gids, a->nconsumer_gids, &groups[i], 1))
+			c->consumer = true;
 	}
+	if (has_uid(a->consumer_uids, a->nconsumer_uids, cred.uid))
+		c->consumer = true;
 	if (has_uid(a->admin_uids, a->nadmin_uids, cred.uid))
 		c->admin = true;
 	if (has_uid(a->reader_uids, a->nreader_uids, cred.uid))
 		c->allowed = true;
-	c->allowed = c->allowed || c->admin;
+	c->allowed = c->allowed || c->admin || c->consumer;
 }
 
 /* --- connections ------------------------------------------------------- */
@@ -275,6 +286,12 @@ bool
 conn_is_admin(const struct conn *c)
 {
 	return c->admin;
+}
+
+bool
+conn_is_consumer(const struct conn *c)
+{
+	return c->consumer;
 }
 
 size_t
@@ -419,6 +436,7 @@ flush(struct conn *c)
 			return 0;
 		n = write(c->fd, buf_data(&c->out), buf_size(&c->out));
 		if (n > 0) {
+			c->mid_line = buf_data(&c->out)[n - 1] != '\n';
 			buf_consume(&c->out, (size_t)n);
 			continue;
 		}
@@ -839,9 +857,52 @@ sock_nclients(struct listener *l)
 #define DRAIN_MS 2000
 
 /*
+ * §8: a reply cut at shutdown ends at a record boundary.  What of c's
+ * output was not sent yet is dropped but the rest of the record already
+ * begun on the wire (a follower reads the dropped records again from
+ * its cursor), then the final record is queued.
+ */
+static void
+cut_at_record(struct conn *c, const char *msg)
+{
+	const char *p = buf_data(&c->out), *nl;
+	size_t keep = 0;
+
+	if (c->mid_line && buf_size(&c->out) > 0) {
+		nl = memchr(p, '\n', buf_size(&c->out));
+		keep = nl != NULL ? (size_t)(nl - p) + 1 : buf_size(&c->out);
+	}
+	c->out.len = c->out.off + keep;
+	queue_json(c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+}
+
+/*
+ * Lets the kernel take what c still has to send at once, when it fits
+ * in twice the socket's send buffer: a client that is not reading at
+ * the moment (however far behind) still finds the end of the record and
+ * the final record waiting when it reads on.  Best effort, Linux
+ * doubles the value and caps it at net.core.wmem_max.
+ */
+static void
+grow_sndbuf(struct conn *c)
+{
+	int cur = 0;
+	socklen_t len = sizeof(cur);
+	size_t want;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) == -1)
+		return;
+	want = (size_t)cur + buf_size(&c->out);
+	if (want > INT_MAX / 2)
+		want = INT_MAX / 2;
+	cur = (int)want;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &cur, sizeof(cur)) == -1)
+		log_debug("socket: SO_SNDBUF: %s", strerror(errno));
+}
+
+/*
  * Writes what c still has queued, waiting for the client to read until
- * deadline: a follower behind at shutdown gets its records whole and
- * the final record, not a cut line.
+ * deadline.
  */
 static void
 drain(struct conn *c, int64_t deadline)
@@ -849,6 +910,8 @@ drain(struct conn *c, int64_t deadline)
 	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 	int64_t left;
 
+	if (buf_size(&c->out) > 0)
+		grow_sndbuf(c);
 	while (flush(c) == 0 && buf_size(&c->out) > 0) {
 		left = deadline - clock_mono_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
@@ -874,8 +937,7 @@ sock_close(struct listener *l, const char *msg)
 				c->more_free(c->more_arg);
 			c->more = NULL;
 			c->more_free = NULL;
-			queue_json(
-			    c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+			cut_at_record(c, msg);
 		}
 		if (!c->dead)
 			drain(c, deadline);

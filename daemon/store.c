@@ -20,6 +20,7 @@
 
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +123,9 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_TASK_GET] =
 	    "SELECT account, created, status FROM tasks WHERE id = ?1",
 	[Q_TASK_STATUS] = "UPDATE tasks SET status = ?2 WHERE id = ?1",
+	/* ?2: the event id of the outcome that closes the task. */
+	[Q_TASK_DONE] =
+	    "UPDATE tasks SET status = 'done', outcome = ?2 WHERE id = ?1",
 	[Q_TASK_ADD] =
 	    ("INSERT INTO tasks(id, feed_seq, account, type, stage, source,"
 	     " priority, alert, created)"
@@ -139,19 +143,29 @@ static const char *const q_sql[Q_COUNT] = {
 	     " FROM transitions WHERE account = ?1 ORDER BY id"),
 	/* tasks in seq order after ?1; filters ?2 account, ?3 type. */
 	[Q_TASKS_PAGE] =
-	    ("SELECT t.feed_seq, f.record, t.status FROM tasks t"
-	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.feed_seq > ?1"
+	    ("SELECT t.feed_seq, f.record, t.status, o.result, o.note, o.at"
+	     " FROM tasks t JOIN feed f ON f.seq = t.feed_seq"
+	     " LEFT JOIN outcomes o ON o.event = t.outcome WHERE t.feed_seq > ?1"
 	     " AND (?2 IS NULL OR t.account = ?2)"
 	     " AND (?3 IS NULL OR t.type = ?3)"
 	     " ORDER BY t.feed_seq LIMIT ?4"),
 	/* open tasks by priority desc, then seq, after (?1 prio, ?2 seq). */
 	[Q_TASKS_OPEN_PAGE] =
-	    ("SELECT t.feed_seq, f.record, t.status, t.priority FROM tasks t"
+	    ("SELECT t.feed_seq, f.record, t.status, NULL, NULL, NULL,"
+	     " t.priority FROM tasks t"
 	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.status = 'open'"
 	     " AND (t.priority < ?1 OR (t.priority = ?1 AND t.feed_seq > ?2))"
 	     " AND (?3 IS NULL OR t.account = ?3)"
 	     " AND (?4 IS NULL OR t.type = ?4)"
 	     " ORDER BY t.priority DESC, t.feed_seq LIMIT ?5"),
+	/* The last ?2 tasks of account ?1 that are no longer open. */
+	[Q_TASKS_CLOSED] =
+	    ("SELECT t.feed_seq, f.record, t.status, o.result, o.note, o.at"
+	     " FROM tasks t JOIN feed f ON f.seq = t.feed_seq"
+	     " LEFT JOIN outcomes o ON o.event = t.outcome"
+	     " WHERE t.account = ?1 AND t.status <> 'open'"
+	     " ORDER BY t.feed_seq DESC LIMIT ?2"),
+	[Q_CONSUMERS] = "SELECT name, cursor FROM consumers ORDER BY name",
 	[Q_CONSUMER_GET] = "SELECT cursor FROM consumers WHERE name = ?1",
 	[Q_CONSUMER_SET] =
 	    ("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)"
@@ -277,9 +291,22 @@ static const char schema_v1[] =
     "CREATE TABLE consumers(name TEXT PRIMARY KEY,"
     " cursor INTEGER NOT NULL) WITHOUT ROWID;\n";
 
+/*
+ * Version 2: each done task names the outcome that closed it (tasks
+ * --json shows its result, note and time, §7), found for the tasks
+ * already done as their first outcome; outcomes by task and account.
+ */
+static const char schema_v2[] =
+    "ALTER TABLE tasks ADD COLUMN outcome TEXT;\n"
+    "CREATE INDEX outcomes_task ON outcomes(task, seq);\n"
+    "UPDATE tasks SET outcome = (SELECT o.event FROM outcomes o"
+    " WHERE o.task = tasks.id ORDER BY o.seq LIMIT 1)"
+    " WHERE status = 'done';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -495,6 +522,49 @@ fail:
 	return -1;
 }
 
+/*
+ * §6: the database's feed_id, 128 random bits as 32 hex digits, made
+ * with it (a database made before feed ids gets one at its first start
+ * with this version) and never changed.
+ */
+static int
+make_feed_id(struct store *s, bool created, char *err, size_t errlen)
+{
+	unsigned char r[16];
+	char hex[33], *old = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = store_meta_get_text(s, "feed_id", &old)) != 0) {
+		free(old);
+		if (rc == 1)
+			return 0;
+		goto fail;
+	}
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		errf(err, errlen, "%s: no random bits for the feed_id: %s",
+		    s->path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	if (store_begin(s) == -1 || store_meta_set_text(s, "feed_id", hex) == -1 ||
+	    store_commit(s) == -1) {
+		store_rollback(s);
+		goto fail;
+	}
+	if (created)
+		log_info("store: new database, feed_id %s", hex);
+	else
+		log_info("store: the database had no feed_id: it is now %s",
+		    hex);
+	return 0;
+fail:
+	errf(err, errlen, "%s: cannot store the feed_id: %s", s->path,
+	    store_errmsg(s));
+	return -1;
+}
+
 static void *
 ckpt_main(void *arg)
 {
@@ -646,6 +716,8 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 		goto fail;
 	}
 	if (migrate(s, version, err, errlen) == -1)
+		goto fail;
+	if (make_feed_id(s, version == 0, err, errlen) == -1)
 		goto fail;
 	ckpt_start(s);
 	*out = s;
@@ -969,4 +1041,148 @@ const char *
 store_errmsg(struct store *s)
 {
 	return s->lasterr[0] ? s->lasterr : sqlite3_errmsg(s->db);
+}
+
+/* Backup (store.h). */
+
+#define BACKUP_PAGES 1024 /* pages per step: the abort is seen between */
+
+struct store_backup {
+	pthread_t thread;
+	atomic_bool ended, abort;
+	char *src, *path, *tmp;
+	int64_t bytes;
+	char err[STORE_ERR_LEN]; /* empty when the copy is complete */
+};
+
+static void *
+backup_main(void *arg)
+{
+	struct store_backup *b = arg;
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *bk = NULL;
+	struct stat st;
+	int rc;
+
+	if (sqlite3_open_v2(b->src, &src, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(b->err, sizeof(b->err), "cannot open %s: %s", b->src,
+		    src != NULL ? sqlite3_errmsg(src) : "out of memory");
+		goto done;
+	}
+	sqlite3_busy_timeout(src, 5000);
+	/*
+	 * One read snapshot for the whole copy: dunnd's writes through its
+	 * own connection would otherwise restart the copy at every step.
+	 */
+	if (sqlite3_exec(src, "BEGIN; SELECT count(*) FROM meta;", NULL, NULL,
+	        NULL) != SQLITE_OK) {
+		snprintf(b->err, sizeof(b->err), "cannot read %s: %s", b->src,
+		    sqlite3_errmsg(src));
+		goto done;
+	}
+	unlink(b->tmp);
+	if (sqlite3_open_v2(b->tmp, &dst,
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	    (bk = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+		snprintf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp,
+		    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+		goto done;
+	}
+	do {
+		rc = sqlite3_backup_step(bk, BACKUP_PAGES);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+			const struct timespec pause = { 0, 10 * 1000000L };
+
+			nanosleep(&pause, NULL);
+		}
+		if (atomic_load(&b->abort)) {
+			snprintf(b->err, sizeof(b->err), "shutting down");
+			break;
+		}
+	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(bk);
+	if (b->err[0] == '\0' && rc != SQLITE_DONE)
+		snprintf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp,
+		    sqlite3_errstr(rc));
+	if (sqlite3_close(dst) != SQLITE_OK && b->err[0] == '\0')
+		snprintf(b->err, sizeof(b->err), "cannot close %s: %s", b->tmp,
+		    sqlite3_errmsg(dst));
+	dst = NULL;
+	if (b->err[0] == '\0' && rename(b->tmp, b->path) == -1)
+		snprintf(b->err, sizeof(b->err), "cannot rename %s to %s: %s",
+		    b->tmp, b->path, strerror(errno));
+	if (b->err[0] == '\0' && stat(b->path, &st) == 0)
+		b->bytes = (int64_t)st.st_size;
+done:
+	if (b->err[0] != '\0')
+		unlink(b->tmp);
+	sqlite3_close(dst);
+	if (src != NULL)
+		sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(src);
+	atomic_store(&b->ended, true);
+	return NULL;
+}
+
+struct store_backup *
+store_backup_start(struct store *s, const char *path, char *err, size_t errlen)
+{
+	struct store_backup *b;
+	struct stat st, dbst;
+	sigset_t all, old;
+	int rc;
+
+	if (stat(path, &st) == 0 && stat(s->path, &dbst) == 0 &&
+	    st.st_dev == dbst.st_dev && st.st_ino == dbst.st_ino) {
+		errf(err, errlen, "%s is the database itself", path);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->src = xstrdup(s->path);
+	b->path = xstrdup(path);
+	b->tmp = xmalloc(strlen(path) + 5);
+	sprintf(b->tmp, "%s.tmp", path);
+	atomic_init(&b->ended, false);
+	atomic_init(&b->abort, false);
+	/* Signals are the loop's (as for the checkpointer). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&b->thread, NULL, backup_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errf(err, errlen, "cannot start the backup: %s", strerror(rc));
+		free(b->src);
+		free(b->path);
+		free(b->tmp);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+bool
+store_backup_ended(struct store_backup *b)
+{
+	return atomic_load(&b->ended);
+}
+
+int
+store_backup_finish(struct store_backup *b, bool abort, int64_t *bytes,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	if (abort)
+		atomic_store(&b->abort, true);
+	pthread_join(b->thread, NULL);
+	rc = b->err[0] == '\0' ? 0 : -1;
+	if (rc == -1)
+		errf(err, errlen, "%s", b->err);
+	*bytes = b->bytes;
+	free(b->src);
+	free(b->path);
+	free(b->tmp);
+	free(b);
+	return rc;
 }

@@ -29,6 +29,8 @@ struct conf {
 	size_t nadmins;
 	char **readers; /* NULL-terminated; default none */
 	size_t nreaders;
+	char **consumers; /* NULL-terminated; default none (read and ack) */
+	size_t nconsumers;
 };
 
 /*

@@ -32,6 +32,8 @@ enum proto_cmd {
 	CMD_SIMULATE,
 	CMD_REPORT,
 	CMD_CLOCK,
+	CMD_CONSUMERS,
+	CMD_BACKUP,
 	CMD_COUNT
 };
 
@@ -53,6 +55,7 @@ struct proto_cmd_info {
 	const char *name;
 	bool admin; /* false: readers may use it too (§8) */
 	const struct proto_field *fields;
+	bool consumer; /* admin, but consumers may use it too (§8: ack) */
 };
 
 /* The table entry of cmd. */

@@ -16,6 +16,7 @@
 struct conf;
 struct feed_iter;
 struct pending;
+struct backup_job;
 struct conn;
 struct listener;
 struct ruleset;
@@ -34,6 +35,7 @@ struct server {
 	bool stopping;
 	struct feed_iter *followers;         /* feed --follow streams */
 	struct pending *queue, **queue_tail; /* ingest batches to process */
+	struct backup_job *backups;          /* backup copies under way */
 };
 
 /* One request line from c (without its line end). */
@@ -66,6 +68,13 @@ int server_start_rules(struct server *srv);
  * arrival order and one transaction, then replies to each.
  */
 void server_flush(struct server *srv);
+/*
+ * Work of other threads (backups): replies to those that ended.  True
+ * while some goes on (the loop then calls again soon).
+ */
+bool server_background(struct server *srv);
+/* At shutdown: stops and waits for that work. */
+void server_stop_background(struct server *srv);
 /* The engine's hook after a commit that appended to the feed. */
 void server_committed(void *arg);
 

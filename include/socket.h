@@ -29,6 +29,10 @@ struct acl {
 	uid_t *admin_uids, *reader_uids;
 	gid_t *admin_gids, *reader_gids;
 	size_t nadmin_uids, nreader_uids, nadmin_gids, nreader_gids;
+	/* §6 consumers: read-only commands and ack. */
+	uid_t *consumer_uids;
+	gid_t *consumer_gids;
+	size_t nconsumer_uids, nconsumer_gids;
 };
 
 /*
@@ -58,6 +62,8 @@ size_t sock_nclients(struct listener *l);
 /* The peer of c. */
 uid_t conn_uid(const struct conn *c);
 bool conn_is_admin(const struct conn *c);
+/* The peer is in consumers (§6); admins are not counted. */
+bool conn_is_consumer(const struct conn *c);
 
 /*
  * Queues one data record already encoded as one line of JSON (text,

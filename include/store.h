@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ERR_LEN        512
 
 struct store;
@@ -103,6 +103,7 @@ enum store_q {
 	Q_OUTCOME_ADD,
 	Q_TASK_GET,
 	Q_TASK_STATUS,
+	Q_TASK_DONE,
 	Q_TASK_ADD,
 	Q_TASK_MAXNUM,
 	Q_FEED_ADD,
@@ -111,6 +112,8 @@ enum store_q {
 	Q_TRANSITIONS_OF,
 	Q_TASKS_PAGE,
 	Q_TASKS_OPEN_PAGE,
+	Q_TASKS_CLOSED,
+	Q_CONSUMERS,
 	Q_CONSUMER_GET,
 	Q_CONSUMER_SET,
 	Q_COUNT
@@ -137,6 +140,25 @@ bool store_col_null(struct store *s, enum store_q q, int col);
 const char *store_col_text(struct store *s, enum store_q q, int col);
 const void *store_col_blob(
     struct store *s, enum store_q q, int col, size_t *len /* OUT */);
+
+/*
+ * Backup (§7): a consistent copy of the database made by a thread with
+ * its own connection, from one read snapshot, while dunnd goes on
+ * writing.  The copy is written to path + ".tmp" and renamed to path
+ * once complete, so path never holds half a copy.
+ */
+struct store_backup;
+/* Starts the copy; NULL with err when it cannot start. */
+struct store_backup *store_backup_start(
+    struct store *s, const char *path, char *err, size_t errlen);
+/* Whether the copy has ended, well or not. */
+bool store_backup_ended(struct store_backup *b);
+/*
+ * Waits for the copy to end (asking it to stop first when abort), frees
+ * b.  0 when path holds the copy (*bytes its size), -1 with err.
+ */
+int store_backup_finish(struct store_backup *b, bool abort,
+    int64_t *bytes /* OUT */, char *err, size_t errlen);
 
 /* A short description of the last error ("disk I/O error", …). */
 const char *store_errmsg(struct store *s);

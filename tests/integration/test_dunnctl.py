@@ -217,7 +217,6 @@ class Requests(CtlTest):
         (["feed"], {"cmd": "feed"}),
         (["feed", "--from", "0"], {"cmd": "feed", "from": 0}),
         (["feed", "--from", "17", "--consumer", "crm"], {"cmd": "feed", "from": 17, "consumer": "crm"}),
-        (["feed", "--follow", "--consumer", "dialer"], {"cmd": "feed", "follow": True, "consumer": "dialer"}),
         (["feed", "--from=9223372036854775807"], {"cmd": "feed", "from": 9223372036854775807}),
         (["ack", "--consumer", "crm", "42"], {"cmd": "ack", "consumer": "crm", "seq": 42}),
         (["ack", "7", "--consumer", "crm"], {"cmd": "ack", "consumer": "crm", "seq": 7}),
@@ -237,6 +236,25 @@ class Requests(CtlTest):
                 r, req = self.request(args)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertEqual(req, dict(want, v=1))
+
+    def test_feed_consumer_asks_for_the_cursor_first(self):
+        # Without --from, a request for no record tells whether the
+        # consumer ever acked (a typo would replay the feed from 1).
+        for follow in ([], ["--follow"]):
+            f = self.fake()
+            r = self.ctl(f, "feed", "--consumer", "dialer", *follow)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            want = {"v": 1, "cmd": "feed", "consumer": "dialer"}
+            if follow:
+                want["follow"] = True
+            self.assertEqual(f.requests, [{"v": 1, "cmd": "feed", "consumer": "dialer",
+                                           "from": 2 ** 53 - 1}, want])
+        f = self.fake([{"ok": True, "cursor": None}])
+        r = self.ctl(f, "feed", "--consumer", "dialer")
+        self.assertIn("dunnctl: warning: consumer dialer has never acknowledged", r.stderr)
+        f = self.fake([{"ok": True, "cursor": 4}])
+        r = self.ctl(f, "feed", "--consumer", "dialer")
+        self.assertEqual(r.stderr, "")
 
     def test_request_is_one_compact_line(self):
         r, _ = self.request(["tasks", "--open"])
@@ -679,6 +697,9 @@ class Follow(CtlTest):
         done = threading.Event()
 
         def reply(conn, req):
+            if req.get("from") == 2 ** 53 - 1:      # feed --consumer's first question
+                conn.sendall(encode({"ok": True, "cursor": 0}))
+                return
             for rec, go in zip(records, steps):
                 if not go.wait(DEADLINE):
                     return
@@ -701,7 +722,8 @@ class Follow(CtlTest):
             self.assertEqual(self.read_line(p), encode(rec).decode())
         self.assertEqual(self.wait(p), 3)
         self.assertEqual(p.stderr.read(), b"dunnctl: shutting down\n")
-        self.assertEqual(f.requests, [{"v": 1, "cmd": "feed", "follow": True, "consumer": "crm"}])
+        self.assertEqual(f.requests, [{"v": 1, "cmd": "feed", "consumer": "crm", "from": 2 ** 53 - 1},
+                                      {"v": 1, "cmd": "feed", "follow": True, "consumer": "crm"}])
 
     def test_human_lines_appear_one_by_one(self):
         f, steps, _ = self.stepper([TASK, TRANSITION], {"ok": True})

@@ -1164,8 +1164,11 @@ class Outcomes(EvalTest):
                (240, 3, 50, 100), 393, contact=OWNER_ZHOU),
         ]
         self.assertFeed(d, want)
-        # no_answer on the open call: done (§2.3); unreached 1: no rule.
+        # no_answer on the open call: done (§2.3), a done record (§5);
+        # unreached 1: no rule.
         self.ingest(d, [outcome("E-3", "T-000001", "no_answer", T0)])
+        want.append({"seq": 4, "kind": "done", "task": "T-000001", "account": "A-1",
+                     "result": "no_answer", "at": T0})
         self.assertFeed(d, want)
         self.assertTasks(d, [("T-000001", "done"), ("T-000002", "open")])
         self.assertTasks(d, [("T-000002", "open")], "--open")
@@ -1174,10 +1177,10 @@ class Outcomes(EvalTest):
         # Leaving neg cancels the open sms only (the call is done).
         self.ingest(d, [outcome("E-4", "T-000001", "wrong_contact", T0)])
         want += [
-            TR(4, "A-1", "neg", "unreach", "unreachable", T0),
-            CX(5, "T-000002", "A-1", T0),
+            TR(5, "A-1", "neg", "unreach", "unreachable", T0),
+            CX(6, "T-000002", "A-1", T0),
             # 240 + 3 + 50 + 200 = 493.
-            TK(6, "T-000003", "A-1", "letter", "unreach", "stage:unreach#1", T0, n1, 300000, 1,
+            TK(7, "T-000003", "A-1", "letter", "unreach", "stage:unreach#1", T0, n1, 300000, 1,
                (240, 3, 50, 200), 493, contact=OWNER_ZHOU),
         ]
         self.assertFeed(d, want)

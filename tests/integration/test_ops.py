@@ -108,6 +108,9 @@ class Audit(DaemonTest):
         self.assertEqual(d.ctl("ack", "--consumer", "push", "0").returncode, 0)
         self.assertEqual(d.ctl("clock", "advance", "1h").returncode, 0)
         self.assertEqual(d.ctl("reload").returncode, 0)
+        bk = os.path.join(d.tmp, "copy.db")
+        self.assertEqual(d.ctl("backup", bk).returncode, 0)
+        self.assertEqual(stat.S_IMODE(os.stat(bk).st_mode), 0o600)
         d.ctl("status")
         d.ctl("accounts")
         self.assertEqual(d.stop(), 0)
@@ -119,7 +122,8 @@ class Audit(DaemonTest):
             p + "clock advance 1h: now 2026-03-02T10:00:00+08:00",
         ])
         self.assertTrue(audit[3].startswith(p + "reload: ok, version "), audit)
-        self.assertEqual(len(audit), 4, audit)
+        self.assertEqual(audit[4], p + "backup %s: started" % bk)
+        self.assertEqual(len(audit), 5, audit)
 
 
 class CheckResolves(DaemonTest):
@@ -140,7 +144,8 @@ class CheckResolves(DaemonTest):
 
     def test_unknown_users_and_groups_are_warnings_at_check_and_start(self):
         d = self.daemon(conf_extra='admins = [ "root", "no-such-user-28", "@no-such-group-28", "0" ];\n'
-                                   'readers = [ "@no-such-readers-28" ];\n')
+                                   'readers = [ "@no-such-readers-28" ];\n'
+                                   'consumers = [ "no-such-pusher-28" ];\n')
         r = self.check(d)
         self.assertEqual(r.returncode, 0, r.stderr)
         warnings = [l for l in r.stderr.splitlines() if "warning:" in l]
@@ -148,6 +153,7 @@ class CheckResolves(DaemonTest):
             d.conf + ': warning: admins: unknown user "no-such-user-28": skipped, it grants nobody access',
             d.conf + ': warning: admins: unknown group "no-such-group-28": skipped, it grants nobody access',
             d.conf + ': warning: readers: unknown group "no-such-readers-28": skipped, it grants nobody access',
+            d.conf + ': warning: consumers: unknown user "no-such-pusher-28": skipped, it grants nobody access',
         ])
         d.start()
         self.assertEqual(d.stop(), 0)

@@ -29,7 +29,8 @@ from lib import DUNND, ROOT
 UNIT = os.path.join(ROOT, "systemd", "dunnd.service")
 MAN = os.path.join(ROOT, "man")
 # The pages every installation must have (the man/ directory may hold more).
-PAGES = ("dunnctl.1", "dunnd.conf.5", "dunnd-protocol.7", "dunnd.8")
+PAGES = ("dunnctl.1", "dunnd-events.5", "dunnd.conf.5", "dunnd.rules.5", "dunnd-protocol.7",
+         "dunnd.8")
 TOOLS_MISSING = "not installed: apt-get install groff-base mandoc (make test-deps installs them)"
 
 

@@ -107,7 +107,7 @@ C_FEED_PAY = "dunnctl -c dunnd.conf feed --from 78"
 C_CHECK = "dunnctl -c dunnd.conf check-rules"
 C_SIMULATE = "dunnctl -c dunnd.conf simulate --rules rules"
 C_RELOAD = "dunnctl -c dunnd.conf reload"
-C_FEED_RELOAD = "dunnctl -c dunnd.conf feed --from 81"
+C_FEED_RELOAD = "dunnctl -c dunnd.conf feed --from 82"
 C_AGING = "dunnctl -c dunnd.conf report aging"
 JQ_ONE = """dunnctl -c dunnd.conf --json feed | jq 'select(.task=="T-000021")'"""
 SED = ("sed -i 's/days_overdue = { min = 30; }; first_miss = false;/"
@@ -437,7 +437,8 @@ class WalkthroughTest(unittest.TestCase):
         self.assertEqual(self.payment.returncode, 0, self.payment.stdout + self.payment.stderr)
         self.assertEqual(self.payment.stdout.strip(), "2 ok, 0 duplicate, 0 error, 0 rolled_back")
         self.assertEqual([(r["kind"], r.get("rule"), r.get("to"), r.get("task")) for r in self.feed_pay],
-                         [("transition", "settled", "current", None),
+                         [("done", None, None, "T-000021"),
+                          ("transition", "settled", "current", None),
                           ("cancel", None, None, "T-000020"), ("cancel", None, None, "T-000038")])
         # The outcome closed the review; the stage tasks were cancelled.
         self.assertEqual(self.tasks_after_pay["T-000021"]["status"], "done")

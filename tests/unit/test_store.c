@@ -123,7 +123,7 @@ test_version0_fixture_is_migrated(void **state)
 	/* A real SQLite file with no tables and user_version 0. */
 	sql("PRAGMA page_size = 4096; VACUUM;");
 	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
 	assert_int_equal(store_meta_set_int(s, "k", 5), 0);
 	store_close(s);
 	/* Reopening does not migrate again and keeps the data. */
