@@ -878,7 +878,7 @@ count_of(struct buf *b, size_t n, const char *one, const char *many)
 
 /*
  * check-rules: every error and warning as FILE:LINE (§4.8), then a
- * summary line; with --json one object per diagnostic
+ * summary line (none for a clean set); with --json one object per diagnostic
  * {"file","line","level","message"}, then {"errors","warnings"} (and
  * "rules_version" for a valid set).
  */
@@ -924,7 +924,8 @@ check_rules(const char *dir, bool json)
 		printf("%s\n", out);
 		free(out);
 		json_decref(o);
-	} else {
+	} else if (ds.n > 0) {
+		/* A clean set says nothing (and exits 0). */
 		if (rs != NULL)
 			buf_printf(&b, "rules ok, version %s, ", rs->version);
 		else

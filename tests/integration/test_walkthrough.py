@@ -454,9 +454,7 @@ class WalkthroughTest(unittest.TestCase):
         diff = [(a, b) for a, b in zip(before, after) if a != b]
         self.assertEqual(diff, [("    when = { days_overdue = { min = 30; }; first_miss = false;",
                                  "    when = { days_overdue = { min = 21; }; first_miss = false;")])
-        self.assertEqual((self.check.returncode, self.check.stderr), (0, ""))
-        self.assertRegex(self.check.stdout,
-                         r"^rules ok, version [0-9a-f]{32}, 0 errors, 0 warnings\n$")
+        self.assertEqual((self.check.returncode, self.check.stdout, self.check.stderr), (0, "", ""))
 
     def moved_by_reload(self):
         return {r["account"]: (r["from"], r["to"]) for r in self.feed_reload if r["kind"] == "transition"}
