@@ -507,6 +507,7 @@ handle_feed_line(struct push *p, const char *s, size_t len)
 	const char *task = NULL, *account = NULL, *err;
 	struct ctl_req *r;
 	char why[256];
+	bool stopping;
 	json_t *o;
 	int rc;
 
@@ -519,10 +520,10 @@ handle_feed_line(struct push *p, const char *s, size_t len)
 			err = json_string_value(json_object_get(o, "error"));
 			snprintf(why, sizeof(why), "push: dunnd ended the feed: %s",
 			    err != NULL ? err : "(no reason)");
+			/* dunnd stopping is no error; a refusal is. */
+			stopping = err != NULL && strcmp(err, "shutting down") == 0;
 			json_decref(o);
-			lost_why(p,
-			    err != NULL && strcmp(err, "shutting down") != 0,
-			    why);
+			lost_why(p, !stopping, why);
 			return;
 		}
 		json_decref(o);

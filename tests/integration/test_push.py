@@ -165,7 +165,11 @@ class PushTest(lib.DaemonTest):
                 p.kill()
                 p.wait()
         self.hook.stop()
+        # Under ASan/UBSan (make asan) a report fails the test.
+        log = self.push_log()
         super().tearDown()
+        self.assertNotIn("Sanitizer", log)
+        self.assertNotIn("runtime error", log)
 
     # --- helpers ---------------------------------------------------------
 
