@@ -85,6 +85,7 @@ struct push {
 	struct pushhttp *http;
 	struct dconn feed, ctl;
 	bool up; /* status answered: batches may go */
+	int64_t up_ms; /* when (monotonic ms) */
 	bool feed_paused;
 	int failures; /* connection attempts failed in a row */
 	char last_why[256];
@@ -366,6 +367,13 @@ lost_why(struct push *p, bool err, const char *why)
 	pushq_clear(&p->q);
 	while (p->rhead < p->rtail)
 		ctl_pop(p);
+	/*
+	 * Back off from a dunnd that accepts us and then refuses (an ack
+	 * without the consumers role): only a connection that lasted or
+	 * acknowledged something starts the wait again from the shortest.
+	 */
+	if (p->up && clock_mono_ms() - p->up_ms >= 10000)
+		p->failures = 0;
 	p->up = false;
 	p->feed_paused = false;
 	p->failures++;
@@ -475,7 +483,7 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 	switch (r->kind) {
 	case CTL_STATUS:
 		p->up = true;
-		p->failures = 0;
+		p->up_ms = clock_mono_ms();
 		if (p->last_why[0] != '\0' || !p->have_feed_id)
 			log_info("push: reading the feed of %s as consumer %s%s",
 			    p->conf->socket, p->conf->consumer,
@@ -488,6 +496,7 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 	case CTL_ACK:
 		log_debug("push: cursor of %s at %lld", p->conf->consumer,
 		    (long long)r->seq);
+		p->failures = 0;
 		ctl_pop(p);
 		return;
 	case CTL_TASKS:

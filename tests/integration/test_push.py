@@ -570,6 +570,40 @@ class PushTest(lib.DaemonTest):
         self.assertEqual([l.split()[2] for l in lines], ["T-000001", "T-000002", "T-000003"])
         self.assertIn("new call T-000001 for C-0000 (priority", lines[0])
 
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root and setpriv to run dunnd-push as another user")
+    def test_consumers_role_may_ack_readers_may_not(self):
+        """dunnd-push as `nobody`: in dunnd's `consumers` it delivers and
+        acknowledges; in `readers` only, its ack is refused (logged at
+        error level) and the cursor never moves."""
+        for role, ok in (("consumers", True), ("readers", False)):
+            sub = os.path.join(self.tmp, role)
+            d = self.daemon(role, conf_extra='socket_group = "nogroup";\n%s = [ "nobody" ];\n' % role)
+            os.chmod(self.tmp, 0o755)
+            os.chmod(sub, 0o755)
+            d.start()
+            self.assertEqual(d.ingest(overdue_accounts(0, 2)).rc, 0)
+            if not self.hook.httpd:
+                self.hook.start()
+            conf = self.write_conf(d, name=role)
+            os.chmod(conf, 0o644)
+            os.chmod(os.path.join(self.tmp, role + ".secret"), 0o644)
+            log = open(os.path.join(self.tmp, "push.log"), "ab")
+            p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  PUSH, "-f", "-d", "-c", conf], stdout=log, stderr=log)
+            log.close()
+            self.pushes.append(p)
+            if ok:
+                self.wait_until(lambda: self.unacked(d, role) == [], "the cursor at the head")
+            else:
+                self.wait_until(lambda: "dunnd refused the ack: permission denied" in self.push_log(),
+                                "the refused ack")
+                self.assertEqual(self.unacked(d, role), [1, 2, 3, 4])
+                # It backs off (0.1, 0.2, 0.4, ... s), never hammering the endpoint.
+                time.sleep(2)
+                self.assertLessEqual(len(self.hook.snapshot()), 8)
+            self.assertEqual(self.stop_push(p), 0)
+
     def test_config_errors(self):
         d = self.daemon()
         self.hook.start()
