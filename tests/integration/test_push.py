@@ -299,10 +299,19 @@ class PushTest(lib.DaemonTest):
 
     # --- scenarios -------------------------------------------------------
 
+    def status(self, conf):
+        return subprocess.run([PUSH, "--status", "-c", conf], capture_output=True, text=True,
+                              timeout=20)
+
     def test_delivery_in_order_signed_and_acknowledged(self):
         d = self.start_dunnd(20)
         self.hook.start()
-        p = self.spawn_push(self.write_conf(d))
+        conf = self.write_conf(d)
+        r = self.status(conf)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(r.stdout, "consumer crm: cursor 0, feed head 40, lag 40, feed_id %s\n"
+                         % d.status()["feed_id"])
+        p = self.spawn_push(conf)
         want = list(range(1, 41))
         self.wait_delivered(d, want)
         reqs = self.check(d, want)
@@ -315,6 +324,8 @@ class PushTest(lib.DaemonTest):
         want = list(range(1, 47))
         self.wait_delivered(d, want)
         self.check(d, want)
+        self.assertTrue(self.status(conf).stdout.startswith(
+            "consumer crm: cursor 46, feed head 46, lag 0, feed_id "))
         self.assertEqual(self.stop_push(p), 0)
         self.assertNotIn(SECRET.decode("latin-1")[:10], self.push_log())
 
@@ -429,7 +440,11 @@ class PushTest(lib.DaemonTest):
     def test_waits_for_dunnd_at_start(self):
         d = self.daemon()
         self.hook.start()
-        p = self.spawn_push(self.write_conf(d))
+        conf = self.write_conf(d)
+        r = self.status(conf)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("dunnd unreachable at " + d.sock, r.stderr)
+        p = self.spawn_push(conf)
         self.wait_until(lambda: "unreachable" in self.push_log(), "dunnd unreachable")
         d.start()
         r = d.ingest(overdue_accounts(0, 4))
