@@ -891,7 +891,8 @@ read_line(int fd, struct buf *b, size_t *used)
 	buf_consume(b, *used);
 	*used = 0;
 	for (;;) {
-		nl = memchr(buf_data(b), '\n', buf_size(b));
+		nl = buf_size(b) > 0 ? memchr(buf_data(b), '\n', buf_size(b))
+		                     : NULL;
 		if (nl != NULL) {
 			*nl = '\0';
 			*used = (size_t)(nl - buf_data(b)) + 1;
