@@ -29,6 +29,7 @@
 #include "engine.h"
 #include "eval.h"
 #include "event.h"
+#include "kpi.h"
 #include "lines.h"
 #include "log.h"
 #include "rules.h"
@@ -392,6 +393,9 @@ apply(struct ctx *c, struct acct *a, size_t i, const char *money,
 	db(c,
 	    store_exec_q(c->e->store, Q_APP_ADD, "tiii", money,
 	        (int64_t)iv->seq, amount, at));
+	db(c,
+	    kpi_note(c->e->store, a->currency, kpi_app_day(at, iv->issued),
+	        iv->due, 0, amount));
 }
 
 /* Pours amount into the open invoices in invoice order; returns the rest. */
@@ -627,6 +631,24 @@ set_tags(struct acct *a, const struct event *ev)
 	a->ntags = ev->ntags;
 }
 
+/* The roles of the account's contacts, kept in memory (facts, §3). */
+static void
+set_roles(struct acct *a, const struct event *ev)
+{
+	size_t i;
+	uint16_t bit;
+
+	a->roles = a->phone_roles = a->email_roles = 0;
+	for (i = 0; i < ev->ncontacts; i++) {
+		bit = (uint16_t)(1u << ev->contacts[i].role);
+		a->roles |= bit;
+		if (ev->contacts[i].phone != NULL)
+			a->phone_roles |= bit;
+		if (ev->contacts[i].email != NULL)
+			a->email_roles |= bit;
+	}
+}
+
 /* An integer column's new value as text (INTEGER affinity), or NULL. */
 static const char *
 int_text(bool has, int64_t v, char buf[24])
@@ -674,6 +696,10 @@ apply_account(struct ctx *c, const struct event *ev, int64_t seq)
 		a->paused = ev->paused;
 	if (ev->has_tags)
 		set_tags(a, ev);
+	if (ev->has_contacts)
+		set_roles(a, ev);
+	if (ev->has_cash_in_day)
+		a->cash_in_day = (uint8_t)ev->cash_in_day; /* 0 clears (§2) */
 	db(c,
 	    store_exec_q(e->store, Q_ACCOUNT_UPD, "ttttttttt", a->id, ev->name,
 	        event_size_name(ev->size), ev->risk ? risk : NULL,
@@ -746,6 +772,11 @@ apply_reversal(struct ctx *c, const struct event *ev)
 		if (idx < 0)
 			continue;
 		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
+		db(c,
+		    kpi_note(s, a->currency,
+		        kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
+		            a->inv[idx].issued),
+		        a->inv[idx].due, 0, -store_col_int(s, Q_APPS_OF_MONEY, 1)));
 		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
 		invs[ninv++] = a->inv[idx].seq;
 	}
@@ -875,6 +906,9 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		    store_exec_q(s, Q_INVOICE_ADD, "ttiiii", ev->invoice,
 		        c->a->id, seq, ev->amount, (int64_t)ev->issued_day,
 		        (int64_t)ev->due_day));
+		db(c,
+		    kpi_note(s, c->a->currency, ev->issued_day, ev->due_day,
+		        ev->amount, 0));
 		use_credit(c, c->a, (long)i, 0);
 		break;
 	case EVENT_PAYMENT:

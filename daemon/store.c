@@ -37,6 +37,7 @@
 
 #include <sqlite3.h>
 
+#include "hash.h"
 #include "log.h"
 #include "util.h"
 
@@ -61,7 +62,8 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_ACCOUNT_UPD] =
 	    ("UPDATE accounts SET name = coalesce(?2, name),"
 	     " size = coalesce(?3, size), risk = coalesce(?4, risk),"
-	     " cash_in_day = coalesce(?5, cash_in_day),"
+	     " cash_in_day = CASE ?5 WHEN '0' THEN NULL"
+	     " ELSE coalesce(?5, cash_in_day) END,"
 	     " distance_km = coalesce(?6, distance_km),"
 	     " paused = coalesce(?7, paused),"
 	     " contacts = coalesce(?8, contacts), tags = coalesce(?9, tags)"
@@ -96,7 +98,7 @@ static const char *const q_sql[Q_COUNT] = {
 	    "UPDATE money SET uncounted = ?2 WHERE event = ?1",
 	[Q_APP_ADD] = ("INSERT INTO applications(money, invoice, amount, at)"
 	               " VALUES (?1, ?2, ?3, ?4)"),
-	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount FROM applications"
+	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount, at FROM applications"
 	                     " WHERE money = ?1 AND undone = 0 ORDER BY id"),
 	[Q_APP_UNDO] = "UPDATE applications SET undone = 1 WHERE money = ?1",
 	[Q_APP_LAST] = ("SELECT max(at) FROM applications"
@@ -172,6 +174,37 @@ static const char *const q_sql[Q_COUNT] = {
 	     " ORDER BY t.feed_seq DESC LIMIT ?2"),
 	[Q_CONSUMERS] = "SELECT name, cursor FROM consumers ORDER BY name",
 	[Q_CONSUMER_GET] = "SELECT cursor FROM consumers WHERE name = ?1",
+	/* §4.5: the credit_hold task that began the hold (after the last
+	 * release). */
+	[Q_CREDIT_HOLD_BEGIN] =
+	    ("SELECT f.record FROM tasks t JOIN feed f ON f.seq = t.feed_seq"
+	     " WHERE t.account = ?1 AND t.type = 'credit_hold'"
+	     " AND t.feed_seq > coalesce((SELECT max(feed_seq) FROM tasks"
+	     " WHERE account = ?1 AND type = 'credit_release'), 0)"
+	     " ORDER BY t.feed_seq LIMIT 1"),
+	/* Saved states before version 4: what they lack, from the store. */
+	[Q_ACCOUNT_PEOPLE] =
+	    "SELECT contacts, cash_in_day FROM accounts WHERE id = ?1",
+	[Q_CREDIT_LAST] =
+	    ("SELECT type FROM tasks WHERE account = ?1"
+	     " AND type IN ('credit_hold', 'credit_release')"
+	     " ORDER BY feed_seq DESC LIMIT 1"),
+	[Q_TASK_OPEN_INFO] =
+	    ("SELECT t.type, t.source, f.record FROM tasks t"
+	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.id = ?1"),
+	/* §7 tasks --open --workable: window begun by ?6 (unix time); by
+	 * priority desc, then not_before, then seq; after (?1, ?2, ?3). */
+	[Q_TASKS_WORKABLE_PAGE] =
+	    ("SELECT * FROM (SELECT t.feed_seq, f.record, t.status, NULL, NULL,"
+	     " NULL, t.priority,"
+	     " unixepoch(json_extract(f.record, '$.not_before')) AS nb"
+	     " FROM tasks t JOIN feed f ON f.seq = t.feed_seq"
+	     " WHERE t.status = 'open'"
+	     " AND (?4 IS NULL OR t.account = ?4)"
+	     " AND (?5 IS NULL OR t.type = ?5))"
+	     " WHERE nb <= ?6 AND (priority < ?1 OR (priority = ?1"
+	     " AND (nb > ?2 OR (nb = ?2 AND feed_seq > ?3))))"
+	     " ORDER BY priority DESC, nb, feed_seq LIMIT ?7"),
 	[Q_CONSUMER_SET] =
 	    ("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)"
 	     " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor"),
@@ -197,6 +230,18 @@ static const char *const q_sql[Q_COUNT] = {
 	/* Tasks created since ?1 (covering index tasks_created). */
 	[Q_KPI_TASKS] = ("SELECT account, created, status FROM tasks"
 	                 " WHERE created >= ?1"),
+	[Q_KPI_TASK_COUNT] =
+	    ("SELECT count(*), coalesce(sum(status = 'done'), 0) FROM tasks"
+	     " WHERE created >= ?1 AND created < ?2"),
+	/* The daily totals of report kpi (kpi.h): add to one row. */
+	[Q_KPI_NOTE] =
+	    ("INSERT INTO kpi_days(currency, eff, due, invoiced, applied)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(currency, eff, due)"
+	     " DO UPDATE SET invoiced = invoiced + excluded.invoiced,"
+	     " applied = applied + excluded.applied"),
+	[Q_KPI_DAYS] = ("SELECT currency, eff, due, invoiced, applied"
+	                " FROM kpi_days WHERE eff <= ?1"),
+	[Q_KPI_CLEAR] = "DELETE FROM kpi_days",
 };
 
 /*
@@ -346,11 +391,47 @@ static const char schema_v3[] =
     "CREATE INDEX tasks_open_type ON tasks(status, type, created);\n"
     "CREATE INDEX tasks_created ON tasks(created, status, account);\n";
 
+/*
+ * Version 4: report kpi's daily totals per currency, effective day and
+ * due day (kpi.h), kept by ingest; filled on the first report (the
+ * effective day is a local date: they are rebuilt when the zone
+ * changes).
+ */
+static const char schema_v4[] =
+    "CREATE TABLE kpi_days(currency TEXT NOT NULL, eff INTEGER NOT NULL,"
+    " due INTEGER NOT NULL, invoiced INTEGER NOT NULL,"
+    " applied INTEGER NOT NULL, PRIMARY KEY(currency, eff, due))"
+    " WITHOUT ROWID;\n";
+
+/*
+ * Version 5: event digests are BLAKE2b-128 (hash.h) instead of
+ * MurmurHash3.  A digest is of the event's canonical form, which is what
+ * events.body holds, so each is recomputed from it.
+ */
+static const char schema_v5[] =
+    "UPDATE events SET digest = dunnd_digest(body);\n"
+    /*
+     * rules_version was MurmurHash3 too: marked as such, it differs from
+     * any new version, so the first start reloads (the same rules: no
+     * account moves) and says why in its log line.
+     */
+    "UPDATE meta SET value = 'murmur3:' || value"
+    " WHERE key = 'rules_version';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
-static const char *const migrations[] = {
-	schema_v1,
-	schema_v2,
-	schema_v3,
+static const struct migration {
+	const char *sql;
+	const char *note;  /* logged on a database that had data before */
+	const char *count; /* the rows the note is about (one integer) */
+} migrations[] = {
+	{ schema_v1, NULL, NULL },
+	{ schema_v2, NULL, NULL },
+	{ schema_v3, NULL, NULL },
+	{ schema_v4, NULL, NULL },
+	{ schema_v5,
+	    "event idempotency digests recomputed as BLAKE2b-128 of each "
+	    "stored event's canonical form",
+	    "SELECT count(*) FROM events" },
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -483,10 +564,31 @@ check_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * After SQLITE_NOMEM, SQLITE_FULL or an I/O error SQLite may have rolled
+ * the whole transaction back by itself.  A statement run then would run
+ * in autocommit mode, committed on its own, outside the transaction the
+ * caller believes it is in: refuse it until the caller ends the
+ * transaction (store_commit fails, store_rollback ends it).
+ */
+static bool
+txn_lost(struct store *s)
+{
+	if (!s->in_txn || !sqlite3_get_autocommit(s->db))
+		return false;
+	log_warnx("store: the transaction was rolled back after an error"
+	          " (%s); statement refused",
+	    s->lasterr[0] ? s->lasterr : "?");
+	return true;
+}
+
 static int
 exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
+
+	if (strcmp(sql, "ROLLBACK") != 0 && txn_lost(s))
+		return -1;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(s->lasterr, sizeof(s->lasterr), "%s", msg ? msg : "?");
@@ -541,23 +643,42 @@ read_version(struct store *s, int *version, char *err, size_t errlen)
 	return 0;
 }
 
+/* dunnd_digest(body): hash.h's digest of a text, for migrations. */
+static void
+sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t d[HASH_LEN];
+
+	(void)argc;
+	hash_bytes(sqlite3_value_text(argv[0]),
+	    (size_t)sqlite3_value_bytes(argv[0]), d);
+	sqlite3_result_blob(ctx, d, HASH_LEN, SQLITE_TRANSIENT);
+}
+
 static int
 migrate(struct store *s, int version, char *err, size_t errlen)
 {
+	const struct migration *m;
+	bool had_data = version > 0;
 	char sql[64];
+	int rows;
 
 	for (; version < STORE_SCHEMA_VERSION; version++) {
+		m = &migrations[version];
 		snprintf(
 		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
 		if (exec(s, "BEGIN IMMEDIATE") == -1)
 			goto fail;
-		if (exec(s, migrations[version]) == -1 || exec(s, sql) == -1) {
+		if (exec(s, m->sql) == -1 || exec(s, sql) == -1) {
 			exec(s, "ROLLBACK");
 			goto fail;
 		}
 		if (exec(s, "COMMIT") == -1)
 			goto fail;
 		log_info("store: schema migrated to version %d", version + 1);
+		if (had_data && m->note != NULL &&
+		    pragma_int(s, m->count, &rows) == 0)
+			log_info("store: %s (%d rows)", m->note, rows);
 	}
 	return 0;
 fail:
@@ -708,6 +829,12 @@ ckpt_stop(struct store *s)
 }
 
 int
+store_set_scratch(struct store *s)
+{
+	return exec(s, "PRAGMA synchronous = OFF;");
+}
+
+int
 store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -756,6 +883,12 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 	if (exec(s,
 	        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
 	        "PRAGMA cache_size = -32768;") == -1) {
+		errf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (sqlite3_create_function(s->db, "dunnd_digest", 1,
+	        SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_digest, NULL,
+	        NULL) != SQLITE_OK) {
 		errf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
@@ -835,6 +968,10 @@ store_commit(struct store *s)
 {
 	if (!s->in_txn)
 		return 0;
+	if (txn_lost(s)) {
+		s->in_txn = false; /* nothing of it is left to commit */
+		return -1;
+	}
 	if (exec(s, "COMMIT") == -1) {
 		/* invariant (2): a failed COMMIT is a rolled-back batch */
 		if (!sqlite3_get_autocommit(s->db))
@@ -895,7 +1032,11 @@ store_in_txn(struct store *s)
 static int
 step_row(struct store *s, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	if (txn_lost(s))
+		return -1;
+	rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -957,8 +1098,9 @@ qstmt(struct store *s, enum store_q q)
 	if (s->q[q] == NULL &&
 	    sqlite3_prepare_v3(s->db, q_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
 	        &s->q[q], NULL) != SQLITE_OK) {
-		log_warnx(
-		    "store: prepare: %s: %s", q_sql[q], sqlite3_errmsg(s->db));
+		snprintf(s->lasterr, sizeof(s->lasterr), "%s",
+		    sqlite3_errmsg(s->db));
+		log_warnx("store: prepare: %s: %s", q_sql[q], s->lasterr);
 		return NULL;
 	}
 	return s->q[q];

@@ -122,6 +122,32 @@ class Kpi(DaemonTest):
         ingest_events(d, CNY_USD[2:])
         self.assertEqual(by_key(self.kpi(d, "--months", "3"))[("2026-02", "CNY")]["E"], 90000)
 
+    def test_daily_totals_kept_by_ingest_equal_a_rebuild(self):
+        # The first report builds the daily totals from the stored
+        # events; later events (invoices, payments, a credit, a reversal)
+        # update them as they are ingested.  A rebuild from scratch (its
+        # zone forgotten, as after a change of timezone) gives the same.
+        d = self.daemon(clock="2026-04-15T09:00:00+08:00").start()
+        ingest_events(d, CNY_USD[:5])
+        self.kpi(d, "--months", "4")
+        ingest_events(d, CNY_USD[5:])
+        ingest_events(d, [{"type": "reversal", "id": "rev-p2", "account": "A", "event": "p2",
+                           "at": "2026-04-10T10:00:00+08:00"}])
+        kept = self.kpi(d, "--months", "4")
+        self.assertEqual(by_key(kept)[("2026-03", "CNY")]["E"], 160000)
+        self.assertEqual(d.stop(), 0)
+        import sqlite3
+        db = sqlite3.connect(d.db)
+        rows = db.execute("SELECT count(*) FROM kpi_days").fetchone()[0]
+        self.assertGreater(rows, 0)
+        db.execute("DELETE FROM meta WHERE key = 'kpi_zone'")
+        db.execute("UPDATE kpi_days SET applied = applied + 999")  # stale: must go
+        db.commit()
+        db.close()
+        d.start()
+        self.assertEqual(self.kpi(d, "--months", "4"), kept)
+        self.assertIn("kpi: daily totals rebuilt for zone Asia/Shanghai", d.log())
+
     def test_promise_kept_rate(self):
         d = self.daemon(clock="2026-04-15T09:00:00+08:00").start()
         r, _ = ingest_events(d, [
@@ -192,6 +218,43 @@ class Kpi(DaemonTest):
         # March (to now): current at its start Z, V, W; V and W moved on.
         self.assertEqual(k[("2026-03", "CNY")]["roll_rates"],
                          {"current": 2 / 3, "negotiation": 0.0})
+
+    def test_accounts_of_an_older_database_get_a_creation_instant(self):
+        # Schema version 3 records when each account was created; an
+        # account of an older database gets the earliest instant known of
+        # it: its first transition, else when its stage was entered.
+        d = self.daemon(clock="2026-01-05T09:00:00+08:00").start()
+        ingest_events(d, [
+            {"type": "account", "id": "a-X", "account": "X", "name": "X", "currency": "CNY",
+             "size": "small"},
+            {"type": "invoice", "id": "i-X", "account": "X", "invoice": "I-X", "amount": 1000,
+             "issued": "2026-01-05", "due": "2026-01-20"},
+            {"type": "account", "id": "a-Z", "account": "Z", "name": "Z", "currency": "CNY",
+             "size": "small"}])
+        d.ctl("clock", "set", "2026-02-10T09:00:00+08:00")
+        before = by_key(self.kpi(d, "--months", "2"))
+        self.assertEqual(d.stop(), 0)
+        import sqlite3
+        db = sqlite3.connect(d.db)
+        db.executescript("DROP INDEX accounts_created; DROP INDEX tasks_open_type;"
+                         "DROP INDEX tasks_created; ALTER TABLE accounts DROP COLUMN created;"
+                         "DROP TABLE kpi_days; DELETE FROM meta WHERE key = 'kpi_zone';"
+                         "PRAGMA user_version = 2;")
+        db.close()
+        d.start()
+        self.assertIn("schema migrated to version 3", d.log())
+        db = sqlite3.connect(d.db)
+        created = dict(db.execute("SELECT id, created FROM accounts"))
+        db.close()
+        # X moved to reminder at 00:00 on 18 January (first transition);
+        # Z never moved: its stage was entered at its creation.
+        self.assertEqual(created["X"], 1768665600)   # 2026-01-18T00:00:00+08:00
+        self.assertEqual(created["Z"], 1767574800)   # 2026-01-05T09:00:00+08:00
+        # Both count in February (created before it), as before.
+        after = by_key(self.kpi(d, "--months", "2"))
+        self.assertEqual(after[("2026-02", "CNY")]["roll_rates"],
+                         before[("2026-02", "CNY")]["roll_rates"])
+        self.assertEqual(after, before)
 
     def test_json_shape_and_months(self):
         d = self.daemon(clock="2026-04-15T09:00:00+08:00").start()
