@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_ERR_LEN        512
 
 struct store;
@@ -135,6 +135,10 @@ enum store_q {
 	Q_KPI_TRANS_AT,
 	Q_KPI_TRANSITIONS,
 	Q_KPI_TASKS,
+	Q_KPI_TASK_COUNT,
+	Q_KPI_NOTE,
+	Q_KPI_DAYS,
+	Q_KPI_CLEAR,
 	Q_COUNT
 };
 
