@@ -1312,20 +1312,83 @@ task_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	task_cells(&l->t, rec, false);
 }
 
+/* The collector's queue (tasks --workable): when, and whom to ask for. */
+static const struct col workable_cols[] = {
+	{ "TASK", false },
+	{ "ACCOUNT", false },
+	{ "TYPE", false },
+	{ "PRIORITY", true },
+	{ "FROM", false },
+	{ "UNTIL", false },
+	{ "CONTACT", false },
+	{ "SCRIPT", false },
+	{ NULL, false },
+};
+
+static void
+workable_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	json_t *contact = json_object_get(rec, "contact");
+	const char *ask = json_string_value(json_object_get(rec, "ask_for"));
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "task"));
+	table_add(&l->t, field(&b, rec, "account"));
+	table_add(&l->t, field(&b, rec, "type"));
+	table_add(&l->t, field(&b, rec, "priority"));
+	table_add(&l->t, minute(&b, json_object_get(rec, "not_before")));
+	table_add(&l->t, minute(&b, json_object_get(rec, "not_after")));
+	buf_clear(&b);
+	if (json_is_object(contact))
+		buf_printf(&b, "%s (%s)",
+		    json_string_value(json_object_get(contact, "name")),
+		    json_string_value(json_object_get(contact, "role")));
+	if (ask != NULL)
+		buf_printf(&b, "%sask for the %s", buf_size(&b) ? "; " : "",
+		    ask);
+	if (buf_size(&b) == 0)
+		buf_printf(&b, "-");
+	buf_append(&b, "", 1);
+	table_add(&l->t, buf_data(&b));
+	table_add(&l->t, field(&b, rec, "script"));
+	buf_fini(&b);
+}
+
 static int
 cmd_tasks(struct ctl *ctl)
 {
 	struct opt opts[] = { { "--open", NULL, NULL }, { "--type", "T", NULL },
-		{ "--account", "A", NULL }, { NULL, NULL, NULL } };
+		{ "--account", "A", NULL }, { "--workable", NULL, NULL },
+		{ "--at", "TIME", NULL }, { NULL, NULL, NULL } };
 	struct listing l = { .none = "no tasks" };
 	struct view v = { task_row, listing_done, &l, false };
 	json_t *req;
+	int64_t at;
+	const char *why;
 	int i, rc;
 
 	parse_args(ctl, opts, NULL, 0);
 	req = json_pack("{s:s}", "cmd", "tasks");
 	if (opts[0].value != NULL)
 		json_object_set_new(req, "open", json_true());
+	/* §7: --workable lists open tasks; --at only with it. */
+	if (opts[3].value != NULL) {
+		json_object_set_new(req, "workable", json_true());
+		v.record = workable_row;
+		l.none = "no workable tasks";
+	}
+	if (opts[4].value != NULL) {
+		if (opts[3].value == NULL)
+			die_usage("tasks: --at goes with --workable");
+		if (clock_parse_ts(opts[4].value, strlen(opts[4].value), &at,
+		        &why) == -1)
+			die_usage("tasks: --at: %s", why);
+		set_string(req, "at", opts[4].value);
+	}
 	if (opts[1].value != NULL) {
 		/* The task types are fixed by §4.1: a typo is a usage error. */
 		for (i = 0; i < RULES_TASK_COUNT; i++) {
@@ -1339,7 +1402,7 @@ cmd_tasks(struct ctl *ctl)
 	}
 	if (opts[2].value != NULL)
 		set_string(req, "account", opts[2].value);
-	table_init(&l.t, task_cols);
+	table_init(&l.t, opts[3].value != NULL ? workable_cols : task_cols);
 	rc = exchange(ctl, request_line(req), &v);
 	table_fini(&l.t);
 	return rc;
@@ -1747,6 +1810,8 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	put(&b, ": stage ", json_object_get(rec, "stage"));
 	if (json_is_true(json_object_get(rec, "paused")))
 		buf_printf(&b, ", paused");
+	if (json_is_true(json_object_get(rec, "credit_held")))
+		buf_printf(&b, ", credit held");
 	buf_append(&b, "", 1);
 	say("%s\n", buf_data(&b));
 	explain_facts(json_object_get(rec, "facts"), currency(rec));
