@@ -597,14 +597,17 @@ cmd_backup(struct server *srv, struct conn *c, json_t *req)
 	struct store_backup *b;
 
 	if (path[0] != '/') {
+		audit_log(c, "backup %s: refused: not an absolute path", path);
 		conn_reply_error(c, "path: must be an absolute path");
 		return;
 	}
 	if ((b = store_backup_start(srv->store, path, err, sizeof(err))) ==
 	    NULL) {
+		audit_log(c, "backup %s: refused: %s", path, err);
 		conn_reply_error(c, "backup: %s", err);
 		return;
 	}
+	audit_log(c, "backup %s: started", path);
 	log_info("store: backup to %s started", path);
 	j = xcalloc(1, sizeof(*j));
 	j->srv = srv;
@@ -1200,12 +1203,14 @@ server_reload(struct server *srv, struct conn *c)
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
-		audit_log(c, "reload: refused: %zu errors", ds.errors);
-		log_err("rules: reload refused: %zu errors, keeping %s",
-		    ds.errors, srv->rules->version);
+		audit_log(c, "reload: refused: %zu %s", ds.errors,
+		    ds.errors == 1 ? "error" : "errors");
+		log_err("rules: reload refused: %zu %s, keeping %s", ds.errors,
+		    ds.errors == 1 ? "error" : "errors", srv->rules->version);
 		if (c != NULL)
 			conn_reply_error(
-			    c, "reload refused: %zu errors", ds.errors);
+			    c, "reload refused: %zu %s", ds.errors,
+			    ds.errors == 1 ? "error" : "errors");
 	} else {
 		audit_log(c, "reload: ok, version %s", rs->version);
 		log_info("rules: reloaded, version %s", rs->version);
