@@ -2673,6 +2673,7 @@ main(int argc, char *argv[])
 			usage_exit(0);
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("dunnctl %s\n", DUNND_VERSION);
+			free(ctl.argv);
 			return 0;
 		}
 		else
