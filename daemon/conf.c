@@ -7,7 +7,6 @@
 #include "conf.h"
 
 #include <sys/types.h>
-#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include <libconfig.h>
 
+#include "cfgutil.h"
 #include "clock.h"
 #include "log.h"
 
@@ -105,18 +105,6 @@ principal_list(config_setting_t *s, const char *file, const char *key,
 	return v;
 }
 
-static void
-free_list(char **v)
-{
-	char **p;
-
-	if (v == NULL)
-		return;
-	for (p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
 void
 conf_free(struct conf *c)
 {
@@ -128,25 +116,10 @@ conf_free(struct conf *c)
 	free(c->socket);
 	free(c->socket_group);
 	free(c->timezone);
-	free_list(c->admins);
-	free_list(c->readers);
-	free_list(c->consumers);
+	cfgutil_free_list(c->admins);
+	cfgutil_free_list(c->readers);
+	cfgutil_free_list(c->consumers);
 	free(c);
-}
-
-/* A non-empty string setting, or an error naming the key. */
-static const char *
-string_of(
-    config_setting_t *s, const char *file, const char *key, struct diags *ds)
-{
-	const char *v = config_setting_get_string(s);
-
-	if (v == NULL || *v == '\0') {
-		diags_add(ds, file, config_setting_source_line(s), false,
-		    "%s: expected a non-empty string", key);
-		return NULL;
-	}
-	return v;
 }
 
 struct conf *
@@ -158,25 +131,14 @@ conf_load(const char *path, struct diags *ds)
 	size_t before = ds->errors;
 	int i, n, line;
 	const char *name, *v, *why;
-	FILE *fp;
 
 	config_init(&cfg);
 	c->path = xstrdup(path);
 	c->log_level = LOG_LEVEL_INFO;
 	c->sweep_min = CONF_SWEEP_MIN_DEFAULT;
 	c->max_clients = 256;
-	if ((fp = fopen(path, "r")) == NULL) {
-		diags_add(
-		    ds, path, 0, false, "cannot read: %s", strerror(errno));
+	if (cfgutil_read(&cfg, path, ds) == -1)
 		goto fail;
-	}
-	if (config_read(&cfg, fp) != CONFIG_TRUE) {
-		diags_add(ds, path, config_error_line(&cfg), false, "%s",
-		    config_error_text(&cfg));
-		fclose(fp);
-		goto fail;
-	}
-	fclose(fp);
 	root = config_root_setting(&cfg);
 	n = config_setting_length(root);
 	for (i = 0; i < n; i++) {
@@ -184,19 +146,19 @@ conf_load(const char *path, struct diags *ds)
 		name = config_setting_name(s);
 		line = config_setting_source_line(s);
 		if (strcmp(name, "database") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->database = conf_resolve(path, v);
 		} else if (strcmp(name, "rules") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->rules = conf_resolve(path, v);
 		} else if (strcmp(name, "socket") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->socket = conf_resolve(path, v);
 		} else if (strcmp(name, "socket_group") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->socket_group = xstrdup(v);
 		} else if (strcmp(name, "timezone") == 0) {
-			if ((v = string_of(s, path, name, ds)) == NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			if (clock_tz_set(v) == -1)
 				diags_add(ds, path, line, false,
@@ -205,28 +167,22 @@ conf_load(const char *path, struct diags *ds)
 			else
 				c->timezone = xstrdup(v);
 		} else if (strcmp(name, "log_level") == 0) {
-			if ((v = string_of(s, path, name, ds)) == NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			if ((c->log_level = log_level_parse(v)) == -1)
 				diags_add(ds, path, line, false,
 				    "log_level: expected err, warning, info or debug, not \"%s\"",
 				    v);
 		} else if (strcmp(name, "sweep_at") == 0) {
-			if ((v = string_of(s, path, name, ds)) == NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			if (clock_parse_hhmm(v, &c->sweep_min, &why) == -1)
 				diags_add(ds, path, line, false,
 				    "sweep_at: expected local time HH:MM: %s",
 				    why);
 		} else if (strcmp(name, "max_clients") == 0) {
-			if (config_setting_type(s) != CONFIG_TYPE_INT ||
-			    config_setting_get_int(s) < 1 ||
-			    config_setting_get_int(s) > MAX_CLIENTS_LIMIT)
-				diags_add(ds, path, line, false,
-				    "max_clients: expected an integer 1-%d",
-				    MAX_CLIENTS_LIMIT);
-			else
-				c->max_clients = config_setting_get_int(s);
+			cfgutil_int_of(s, path, name, 1, MAX_CLIENTS_LIMIT,
+			    &c->max_clients, ds);
 		} else if (strcmp(name, "admins") == 0) {
 			c->admins =
 			    principal_list(s, path, name, &c->nadmins, ds);

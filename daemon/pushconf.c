@@ -23,6 +23,7 @@
 #include <libconfig.h>
 #include <sodium.h>
 
+#include "cfgutil.h"
 #include "clock.h"
 #include "conf.h"
 #include "event.h"
@@ -99,18 +100,6 @@ pushconf_parse_duration(const char *s, int64_t *ms, const char **why)
 	return 0;
 }
 
-static void
-free_list(char **v)
-{
-	char **p;
-
-	if (v == NULL)
-		return;
-	for (p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
 void
 pushconf_free(struct pushconf *c)
 {
@@ -124,26 +113,11 @@ pushconf_free(struct pushconf *c)
 	free(c->socket);
 	free(c->consumer);
 	free(c->secret_file);
-	free_list(c->types);
+	cfgutil_free_list(c->types);
 	free(c->dead_letter);
-	free_list(c->headers);
+	cfgutil_free_list(c->headers);
 	free(c->ca_file);
 	free(c);
-}
-
-/* A non-empty string setting, or an error naming the key. */
-static const char *
-string_of(
-    config_setting_t *s, const char *file, const char *key, struct diags *ds)
-{
-	const char *v = config_setting_get_string(s);
-
-	if (v == NULL || *v == '\0') {
-		diags_add(ds, file, config_setting_source_line(s), false,
-		    "%s: expected a non-empty string", key);
-		return NULL;
-	}
-	return v;
 }
 
 /*
@@ -188,7 +162,7 @@ string_list(config_setting_t *s, const char *file, const char *key,
 		v[(*n)++] = xstrdup(str);
 	}
 	if (ds->errors > before) {
-		free_list(v);
+		cfgutil_free_list(v);
 		*n = 0;
 		return NULL;
 	}
@@ -350,21 +324,6 @@ fail:
 	return -1;
 }
 
-/* An integer setting in [lo, hi], or an error naming the key. */
-static int
-int_of(config_setting_t *s, const char *file, const char *key, int lo,
-    int hi, int *out, struct diags *ds)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_INT ||
-	    config_setting_get_int(s) < lo || config_setting_get_int(s) > hi) {
-		diags_add(ds, file, config_setting_source_line(s), false,
-		    "%s: expected an integer %d-%d", key, lo, hi);
-		return -1;
-	}
-	*out = config_setting_get_int(s);
-	return 0;
-}
-
 static void
 duration_of(config_setting_t *s, const char *file, const char *key,
     bool zero_ok, int64_t *out, struct diags *ds)
@@ -373,7 +332,7 @@ duration_of(config_setting_t *s, const char *file, const char *key,
 	int line = config_setting_source_line(s);
 	int64_t ms;
 
-	if ((v = string_of(s, file, key, ds)) == NULL)
+	if ((v = cfgutil_string_of(s, file, key, ds)) == NULL)
 		return;
 	if (pushconf_parse_duration(v, &ms, &why) == -1) {
 		diags_add(ds, file, line, false,
@@ -403,7 +362,7 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 		name = config_setting_name(s);
 		line = config_setting_source_line(s);
 		if (strcmp(name, "url") == 0) {
-			if ((v = string_of(s, path, name, ds)) == NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			if (!url_ok(v, why, sizeof(why)))
 				diags_add(ds, path, line, false, "url: %s",
@@ -411,12 +370,12 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 			else
 				c->url = xstrdup(v);
 		} else if (strcmp(name, "socket") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->socket = conf_resolve(path, v);
 		} else if (strcmp(name, "consumer") == 0) {
 			char reason[64];
 
-			if ((v = string_of(s, path, name, ds)) == NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			if (!event_is_id(v, strlen(v), reason, sizeof(reason)))
 				diags_add(ds, path, line, false,
@@ -425,7 +384,7 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 			else
 				c->consumer = xstrdup(v);
 		} else if (strcmp(name, "secret_file") == 0) {
-			if ((v = string_of(s, path, name, ds)) == NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			c->secret_file = conf_resolve(path, v);
 			if (read_secret(c->secret_file, &c->secret,
@@ -440,12 +399,12 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 			c->kinds = 0;
 			for (k = 0; k < nkinds; k++)
 				c->kinds |= pushconf_kind_bit(kinds[k]);
-			free_list(kinds);
+			cfgutil_free_list(kinds);
 		} else if (strcmp(name, "types") == 0) {
 			c->types =
 			    string_list(s, path, name, &c->ntypes, type_ok, ds);
 		} else if (strcmp(name, "batch_max") == 0) {
-			int_of(s, path, name, 1, PUSHCONF_BATCH_MAX,
+			cfgutil_int_of(s, path, name, 1, PUSHCONF_BATCH_MAX,
 			    &c->batch_max, ds);
 		} else if (strcmp(name, "linger") == 0) {
 			duration_of(s, path, name, true, &c->linger_ms, ds);
@@ -454,16 +413,16 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 		} else if (strcmp(name, "retry_max") == 0) {
 			duration_of(s, path, name, false, &c->retry_max_ms, ds);
 		} else if (strcmp(name, "give_up_after") == 0) {
-			int_of(s, path, name, 0, 1000000, &c->give_up_after,
-			    ds);
+			cfgutil_int_of(
+			    s, path, name, 0, 1000000, &c->give_up_after, ds);
 		} else if (strcmp(name, "dead_letter") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->dead_letter = conf_resolve(path, v);
 		} else if (strcmp(name, "headers") == 0) {
 			c->headers = string_list(s, path, name, &c->nheaders,
 			    header_ok, ds);
 		} else if (strcmp(name, "ca_file") == 0) {
-			if ((v = string_of(s, path, name, ds)) != NULL)
+			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->ca_file = conf_resolve(path, v);
 		} else {
 			diags_add(ds, path, line, false,
@@ -480,7 +439,6 @@ pushconf_load(const char *path, struct diags *ds)
 	size_t before = ds->errors;
 	const char *creds;
 	char why[256];
-	FILE *fp;
 
 	/* The secret's buffers are libsodium's (guarded, wiped). */
 	if (sodium_init() < 0)
@@ -492,18 +450,8 @@ pushconf_load(const char *path, struct diags *ds)
 	c->linger_ms = 1000;
 	c->timeout_ms = 10000;
 	c->retry_max_ms = 300000;
-	if ((fp = fopen(path, "r")) == NULL) {
-		diags_add(
-		    ds, path, 0, false, "cannot read: %s", strerror(errno));
+	if (cfgutil_read(&cfg, path, ds) == -1)
 		goto fail;
-	}
-	if (config_read(&cfg, fp) != CONFIG_TRUE) {
-		diags_add(ds, path, config_error_line(&cfg), false, "%s",
-		    config_error_text(&cfg));
-		fclose(fp);
-		goto fail;
-	}
-	fclose(fp);
 	settings(c, config_root_setting(&cfg), ds);
 	/* §9: a missing required setting is reported on line 1. */
 	if (c->url == NULL && config_lookup(&cfg, "url") == NULL)
