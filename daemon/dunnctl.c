@@ -1277,6 +1277,32 @@ static const struct col account_cols[] = {
 	{ NULL, false },
 };
 
+/* Each of keys (NULL-terminated) as a cell of the listing's row. */
+static void
+listing_add_fields(struct listing *l, json_t *rec, const char *const *keys)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (; *keys != NULL; keys++)
+		table_add(&l->t, field(&b, rec, *keys));
+	buf_fini(&b);
+}
+
+/* Sends line and shows its records as a table of cols (v->arg a listing). */
+static int
+listing_exchange(
+    struct ctl *ctl, const struct col *cols, char *line, struct view *v)
+{
+	struct listing *l = v->arg;
+	int rc;
+
+	table_init(&l->t, cols);
+	rc = exchange(ctl, line, v);
+	table_fini(&l->t);
+	return rc;
+}
+
 static void
 account_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 {
@@ -1324,7 +1350,6 @@ cmd_accounts(struct ctl *ctl)
 	struct listing l = { .none = "no accounts" };
 	struct view v = { account_row, listing_done, &l, false };
 	json_t *req;
-	int rc;
 
 	parse_args(ctl, opts, NULL, 0);
 	req = json_pack("{s:s}", "cmd", "accounts");
@@ -1332,10 +1357,7 @@ cmd_accounts(struct ctl *ctl)
 		set_string(req, "stage", opts[0].value);
 		l.none = "no accounts in that stage";
 	}
-	table_init(&l.t, account_cols);
-	rc = exchange(ctl, request_line(req), &v);
-	table_fini(&l.t);
-	return rc;
+	return listing_exchange(ctl, account_cols, request_line(req), &v);
 }
 
 static const struct col task_cols[] = {
@@ -1461,7 +1483,7 @@ cmd_tasks(struct ctl *ctl)
 	json_t *req;
 	int64_t at;
 	const char *why;
-	int i, rc;
+	int i;
 
 	parse_args(ctl, opts, NULL, 0);
 	req = json_pack("{s:s}", "cmd", "tasks");
@@ -1494,10 +1516,9 @@ cmd_tasks(struct ctl *ctl)
 	}
 	if (opts[2].value != NULL)
 		set_string(req, "account", opts[2].value);
-	table_init(&l.t, opts[3].value != NULL ? workable_cols : task_cols);
-	rc = exchange(ctl, request_line(req), &v);
-	table_fini(&l.t);
-	return rc;
+	return listing_exchange(ctl,
+	    opts[3].value != NULL ? workable_cols : task_cols,
+	    request_line(req), &v);
 }
 
 /* Appends prefix and the text of v. */
@@ -1622,16 +1643,11 @@ static const struct col consumer_cols[] = {
 static void
 consumer_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 {
-	struct listing *l = arg;
-	struct buf b;
+	static const char *const keys[] = { "consumer", "cursor", "lag", NULL };
 
 	(void)ctl;
 	(void)line;
-	buf_init(&b);
-	table_add(&l->t, field(&b, rec, "consumer"));
-	table_add(&l->t, field(&b, rec, "cursor"));
-	table_add(&l->t, field(&b, rec, "lag"));
-	buf_fini(&b);
+	listing_add_fields(arg, rec, keys);
 }
 
 static int
@@ -1639,14 +1655,10 @@ cmd_consumers(struct ctl *ctl)
 {
 	struct listing l = { .none = "no consumers" };
 	struct view v = { consumer_row, listing_done, &l, false };
-	int rc;
 
 	parse_args(ctl, NULL, NULL, 0);
-	table_init(&l.t, consumer_cols);
-	rc = exchange(ctl, request_line(json_pack("{s:s}", "cmd", "consumers")),
-	    &v);
-	table_fini(&l.t);
-	return rc;
+	return listing_exchange(ctl, consumer_cols,
+	    request_line(json_pack("{s:s}", "cmd", "consumers")), &v);
 }
 
 static void
@@ -2250,8 +2262,8 @@ static const struct col simulate_cols[] = {
 static void
 simulate_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 {
+	static const char *const keys[] = { "account", "from", "to", NULL };
 	struct listing *l = arg;
-	struct buf b;
 
 	/* A rule error or warning, shaped as reload's (§8). */
 	if (json_object_get(rec, "account") == NULL &&
@@ -2260,11 +2272,7 @@ simulate_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		l->said++;
 		return;
 	}
-	buf_init(&b);
-	table_add(&l->t, field(&b, rec, "account"));
-	table_add(&l->t, field(&b, rec, "from"));
-	table_add(&l->t, field(&b, rec, "to"));
-	buf_fini(&b);
+	listing_add_fields(l, rec, keys);
 }
 
 static int
@@ -2276,7 +2284,6 @@ cmd_simulate(struct ctl *ctl)
 	struct view v = { simulate_row, listing_done, &l, false };
 	json_t *files;
 	char *line;
-	int rc;
 
 	parse_args(ctl, opts, NULL, 0);
 	if (opts[0].value == NULL)
@@ -2292,10 +2299,7 @@ cmd_simulate(struct ctl *ctl)
 		free(line);
 		return EXIT_FAILED;
 	}
-	table_init(&l.t, simulate_cols);
-	rc = exchange(ctl, line, &v);
-	table_fini(&l.t);
-	return rc;
+	return listing_exchange(ctl, simulate_cols, line, &v);
 }
 
 static const char *const aging_buckets[] = { "not_due", "1-30", "31-60",
