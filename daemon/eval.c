@@ -447,12 +447,45 @@ eval_fmt_duration(int64_t s, char buf[32])
 		snprintf(buf, 32, "%" PRId64 "m", s / 60);
 }
 
+/*
+ * §4.5 supersede: the step's previous task of this stage entry (its
+ * source prev), if still open, is cancelled by the task about to be
+ * emitted, its cancel record just before that task's.  Steps are
+ * matched by position (the source's #K), also after a reload.
+ */
+static void
+supersede(struct engine *e, struct acct *a, const char *prev)
+{
+	char id[32], next[32], reason[64];
+	int64_t num = 0;
+	int rc;
+
+	rc = store_q(
+	    e->store, Q_TASK_OPEN_SOURCE, "tti", a->id, prev, a->stage_entered);
+	if (rc == 1)
+		num = strtoll(store_col_text(e->store, Q_TASK_OPEN_SOURCE, 0) + 2,
+		    NULL, 10);
+	store_done(e->store, Q_TASK_OPEN_SOURCE);
+	if (rc == -1)
+		e->failed = true;
+	if (rc != 1 || !acct_task_remove(a, num))
+		return;
+	eval_task_id(num, id);
+	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
+	snprintf(reason, sizeof(reason), "superseded by %s", next);
+	engine_feed_append(e,
+	    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0, "kind", "cancel",
+	        "task", id, "account", a->id, "reason", reason, "at",
+	        eval_json_ts(e->now)));
+	task_status(e, num, "cancelled");
+}
+
 static void
 cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 {
 	const struct rules_stage *st = &e->rs->stages[a->stage];
 	const struct rules_task *t;
-	char source[160], reason[200], after[32];
+	char source[160], reason[200], after[32], prev[160];
 	bool held;
 	int64_t clk;
 	size_t k;
@@ -479,6 +512,11 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 			snprintf(reason, sizeof(reason),
 			    "%s cadence step %zu (after %s)", st->name, k + 1,
 			    after);
+			if (t->supersede && t->every_s > 0 && a->emitted[k] > 0) {
+				snprintf(prev, sizeof(prev), "stage:%s#%zu/%u",
+				    st->name, k + 1, a->emitted[k]);
+				supersede(e, a, prev);
+			}
 			a->emitted[k]++;
 			emit_task(
 			    e, a, fv, t->type, t->script, source, -1, reason);

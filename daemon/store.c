@@ -130,6 +130,10 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("INSERT INTO tasks(id, feed_seq, account, type, stage, source,"
 	     " priority, alert, created)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+	/* The open task of account ?1 with source ?2 created at or after ?3. */
+	[Q_TASK_OPEN_SOURCE] =
+	    ("SELECT id FROM tasks WHERE account = ?1 AND status = 'open'"
+	     " AND source = ?2 AND created >= ?3"),
 	[Q_TASK_MAXNUM] =
 	    "SELECT coalesce(max(CAST(substr(id, 3) AS INTEGER)), 0) FROM tasks",
 	[Q_FEED_ADD] = "INSERT INTO feed(seq, record) VALUES (?1, ?2)",

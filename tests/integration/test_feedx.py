@@ -243,6 +243,111 @@ class DoneRecords(DaemonTest):
         self.assertEqual({t["task"]: t for t in task_records(d)}[a_ask]["status"], "open")
 
 
+# --- 3. supersede (§4.5) -----------------------------------------------------------
+
+SUPERSEDE_RULES = """
+stages = (
+  { name = "current"; },
+  { name = "neg";
+    tasks = ( { type = "call"; every = "1d"; max = 4; supersede = true; },
+              { type = "sms"; after = "12h"; every = "1d"; max = 2; },
+              { type = "letter"; after = "1d"; supersede = true; } ); }
+);
+rules = (
+  { name = "overdue"; from = "current"; to = "neg"; when = { days_overdue = { min = 1; }; }; },
+  { name = "settled"; from = "*"; to = "current"; when = { balance = { max = 0; }; }; }
+);
+"""
+
+
+class Supersede(DaemonTest):
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon(clock=T0, rules=SUPERSEDE_RULES).start()
+        r, _ = ingest_events(self.d, portfolio(1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def advance(self, dur):
+        r = self.d.ctl("clock", "advance", dur)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def kinds(self, recs):
+        return [(x["kind"], x.get("task"), x.get("source") or x.get("reason")) for x in recs]
+
+    def test_each_new_task_of_the_step_cancels_the_previous_one(self):
+        d = self.d
+        recs = feed_records(d)
+        self.assertEqual(self.kinds(recs)[1:], [("task", "T-000001", "stage:neg#1/1")])
+        head = d.status()["feed_head"]
+        self.advance("12h")                      # the sms: no supersede
+        self.advance("12h")                      # call 2, letter; the sms 1 stays
+        self.assertEqual(self.kinds(feed_records(d, head)), [
+            ("task", "T-000002", "stage:neg#2/1"),
+            ("cancel", "T-000001", "superseded by T-000003"),
+            ("task", "T-000003", "stage:neg#1/2"),
+            ("task", "T-000004", "stage:neg#3"),
+        ])
+        cancel = feed_records(d, head)[1]
+        self.assertEqual(cancel["at"], "2026-03-03T09:00:00+08:00")
+        # An outcome closes call 2: call 3 has nothing to cancel.
+        r, _ = ingest_events(d, [outcome("o.1", "T-000003", "no_answer",
+                                         "2026-03-03T09:00:00+08:00")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head = d.status()["feed_head"]
+        self.advance("1d")
+        self.assertEqual(self.kinds(feed_records(d, head)), [
+            ("task", "T-000005", "stage:neg#2/2"),
+            ("task", "T-000006", "stage:neg#1/3"),
+        ])
+        # A jump over two occurrences: each cancels the one before it.
+        head = d.status()["feed_head"]
+        self.assertEqual(d.stop(), 0)          # across a restart too
+        d.start()
+        self.advance("3d")
+        self.assertEqual(self.kinds(feed_records(d, head)), [
+            ("cancel", "T-000006", "superseded by T-000007"),
+            ("task", "T-000007", "stage:neg#1/4"),   # max = 4: the last
+        ])
+        tasks = {t["task"]: t["status"] for t in task_records(d)}
+        self.assertEqual(tasks, {"T-000001": "cancelled", "T-000002": "open", "T-000003": "done",
+                                 "T-000004": "open", "T-000005": "open", "T-000006": "cancelled",
+                                 "T-000007": "open"})
+
+    def test_after_a_reload_steps_are_matched_by_position(self):
+        d = self.d
+        self.advance("1d")                       # call 2 supersedes call 1
+        # The reload renames nothing but changes the step's every: the
+        # step at position 1 goes on superseding its latest task.
+        with open(os.path.join(d.tmp, "rules", "10-rules.conf"), "w") as f:
+            f.write(SUPERSEDE_RULES.replace('every = "1d"; max = 4;', 'every = "2d"; max = 4;'))
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head = d.status()["feed_head"]
+        self.advance("3d")
+        recs = [x for x in feed_records(d, head) if "neg#1" in x.get("source", "") or
+                x["kind"] == "cancel"]
+        self.assertEqual([(x["kind"], x["task"]) for x in recs][:2],
+                         [("cancel", "T-000003"), ("task", recs[1]["task"])])
+        self.assertEqual(recs[0]["reason"], "superseded by " + recs[1]["task"])
+        self.assertEqual(recs[1]["source"], "stage:neg#1/3")
+        opened = [t for t in task_records(d, "--open") if t["source"].startswith("stage:neg#1/")]
+        self.assertEqual(len(opened), 1)
+
+    def test_leaving_and_reentering_starts_a_new_entry(self):
+        d = self.d
+        self.advance("1d")
+        r, _ = ingest_events(d, [payment("p.1", "F-0000", 100000, "2026-03-03T09:00:00+08:00")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(task_records(d, "--open"), [])
+        r, _ = ingest_events(d, [{"type": "invoice", "id": "i.2", "account": "F-0000",
+                                  "invoice": "I.2", "amount": 500, "issued": "2026-01-01",
+                                  "due": "2026-02-01"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        recs = feed_records(d)
+        self.assertEqual(recs[-1]["source"], "stage:neg#1/1")
+        self.assertEqual(recs[-2]["kind"], "transition")
+
+
 # --- 4. consumers (§6, §7, §8) -----------------------------------------------------
 
 class Consumers(DaemonTest):
