@@ -118,6 +118,7 @@ bench: all $(BENCHES)
 	@set -e; for b in $(filter-out %/bench_mem,$(BENCHES)); do \
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
+	@echo "== bench/bench_kpi.py"; python3 bench/bench_kpi.py --build $(B)
 
 # Fuzzing (targets.md R3): clang's libFuzzer with ASan+UBSan, the library
 # built with coverage in build-fuzz/.  Seeds: the test corpus's lines,
@@ -190,6 +191,10 @@ install: all
 	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
 	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
+	sed 's|/usr/bin/dunnctl|$(PREFIX)/bin/dunnctl|' \
+	    systemd/dunnd-metrics.service > $(DESTDIR)$(UNITDIR)/dunnd-metrics.service
+	install -m 0644 systemd/dunnd-metrics.timer $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd-metrics.service
 	@set -e; c=$(DESTDIR)$(SYSCONFDIR)/dunnd/dunnd.conf; \
 	if [ -e $$c ]; then echo "install: $$c kept"; else \
 	    sed 's|/etc/dunnd|$(SYSCONFDIR)/dunnd|' systemd/dunnd.conf > $$c; \
@@ -202,7 +207,9 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
-	    $(DESTDIR)$(UNITDIR)/dunnd.service
+	    $(DESTDIR)$(UNITDIR)/dunnd.service \
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.service \
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer
 	@set -e; for f in $(MANPAGES); do \
 	    rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; \
 	done

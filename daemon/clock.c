@@ -667,6 +667,16 @@ clock_mono_ms(void)
 }
 
 int64_t
+clock_mono_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock: clock_gettime");
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
 clock_wall(void)
 {
 	struct timespec ts;

@@ -33,6 +33,8 @@
 #include "clock.h"
 #include "conf.h"
 #include "ctl_events.h"
+#include "ctl_report.h"
+#include "kpi.h"
 #include "log.h"
 #include "protocol.h"
 #include "rules.h"
@@ -2127,24 +2129,71 @@ aging_done(struct ctl *ctl, json_t *fin, void *arg)
 	buf_fini(&b);
 }
 
+/* report kpi: drawn by ctl_report once every record is in. */
+static void
+kpi_done(struct ctl *ctl, json_t *fin, void *arg)
+{
+	(void)ctl;
+	if (json_is_true(json_object_get(fin, "ok")))
+		ctl_report_kpi(arg, stdout, isatty(STDOUT_FILENO));
+}
+
+/* report aging on a terminal: charts (ctl_report); piped: the table. */
+static void
+aging_show(struct ctl *ctl, json_t *fin, void *arg)
+{
+	if (isatty(STDOUT_FILENO) && json_array_size(arg) > 0)
+		ctl_report_aging_chart(arg, stdout);
+	else
+		aging_done(ctl, fin, arg);
+}
+
 static int
 cmd_report(struct ctl *ctl)
 {
+	struct opt opts[] = { { "--months", "N", NULL }, { NULL, NULL, NULL } };
 	const char *name;
-	json_t *recs = json_array();
-	struct view v = { keep_record, aging_done, recs, false };
+	json_t *recs = json_array(), *req;
+	struct view v = { keep_record, aging_show, recs, false };
 	int rc;
 
-	if (parse_args(ctl, NULL, &name, 1) != 1)
-		die_usage("report needs a report name: aging");
-	if (strcmp(name, "aging") != 0)
-		die_usage(
-		    "report: unknown report \"%s\" (there is: aging)", name);
-	rc = exchange(ctl,
-	    request_line(json_pack("{s:s,s:s}", "cmd", "report", "name", name)),
-	    &v);
+	if (parse_args(ctl, opts, &name, 1) != 1)
+		die_usage("report needs a report name: aging or kpi");
+	req = json_pack("{s:s,s:s}", "cmd", "report", "name", name);
+	if (strcmp(name, "kpi") == 0) {
+		v.done = kpi_done;
+		if (opts[0].value != NULL) {
+			json_int_t n = parse_seq("--months", opts[0].value);
+
+			if (n < 1 || n > KPI_MONTHS_MAX)
+				die_usage("report kpi: --months must be 1-%d",
+				    KPI_MONTHS_MAX);
+			json_object_set_new(req, "months", json_integer(n));
+		}
+	} else if (strcmp(name, "aging") != 0 || opts[0].value != NULL)
+		die_usage("report: unknown report \"%s\" (there are: aging, kpi [--months N])",
+		    name);
+	rc = exchange(ctl, request_line(req), &v);
 	json_decref(recs);
 	return rc;
+}
+
+/* metrics: the exposition text as it came. */
+static void
+metrics_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	(void)ctl;
+	(void)line;
+	(void)arg;
+	ctl_report_metrics(rec, stdout);
+}
+
+static int
+cmd_metrics(struct ctl *ctl)
+{
+	if (ctl->argc != 1)
+		die_usage("metrics takes no arguments");
+	return simple(ctl, json_pack("{s:s}", "cmd", "metrics"), metrics_record);
 }
 
 /* clock: the new time, from a data record or the final one. */
@@ -2225,7 +2274,8 @@ static const struct command commands[] = {
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
 	{ "simulate", "--rules DIR", cmd_simulate },
-	{ "report", "aging", cmd_report },
+	{ "report", "aging | kpi [--months N]", cmd_report },
+	{ "metrics", "", cmd_metrics },
 	{ "clock", "set TIME | advance DURATION", cmd_clock },
 	{ "consumers", "", cmd_consumers },
 	{ "backup", "FILE", cmd_backup },

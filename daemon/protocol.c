@@ -50,6 +50,7 @@ static const struct proto_field f_simulate[] = {
 };
 static const struct proto_field f_report[] = {
 	{ "name", PT_STRING, true },
+	{ "months", PT_SEQ, false },
 	{ NULL, 0, false },
 };
 static const struct proto_field f_clock[] = {
@@ -62,7 +63,10 @@ static const struct proto_field f_backup[] = {
 	{ NULL, 0, false },
 };
 
-/* §8: readers may use status, accounts, explain, tasks, feed, report. */
+/*
+ * §8: readers may use status, accounts, explain, tasks, feed, report,
+ * metrics.
+ */
 static const struct proto_cmd_info cmds[CMD_COUNT] = {
 	[CMD_STATUS] = { "status", false, f_none },
 	[CMD_INGEST] = { "ingest", true, f_ingest },
@@ -77,6 +81,7 @@ static const struct proto_cmd_info cmds[CMD_COUNT] = {
 	[CMD_CLOCK] = { "clock", true, f_clock },
 	[CMD_CONSUMERS] = { "consumers", true, f_none },
 	[CMD_BACKUP] = { "backup", true, f_backup },
+	[CMD_METRICS] = { "metrics", false, f_none },
 };
 
 const struct proto_cmd_info *

@@ -25,6 +25,7 @@
 #include "explain.h"
 #include "facts.h"
 #include "ingest.h"
+#include "kpi.h"
 #include "log.h"
 #include "loop.h"
 #include "rules.h"
@@ -783,14 +784,42 @@ send_all(struct conn *c, json_t *arr)
 	conn_reply_ok(c, NULL);
 }
 
+/* report kpi (§7): months 1-KPI_MONTHS_MAX, default 6. */
+static void
+report_kpi(struct server *srv, struct conn *c, json_t *req)
+{
+	json_t *m = json_object_get(req, "months"), *out;
+	json_int_t months = m != NULL ? json_integer_value(m)
+	                              : KPI_MONTHS_DEFAULT;
+
+	if (months < 1 || months > KPI_MONTHS_MAX) {
+		conn_reply_error(c, "months: must be 1-%d", KPI_MONTHS_MAX);
+		return;
+	}
+	out = json_array();
+	if (kpi_report(&srv->engine, srv->rules, server_now(srv), (int)months,
+	        out) == -1) {
+		json_decref(out);
+		conn_reply_error(c, "report kpi: cannot read the database: %s",
+		    store_errmsg(srv->store));
+		return;
+	}
+	send_all(c, out);
+}
+
 static void
 cmd_report(struct server *srv, struct conn *c, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
 	json_t *out;
 
+	if (strcmp(name, "kpi") == 0) {
+		report_kpi(srv, c, req);
+		return;
+	}
 	if (strcmp(name, "aging") != 0) {
-		conn_reply_error(c, "unknown report %s (reports: aging)", name);
+		conn_reply_error(
+		    c, "unknown report %s (reports: aging, kpi)", name);
 		return;
 	}
 	out = json_array();
@@ -840,6 +869,22 @@ cmd_simulate(struct server *srv, struct conn *c, json_t *req)
 	send_all(c, out);
 }
 
+static void
+cmd_metrics(struct server *srv, struct conn *c, json_t *req)
+{
+	char *text = metrics_text(srv);
+
+	(void)req;
+	if (text == NULL) {
+		conn_reply_error(c, "metrics: cannot read the database: %s",
+		    store_errmsg(srv->store));
+		return;
+	}
+	conn_send(c, json_pack("{s:s}", "text", text));
+	free(text);
+	conn_reply_ok(c, NULL);
+}
+
 static void (*const handlers[CMD_COUNT])(
     struct server *, struct conn *, json_t *) = {
 	[CMD_STATUS] = cmd_status,
@@ -855,6 +900,7 @@ static void (*const handlers[CMD_COUNT])(
 	[CMD_CLOCK] = cmd_clock,
 	[CMD_CONSUMERS] = cmd_consumers,
 	[CMD_BACKUP] = cmd_backup,
+	[CMD_METRICS] = cmd_metrics,
 };
 
 void
@@ -972,7 +1018,7 @@ server_flush(struct server *srv)
 	char cause[sizeof(head->b.cause)];
 	size_t bytes = 0;
 	bool began;
-	int64_t now;
+	int64_t now, t0 = clock_mono_ns(), t1;
 	int rc;
 
 	if (head == NULL)
@@ -1015,6 +1061,8 @@ server_flush(struct server *srv)
 			ingest_fail(&p->b, cause);
 		}
 	}
+	t1 = clock_mono_ns();
+	metrics_observe(&srv->metrics.eval, t1 - t0);
 	if (began && engine_step_end(e, true) == -1) {
 		snprintf(cause, sizeof(cause), "commit failed: %s",
 		    store_errmsg(srv->store));
@@ -1022,9 +1070,12 @@ server_flush(struct server *srv)
 			if (p->b.committed)
 				ingest_fail(&p->b, cause);
 	}
+	if (began)
+		metrics_observe(&srv->metrics.commit, clock_mono_ns() - t1);
 	for (p = head; p != NULL; p = next) {
 		next = p->next;
 		ingest_finish(&p->b);
+		metrics_count_batch(&srv->metrics, p->b.counts);
 		audit_log(p->c,
 		    "ingest: %lld ok, %lld duplicate, %lld error, %lld rolled_back: %s",
 		    (long long)p->b.counts[INGEST_OK],

@@ -53,9 +53,10 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("INSERT INTO events(seq, id, type, account, digest, at, body)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
 	[Q_EVENT_MAXSEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+	/* A new account's stage is entered when it is created (§2.3). */
 	[Q_ACCOUNT_ADD] =
 	    ("INSERT INTO accounts(id, seq, name, currency, size, stage,"
-	     " stage_entered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	     " stage_entered, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"),
 	/* NULL keeps a column (§2.3: absent fields keep their value). */
 	[Q_ACCOUNT_UPD] =
 	    ("UPDATE accounts SET name = coalesce(?2, name),"
@@ -174,6 +175,28 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_CONSUMER_SET] =
 	    ("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)"
 	     " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor"),
+	/* Open tasks per type and the oldest one's creation (index only). */
+	[Q_METRICS_TASKS] = ("SELECT type, count(*), min(created) FROM tasks"
+	                     " WHERE status = 'open' GROUP BY type"),
+	[Q_METRICS_CONSUMERS] =
+	    "SELECT name, cursor FROM consumers ORDER BY name",
+	/* report kpi: every invoice, every application not undone. */
+	[Q_KPI_INVOICES] =
+	    "SELECT account, seq, amount, issued, due FROM invoices",
+	[Q_KPI_APPS] =
+	    "SELECT invoice, amount, at FROM applications WHERE undone = 0",
+	/* Accounts created after ?1 (index accounts_created). */
+	[Q_KPI_CREATED] = "SELECT id, created FROM accounts WHERE created > ?1",
+	/* Transitions: at grows with id (the clock never moves back). */
+	[Q_KPI_TRANS_MAXID] = "SELECT coalesce(max(id), 0) FROM transitions",
+	[Q_KPI_TRANS_AT] = ("SELECT at FROM transitions WHERE id >= ?1"
+	                    " ORDER BY id LIMIT 1"),
+	[Q_KPI_TRANSITIONS] =
+	    ("SELECT account, from_stage, at FROM transitions WHERE id >= ?1"
+	     " ORDER BY id"),
+	/* Tasks created since ?1 (covering index tasks_created). */
+	[Q_KPI_TASKS] = ("SELECT account, created, status FROM tasks"
+	                 " WHERE created >= ?1"),
 };
 
 /*
@@ -307,10 +330,27 @@ static const char schema_v2[] =
     " WHERE o.task = tasks.id ORDER BY o.seq LIMIT 1)"
     " WHERE status = 'done';\n";
 
+/*
+ * Version 3: what metrics and report kpi read without scanning (§7):
+ * each account's creation instant (accounts created before it get the
+ * earliest instant known of them: when their current stage was entered
+ * or their first transition, whichever came first), open tasks by type
+ * with their creation, and tasks by creation.
+ */
+static const char schema_v3[] =
+    "ALTER TABLE accounts ADD COLUMN created INTEGER;\n"
+    "UPDATE accounts SET created = min(stage_entered,"
+    " coalesce((SELECT min(at) FROM transitions t"
+    " WHERE t.account = accounts.id), stage_entered));\n"
+    "CREATE INDEX accounts_created ON accounts(created);\n"
+    "CREATE INDEX tasks_open_type ON tasks(status, type, created);\n"
+    "CREATE INDEX tasks_created ON tasks(created, status, account);\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)

@@ -78,6 +78,8 @@ void clock_format_date(int32_t day, char buf[CLOCK_DATE_LEN]);
 int64_t clock_wall(void);
 /* A monotonic clock in milliseconds, for timeouts (not for moments). */
 int64_t clock_mono_ms(void);
+/* The monotonic clock in nanoseconds (latency measurements). */
+int64_t clock_mono_ns(void);
 void clock_test_start(int64_t t);
 bool clock_is_test(void);
 void clock_test_set(int64_t t);

@@ -34,6 +34,7 @@ enum proto_cmd {
 	CMD_CLOCK,
 	CMD_CONSUMERS,
 	CMD_BACKUP,
+	CMD_METRICS,
 	CMD_COUNT
 };
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "metrics.h"
 #include "protocol.h"
 
 struct conf;
@@ -36,6 +37,7 @@ struct server {
 	struct feed_iter *followers;         /* feed --follow streams */
 	struct pending *queue, **queue_tail; /* ingest batches to process */
 	struct backup_job *backups;          /* backup copies under way */
+	struct metrics metrics;              /* counters since start */
 };
 
 /* One request line from c (without its line end). */

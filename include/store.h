@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_ERR_LEN        512
 
 struct store;
@@ -117,6 +117,17 @@ enum store_q {
 	Q_CONSUMERS,
 	Q_CONSUMER_GET,
 	Q_CONSUMER_SET,
+	/* metrics.c */
+	Q_METRICS_TASKS,
+	Q_METRICS_CONSUMERS,
+	/* kpi.c */
+	Q_KPI_INVOICES,
+	Q_KPI_APPS,
+	Q_KPI_CREATED,
+	Q_KPI_TRANS_MAXID,
+	Q_KPI_TRANS_AT,
+	Q_KPI_TRANSITIONS,
+	Q_KPI_TASKS,
 	Q_COUNT
 };
 

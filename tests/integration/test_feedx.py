@@ -485,7 +485,11 @@ class FeedId(DaemonTest):
         # Back to the schema of version 1, as an older dunnd left it.
         db = sqlite3.connect(d.db)
         db.executescript("DELETE FROM meta WHERE key = 'feed_id'; DROP INDEX outcomes_task;"
-                         "ALTER TABLE tasks DROP COLUMN outcome; PRAGMA user_version = 1;")
+                         "ALTER TABLE tasks DROP COLUMN outcome;"
+                         # version 3's additions (metrics, report kpi)
+                         "DROP INDEX accounts_created; DROP INDEX tasks_open_type;"
+                         "DROP INDEX tasks_created; ALTER TABLE accounts DROP COLUMN created;"
+                         "PRAGMA user_version = 1;")
         db.close()
         d.start()
         fid = d.status()["feed_id"]

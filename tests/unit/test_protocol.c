@@ -114,7 +114,7 @@ static void
 test_readers_commands(void **state)
 {
 	static const enum proto_cmd readers[] = { CMD_STATUS, CMD_ACCOUNTS,
-		CMD_EXPLAIN, CMD_TASKS, CMD_FEED, CMD_REPORT };
+		CMD_EXPLAIN, CMD_TASKS, CMD_FEED, CMD_REPORT, CMD_METRICS };
 	size_t i, j;
 	bool reader;
 

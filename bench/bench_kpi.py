@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""bench_kpi -- `dunnctl report kpi --months 12` against targets.md P12.
+
+usage: bench_kpi.py [--build DIR] [--accounts N] [--runs R] [--dir TMP]
+
+Generates the reference portfolio (gen_portfolio.py) for N accounts
+(default: env DUNND_BENCH_ACCOUNTS, else 100,000; the reference is
+1,000,000), ingests it into build/dunnd (shipped rules, --test-clock),
+moves the clock 30 days (transitions and tasks inside the months), then
+times `dunnctl report kpi --months 12` R times (env DUNND_BENCH_RUNS,
+default 3) while a second client sends one single-event ingest every
+20 ms, and prints: the median, the extrapolation to 1,000,000 accounts
+(the report reads every invoice and application once: linear in
+events), whether any event was refused meanwhile, and the longest
+ingest round trip seen during the reports (the report runs on the
+event loop: ingests wait for it, none is refused).
+
+Not a test: it prints figures.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_ingest import NOW, PER_FILE, Conn, Daemon, count_lines, die, say, upsert, verdict  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"))
+    ap.add_argument("--accounts", type=int,
+                    default=int(os.environ.get("DUNND_BENCH_ACCOUNTS", 100000)))
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("DUNND_BENCH_RUNS", 3)))
+    ap.add_argument("--dir", default=os.environ.get("DUNND_BENCH_DIR"))
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    tmp = tempfile.mkdtemp(prefix="dunnd-bench-kpi-", dir=args.dir)
+    dm = None
+    try:
+        pdir = os.path.join(tmp, "portfolio")
+        r = subprocess.run([sys.executable, os.path.join(HERE, "gen_portfolio.py"), "--accounts",
+                            str(args.accounts), "--out", pdir, "--per-file", str(PER_FILE),
+                            "--now", NOW], capture_output=True, text=True)
+        if r.returncode != 0:
+            die("gen_portfolio: " + r.stderr)
+        files = sorted(os.path.join(pdir, f) for f in os.listdir(pdir))
+        nev = sum(count_lines(f) for f in files)
+        dm = Daemon(args.build, os.path.join(tmp, "d"))
+        dm.start()
+        for f in files:
+            r = dm.ctl("ingest", f)
+            if r.returncode != 0:
+                die("ingest %s: %s%s" % (f, r.stdout[-2000:], r.stderr[-1000:]))
+        r = dm.ctl("clock", "advance", "30d")
+        if r.returncode != 0:
+            die("clock advance: " + r.stderr)
+        st = dm.status()
+        say("P12 scale: %d accounts, %d events, feed head %d (DUNND_BENCH_ACCOUNTS; "
+            "reference 1,000,000)" % (st["accounts"], nev, st["feed_head"]))
+
+        stop = threading.Event()
+        rtts, refused = [], []
+
+        def background():
+            c = Conn(dm.sock)
+            n = 0
+            while not stop.is_set():
+                n += 1
+                t0 = time.monotonic()
+                fin = c.ingest(upsert("kpi-bg-%d" % n, "C-%07d" % (n % args.accounts), "B"))
+                rtts.append(time.monotonic() - t0)
+                if not fin.get("ok"):
+                    refused.append(fin)
+                time.sleep(0.02)
+            c.close()
+
+        th = threading.Thread(target=background)
+        th.start()
+        times = []
+        try:
+            for run in range(args.runs):
+                t0 = time.monotonic()
+                r = dm.ctl("--json", "report", "kpi", "--months", "12")
+                t = time.monotonic() - t0
+                if r.returncode != 0:
+                    die("report kpi: " + r.stderr)
+                rows = [json.loads(l) for l in r.stdout.splitlines()]
+                times.append(t)
+                say("  run %d: %.2f s, %d rows" % (run + 1, t, len(rows)))
+        finally:
+            stop.set()
+            th.join()
+        t = statistics.median(times)
+        at1m = t * 1e6 / st["accounts"]
+        say("P12 report kpi --months 12: %.2f s (median of %d) at %d accounts; %.2f s "
+            "extrapolated to 1M (linear in events); target <= 5 s: %s"
+            % (t, args.runs, st["accounts"], at1m, verdict(at1m <= 5)))
+        say("P12 meanwhile: %d single-event ingests, %d refused (%s), longest round trip "
+            "%.2f s (ingests wait while the report runs on the loop)"
+            % (len(rtts), len(refused), verdict(not refused), max(rtts) if rtts else 0))
+    finally:
+        if dm is not None:
+            try:
+                dm.stop()
+            except SystemExit:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,621 @@
+/*
+ * kpi — the collection KPIs of `report kpi` (kpi.h, §7).
+ *
+ * Called by server for a `report` request named "kpi".  One pass over
+ * each of: the invoices and the applications not undone (SQLite, read
+ * once each, no join: invoices are indexed by their event seq in dense
+ * arrays), the promises (memory), the tasks created since the first
+ * month (a covering index) and the transitions since it (found by a
+ * binary search on their id, as their time grows with it), and the
+ * accounts (memory).  Cost: O(invoices + applications) rows plus O(months) per
+ * row; memory: 10 bytes per event seq while it runs.
+ *
+ * Definitions (§7), per local month M and currency, with D_k the
+ * month-end dates (the day before the first month, each month's last
+ * day, today for the current month):
+ *   R(D) = sum of the open amounts at the end of local date D of the
+ *          invoices issued on or before D, counting the applications
+ *          (payments, credits, upheld amounts; undone ones never count)
+ *          dated before the first instant of D + 1;
+ *   B = R(the day before M), E = R(M's last day or today),
+ *   S = amounts of the invoices issued in M, C = the part of E not yet
+ *   due (due >= E's date);
+ *   dso = E / S * days of M, cei = (B + S - E) / (B + S - C),
+ *   promise_kept_rate = kept / (kept + broken), verdicts in M,
+ *   roll_rates[s] = the share of the accounts in stage s at M's first
+ *   instant that are in a later stage at its end (now for the current
+ *   month).
+ * The stage "at" an instant is the stage before any transition made at
+ * that instant (a transition at midnight of the 1st belongs to the month
+ * it opens); an account exists at an instant when it was created before
+ * it.
+ */
+#include "kpi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "clock.h"
+#include "engine.h"
+#include "log.h"
+#include "rules.h"
+#include "store.h"
+#include "util.h"
+
+const char *const kpi_class_names[KPI_NCLASS] = { "not_due",
+	"in_collection", "doubtful", "bad", "dead" };
+const int kpi_class_max[KPI_NCLASS - 1] = { 0, 90, 180, 365 };
+
+#define NO_CUR   UINT16_MAX
+#define NO_STAGE UINT32_MAX
+
+/* Per currency, indexed by k = 0 (the day before the first month) .. n. */
+struct per_cur {
+	int64_t *r;      /* R(D_k) */
+	int64_t *aging;  /* [k * KPI_NCLASS + class]: R(D_k) by class */
+	int64_t *issued; /* S of month k */
+	int64_t *kept, *broken, *tasks, *done;
+	int64_t *den, *num; /* [k * nstages + stage]: roll rates */
+};
+
+/* An account with transitions or a creation inside the months. */
+struct hist {
+	const struct acct *a;
+	int64_t created;  /* INT64_MIN: before the first month */
+	uint32_t *stage;  /* [k], k = 1..n: its stage at month k's start */
+};
+
+struct kpi {
+	struct engine *e;
+	const struct ruleset *rs;
+	int n;
+	int32_t *day;     /* D_k */
+	int64_t *end;     /* first instant of D_k + 1 */
+	int32_t *first;   /* month k's first day (k >= 1) */
+	int64_t *mstart;  /* first instant of month k, [n + 1]: of the next */
+	char (*cur)[4];
+	size_t ncur;
+	struct per_cur *pc;
+	/* Accounts with history inside the months: open addressing. */
+	struct hist *h;
+	size_t hcap, hn;
+};
+
+static int
+cur_index(struct kpi *k, const char *c)
+{
+	size_t i;
+
+	for (i = 0; i < k->ncur; i++)
+		if (memcmp(k->cur[i], c, 4) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+cmp_cur(const void *a, const void *b)
+{
+	return memcmp(a, b, 4);
+}
+
+/*
+ * The currency index of account id.  With one currency (the usual
+ * portfolio) no lookup is made: each costs cache misses at 1M accounts.
+ */
+static int
+account_cur(struct kpi *k, const char *id)
+{
+	struct acct *a;
+
+	if (k->ncur == 1)
+		return 0;
+	a = engine_get(k->e, id);
+	return a == NULL ? -1 : cur_index(k, a->currency);
+}
+
+static int
+aging_class(int32_t days_past_due)
+{
+	int c;
+
+	for (c = 0; c < KPI_NCLASS - 1; c++)
+		if (days_past_due <= kpi_class_max[c])
+			return c;
+	return KPI_NCLASS - 1;
+}
+
+static size_t
+hash_ptr(const void *p)
+{
+	uint64_t x = (uint64_t)(uintptr_t)p;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)x;
+}
+
+/* The hist of a, created on first use. */
+static struct hist *
+hist_get(struct kpi *k, const struct acct *a, bool create)
+{
+	struct hist *old;
+	size_t i, j, oldcap;
+
+	if (k->hcap == 0 && !create)
+		return NULL;
+	if (create && (k->hn + 1) * 2 > k->hcap) {
+		old = k->h;
+		oldcap = k->hcap;
+		k->hcap = oldcap == 0 ? 1024 : oldcap * 2;
+		k->h = xcalloc(k->hcap, sizeof(*k->h));
+		for (i = 0; i < oldcap; i++) {
+			if (old[i].a == NULL)
+				continue;
+			for (j = hash_ptr(old[i].a) & (k->hcap - 1);
+			     k->h[j].a != NULL; j = (j + 1) & (k->hcap - 1))
+				;
+			k->h[j] = old[i];
+		}
+		free(old);
+	}
+	for (i = hash_ptr(a) & (k->hcap - 1); k->h[i].a != NULL;
+	     i = (i + 1) & (k->hcap - 1))
+		if (k->h[i].a == a)
+			return &k->h[i];
+	if (!create)
+		return NULL;
+	k->h[i].a = a;
+	k->h[i].created = INT64_MIN;
+	k->h[i].stage = xreallocarray(NULL, (size_t)k->n + 1, sizeof(uint32_t));
+	for (j = 0; j <= (size_t)k->n; j++)
+		k->h[i].stage[j] = NO_STAGE;
+	k->hn++;
+	return &k->h[i];
+}
+
+/* The months: the current one (k = n) and the n - 1 before it. */
+static void
+months_init(struct kpi *k, int64_t now)
+{
+	int32_t today = clock_local_date(now);
+	int y, m, d, i;
+
+	clock_civil_from_days(today, &y, &m, &d);
+	k->day = xcalloc((size_t)k->n + 1, sizeof(*k->day));
+	k->end = xcalloc((size_t)k->n + 1, sizeof(*k->end));
+	k->first = xcalloc((size_t)k->n + 2, sizeof(*k->first));
+	k->mstart = xcalloc((size_t)k->n + 2, sizeof(*k->mstart));
+	/* first[n + 1]: the month after the current one. */
+	for (i = k->n + 1; i >= 1; i--) {
+		int yy = y, mm = m + (i - k->n);
+
+		while (mm > 12) {
+			mm -= 12;
+			yy++;
+		}
+		while (mm < 1) {
+			mm += 12;
+			yy--;
+		}
+		k->first[i] = clock_days_from_civil(yy, mm, 1);
+		k->mstart[i] = clock_day_start(k->first[i]);
+	}
+	k->day[0] = k->first[1] - 1;
+	for (i = 1; i <= k->n; i++)
+		k->day[i] = i == k->n ? today : k->first[i + 1] - 1;
+	for (i = 0; i <= k->n; i++)
+		k->end[i] = clock_day_start(k->day[i] + 1);
+}
+
+static void
+currencies_init(struct kpi *k)
+{
+	struct acct *const *all;
+	size_t n, i, c, ns = k->rs->nstages, w = (size_t)k->n + 1;
+	struct per_cur *p;
+
+	all = engine_sorted(k->e, &n);
+	k->cur = xcalloc(n > 0 ? n : 1, sizeof(*k->cur));
+	for (i = 0; i < n; i++)
+		if (cur_index(k, all[i]->currency) == -1)
+			memcpy(k->cur[k->ncur++], all[i]->currency, 4);
+	qsort(k->cur, k->ncur, sizeof(*k->cur), cmp_cur);
+	k->pc = xcalloc(k->ncur > 0 ? k->ncur : 1, sizeof(*k->pc));
+	for (c = 0; c < k->ncur; c++) {
+		p = &k->pc[c];
+		p->r = xcalloc(w, sizeof(int64_t));
+		p->aging = xcalloc(w * KPI_NCLASS, sizeof(int64_t));
+		p->issued = xcalloc(w, sizeof(int64_t));
+		p->kept = xcalloc(w, sizeof(int64_t));
+		p->broken = xcalloc(w, sizeof(int64_t));
+		p->tasks = xcalloc(w, sizeof(int64_t));
+		p->done = xcalloc(w, sizeof(int64_t));
+		p->den = xcalloc(w * ns, sizeof(int64_t));
+		p->num = xcalloc(w * ns, sizeof(int64_t));
+	}
+}
+
+/* The month k (1..n) holding instant t, 0 when none. */
+static int
+month_of(const struct kpi *k, int64_t t)
+{
+	int i;
+
+	if (t < k->mstart[1] || t >= k->mstart[k->n + 1])
+		return 0;
+	for (i = k->n; k->mstart[i] > t; i--)
+		;
+	return i;
+}
+
+/*
+ * R, its aging classes and S from the invoices, then the applications
+ * against them.  inv_* are indexed by the invoice's event seq.
+ */
+static int
+balances(struct kpi *k)
+{
+	struct store *s = k->e->store;
+	size_t nseq = (size_t)k->e->event_seq + 1;
+	int32_t *issued = xcalloc(nseq, sizeof(*issued));
+	int32_t *due = xcalloc(nseq, sizeof(*due));
+	uint16_t *cur = xcalloc(nseq, sizeof(*cur));
+	struct per_cur *p;
+	int64_t seq, amount, at;
+	int32_t is, du;
+	int rc, c, i;
+
+	for (size_t j = 0; j < nseq; j++)
+		cur[j] = NO_CUR;
+	for (rc = store_q(s, Q_KPI_INVOICES, ""); rc == 1;
+	     rc = store_next(s, Q_KPI_INVOICES)) {
+		c = account_cur(k, store_col_text(s, Q_KPI_INVOICES, 0));
+		seq = store_col_int(s, Q_KPI_INVOICES, 1);
+		if (c == -1 || seq < 1 || (size_t)seq >= nseq)
+			continue;
+		amount = store_col_int(s, Q_KPI_INVOICES, 2);
+		is = (int32_t)store_col_int(s, Q_KPI_INVOICES, 3);
+		du = (int32_t)store_col_int(s, Q_KPI_INVOICES, 4);
+		issued[seq] = is;
+		due[seq] = du;
+		cur[seq] = (uint16_t)c;
+		p = &k->pc[c];
+		for (i = 0; i <= k->n; i++) {
+			if (k->day[i] < is)
+				continue;
+			p->r[i] += amount;
+			p->aging[i * KPI_NCLASS + aging_class(k->day[i] - du)] +=
+			    amount;
+		}
+		for (i = k->n; i >= 1; i--)
+			if (is >= k->first[i]) {
+				if (is <= k->day[i])
+					p->issued[i] += amount;
+				break;
+			}
+	}
+	store_done(s, Q_KPI_INVOICES);
+	if (rc == -1)
+		goto fail;
+	/* Reversed money counts as never applied: undone rows are left out. */
+	for (rc = store_q(s, Q_KPI_APPS, ""); rc == 1;
+	     rc = store_next(s, Q_KPI_APPS)) {
+		seq = store_col_int(s, Q_KPI_APPS, 0);
+		if (seq < 1 || (size_t)seq >= nseq || cur[seq] == NO_CUR)
+			continue;
+		amount = store_col_int(s, Q_KPI_APPS, 1);
+		at = store_col_int(s, Q_KPI_APPS, 2);
+		p = &k->pc[cur[seq]];
+		for (i = 0; i <= k->n; i++) {
+			if (k->day[i] < issued[seq] || at >= k->end[i])
+				continue;
+			p->r[i] -= amount;
+			p->aging[i * KPI_NCLASS +
+			    aging_class(k->day[i] - due[seq])] -= amount;
+		}
+	}
+	store_done(s, Q_KPI_APPS);
+	if (rc == -1)
+		goto fail;
+	free(issued);
+	free(due);
+	free(cur);
+	return 0;
+fail:
+	free(issued);
+	free(due);
+	free(cur);
+	return -1;
+}
+
+/* Promise verdicts by the month of their moment (memory). */
+static void
+promises(struct kpi *k)
+{
+	struct acct *const *all;
+	const struct acct_promise *pr;
+	size_t n, i, j;
+	int c, m;
+
+	all = engine_sorted(k->e, &n);
+	for (i = 0; i < n; i++) {
+		c = cur_index(k, all[i]->currency);
+		for (j = 0; j < all[i]->nprom; j++) {
+			pr = &all[i]->prom[j];
+			if (pr->verdict == ACCT_PENDING ||
+			    (m = month_of(k, pr->verdict_at)) == 0)
+				continue;
+			if (pr->verdict == ACCT_KEPT)
+				k->pc[c].kept[m]++;
+			else
+				k->pc[c].broken[m]++;
+		}
+	}
+}
+
+/*
+ * The smallest x in [1, hi] whose first row at or after x (statement q,
+ * one instant column) is at or after t, or has none: rows' instants
+ * grow with their key.
+ */
+static int
+first_key(struct store *s, enum store_q q, int64_t hi, int64_t t,
+    int64_t *out /* OUT */)
+{
+	int64_t lo = 1, mid;
+	int rc;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		rc = store_q(s, q, "i", mid);
+		if (rc == -1) {
+			store_done(s, q);
+			return -1;
+		}
+		if (rc == 0 || store_col_int(s, q, 0) >= t)
+			hi = mid;
+		else
+			lo = mid + 1;
+		store_done(s, q);
+	}
+	*out = lo;
+	return 0;
+}
+
+/* Tasks created in each month, and how many an outcome closed. */
+static int
+tasks(struct kpi *k)
+{
+	struct store *s = k->e->store;
+	int rc, c, m;
+
+	for (rc = store_q(s, Q_KPI_TASKS, "i", k->mstart[1]); rc == 1;
+	     rc = store_next(s, Q_KPI_TASKS)) {
+		c = account_cur(k, store_col_text(s, Q_KPI_TASKS, 0));
+		m = month_of(k, store_col_int(s, Q_KPI_TASKS, 1));
+		if (c == -1 || m == 0)
+			continue;
+		k->pc[c].tasks[m]++;
+		if (strcmp(store_col_text(s, Q_KPI_TASKS, 2), "done") == 0)
+			k->pc[c].done[m]++;
+	}
+	store_done(s, Q_KPI_TASKS);
+	return rc == -1 ? -1 : 0;
+}
+
+/*
+ * Roll rates: each account's stage at each month's first instant is
+ * the from_stage of its first transition at or after that instant, or
+ * its current stage when it has none since.
+ */
+static int
+rolls(struct kpi *k)
+{
+	struct store *s = k->e->store;
+	const struct ruleset *rs = k->rs;
+	struct acct *const *all;
+	struct acct *a;
+	struct hist *h;
+	int64_t maxid = 0, from, at;
+	size_t n, i, st, ns = rs->nstages;
+	uint32_t s0, s1;
+	int rc, j, c;
+
+	if (store_q(s, Q_KPI_TRANS_MAXID, "") == 1)
+		maxid = store_col_int(s, Q_KPI_TRANS_MAXID, 0);
+	store_done(s, Q_KPI_TRANS_MAXID);
+	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) ==
+	    -1)
+		return -1;
+	for (rc = store_q(s, Q_KPI_TRANSITIONS, "i", from); rc == 1;
+	     rc = store_next(s, Q_KPI_TRANSITIONS)) {
+		a = engine_get(k->e, store_col_text(s, Q_KPI_TRANSITIONS, 0));
+		at = store_col_int(s, Q_KPI_TRANSITIONS, 2);
+		if (a == NULL)
+			continue;
+		h = hist_get(k, a, true);
+		for (j = 1; j <= k->n && k->mstart[j] <= at; j++) {
+			if (h->stage[j] != NO_STAGE)
+				continue;
+			h->stage[j] = rules_stage_lookup(rs,
+			                  store_col_text(s, Q_KPI_TRANSITIONS, 1),
+			                  &st) == 1
+			    ? (uint32_t)st
+			    : ACCT_NO_STAGE;
+		}
+	}
+	store_done(s, Q_KPI_TRANSITIONS);
+	if (rc == -1)
+		return -1;
+	for (rc = store_q(s, Q_KPI_CREATED, "i", k->mstart[1] - 1); rc == 1;
+	     rc = store_next(s, Q_KPI_CREATED)) {
+		a = engine_get(k->e, store_col_text(s, Q_KPI_CREATED, 0));
+		if (a != NULL)
+			hist_get(k, a, true)->created =
+			    store_col_int(s, Q_KPI_CREATED, 1);
+	}
+	store_done(s, Q_KPI_CREATED);
+	if (rc == -1)
+		return -1;
+	all = engine_sorted(k->e, &n);
+	for (i = 0; i < n; i++) {
+		a = all[i];
+		c = cur_index(k, a->currency);
+		h = hist_get(k, a, false);
+		for (j = 1; j <= k->n; j++) {
+			if (h != NULL && h->created >= k->mstart[j])
+				continue; /* created later: not counted */
+			s0 = h != NULL && h->stage[j] != NO_STAGE ? h->stage[j]
+			                                          : a->stage;
+			s1 = j < k->n && h != NULL && h->stage[j + 1] != NO_STAGE
+			    ? h->stage[j + 1]
+			    : a->stage;
+			/* Stages the rule set no longer has are left out. */
+			if (s0 >= ns)
+				continue;
+			k->pc[c].den[j * ns + s0]++;
+			if (s1 < ns && s1 > s0)
+				k->pc[c].num[j * ns + s0]++;
+		}
+	}
+	return 0;
+}
+
+static void
+set_ratio(json_t *o, const char *key, double num, double den)
+{
+	if (den != 0)
+		json_object_set_new(o, key, json_real(num / den));
+}
+
+static void
+output(struct kpi *k, json_t *out)
+{
+	const struct ruleset *rs = k->rs;
+	size_t c, st, ns = rs->nstages;
+	struct per_cur *p;
+	json_t *rec, *roll, *aging;
+	char month[8], date[CLOCK_DATE_LEN];
+	int64_t b, e, sm, cc, days;
+	int y, m, d, i, cl;
+
+	for (i = 1; i <= k->n; i++) {
+		clock_civil_from_days(k->first[i], &y, &m, &d);
+		snprintf(month, sizeof(month), "%04d-%02d", y, m);
+		clock_format_date(k->day[i], date);
+		days = k->first[i + 1] - k->first[i];
+		for (c = 0; c < k->ncur; c++) {
+			p = &k->pc[c];
+			b = p->r[i - 1];
+			e = p->r[i];
+			sm = p->issued[i];
+			cc = p->aging[i * KPI_NCLASS];
+			rec = json_pack("{s:s,s:s%,s:I,s:I,s:I,s:I}", "month",
+			    month, "currency", k->cur[c], (size_t)3, "B",
+			    (json_int_t)b, "E", (json_int_t)e, "S",
+			    (json_int_t)sm, "C", (json_int_t)cc);
+			set_ratio(rec, "dso", (double)e * (double)days,
+			    (double)sm);
+			set_ratio(rec, "cei", (double)(b + sm - e),
+			    (double)(b + sm - cc));
+			set_ratio(rec, "promise_kept_rate", (double)p->kept[i],
+			    (double)(p->kept[i] + p->broken[i]));
+			roll = json_object();
+			for (st = 0; st < ns; st++)
+				set_ratio(roll, rs->stages[st].name,
+				    (double)p->num[i * ns + st],
+				    (double)p->den[i * ns + st]);
+			json_object_set_new(rec, "roll_rates", roll);
+			/* Extras for the human form (README). */
+			json_object_set_new(rec, "end", json_string(date));
+			json_object_set_new(rec, "days", json_integer(days));
+			aging = json_object();
+			for (cl = 0; cl < KPI_NCLASS; cl++)
+				json_object_set_new(aging, kpi_class_names[cl],
+				    json_integer(
+				        p->aging[i * KPI_NCLASS + cl]));
+			json_object_set_new(rec, "aging", aging);
+			json_object_set_new(rec, "promises_kept",
+			    json_integer(p->kept[i]));
+			json_object_set_new(rec, "promises_broken",
+			    json_integer(p->broken[i]));
+			json_object_set_new(
+			    rec, "tasks", json_integer(p->tasks[i]));
+			json_object_set_new(rec, "tasks_with_outcome",
+			    json_integer(p->done[i]));
+			set_ratio(rec, "outcome_share", (double)p->done[i],
+			    (double)p->tasks[i]);
+			json_array_append_new(out, rec);
+		}
+	}
+}
+
+static void
+kpi_fini(struct kpi *k)
+{
+	size_t c, i;
+
+	for (c = 0; c < k->ncur; c++) {
+		struct per_cur *p = &k->pc[c];
+
+		free(p->r);
+		free(p->aging);
+		free(p->issued);
+		free(p->kept);
+		free(p->broken);
+		free(p->tasks);
+		free(p->done);
+		free(p->den);
+		free(p->num);
+	}
+	for (i = 0; i < k->hcap; i++)
+		free(k->h[i].stage);
+	free(k->h);
+	free(k->pc);
+	free(k->cur);
+	free(k->day);
+	free(k->end);
+	free(k->first);
+	free(k->mstart);
+}
+
+int
+kpi_report(struct engine *e, const struct ruleset *rs, int64_t now,
+    int months, json_t *out)
+{
+	struct kpi k;
+	int rc = -1;
+
+	memset(&k, 0, sizeof(k));
+	k.e = e;
+	k.rs = rs;
+	k.n = months;
+	months_init(&k, now);
+	currencies_init(&k);
+	if (k.ncur > 0) {
+		int64_t t0 = clock_mono_ns(), t1, t2, t3;
+
+		if (balances(&k) == -1)
+			goto done;
+		t1 = clock_mono_ns();
+		if (tasks(&k) == -1)
+			goto done;
+		t2 = clock_mono_ns();
+		if (rolls(&k) == -1)
+			goto done;
+		t3 = clock_mono_ns();
+		promises(&k);
+		output(&k, out);
+		log_debug("kpi: %d months: balances %.3f s, tasks %.3f s, "
+		          "rolls %.3f s, promises and output %.3f s",
+		    months, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9,
+		    (double)(t3 - t2) / 1e9, (double)(clock_mono_ns() - t3) / 1e9);
+	}
+	rc = 0;
+done:
+	kpi_fini(&k);
+	return rc;
+}
