@@ -74,7 +74,7 @@ static const struct proto_cmd_info cmds[CMD_COUNT] = {
 	[CMD_EXPLAIN] = { "explain", false, f_explain },
 	[CMD_TASKS] = { "tasks", false, f_tasks },
 	[CMD_FEED] = { "feed", false, f_feed },
-	[CMD_ACK] = { "ack", true, f_ack, true },
+	[CMD_ACK] = { "ack", true, f_ack },
 	[CMD_RELOAD] = { "reload", true, f_none },
 	[CMD_SIMULATE] = { "simulate", true, f_simulate },
 	[CMD_REPORT] = { "report", false, f_report },
@@ -88,6 +88,12 @@ const struct proto_cmd_info *
 proto_cmd_info(enum proto_cmd cmd)
 {
 	return &cmds[cmd];
+}
+
+bool
+proto_consumer_may(enum proto_cmd cmd)
+{
+	return cmd == CMD_ACK; /* §8 */
 }
 
 static bool

@@ -912,7 +912,7 @@ server_request(struct server *srv, struct conn *c, const char *line, size_t len)
 
 	rc = proto_decode(line, len, &req, err, sizeof(err));
 	if (rc == 0 && proto_cmd_info(req.cmd)->admin && !conn_is_admin(c) &&
-	    !(proto_cmd_info(req.cmd)->consumer && conn_is_consumer(c))) {
+	    !(proto_consumer_may(req.cmd) && conn_is_consumer(c))) {
 		rc = -1;
 		snprintf(err, sizeof(err), "permission denied");
 		audit_log(c, "%s: refused: permission denied",

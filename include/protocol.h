@@ -56,11 +56,12 @@ struct proto_cmd_info {
 	const char *name;
 	bool admin; /* false: readers may use it too (§8) */
 	const struct proto_field *fields;
-	bool consumer; /* admin, but consumers may use it too (§8: ack) */
 };
 
 /* The table entry of cmd. */
 const struct proto_cmd_info *proto_cmd_info(enum proto_cmd cmd);
+/* Whether consumers (§6) may use cmd besides the readers' commands. */
+bool proto_consumer_may(enum proto_cmd cmd);
 
 /* A decoded request: req is borrowed from root, which the caller owns. */
 struct proto_request {
