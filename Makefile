@@ -6,7 +6,7 @@
 #   make valgrind   the suite's binaries under valgrind (0 errors, 0 lost)
 #   make deps       apt-get what is missing (as root, or with sudo)
 #   make run        deps, build, then dunnd in the foreground on ./dunnd.conf
-#   make install    binaries, man pages, unit, /etc/dunnd (PREFIX, DESTDIR)
+#   make install    binaries, man pages, units, /etc/dunnd (PREFIX, DESTDIR)
 #   make bench      benchmarks printing figures against ../shared targets
 #                   (scale: DUNND_BENCH_ACCOUNTS, see the bench target)
 #   make crashtest  kill -9 at seeded random moments of ingest, clock jumps
@@ -20,13 +20,16 @@ PKGS	 = sqlite3 libconfig libsystemd jansson
 CFLAGS	?= -O2 -g
 WFLAGS	 = -std=c11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
 	   -Wstrict-prototypes -fno-strict-aliasing
-ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(shell pkg-config --cflags $(PKGS))
+ALL_CPPFLAGS = -D_GNU_SOURCE -Iinclude $(shell pkg-config --cflags $(PKGS) $(PUSHPKGS))
 ALL_CFLAGS   = $(WFLAGS) $(CFLAGS) $(CPPFLAGS) $(ALL_CPPFLAGS)
 LIBS	 = $(shell pkg-config --libs $(PKGS)) -lev -lm -pthread
+# dunnd-push alone talks HTTP and signs: dunnd itself links neither.
+PUSHPKGS = libcurl libsodium
+PUSHLIBS = $(shell pkg-config --libs $(PUSHPKGS))
 TESTLIBS = $(shell pkg-config --libs cmocka)
 
 SRCS	 = $(wildcard daemon/*.c)
-MAINS	 = daemon/dunnd.c daemon/dunnctl.c
+MAINS	 = daemon/dunnd.c daemon/dunnctl.c daemon/dunnd_push.c
 LIBOBJS	 = $(patsubst daemon/%.c,$(B)/%.o,$(filter-out $(MAINS),$(SRCS)))
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 UNITS	 = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNITSRC))
@@ -36,7 +39,7 @@ BENCHES	 = $(patsubst bench/%.c,$(B)/bench/%,$(BENCHSRC))
 .PHONY: all test unit integration smoke asan valgrind deps test-deps run bench clean format \
 	fuzz crashtest install uninstall
 
-all: $(B)/dunnd $(B)/dunnctl $(B)/libdunnd.a
+all: $(B)/dunnd $(B)/dunnctl $(B)/dunnd-push $(B)/libdunnd.a
 
 $(B)/%.o: daemon/%.c
 	@mkdir -p $(@D)
@@ -52,12 +55,19 @@ $(B)/dunnd: $(B)/dunnd.o $(B)/libdunnd.a
 $(B)/dunnctl: $(B)/dunnctl.o $(B)/libdunnd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/dunnd-push: $(B)/dunnd_push.o $(B)/libdunnd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PUSHLIBS)
+
 $(B)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libdunnd.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
+
+# The push modules' tests need what dunnd-push links.
+$(B)/tests/test_push: $(B)/tests/test_push.o $(B)/libdunnd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PUSHLIBS) $(TESTLIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libdunnd.a
 	@mkdir -p $(@D)
@@ -119,6 +129,7 @@ bench: all $(BENCHES)
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
 	@echo "== bench/bench_kpi.py"; python3 bench/bench_kpi.py --build $(B)
+	@echo "== bench/bench_push.py"; python3 bench/bench_push.py --build $(B)
 
 # Fuzzing (targets.md R3): clang's libFuzzer with ASan+UBSan, the library
 # built with coverage in build-fuzz/.  Seeds: the test corpus's lines,
@@ -177,17 +188,24 @@ PREFIX	?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
 MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/dunnd
 # Every page under man/, installed by its section (the name's suffix).
 MANPAGES = $(wildcard man/*.[1-8])
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d \
+	    $(DESTDIR)$(SYSCONFDIR)/dunnd/push.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(B)/dunnd $(DESTDIR)$(PREFIX)/sbin/dunnd
 	install -m 0755 $(B)/dunnctl $(DESTDIR)$(PREFIX)/bin/dunnctl
+	install -m 0755 $(B)/dunnd-push $(DESTDIR)$(PREFIX)/bin/dunnd-push
 	@set -e; for f in $(MANPAGES); do \
 	    d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
 	    install -d $$d && install -m 0644 $$f $$d/; \
 	done
+	install -m 0644 examples/push.conf $(DESTDIR)$(DOCDIR)/push.conf.example
+	sed 's|/usr/bin/dunnd-push|$(PREFIX)/bin/dunnd-push|g; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|g' \
+	    systemd/dunnd-push@.service > $(DESTDIR)$(UNITDIR)/dunnd-push@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd-push@.service
 	sed 's|/usr/sbin/dunnd|$(PREFIX)/sbin/dunnd|; s|/etc/dunnd|$(SYSCONFDIR)/dunnd|' \
 	    systemd/dunnd.service > $(DESTDIR)$(UNITDIR)/dunnd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dunnd.service
@@ -209,7 +227,10 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \
 	    $(DESTDIR)$(UNITDIR)/dunnd.service \
 	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.service \
-	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer
+	    $(DESTDIR)$(UNITDIR)/dunnd-metrics.timer \
+	    $(DESTDIR)$(PREFIX)/bin/dunnd-push \
+	    $(DESTDIR)$(UNITDIR)/dunnd-push@.service $(DESTDIR)$(DOCDIR)/push.conf.example
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 	@set -e; for f in $(MANPAGES); do \
 	    rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; \
 	done

@@ -24,7 +24,7 @@ log_init(bool foreground, int level)
 {
 	log_verbose = level;
 	if (!foreground && !log_syslog) {
-		openlog("dunnd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		openlog(log_name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 		log_syslog = true;
 	}
 	log_prefix = getenv("JOURNAL_STREAM") != NULL;
