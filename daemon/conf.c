@@ -163,7 +163,7 @@ conf_load(const char *path, struct diags *ds)
 	config_init(&cfg);
 	c->path = xstrdup(path);
 	c->log_level = LOG_LEVEL_INFO;
-	c->sweep_min = 5;
+	c->sweep_min = CONF_SWEEP_MIN_DEFAULT;
 	c->max_clients = 256;
 	if ((fp = fopen(path, "r")) == NULL) {
 		diags_add(

@@ -35,6 +35,7 @@
 #include "ctl_events.h"
 #include "ctl_report.h"
 #include "kpi.h"
+#include "fixture.h"
 #include "log.h"
 #include "protocol.h"
 #include "rules.h"
@@ -1806,6 +1807,48 @@ cmd_explain(struct ctl *ctl)
 	return simple(ctl, req, explain_report);
 }
 
+/* test-rules: a failed expectation's account, as `explain` prints it. */
+static void
+fixture_explain(json_t *rec, void *arg)
+{
+	explain_report(arg, NULL, rec, NULL);
+}
+
+static int
+cmd_test_rules(struct ctl *ctl)
+{
+	struct opt opts[] = { { "--rules", "DIR", NULL }, { NULL, NULL, NULL } };
+	const char **paths = xcalloc((size_t)ctl->argc, sizeof(*paths));
+	struct fixture_opts o = { ctl->json, stdout, stderr, NULL,
+		fixture_explain, ctl };
+	struct conf *c = NULL;
+	struct diags ds;
+	int n, rc;
+
+	n = parse_args(ctl, opts, paths, ctl->argc);
+	if (n == 0)
+		die_usage("test-rules needs at least one FIXTURE");
+	/* The config gives the rules (no --rules) and the zone to compare. */
+	if (opts[0].value == NULL || ctl->conf_path != NULL) {
+		diags_init(&ds);
+		c = conf_load(
+		    ctl->conf_path ? ctl->conf_path : CONF_DEFAULT_PATH, &ds);
+		diags_fini(&ds);
+		if (c == NULL) {
+			fprintf(stderr,
+			    "dunnctl: test-rules: no --rules DIR given and no readable dunnd.conf (-c)\n");
+			free(paths);
+			return EXIT_USAGE;
+		}
+		o.conf_zone = c->timezone;
+	}
+	rc = fixture_run(opts[0].value ? opts[0].value : c->rules, paths,
+	    (size_t)n, &o);
+	conf_free(c);
+	free(paths);
+	return rc;
+}
+
 static int
 cmp_name(const void *a, const void *b)
 {
@@ -2273,6 +2316,7 @@ static const struct command commands[] = {
 	{ "outcome", "TASK RESULT [--note TEXT] [--at TIME]", cmd_events },
 	{ "reload", "", cmd_reload },
 	{ "check-rules", "[DIR]", cmd_check_rules },
+	{ "test-rules", "[--rules DIR] FIXTURE...", cmd_test_rules },
 	{ "simulate", "--rules DIR", cmd_simulate },
 	{ "report", "aging | kpi [--months N]", cmd_report },
 	{ "metrics", "", cmd_metrics },

@@ -1,14 +1,16 @@
 /*
  * kpi — the collection KPIs of `report kpi` (kpi.h, §7).
  *
- * Called by server for a `report` request named "kpi".  One pass over
- * each of: the invoices and the applications not undone (SQLite, read
- * once each, no join: invoices are indexed by their event seq in dense
- * arrays), the promises (memory), the tasks created since the first
- * month (a covering index) and the transitions since it (found by a
- * binary search on their id, as their time grows with it), and the
- * accounts (memory).  Cost: O(invoices + applications) rows plus O(months) per
- * row; memory: 10 bytes per event seq while it runs.
+ * Called by server for a `report` request named "kpi", and by ingest
+ * (kpi_note()) to keep its daily totals.  R, S, C and the aging classes
+ * come from those totals (table kpi_days: per currency, effective day
+ * and due day, the amounts invoiced and applied), so a report never
+ * reads the invoices and applications; they are rebuilt from them on
+ * the first report of a database and when the zone changes.  The rest
+ * is one pass over each of: the promises (memory), the tasks created
+ * since the first month (a covering index), the transitions since it
+ * (found by a binary search on their id, as their time grows with it),
+ * the accounts created since it (an index) and the accounts (memory).
  *
  * Definitions (§7), per local month M and currency, with D_k the
  * month-end dates (the day before the first month, each month's last
@@ -60,9 +62,14 @@ struct per_cur {
 	int64_t *den, *num; /* [k * nstages + stage]: roll rates */
 };
 
-/* An account with transitions or a creation inside the months. */
+/*
+ * An account with transitions or a creation inside the months, found by
+ * its id: the rows of SQLite name accounts by id, and looking each one
+ * up in the engine would cost cache misses per row at 1M accounts.
+ */
 struct hist {
-	const struct acct *a;
+	uint64_t hash;   /* 0: an empty slot */
+	char *id;
 	int64_t created;  /* INT64_MIN: before the first month */
 	uint32_t *stage;  /* [k], k = 1..n: its stage at month k's start */
 };
@@ -89,7 +96,7 @@ cur_index(struct kpi *k, const char *c)
 	size_t i;
 
 	for (i = 0; i < k->ncur; i++)
-		if (memcmp(k->cur[i], c, 4) == 0)
+		if (strncmp(k->cur[i], c, 4) == 0)
 			return (int)i;
 	return -1;
 }
@@ -126,21 +133,25 @@ aging_class(int32_t days_past_due)
 	return KPI_NCLASS - 1;
 }
 
-static size_t
-hash_ptr(const void *p)
+/* FNV-1a, never 0 (0 marks an empty slot). */
+static uint64_t
+hash_id(const char *id)
 {
-	uint64_t x = (uint64_t)(uintptr_t)p;
+	uint64_t h = 0xcbf29ce484222325ULL;
 
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	return (size_t)x;
+	for (; *id != '\0'; id++) {
+		h ^= (unsigned char)*id;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 32;
+	return h != 0 ? h : 1;
 }
 
-/* The hist of a, created on first use. */
+/* The hist of account id, created on first use when create. */
 static struct hist *
-hist_get(struct kpi *k, const struct acct *a, bool create)
+hist_get(struct kpi *k, const char *id, bool create)
 {
+	uint64_t hash = hash_id(id);
 	struct hist *old;
 	size_t i, j, oldcap;
 
@@ -152,22 +163,23 @@ hist_get(struct kpi *k, const struct acct *a, bool create)
 		k->hcap = oldcap == 0 ? 1024 : oldcap * 2;
 		k->h = xcalloc(k->hcap, sizeof(*k->h));
 		for (i = 0; i < oldcap; i++) {
-			if (old[i].a == NULL)
+			if (old[i].hash == 0)
 				continue;
-			for (j = hash_ptr(old[i].a) & (k->hcap - 1);
-			     k->h[j].a != NULL; j = (j + 1) & (k->hcap - 1))
+			for (j = old[i].hash & (k->hcap - 1); k->h[j].hash != 0;
+			     j = (j + 1) & (k->hcap - 1))
 				;
 			k->h[j] = old[i];
 		}
 		free(old);
 	}
-	for (i = hash_ptr(a) & (k->hcap - 1); k->h[i].a != NULL;
+	for (i = hash & (k->hcap - 1); k->h[i].hash != 0;
 	     i = (i + 1) & (k->hcap - 1))
-		if (k->h[i].a == a)
+		if (k->h[i].hash == hash && strcmp(k->h[i].id, id) == 0)
 			return &k->h[i];
 	if (!create)
 		return NULL;
-	k->h[i].a = a;
+	k->h[i].hash = hash;
+	k->h[i].id = xstrdup(id);
 	k->h[i].created = INT64_MIN;
 	k->h[i].stage = xreallocarray(NULL, (size_t)k->n + 1, sizeof(uint32_t));
 	for (j = 0; j <= (size_t)k->n; j++)
@@ -251,84 +263,146 @@ month_of(const struct kpi *k, int64_t t)
 	return i;
 }
 
+int
+kpi_note(struct store *s, const char *currency, int32_t eff, int32_t due,
+    int64_t invoiced, int64_t applied)
+{
+	return store_exec_q(s, Q_KPI_NOTE, "tiiii", currency, (int64_t)eff,
+	    (int64_t)due, invoiced, applied);
+}
+
+int32_t
+kpi_app_day(int64_t at, int32_t issued)
+{
+	int32_t day = clock_local_date(at);
+
+	return day > issued ? day : issued;
+}
+
 /*
- * R, its aging classes and S from the invoices, then the applications
- * against them.  inv_* are indexed by the invoice's event seq.
+ * Rebuilds the daily totals from every invoice and every application
+ * not undone (reversed money counts as never applied), in one
+ * transaction: on the first report of a database, and when the
+ * portfolio zone changed (effective days are local dates).  Invoices
+ * are indexed by their event seq in dense arrays while it runs.
  */
 static int
-balances(struct kpi *k)
+rebuild(struct kpi *k, const char *zone)
 {
 	struct store *s = k->e->store;
-	size_t nseq = (size_t)k->e->event_seq + 1;
+	size_t nseq = (size_t)k->e->event_seq + 1, j;
 	int32_t *issued = xcalloc(nseq, sizeof(*issued));
 	int32_t *due = xcalloc(nseq, sizeof(*due));
 	uint16_t *cur = xcalloc(nseq, sizeof(*cur));
-	struct per_cur *p;
-	int64_t seq, amount, at;
-	int32_t is, du;
-	int rc, c, i;
+	int64_t seq;
+	int rc, c;
 
-	for (size_t j = 0; j < nseq; j++)
+	for (j = 0; j < nseq; j++)
 		cur[j] = NO_CUR;
+	if (store_begin(s) == -1)
+		goto fail_notxn;
+	if (store_exec_q(s, Q_KPI_CLEAR, "") == -1)
+		goto fail;
 	for (rc = store_q(s, Q_KPI_INVOICES, ""); rc == 1;
 	     rc = store_next(s, Q_KPI_INVOICES)) {
 		c = account_cur(k, store_col_text(s, Q_KPI_INVOICES, 0));
 		seq = store_col_int(s, Q_KPI_INVOICES, 1);
 		if (c == -1 || seq < 1 || (size_t)seq >= nseq)
 			continue;
-		amount = store_col_int(s, Q_KPI_INVOICES, 2);
-		is = (int32_t)store_col_int(s, Q_KPI_INVOICES, 3);
-		du = (int32_t)store_col_int(s, Q_KPI_INVOICES, 4);
-		issued[seq] = is;
-		due[seq] = du;
+		issued[seq] = (int32_t)store_col_int(s, Q_KPI_INVOICES, 3);
+		due[seq] = (int32_t)store_col_int(s, Q_KPI_INVOICES, 4);
 		cur[seq] = (uint16_t)c;
-		p = &k->pc[c];
-		for (i = 0; i <= k->n; i++) {
-			if (k->day[i] < is)
-				continue;
-			p->r[i] += amount;
-			p->aging[i * KPI_NCLASS + aging_class(k->day[i] - du)] +=
-			    amount;
+		if (kpi_note(s, k->cur[c], issued[seq], due[seq],
+		        store_col_int(s, Q_KPI_INVOICES, 2), 0) == -1) {
+			rc = -1;
+			break;
 		}
-		for (i = k->n; i >= 1; i--)
-			if (is >= k->first[i]) {
-				if (is <= k->day[i])
-					p->issued[i] += amount;
-				break;
-			}
 	}
 	store_done(s, Q_KPI_INVOICES);
 	if (rc == -1)
 		goto fail;
-	/* Reversed money counts as never applied: undone rows are left out. */
 	for (rc = store_q(s, Q_KPI_APPS, ""); rc == 1;
 	     rc = store_next(s, Q_KPI_APPS)) {
 		seq = store_col_int(s, Q_KPI_APPS, 0);
 		if (seq < 1 || (size_t)seq >= nseq || cur[seq] == NO_CUR)
 			continue;
-		amount = store_col_int(s, Q_KPI_APPS, 1);
-		at = store_col_int(s, Q_KPI_APPS, 2);
-		p = &k->pc[cur[seq]];
-		for (i = 0; i <= k->n; i++) {
-			if (k->day[i] < issued[seq] || at >= k->end[i])
-				continue;
-			p->r[i] -= amount;
-			p->aging[i * KPI_NCLASS +
-			    aging_class(k->day[i] - due[seq])] -= amount;
+		if (kpi_note(s, k->cur[cur[seq]],
+		        kpi_app_day(store_col_int(s, Q_KPI_APPS, 2), issued[seq]),
+		        due[seq], 0, store_col_int(s, Q_KPI_APPS, 1)) == -1) {
+			rc = -1;
+			break;
 		}
 	}
 	store_done(s, Q_KPI_APPS);
-	if (rc == -1)
+	if (rc == -1 || store_meta_set_text(s, "kpi_zone", zone) == -1 ||
+	    store_commit(s) == -1)
 		goto fail;
+	log_info("kpi: daily totals rebuilt for zone %s", zone);
 	free(issued);
 	free(due);
 	free(cur);
 	return 0;
 fail:
+	store_rollback(s);
+fail_notxn:
 	free(issued);
 	free(due);
 	free(cur);
 	return -1;
+}
+
+/*
+ * R, its aging classes and S from the daily totals: a row counts in
+ * R(D_k) when its effective day is on or before D_k (an invoice issued
+ * by then, money applied by the end of D_k on such an invoice), in the
+ * aging class of D_k - its due day.
+ */
+static int
+balances(struct kpi *k)
+{
+	struct store *s = k->e->store;
+	const char *zone = clock_tz_name();
+	char *built = NULL;
+	struct per_cur *p;
+	int64_t inv, app;
+	int32_t eff, du;
+	int rc, c, i;
+
+	if (store_in_txn(s)) {
+		log_warnx("kpi: called inside a transaction");
+		return -1;
+	}
+	if (store_meta_get_text(s, "kpi_zone", &built) == -1)
+		return -1;
+	rc = built != NULL && strcmp(built, zone) == 0 ? 0 : rebuild(k, zone);
+	free(built);
+	if (rc == -1)
+		return -1;
+	for (rc = store_q(s, Q_KPI_DAYS, "i", (int64_t)k->day[k->n]); rc == 1;
+	     rc = store_next(s, Q_KPI_DAYS)) {
+		if ((c = cur_index(k, store_col_text(s, Q_KPI_DAYS, 0))) == -1)
+			continue;
+		p = &k->pc[c];
+		eff = (int32_t)store_col_int(s, Q_KPI_DAYS, 1);
+		du = (int32_t)store_col_int(s, Q_KPI_DAYS, 2);
+		inv = store_col_int(s, Q_KPI_DAYS, 3);
+		app = store_col_int(s, Q_KPI_DAYS, 4);
+		for (i = 0; i <= k->n; i++) {
+			if (k->day[i] < eff)
+				continue;
+			p->r[i] += inv - app;
+			p->aging[i * KPI_NCLASS + aging_class(k->day[i] - du)] +=
+			    inv - app;
+		}
+		for (i = k->n; i >= 1; i--)
+			if (eff >= k->first[i]) {
+				if (eff <= k->day[i])
+					p->issued[i] += inv;
+				break;
+			}
+	}
+	store_done(s, Q_KPI_DAYS);
+	return rc == -1 ? -1 : 0;
 }
 
 /* Promise verdicts by the month of their moment (memory). */
@@ -392,6 +466,20 @@ tasks(struct kpi *k)
 	struct store *s = k->e->store;
 	int rc, c, m;
 
+	/* One currency: counted by the index, month by month. */
+	for (m = 1; k->ncur == 1 && m <= k->n; m++) {
+		rc = store_q(s, Q_KPI_TASK_COUNT, "ii", k->mstart[m],
+		    k->mstart[m + 1]);
+		if (rc == 1) {
+			k->pc[0].tasks[m] = store_col_int(s, Q_KPI_TASK_COUNT, 0);
+			k->pc[0].done[m] = store_col_int(s, Q_KPI_TASK_COUNT, 1);
+		}
+		store_done(s, Q_KPI_TASK_COUNT);
+		if (rc != 1)
+			return -1;
+	}
+	if (k->ncur == 1)
+		return 0;
 	for (rc = store_q(s, Q_KPI_TASKS, "i", k->mstart[1]); rc == 1;
 	     rc = store_next(s, Q_KPI_TASKS)) {
 		c = account_cur(k, store_col_text(s, Q_KPI_TASKS, 0));
@@ -432,11 +520,8 @@ rolls(struct kpi *k)
 		return -1;
 	for (rc = store_q(s, Q_KPI_TRANSITIONS, "i", from); rc == 1;
 	     rc = store_next(s, Q_KPI_TRANSITIONS)) {
-		a = engine_get(k->e, store_col_text(s, Q_KPI_TRANSITIONS, 0));
 		at = store_col_int(s, Q_KPI_TRANSITIONS, 2);
-		if (a == NULL)
-			continue;
-		h = hist_get(k, a, true);
+		h = hist_get(k, store_col_text(s, Q_KPI_TRANSITIONS, 0), true);
 		for (j = 1; j <= k->n && k->mstart[j] <= at; j++) {
 			if (h->stage[j] != NO_STAGE)
 				continue;
@@ -452,10 +537,8 @@ rolls(struct kpi *k)
 		return -1;
 	for (rc = store_q(s, Q_KPI_CREATED, "i", k->mstart[1] - 1); rc == 1;
 	     rc = store_next(s, Q_KPI_CREATED)) {
-		a = engine_get(k->e, store_col_text(s, Q_KPI_CREATED, 0));
-		if (a != NULL)
-			hist_get(k, a, true)->created =
-			    store_col_int(s, Q_KPI_CREATED, 1);
+		hist_get(k, store_col_text(s, Q_KPI_CREATED, 0), true)->created =
+		    store_col_int(s, Q_KPI_CREATED, 1);
 	}
 	store_done(s, Q_KPI_CREATED);
 	if (rc == -1)
@@ -464,7 +547,7 @@ rolls(struct kpi *k)
 	for (i = 0; i < n; i++) {
 		a = all[i];
 		c = cur_index(k, a->currency);
-		h = hist_get(k, a, false);
+		h = hist_get(k, a->id, false);
 		for (j = 1; j <= k->n; j++) {
 			if (h != NULL && h->created >= k->mstart[j])
 				continue; /* created later: not counted */
@@ -571,8 +654,10 @@ kpi_fini(struct kpi *k)
 		free(p->den);
 		free(p->num);
 	}
-	for (i = 0; i < k->hcap; i++)
+	for (i = 0; i < k->hcap; i++) {
+		free(k->h[i].id);
 		free(k->h[i].stage);
+	}
 	free(k->h);
 	free(k->pc);
 	free(k->cur);

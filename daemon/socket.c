@@ -14,6 +14,9 @@
  * (3) A connection whose handler has not finished (busy) is never freed
  *     under it: when its peer goes away it is marked dead and freed when
  *     the reply arrives.
+ * (4) Every record goes out whole (§8): a reply cut at shutdown ends at
+ *     the end of the record already begun on the wire, then the final
+ *     record (cut_at_record()).
  */
 #include "socket.h"
 

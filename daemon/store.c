@@ -96,7 +96,7 @@ static const char *const q_sql[Q_COUNT] = {
 	    "UPDATE money SET uncounted = ?2 WHERE event = ?1",
 	[Q_APP_ADD] = ("INSERT INTO applications(money, invoice, amount, at)"
 	               " VALUES (?1, ?2, ?3, ?4)"),
-	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount FROM applications"
+	[Q_APPS_OF_MONEY] = ("SELECT invoice, amount, at FROM applications"
 	                     " WHERE money = ?1 AND undone = 0 ORDER BY id"),
 	[Q_APP_UNDO] = "UPDATE applications SET undone = 1 WHERE money = ?1",
 	[Q_APP_LAST] = ("SELECT max(at) FROM applications"
@@ -197,6 +197,18 @@ static const char *const q_sql[Q_COUNT] = {
 	/* Tasks created since ?1 (covering index tasks_created). */
 	[Q_KPI_TASKS] = ("SELECT account, created, status FROM tasks"
 	                 " WHERE created >= ?1"),
+	[Q_KPI_TASK_COUNT] =
+	    ("SELECT count(*), coalesce(sum(status = 'done'), 0) FROM tasks"
+	     " WHERE created >= ?1 AND created < ?2"),
+	/* The daily totals of report kpi (kpi.h): add to one row. */
+	[Q_KPI_NOTE] =
+	    ("INSERT INTO kpi_days(currency, eff, due, invoiced, applied)"
+	     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(currency, eff, due)"
+	     " DO UPDATE SET invoiced = invoiced + excluded.invoiced,"
+	     " applied = applied + excluded.applied"),
+	[Q_KPI_DAYS] = ("SELECT currency, eff, due, invoiced, applied"
+	                " FROM kpi_days WHERE eff <= ?1"),
+	[Q_KPI_CLEAR] = "DELETE FROM kpi_days",
 };
 
 /*
@@ -346,11 +358,24 @@ static const char schema_v3[] =
     "CREATE INDEX tasks_open_type ON tasks(status, type, created);\n"
     "CREATE INDEX tasks_created ON tasks(created, status, account);\n";
 
+/*
+ * Version 4: report kpi's daily totals per currency, effective day and
+ * due day (kpi.h), kept by ingest; filled on the first report (the
+ * effective day is a local date: they are rebuilt when the zone
+ * changes).
+ */
+static const char schema_v4[] =
+    "CREATE TABLE kpi_days(currency TEXT NOT NULL, eff INTEGER NOT NULL,"
+    " due INTEGER NOT NULL, invoiced INTEGER NOT NULL,"
+    " applied INTEGER NOT NULL, PRIMARY KEY(currency, eff, due))"
+    " WITHOUT ROWID;\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -705,6 +730,12 @@ ckpt_stop(struct store *s)
 	}
 	free(k->path);
 	k->path = NULL;
+}
+
+int
+store_set_scratch(struct store *s)
+{
+	return exec(s, "PRAGMA synchronous = OFF;");
 }
 
 int

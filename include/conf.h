@@ -14,6 +14,8 @@
 #include "util.h"
 
 #define CONF_DEFAULT_PATH "/etc/dunnd/dunnd.conf"
+/* sweep_at when left out: 00:05 local, in minutes after midnight. */
+#define CONF_SWEEP_MIN_DEFAULT 5
 
 struct conf {
 	char *path;         /* the file read */

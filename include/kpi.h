@@ -26,6 +26,24 @@ extern const int kpi_class_max[KPI_NCLASS - 1]; /* 0, 90, 180, 365 */
 
 struct engine;
 struct ruleset;
+struct store;
+
+/*
+ * Ingest's hook into report kpi's daily totals (one row per currency,
+ * effective day and due day, summed): an invoice adds its amount as
+ * invoiced on its issue day; an application of money adds its amount
+ * as applied on kpi_app_day(), and its undoing (a reversal) subtracts
+ * it.  Runs in the caller's transaction; -1 on a database error
+ * (logged).
+ */
+int kpi_note(struct store *s, const char *currency, int32_t eff,
+    int32_t due, int64_t invoiced, int64_t applied);
+/*
+ * The day from which an application at instant at to an invoice issued
+ * on day issued counts in R (§7: money applied before the first instant
+ * of D + 1, on invoices issued on or before D): the later of the two.
+ */
+int32_t kpi_app_day(int64_t at, int32_t issued);
 
 /*
  * Appends to out one object per month (oldest first: the month of now

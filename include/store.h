@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_ERR_LEN        512
 
 struct store;
@@ -31,6 +31,13 @@ int store_open(
     const char *path, struct store **out /* OUT */, char *err, size_t errlen);
 /* Checkpoints, closes and releases the lock; NULL is a no-op. */
 void store_close(struct store *s);
+/*
+ * Makes s a scratch store (dunnctl test-rules' private portfolio, removed
+ * afterwards): COMMIT no longer waits for the disk (synchronous = OFF),
+ * so invariant (2) does not hold for it and nothing committed to it may
+ * be acknowledged to anyone.  0 / -1.
+ */
+int store_set_scratch(struct store *s);
 
 /* The schema version of the open database (PRAGMA user_version). */
 int store_schema_version(struct store *s);
@@ -128,6 +135,10 @@ enum store_q {
 	Q_KPI_TRANS_AT,
 	Q_KPI_TRANSITIONS,
 	Q_KPI_TASKS,
+	Q_KPI_TASK_COUNT,
+	Q_KPI_NOTE,
+	Q_KPI_DAYS,
+	Q_KPI_CLEAR,
 	Q_COUNT
 };
 

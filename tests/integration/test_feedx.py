@@ -489,6 +489,7 @@ class FeedId(DaemonTest):
                          # version 3's additions (metrics, report kpi)
                          "DROP INDEX accounts_created; DROP INDEX tasks_open_type;"
                          "DROP INDEX tasks_created; ALTER TABLE accounts DROP COLUMN created;"
+                         "DROP TABLE kpi_days;"  # version 4's
                          "PRAGMA user_version = 1;")
         db.close()
         d.start()

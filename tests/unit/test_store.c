@@ -324,6 +324,84 @@ teardown(void **state)
 	return 0;
 }
 
+/* §6: a feed_id made with the database, kept by every reopen. */
+static void
+test_feed_id_is_made_once(void **state)
+{
+	struct store *s;
+	char err[STORE_ERR_LEN], *id = NULL, *again = NULL;
+	size_t i;
+
+	(void)state;
+	wipe();
+	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_get_text(s, "feed_id", &id), 1);
+	assert_int_equal(strlen(id), 32);
+	for (i = 0; i < 32; i++)
+		assert_non_null(strchr("0123456789abcdef", id[i]));
+	store_close(s);
+	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_get_text(s, "feed_id", &again), 1);
+	assert_string_equal(id, again);
+	store_close(s);
+	free(id);
+	free(again);
+}
+
+/* A backup is a database of its own with the same contents. */
+static void
+test_backup_copies_the_database(void **state)
+{
+	struct store *s, *b;
+	struct store_backup *bk;
+	char err[STORE_ERR_LEN], path[600], tmp[610], *id = NULL, *bid = NULL;
+	int64_t bytes = 0, v = 0;
+
+	(void)state;
+	wipe();
+	snprintf(path, sizeof(path), "%s/copy.db", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(path);
+	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_set_int(s, "k", 7), 0);
+	/* The database itself is refused. */
+	assert_null(store_backup_start(s, db, err, sizeof(err)));
+	assert_non_null(strstr(err, "the database itself"));
+	bk = store_backup_start(s, path, err, sizeof(err));
+	assert_non_null(bk);
+	assert_int_equal(store_backup_finish(bk, false, &bytes, err, sizeof(err)), 0);
+	assert_true(bytes > 0);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(store_meta_get_text(s, "feed_id", &id), 1);
+	store_close(s);
+	assert_int_equal(store_open(path, &b, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_get_int(b, "k", &v), 1);
+	assert_int_equal(v, 7);
+	assert_int_equal(store_meta_get_text(b, "feed_id", &bid), 1);
+	assert_string_equal(id, bid);
+	assert_int_equal(store_integrity_check(b), 0);
+	store_close(b);
+	{
+		static const char *const ext[] = { "", "-wal", "-shm", ".lock" };
+		size_t i;
+
+		for (i = 0; i < 4; i++) {
+			snprintf(tmp, sizeof(tmp), "%s%s", path, ext[i]);
+			unlink(tmp);
+		}
+	}
+	/* An unwritable place: an error, no file left. */
+	snprintf(path, sizeof(path), "%s/no/such/dir/copy.db", dir);
+	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
+	bk = store_backup_start(s, path, err, sizeof(err));
+	assert_non_null(bk);
+	assert_int_equal(store_backup_finish(bk, false, &bytes, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot"));
+	store_close(s);
+	free(id);
+	free(bid);
+}
+
 int
 main(void)
 {
@@ -337,6 +415,8 @@ main(void)
 		cmocka_unit_test(test_foreign_and_newer_are_refused),
 		cmocka_unit_test(test_meta_and_transactions),
 		cmocka_unit_test(test_wal_is_bounded_under_back_to_back_writes),
+		cmocka_unit_test(test_feed_id_is_made_once),
+		cmocka_unit_test(test_backup_copies_the_database),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
