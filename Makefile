@@ -181,9 +181,10 @@ run: deps
 	@mkdir -p var
 	./$(B)/dunnd -c dunnd.conf -f
 
-# Install (as a Debian package would lay it out).  The configuration and
-# the rules are installed only where none exist, so that an upgrade never
-# overwrites an operator's edits.
+# Install (as a Debian package would lay it out).  The configuration is
+# installed only where none exists, so that an upgrade never overwrites
+# an operator's edits; new default rules go beside a customised rules
+# directory as *.conf.dist (tools/install-rules.sh), never into it.
 PREFIX	?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
@@ -216,12 +217,8 @@ install: all
 	@set -e; c=$(DESTDIR)$(SYSCONFDIR)/dunnd/dunnd.conf; \
 	if [ -e $$c ]; then echo "install: $$c kept"; else \
 	    sed 's|/etc/dunnd|$(SYSCONFDIR)/dunnd|' systemd/dunnd.conf > $$c; \
-	    chmod 0644 $$c; fi; \
-	for f in rules/*.conf; do \
-	    t=$(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d/$${f#rules/}; \
-	    if [ -e $$t ]; then echo "install: $$t kept"; else \
-	        install -m 0644 $$f $$t; fi; \
-	done
+	    chmod 0644 $$c; fi
+	@sh tools/install-rules.sh rules $(DESTDIR)$(SYSCONFDIR)/dunnd/rules.d
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/dunnd $(DESTDIR)$(PREFIX)/bin/dunnctl \

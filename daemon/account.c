@@ -16,7 +16,11 @@
 #include "facts.h"
 #include "util.h"
 
-#define STATE_VERSION 3
+#define STATE_VERSION 4
+/* Version 3 lacks the contact roles, cash-in day, held credit, and each
+ * open task's type, step and window date: read, then completed from the
+ * store by the caller. */
+#define STATE_VERSION_3 3
 
 int64_t
 acct_balance(const struct acct *a)
@@ -197,11 +201,10 @@ acct_arrays(
 }
 
 void
-acct_task_add(struct acct *a, int64_t num, int alert)
+acct_task_add(struct acct *a, const struct acct_task *t)
 {
 	acct_arrays(a, a->nalerts, a->ntasks + 1, a->nemitted);
-	a->tasks[a->ntasks - 1].num = num;
-	a->tasks[a->ntasks - 1].alert = alert;
+	a->tasks[a->ntasks - 1] = *t;
 }
 
 bool
@@ -392,7 +395,15 @@ acct_encode(const struct acct *a, struct buf *b)
 	for (i = 0; i < a->ntasks; i++) {
 		put_i64(b, a->tasks[i].num);
 		put_i64(b, a->tasks[i].alert);
+		put_i64(b, a->tasks[i].step);
+		put_i64(b, a->tasks[i].type);
+		put_i64(b, a->tasks[i].nb_day);
 	}
+	put_i64(b, a->roles);
+	put_i64(b, a->phone_roles);
+	put_i64(b, a->email_roles);
+	put_i64(b, a->cash_in_day);
+	put_i64(b, a->credit_held);
 }
 
 /*
@@ -504,11 +515,14 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	uint32_t i, n;
 	bool has_other;
 	struct acct_outcome last;
+	int version;
 
 	acct_clear(a);
 	if (len < 1 ||
-	    (r.p[0] != STATE_VERSION && r.p[0] != STATE_VERSION_FIXED))
+	    (r.p[0] != STATE_VERSION && r.p[0] != STATE_VERSION_3 &&
+	        r.p[0] != STATE_VERSION_FIXED))
 		return -1;
+	version = r.p[0];
 	r.fixed = *r.p++ == STATE_VERSION_FIXED;
 	cur = get_str(&r);
 	snprintf(a->currency, sizeof(a->currency), "%s", cur);
@@ -637,9 +651,22 @@ acct_decode(struct acct *a, const void *data, size_t len)
 	acct_arrays(a, a->nalerts, n, a->nemitted);
 	for (i = 0; i < n; i++) {
 		a->tasks[i].num = get_i64(&r);
-		a->tasks[i].alert = (int)get_i64(&r);
+		a->tasks[i].alert = (int16_t)get_i64(&r);
+		a->tasks[i].step = -1;
+		if (version < STATE_VERSION)
+			continue;
+		a->tasks[i].step = (int16_t)get_i64(&r);
+		a->tasks[i].type = (uint8_t)get_i64(&r);
+		a->tasks[i].nb_day = (int32_t)get_i64(&r);
+	}
+	if (version >= STATE_VERSION) {
+		a->roles = (uint16_t)get_i64(&r);
+		a->phone_roles = (uint16_t)get_i64(&r);
+		a->email_roles = (uint16_t)get_i64(&r);
+		a->cash_in_day = (uint8_t)get_i64(&r);
+		a->credit_held = get_i64(&r) != 0;
 	}
 	if (r.bad || r.p != r.end)
 		return -1;
-	return 0;
+	return version < STATE_VERSION ? 1 : 0;
 }

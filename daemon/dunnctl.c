@@ -870,6 +870,79 @@ cmd_reload(struct ctl *ctl)
 	return simple(ctl, json_pack("{s:s}", "cmd", "reload"), human_reload);
 }
 
+/* "1 error", "2 errors": a count and its noun, singular or plural. */
+static void
+count_of(struct buf *b, size_t n, const char *one, const char *many)
+{
+	buf_printf(b, "%zu %s", n, n == 1 ? one : many);
+}
+
+/*
+ * check-rules: every error and warning as FILE:LINE (§4.8), then a
+ * summary line (none for a clean set); with --json one object per diagnostic
+ * {"file","line","level","message"}, then {"errors","warnings"} (and
+ * "rules_version" for a valid set).
+ */
+static int
+check_rules(const char *dir, bool json)
+{
+	struct ruleset *rs;
+	struct diags ds;
+	char line[sizeof(ds.v->file) + DIAG_MSG_MAX + 32];
+	struct buf b;
+	json_t *o;
+	char *out;
+	size_t i;
+
+	diags_init(&ds);
+	rs = rules_load_dir(dir, &ds);
+	buf_init(&b);
+	for (i = 0; i < ds.n; i++) {
+		if (json) {
+			o = json_pack("{s:s,s:i,s:s,s:s}", "file", ds.v[i].file,
+			    "line", ds.v[i].line, "level",
+			    ds.v[i].warning ? "warning" : "error", "message",
+			    ds.v[i].msg);
+			out = o != NULL
+			    ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
+			    : NULL;
+			if (out != NULL)
+				printf("%s\n", out);
+			free(out);
+			json_decref(o);
+			continue;
+		}
+		diag_format(&ds.v[i], line, sizeof(line));
+		say("%s\n", line);
+	}
+	if (json) {
+		o = json_pack("{s:I,s:I}", "errors", (json_int_t)ds.errors,
+		    "warnings", (json_int_t)ds.warnings);
+		if (rs != NULL)
+			json_object_set_new(
+			    o, "rules_version", json_string(rs->version));
+		out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		printf("%s\n", out);
+		free(out);
+		json_decref(o);
+	} else if (ds.n > 0) {
+		/* A clean set says nothing (and exits 0). */
+		if (rs != NULL)
+			buf_printf(&b, "rules ok, version %s, ", rs->version);
+		else
+			buf_printf(&b, "rules refused: ");
+		count_of(&b, ds.errors, "error", "errors");
+		buf_printf(&b, ", ");
+		count_of(&b, ds.warnings, "warning", "warnings");
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
+	buf_fini(&b);
+	rules_free(rs);
+	diags_fini(&ds);
+	return rs != NULL ? 0 : EXIT_FAILED;
+}
+
 static int
 cmd_check_rules(struct ctl *ctl)
 {
@@ -894,9 +967,9 @@ cmd_check_rules(struct ctl *ctl)
 		}
 		dir = c->rules;
 	}
-	rc = rules_check(dir, stdout);
+	rc = check_rules(dir, ctl->json);
 	conf_free(c);
-	return rc == 0 ? 0 : EXIT_FAILED;
+	return rc;
 }
 
 /* Reads all of path ("-" = stdin) into memory. */
@@ -1197,9 +1270,10 @@ static const struct col account_cols[] = {
 	{ "STAGE", false },
 	{ "BALANCE", true },
 	{ "OVERDUE", true },
+	{ "DISPUTED", true },
 	{ "DAYS", true },
 	{ "BROKEN", true },
-	{ "", false }, /* "paused" */
+	{ "TAGS", false },
 	{ NULL, false },
 };
 
@@ -1208,20 +1282,38 @@ account_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 {
 	struct listing *l = arg;
 	const char *cur = currency(rec);
+	json_t *tags, *tag;
 	struct buf b;
+	size_t i;
 
 	(void)ctl;
 	(void)line;
 	buf_init(&b);
 	table_add(&l->t, field(&b, rec, "account"));
-	table_add(&l->t, field(&b, rec, "stage"));
+	/* 80 columns: "paused" rides with the stage, the currency with
+	 * the balance (the row's other amounts are in it too). */
+	buf_clear(&b);
+	value_text(&b, json_object_get(rec, "stage"), false);
+	if (json_is_true(json_object_get(rec, "paused")))
+		buf_printf(&b, " (paused)");
+	buf_append(&b, "", 1);
+	table_add(&l->t, buf_data(&b));
 	table_add(&l->t, money(&b, json_object_get(rec, "balance"), cur));
 	table_add(
-	    &l->t, money(&b, json_object_get(rec, "overdue_amount"), cur));
+	    &l->t, money(&b, json_object_get(rec, "overdue_amount"), NULL));
+	/* Most accounts have no dispute: "-" keeps the table quiet. */
+	table_add(&l->t,
+	    json_integer_value(json_object_get(rec, "disputed_amount")) == 0
+	        ? "-"
+	        : money(&b, json_object_get(rec, "disputed_amount"), NULL));
 	table_add(&l->t, field(&b, rec, "days_overdue"));
 	table_add(&l->t, field(&b, rec, "promises_broken"));
-	table_add(&l->t,
-	    json_is_true(json_object_get(rec, "paused")) ? "paused" : "");
+	tags = json_object_get(rec, "tags");
+	buf_clear(&b);
+	json_array_foreach(tags, i, tag)
+	    buf_printf(&b, "%s%s", i > 0 ? "," : "", json_string_value(tag));
+	buf_append(&b, "", 1);
+	table_add(&l->t, json_array_size(tags) > 0 ? buf_data(&b) : "-");
 	buf_fini(&b);
 }
 
@@ -1312,20 +1404,83 @@ task_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	task_cells(&l->t, rec, false);
 }
 
+/* The collector's queue (tasks --workable): when, and whom to ask for. */
+static const struct col workable_cols[] = {
+	{ "TASK", false },
+	{ "ACCOUNT", false },
+	{ "TYPE", false },
+	{ "PRIORITY", true },
+	{ "FROM", false },
+	{ "UNTIL", false },
+	{ "CONTACT", false },
+	{ "SCRIPT", false },
+	{ NULL, false },
+};
+
+static void
+workable_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
+{
+	struct listing *l = arg;
+	json_t *contact = json_object_get(rec, "contact");
+	const char *ask = json_string_value(json_object_get(rec, "ask_for"));
+	struct buf b;
+
+	(void)ctl;
+	(void)line;
+	buf_init(&b);
+	table_add(&l->t, field(&b, rec, "task"));
+	table_add(&l->t, field(&b, rec, "account"));
+	table_add(&l->t, field(&b, rec, "type"));
+	table_add(&l->t, field(&b, rec, "priority"));
+	table_add(&l->t, minute(&b, json_object_get(rec, "not_before")));
+	table_add(&l->t, minute(&b, json_object_get(rec, "not_after")));
+	buf_clear(&b);
+	if (json_is_object(contact))
+		buf_printf(&b, "%s (%s)",
+		    json_string_value(json_object_get(contact, "name")),
+		    json_string_value(json_object_get(contact, "role")));
+	if (ask != NULL)
+		buf_printf(&b, "%sask for the %s", buf_size(&b) ? "; " : "",
+		    ask);
+	if (buf_size(&b) == 0)
+		buf_printf(&b, "-");
+	buf_append(&b, "", 1);
+	table_add(&l->t, buf_data(&b));
+	table_add(&l->t, field(&b, rec, "script"));
+	buf_fini(&b);
+}
+
 static int
 cmd_tasks(struct ctl *ctl)
 {
 	struct opt opts[] = { { "--open", NULL, NULL }, { "--type", "T", NULL },
-		{ "--account", "A", NULL }, { NULL, NULL, NULL } };
+		{ "--account", "A", NULL }, { "--workable", NULL, NULL },
+		{ "--at", "TIME", NULL }, { NULL, NULL, NULL } };
 	struct listing l = { .none = "no tasks" };
 	struct view v = { task_row, listing_done, &l, false };
 	json_t *req;
+	int64_t at;
+	const char *why;
 	int i, rc;
 
 	parse_args(ctl, opts, NULL, 0);
 	req = json_pack("{s:s}", "cmd", "tasks");
 	if (opts[0].value != NULL)
 		json_object_set_new(req, "open", json_true());
+	/* §7: --workable lists open tasks; --at only with it. */
+	if (opts[3].value != NULL) {
+		json_object_set_new(req, "workable", json_true());
+		v.record = workable_row;
+		l.none = "no workable tasks";
+	}
+	if (opts[4].value != NULL) {
+		if (opts[3].value == NULL)
+			die_usage("tasks: --at goes with --workable");
+		if (clock_parse_ts(opts[4].value, strlen(opts[4].value), &at,
+		        &why) == -1)
+			die_usage("tasks: --at: %s", why);
+		set_string(req, "at", opts[4].value);
+	}
 	if (opts[1].value != NULL) {
 		/* The task types are fixed by §4.1: a typo is a usage error. */
 		for (i = 0; i < RULES_TASK_COUNT; i++) {
@@ -1339,7 +1494,7 @@ cmd_tasks(struct ctl *ctl)
 	}
 	if (opts[2].value != NULL)
 		set_string(req, "account", opts[2].value);
-	table_init(&l.t, task_cols);
+	table_init(&l.t, opts[3].value != NULL ? workable_cols : task_cols);
 	rc = exchange(ctl, request_line(req), &v);
 	table_fini(&l.t);
 	return rc;
@@ -1623,6 +1778,34 @@ is_money_fact(const char *name)
 	return false;
 }
 
+/*
+ * explain shows money in one unit, major units with two decimals as in
+ * its facts: a copy of obj (a test, or a history's facts) whose integer
+ * members are amounts (every one when all, else those of money facts).
+ */
+static json_t *
+money_view(json_t *obj, bool all)
+{
+	json_t *out, *v;
+	const char *k;
+	struct buf b;
+
+	if (!json_is_object(obj))
+		return json_incref(obj);
+	out = json_object();
+	buf_init(&b);
+	json_object_foreach(obj, k, v)
+	{
+		if (json_is_integer(v) && (all || is_money_fact(k)))
+			json_object_set_new(
+			    out, k, json_string(money(&b, v, NULL)));
+		else
+			json_object_set(out, k, v);
+	}
+	buf_fini(&b);
+	return out;
+}
+
 static void
 explain_facts(json_t *facts, const char *cur)
 {
@@ -1653,6 +1836,7 @@ static void
 explain_verdicts(const char *title, json_t *list)
 {
 	json_t *r, *c, *from, *name, *until;
+	const char *fact;
 	size_t i, k;
 	struct buf b;
 
@@ -1691,8 +1875,20 @@ explain_verdicts(const char *title, json_t *list)
 			    json_string_value(json_object_get(c, "fact"))
 			        ? json_string_value(json_object_get(c, "fact"))
 			        : "-");
-			value_text(&b, json_object_get(c, "value"), false);
-			put(&b, "  test ", json_object_get(c, "test"));
+			fact = json_string_value(json_object_get(c, "fact"));
+			if (fact != NULL && is_money_fact(fact)) {
+				json_t *t = money_view(
+				    json_object_get(c, "test"), true);
+
+				money_text(
+				    &b, json_object_get(c, "value"), NULL);
+				put(&b, "  test ", t);
+				json_decref(t);
+			} else {
+				value_text(
+				    &b, json_object_get(c, "value"), false);
+				put(&b, "  test ", json_object_get(c, "test"));
+			}
 			buf_append(&b, "", 1);
 			say("%s\n", buf_data(&b));
 		}
@@ -1718,8 +1914,12 @@ explain_history(json_t *history)
 		put(&b, "  ", json_object_get(h, "from"));
 		put(&b, " -> ", json_object_get(h, "to"));
 		put(&b, "  rule ", json_object_get(h, "rule"));
-		if (json_object_size(json_object_get(h, "facts")) > 0)
-			put(&b, "  ", json_object_get(h, "facts"));
+		if (json_object_size(json_object_get(h, "facts")) > 0) {
+			json_t *f = money_view(json_object_get(h, "facts"), false);
+
+			put(&b, "  ", f);
+			json_decref(f);
+		}
 		buf_append(&b, "", 1);
 		say("%s\n", buf_data(&b));
 	}
@@ -1747,6 +1947,8 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	put(&b, ": stage ", json_object_get(rec, "stage"));
 	if (json_is_true(json_object_get(rec, "paused")))
 		buf_printf(&b, ", paused");
+	if (json_is_true(json_object_get(rec, "credit_held")))
+		buf_printf(&b, ", credit held");
 	buf_append(&b, "", 1);
 	say("%s\n", buf_data(&b));
 	explain_facts(json_object_get(rec, "facts"), currency(rec));
@@ -2095,6 +2297,54 @@ keep_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 }
 
 /*
+ * report aging: a currency in more than one stage gets a record of its
+ * own with stage "all": each bucket and the total summed over its
+ * stages (amounts of different currencies are never added).
+ */
+static void
+add_grand_totals(json_t *recs)
+{
+	json_t *sums = json_object(), *rec, *sum, *v;
+	const char *cur;
+	size_t i, k, n = json_array_size(recs);
+
+	for (i = 0; i < n; i++) {
+		rec = json_array_get(recs, i);
+		if ((cur = json_string_value(json_object_get(rec, "currency"))) ==
+		    NULL)
+			continue;
+		if ((sum = json_object_get(sums, cur)) == NULL) {
+			sum = json_pack("{s:s,s:s,s:i}", "stage", "all",
+			    "currency", cur, "stages", 0);
+			json_object_set_new(sums, cur, sum);
+		}
+		json_object_set_new(sum, "stages",
+		    json_integer(
+		        json_integer_value(json_object_get(sum, "stages")) + 1));
+		for (k = 0; k <= 5; k++) {
+			const char *key = k < 5 ? aging_buckets[k] : "total";
+
+			v = json_object_get(sum, key);
+			json_object_set_new(sum, key,
+			    json_integer(json_integer_value(v) +
+			        json_integer_value(json_object_get(rec, key))));
+		}
+	}
+	/* In the order each currency first appears. */
+	for (i = 0; i < n; i++) {
+		cur = json_string_value(
+		    json_object_get(json_array_get(recs, i), "currency"));
+		sum = cur != NULL ? json_object_get(sums, cur) : NULL;
+		if (sum == NULL)
+			continue;
+		if (json_integer_value(json_object_get(sum, "stages")) > 1)
+			json_array_append(recs, sum);
+		json_object_del(sums, cur);
+	}
+	json_decref(sums);
+}
+
+/*
  * report aging: per stage and currency, one row per bucket with its
  * share of that stage's total as a bar of '#', the bars as wide as 80
  * columns leave (BAR_MIN to BAR_MAX).
@@ -2114,6 +2364,7 @@ aging_done(struct ctl *ctl, json_t *fin, void *arg)
 			say("no open amounts\n");
 		return;
 	}
+	add_grand_totals(recs);
 	table_init(&t, aging_cols);
 	buf_init(&b);
 	json_array_foreach(recs, i, rec)
@@ -2326,16 +2577,70 @@ static const struct command commands[] = {
 	{ NULL, NULL, NULL },
 };
 
-static void __attribute__((noreturn)) usage(void)
+/* The usage: on stderr with exit 2, or asked for (--help) on stdout, 0. */
+static void __attribute__((noreturn)) usage_exit(int rc)
 {
 	const struct command *c;
+	FILE *f = rc == 0 ? stdout : stderr;
 
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: dunnctl [-s SOCKET | -c dunnd.conf] [--json] COMMAND [ARGS]\n");
 	for (c = commands; c->name != NULL; c++)
-		fprintf(stderr, "       dunnctl %s%s%s\n", c->name,
+		fprintf(f, "       dunnctl %s%s%s\n", c->name,
 		    c->args[0] != '\0' ? " " : "", c->args);
-	exit(EXIT_USAGE);
+	fprintf(f, "       dunnctl --help | --version\n");
+	exit(rc);
+}
+
+static void __attribute__((noreturn)) usage(void)
+{
+	usage_exit(EXIT_USAGE);
+}
+
+/* Edits (insert, delete, replace, swap two neighbours) from a to b. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d[32][32];
+
+	if (la >= 32 || lb >= 32)
+		return SIZE_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* An unknown command: the nearest one when it is close (at most 2 edits). */
+static void __attribute__((noreturn)) unknown_command(const char *name)
+{
+	const struct command *c, *best = NULL;
+	size_t d, bestd = 3;
+
+	for (c = commands; c->name != NULL; c++) {
+		if ((d = edit_distance(name, c->name)) < bestd) {
+			bestd = d;
+			best = c;
+		}
+	}
+	if (best != NULL)
+		die_usage("unknown command \"%s\"; did you mean \"%s\"?", name,
+		    best->name);
+	die_usage("unknown command \"%s\"", name);
 }
 
 int
@@ -2364,7 +2669,11 @@ main(int argc, char *argv[])
 			ctl.json = true;
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0)
-			usage();
+			usage_exit(0);
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("dunnctl %s\n", DUNND_VERSION);
+			return 0;
+		}
 		else
 			ctl.argv[ctl.argc++] = argv[i];
 	}
@@ -2386,7 +2695,7 @@ main(int argc, char *argv[])
 		if (strcmp(c->name, ctl.argv[0]) == 0)
 			break;
 	if (c->name == NULL)
-		die_usage("unknown command \"%s\"", ctl.argv[0]);
+		unknown_command(ctl.argv[0]);
 	i = c->run(&ctl);
 	if (ctl.fd != -1)
 		close(ctl.fd);

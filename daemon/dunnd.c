@@ -226,6 +226,13 @@ main(int argc, char *argv[])
 	srv.engine.committed = server_committed;
 	srv.engine.committed_arg = &srv;
 	loop_hold_signals(&srv);
+	/*
+	 * §4.9: under the wall clock, what the start emits for moments
+	 * missed while stopped gets no window that ends before the catch-up
+	 * does (collectors could not work it).
+	 */
+	if (!test_clock && clock_now() > srv.engine.clock_pos)
+		srv.engine.catchup_end = clock_now();
 	if (server_start_rules(&srv) == -1) {
 		log_err("dunnd: cannot apply the changed rules");
 		goto out;
@@ -248,6 +255,7 @@ main(int argc, char *argv[])
 		rc = 0;
 		goto out;
 	}
+	srv.engine.catchup_end = 0;
 	log_info(
 	    "dunnd %s: database %s, rules %s (version %s), zone %s, %s clock",
 	    DUNND_VERSION, srv.conf->database, srv.conf->rules,

@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "eval.h"
+#include "event.h"
 #include "log.h"
 #include "protocol.h"
 #include "rules.h"
@@ -151,11 +152,102 @@ lost_add(struct engine *e, const char *id, const char *name)
 	idmap_put(&e->lost, l);
 }
 
+/* A task type by name (RULES_TASK_COUNT: unknown). */
+static int
+task_type_of(const char *name)
+{
+	int i;
+
+	for (i = 0; i < RULES_TASK_COUNT; i++) {
+		if (name != NULL && strcmp(name, rules_task_type_name(i)) == 0)
+			break;
+	}
+	return i;
+}
+
+/*
+ * A saved state before version 4 lacks the contact roles, the cash-in
+ * day, the held credit (§4.5: held when the account's latest credit
+ * task is a credit_hold) and each open task's type, step and window
+ * date: read them from the store.  -1 on a database error.
+ */
+static int
+complete_legacy(struct engine *e, struct acct *a)
+{
+	struct store *s = e->store;
+	json_t *list, *c, *rec;
+	const char *src, *hash;
+	char id[32];
+	int64_t nb;
+	const char *why;
+	size_t i, j;
+	int rc, role;
+	uint16_t bit;
+
+	if ((rc = store_q(s, Q_ACCOUNT_PEOPLE, "t", a->id)) == 1) {
+		list = json_loads(store_col_text(s, Q_ACCOUNT_PEOPLE, 0), 0, NULL);
+		json_array_foreach(list, i, c)
+		{
+			for (role = 1; event_role_name(role) != NULL; role++) {
+				if (strcmp(event_role_name(role),
+				        json_string_value(json_object_get(
+				            c, "role"))) == 0)
+					break;
+			}
+			if (event_role_name(role) == NULL)
+				continue;
+			bit = (uint16_t)(1u << role);
+			a->roles |= bit;
+			if (json_object_get(c, "phone") != NULL)
+				a->phone_roles |= bit;
+			if (json_object_get(c, "email") != NULL)
+				a->email_roles |= bit;
+		}
+		json_decref(list);
+		a->cash_in_day =
+		    (uint8_t)store_col_int(s, Q_ACCOUNT_PEOPLE, 1);
+	}
+	store_done(s, Q_ACCOUNT_PEOPLE);
+	if (rc == -1)
+		return -1;
+	if ((rc = store_q(s, Q_CREDIT_LAST, "t", a->id)) == 1)
+		a->credit_held = strcmp(store_col_text(s, Q_CREDIT_LAST, 0),
+		                     "credit_hold") == 0;
+	store_done(s, Q_CREDIT_LAST);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < a->ntasks; i++) {
+		eval_task_id(a->tasks[i].num, id);
+		if ((rc = store_q(s, Q_TASK_OPEN_INFO, "t", id)) == 1) {
+			a->tasks[i].type = (uint8_t)task_type_of(
+			    store_col_text(s, Q_TASK_OPEN_INFO, 0));
+			/* "stage:NAME#K" or "stage:NAME#K/N": step K - 1. */
+			src = store_col_text(s, Q_TASK_OPEN_INFO, 1);
+			if (strncmp(src, "stage:", 6) == 0 &&
+			    (hash = strrchr(src, '#')) != NULL)
+				a->tasks[i].step =
+				    (int16_t)(strtol(hash + 1, NULL, 10) - 1);
+			rec = json_loads(
+			    store_col_text(s, Q_TASK_OPEN_INFO, 2), 0, NULL);
+			src = json_string_value(json_object_get(rec, "not_before"));
+			j = src != NULL ? strlen(src) : 0;
+			if (src != NULL && clock_parse_ts(src, j, &nb, &why) == 0)
+				a->tasks[i].nb_day = clock_local_date(nb);
+			json_decref(rec);
+		}
+		store_done(s, Q_TASK_OPEN_INFO);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
     bool wall, int sweep_min, int64_t clock_pos)
 {
-	struct acct *a;
+	struct acct *a, **legacy = NULL;
+	size_t nlegacy = 0, caplegacy = 0;
 	const void *blob;
 	const char *stage;
 	size_t len, idx;
@@ -186,12 +278,21 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	     rc = store_next(s, Q_ACCOUNT_LOAD)) {
 		a = acct_new(store_col_text(s, Q_ACCOUNT_LOAD, 0));
 		blob = store_col_blob(s, Q_ACCOUNT_LOAD, 1, &len);
-		if (blob == NULL || acct_decode(a, blob, len) == -1) {
+		if (blob == NULL || (rc = acct_decode(a, blob, len)) == -1) {
 			log_warnx(
 			    "store: account %s: damaged saved state", a->id);
 			acct_free(a);
 			store_done(s, Q_ACCOUNT_LOAD);
+			free(legacy);
 			return -1;
+		}
+		if (rc == 1) {
+			if (nlegacy == caplegacy) {
+				caplegacy = caplegacy ? 2 * caplegacy : 64;
+				legacy = xreallocarray(
+				    legacy, caplegacy, sizeof(*legacy));
+			}
+			legacy[nlegacy++] = a;
 		}
 		/* The stage by name: the rules may have changed meanwhile. */
 		stage = store_col_text(s, Q_ACCOUNT_LOAD, 2);
@@ -205,8 +306,22 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 		idmap_put(&e->accounts, a);
 	}
 	store_done(s, Q_ACCOUNT_LOAD);
-	if (rc == -1)
+	if (rc == -1) {
+		free(legacy);
 		goto dberr;
+	}
+	for (len = 0; len < nlegacy; len++) {
+		if (complete_legacy(e, legacy[len]) == -1) {
+			free(legacy);
+			goto dberr;
+		}
+	}
+	if (nlegacy > 0)
+		log_info("store: %zu accounts saved by an earlier dunnd: "
+		         "contact roles, cash-in days, held credit and open "
+		         "tasks read from the store",
+		    nlegacy);
+	free(legacy);
 	e->sorted_ok = false;
 	e->next_sweep = sweep_after(e, clock_pos);
 	{

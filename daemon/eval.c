@@ -24,6 +24,8 @@
 #include "account.h"
 #include "clock.h"
 #include "engine.h"
+#include "calendar.h"
+#include "event.h"
 #include "facts.h"
 #include "log.h"
 #include "protocol.h"
@@ -96,6 +98,8 @@ eval_fact_json(const struct ruleset *rs, const struct rules_factvals *fv,
 	case RULES_FACT_RISK:
 		return fv->has_risk ? json_string(rules_risk_name(fv->risk))
 		                    : NULL;
+	case RULES_FACT_DECISION_MAKER:
+		return json_boolean(fv->decision_maker);
 	case RULES_FACT_TAGS:
 		arr = json_array();
 		for (i = 0; i < fv->ntags; i++)
@@ -133,77 +137,179 @@ task_status(struct engine *e, int64_t num, const char *status)
 		e->failed = true;
 }
 
+/* A cancel record for open task num of a (the caller drops it). */
+static void
+cancel_one(struct engine *e, const struct acct *a, int64_t num,
+    const char *reason)
+{
+	char id[32];
+
+	eval_task_id(num, id);
+	engine_feed_append(e,
+	    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0, "kind", "cancel",
+	        "task", id, "account", a->id, "reason", reason, "at",
+	        eval_json_ts(e->now)));
+	task_status(e, num, "cancelled");
+}
+
 void
 eval_cancel_tasks(
     struct engine *e, struct acct *a, bool stage_only, const char *reason)
 {
 	size_t i, keep = 0;
-	char id[32];
-
 	engine_touch(e, a);
 	for (i = 0; i < a->ntasks; i++) {
-		if (stage_only && a->tasks[i].alert >= 0) {
+		/* §4.5: holds and releases outlast stages and pauses. */
+		if ((stage_only && a->tasks[i].alert >= 0) ||
+		    a->tasks[i].type == RULES_TASK_CREDIT_HOLD ||
+		    a->tasks[i].type == RULES_TASK_CREDIT_RELEASE) {
 			a->tasks[keep++] = a->tasks[i];
 			continue;
 		}
-		eval_task_id(a->tasks[i].num, id);
-		engine_feed_append(e,
-		    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0, "kind",
-		        "cancel", "task", id, "account", a->id, "reason",
-		        reason, "at", eval_json_ts(e->now)));
-		task_status(e, a->tasks[i].num, "cancelled");
+		cancel_one(e, a, a->tasks[i].num, reason);
 	}
 	a->ntasks = keep;
 }
 
-/* §5: the contact by the size's preference, else the first listed. */
-static json_t *
-pick_contact(struct engine *e, const struct acct *a)
+/* §5: what one task is, besides its account and the facts. */
+struct emit {
+	enum rules_task_type type;
+	int script;   /* index in scripts, -1 none */
+	const struct cal_schedule *schedule; /* NULL: the calendar alone */
+	const char *source;
+	const char *reason;
+	int alert;       /* index of its alert, -1 a stage or release task */
+	int step;        /* its cadence step, -1 none */
+	bool first_only; /* its window has only the first slot (§4.9) */
+	json_t *factors; /* borrowed; NULL: computed from the facts */
+};
+
+/* §5: dunnd's own and the hold: no one to talk to. */
+static bool
+internal_task(enum rules_task_type type)
 {
-	static const char *const pref[RULES_SIZE_COUNT][3] = {
-		[RULES_SIZE_SMALL] = { "owner", "president", NULL },
-		[RULES_SIZE_MEDIUM] = { "general_manager", "cfo",
-		    "finance_director" },
-		[RULES_SIZE_LARGE] = { "ap_manager", "financial_controller",
-		    NULL },
-	};
-	json_t *list, *c, *best = NULL;
-	size_t i, k;
+	return type == RULES_TASK_CREDIT_HOLD ||
+	    type == RULES_TASK_CREDIT_RELEASE || type == RULES_TASK_APPROVAL;
+}
+
+/* The position of role in pref, npref when it is not there. */
+static size_t
+pref_rank(const enum event_role *pref, size_t npref, const char *role)
+{
+	size_t k;
+
+	for (k = 0; k < npref; k++) {
+		if (role != NULL && strcmp(role, event_role_name(pref[k])) == 0)
+			return k;
+	}
+	return npref;
+}
+
+/*
+ * §5, P6: the contact of a task of type: among the contacts its channel
+ * can use (a phone for calls and SMS, an email for emails, any
+ * otherwise), the first listed whose role comes earliest in the size's
+ * preference, else the first listed; "ask_for" when that is nobody or
+ * not a decision-maker.  Read from the store: only emissions read it.
+ */
+static void
+pick_contact(struct engine *e, const struct acct *a,
+    enum rules_task_type type, json_t *rec)
+{
+	enum event_role pref[3];
+	size_t npref = facts_pref_roles(a->size, pref), i, rank;
+	size_t best_rank = SIZE_MAX, left_rank = npref;
+	const char *need = NULL, *role;
+	json_t *list = NULL, *c, *best = NULL;
 	int rc;
 
+	json_object_set_new(rec, "contact", json_null());
+	if (internal_task(type))
+		return;
+	if (type == RULES_TASK_CALL || type == RULES_TASK_SMS)
+		need = "phone";
+	else if (type == RULES_TASK_EMAIL)
+		need = "email";
 	rc = store_q(e->store, Q_ACCOUNT_INFO, "t", a->id);
-	if (rc != 1) {
-		store_done(e->store, Q_ACCOUNT_INFO);
-		if (rc == -1)
-			e->failed = true;
-		return json_null();
-	}
-	list = json_loads(store_col_text(e->store, Q_ACCOUNT_INFO, 1), 0, NULL);
+	if (rc == 1)
+		list = json_loads(
+		    store_col_text(e->store, Q_ACCOUNT_INFO, 1), 0, NULL);
 	store_done(e->store, Q_ACCOUNT_INFO);
-	if (!json_is_array(list) || json_array_size(list) == 0) {
-		json_decref(list);
-		return json_null();
-	}
-	if (a->size >= 0 && a->size < RULES_SIZE_COUNT) {
-		for (k = 0; k < 3 && best == NULL; k++) {
-			if (pref[a->size][k] == NULL)
-				break;
-			json_array_foreach(list, i, c)
-			{
-				if (strcmp(json_string_value(
-				               json_object_get(c, "role")),
-				        pref[a->size][k]) == 0) {
-					best = c;
-					break;
-				}
-			}
+	if (rc == -1)
+		e->failed = true;
+	json_array_foreach(list, i, c)
+	{
+		role = json_string_value(json_object_get(c, "role"));
+		rank = pref_rank(pref, npref, role);
+		if (need != NULL && json_object_get(c, need) == NULL) {
+			if (rank < left_rank)
+				left_rank = rank;
+			continue;
+		}
+		if (best == NULL || rank < best_rank) {
+			best = c;
+			best_rank = rank;
 		}
 	}
-	if (best == NULL)
-		best = json_array_get(list, 0);
-	json_incref(best);
+	if (best != NULL)
+		json_object_set(rec, "contact", best);
+	if ((best == NULL || best_rank >= npref) && npref > 0)
+		json_object_set_new(rec, "ask_for",
+		    json_string(event_role_name(
+		        pref[left_rank < npref ? left_rank : 0])));
 	json_decref(list);
-	return best;
+}
+
+/*
+ * §4.9: the window of a task emitted now; its members in rec.  Returns
+ * the local date of its not_before (the one-per-day rule's key).
+ */
+static int32_t
+choose_window(struct engine *e, const struct acct *a, const struct emit *m,
+    json_t *rec)
+{
+	const struct ruleset *rs = e->rs;
+	struct cal_request req;
+	struct cal_window w;
+	int32_t *taken = NULL;
+	json_t *parts;
+	size_t i;
+
+	memset(&req, 0, sizeof(req));
+	req.cal = rs->cal;
+	req.sch = m->schedule;
+	req.emit = e->now;
+	req.first_only = m->first_only || req.sch == NULL;
+	req.cash_in_day = a->cash_in_day;
+	if (a->ntasks > 0) {
+		taken = xcalloc(a->ntasks, sizeof(*taken));
+		for (i = 0; i < a->ntasks; i++) {
+			if (a->tasks[i].type == (uint8_t)m->type)
+				taken[req.ntaken++] = a->tasks[i].nb_day;
+		}
+		req.taken = taken;
+	}
+	cal_window_choose(&req, &w);
+	/* §4.9 catch-up: no window that ends before the catch-up does. */
+	if (e->catchup_end > e->now && w.not_after < e->catchup_end) {
+		req.emit = e->catchup_end;
+		cal_window_choose(&req, &w);
+	}
+	free(taken);
+	if (req.sch != NULL)
+		json_object_set_new(rec, "schedule", json_string(req.sch->name));
+	json_object_set_new(
+	    rec, "window_rank", json_string(cal_rank_name(w.rank)));
+	json_object_set_new(rec, "window_reason", json_string(w.reason));
+	json_object_set_new(rec, "not_before", eval_json_ts(w.not_before));
+	json_object_set_new(rec, "not_after", eval_json_ts(w.not_after));
+	parts = json_array();
+	for (i = 0; i < w.nparts; i++)
+		json_array_append_new(parts,
+		    json_pack("[o,o]", eval_json_ts(w.parts[i][0]),
+		        eval_json_ts(w.parts[i][1])));
+	json_object_set_new(rec, "windows", parts);
+	return clock_local_date(w.not_before);
 }
 
 static int64_t
@@ -218,23 +324,15 @@ digits(int64_t v)
 	return n;
 }
 
-/* Appends a task record and opens the task. */
-static void
-emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
-    enum rules_task_type type, int script, const char *source, int alert,
-    const char *reason)
+/* §5: priority_factors from the facts at emission. */
+static json_t *
+priority_factors(const struct engine *e, const struct acct *a,
+    const struct rules_factvals *fv, int64_t amount_due)
 {
-	const struct ruleset *rs = e->rs;
-	const struct rules_script *sc;
 	static const int64_t risk_w[RULES_RISK_COUNT] = { 0, 25, 50, 75, 100 };
-	int64_t amount_due, f_amount, f_age, f_risk, f_stage, seq, num;
-	json_t *rec, *list;
-	char id[32];
-	size_t i;
+	const struct ruleset *rs = e->rs;
+	int64_t f_amount, f_age, f_risk, f_stage;
 
-	amount_due = fv->undisputed_overdue > 0
-	    ? fv->undisputed_overdue
-	    : fv->balance - fv->disputed_amount;
 	f_amount = 40 * digits(amount_due);
 	if (f_amount > 400)
 		f_amount = 400;
@@ -245,15 +343,41 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	f_stage = rs->nstages > 1
 	    ? 200 * (int64_t)a->stage / (int64_t)(rs->nstages - 1)
 	    : 0;
+	return json_pack("{s:I,s:I,s:I,s:I}", "amount", (json_int_t)f_amount,
+	    "age", (json_int_t)f_age, "risk", (json_int_t)f_risk, "stage",
+	    (json_int_t)f_stage);
+}
+
+/* Appends a task record and opens the task. */
+static void
+emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
+    const struct emit *m)
+{
+	const struct ruleset *rs = e->rs;
+	const struct rules_script *sc;
+	struct acct_task t;
+	int64_t amount_due, seq, num, priority = 0;
+	json_t *rec, *list, *factors, *v;
+	const char *k;
+	char id[32];
+	size_t i;
+
+	amount_due = fv->undisputed_overdue > 0
+	    ? fv->undisputed_overdue
+	    : fv->balance - fv->disputed_amount;
+	factors = m->factors != NULL ? json_incref(m->factors)
+	                             : priority_factors(e, a, fv, amount_due);
+	json_object_foreach(factors, k, v)
+	priority += json_integer_value(v);
 
 	num = ++e->task_num;
 	eval_task_id(num, id);
 	rec = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", 0, "kind",
 	    "task", "task", id, "account", a->id, "type",
-	    rules_task_type_name(type), "stage", rs->stages[a->stage].name,
-	    "source", source);
-	if (script >= 0) {
-		sc = &rs->scripts[script];
+	    rules_task_type_name(m->type), "stage", rs->stages[a->stage].name,
+	    "source", m->source);
+	if (m->script >= 0) {
+		sc = &rs->scripts[m->script];
 		list = json_array();
 		for (i = 0; i < sc->nchecklist; i++)
 			json_array_append_new(
@@ -261,31 +385,33 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 		json_object_set_new(rec, "script", json_string(sc->name));
 		json_object_set_new(rec, "checklist", list);
 	}
-	json_object_set_new(rec, "contact", pick_contact(e, a));
-	json_object_set_new(
-	    rec, "priority", json_integer(f_amount + f_age + f_risk + f_stage));
-	json_object_set_new(rec, "priority_factors",
-	    json_pack("{s:I,s:I,s:I,s:I}", "amount", (json_int_t)f_amount,
-	        "age", (json_int_t)f_age, "risk", (json_int_t)f_risk, "stage",
-	        (json_int_t)f_stage));
-	json_object_set_new(rec, "not_before", eval_json_ts(e->now));
-	json_object_set_new(rec, "not_after", eval_json_ts(e->now + CLOCK_DAY));
+	pick_contact(e, a, m->type, rec);
+	json_object_set_new(rec, "priority", json_integer(priority));
+	json_object_set_new(rec, "priority_factors", factors);
+	memset(&t, 0, sizeof(t));
+	t.nb_day = choose_window(e, a, m, rec);
 	json_object_set_new(rec, "amount_due", json_integer(amount_due));
 	json_object_set_new(rec, "currency", json_string(a->currency));
 	json_object_set_new(
 	    rec, "days_overdue", json_integer(fv->days_overdue));
-	json_object_set_new(rec, "reason", json_string(reason));
+	json_object_set_new(rec, "reason", json_string(m->reason));
 	json_object_set_new(rec, "created", eval_json_ts(e->now));
 
 	seq = engine_feed_append(e, rec);
 	if (seq == -1)
 		return;
 	if (store_exec_q(e->store, Q_TASK_ADD, "tittttiii", id, seq, a->id,
-	        rules_task_type_name(type), rs->stages[a->stage].name, source,
-	        f_amount + f_age + f_risk + f_stage, (int64_t)(alert >= 0),
-	        e->now) == -1)
+	        rules_task_type_name(m->type), rs->stages[a->stage].name,
+	        m->source, priority, (int64_t)(m->alert >= 0), e->now) == -1)
 		e->failed = true;
-	acct_task_add(a, num, alert);
+	t.num = num;
+	t.alert = (int16_t)m->alert;
+	t.step = (int16_t)m->step;
+	t.type = (uint8_t)m->type;
+	acct_task_add(a, &t);
+	/* §4.5: the credit is held from the emission of a credit_hold. */
+	if (m->type == RULES_TASK_CREDIT_HOLD)
+		a->credit_held = true;
 }
 
 /* §4.4 step 1: verdicts due now. Returns whether one was given. */
@@ -456,7 +582,7 @@ eval_fmt_duration(int64_t s, char buf[32])
 static void
 supersede(struct engine *e, struct acct *a, const char *prev)
 {
-	char id[32], next[32], reason[64];
+	char next[32], reason[64];
 	int64_t num = 0;
 	int rc;
 
@@ -470,14 +596,9 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 		e->failed = true;
 	if (rc != 1 || !acct_task_remove(a, num))
 		return;
-	eval_task_id(num, id);
 	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
 	snprintf(reason, sizeof(reason), "superseded by %s", next);
-	engine_feed_append(e,
-	    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0, "kind", "cancel",
-	        "task", id, "account", a->id, "reason", reason, "at",
-	        eval_json_ts(e->now)));
-	task_status(e, num, "cancelled");
+	cancel_one(e, a, num, reason);
 }
 
 static void
@@ -486,12 +607,21 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 	const struct rules_stage *st = &e->rs->stages[a->stage];
 	const struct rules_task *t;
 	char source[160], reason[200], after[32], prev[160];
-	bool held;
+	struct emit m;
+	bool held, resumed;
 	int64_t clk;
 	size_t k;
 
 	fit_steps(e, a);
 	held = st->has_hold && rules_when_holds(&st->hold_when, fv);
+	/*
+	 * §4.9: steps the clock reached while the account was held or
+	 * paused are emitted now that it is neither, with the first slot
+	 * only (P4: do what you said, on time).  The clock stands still at
+	 * such an evaluation; it was stopped since an earlier one (a stage
+	 * entered now starts it for the first time).
+	 */
+	resumed = !held && !a->cad_running && a->stage_entered != e->now;
 	cadence_set(e, a, !held, held);
 	if (held)
 		return;
@@ -518,8 +648,16 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 				supersede(e, a, prev);
 			}
 			a->emitted[k]++;
-			emit_task(
-			    e, a, fv, t->type, t->script, source, -1, reason);
+			m = (struct emit) { .type = t->type,
+				.script = t->script,
+				.schedule = rules_schedule_for(
+				    e->rs, t->schedule, t->type),
+				.source = source,
+				.reason = reason,
+				.alert = -1,
+				.step = (int)k,
+				.first_only = resumed };
+			emit_task(e, a, fv, &m);
 		}
 	}
 }
@@ -529,6 +667,7 @@ alerts(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 {
 	const struct rules_alert *al;
 	char source[160], reason[200];
+	struct emit m;
 	size_t i;
 
 	fit_alerts(e, a);
@@ -544,9 +683,93 @@ alerts(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 		a->alert_last[i] = e->now;
 		snprintf(source, sizeof(source), "alert:%s", al->name);
 		snprintf(reason, sizeof(reason), "alert %s", al->name);
-		emit_task(
-		    e, a, fv, al->type, al->script, source, (int)i, reason);
+		m = (struct emit) { .type = al->type,
+			.script = al->script,
+			.schedule = rules_schedule_for(
+			    e->rs, al->schedule, al->type),
+			.source = source,
+			.reason = reason,
+			.alert = (int)i,
+			.step = -1 };
+		emit_task(e, a, fv, &m);
 	}
+}
+
+/*
+ * The priority_factors of the credit_hold task that began a's hold (the
+ * first one after its last release), NULL when the store has none.
+ */
+static json_t *
+hold_factors(struct engine *e, const struct acct *a)
+{
+	json_t *rec, *f = NULL;
+	int rc;
+
+	rc = store_q(e->store, Q_CREDIT_HOLD_BEGIN, "t", a->id);
+	if (rc == 1) {
+		rec = json_loads(
+		    store_col_text(e->store, Q_CREDIT_HOLD_BEGIN, 0), 0, NULL);
+		f = json_incref(json_object_get(rec, "priority_factors"));
+		json_decref(rec);
+	}
+	store_done(e->store, Q_CREDIT_HOLD_BEGIN);
+	if (rc == -1)
+		e->failed = true;
+	return f;
+}
+
+/*
+ * §4.5 credit release (P10): after the transitions, a held credit in a
+ * stage whose release_when holds is released: the open credit_hold
+ * tasks are cancelled (emission order), then one credit_release task.
+ */
+static void
+release(struct engine *e, struct acct *a, const struct rules_factvals *fv)
+{
+	const struct rules_stage *st = &e->rs->stages[a->stage];
+	char source[160];
+	struct emit m;
+	size_t i, keep = 0;
+
+	if (!a->credit_held || !st->has_release ||
+	    !rules_when_holds(&st->release_when, fv))
+		return;
+	engine_touch(e, a);
+	for (i = 0; i < a->ntasks; i++) {
+		if (a->tasks[i].type != RULES_TASK_CREDIT_HOLD) {
+			a->tasks[keep++] = a->tasks[i];
+			continue;
+		}
+		cancel_one(e, a, a->tasks[i].num, "credit released");
+	}
+	a->ntasks = keep;
+	snprintf(source, sizeof(source), "release:%s", st->name);
+	m = (struct emit) { .type = RULES_TASK_CREDIT_RELEASE,
+		.script = -1,
+		.schedule = rules_schedule_for(
+		    e->rs, -1, RULES_TASK_CREDIT_RELEASE),
+		.source = source,
+		.reason = "credit released: back in good standing",
+		.alert = -1,
+		.step = -1,
+		.factors = hold_factors(e, a) };
+	emit_task(e, a, fv, &m);
+	json_decref(m.factors);
+	a->credit_held = false;
+}
+
+/* Whether a has an open task that a pause or a stage change withdraws. */
+static bool
+has_cancellable(const struct acct *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->ntasks; i++) {
+		if (a->tasks[i].type != RULES_TASK_CREDIT_HOLD &&
+		    a->tasks[i].type != RULES_TASK_CREDIT_RELEASE)
+			return true;
+	}
+	return false;
 }
 
 void
@@ -558,12 +781,13 @@ eval_account(struct engine *e, struct acct *a)
 	if (verdicts(e, a, fv->balance))
 		facts_compute(a, &e->fp, e->now, e->today, &e->fo);
 	if (a->paused) {
-		if (a->ntasks > 0)
+		if (has_cancellable(a))
 			eval_cancel_tasks(e, a, false, "account paused");
 		cadence_set(e, a, false, a->held);
 		return;
 	}
 	transitions(e, a, fv);
+	release(e, a, fv);
 	cadence(e, a, fv);
 	alerts(e, a, fv);
 }

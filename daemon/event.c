@@ -1244,7 +1244,7 @@ check_value(struct check *c, enum field f, uint32_t v)
 		return check_int(c, f, v, 1, MONEY_MAX, &ev->upheld_amount);
 	case F_CASH_IN_DAY:
 		ev->has_cash_in_day = true;
-		if (check_int(c, f, v, 1, 31, &x) == -1)
+		if (check_int(c, f, v, 0, 31, &x) == -1) /* 0 clears it */
 			return -1;
 		ev->cash_in_day = (int)x;
 		return 0;

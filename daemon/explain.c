@@ -295,9 +295,9 @@ explain_account(struct engine *e, struct acct *a, int64_t now)
 	int64_t until;
 
 	facts_compute(a, &e->fp, now, clock_local_date(now), &e->fo);
-	o = json_pack("{s:s,s:s,s:b,s:o}", "account", a->id, "stage",
-	    rs->stages[a->stage].name, "paused", a->paused, "facts",
-	    all_facts(e, a, now));
+	o = json_pack("{s:s,s:s,s:b,s:b,s:o}", "account", a->id, "stage",
+	    rs->stages[a->stage].name, "paused", a->paused, "credit_held",
+	    a->credit_held, "facts", all_facts(e, a, now));
 	/* all_facts() used its own facts_out: fv is still ours. */
 	rules = json_array();
 	for (i = 0; i < rs->nrules; i++) {

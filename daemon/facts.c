@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "event.h"
 #include "util.h"
 
 /* The largest trend_window of a rule set (§4.1: 2-12). */
@@ -309,6 +310,42 @@ facts_compute(const struct acct *a, const struct facts_params *p, int64_t now,
 	fv->risk = a->risk >= 0 ? a->risk : 0;
 	fv->tags = (const char *const *)a->tags;
 	fv->ntags = a->ntags;
+	fv->decision_maker = (a->roles & facts_pref_mask(a->size)) != 0;
+}
+
+/* §5, P6: who decides payments, by company size. */
+static const enum event_role pref_roles[RULES_SIZE_COUNT][3] = {
+	[RULES_SIZE_SMALL] = { EVENT_ROLE_OWNER, EVENT_ROLE_PRESIDENT },
+	[RULES_SIZE_MEDIUM] = { EVENT_ROLE_GENERAL_MANAGER, EVENT_ROLE_CFO,
+	    EVENT_ROLE_FINANCE_DIRECTOR },
+	[RULES_SIZE_LARGE] = { EVENT_ROLE_AP_MANAGER,
+	    EVENT_ROLE_FINANCIAL_CONTROLLER },
+};
+
+size_t
+facts_pref_roles(int size, enum event_role roles[3])
+{
+	size_t n = 0;
+
+	if (size < 0 || size >= RULES_SIZE_COUNT)
+		return 0;
+	while (n < 3 && pref_roles[size][n] != EVENT_ROLE_NONE) {
+		roles[n] = pref_roles[size][n];
+		n++;
+	}
+	return n;
+}
+
+uint16_t
+facts_pref_mask(int size)
+{
+	enum event_role roles[3];
+	size_t i, n = facts_pref_roles(size, roles);
+	uint16_t m = 0;
+
+	for (i = 0; i < n; i++)
+		m |= (uint16_t)(1u << roles[i]);
+	return m;
 }
 
 /* Whether outcome (at, arrival) comes before o. */

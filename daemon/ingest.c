@@ -631,6 +631,24 @@ set_tags(struct acct *a, const struct event *ev)
 	a->ntags = ev->ntags;
 }
 
+/* The roles of the account's contacts, kept in memory (facts, §3). */
+static void
+set_roles(struct acct *a, const struct event *ev)
+{
+	size_t i;
+	uint16_t bit;
+
+	a->roles = a->phone_roles = a->email_roles = 0;
+	for (i = 0; i < ev->ncontacts; i++) {
+		bit = (uint16_t)(1u << ev->contacts[i].role);
+		a->roles |= bit;
+		if (ev->contacts[i].phone != NULL)
+			a->phone_roles |= bit;
+		if (ev->contacts[i].email != NULL)
+			a->email_roles |= bit;
+	}
+}
+
 /* An integer column's new value as text (INTEGER affinity), or NULL. */
 static const char *
 int_text(bool has, int64_t v, char buf[24])
@@ -678,6 +696,10 @@ apply_account(struct ctx *c, const struct event *ev, int64_t seq)
 		a->paused = ev->paused;
 	if (ev->has_tags)
 		set_tags(a, ev);
+	if (ev->has_contacts)
+		set_roles(a, ev);
+	if (ev->has_cash_in_day)
+		a->cash_in_day = (uint8_t)ev->cash_in_day; /* 0 clears (§2) */
 	db(c,
 	    store_exec_q(e->store, Q_ACCOUNT_UPD, "ttttttttt", a->id, ev->name,
 	        event_size_name(ev->size), ev->risk ? risk : NULL,

@@ -29,6 +29,8 @@ static const struct proto_field f_explain[] = {
 };
 static const struct proto_field f_tasks[] = {
 	{ "open", PT_BOOL, false },
+	{ "workable", PT_BOOL, false },
+	{ "at", PT_STRING, false },
 	{ "type", PT_STRING, false },
 	{ "account", PT_STRING, false },
 	{ NULL, 0, false },

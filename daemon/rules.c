@@ -97,6 +97,7 @@ static const char *const fact_names[RULES_FACT_COUNT] = {
 	"size",
 	"risk",
 	"tags",
+	"decision_maker",
 };
 
 static const enum rules_fact_kind fact_kinds[RULES_FACT_COUNT] = {
@@ -119,6 +120,7 @@ static const enum rules_fact_kind fact_kinds[RULES_FACT_COUNT] = {
 	[RULES_FACT_SIZE] = RULES_KIND_SET,
 	[RULES_FACT_RISK] = RULES_KIND_SET,
 	[RULES_FACT_TAGS] = RULES_KIND_TAGS,
+	[RULES_FACT_DECISION_MAKER] = RULES_KIND_BOOL,
 };
 
 static const char *const task_names[RULES_TASK_COUNT] = {
@@ -2677,6 +2679,8 @@ rules_cond_holds(const struct rules_cond *c, const struct rules_factvals *fv)
 		return fv->has_risk && ((c->mask >> fv->risk) & 1);
 	case RULES_FACT_TAGS:
 		return tags_hold(c, fv);
+	case RULES_FACT_DECISION_MAKER:
+		return fv->decision_maker == c->value;
 	default:
 		return false;
 	}

@@ -189,6 +189,8 @@ account_record(struct server *srv, struct acct *a, int64_t now)
 	if (fv->has_days_to_due)
 		json_object_set_new(
 		    rec, "days_to_due", json_integer(fv->days_to_due));
+	/* §4.5: whether deliveries on credit are stopped (P10). */
+	json_object_set_new(rec, "credit_held", json_boolean(a->credit_held));
 	if (store_q(srv->store, Q_ACCOUNT_INFO, "t", a->id) == 1)
 		json_object_set_new(rec, "name",
 		    json_string(store_col_text(srv->store, Q_ACCOUNT_INFO, 0)));
@@ -261,8 +263,10 @@ cmd_accounts(struct server *srv, struct conn *c, json_t *req)
 struct tasks_iter {
 	struct server *srv;
 	bool open;
+	bool workable; /* §7: open, and the window has begun by at */
+	int64_t at;
 	char *type, *account;
-	int64_t seq, prio; /* the last row sent (keyset) */
+	int64_t seq, prio, nb; /* the last row sent (keyset) */
 };
 
 static void
@@ -309,13 +313,18 @@ tasks_more(struct conn *c, void *arg)
 {
 	struct tasks_iter *it = arg;
 	struct store *s = it->srv->store;
-	enum store_q q = it->open ? Q_TASKS_OPEN_PAGE : Q_TASKS_PAGE;
+	enum store_q q = it->workable ? Q_TASKS_WORKABLE_PAGE
+	    : it->open                ? Q_TASKS_OPEN_PAGE
+	                              : Q_TASKS_PAGE;
 	const char *text;
 	char *tail;
 	size_t len;
 	int rc, rows = 0;
 
-	if (it->open)
+	if (it->workable)
+		rc = store_q(s, q, "iiittii", it->prio, it->nb, it->seq,
+		    it->account, it->type, it->at, (int64_t)256);
+	else if (it->open)
 		rc = store_q(s, q, "iitti", it->prio, it->seq, it->account,
 		    it->type, (int64_t)256);
 	else
@@ -326,6 +335,8 @@ tasks_more(struct conn *c, void *arg)
 		it->seq = store_col_int(s, q, 0);
 		if (it->open)
 			it->prio = store_col_int(s, q, 6);
+		if (it->workable)
+			it->nb = store_col_int(s, q, 7);
 		/* The record as stored, with its status after the last member. */
 		text = store_col_text(s, q, 1);
 		len = strlen(text);
@@ -354,8 +365,19 @@ cmd_tasks(struct server *srv, struct conn *c, json_t *req)
 	const char *account =
 	    json_string_value(json_object_get(req, "account"));
 
+	const char *at = json_string_value(json_object_get(req, "at"));
+	const char *why;
+
 	it->srv = srv;
-	it->open = json_is_true(json_object_get(req, "open"));
+	it->workable = json_is_true(json_object_get(req, "workable"));
+	it->open = it->workable || json_is_true(json_object_get(req, "open"));
+	it->at = server_now(srv);
+	it->nb = INT64_MIN;
+	if (at != NULL && clock_parse_ts(at, strlen(at), &it->at, &why) == -1) {
+		free(it);
+		conn_reply_error(c, "at: not an RFC 3339 timestamp with an offset");
+		return;
+	}
 	it->type = type != NULL ? xstrdup(type) : NULL;
 	it->account = account != NULL ? xstrdup(account) : NULL;
 	it->prio = INT64_MAX;
@@ -575,14 +597,17 @@ cmd_backup(struct server *srv, struct conn *c, json_t *req)
 	struct store_backup *b;
 
 	if (path[0] != '/') {
+		audit_log(c, "backup %s: refused: not an absolute path", path);
 		conn_reply_error(c, "path: must be an absolute path");
 		return;
 	}
 	if ((b = store_backup_start(srv->store, path, err, sizeof(err))) ==
 	    NULL) {
+		audit_log(c, "backup %s: refused: %s", path, err);
 		conn_reply_error(c, "backup: %s", err);
 		return;
 	}
+	audit_log(c, "backup %s: started", path);
 	log_info("store: backup to %s started", path);
 	j = xcalloc(1, sizeof(*j));
 	j->srv = srv;
@@ -1178,12 +1203,14 @@ server_reload(struct server *srv, struct conn *c)
 	}
 	srv->last_reload_ok = rs != NULL;
 	if (rs == NULL) {
-		audit_log(c, "reload: refused: %zu errors", ds.errors);
-		log_err("rules: reload refused: %zu errors, keeping %s",
-		    ds.errors, srv->rules->version);
+		audit_log(c, "reload: refused: %zu %s", ds.errors,
+		    ds.errors == 1 ? "error" : "errors");
+		log_err("rules: reload refused: %zu %s, keeping %s", ds.errors,
+		    ds.errors == 1 ? "error" : "errors", srv->rules->version);
 		if (c != NULL)
 			conn_reply_error(
-			    c, "reload refused: %zu errors", ds.errors);
+			    c, "reload refused: %zu %s", ds.errors,
+			    ds.errors == 1 ? "error" : "errors");
 	} else {
 		audit_log(c, "reload: ok, version %s", rs->version);
 		log_info("rules: reloaded, version %s", rs->version);

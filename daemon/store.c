@@ -61,7 +61,8 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_ACCOUNT_UPD] =
 	    ("UPDATE accounts SET name = coalesce(?2, name),"
 	     " size = coalesce(?3, size), risk = coalesce(?4, risk),"
-	     " cash_in_day = coalesce(?5, cash_in_day),"
+	     " cash_in_day = CASE ?5 WHEN '0' THEN NULL"
+	     " ELSE coalesce(?5, cash_in_day) END,"
 	     " distance_km = coalesce(?6, distance_km),"
 	     " paused = coalesce(?7, paused),"
 	     " contacts = coalesce(?8, contacts), tags = coalesce(?9, tags)"
@@ -172,6 +173,37 @@ static const char *const q_sql[Q_COUNT] = {
 	     " ORDER BY t.feed_seq DESC LIMIT ?2"),
 	[Q_CONSUMERS] = "SELECT name, cursor FROM consumers ORDER BY name",
 	[Q_CONSUMER_GET] = "SELECT cursor FROM consumers WHERE name = ?1",
+	/* §4.5: the credit_hold task that began the hold (after the last
+	 * release). */
+	[Q_CREDIT_HOLD_BEGIN] =
+	    ("SELECT f.record FROM tasks t JOIN feed f ON f.seq = t.feed_seq"
+	     " WHERE t.account = ?1 AND t.type = 'credit_hold'"
+	     " AND t.feed_seq > coalesce((SELECT max(feed_seq) FROM tasks"
+	     " WHERE account = ?1 AND type = 'credit_release'), 0)"
+	     " ORDER BY t.feed_seq LIMIT 1"),
+	/* Saved states before version 4: what they lack, from the store. */
+	[Q_ACCOUNT_PEOPLE] =
+	    "SELECT contacts, cash_in_day FROM accounts WHERE id = ?1",
+	[Q_CREDIT_LAST] =
+	    ("SELECT type FROM tasks WHERE account = ?1"
+	     " AND type IN ('credit_hold', 'credit_release')"
+	     " ORDER BY feed_seq DESC LIMIT 1"),
+	[Q_TASK_OPEN_INFO] =
+	    ("SELECT t.type, t.source, f.record FROM tasks t"
+	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.id = ?1"),
+	/* §7 tasks --open --workable: window begun by ?6 (unix time); by
+	 * priority desc, then not_before, then seq; after (?1, ?2, ?3). */
+	[Q_TASKS_WORKABLE_PAGE] =
+	    ("SELECT * FROM (SELECT t.feed_seq, f.record, t.status, NULL, NULL,"
+	     " NULL, t.priority,"
+	     " unixepoch(json_extract(f.record, '$.not_before')) AS nb"
+	     " FROM tasks t JOIN feed f ON f.seq = t.feed_seq"
+	     " WHERE t.status = 'open'"
+	     " AND (?4 IS NULL OR t.account = ?4)"
+	     " AND (?5 IS NULL OR t.type = ?5))"
+	     " WHERE nb <= ?6 AND (priority < ?1 OR (priority = ?1"
+	     " AND (nb > ?2 OR (nb = ?2 AND feed_seq > ?3))))"
+	     " ORDER BY priority DESC, nb, feed_seq LIMIT ?7"),
 	[Q_CONSUMER_SET] =
 	    ("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)"
 	     " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor"),

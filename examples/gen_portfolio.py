@@ -37,7 +37,10 @@ README's walkthrough; dunnd.rules(5), rules/):
   C-1303 kept       a promise kept by its payment; nothing overdue
   C-1401 reversal   a payment bounced (reversal): the invoice is open again,
                     20 days overdue at T0
-  C-1402, C-1403    steady late payers, 17 and 14 days overdue at T0
+  C-1402, C-1403    steady late payers, 17 and 14 days overdue at T0;
+                    C-1402's president has an email but no phone (calls
+                    ask for the president), C-1403 has only an accountant
+                    on file (alert find-decision-maker, P6)
   C-1404 long       36 days overdue: pressure by rule `long` at T0
   C-1405            no contacts (tasks carry "contact": null), 6 days late
   C-1501 dispute    the undisputed part paid, the rest disputed: stays
@@ -153,8 +156,10 @@ class Account:
         self.emit(ev)
 
 
-def contact(role, name, num, k, email=None):
-    c = {"role": role, "name": name, "phone": "+86 1%02d %04d %04d" % (30 + k, num, 1000 + 37 * k)}
+def contact(role, name, num, k, email=None, phone=True):
+    c = {"role": role, "name": name}
+    if phone:
+        c["phone"] = "+86 1%02d %04d %04d" % (30 + k, num, 1000 + 37 * k)
     if email:
         c["email"] = email
     return c
@@ -365,12 +370,16 @@ def reversal_and_slow():
     a.reverse(pid, "cheque bounced: insufficient funds", day("2026-02-16"), 2)
 
     # Steady late payers (days late ~10-16, no trend).
+    # The president is reached by email only: calls go to the office
+    # manager and ask for the president (P6).
     a = Account(1402, "Nanchang Hongcheng Textiles", SMALL,
-                [contact("president", "Tu Hongcheng", 1402, 0)], risk="C")
+                [contact("president", "Tu Hongcheng", 1402, 0, "tu@c1402.example.cn", phone=False),
+                 contact("other", "Rao Li", 1402, 1)], risk="C")
     monthly(a, (2025, 9), 6, 14, 30, 31500, [12, 15, 10, 14, None, None])
+    # Only the accountant on file: no decision-maker (alert
+    # find-decision-maker, P6).
     a = Account(1403, "Shijiazhuang Huabei Pharma", MEDIUM,
-                [contact("general_manager", "Zhang Huabei", 1403, 0),
-                 contact("cfo", "Li Xue", 1403, 1)], risk="C")
+                [contact("accountant", "Li Xue", 1403, 0)], risk="C")
     monthly(a, (2025, 9), 6, 17, 30, 104000, [11, 9, 14, 12, None, None])
 
     # A small shop without contacts (tasks carry "contact": null), two

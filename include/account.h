@@ -107,7 +107,10 @@ struct acct_credit {
 /* An open task of the account: its number (T-%06lld) and origin. */
 struct acct_task {
 	int64_t num;
-	int alert; /* index of its alert, -1 for a stage task */
+	int32_t nb_day; /* the local date of its window's not_before (§4.9) */
+	int16_t alert;  /* index of its alert, -1 for a stage task */
+	int16_t step;   /* its cadence step (stage tasks), -1 otherwise */
+	uint8_t type;   /* enum rules_task_type */
 };
 
 /*
@@ -185,6 +188,11 @@ struct acct {
 	uint32_t ntasks;
 
 	char currency[4];
+	uint16_t roles; /* bit (1 << enum event_role) per contact role held */
+	uint16_t phone_roles; /* ... of the contacts with a phone */
+	uint16_t email_roles; /* ... of the contacts with an email */
+	uint8_t cash_in_day;  /* 1-31, 0 unknown */
+	bool credit_held;     /* §4.5: a credit_hold began a hold, no release yet */
 	int8_t size; /* enum rules_size */
 	int8_t risk; /* 0-4 = A-E, -1 unset */
 	bool paused;
@@ -242,7 +250,7 @@ void acct_arrays(
     struct acct *a, uint32_t nalerts, uint32_t ntasks, uint32_t nemitted);
 /* The allocation behind them (what acct_arrays() frees), or NULL. */
 void *acct_arrays_block(const struct acct *a);
-void acct_task_add(struct acct *a, int64_t num, int alert);
+void acct_task_add(struct acct *a, const struct acct_task *t);
 /* Removes open task num; false when it is not open. */
 bool acct_task_remove(struct acct *a, int64_t num);
 
@@ -258,7 +266,10 @@ void acct_clear(struct acct *a);
  * The saved form of everything a holds but its id and the scheduling
  * fields (appended to out), and back: acct_decode() replaces a's state
  * by the decoded one (a's id and scheduling fields stay); -1 when the
- * bytes are not a saved state.
+ * bytes are not a saved state; 1 when they are one of a version before
+ * 4, which lacks the contact roles, cash-in day, held credit and each
+ * open task's step, type and window date (left zero, steps -1): the
+ * caller completes them from the store.
  */
 struct buf;
 void acct_encode(const struct acct *a, struct buf *out);

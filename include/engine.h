@@ -44,6 +44,11 @@ struct engine {
 	struct facts_params fp;
 	struct facts_out fo;
 	bool wall; /* wall clock (not --test-clock) */
+	/*
+	 * §4.9: the end of the start's catch-up under the wall clock while
+	 * it runs (a task's window never ends before it), else 0.
+	 */
+	int64_t catchup_end;
 	int sweep_min;
 
 	struct idmap accounts; /* accounts.n: how many there are */

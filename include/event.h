@@ -104,7 +104,7 @@ struct event {
 	enum event_size size;
 	char risk; /* 'A' .. 'E' */
 	bool has_cash_in_day, has_distance_km;
-	int cash_in_day; /* 1 .. 31 */
+	int cash_in_day; /* 0 .. 31, 0 clears it */
 	int distance_km; /* 0 .. 20000 */
 	bool has_paused, paused;
 	bool has_allow_credit_balance, allow_credit_balance;

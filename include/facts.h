@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "account.h"
+#include "event.h"
 #include "rules.h"
 
 /*
@@ -56,6 +57,14 @@ struct facts_out {
 };
 
 /* Prepares out for up to nwindows windows (heap only above the inline). */
+/*
+ * §5, P6: the contact roles that decide payments for a company of size
+ * (enum rules_size), best first, in roles; returns how many (0 for an
+ * unknown size).  facts_pref_mask(): the same as bits (1 << role).
+ */
+size_t facts_pref_roles(int size, enum event_role roles[3] /* OUT */);
+uint16_t facts_pref_mask(int size);
+
 void facts_out_init(struct facts_out *out, size_t nwindows);
 void facts_out_fini(struct facts_out *out);
 

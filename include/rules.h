@@ -42,6 +42,7 @@ enum rules_fact {
 	RULES_FACT_SIZE,
 	RULES_FACT_RISK,
 	RULES_FACT_TAGS,
+	RULES_FACT_DECISION_MAKER,
 	RULES_FACT_COUNT
 };
 
@@ -246,7 +247,7 @@ struct rules_factvals {
 	const char *const *tags;
 	size_t ntags;
 	bool has_days_to_due, has_on_time_ratio, has_risk;
-	bool first_miss, promise_pending;
+	bool first_miss, promise_pending, decision_maker;
 };
 
 /*

@@ -405,16 +405,18 @@ class Human(CtlTest):
         r, _ = self.request(["accounts"], ACCOUNTS + [OK])
         self.assertEqual(r.returncode, 0, r.stderr)
         head, rows = self.table(r.stdout)
-        self.assertEqual(head.split(), ["ACCOUNT", "STAGE", "BALANCE", "OVERDUE", "DAYS", "BROKEN"])
+        self.assertEqual(head.split(), ["ACCOUNT", "STAGE", "BALANCE", "OVERDUE", "DISPUTED",
+                                        "DAYS", "BROKEN", "TAGS"])
         self.assertEqual(len(rows), 3)
         self.assertIn("12500.00 CNY", rows[0])
-        self.assertIn("0.05 EUR", rows[1])
-        self.assertIn("0.00 EUR", rows[1])
+        # The currency once, with the balance; the row's other amounts are in it.
+        self.assertEqual(rows[1].split()[:7], ["C-1002", "current", "(paused)", "0.05", "EUR",
+                                               "0.00", "-"])
         self.assertIn("90071992547409.92 USD", rows[2])
-        self.assertTrue(rows[1].endswith("paused"))
+        self.assertIn(" (paused)", rows[1])
         self.assertNotIn("paused", rows[0] + rows[2])
         # Right-aligned amounts and counts end under their headings.
-        for col in ("BALANCE", "OVERDUE", "DAYS", "BROKEN"):
+        for col in ("BALANCE", "OVERDUE", "DISPUTED", "DAYS", "BROKEN"):
             end = head.index(col) + len(col)
             for row in rows:
                 self.assertNotEqual(row[end - 1], " ", (col, row))
@@ -452,8 +454,8 @@ class Human(CtlTest):
         r, _ = self.request(["accounts"], recs + [OK])
         self.assertEqual(r.returncode, 0, r.stderr)
         rows = r.stdout.splitlines()[1:]
-        self.assertEqual(rows[0].split(), ["C-1", "-", "-", "-", "-", "-"])
-        self.assertEqual(rows[1].split(), ["C-2", "5", "lots", "-", "-", "-"])
+        self.assertEqual(rows[0].split(), ["C-1", "-", "-", "-", "-", "-", "-", "-"])
+        self.assertEqual(rows[1].split(), ["C-2", "5", "lots", "-", "-", "-", "-", "-"])
 
     def test_empty_lists(self):
         for args, text in ((["accounts"], "no accounts\n"),

@@ -52,6 +52,7 @@ R9  The clock position is committed with each moment's records: after a
 R10 `clock set` to the current instant written with another offset
     (2026-03-02T01:00:00Z for 09:00+08:00) is the same time: exit 0.
 """
+import json
 import datetime
 import signal
 import subprocess
@@ -157,7 +158,7 @@ def CX(seq, task, acct, at):
 
 def TK(seq, task, acct, type, stage, source, created, not_after, amount_due,
        days_overdue, factors, priority, script=None, checklist=None, contact=None,
-       currency="CNY"):
+       currency="CNY", ask_for="auto"):
     """A task record: these members plus a free `reason`; `script` and
     `checklist` only when the step or alert names a script (§5).
     factors = (amount, age, risk, stage), each computed by hand at the call;
@@ -169,7 +170,11 @@ def TK(seq, task, acct, type, stage, source, created, not_after, amount_due,
            "stage": stage, "source": source, "contact": contact, "priority": priority,
            "priority_factors": {"amount": amount, "age": age, "risk": risk, "stage": stg},
            "not_before": created, "not_after": not_after, "amount_due": amount_due,
-           "currency": currency, "days_overdue": days_overdue, "created": created}
+           "currency": currency, "days_overdue": days_overdue, "created": created,
+           # No calendar and no schedule: E ... E + 24 h (§4.9).
+           "window_rank": "none", "windows": [[created, not_after]]}
+    if ask_for is not None:
+        rec["ask_for"] = ask_for  # "auto": see EvalTest.resolve_ask_for
     if script is not None:
         rec["script"] = script
         rec["checklist"] = checklist
@@ -211,10 +216,39 @@ class EvalTest(DaemonTest):
             r = dict(r)
             if r.get("kind") in ("task", "cancel"):
                 self.assertIsInstance(r.pop("reason", None), str, "%r has no reason" % r)
+            if r.get("kind") == "task":
+                self.assertIsInstance(r.pop("window_reason", None), str,
+                                      "%r has no window_reason" % r)
             out.append(r)
         return out
 
+    # §5, P6: the roles that decide payments, best first, by size.
+    PREF = {"small": ["owner", "president"],
+            "medium": ["general_manager", "cfo", "finance_director"],
+            "large": ["ap_manager", "financial_controller"]}
+
+    def resolve_ask_for(self, d, want):
+        """TK's ask_for="auto": with no contact, the first role of the
+        size's preference; with a decision-maker as contact, none; any
+        other case must be written out (its channel decides)."""
+        sizes = {}
+        for r in want:
+            if r.get("kind") != "task" or r.get("ask_for") != "auto":
+                continue
+            del r["ask_for"]
+            if r["type"] in ("credit_hold", "credit_release", "approval"):
+                continue
+            if r["account"] not in sizes:
+                ex = d.ctl("--json", "explain", r["account"])
+                sizes[r["account"]] = json.loads(ex.stdout)["facts"]["size"]
+            pref = self.PREF[sizes[r["account"]]]
+            if r["contact"] is None:
+                r["ask_for"] = pref[0]
+            elif r["contact"]["role"] not in pref:
+                raise ValueError("%r: write its ask_for out" % r)
+
     def assertFeed(self, d, want, from_seq=None):
+        self.resolve_ask_for(d, want)
         got = self.normalized(feed_records(d, from_seq))
         self.assertEqual(got, want)
         return got
@@ -263,8 +297,14 @@ def ladder_feed():
     C = "C-1001"
 
     def task(seq, n, type, stage, source, created, not_after, do, factors, prio, script=None):
+        # §5: an email needs a contact with an email: Ms Li has none, so
+        # nobody is named and the collector asks for the cfo (P6).
+        # A credit hold is for sales and logistics: no contact at all.
+        email, hold = type == "email", type == "credit_hold"
         return TK(seq, "T-%06d" % n, C, type, stage, source, created, not_after, 1250000,
-                  do, factors, prio, script, CL.get(script), CFO_LI)
+                  do, factors, prio, script, CL.get(script),
+                  None if email or hold else CFO_LI,
+                  ask_for="cfo" if email else None if hold else "auto")
 
     return [
         # 03-02 days_to_due 5, 03-03: 4 -> nothing.  03-04 00:00 days_to_due 3:
@@ -316,19 +356,20 @@ def ladder_feed():
         task(17, 8, "credit_hold", "pressure", "stage:pressure#2", "2026-04-13T00:00:00+08:00",
              "2026-04-14T00:00:00+08:00", 37, (280, 111, 50, 150), 591),
         # 06-05 00:00: days_overdue 03-07 + 90 d = 06-05 -> rule to-legal (tags
-        # [] has none of ["legal_hold"]); both pressure tasks are still open.
+        # [] has none of ["legal_hold"]); both pressure tasks are still open:
+        # the letter is cancelled, the credit hold stays (§4.5, P10).
         TR(18, C, "pressure", "legal", "to-legal", "2026-06-05T00:00:00+08:00"),
         CX(19, "T-000007", C, "2026-06-05T00:00:00+08:00"),
-        CX(20, "T-000008", C, "2026-06-05T00:00:00+08:00"),
         # legal step 1: age 270, stage 200*4/4 = 200: 280+270+50+200 = 800.
-        task(21, 9, "legal_referral", "legal", "stage:legal#1", "2026-06-05T00:00:00+08:00",
+        task(20, 9, "legal_referral", "legal", "stage:legal#1", "2026-06-05T00:00:00+08:00",
              "2026-06-06T00:00:00+08:00", 90, (280, 270, 50, 200), 800),
         # 06-30 09:00: the payment of the whole balance; in that batch's
         # evaluation (now = 06-30 09:00, §4.3) balance 0 -> rule settled
         # (from "*"), legal -> current; the open legal task is cancelled.
         # current has no tasks; the alert's first_miss needs 3 settled invoices.
-        TR(22, C, "legal", "current", "settled", "2026-06-30T09:00:00+08:00"),
-        CX(23, "T-000009", C, "2026-06-30T09:00:00+08:00"),
+        # (The hold stays open: these rules have no release_when.)
+        TR(21, C, "legal", "current", "settled", "2026-06-30T09:00:00+08:00"),
+        CX(22, "T-000009", C, "2026-06-30T09:00:00+08:00"),
     ]
 
 
@@ -353,28 +394,30 @@ class Ladder(EvalTest):
             # and never earlier (§5): the feed is exactly the records <= now.
             # (The last two records come from the payment below, sent at
             # the moment the loop ends: they are not in the feed yet.)
-            self.assertFeed(d, [r for r in want[:21] if moment(r) <= now])
+            self.assertFeed(d, [r for r in want[:20] if moment(r) <= now])
             if day == 34:  # 2026-04-05 09:00
                 self.assertStage(d, "C-1001", "negotiation")
             elif day == 35:  # 2026-04-06 09:00
                 self.assertStage(d, "C-1001", "pressure")
         self.assertEqual(d.status()["now"], "2026-06-30T09:00:00+08:00")
         self.assertStage(d, "C-1001", "legal")
-        self.assertEqual(len(feed_records(d)), 21)
+        self.assertEqual(len(feed_records(d)), 20)
         self.ingest(d, [payment("E-3", "C-1001", 1250000, "2026-06-30T09:00:00+08:00")])
         self.assertFeed(d, want)
         # --from N: the records with seq > N.
-        self.assertFeed(d, want[21:], from_seq=21)
+        self.assertFeed(d, want[20:], from_seq=20)
         st = d.status()
-        self.assertEqual(st["feed_head"], 23)
+        self.assertEqual(st["feed_head"], 22)
         self.assertEqual(st["stages"], {"current": 1, "reminder": 0, "negotiation": 0,
                                         "pressure": 0, "legal": 0})
         a = account_records(d)["C-1001"]
         self.assertEqual((a["stage"], a["balance"], a["overdue_amount"], a["days_overdue"],
                           a["paused"]), ("current", 0, 0, 0, False))
-        # Every task was cancelled on leaving its stage; `tasks` is in seq order.
-        self.assertTasks(d, [("T-%06d" % n, "cancelled") for n in range(1, 10)])
-        self.assertTasks(d, [], "--open")
+        # Every task was cancelled on leaving its stage but the credit hold,
+        # which outlasts stages (§4.5); `tasks` is in seq order.
+        self.assertTasks(d, [("T-%06d" % n, "open" if n == 8 else "cancelled")
+                             for n in range(1, 10)])
+        self.assertTasks(d, [("T-000008", "open")], "--open")
 
 # --- 2. Chained hops ----------------------------------------------------------
 
@@ -754,8 +797,11 @@ class Reanchor(EvalTest):
             # amount_due = undisputed_overdue = 50,000 (I-2 not due yet):
             # 5 digits -> 200; 200 + 3 + 75 + 100 = 378.
             TR(1, "A-1", "current", "neg", "overdue", T0),
+            # A call needs a phone: Ms Hu, asking for the financial
+            # controller, whom only an email reaches (§5, P6).
             TK(2, "T-000001", "A-1", "call", "neg", "stage:neg#1", T0, "2026-03-03T09:00:00+08:00",
-               50000, 1, (200, 3, 75, 100), 378, contact=FC_SUN),
+               50000, 1, (200, 3, 75, 100), 378, contact=ACC_HU,
+               ask_for="financial_controller"),
         ]
         self.assertFeed(d, want)
         self.clock(d, "set", "2026-03-08T09:00:00+08:00")
@@ -845,7 +891,11 @@ class TaskFields(EvalTest):
         ])
         n1 = "2026-03-03T09:00:00+08:00"  # not_after of the tasks created at T0
 
-        def three(seq, first, acct, amount_due, do, factors, prio, contact):
+        def three(seq, first, acct, amount_due, do, factors, prio, contact,
+                  call_contact="same", ask_for="auto"):
+            # §5: a call needs a contact with a phone.
+            if call_contact == "same":
+                call_contact = contact
             # One account's evaluation in the batch (§5 order): transition,
             # stage tasks in step order (call #1, visit #2 task n=0 -> "/1"),
             # then the alert task (carrying the final stage s1).
@@ -853,17 +903,20 @@ class TaskFields(EvalTest):
             return [
                 TR(seq, acct, "current", "s1", "overdue", T0),
                 TK(seq + 1, ids[0], acct, "call", "s1", "stage:s1#1", T0, n1, amount_due, do,
-                   factors, prio, "x", ["one", "two"], contact),
+                   factors, prio, "x", ["one", "two"], call_contact, ask_for=ask_for),
                 TK(seq + 2, ids[1], acct, "visit", "s1", "stage:s1#2/1", T0, n1, amount_due, do,
-                   factors, prio, contact=contact),
+                   factors, prio, contact=contact, ask_for=ask_for),
                 TK(seq + 3, ids[2], acct, "review", "s1", "alert:big", T0, n1, amount_due, do,
-                   factors, prio, contact=contact),
+                   factors, prio, contact=contact, ask_for=ask_for),
             ]
 
         # Batch: accounts in order of first appearance (§2.4): K-9, K-10, k-1, K-100.
         want = (three(1, 1, "K-9", 1250000, 10, (280, 30, 50, 66), 426, C_CFO1)
-                + three(5, 4, "K-10", 9, 1, (40, 3, 0, 66), 109, C_SALES)
-                + three(9, 7, "k-1", 30000, 0, (200, 0, 75, 66), 341, C_AP)
+                # K-10: no decision-maker on file: ask for the owner (P6).
+                + three(5, 4, "K-10", 9, 1, (40, 3, 0, 66), 109, C_SALES, ask_for="owner")
+                # k-1: the ap_manager has no phone: the call goes to the
+                # financial controller (also a decider: no ask_for).
+                + three(9, 7, "k-1", 30000, 0, (200, 0, 75, 66), 341, C_AP, call_contact=C_FC)
                 + three(13, 10, "K-100", 123456789012, 150, (400, 300, 100, 66), 866, None))
         self.assertFeed(d, want)
         self.clock(d, "advance", "3d")
@@ -872,12 +925,12 @@ class TaskFields(EvalTest):
         # "K-10" < "K-100" < "K-9" < "k-1".  days_overdue one more (k-1: 0).
         n2 = "2026-03-04T09:00:00+08:00"
 
-        def visit2(seq, n, acct, amount_due, do, factors, prio, contact):
+        def visit2(seq, n, acct, amount_due, do, factors, prio, contact, ask_for="auto"):
             return TK(seq, "T-%06d" % n, acct, "visit", "s1", "stage:s1#2/2", n1, n2, amount_due,
-                      do, factors, prio, contact=contact)
+                      do, factors, prio, contact=contact, ask_for=ask_for)
 
         want += [
-            visit2(17, 13, "K-10", 9, 2, (40, 6, 0, 66), 112, C_SALES),
+            visit2(17, 13, "K-10", 9, 2, (40, 6, 0, 66), 112, C_SALES, ask_for="owner"),
             visit2(18, 14, "K-100", 123456789012, 151, (400, 300, 100, 66), 866, None),
             visit2(19, 15, "K-9", 1250000, 11, (280, 33, 50, 66), 429, C_CFO1),
             visit2(20, 16, "k-1", 30000, 0, (200, 0, 75, 66), 341, C_AP),

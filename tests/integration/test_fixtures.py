@@ -18,7 +18,7 @@ from lib import DUNNCTL, MINIMAL_RULES, ROOT, DaemonTest, ingest_events, write_j
 START = {"start": "2026-03-02T09:00:00+08:00", "timezone": "Asia/Shanghai"}
 ACCOUNT = {"type": "account", "id": "a1", "account": "C-1", "name": "Acme",
            "currency": "CNY", "size": "small",
-           "contacts": [{"role": "owner", "name": "Wang", "phone": "+86 1"}]}
+           "contacts": [{"role": "owner", "name": "Wang", "phone": "+86 1", "email": "wang@example.com"}]}
 SIZE_ERROR = "\"huge\" is not one of small, medium, large"
 INVOICE = {"type": "invoice", "id": "i1", "account": "C-1", "invoice": "INV-1",
            "amount": 100000, "issued": "2026-02-08", "due": "2026-03-10"}

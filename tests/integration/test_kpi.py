@@ -219,6 +219,43 @@ class Kpi(DaemonTest):
         self.assertEqual(k[("2026-03", "CNY")]["roll_rates"],
                          {"current": 2 / 3, "negotiation": 0.0})
 
+    def test_accounts_of_an_older_database_get_a_creation_instant(self):
+        # Schema version 3 records when each account was created; an
+        # account of an older database gets the earliest instant known of
+        # it: its first transition, else when its stage was entered.
+        d = self.daemon(clock="2026-01-05T09:00:00+08:00").start()
+        ingest_events(d, [
+            {"type": "account", "id": "a-X", "account": "X", "name": "X", "currency": "CNY",
+             "size": "small"},
+            {"type": "invoice", "id": "i-X", "account": "X", "invoice": "I-X", "amount": 1000,
+             "issued": "2026-01-05", "due": "2026-01-20"},
+            {"type": "account", "id": "a-Z", "account": "Z", "name": "Z", "currency": "CNY",
+             "size": "small"}])
+        d.ctl("clock", "set", "2026-02-10T09:00:00+08:00")
+        before = by_key(self.kpi(d, "--months", "2"))
+        self.assertEqual(d.stop(), 0)
+        import sqlite3
+        db = sqlite3.connect(d.db)
+        db.executescript("DROP INDEX accounts_created; DROP INDEX tasks_open_type;"
+                         "DROP INDEX tasks_created; ALTER TABLE accounts DROP COLUMN created;"
+                         "DROP TABLE kpi_days; DELETE FROM meta WHERE key = 'kpi_zone';"
+                         "PRAGMA user_version = 2;")
+        db.close()
+        d.start()
+        self.assertIn("schema migrated to version 3", d.log())
+        db = sqlite3.connect(d.db)
+        created = dict(db.execute("SELECT id, created FROM accounts"))
+        db.close()
+        # X moved to reminder at 00:00 on 18 January (first transition);
+        # Z never moved: its stage was entered at its creation.
+        self.assertEqual(created["X"], 1768665600)   # 2026-01-18T00:00:00+08:00
+        self.assertEqual(created["Z"], 1767574800)   # 2026-01-05T09:00:00+08:00
+        # Both count in February (created before it), as before.
+        after = by_key(self.kpi(d, "--months", "2"))
+        self.assertEqual(after[("2026-02", "CNY")]["roll_rates"],
+                         before[("2026-02", "CNY")]["roll_rates"])
+        self.assertEqual(after, before)
+
     def test_json_shape_and_months(self):
         d = self.daemon(clock="2026-04-15T09:00:00+08:00").start()
         ingest_events(d, CNY_USD)

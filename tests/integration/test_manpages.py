@@ -72,7 +72,8 @@ class RulesPage(DaemonTest):
         with open(os.path.join(MAN, "dunnd.rules.5")) as f:
             quoted = re.search(r"^\.Dl (cycle\.conf:\d+: rule cycle: .*)$", f.read(), re.M).group(1)
         r = self.check_rules(text, "cycle.conf")
-        self.assertEqual((r.returncode, r.stdout + r.stderr), (1, quoted + "\n"))
+        self.assertEqual((r.returncode, r.stdout + r.stderr),
+                         (1, quoted + "\nrules refused: 1 error, 0 warnings\n"))
 
 
 class EventsPage(DaemonTest):

@@ -587,7 +587,7 @@ class Simulate(OperatorTest):
 ALL_FACTS = {"balance", "overdue_amount", "disputed_amount", "undisputed_overdue",
              "overdue_invoices", "days_overdue", "days_to_due", "late_trend", "on_time_ratio",
              "first_miss", "promises_broken", "promises_kept", "promise_pending", "unreached",
-             "days_in_stage", "stage", "size", "risk", "tags"}
+             "days_in_stage", "stage", "size", "risk", "tags", "decision_maker"}
 
 
 class Explain(OperatorTest):
@@ -645,6 +645,7 @@ class Explain(OperatorTest):
             "unreached": 0,
             "days_in_stage": 2,              # entered T0: 49 h -> 2 whole 24 h periods
             "stage": "negotiation", "size": "medium", "risk": "B", "tags": ["vip"],
+            "decision_maker": False,         # no contacts on file (P6)
         })
         # Rules in rule order; `from` = can leave the current stage by it
         # (README reading 31: `overdue` leads to negotiation, so false).

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import unittest
 
-from lib import (DUNND, DUNNCTL, WRAPPER, DaemonTest, account_records,
+from lib import (ROOT, DUNND, DUNNCTL, WRAPPER, DaemonTest, account_records,
                  ingest_events, task_records)
 
 TZ = datetime.timezone(datetime.timedelta(hours=8))
@@ -108,6 +108,9 @@ class Audit(DaemonTest):
         self.assertEqual(d.ctl("ack", "--consumer", "push", "0").returncode, 0)
         self.assertEqual(d.ctl("clock", "advance", "1h").returncode, 0)
         self.assertEqual(d.ctl("reload").returncode, 0)
+        bk = os.path.join(d.tmp, "copy.db")
+        self.assertEqual(d.ctl("backup", bk).returncode, 0)
+        self.assertEqual(stat.S_IMODE(os.stat(bk).st_mode), 0o600)
         d.ctl("status")
         d.ctl("accounts")
         self.assertEqual(d.stop(), 0)
@@ -119,7 +122,8 @@ class Audit(DaemonTest):
             p + "clock advance 1h: now 2026-03-02T10:00:00+08:00",
         ])
         self.assertTrue(audit[3].startswith(p + "reload: ok, version "), audit)
-        self.assertEqual(len(audit), 4, audit)
+        self.assertEqual(audit[4], p + "backup %s: started" % bk)
+        self.assertEqual(len(audit), 5, audit)
 
 
 class CheckResolves(DaemonTest):
@@ -140,7 +144,8 @@ class CheckResolves(DaemonTest):
 
     def test_unknown_users_and_groups_are_warnings_at_check_and_start(self):
         d = self.daemon(conf_extra='admins = [ "root", "no-such-user-28", "@no-such-group-28", "0" ];\n'
-                                   'readers = [ "@no-such-readers-28" ];\n')
+                                   'readers = [ "@no-such-readers-28" ];\n'
+                                   'consumers = [ "no-such-pusher-28" ];\n')
         r = self.check(d)
         self.assertEqual(r.returncode, 0, r.stderr)
         warnings = [l for l in r.stderr.splitlines() if "warning:" in l]
@@ -148,6 +153,7 @@ class CheckResolves(DaemonTest):
             d.conf + ': warning: admins: unknown user "no-such-user-28": skipped, it grants nobody access',
             d.conf + ': warning: admins: unknown group "no-such-group-28": skipped, it grants nobody access',
             d.conf + ': warning: readers: unknown group "no-such-readers-28": skipped, it grants nobody access',
+            d.conf + ': warning: consumers: unknown user "no-such-pusher-28": skipped, it grants nobody access',
         ])
         d.start()
         self.assertEqual(d.stop(), 0)
@@ -252,6 +258,147 @@ class ConvenienceCommands(DaemonTest):
         # tag reads first (explain is a reader's), then is refused.
         r = d.ctl("tag", "A", "+x")
         self.assertEqual(r.returncode, 1)
+
+
+class CliConventions(DaemonTest):
+    def test_help_version_and_did_you_mean(self):
+        r = subprocess.run([DUNNCTL, "--help"], capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("dunnctl tag ACCOUNT [+TAG...] [-TAG...]", r.stdout)
+        r = subprocess.run([DUNNCTL, "--version"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^dunnctl \d+\.\d+\.\d+\n$")
+        r = subprocess.run([DUNND, "--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--clock-ahead-ok", r.stdout)
+        for typo, cmd in (("stauts", "status"), ("acounts", "accounts"), ("taks", "tasks"),
+                          ("unpasue", "unpause")):
+            r = subprocess.run([DUNNCTL, typo], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn('unknown command "%s"; did you mean "%s"?' % (typo, cmd), r.stderr)
+        r = subprocess.run([DUNNCTL, "frobnicate"], capture_output=True, text=True)
+        self.assertIn('unknown command "frobnicate"\n', r.stderr)
+
+    def test_check_rules_json_and_plurals(self):
+        rules = os.path.join(self.tmp, "rules")
+        os.makedirs(rules)
+        with open(os.path.join(rules, "10.conf"), "w") as f:
+            f.write('stages = ( { name = "a"; }, { name = "b"; }, { name = "c"; } );\n'
+                    'rules = ( { name = "ab"; from = "a"; to = "b"; when = { }; },\n'
+                    '  { name = "ba"; from = "b"; to = "a"; when = { }; } );\n')
+        r = subprocess.run([DUNNCTL, "check-rules", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout.splitlines()[-1], "rules refused: 1 error, 1 warning")
+        r = subprocess.run([DUNNCTL, "check-rules", "--json", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual([json.loads(l) for l in r.stdout.splitlines()], [
+            {"file": "10.conf", "line": 1, "level": "warning",
+             "message": 'stage "c": no rule leads to this stage, so no account can reach it'},
+            {"file": "10.conf", "line": 2, "level": "error", "message": "rule cycle: ab -> ba -> ab"},
+            {"errors": 1, "warnings": 1},
+        ])
+        with open(os.path.join(rules, "10.conf"), "w") as f:
+            f.write('stages = ( { name = "a"; } );\n')
+        r = subprocess.run([DUNNCTL, "--json", "check-rules", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        last = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual((last["errors"], last["warnings"]), (0, 0))
+        self.assertRegex(last["rules_version"], "^[0-9a-f]{32}$")
+
+    def test_reload_refusal_counts_in_the_singular(self):
+        d = self.daemon().start()
+        with open(os.path.join(d.tmp, "rules", "10-rules.conf"), "a") as f:
+            f.write("colour = 1;\n")
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("reload refused: 1 error\n", r.stderr)
+
+    def test_accounts_aging_and_explain(self):
+        d = self.daemon().start()
+        r, _ = ingest_events(d, [
+            ACCOUNT,
+            {"type": "invoice", "id": "i1", "account": "A", "invoice": "I-1",
+             "amount": 123456, "issued": "2026-02-01", "due": "2026-02-10"},
+            {"type": "dispute", "id": "d1", "account": "A", "invoice": "I-1",
+             "amount": 1000, "reason": "short delivery", "at": "2026-03-01T09:00:00+08:00"},
+            {"type": "account", "id": "b1", "account": "B", "name": "B Co",
+             "currency": "CNY", "size": "small"},
+            {"type": "invoice", "id": "i2", "account": "B", "invoice": "I-2",
+             "amount": 5000, "issued": "2026-03-01", "due": "2026-04-30"},
+            {"type": "account", "id": "u1", "account": "U", "name": "U Inc",
+             "currency": "USD", "size": "small"},
+            {"type": "invoice", "id": "i3", "account": "U", "invoice": "I-3",
+             "amount": 700, "issued": "2026-03-01", "due": "2026-04-30"},
+        ])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = d.ctl("accounts").stdout.splitlines()
+        self.assertEqual(out[0].split(), ["ACCOUNT", "STAGE", "BALANCE", "OVERDUE", "DISPUTED",
+                                          "DAYS", "BROKEN", "TAGS"])
+        self.assertEqual(out[1].split(), ["A", "negotiation", "1234.56", "CNY", "1234.56",
+                                          "10.00", "20", "0", "key_account"])
+        self.assertEqual(out[2].split(), ["B", "current", "50.00", "CNY", "0.00", "-",
+                                          "0", "0", "-"])
+        self.assertEqual(d.ctl("pause", "B").returncode, 0)
+        self.assertIn("B        current (paused)", d.ctl("accounts").stdout)
+        aging = d.ctl("report", "aging").stdout.splitlines()
+        alls = [l for l in aging if l.startswith("all ")]
+        self.assertEqual(len(alls), 1, aging)          # CNY only: USD has one stage
+        self.assertEqual(alls[0].split()[:4], ["all", "CNY", "not_due", "50.00"])
+        i = aging.index(alls[0])
+        self.assertEqual(aging[i + 5].split(), ["total", "1284.56"])
+        # explain: the facts' unit in the conditions and the history too.
+        ex = d.ctl("explain", "A").stdout
+        self.assertIn("  balance             1234.56\n", ex)
+        self.assertIn("balance            1234.56  test max=0.00\n", ex)
+        self.assertNotIn("123456", ex)
+
+
+class InstallUpgrade(unittest.TestCase):
+    def make_install(self, dest):
+        r = subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + dest,
+                            "B=" + os.path.relpath(os.path.dirname(DUNND), ROOT)],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r
+
+    def shipped(self):
+        return sorted(f for f in os.listdir(os.path.join(ROOT, "rules")) if f.endswith(".conf"))
+
+    def test_customised_rules_get_dist_files_beside_them(self):
+        import tempfile
+        shipped = self.shipped()
+        self.assertGreaterEqual(len(shipped), 3)
+        with tempfile.TemporaryDirectory() as dest:
+            self.make_install(dest)
+            rd = os.path.join(dest, "etc/dunnd/rules.d")
+            self.assertEqual(sorted(os.listdir(rd)), shipped)   # fresh: as they are
+            # The operator edits one file; another is new in this release
+            # (here: one the first install had, removed again).
+            edited, new = shipped[-2], shipped[-1]
+            with open(os.path.join(rd, edited), "a") as f:
+                f.write("# local edit\n")
+            os.unlink(os.path.join(rd, new))
+            r = self.make_install(dest)
+            self.assertEqual(sorted(os.listdir(rd)),
+                             sorted(shipped[:-1] + [edited + ".dist", new + ".dist"]))
+            with open(os.path.join(rd, edited)) as f:
+                self.assertTrue(f.read().endswith("# local edit\n"))
+            with open(os.path.join(rd, new + ".dist")) as f, \
+                    open(os.path.join(ROOT, "rules", new)) as g:
+                self.assertEqual(f.read(), g.read())
+            self.assertIn("is customised: 2 default rule file(s) installed as .dist", r.stdout)
+            self.assertIn(new + ".dist", r.stdout)
+
+    def test_an_unchanged_default_set_gets_new_files_normally(self):
+        import tempfile
+        shipped = self.shipped()
+        with tempfile.TemporaryDirectory() as dest:
+            self.make_install(dest)
+            rd = os.path.join(dest, "etc/dunnd/rules.d")
+            os.unlink(os.path.join(rd, shipped[-1]))
+            r = self.make_install(dest)
+            self.assertEqual(sorted(os.listdir(rd)), shipped)
+            self.assertNotIn(".dist", r.stdout)
 
 
 if __name__ == "__main__":

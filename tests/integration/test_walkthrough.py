@@ -31,6 +31,13 @@ domain.md; T0 = 2026-03-02T09:00+08:00, no money arrives after T0):
   legal_referral #1 at entry, letter #2 +14d every 30d; reminder email #1
   at entry.  Moments are entry + n x 24h, so an account that moved at a
   local midnight gets its tasks at 00:00, one that moved at T0 at 09:00.
+* find-decision-maker (P6, rules/30-alerts.conf; reviewed after the
+  calendar work): C-1403 (only an accountant), C-1405 (no contacts) from
+  T0 and C-1018 (accountant and salesman) from its first overdue day, each
+  again every 30 days while something is overdue; C-1402's president
+  (email only) is a decision-maker: no review.  No money arrives after
+  T0, so no credit_hold is released.  check_working_time() checks every
+  window of the run against the default calendar.
 * C-1101 (first miss: six invoices settled within due + grace_days 2, the
   one due 03-04 unpaid): reminder at T0 (days_to_due 2 <= 3, due-soon);
   03-05 00:00 negotiation (overdue, days_overdue 1), call #1 and the
@@ -79,7 +86,9 @@ domain.md; T0 = 2026-03-02T09:00+08:00, no money arrives after T0):
   no exemption), current: C-1015, C-1016, C-1501, C-1602, C-1604;
   negotiation: C-1603.
 """
+import datetime
 import json
+import re
 import os
 import select
 import shutil
@@ -102,19 +111,20 @@ C_STATUS = "dunnctl -c dunnd.conf status"
 C_ACCOUNTS = "dunnctl -c dunnd.conf accounts"
 C_ADVANCE = "dunnctl -c dunnd.conf clock advance 7d"
 C_TASKS = "dunnctl -c dunnd.conf tasks --open"
+C_WORKABLE = "dunnctl -c dunnd.conf tasks --open --workable --type call --at 2026-03-09T15:00:00+08:00"
 C_EXPLAIN = "dunnctl -c dunnd.conf explain C-1101"
-C_FEED_PAY = "dunnctl -c dunnd.conf feed --from 78"
+C_FEED_PAY = "dunnctl -c dunnd.conf feed --from 80"
 C_CHECK = "dunnctl -c dunnd.conf check-rules"
 C_SIMULATE = "dunnctl -c dunnd.conf simulate --rules rules"
 C_RELOAD = "dunnctl -c dunnd.conf reload"
-C_FEED_RELOAD = "dunnctl -c dunnd.conf feed --from 82"
+C_FEED_RELOAD = "dunnctl -c dunnd.conf feed --from 84"
 C_AGING = "dunnctl -c dunnd.conf report aging"
-JQ_ONE = """dunnctl -c dunnd.conf --json feed | jq 'select(.task=="T-000021")'"""
+JQ_ONE = """dunnctl -c dunnd.conf --json feed | jq 'select(.task=="T-000023")'"""
 SED = ("sed -i 's/days_overdue = { min = 30; }; first_miss = false;/"
        "days_overdue = { min = 21; }; first_miss = false;/' rules/20-rules.conf")
 JQ = """dunnctl -c dunnd.conf --json feed | jq -c 'select(.kind=="task")'"""
 PAYMENT = """dunnctl -c dunnd.conf ingest - <<'EOF'
-{"type":"outcome","id":"demo-out-1","task":"T-000021","result":"reached","note":"delivery note was missing; resent, they pay today","at":"2026-03-09T09:00:00+08:00"}
+{"type":"outcome","id":"demo-out-1","task":"T-000023","result":"reached","note":"delivery note was missing; resent, they pay today","at":"2026-03-09T09:00:00+08:00"}
 {"type":"payment","id":"demo-pay-1","account":"C-1101","amount":12672000,"at":"2026-03-09T09:00:00+08:00"}
 EOF"""
 
@@ -243,6 +253,12 @@ class WalkthroughTest(unittest.TestCase):
         test_readme_outputs_are_real."""
         r = cls.d.sh(cmd)
         cls.transcript.append((cmd, r.stdout))
+        # DUNND_WALK_TRANSCRIPT=FILE: every command and what it printed,
+        # to bring the README up to date after a change of behaviour.
+        out = os.environ.get("DUNND_WALK_TRANSCRIPT")
+        if out:
+            with open(out, "a") as f:
+                f.write("$ %s\n%s\n" % (cmd, r.stdout))
         return r
 
     @classmethod
@@ -272,6 +288,9 @@ class WalkthroughTest(unittest.TestCase):
             follow.stdout.close()
             follow.stderr.close()
         cls.feed_human_7d = d.ok("feed")
+        if os.environ.get("DUNND_WALK_TRANSCRIPT"):
+            with open(os.environ["DUNND_WALK_TRANSCRIPT"], "a") as f:
+                f.write("$ (terminal 3: feed --follow)\n%s\n" % cls.feed_human_7d)
         cls.stages_7d = d.stages()
         cls.feed_7d = d.json("feed")
         cls.jq = None
@@ -281,6 +300,9 @@ class WalkthroughTest(unittest.TestCase):
             cls.runcmd(JQ_ONE)
         # 4. tasks --open; 5. explain, the payment
         cls.runcmd(C_TASKS)
+        cls.workable = cls.runcmd(C_WORKABLE)
+        cls.workable_json = d.json("tasks", "--open", "--workable", "--type", "call",
+                                   "--at", "2026-03-09T15:00:00+08:00")
         cls.open_tasks = d.json("tasks", "--open")
         cls.runcmd(C_EXPLAIN)
         cls.explain = d.json("explain", "C-1101")[0]
@@ -352,7 +374,7 @@ class WalkthroughTest(unittest.TestCase):
     def test_readme_shows_every_command(self):
         cmds = [c for c, _ in readme_walkthrough() if c is not FOLLOWED]
         for cmd in (SED, JQ + " | wc -l", JQ_ONE, PAYMENT, C_INGEST, C_STATUS, C_ACCOUNTS, C_ADVANCE,
-                    C_TASKS, C_EXPLAIN, C_FEED_PAY, C_CHECK, C_SIMULATE, C_RELOAD, C_FEED_RELOAD,
+                    C_TASKS, C_WORKABLE, C_EXPLAIN, C_FEED_PAY, C_CHECK, C_SIMULATE, C_RELOAD, C_FEED_RELOAD,
                     C_AGING, "dunnctl -c dunnd.conf feed --follow",
                     "dunnd -c dunnd.conf -f --test-clock=" + T0):
             self.assertTrue(any(cmd == c or cmd in c.splitlines() for c in cmds),
@@ -401,7 +423,7 @@ class WalkthroughTest(unittest.TestCase):
         self.assertEqual(len(reviews), 1, reviews)
         t = reviews[0]
         self.assertEqual((t["task"], t["source"], t["stage"], t["created"], t["days_overdue"]),
-                         ("T-000021", "alert:check-dispute-first", "negotiation",
+                         ("T-000023", "alert:check-dispute-first", "negotiation",
                           "2026-03-05T00:00:00+08:00", 1))
         # P6: a medium company's general manager, though listed last.
         self.assertEqual(t["contact"]["role"], "general_manager")
@@ -416,7 +438,21 @@ class WalkthroughTest(unittest.TestCase):
         self.assertEqual(keys, sorted(keys))
         first = self.open_tasks[0]
         self.assertEqual((first["task"], first["account"], first["type"]),
-                         ("T-000017", "C-1601", "legal_referral"))
+                         ("T-000019", "C-1601", "legal_referral"))
+
+    def test_workable_calls(self):
+        # The collector's queue on Monday 03-09 at 15:00: open calls whose
+        # window has begun, by priority, then not_before; none lies ahead.
+        self.assertEqual(self.workable.returncode, 0, self.workable.stderr)
+        w = self.workable_json
+        self.assertTrue(w)
+        self.assertTrue(all(t["type"] == "call" and t["status"] == "open" for t in w))
+        self.assertTrue(all(t["not_before"] <= "2026-03-09T15:00:00+08:00" for t in w))
+        keys = [(-t["priority"], t["not_before"]) for t in w]
+        self.assertEqual(keys, sorted(keys))
+        opened = [t for t in self.open_tasks if t["type"] == "call"]
+        later = [t for t in opened if t["not_before"] > "2026-03-09T15:00:00+08:00"]
+        self.assertEqual(len(w) + len(later), len(opened))
 
     def test_explain_first_miss(self):
         e = self.explain
@@ -437,12 +473,12 @@ class WalkthroughTest(unittest.TestCase):
         self.assertEqual(self.payment.returncode, 0, self.payment.stdout + self.payment.stderr)
         self.assertEqual(self.payment.stdout.strip(), "2 ok, 0 duplicate, 0 error, 0 rolled_back")
         self.assertEqual([(r["kind"], r.get("rule"), r.get("to"), r.get("task")) for r in self.feed_pay],
-                         [("done", None, None, "T-000021"),
+                         [("done", None, None, "T-000023"),
                           ("transition", "settled", "current", None),
-                          ("cancel", None, None, "T-000020"), ("cancel", None, None, "T-000038")])
+                          ("cancel", None, None, "T-000022"), ("cancel", None, None, "T-000040")])
         # The outcome closed the review; the stage tasks were cancelled.
-        self.assertEqual(self.tasks_after_pay["T-000021"]["status"], "done")
-        self.assertEqual(self.tasks_after_pay["T-000020"]["status"], "cancelled")
+        self.assertEqual(self.tasks_after_pay["T-000023"]["status"], "done")
+        self.assertEqual(self.tasks_after_pay["T-000022"]["status"], "cancelled")
 
     # --- the rule edit -----------------------------------------------------------
 
@@ -583,11 +619,30 @@ def golden_run(tmp, step):
             if day % EVERY == 0:
                 for a, s in d.stages().items():
                     stages[a].append(s)
-        tasks = [[t["account"], t["type"], t["source"], t["created"]] for t in d.json("tasks")]
+        records = d.json("tasks")
+        tasks = [[t["account"], t["type"], t["source"], t["created"]] for t in records]
         now = d.json("status")[0]["now"]
     finally:
         d.kill()
-    return {"start": T0, "now": now, "snapshots_every_days": EVERY, "stages": stages, "tasks": tasks}
+    return {"start": T0, "now": now, "snapshots_every_days": EVERY, "stages": stages, "tasks": tasks,
+            "records": records}
+
+
+def rule_dates(key):
+    """The dates of every `key = [...]` list in the shipped rule files."""
+    dates = set()
+    for name in sorted(os.listdir(os.path.join(ROOT, "rules"))):
+        if not name.endswith(".conf"):
+            continue
+        with open(os.path.join(ROOT, "rules", name)) as f:
+            text = "\n".join(l.split("#")[0] for l in f)
+        for m in re.finditer(r"\b%s\s*=\s*\[([^]]*)\]" % key, text):
+            dates.update(re.findall(r"\d{4}-\d\d-\d\d", m.group(1)))
+    return dates
+
+
+# The default calendar (rules/05-calendar.conf): office hours, local.
+OFFICE = [((9, 0), (12, 0)), ((13, 30), (18, 0))]
 
 
 def dump_golden(doc):
@@ -640,6 +695,32 @@ class GoldenTest(unittest.TestCase):
         self.assertFalse([t for t in doc["tasks"] if t[0] == "C-1602"])
         self.assertIn(["C-1101", "review", "alert:check-dispute-first", "2026-03-05T00:00:00+08:00"],
                       doc["tasks"])
+        self.check_working_time(doc["records"])
+
+    def check_working_time(self, records):
+        """Issue #20's promise over 120 days of the example: no part of a
+        task's window outside office hours, at lunch, on a weekend or a
+        holiday (make-up working days count as working days); every call
+        and visit names a contact role or whom to ask for (P6, P7)."""
+        holidays, extra = rule_dates("holidays"), rule_dates("extra_workdays")
+        self.assertIn("2026-04-06", holidays)  # the files were read
+        for t in records:
+            self.assertNotEqual(t["window_rank"], "none", t)
+            self.assertEqual(t["not_before"], t["windows"][0][0], t)
+            self.assertEqual(t["not_after"], t["windows"][-1][1], t)
+            self.assertGreaterEqual(t["not_before"][:16], t["created"][:16], t)
+            for a, b in t["windows"]:
+                fa, fb = datetime.datetime.fromisoformat(a), datetime.datetime.fromisoformat(b)
+                day = fa.date().isoformat()
+                self.assertEqual(fb.date().isoformat(), day, t)
+                self.assertTrue(day in extra or (fa.weekday() < 5 and day not in holidays),
+                                "%s on a day off: %r" % (day, t))
+                self.assertTrue(any((fa.hour, fa.minute) >= lo and (fb.hour, fb.minute) <= hi
+                                    for lo, hi in OFFICE),
+                                "outside office hours: %r" % t)
+            if t["type"] in ("call", "visit"):
+                c = t["contact"]
+                self.assertTrue((c is not None and c.get("role")) or t.get("ask_for"), t)
 
     def test_120_days_in_jumps(self):
         # The same moments processed by 10-day clock jumps give the same run.

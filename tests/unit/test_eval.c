@@ -125,9 +125,14 @@ test_chained_hops(void **state)
 	/* §5: no script: no script and checklist members. */
 	assert_null(json_object_get(r, "script"));
 	assert_null(json_object_get(r, "checklist"));
-	/* §5 contact: medium prefers general_manager, cfo, ... */
+	/*
+	 * §5 contact: medium prefers general_manager, cfo, ...; a call
+	 * needs a phone, so the accountant (Li) is called and the cfo,
+	 * whom only an email reaches, is asked for (P6).
+	 */
 	assert_string_equal(
-	    fx_str(json_object_get(r, "contact"), "name"), "Wang");
+	    fx_str(json_object_get(r, "contact"), "name"), "Li");
+	assert_string_equal(fx_str(r, "ask_for"), "cfo");
 	assert_string_equal(
 	    fx_str(r, "not_before"), "2026-11-12T09:00:00+08:00");
 	assert_string_equal(
