@@ -1552,15 +1552,16 @@ feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 /*
  * feed --consumer NAME without --from reads from NAME's cursor, or from
  * the start when NAME never acked (a typo would replay the whole feed):
- * a first request, for no record, tells which.
+ * a first request, for no record, tells which.  -1 when the daemon is
+ * unreachable (reported).
  */
-static void
+static int
 warn_unknown_consumer(struct ctl *ctl, const char *name)
 {
 	json_t *req, *fin;
 
 	if (connect_daemon(ctl) == -1)
-		return; /* the real request reports it */
+		return -1;
 	req = json_pack("{s:s,s:s,s:I}", "cmd", "feed", "consumer", name,
 	    "from", (json_int_t)9007199254740991LL);
 	if (send_request(ctl, req) == 0 &&
@@ -1575,6 +1576,7 @@ warn_unknown_consumer(struct ctl *ctl, const char *name)
 	ctl->fd = -1;
 	buf_clear(&ctl->in);
 	ctl->in_used = ctl->in_scanned = 0;
+	return 0;
 }
 
 static int
@@ -1601,8 +1603,11 @@ cmd_feed(struct ctl *ctl)
 	}
 	if (opts[2].value != NULL) {
 		set_string(req, "consumer", opts[2].value);
-		if (opts[0].value == NULL)
-			warn_unknown_consumer(ctl, opts[2].value);
+		if (opts[0].value == NULL &&
+		    warn_unknown_consumer(ctl, opts[2].value) == -1) {
+			json_decref(req);
+			return EXIT_UNREACHABLE;
+		}
 	}
 	return exchange(ctl, request_line(req), &v);
 }
@@ -2672,6 +2677,7 @@ main(int argc, char *argv[])
 			usage_exit(0);
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("dunnctl %s\n", DUNND_VERSION);
+			free(ctl.argv);
 			return 0;
 		}
 		else

@@ -1,7 +1,7 @@
 /*
  * dunnd-push — main(): options, --check, the configuration, push_run().
  *
- * dunnd-push -c FILE [-f] [--check]
+ * dunnd-push -c FILE [-f] [-d] [--check | --status]
  *
  * Delivers dunnd's feed to one HTTP(S) endpoint as a named consumer;
  * one process per endpoint (systemd: dunnd-push@NAME).
@@ -21,7 +21,7 @@
 static void __attribute__((noreturn)) usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-	    "usage: dunnd-push -c FILE [-f] [-d] [--check]\n");
+	    "usage: dunnd-push -c FILE [-f] [-d] [--check | --status]\n");
 	exit(rc);
 }
 
@@ -30,12 +30,13 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "check", no_argument, NULL, 'C' },
+		{ "status", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	bool foreground = false, check = false, debug = false;
+	bool foreground = false, check = false, debug = false, status = false;
 	struct pushconf *c = NULL;
 	struct diags ds;
 	char line[DIAG_MSG_MAX + 300];
@@ -56,6 +57,9 @@ main(int argc, char *argv[])
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'S':
+			status = true;
 			break;
 		case 'V':
 			printf("dunnd-push %s\n", DUNND_VERSION);
@@ -78,6 +82,10 @@ main(int argc, char *argv[])
 	}
 	if (c == NULL || check) {
 		rc = c == NULL ? 1 : 0;
+		goto out;
+	}
+	if (status) {
+		rc = push_status(c);
 		goto out;
 	}
 	if (!foreground && daemon(0, 0) == -1) {

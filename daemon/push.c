@@ -85,6 +85,7 @@ struct push {
 	struct pushhttp *http;
 	struct dconn feed, ctl;
 	bool up; /* status answered: batches may go */
+	int64_t up_ms; /* when (monotonic ms) */
 	bool feed_paused;
 	int failures; /* connection attempts failed in a row */
 	char last_why[256];
@@ -232,9 +233,9 @@ maybe_resume_feed(struct push *p)
 	}
 }
 
+/* Connects c to dunnd's socket (blocking): 0, or -1 with why. */
 static int
-dconn_open(struct push *p, struct dconn *c, bool is_feed, char *why,
-    size_t whylen)
+dconn_open_fd(struct push *p, struct dconn *c, char *why, size_t whylen)
 {
 	struct sockaddr_un sun;
 	const char *path = p->conf->socket;
@@ -243,23 +244,40 @@ dconn_open(struct push *p, struct dconn *c, bool is_feed, char *why,
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(why, whylen, "socket path too long: %s", path);
+		snprintf(why, whylen, "push: socket path too long: %s", path);
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
-		snprintf(why, whylen, "push: dunnd unreachable at %s: %s", path,
-		    strerror(errno));
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		snprintf(why, whylen, "push: dunnd unreachable at %s: %s",
+		    path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	c->p = p;
 	c->fd = fd;
+	return 0;
+}
+
+static int
+dconn_open(struct push *p, struct dconn *c, bool is_feed, char *why,
+    size_t whylen)
+{
+	int fd;
+
+	if (dconn_open_fd(p, c, why, whylen) == -1)
+		return -1;
+	fd = c->fd;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
+		snprintf(why, whylen, "push: fcntl: %s", strerror(errno));
+		close(fd);
+		c->fd = -1;
+		return -1;
+	}
 	c->is_feed = is_feed;
-	lines_init(&c->lr, is_feed ? FEED_LINE_MAX : FEED_LINE_MAX);
+	lines_init(&c->lr, FEED_LINE_MAX);
 	ev_io_init(&c->rd, rd_cb, fd, EV_READ);
 	ev_io_init(&c->wr, wr_cb, fd, EV_WRITE);
 	c->rd.data = c->wr.data = c;
@@ -366,6 +384,13 @@ lost_why(struct push *p, bool err, const char *why)
 	pushq_clear(&p->q);
 	while (p->rhead < p->rtail)
 		ctl_pop(p);
+	/*
+	 * Back off from a dunnd that accepts us and then refuses (an ack
+	 * without the consumers role): only a connection that lasted or
+	 * acknowledged something starts the wait again from the shortest.
+	 */
+	if (p->up && clock_mono_ms() - p->up_ms >= 10000)
+		p->failures = 0;
 	p->up = false;
 	p->feed_paused = false;
 	p->failures++;
@@ -475,7 +500,7 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 	switch (r->kind) {
 	case CTL_STATUS:
 		p->up = true;
-		p->failures = 0;
+		p->up_ms = clock_mono_ms();
 		if (p->last_why[0] != '\0' || !p->have_feed_id)
 			log_info("push: reading the feed of %s as consumer %s%s",
 			    p->conf->socket, p->conf->consumer,
@@ -488,6 +513,7 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 	case CTL_ACK:
 		log_debug("push: cursor of %s at %lld", p->conf->consumer,
 		    (long long)r->seq);
+		p->failures = 0;
 		ctl_pop(p);
 		return;
 	case CTL_TASKS:
@@ -507,6 +533,7 @@ handle_feed_line(struct push *p, const char *s, size_t len)
 	const char *task = NULL, *account = NULL, *err;
 	struct ctl_req *r;
 	char why[256];
+	bool stopping;
 	json_t *o;
 	int rc;
 
@@ -519,10 +546,10 @@ handle_feed_line(struct push *p, const char *s, size_t len)
 			err = json_string_value(json_object_get(o, "error"));
 			snprintf(why, sizeof(why), "push: dunnd ended the feed: %s",
 			    err != NULL ? err : "(no reason)");
+			/* dunnd stopping is no error; a refusal is. */
+			stopping = err != NULL && strcmp(err, "shutting down") == 0;
 			json_decref(o);
-			lost_why(p,
-			    err != NULL && strcmp(err, "shutting down") != 0,
-			    why);
+			lost_why(p, !stopping, why);
 			return;
 		}
 		json_decref(o);
@@ -847,4 +874,120 @@ fail:
 	free(p->rbuf);
 	free(p);
 	return -1;
+}
+
+/* --- --status ------------------------------------------------------ */
+
+/*
+ * Reads one reply line of at most 1 MiB into b (blocking); the line,
+ * NUL-ended, or NULL when the connection ended first.
+ */
+static const char *
+read_line(int fd, struct buf *b, size_t *used)
+{
+	char *nl;
+	ssize_t n;
+
+	buf_consume(b, *used);
+	*used = 0;
+	for (;;) {
+		nl = buf_size(b) > 0 ? memchr(buf_data(b), '\n', buf_size(b))
+		                     : NULL;
+		if (nl != NULL) {
+			*nl = '\0';
+			*used = (size_t)(nl - buf_data(b)) + 1;
+			return buf_data(b);
+		}
+		if (buf_size(b) > LINES_MAX)
+			return NULL;
+		n = recv(fd, buf_reserve(b, 65536), 65536, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		b->len += (size_t)n;
+	}
+}
+
+int
+push_status(const struct pushconf *c)
+{
+	struct push p;
+	struct buf b;
+	size_t used = 0;
+	const char *line, *id = NULL, *err;
+	char why[512], *req;
+	json_t *o, *st = NULL;
+	int64_t head = -1, cursor = -1;
+	int rc = 3;
+
+	memset(&p, 0, sizeof(p));
+	p.conf = c;
+	buf_init(&b);
+	if (dconn_open_fd(&p, &p.ctl, why, sizeof(why)) == -1) {
+		fprintf(stderr, "dunnd-push: %s\n", why + strlen("push: "));
+		buf_fini(&b);
+		return 3;
+	}
+	req = NULL;
+	if (asprintf(&req,
+	        "{\"v\":1,\"cmd\":\"status\"}\n{\"v\":1,\"cmd\":\"feed\",\"consumer\":\"%s\"}\n",
+	        c->consumer) == -1 ||
+	    send(p.ctl.fd, req, strlen(req), MSG_NOSIGNAL) == -1)
+		goto out;
+	/* status: one record, then the final one. */
+	while ((line = read_line(p.ctl.fd, &b, &used)) != NULL) {
+		if ((o = json_loads(line, 0, NULL)) == NULL)
+			goto out;
+		if (json_object_get(o, "ok") == NULL) {
+			json_decref(st);
+			st = o;
+			continue;
+		}
+		if (!json_is_true(json_object_get(o, "ok"))) {
+			err = json_string_value(json_object_get(o, "error"));
+			fprintf(stderr, "dunnd-push: dunnd refused status: %s\n",
+			    err != NULL ? err : "(no reason)");
+			json_decref(o);
+			rc = 1;
+			goto out;
+		}
+		json_decref(o);
+		break;
+	}
+	if (st == NULL)
+		goto out;
+	head = json_integer_value(json_object_get(st, "feed_head"));
+	id = json_string_value(json_object_get(st, "feed_id"));
+	/* feed from the cursor: the first record is cursor + 1 (gapless). */
+	if ((line = read_line(p.ctl.fd, &b, &used)) == NULL ||
+	    (o = json_loads(line, 0, NULL)) == NULL)
+		goto out;
+	if (json_object_get(o, "ok") == NULL)
+		cursor = json_integer_value(json_object_get(o, "seq")) - 1;
+	else if (json_is_true(json_object_get(o, "ok")))
+		cursor = head;
+	else {
+		err = json_string_value(json_object_get(o, "error"));
+		fprintf(stderr, "dunnd-push: dunnd refused feed: %s\n",
+		    err != NULL ? err : "(no reason)");
+		json_decref(o);
+		rc = 1;
+		goto out;
+	}
+	json_decref(o);
+	printf("consumer %s: cursor %lld, feed head %lld, lag %lld%s%s\n",
+	    c->consumer, (long long)cursor, (long long)head,
+	    (long long)(head - cursor), id != NULL ? ", feed_id " : "",
+	    id != NULL ? id : "");
+	rc = 0;
+out:
+	if (rc == 3)
+		fprintf(stderr, "dunnd-push: dunnd at %s did not answer\n",
+		    c->socket);
+	json_decref(st);
+	free(req);
+	close(p.ctl.fd);
+	buf_fini(&b);
+	return rc;
 }

@@ -2316,7 +2316,7 @@ load(struct loader *ld)
 {
 	struct ruleset *rs = ld->rs;
 	struct hash128 h;
-	uint8_t digest[16], lenbuf[8];
+	uint8_t digest[HASH_LEN], lenbuf[8];
 	size_t i, k, n0;
 	bool all_parsed = true, syntax = false;
 	uint64_t n;

@@ -37,6 +37,7 @@
 
 #include <sqlite3.h>
 
+#include "hash.h"
 #include "log.h"
 #include "util.h"
 
@@ -402,12 +403,35 @@ static const char schema_v4[] =
     " applied INTEGER NOT NULL, PRIMARY KEY(currency, eff, due))"
     " WITHOUT ROWID;\n";
 
+/*
+ * Version 5: event digests are BLAKE2b-128 (hash.h) instead of
+ * MurmurHash3.  A digest is of the event's canonical form, which is what
+ * events.body holds, so each is recomputed from it.
+ */
+static const char schema_v5[] =
+    "UPDATE events SET digest = dunnd_digest(body);\n"
+    /*
+     * rules_version was MurmurHash3 too: marked as such, it differs from
+     * any new version, so the first start reloads (the same rules: no
+     * account moves) and says why in its log line.
+     */
+    "UPDATE meta SET value = 'murmur3:' || value"
+    " WHERE key = 'rules_version';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
-static const char *const migrations[] = {
-	schema_v1,
-	schema_v2,
-	schema_v3,
-	schema_v4,
+static const struct migration {
+	const char *sql;
+	const char *note;  /* logged on a database that had data before */
+	const char *count; /* the rows the note is about (one integer) */
+} migrations[] = {
+	{ schema_v1, NULL, NULL },
+	{ schema_v2, NULL, NULL },
+	{ schema_v3, NULL, NULL },
+	{ schema_v4, NULL, NULL },
+	{ schema_v5,
+	    "event idempotency digests recomputed as BLAKE2b-128 of each "
+	    "stored event's canonical form",
+	    "SELECT count(*) FROM events" },
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -540,10 +564,31 @@ check_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * After SQLITE_NOMEM, SQLITE_FULL or an I/O error SQLite may have rolled
+ * the whole transaction back by itself.  A statement run then would run
+ * in autocommit mode, committed on its own, outside the transaction the
+ * caller believes it is in: refuse it until the caller ends the
+ * transaction (store_commit fails, store_rollback ends it).
+ */
+static bool
+txn_lost(struct store *s)
+{
+	if (!s->in_txn || !sqlite3_get_autocommit(s->db))
+		return false;
+	log_warnx("store: the transaction was rolled back after an error"
+	          " (%s); statement refused",
+	    s->lasterr[0] ? s->lasterr : "?");
+	return true;
+}
+
 static int
 exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
+
+	if (strcmp(sql, "ROLLBACK") != 0 && txn_lost(s))
+		return -1;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(s->lasterr, sizeof(s->lasterr), "%s", msg ? msg : "?");
@@ -598,23 +643,42 @@ read_version(struct store *s, int *version, char *err, size_t errlen)
 	return 0;
 }
 
+/* dunnd_digest(body): hash.h's digest of a text, for migrations. */
+static void
+sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t d[HASH_LEN];
+
+	(void)argc;
+	hash_bytes(sqlite3_value_text(argv[0]),
+	    (size_t)sqlite3_value_bytes(argv[0]), d);
+	sqlite3_result_blob(ctx, d, HASH_LEN, SQLITE_TRANSIENT);
+}
+
 static int
 migrate(struct store *s, int version, char *err, size_t errlen)
 {
+	const struct migration *m;
+	bool had_data = version > 0;
 	char sql[64];
+	int rows;
 
 	for (; version < STORE_SCHEMA_VERSION; version++) {
+		m = &migrations[version];
 		snprintf(
 		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
 		if (exec(s, "BEGIN IMMEDIATE") == -1)
 			goto fail;
-		if (exec(s, migrations[version]) == -1 || exec(s, sql) == -1) {
+		if (exec(s, m->sql) == -1 || exec(s, sql) == -1) {
 			exec(s, "ROLLBACK");
 			goto fail;
 		}
 		if (exec(s, "COMMIT") == -1)
 			goto fail;
 		log_info("store: schema migrated to version %d", version + 1);
+		if (had_data && m->note != NULL &&
+		    pragma_int(s, m->count, &rows) == 0)
+			log_info("store: %s (%d rows)", m->note, rows);
 	}
 	return 0;
 fail:
@@ -822,6 +886,12 @@ store_open(const char *path, struct store **out, char *err, size_t errlen)
 		errf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
+	if (sqlite3_create_function(s->db, "dunnd_digest", 1,
+	        SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_digest, NULL,
+	        NULL) != SQLITE_OK) {
+		errf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
 	if (migrate(s, version, err, errlen) == -1)
 		goto fail;
 	if (make_feed_id(s, version == 0, err, errlen) == -1)
@@ -898,6 +968,10 @@ store_commit(struct store *s)
 {
 	if (!s->in_txn)
 		return 0;
+	if (txn_lost(s)) {
+		s->in_txn = false; /* nothing of it is left to commit */
+		return -1;
+	}
 	if (exec(s, "COMMIT") == -1) {
 		/* invariant (2): a failed COMMIT is a rolled-back batch */
 		if (!sqlite3_get_autocommit(s->db))
@@ -958,7 +1032,11 @@ store_in_txn(struct store *s)
 static int
 step_row(struct store *s, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	if (txn_lost(s))
+		return -1;
+	rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -1020,8 +1098,9 @@ qstmt(struct store *s, enum store_q q)
 	if (s->q[q] == NULL &&
 	    sqlite3_prepare_v3(s->db, q_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
 	        &s->q[q], NULL) != SQLITE_OK) {
-		log_warnx(
-		    "store: prepare: %s: %s", q_sql[q], sqlite3_errmsg(s->db));
+		snprintf(s->lasterr, sizeof(s->lasterr), "%s",
+		    sqlite3_errmsg(s->db));
+		log_warnx("store: prepare: %s: %s", q_sql[q], s->lasterr);
 		return NULL;
 	}
 	return s->q[q];

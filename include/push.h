@@ -15,4 +15,11 @@ struct pushconf;
  */
 int push_run(const struct pushconf *c);
 
+/*
+ * dunnd-push --status: prints the consumer's cursor, the feed head and
+ * the lag (head - cursor) as dunnd has them.  Returns the exit code: 0,
+ * 1 when dunnd refused, 3 when it did not answer (as dunnctl).
+ */
+int push_status(const struct pushconf *c);
+
 #endif

@@ -132,6 +132,13 @@ class CutReply(DaemonTest):
                 self.assertEqual(r.stdout, whole)
             os.unlink(path)
 
+    def test_unreachable_with_a_consumer_says_so_once(self):
+        r = subprocess.run([DUNNCTL, "-s", os.path.join(self.tmp, "none.sock"), "feed",
+                            "--consumer", "crm"], capture_output=True, text=True,
+                           timeout=DEADLINE)
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(r.stderr.count("cannot reach dunnd"), 1, r.stderr)
+
     def test_no_final_record_exits_3(self):
         path = self.serve(b'{"seq":1,"kind":"cancel"}\n')
         r = subprocess.run([DUNNCTL, "-s", path, "--json", "feed"], capture_output=True,

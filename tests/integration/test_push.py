@@ -165,7 +165,11 @@ class PushTest(lib.DaemonTest):
                 p.kill()
                 p.wait()
         self.hook.stop()
+        # Under ASan/UBSan (make asan) a report fails the test.
+        log = self.push_log()
         super().tearDown()
+        self.assertNotIn("Sanitizer", log)
+        self.assertNotIn("runtime error", log)
 
     # --- helpers ---------------------------------------------------------
 
@@ -295,10 +299,19 @@ class PushTest(lib.DaemonTest):
 
     # --- scenarios -------------------------------------------------------
 
+    def status(self, conf):
+        return subprocess.run([PUSH, "--status", "-c", conf], capture_output=True, text=True,
+                              timeout=20)
+
     def test_delivery_in_order_signed_and_acknowledged(self):
         d = self.start_dunnd(20)
         self.hook.start()
-        p = self.spawn_push(self.write_conf(d))
+        conf = self.write_conf(d)
+        r = self.status(conf)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(r.stdout, "consumer crm: cursor 0, feed head 40, lag 40, feed_id %s\n"
+                         % d.status()["feed_id"])
+        p = self.spawn_push(conf)
         want = list(range(1, 41))
         self.wait_delivered(d, want)
         reqs = self.check(d, want)
@@ -311,6 +324,8 @@ class PushTest(lib.DaemonTest):
         want = list(range(1, 47))
         self.wait_delivered(d, want)
         self.check(d, want)
+        self.assertTrue(self.status(conf).stdout.startswith(
+            "consumer crm: cursor 46, feed head 46, lag 0, feed_id "))
         self.assertEqual(self.stop_push(p), 0)
         self.assertNotIn(SECRET.decode("latin-1")[:10], self.push_log())
 
@@ -425,7 +440,11 @@ class PushTest(lib.DaemonTest):
     def test_waits_for_dunnd_at_start(self):
         d = self.daemon()
         self.hook.start()
-        p = self.spawn_push(self.write_conf(d))
+        conf = self.write_conf(d)
+        r = self.status(conf)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("dunnd unreachable at " + d.sock, r.stderr)
+        p = self.spawn_push(conf)
         self.wait_until(lambda: "unreachable" in self.push_log(), "dunnd unreachable")
         d.start()
         r = d.ingest(overdue_accounts(0, 4))
@@ -565,6 +584,40 @@ class PushTest(lib.DaemonTest):
         lines = [l for l in printed().splitlines() if l.startswith("new ")]
         self.assertEqual([l.split()[2] for l in lines], ["T-000001", "T-000002", "T-000003"])
         self.assertIn("new call T-000001 for C-0000 (priority", lines[0])
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root and setpriv to run dunnd-push as another user")
+    def test_consumers_role_may_ack_readers_may_not(self):
+        """dunnd-push as `nobody`: in dunnd's `consumers` it delivers and
+        acknowledges; in `readers` only, its ack is refused (logged at
+        error level) and the cursor never moves."""
+        for role, ok in (("consumers", True), ("readers", False)):
+            sub = os.path.join(self.tmp, role)
+            d = self.daemon(role, conf_extra='socket_group = "nogroup";\n%s = [ "nobody" ];\n' % role)
+            os.chmod(self.tmp, 0o755)
+            os.chmod(sub, 0o755)
+            d.start()
+            self.assertEqual(d.ingest(overdue_accounts(0, 2)).rc, 0)
+            if not self.hook.httpd:
+                self.hook.start()
+            conf = self.write_conf(d, name=role)
+            os.chmod(conf, 0o644)
+            os.chmod(os.path.join(self.tmp, role + ".secret"), 0o644)
+            log = open(os.path.join(self.tmp, "push.log"), "ab")
+            p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  PUSH, "-f", "-d", "-c", conf], stdout=log, stderr=log)
+            log.close()
+            self.pushes.append(p)
+            if ok:
+                self.wait_until(lambda: self.unacked(d, role) == [], "the cursor at the head")
+            else:
+                self.wait_until(lambda: "dunnd refused the ack: permission denied" in self.push_log(),
+                                "the refused ack")
+                self.assertEqual(self.unacked(d, role), [1, 2, 3, 4])
+                # It backs off (0.1, 0.2, 0.4, ... s), never hammering the endpoint.
+                time.sleep(2)
+                self.assertLessEqual(len(self.hook.snapshot()), 8)
+            self.assertEqual(self.stop_push(p), 0)
 
     def test_config_errors(self):
         d = self.daemon()
