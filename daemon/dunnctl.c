@@ -2024,7 +2024,8 @@ fixture_explain(json_t *rec, void *arg)
 static int
 cmd_test_rules(struct ctl *ctl)
 {
-	struct opt opts[] = { { "--rules", "DIR", NULL }, { NULL, NULL, NULL } };
+	struct opt opts[] = { { "--rules", "DIR", NULL },
+		{ NULL, NULL, NULL } };
 	const char **paths = xcalloc((size_t)ctl->argc, sizeof(*paths));
 	struct fixture_opts o = { ctl->json, stdout, stderr, NULL,
 		fixture_explain, ctl };

@@ -53,7 +53,13 @@ enum fl_kind {
 	FL_BAD, /* none of the above */
 };
 
-enum fx_what { W_STAGE, W_FACTS, W_TASK, W_NO_TASK, W_COUNT };
+enum fx_what {
+	W_STAGE,
+	W_FACTS,
+	W_TASK,
+	W_NO_TASK,
+	W_COUNT
+};
 
 static const char *const what_names[W_COUNT] = { "stage", "facts", "task",
 	"no_task" };
@@ -61,13 +67,13 @@ static const char *const what_names[W_COUNT] = { "stage", "facts", "task",
 /* One physical line of a fixture. */
 struct fline {
 	enum fl_kind kind;
-	bool bad;     /* malformed (reported) */
-	int no;       /* 1-based physical line number */
+	bool bad;      /* malformed (reported) */
+	int no;        /* 1-based physical line number */
 	const char *s; /* into the fixture's data, without line end */
 	size_t len;
-	int64_t t;       /* start, at */
-	json_t *root;    /* the parsed line (not for events) */
-	json_t *expect;  /* expect: the "expect" object (borrowed) */
+	int64_t t;      /* start, at */
+	json_t *root;   /* the parsed line (not for events) */
+	json_t *expect; /* expect: the "expect" object (borrowed) */
 	const char *account;
 	enum fx_what what;
 	json_t *want; /* the value of the expectation (borrowed) */
@@ -236,9 +242,8 @@ say(const struct run *r, const char *fmt, ...)
 }
 
 /* A malformed line: "FIXTURE:LINE: why". */
-static void __attribute__((format(printf, 4, 5)))
-bad_line(struct run *r, struct fixture *fx, struct fline *l, const char *fmt,
-    ...)
+static void __attribute__((format(printf, 4, 5))) bad_line(
+    struct run *r, struct fixture *fx, struct fline *l, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -431,7 +436,9 @@ check_value(const struct ruleset *rs, enum vt vt, json_t *v, struct buf *why)
 		json_array_foreach(v, i, p)
 		{
 			if (!json_is_array(p) || json_array_size(p) != 2) {
-				buf_printf(why, "window %zu is not a [from, to] pair", i + 1);
+				buf_printf(why,
+				    "window %zu is not a [from, to] pair",
+				    i + 1);
 				return false;
 			}
 			json_array_foreach(p, j, m)
@@ -464,7 +471,8 @@ check_value(const struct ruleset *rs, enum vt vt, json_t *v, struct buf *why)
 				struct buf inner;
 
 				buf_init(&inner);
-				buf_append(&inner, buf_data(why), buf_size(why));
+				buf_append(
+				    &inner, buf_data(why), buf_size(why));
 				buf_clear(why);
 				buf_printf(why, "%s: %.*s", k,
 				    (int)buf_size(&inner), buf_data(&inner));
@@ -528,13 +536,15 @@ check_value(const struct ruleset *rs, enum vt vt, json_t *v, struct buf *why)
 		break;
 	case VT_STAGE:
 		if (rs != NULL && rules_stage_lookup(rs, s, &i) != 1) {
-			buf_printf(why, "\"%s\" names no stage of the rule set", s);
+			buf_printf(
+			    why, "\"%s\" names no stage of the rule set", s);
 			return false;
 		}
 		return true;
 	case VT_SCRIPT:
 		if (rs != NULL && script_find(rs, s) < 0) {
-			buf_printf(why, "\"%s\" names no script of the rule set", s);
+			buf_printf(
+			    why, "\"%s\" names no script of the rule set", s);
 			return false;
 		}
 		return true;
@@ -749,7 +759,8 @@ check_expect(struct run *r, struct fixture *fx, struct fline *l)
 
 	buf_init(&why);
 	if (!json_is_object(ex)) {
-		bad_line(r, fx, l, "expect: expected an object {\"account\":A, X}");
+		bad_line(
+		    r, fx, l, "expect: expected an object {\"account\":A, X}");
 		goto out;
 	}
 	json_object_foreach(ex, k, v)
@@ -782,7 +793,8 @@ check_expect(struct run *r, struct fixture *fx, struct fline *l)
 	switch (l->what) {
 	case W_STAGE:
 		if (!json_is_string(l->want)) {
-			bad_line(r, fx, l, "expect: stage: expected a stage name");
+			bad_line(
+			    r, fx, l, "expect: stage: expected a stage name");
 			break;
 		}
 		if (!check_value(rs, VT_STAGE, l->want, &why)) {
@@ -804,8 +816,8 @@ check_expect(struct run *r, struct fixture *fx, struct fline *l)
 				    "expect: facts: unknown fact \"%s\"", k);
 				break;
 			}
-			if (!check_value(rs, fact_vt((enum rules_fact)f), v,
-			        &why)) {
+			if (!check_value(
+			        rs, fact_vt((enum rules_fact)f), v, &why)) {
 				buf_append(&why, "", 1);
 				bad_line(r, fx, l, "expect: facts: %s: %s", k,
 				    buf_data(&why));
@@ -913,7 +925,8 @@ check_fixture(struct run *r, struct fixture *fx)
 			continue;
 		}
 		json_decref(o);
-		o = l->root = json_loadb(ln.s, ln.len, JSON_REJECT_DUPLICATES, &jerr);
+		o = l->root =
+		    json_loadb(ln.s, ln.len, JSON_REJECT_DUPLICATES, &jerr);
 		if (o == NULL) {
 			bad_line(r, fx, l, "bad JSON: %s", jerr.text);
 			first = false;
@@ -950,7 +963,8 @@ check_fixture(struct run *r, struct fixture *fx)
 			    clock_parse_ts(s, strlen(s), &l->t, &why) == -1) {
 				bad_line(r, fx, l,
 				    "start: %s%s%s is not an RFC 3339 timestamp with an offset%s%s",
-				    s ? "\"" : "", s ? s : "the value", s ? "\"" : "",
+				    s ? "\"" : "", s ? s : "the value",
+				    s ? "\"" : "",
 				    s && ts_why(why)[0] ? ": " : "",
 				    s ? ts_why(why) : "");
 				continue;
@@ -989,14 +1003,16 @@ check_fixture(struct run *r, struct fixture *fx)
 			l->kind = FL_AT;
 			s = json_string_value(json_object_get(o, "at"));
 			if (!members_are(o, at_keys)) {
-				bad_line(r, fx, l, "an at line is {\"at\":TIME} alone");
+				bad_line(r, fx, l,
+				    "an at line is {\"at\":TIME} alone");
 				continue;
 			}
 			if (s == NULL ||
 			    clock_parse_ts(s, strlen(s), &l->t, &why) == -1) {
 				bad_line(r, fx, l,
 				    "at: %s%s%s is not an RFC 3339 timestamp with an offset%s%s",
-				    s ? "\"" : "", s ? s : "the value", s ? "\"" : "",
+				    s ? "\"" : "", s ? s : "the value",
+				    s ? "\"" : "",
 				    s && ts_why(why)[0] ? ": " : "",
 				    s ? ts_why(why) : "");
 				continue;
@@ -1010,7 +1026,8 @@ check_fixture(struct run *r, struct fixture *fx)
 				    s, buf);
 				continue;
 			}
-			if (clock_ok && clock_local_date(l->t) > CLOCK_MAX_DAY) {
+			if (clock_ok &&
+			    clock_local_date(l->t) > CLOCK_MAX_DAY) {
 				bad_line(r, fx, l,
 				    "at: after 9999-12-31T23:59:59 in the zone");
 				continue;
@@ -1038,8 +1055,8 @@ check_fixture(struct run *r, struct fixture *fx)
 
 /* One expectation's object with --json. */
 static void
-emit_json(struct run *r, struct fixture *fx, struct fline *l, bool ok,
-    json_t *found)
+emit_json(
+    struct run *r, struct fixture *fx, struct fline *l, bool ok, json_t *found)
 {
 	json_t *o = json_pack("{s:s,s:i,s:b,s:O,s:O}", "fixture", fx->path,
 	    "line", l->no, "ok", ok, "expected",
@@ -1081,16 +1098,16 @@ tasks_since(struct engine *e, int64_t from)
 
 	do {
 		rows = 0;
-		for (rc = store_q(s, Q_FEED_FROM, "ii", from,
-		         (int64_t)FEED_PAGE);
+		for (rc = store_q(
+		         s, Q_FEED_FROM, "ii", from, (int64_t)FEED_PAGE);
 		     rc == 1; rc = store_next(s, Q_FEED_FROM)) {
 			rows++;
 			from = store_col_int(s, Q_FEED_FROM, 0);
 			rec = json_loads(
 			    store_col_text(s, Q_FEED_FROM, 1), 0, NULL);
 			if (json_is_string(json_object_get(rec, "kind")) &&
-			    strcmp(json_string_value(
-			               json_object_get(rec, "kind")),
+			    strcmp(
+			        json_string_value(json_object_get(rec, "kind")),
 			        "task") == 0)
 				json_array_append(arr, rec);
 			json_decref(rec);
@@ -1133,8 +1150,8 @@ print_task(struct run *r, json_t *rec, json_t *want)
  * account); since: the line of the previous group, 0 = the start.
  */
 static void
-expect_one(struct run *r, struct fixture *fx, struct fline *l,
-    struct engine *e, int64_t now, json_t *tasks, int since)
+expect_one(struct run *r, struct fixture *fx, struct fline *l, struct engine *e,
+    int64_t now, json_t *tasks, int since)
 {
 	struct acct *a = engine_get(e, l->account);
 	json_t *ex = NULL, *found = NULL, *facts, *rec, *mine = NULL;
@@ -1166,7 +1183,8 @@ expect_one(struct run *r, struct fixture *fx, struct fline *l,
 				json_object_set(
 				    found, k, g != NULL ? g : json_null());
 				ok = ok &&
-				    match(fact_vt((enum rules_fact)fact_find(k)),
+				    match(
+				        fact_vt((enum rules_fact)fact_find(k)),
 				        v, g);
 			}
 			break;
@@ -1220,7 +1238,8 @@ done:
 			say(r, "none\n");
 		else {
 			say(r, "only:\n");
-			json_array_foreach(found, i, rec) print_task(r, rec, l->want);
+			json_array_foreach(found, i, rec)
+			    print_task(r, rec, l->want);
 		}
 	} else {
 		say(r, "expected no task %s since %s, found %zu:\n", ws,
@@ -1314,8 +1333,8 @@ run_fixture(struct run *r, struct fixture *fx)
 		    store_errmsg(s));
 		goto broken;
 	}
-	if (engine_open(&e, s, r->rs, false, CONF_SWEEP_MIN_DEFAULT,
-	        fx->start) == -1) {
+	if (engine_open(
+	        &e, s, r->rs, false, CONF_SWEEP_MIN_DEFAULT, fx->start) == -1) {
 		say(r, "%s: cannot open the portfolio\n", fx->path);
 		goto broken;
 	}
@@ -1357,7 +1376,8 @@ run_fixture(struct run *r, struct fixture *fx)
 				report_refusal(r, fx, l->no, &b);
 				ingest_batch_fini(&b);
 				r->failing = true;
-				not_run(r, fx, last + 1, "the fixture stopped at the refused batch");
+				not_run(r, fx, last + 1,
+				    "the fixture stopped at the refused batch");
 				goto out;
 			}
 			ingest_batch_fini(&b);
@@ -1454,7 +1474,8 @@ fixture_run(const char *rules_dir, const char *const *paths, size_t n,
 	diags_fini(&ds);
 	snprintf(r.dir, sizeof(r.dir), "/tmp/dunnctl-test-rules-XXXXXX");
 	if (rs != NULL && mkdtemp(r.dir) == NULL) {
-		say(&r, "dunnctl: test-rules: cannot create a temporary directory: %s\n",
+		say(&r,
+		    "dunnctl: test-rules: cannot create a temporary directory: %s\n",
 		    strerror(errno));
 		r.dir[0] = '\0';
 		r.malformed = true;

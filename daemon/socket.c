@@ -721,28 +721,27 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	process(c);
 }
 
-static void
-accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* Accepts one waiting connection: 0, or -1 when none is left. */
+static int
+accept_one(struct listener *l)
 {
 	static const char too_many[] =
 	    "{\"ok\":false,\"error\":\"too many clients\"}\n";
-	struct listener *l = w->data;
 	struct conn *c;
 	int fd;
 
-	(void)revents;
 	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_warn("socket: accept");
-		return;
+		return -1;
 	}
 	if (l->nclients >= (size_t)l->max_clients) {
 		if (write(fd, too_many, sizeof(too_many) - 1) < 0)
 			log_debug(
 			    "socket: refusing a client: %s", strerror(errno));
 		close(fd);
-		return;
+		return 0;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->l = l;
@@ -756,8 +755,28 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		l->conns->prev = c;
 	l->conns = c;
 	l->nclients++;
-	(void)loop;
 	update(c);
+	return 0;
+}
+
+/*
+ * Every connection waiting, up to ACCEPT_BURST a loop iteration: one an
+ * iteration starved new clients while busy ones kept each iteration long
+ * (under 32 clients reading long replies a new client's first reply
+ * took a minute, its second one a second).
+ */
+#define ACCEPT_BURST 64
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	int n;
+
+	(void)loop;
+	(void)revents;
+	for (n = 0; n < ACCEPT_BURST; n++)
+		if (accept_one(w->data) == -1)
+			break;
 }
 
 struct listener *
