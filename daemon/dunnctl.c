@@ -1971,6 +1971,23 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	else
 		say("  none\n");
 	table_fini(&t);
+	/* §4.5: what waits for a person's sign-off, and what it gates. */
+	json_array_foreach(tasks, i, task)
+	{
+		json_t *gated = json_object_get(task, "for");
+
+		if (!json_is_object(gated))
+			continue;
+		buf_clear(&b);
+		put(&b, "  pending approval ", json_object_get(task, "task"));
+		put(&b, " gates a ", json_object_get(gated, "type"));
+		if (json_object_get(gated, "script") != NULL)
+			put(&b, " (script ", json_object_get(gated, "script")),
+			    buf_printf(&b, ")");
+		put(&b, ", ", json_object_get(task, "source"));
+		buf_append(&b, "", 1);
+		say("%s\n", buf_data(&b));
+	}
 	/* The last tasks closed, with the outcome of each done one. */
 	tasks = json_object_get(rec, "recent_tasks");
 	if (json_array_size(tasks) > 0)
@@ -2564,7 +2581,7 @@ static const struct command commands[] = {
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
 	{ "accounts", "[--stage S]", cmd_accounts },
 	{ "explain", "ACCOUNT", cmd_explain },
-	{ "tasks", "[--open] [--type T] [--account A]", cmd_tasks },
+	{ "tasks", "[--open [--workable [--at TIME]]] [--type T] [--account A]", cmd_tasks },
 	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
 	{ "pause", "ACCOUNT", cmd_events },

@@ -365,6 +365,7 @@ engine_close(struct engine *e)
 	free(e->dirty);
 	free(e->undo);
 	free(e->bundo);
+	free(e->approved);
 	free(e->entered);
 	buf_fini(&e->scratch);
 	facts_out_fini(&e->fo);
@@ -629,6 +630,19 @@ engine_step_end(struct engine *e, bool commit)
 	return rc;
 }
 
+void
+engine_approved_add(struct engine *e, struct acct *a, int64_t num)
+{
+	if (e->napproved == e->capapproved) {
+		e->capapproved = e->capapproved ? 2 * e->capapproved : 16;
+		e->approved = xreallocarray(
+		    e->approved, e->capapproved, sizeof(*e->approved));
+	}
+	e->approved[e->napproved].a = a;
+	e->approved[e->napproved].num = num;
+	e->napproved++;
+}
+
 int
 engine_batch_begin(struct engine *e)
 {
@@ -638,6 +652,7 @@ engine_batch_begin(struct engine *e)
 	}
 	e->in_batch = true;
 	e->nbundo = 0;
+	e->napproved = 0;
 	e->bundo_event_seq = e->event_seq;
 	e->bundo_task_num = e->task_num;
 	e->bundo_feed_head = e->feed_head;
@@ -667,6 +682,7 @@ engine_batch_end(struct engine *e, bool keep)
 		buf_fini(&e->bundo[i].state);
 	}
 	e->nbundo = 0;
+	e->napproved = 0;
 	e->in_batch = false;
 	if (rc == -1)
 		e->failed = true;

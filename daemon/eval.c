@@ -182,6 +182,7 @@ struct emit {
 	int step;        /* its cadence step, -1 none */
 	bool first_only; /* its window has only the first slot (§4.9) */
 	json_t *factors; /* borrowed; NULL: computed from the facts */
+	json_t *extra;   /* borrowed; members added to the record, or NULL */
 };
 
 /* §5: dunnd's own and the hold: no one to talk to. */
@@ -396,6 +397,8 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	    rec, "days_overdue", json_integer(fv->days_overdue));
 	json_object_set_new(rec, "reason", json_string(m->reason));
 	json_object_set_new(rec, "created", eval_json_ts(e->now));
+	if (m->extra != NULL)
+		json_object_update(rec, m->extra);
 
 	seq = engine_feed_append(e, rec);
 	if (seq == -1)
@@ -601,6 +604,104 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 	cancel_one(e, a, num, reason);
 }
 
+/* The index of script name in rs, -1 when it has none by that name. */
+static int
+script_index(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < rs->nscripts; i++) {
+		if (strcmp(rs->scripts[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * §4.5 approval: the task that approval task num of a gates, emitted now
+ * if a is still in the stage entry the approval was emitted in.  Only
+ * for step k (the approval's step); returns whether num was that step's.
+ */
+static bool
+approved_task(struct engine *e, struct acct *a,
+    const struct rules_factvals *fv, int64_t num, size_t k)
+{
+	const struct rules_stage *st = &e->rs->stages[a->stage];
+	const char *src, *hash, *stage, *type_name;
+	json_t *rec = NULL, *for_, *extra;
+	char id[32], source[160], reason[200];
+	struct emit m;
+	int64_t created;
+	const char *why;
+	int rc, type, step = -1;
+
+	eval_task_id(num, id);
+	rc = store_q(e->store, Q_TASK_OPEN_INFO, "t", id);
+	if (rc == 1) {
+		src = store_col_text(e->store, Q_TASK_OPEN_INFO, 1);
+		if ((hash = strrchr(src, '#')) != NULL)
+			step = (int)strtol(hash + 1, NULL, 10) - 1;
+		snprintf(source, sizeof(source), "%s", src);
+		rec = json_loads(
+		    store_col_text(e->store, Q_TASK_OPEN_INFO, 2), 0, NULL);
+	}
+	store_done(e->store, Q_TASK_OPEN_INFO);
+	if (rc == -1)
+		e->failed = true;
+	if (rec == NULL || step != (int)k) {
+		json_decref(rec);
+		return false;
+	}
+	stage = json_string_value(json_object_get(rec, "stage"));
+	src = json_string_value(json_object_get(rec, "created"));
+	for_ = json_object_get(rec, "for");
+	type_name = json_string_value(json_object_get(for_, "type"));
+	for (type = 0; type < RULES_TASK_COUNT; type++) {
+		if (type_name != NULL &&
+		    strcmp(type_name, rules_task_type_name(type)) == 0)
+			break;
+	}
+	/* Still the stage entry the approval was emitted in? */
+	if (stage == NULL || strcmp(stage, st->name) != 0 || src == NULL ||
+	    clock_parse_ts(src, strlen(src), &created, &why) == -1 ||
+	    a->stage_entered > created || type >= RULES_TASK_COUNT) {
+		json_decref(rec);
+		return true;
+	}
+	engine_touch(e, a);
+	extra = json_pack("{s:s}", "approval", id);
+	snprintf(reason, sizeof(reason), "%s, approved in %s",
+	    json_string_value(json_object_get(rec, "reason")), id);
+	m = (struct emit) { .type = (enum rules_task_type)type,
+		.script = script_index(e->rs,
+		    json_string_value(json_object_get(for_, "script"))),
+		.schedule = rules_schedule_for(e->rs,
+		    k < st->ntasks ? st->tasks[k].schedule : -1,
+		    (enum rules_task_type)type),
+		.source = source,
+		.reason = reason,
+		.alert = -1,
+		.step = (int)k,
+		.extra = extra };
+	emit_task(e, a, fv, &m);
+	json_decref(extra);
+	json_decref(rec);
+	return true;
+}
+
+/* §4.5: the gated tasks of step k approved by the batch in progress. */
+static void
+approved_tasks(struct engine *e, struct acct *a,
+    const struct rules_factvals *fv, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < e->napproved; i++) {
+		if (e->approved[i].a == a)
+			approved_task(e, a, fv, e->approved[i].num, k);
+	}
+}
+
 static void
 cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 {
@@ -608,6 +709,7 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 	const struct rules_task *t;
 	char source[160], reason[200], after[32], prev[160];
 	struct emit m;
+	json_t *for_ = NULL;
 	bool held, resumed;
 	int64_t clk;
 	size_t k;
@@ -623,12 +725,13 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 	 */
 	resumed = !held && !a->cad_running && a->stage_entered != e->now;
 	cadence_set(e, a, !held, held);
-	if (held)
-		return;
 	clk = cadence_clock(a, e->now);
 	for (k = 0; k < st->ntasks; k++) {
 		t = &st->tasks[k];
-		while (a->emitted[k] < step_limit(t) &&
+		/* §4.5: approved now, emitted whether or not held. */
+		if (e->napproved > 0)
+			approved_tasks(e, a, fv, k);
+		while (!held && a->emitted[k] < step_limit(t) &&
 		    t->after_s + (int64_t)a->emitted[k] * t->every_s <= clk) {
 			engine_touch(e, a);
 			if (t->every_s > 0)
@@ -657,7 +760,26 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 				.alert = -1,
 				.step = (int)k,
 				.first_only = resumed };
+			/*
+			 * §4.5 approval: a person signs off first.  The
+			 * approval task has the calendar's first slot, no
+			 * contact; "for" names what it gates.
+			 */
+			if (t->approval) {
+				for_ = json_pack(
+				    "{s:s}", "type", rules_task_type_name(t->type));
+				if (t->script >= 0)
+					json_object_set_new(for_, "script",
+					    json_string(
+					        e->rs->scripts[t->script].name));
+				m.extra = json_pack("{s:o}", "for", for_);
+				m.type = RULES_TASK_APPROVAL;
+				m.script = -1;
+				m.schedule = NULL;
+				m.first_only = true;
+			}
 			emit_task(e, a, fv, &m);
+			json_decref(m.extra);
 		}
 	}
 }

@@ -768,7 +768,8 @@ static const struct row rows[] = {
 
 static const char *const size_names[] = { NULL, "small", "medium", "large" };
 static const char *const result_names[] = { NULL, "reached", "no_answer",
-	"wrong_contact", "promise", "dispute", "refused", "paid", "done" };
+	"wrong_contact", "promise", "dispute", "refused", "paid", "done",
+	"approved", "rejected" };
 static const char *const role_names[] = { NULL, "owner", "president",
 	"general_manager", "cfo", "finance_director", "ap_manager",
 	"financial_controller", "accountant", "sales", "other" };

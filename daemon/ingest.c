@@ -49,6 +49,9 @@ struct ctx {
 	char task_account[EVENT_ID_MAX + 1];
 	int64_t task_created;
 	bool task_open;
+	bool task_cancelled;
+	bool task_approval; /* an approval task (§4.5) */
+	bool task_decided;  /* ... already approved or rejected */
 	int64_t ref_at; /* reversal: the `at` of the reversed event */
 	struct diag *d;
 	bool dberr;
@@ -135,6 +138,13 @@ check_task(struct ctx *c, const char *task)
 		c->task_open =
 		    strcmp(store_col_text(c->e->store, Q_TASK_GET, 2),
 		        "open") == 0;
+		c->task_cancelled =
+		    strcmp(store_col_text(c->e->store, Q_TASK_GET, 2),
+		        "cancelled") == 0;
+		c->task_approval =
+		    strcmp(store_col_text(c->e->store, Q_TASK_GET, 3),
+		        "approval") == 0;
+		c->task_decided = store_col_int(c->e->store, Q_TASK_GET, 4);
 	}
 	store_done(c->e->store, Q_TASK_GET);
 	if (rc == -1)
@@ -311,6 +321,13 @@ check_line(struct ctx *c, const struct event *ev)
 	case EVENT_OUTCOME:
 		if (check_task(c, ev->task) == -1)
 			return -1;
+		/* §2.2 step 8: only a person's decision on an approval. */
+		if ((ev->result == EVENT_RESULT_APPROVED ||
+		        ev->result == EVENT_RESULT_REJECTED) &&
+		    !c->task_approval)
+			return diag_set(c->d, "result",
+			    "%s is only for approval tasks; %s is not one",
+			    event_result_name(ev->result), ev->task);
 		c->a = engine_get(e, c->task_account);
 		if (c->a == NULL)
 			return dberr(c);
@@ -955,9 +972,20 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 			            eval_json_ts(at))) == -1)
 				c->dberr = true;
 		}
-		facts_outcome_add(c->a, at, seq,
-		    ev->result == EVENT_RESULT_NO_ANSWER ||
-		        ev->result == EVENT_RESULT_WRONG_CONTACT);
+		/*
+		 * §4.5: the first approval of an approval task that was not
+		 * withdrawn emits the gated task in this batch's evaluation.
+		 */
+		if (ev->result == EVENT_RESULT_APPROVED && c->task_approval &&
+		    !c->task_decided && !c->task_cancelled)
+			engine_approved_add(
+			    e, c->a, strtoll(ev->task + 2, NULL, 10));
+		/* §3 unreached: decisions on approvals are not contacts. */
+		if (ev->result != EVENT_RESULT_APPROVED &&
+		    ev->result != EVENT_RESULT_REJECTED)
+			facts_outcome_add(c->a, at, seq,
+			    ev->result == EVENT_RESULT_NO_ANSWER ||
+			        ev->result == EVENT_RESULT_WRONG_CONTACT);
 		db(c,
 		    store_exec_q(s, Q_OUTCOME_ADD, "tttitit", ev->id, ev->task,
 		        c->a->id, seq, event_result_name(ev->result), at,

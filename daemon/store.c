@@ -124,7 +124,10 @@ static const char *const q_sql[Q_COUNT] = {
 	    ("INSERT INTO outcomes(event, task, account, seq, result, at,"
 	     " note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
 	[Q_TASK_GET] =
-	    "SELECT account, created, status FROM tasks WHERE id = ?1",
+	    ("SELECT account, created, status, type, EXISTS(SELECT 1"
+	     " FROM outcomes o WHERE o.task = ?1"
+	     " AND o.result IN ('approved', 'rejected'))"
+	     " FROM tasks WHERE id = ?1"),
 	[Q_TASK_STATUS] = "UPDATE tasks SET status = ?2 WHERE id = ?1",
 	/* ?2: the event id of the outcome that closes the task. */
 	[Q_TASK_DONE] =

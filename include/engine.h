@@ -82,6 +82,15 @@ struct engine {
 	int64_t bundo_event_seq, bundo_task_num, bundo_feed_head;
 	struct buf scratch;
 	/*
+	 * §4.5: approval tasks first approved by the batch in progress, in
+	 * line order; its evaluation emits what they gate.
+	 */
+	struct engine_approved {
+		struct acct *a;
+		int64_t num;
+	} *approved;
+	size_t napproved, capapproved;
+	/*
 	 * Called between two moments of engine_run_until(); true stops it
 	 * there (a stop was asked for).  NULL: never stops.
 	 */
@@ -158,6 +167,8 @@ int64_t engine_feed_append(struct engine *e, json_t *rec);
  * e->bundo[0 .. nbundo) until engine_batch_end().
  */
 int engine_batch_begin(struct engine *e);
+/* Notes that the batch in progress approves approval task num of a. */
+void engine_approved_add(struct engine *e, struct acct *a, int64_t num);
 int engine_batch_end(struct engine *e, bool keep);
 
 /* Recomputes a's next due moment (§4.3) after it was evaluated. */

@@ -54,7 +54,9 @@ enum event_result {
 	EVENT_RESULT_DISPUTE,
 	EVENT_RESULT_REFUSED,
 	EVENT_RESULT_PAID,
-	EVENT_RESULT_DONE
+	EVENT_RESULT_DONE,
+	EVENT_RESULT_APPROVED, /* §4.5: decide an approval task */
+	EVENT_RESULT_REJECTED
 };
 
 /* Contact roles (§2), in the contract's order. */

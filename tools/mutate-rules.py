@@ -16,8 +16,10 @@ are printed at the end; the exit status is 1 when there is one.
 The edits: each rule and alert deleted; each rule's target stage
 changed; each numeric bound of a rule or alert moved by one either way;
 each promise window shortened; each tags condition dropped; each stage
-task deleted, its delay moved and its script swapped; the hold_when
-dropped; each setting changed.
+task deleted, its delay moved, its script and type swapped, its named
+schedule dropped; the hold_when, the release_when and its tags
+condition dropped; each schedule's cash-in preference, preferred days,
+deferral and types changed; each setting changed.
 """
 import argparse
 import os
@@ -164,6 +166,46 @@ def mutations(files):
             nb = sbody[:m.start()] + sbody[m.end():]
             yield ('stage %s: hold_when dropped' % sname,
                    {'10-stages.conf': stages[:sstart] + nb + stages[send:]})
+
+    m = re.search(r'release_when\s*=\s*\{.*?\};\s*\};', stages, re.S)
+    if m:
+        yield ('stage release_when dropped',
+               {'10-stages.conf': stages[:m.start()] + stages[m.end():]})
+        body = m.group(0)
+        t = re.search(r'tags\s*=\s*\{[^}]*\};', body)
+        if t:
+            nb = body[:t.start()] + body[t.end():]
+            yield ('stage release_when: tags condition dropped',
+                   {'10-stages.conf': stages[:m.start()] + nb +
+                    stages[m.end():]})
+    for m in re.finditer(r'schedule\s*=\s*"([^"]+)";\s*', stages):
+        yield ('stage task: schedule %s dropped' % m.group(1),
+               {'10-stages.conf': stages[:m.start()] + stages[m.end():]})
+
+    cal = files.get('05-calendar.conf')
+    for start, end, name in items(cal, 'schedules') if cal else ():
+        body = cal[start:end]
+
+        def put_cal(nb, start=start, end=end):
+            return {'05-calendar.conf': cal[:start] + nb + cal[end:]}
+        if 'cash_in = true' in body:
+            yield ('schedule %s: cash_in false' % name,
+                   put_cal(body.replace('cash_in = true', 'cash_in = false')))
+        m = re.search(r'prefer\s*=\s*\[([^\]]*)\]', body)
+        if m:
+            days = [d.strip() for d in m.group(1).split(',')]
+            nb = body[:m.start(1)] + ', '.join(days[::-1]) + body[m.end(1):]
+            yield ('schedule %s: prefer reversed' % name, put_cal(nb))
+        m = re.search(r'defer_days\s*=\s*(\d+)', body)
+        if m:
+            n = int(m.group(1))
+            nb = body[:m.start(1)] + str(0 if n else 2) + body[m.end(1):]
+            yield ('schedule %s: defer_days %d -> %d' % (name, n,
+                   0 if n else 2), put_cal(nb))
+        m = re.search(r'types\s*=\s*\[[^\]]*\];\s*', body)
+        if m:
+            yield ('schedule %s: types dropped' % name,
+                   put_cal(body[:m.start()] + body[m.end():]))
 
     for key, new in (('trend_window', '3'), ('grace_days', '0'),
                      ('promise_grace', '"0d"')):

@@ -324,7 +324,7 @@ class Usage(CtlTest):
         r = subprocess.run([DUNNCTL], capture_output=True, text=True, timeout=DEADLINE)
         self.assertEqual(r.returncode, 2)
         for cmd in ("status", "ingest", "accounts [--stage S]", "explain ACCOUNT",
-                    "tasks [--open] [--type T] [--account A]",
+                    "tasks [--open [--workable [--at TIME]]] [--type T] [--account A]",
                     "feed [--from SEQ] [--follow] [--consumer NAME]", "ack --consumer NAME SEQ",
                     "reload", "check-rules [DIR]", "simulate --rules DIR", "report aging",
                     "clock set TIME | advance DURATION"):

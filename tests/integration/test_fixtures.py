@@ -452,5 +452,7 @@ class DefaultRules(FixtureTest):
                 self.assertIn(line, rest, "README line not printed (in order): " + line)
         self.assertEqual(sh(seds[1]).returncode, 0)
         r = sh("dunnctl test-rules --rules rules " + fixtures)
-        self.assertEqual((r.returncode, r.stdout), (0, "139 passed, 0 failed\n"))
-        self.assertIn("```\n139 passed, 0 failed\n```", story)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertRegex(r.stdout, r"^[1-9][0-9]* passed, 0 failed\n$")
+        # The README shows the count the fixed copy really prints.
+        self.assertIn("```\n" + r.stdout + "```", story)

@@ -28,7 +28,8 @@ domain.md; T0 = 2026-03-02T09:00+08:00, no money arrives after T0):
 * Cadences (rules/10-stages.conf): negotiation call #1 at entry, #2 +3d,
   #3 +7d, #4 +14d then every 7d; pressure credit_hold #1 and letter #2 at
   entry, call #3 +3d every 7d, visit #4 +10d every 14d (max 3); legal
-  legal_referral #1 at entry, letter #2 +14d every 30d; reminder email #1
+  the approval of legal_referral #1 at entry (approval = true), letter #2
+  +14d every 30d; reminder email #1
   at entry.  Moments are entry + n x 24h, so an account that moved at a
   local midnight gets its tasks at 00:00, one that moved at T0 at 09:00.
 * find-decision-maker (P6, rules/30-alerts.conf; reviewed after the
@@ -119,6 +120,9 @@ C_SIMULATE = "dunnctl -c dunnd.conf simulate --rules rules"
 C_RELOAD = "dunnctl -c dunnd.conf reload"
 C_FEED_RELOAD = "dunnctl -c dunnd.conf feed --from 84"
 C_AGING = "dunnctl -c dunnd.conf report aging"
+C_APPROVALS = "dunnctl -c dunnd.conf tasks --open --type approval"
+C_APPROVE = 'dunnctl -c dunnd.conf outcome T-000019 approved --note "file complete, instruct the lawyer"'
+C_FEED_APPROVE = "dunnctl -c dunnd.conf feed --from 102"
 JQ_ONE = """dunnctl -c dunnd.conf --json feed | jq 'select(.task=="T-000023")'"""
 SED = ("sed -i 's/days_overdue = { min = 30; }; first_miss = false;/"
        "days_overdue = { min = 21; }; first_miss = false;/' rules/20-rules.conf")
@@ -334,6 +338,13 @@ class WalkthroughTest(unittest.TestCase):
         cls.aging = d.json("report", "aging")
         cls.accounts_end = d.json("accounts")
         cls.feed_end = d.json("feed")
+        # 8. a manager approves the legal referral
+        cls.approvals = d.json("tasks", "--open", "--type", "approval")
+        cls.runcmd(C_APPROVALS)
+        cls.head_approve = d.json("status")[0]["feed_head"]
+        cls.approve = cls.runcmd(C_APPROVE)
+        cls.runcmd(C_FEED_APPROVE)
+        cls.feed_approve = d.json("feed", "--from", str(cls.head_approve))
 
     # --- the README itself -------------------------------------------------
 
@@ -375,7 +386,8 @@ class WalkthroughTest(unittest.TestCase):
         cmds = [c for c, _ in readme_walkthrough() if c is not FOLLOWED]
         for cmd in (SED, JQ + " | wc -l", JQ_ONE, PAYMENT, C_INGEST, C_STATUS, C_ACCOUNTS, C_ADVANCE,
                     C_TASKS, C_WORKABLE, C_EXPLAIN, C_FEED_PAY, C_CHECK, C_SIMULATE, C_RELOAD, C_FEED_RELOAD,
-                    C_AGING, "dunnctl -c dunnd.conf feed --follow",
+                    C_AGING, C_APPROVALS, C_APPROVE, C_FEED_APPROVE,
+                    "dunnctl -c dunnd.conf feed --follow",
                     "dunnd -c dunnd.conf -f --test-clock=" + T0):
             self.assertTrue(any(cmd == c or cmd in c.splitlines() for c in cmds),
                             "README lacks the command: " + cmd)
@@ -438,7 +450,9 @@ class WalkthroughTest(unittest.TestCase):
         self.assertEqual(keys, sorted(keys))
         first = self.open_tasks[0]
         self.assertEqual((first["task"], first["account"], first["type"]),
-                         ("T-000019", "C-1601", "legal_referral"))
+                         ("T-000019", "C-1601", "approval"))
+        # P1: litigation is a decision: the referral waits for a manager.
+        self.assertEqual(first["for"], {"type": "legal_referral", "script": "legal-referral"})
 
     def test_workable_calls(self):
         # The collector's queue on Monday 03-09 at 15:00: open calls whose
@@ -453,6 +467,18 @@ class WalkthroughTest(unittest.TestCase):
         opened = [t for t in self.open_tasks if t["type"] == "call"]
         later = [t for t in opened if t["not_before"] > "2026-03-09T15:00:00+08:00"]
         self.assertEqual(len(w) + len(later), len(opened))
+
+    def test_manager_approves_the_legal_referral(self):
+        self.assertEqual([(t["task"], t["account"]) for t in self.approvals], [("T-000019", "C-1601")])
+        self.assertEqual(self.approve.returncode, 0, self.approve.stdout + self.approve.stderr)
+        self.assertEqual(self.head_approve, 102)
+        self.assertEqual([(r["kind"], r.get("type"), r.get("task"), r.get("approval"))
+                          for r in self.feed_approve],
+                         [("done", None, "T-000019", None),
+                          ("task", "legal_referral", self.feed_approve[1]["task"], "T-000019")])
+        ref = self.feed_approve[1]
+        self.assertEqual((ref["account"], ref["script"], ref["source"]),
+                         ("C-1601", "legal-referral", "stage:legal#1"))
 
     def test_explain_first_miss(self):
         e = self.explain
