@@ -155,6 +155,7 @@ valgrind:
 bench: all $(BENCHES)
 	@set -e; for b in $(filter-out %/bench_mem,$(BENCHES)); do \
 	    echo "== $$b"; $$b; done
+	@echo "== bench/bench_calendar.py"; python3 bench/bench_calendar.py --build $(B)
 	@echo "== bench/bench_ingest.py"; python3 bench/bench_ingest.py --build $(B)
 	@echo "== bench/bench_kpi.py"; python3 bench/bench_kpi.py --build $(B)
 	@echo "== bench/bench_push.py"; python3 bench/bench_push.py --build $(B)

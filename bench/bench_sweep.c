@@ -405,11 +405,15 @@ main(int argc, char **argv)
 	clock_test_start(T0);
 	d0 = clock_local_date(T0);
 
+	/* DUNND_BENCH_RULES: another rules directory (bench_calendar.py). */
+	if ((env = getenv("DUNND_BENCH_RULES")) == NULL)
+		env = "rules";
 	diags_init(&ds);
-	if ((rs = rules_load_dir("rules", &ds)) == NULL) {
+	if ((rs = rules_load_dir(env, &ds)) == NULL) {
 		fprintf(stderr,
-		    "bench_sweep: cannot load ./rules (run it from "
-		    "the checkout)\n");
+		    "bench_sweep: cannot load %s (run it from "
+		    "the checkout)\n",
+		    env);
 		return 1;
 	}
 	diags_fini(&ds);

@@ -129,10 +129,6 @@ class ConfPage(DaemonTest):
 
 class DunnctlPage(DaemonTest):
     def test_fixture_example(self):
-        probe = subprocess.run([DUNNCTL, "test-rules"], capture_output=True, text=True,
-                               timeout=60)
-        if "unknown command" in probe.stderr:
-            self.skipTest("dunnctl has no test-rules yet")
         fixture = block_starting("dunnctl.1", '{"start":')
         path = os.path.join(self.tmp, "example.jsonl")
         with open(path, "w") as f:

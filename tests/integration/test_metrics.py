@@ -173,7 +173,7 @@ class Timer(DaemonTest):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(os.listdir(out), ["dunnd.prom"])
 
-    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed: apt-get install systemd")
     def test_units_verify_clean(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(UNIT) as f:

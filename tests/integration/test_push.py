@@ -682,7 +682,7 @@ class PushPackaging(unittest.TestCase):
         self.assertEqual(s["RestrictAddressFamilies"], "AF_UNIX AF_INET AF_INET6")
         self.assertNotIn("PrivateNetwork", s)
 
-    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed: apt-get install systemd")
     def test_unit_verify_and_exposure(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(UNIT) as f:
@@ -725,14 +725,14 @@ class PushPackaging(unittest.TestCase):
                          "lib/systemd/system/dunnd-push@.service"):
                 self.assertFalse(os.path.exists(os.path.join(dest, path)), path)
 
-    @unittest.skipUnless(shutil.which("groff"), "groff not installed")
+    @unittest.skipUnless(shutil.which("groff"), "groff not installed: apt-get install groff-base (make test-deps installs it)")
     def test_man_page_groff(self):
         r = subprocess.run(["groff", "-mandoc", "-ww", "-z",
                             os.path.join(lib.ROOT, "man", "dunnd-push.8")],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
 
-    @unittest.skipUnless(shutil.which("mandoc"), "mandoc not installed")
+    @unittest.skipUnless(shutil.which("mandoc"), "mandoc not installed: apt-get install mandoc (make test-deps installs it)")
     def test_man_page_mandoc_lint(self):
         # Warnings and errors; "referenced manual not found" (a STYLE
         # note for sibling pages not installed here) is left out.
