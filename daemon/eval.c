@@ -604,6 +604,31 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 	cancel_one(e, a, num, reason);
 }
 
+/*
+ * §4.5 supersede on a gated step: a gated task emitted now cancels the
+ * step's latest open task (of the stage entry: stage tasks do not
+ * outlive it; holds, which do, are left alone).
+ */
+static void
+supersede_step(struct engine *e, struct acct *a, size_t k)
+{
+	char next[32], reason[64];
+	int64_t num = 0;
+	size_t i;
+
+	for (i = 0; i < a->ntasks; i++) {
+		if (a->tasks[i].alert < 0 && a->tasks[i].step == (int16_t)k &&
+		    a->tasks[i].type != RULES_TASK_CREDIT_HOLD &&
+		    a->tasks[i].num > num)
+			num = a->tasks[i].num;
+	}
+	if (num == 0 || !acct_task_remove(a, num))
+		return;
+	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
+	snprintf(reason, sizeof(reason), "superseded by %s", next);
+	cancel_one(e, a, num, reason);
+}
+
 /* The index of script name in rs, -1 when it has none by that name. */
 static int
 script_index(const struct ruleset *rs, const char *name)
@@ -669,6 +694,8 @@ approved_task(struct engine *e, struct acct *a,
 		return true;
 	}
 	engine_touch(e, a);
+	if (k < st->ntasks && st->tasks[k].supersede && st->tasks[k].every_s > 0)
+		supersede_step(e, a, k);
 	extra = json_pack("{s:s}", "approval", id);
 	snprintf(reason, sizeof(reason), "%s, approved in %s",
 	    json_string_value(json_object_get(rec, "reason")), id);

@@ -156,6 +156,36 @@ class ApprovalTest(DaemonTest):
                          [("stage:legal#2/2", letters[1]["task"])])
         self.assertNotIn("script", sent[0])
 
+    def test_supersede_on_a_gated_step(self):
+        rules = RULES.replace('every = "1d"; max = 3; approval = true;',
+                              'every = "1d"; max = 3; approval = true; supersede = true;')
+        d = self.daemon(sub="s", rules=rules, clock=T0).start()
+        r, _ = ingest_events(d, setup_events())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(d.ctl("clock", "advance", "2d").returncode, 0)
+        recs = feed_records(d)
+        letters = [t for t in recs if t["kind"] == "task" and t.get("for", {}).get("type") == "letter"]
+        self.assertEqual([t["source"] for t in letters], ["stage:legal#2/1", "stage:legal#2/2"])
+        # The second approval cancelled the first, just before it.
+        i = recs.index(letters[1])
+        self.assertEqual((recs[i - 1]["kind"], recs[i - 1]["task"]), ("cancel", letters[0]["task"]))
+        self.assertEqual(recs[i - 1]["reason"], "superseded by " + letters[1]["task"])
+        # Approving the superseded one emits nothing; approving the open one
+        # emits the letter (the approval itself is done: nothing to cancel).
+        r, _ = ingest_events(d, [outcome("O-1", letters[0]["task"], "approved",
+                                         "2026-03-04T09:00:00+08:00"),
+                                 outcome("O-2", letters[1]["task"], "approved",
+                                         "2026-03-04T09:00:00+08:00")])
+        self.assertEqual(r.returncode, 0)
+        sent = [t for t in feed_records(d) if t["kind"] == "task" and t["type"] == "letter"]
+        self.assertEqual([t["approval"] for t in sent], [letters[1]["task"]])
+        # The next approval supersedes the letter, which is still open.
+        self.assertEqual(d.ctl("clock", "advance", "1d").returncode, 0)
+        recs = feed_records(d)
+        third = [t for t in recs if t["kind"] == "task" and t.get("source") == "stage:legal#2/3"]
+        i = recs.index(third[0])
+        self.assertEqual((recs[i - 1]["kind"], recs[i - 1]["task"]), ("cancel", sent[0]["task"]))
+
     def test_approved_result_only_for_approval_tasks(self):
         self.ingest([{"type": "account", "id": "E-1", "account": "B", "name": "Co",
                       "currency": "CNY", "size": "small"},
