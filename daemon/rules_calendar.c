@@ -714,11 +714,26 @@ rules_cal_check(struct loader *ld)
 	const struct ruleset *rs = ld->rs;
 	const struct cal_schedule *sc;
 	uint32_t used = 0;
+	bool any_release = false;
 	size_t i, k;
 
 	if (ld->schedules_at.s != NULL && ld->calendar.s == NULL)
 		warn_at(ld, ld->schedules_at.file, line_of(ld->schedules_at.s),
 		    "schedules without a calendar: every day is a working day, so only the schedules' hours apply");
+	/* P10: a hold that no release_when can lift. */
+	for (i = 0; i < rs->nstages; i++)
+		any_release |= rs->stages[i].has_release;
+	for (i = 0; i < rs->nstages && !any_release; i++) {
+		for (k = 0; k < rs->stages[i].ntasks; k++) {
+			if (rs->stages[i].tasks[k].type == RULES_TASK_CREDIT_HOLD)
+				warn_at(ld, rs->stages[i].file,
+				    rs->stages[i].tasks[k].line,
+				    "stage \"%s\", task %zu: a credit_hold task while no stage has release_when: the credit hold is never lifted",
+				    rs->stages[i].name != NULL ? rs->stages[i].name
+							       : "",
+				    k + 1);
+		}
+	}
 	/* The task types the set can emit (credit_release: §4.5). */
 	for (i = 0; i < rs->nstages; i++) {
 		for (k = 0; k < rs->stages[i].ntasks; k++) {

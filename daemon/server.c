@@ -995,6 +995,31 @@ server_body(
 	srv->queue_tail = &p->next;
 }
 
+/*
+ * §2.4: batches in the order their last byte arrived.  Those completed in
+ * one loop iteration arrived together as far as anyone can tell (libev
+ * runs ready watchers in no arrival order): they go in the order their
+ * connections were accepted, so a client that connects, then sends, goes
+ * before one that connected after it.  A stable insertion sort: the
+ * list holds at most one batch per connection.
+ */
+static struct pending *
+arrival_order(struct pending *head)
+{
+	struct pending *sorted = NULL, *p, **at;
+
+	while (head != NULL) {
+		p = head;
+		head = head->next;
+		at = &sorted;
+		while (*at != NULL && conn_serial((*at)->c) <= conn_serial(p->c))
+			at = &(*at)->next;
+		p->next = *at;
+		*at = p;
+	}
+	return sorted;
+}
+
 static void
 reply_batch(struct conn *c, struct ingest_batch *b, bool bad_only)
 {
@@ -1050,6 +1075,7 @@ server_flush(struct server *srv)
 		return;
 	srv->queue = NULL;
 	srv->queue_tail = &srv->queue;
+	head = arrival_order(head);
 	/* §4.3: due moments before the batches' now come first. */
 	now = server_now(srv);
 	if ((rc = engine_run_until(e, now)) != 0) {

@@ -54,6 +54,7 @@ struct conn {
 	struct conn *prev, *next;
 	int fd;
 	ev_io rw, ww;
+	uint64_t serial; /* accept order */
 	uid_t uid;
 	bool allowed, admin, consumer;
 	struct buf in, out;
@@ -84,6 +85,7 @@ struct listener {
 	struct acl acl;
 	int max_clients;
 	size_t nclients;
+	uint64_t accepted; /* connections accepted so far */
 	struct conn *conns;
 };
 
@@ -277,6 +279,12 @@ conn_drop(struct conn *c)
 	}
 	if (!c->busy && !c->processing)
 		conn_free(c);
+}
+
+uint64_t
+conn_serial(const struct conn *c)
+{
+	return c->serial;
 }
 
 uid_t
@@ -746,6 +754,7 @@ accept_one(struct listener *l)
 	c = xcalloc(1, sizeof(*c));
 	c->l = l;
 	c->fd = fd;
+	c->serial = ++l->accepted;
 	classify(l, c);
 	ev_io_init(&c->rw, read_cb, fd, EV_READ);
 	ev_io_init(&c->ww, write_cb, fd, EV_WRITE);

@@ -61,6 +61,8 @@ size_t sock_nclients(struct listener *l);
 
 /* The peer of c. */
 uid_t conn_uid(const struct conn *c);
+/* The connection's place in accept order (1, 2, ...). */
+uint64_t conn_serial(const struct conn *c);
 bool conn_is_admin(const struct conn *c);
 /* The peer is in consumers (§6); admins are not counted. */
 bool conn_is_consumer(const struct conn *c);

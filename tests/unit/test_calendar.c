@@ -426,6 +426,256 @@ test_every_candidate_within_366_days(void **state)
 	mondays_off.nholidays = NELEM(all_mondays);
 }
 
+/*
+ * A reference written the slow and obvious way, for random cases: every
+ * bound straight from clock_day_at() (no shortcut for 24-hour dates),
+ * every candidate kept, then the lowest (cash-in, weekday, date) taken.
+ */
+struct ref_cand {
+	int32_t day;
+	int cash, wdcls;
+};
+
+static int
+ref_month_days(int y, int m)
+{
+	int32_t a = clock_days_from_civil(y, m, 1);
+	int32_t b = m == 12 ? clock_days_from_civil(y + 1, 1, 1)
+			    : clock_days_from_civil(y, m + 1, 1);
+
+	return (int)(b - a);
+}
+
+static int64_t
+ref_bound(int32_t day, int min)
+{
+	return min == 24 * 60 ? clock_day_start(day + 1)
+			      : clock_day_at(day, min);
+}
+
+static bool
+ref_workday(const struct calendar *cal, int32_t day)
+{
+	size_t i;
+
+	if (cal == NULL)
+		return true;
+	for (i = 0; i < cal->nextra; i++) {
+		if (cal->extra_workdays[i] == day)
+			return true;
+	}
+	for (i = 0; i < cal->nholidays; i++) {
+		if (cal->holidays[i] == day)
+			return false;
+	}
+	return (cal->workdays >> cal_weekday(day)) & 1;
+}
+
+/* The reference's chosen day, -1 = none; *ncand the candidates. */
+static int32_t
+ref_choose(const struct cal_request *req, int *ncand)
+{
+	const struct cal_hours *h =
+	    req->sch != NULL ? req->sch->hours : req->cal->hours;
+	size_t nh = req->sch != NULL ? req->sch->nhours : req->cal->nhours;
+	int64_t min_s = req->sch != NULL ? req->sch->min_window_s : 1800;
+	int want = 1 + (req->sch != NULL && !req->first_only
+	                       ? req->sch->defer_days
+	                       : 0);
+	struct ref_cand best = { -1, 9, 99 }, c;
+	int32_t d0 = clock_local_date(req->emit), d;
+	int y, m, dd, k, target;
+	size_t i;
+
+	*ncand = 0;
+	for (d = d0; d <= d0 + 366 && *ncand < want; d++) {
+		int64_t total = 0, from, to;
+		bool taken = false;
+
+		if (!ref_workday(req->cal, d))
+			continue;
+		for (i = 0; i < req->ntaken; i++)
+			taken |= req->taken[i] == d;
+		if (taken)
+			continue;
+		for (i = 0; i < nh; i++) {
+			from = ref_bound(d, h[i].start_min);
+			to = ref_bound(d, h[i].end_min);
+			if (from < req->emit)
+				from = req->emit;
+			if (to > from)
+				total += to - from;
+		}
+		if (total < min_s)
+			continue;
+		c.day = d;
+		c.cash = 1;
+		c.wdcls = 0;
+		if (req->sch != NULL) {
+			const struct cal_schedule *s = req->sch;
+			int wd = cal_weekday(d);
+
+			for (k = 1; k <= 3 && s->cash_in && req->cash_in_day > 0;
+			     k++) {
+				clock_civil_from_days(d + k, &y, &m, &dd);
+				target = ref_month_days(y, m);
+				if (req->cash_in_day < target)
+					target = req->cash_in_day;
+				if (dd == target)
+					c.cash = 0;
+			}
+			c.wdcls = (int)s->nprefer;
+			for (i = s->nprefer; i-- > 0;) {
+				if (s->prefer[i] == wd)
+					c.wdcls = (int)i;
+			}
+			if (c.wdcls == (int)s->nprefer && ((s->avoid >> wd) & 1))
+				c.wdcls++;
+		}
+		if (best.day == -1 || c.cash < best.cash ||
+		    (c.cash == best.cash && c.wdcls < best.wdcls))
+			best = c;
+		(*ncand)++;
+	}
+	return best.day;
+}
+
+/* Random hours: 1-4 ascending windows, some touching, some to 24:00. */
+static size_t
+random_hours(struct cal_hours *h, unsigned *seed)
+{
+	int at = (int)(rand_r(seed) % 600), n = 1 + (int)(rand_r(seed) % 4);
+	size_t k = 0;
+
+	while (k < (size_t)n && at < 24 * 60) {
+		int len = 15 + (int)(rand_r(seed) % 300);
+
+		h[k].start_min = at;
+		h[k].end_min = at + len > 24 * 60 ? 24 * 60 : at + len;
+		at = h[k].end_min + (int)(rand_r(seed) % 3 == 0
+		                              ? 0
+		                              : rand_r(seed) % 240);
+		k++;
+	}
+	return k;
+}
+
+static void
+test_random_against_reference(void **state)
+{
+	static const char *const zones[] = { "Asia/Shanghai", "Europe/Berlin",
+		"America/Sao_Paulo", "America/St_Johns", "Pacific/Apia" };
+	/* Around DST changes and year ends, and ordinary days. */
+	static const char *const bases[] = { "2026-03-28T20:00:00Z",
+		"2026-10-24T20:00:00Z", "2018-11-03T12:00:00Z",
+		"2018-02-16T12:00:00Z", "2011-12-28T00:00:00Z",
+		"2026-12-29T00:00:00Z", "2027-02-20T00:00:00Z" };
+	struct cal_hours ch[8], sh[8], nh[16];
+	int32_t hol[8], extra[4], taken[3];
+	struct calendar cal;
+	struct cal_schedule sch;
+	struct cal_request req;
+	struct cal_window w;
+	unsigned seed = 20261207;
+	int i, ncand, bad = 0;
+	const char *why;
+	size_t k;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		const char *base = bases[rand_r(&seed) % NELEM(bases)];
+		int32_t ref, d0;
+
+		assert_int_equal(
+		    clock_tz_set(zones[rand_r(&seed) % NELEM(zones)]), 0);
+		assert_int_equal(clock_parse_ts(base, strlen(base), &req.emit,
+		                     &why),
+		    0);
+		req.emit += (int64_t)(rand_r(&seed) % (6 * 86400));
+		d0 = clock_local_date(req.emit);
+		memset(&cal, 0, sizeof(cal));
+		cal.workdays = 1u + rand_r(&seed) % 127;
+		cal.hours = ch;
+		cal.nhours = random_hours(ch, &seed);
+		/* Holidays and extra days near E, ascending, disjoint. */
+		for (k = 0; k < NELEM(hol); k++)
+			hol[k] = d0 + (int32_t)(2 * k + rand_r(&seed) % 2);
+		cal.holidays = hol;
+		cal.nholidays = rand_r(&seed) % (NELEM(hol) + 1);
+		for (k = 0; k < NELEM(extra); k++)
+			extra[k] = d0 + 20 + (int32_t)(2 * k);
+		cal.extra_workdays = extra;
+		cal.nextra = rand_r(&seed) % (NELEM(extra) + 1);
+		/* A schedule narrowed as the loader does, or none. */
+		memset(&sch, 0, sizeof(sch));
+		k = random_hours(sh, &seed);
+		sch.nhours = 0;
+		for (size_t a = 0; a < k; a++) {
+			for (size_t b = 0; b < cal.nhours; b++) {
+				int lo = sh[a].start_min > ch[b].start_min
+				    ? sh[a].start_min
+				    : ch[b].start_min;
+				int hi = sh[a].end_min < ch[b].end_min
+				    ? sh[a].end_min
+				    : ch[b].end_min;
+
+				if (lo < hi) {
+					nh[sch.nhours].start_min = lo;
+					nh[sch.nhours++].end_min = hi;
+				}
+			}
+		}
+		sch.hours = nh;
+		sch.nprefer = rand_r(&seed) % 4;
+		for (k = 0; k < sch.nprefer; k++)
+			sch.prefer[k] = (int)((k * 3 + rand_r(&seed) % 2) % 7);
+		if (sch.nprefer == 3 && sch.prefer[1] == sch.prefer[2])
+			sch.nprefer = 2;
+		if (sch.nprefer == 2 && sch.prefer[0] == sch.prefer[1])
+			sch.nprefer = 1;
+		sch.avoid = rand_r(&seed) % 128;
+		for (k = 0; k < sch.nprefer; k++)
+			sch.avoid &= ~(1u << sch.prefer[k]);
+		sch.defer_days = (int)(rand_r(&seed) % 6);
+		sch.min_window_s = 60 * (1 + (int64_t)(rand_r(&seed) % 120));
+		sch.cash_in = rand_r(&seed) % 2;
+		req.cal = &cal;
+		req.sch = sch.nhours > 0 && rand_r(&seed) % 4 ? &sch : NULL;
+		req.first_only = rand_r(&seed) % 5 == 0;
+		req.cash_in_day = (int)(rand_r(&seed) % 32);
+		for (k = 0; k < NELEM(taken); k++)
+			taken[k] = d0 + (int32_t)(rand_r(&seed) % 5);
+		req.taken = taken;
+		req.ntaken = rand_r(&seed) % (NELEM(taken) + 1);
+
+		cal_window_choose(&req, &w);
+		ref = ref_choose(&req, &ncand);
+		if (ref == -1) {
+			if (w.rank != CAL_RANK_NONE ||
+			    w.not_after - w.not_before != 86400 ||
+			    w.not_before != req.emit)
+				bad++;
+			continue;
+		}
+		/* The same day, the same rank kind, parts inside it. */
+		if (clock_local_date(w.not_before) != ref ||
+		    (ncand == 1) != (w.rank == CAL_RANK_FIRST) ||
+		    w.not_before < req.emit || w.nparts == 0) {
+			print_error("case %d: day %d want %d, rank %s, %d candidates\n",
+			    i, clock_local_date(w.not_before), ref,
+			    cal_rank_name(w.rank), ncand);
+			bad++;
+			continue;
+		}
+		for (k = 0; k < w.nparts; k++) {
+			if (w.parts[k][0] >= w.parts[k][1] ||
+			    (k > 0 && w.parts[k][0] < w.parts[k - 1][1]))
+				bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
 int
 main(void)
 {
@@ -433,6 +683,7 @@ main(void)
 		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_weekdays_and_workdays),
 		cmocka_unit_test(test_every_candidate_within_366_days),
+		cmocka_unit_test(test_random_against_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1062,6 +1062,19 @@ static const struct dcase calendar_cases[] = {
 	    "10-x.conf:3: stage \"b\", task 2: a credit_hold task is not allowed in a stage with release_when (the release would lift the hold at once)\n"
 	    "10-x.conf:6: alert \"al\": task: a credit_hold task is not allowed in an alert (only as a stage task, where a stage's release_when can lift it)",
 	    true },
+	{ "a credit_hold task while no stage has release_when",
+	    { B, AB,
+	        { "10-x.conf",
+	            "stages = ( { name = \"b\";\n tasks = ( { type = \"letter\"; },\n   { type = \"credit_hold\"; } ); } );\n" } },
+	    "10-x.conf:3: warning: stage \"b\", task 2: a credit_hold task while no stage has release_when: the credit hold is never lifted",
+	    false },
+	{ "a release_when in another stage lifts the hold",
+	    { B, AB,
+	        { "10-x.conf",
+	            "stages = ( { name = \"b\";\n tasks = ( { type = \"credit_hold\"; } ); },\n"
+	            "  { name = \"c\"; release_when = { balance = { max = 0; }; }; } );\n"
+	            "rules = ( { name = \"bc\"; from = \"b\"; to = \"c\"; when = { balance = { max = 0; }; }; } );\n" } },
+	    "", false },
 	{ "release_when is checked like hold_when",
 	    { B, AB,
 	        { "10-x.conf",
