@@ -281,7 +281,11 @@ class Framing(DaemonTest):
     def test_max_clients(self):
         d = self.daemon(conf_extra="max_clients = 3;\n").start()
         held = [d.connect() for _ in range(3)]
-        time.sleep(0.2)  # let the daemon accept them; nothing to poll for
+        # A reply on each proves the daemon accepted it (a fixed sleep did
+        # not on a loaded machine).
+        for s in held:
+            request(s, {"v": 1, "cmd": "status"})
+            self.assertIs(read_reply(s)[1]["ok"], True)
         extra = d.connect()
         f = extra.makefile("rb")
         self.assertEqual(json.loads(f.readline()), {"ok": False, "error": "too many clients"})
