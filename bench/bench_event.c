@@ -219,8 +219,9 @@ main(void)
 		sink ^= dg[0];
 	}
 	t = now_ns() - t0;
-	printf("digest       %7.0f ns/line (BLAKE2b-128 of %.0f canonical bytes,"
-	       " part of parse)\n",
+	printf(
+	    "digest       %7.0f ns/line (BLAKE2b-128 of %.0f canonical bytes,"
+	    " part of parse)\n",
 	    t / NLINES, (double)cbytes / NLINES);
 	for (i = 0; i < NLINES; i++)
 		free(canon[i]);

@@ -54,22 +54,22 @@ make_tasks(const struct ruleset *rs, struct task *t, size_t n, bool night)
 		if (night)
 			t[i].emit = start;
 		else
-			t[i].emit = start + (int64_t)(next_rand() % (120 * 86400));
+			t[i].emit =
+			    start + (int64_t)(next_rand() % (120 * 86400));
 		/* The schedules, then the calendar alone. */
 		k = next_rand() % (rs->nschedules + 1);
 		t[i].sch = k < rs->nschedules ? &rs->schedules[k] : NULL;
 		t[i].cash_in_day =
 		    next_rand() % 4 == 0 ? (int)(next_rand() % 31) + 1 : 0;
 		t[i].ntaken = next_rand() % 8 == 0;
-		t[i].taken = clock_local_date(t[i].emit) +
-		    (int32_t)(next_rand() % 3);
+		t[i].taken =
+		    clock_local_date(t[i].emit) + (int32_t)(next_rand() % 3);
 	}
 }
 
 /* Seconds per window, the median of ROUNDS passes over the tasks. */
 static double
-run(const struct ruleset *rs, const struct task *t, size_t n,
-    int64_t *checksum)
+run(const struct ruleset *rs, const struct task *t, size_t n, int64_t *checksum)
 {
 	struct cal_request req;
 	struct cal_window w;
@@ -117,8 +117,8 @@ main(int argc, char **argv)
 			diag_format(&ds.v[i], line, sizeof(line));
 			fprintf(stderr, "%s\n", line);
 		}
-		fprintf(stderr, "bench_window: %s: no rule set with a calendar\n",
-		    dir);
+		fprintf(stderr,
+		    "bench_window: %s: no rule set with a calendar\n", dir);
 		return 1;
 	}
 	diags_fini(&ds);
@@ -128,15 +128,19 @@ main(int argc, char **argv)
 	make_tasks(rs, t, NTASKS, false);
 	spread = run(rs, t, NTASKS, &checksum);
 	worst = night > spread ? night : spread;
-	printf("windows (default calendar, %zu schedules, %d tasks x %d rounds, median):\n",
+	printf(
+	    "windows (default calendar, %zu schedules, %d tasks x %d rounds, median):\n",
 	    rs->nschedules, NTASKS, ROUNDS);
-	printf("  night sweep (one emission moment): %8.3f us/task  %10.0f windows/s\n",
+	printf(
+	    "  night sweep (one emission moment): %8.3f us/task  %10.0f windows/s\n",
 	    night * 1e6, 1 / night);
-	printf("  spread over 120 days:              %8.3f us/task  %10.0f windows/s\n",
+	printf(
+	    "  spread over 120 days:              %8.3f us/task  %10.0f windows/s\n",
 	    spread * 1e6, 1 / spread);
-	printf("P10 target <= %.1f us per task: %s (%.3f us)  [checksum %lld]\n",
-	    TARGET_US, worst * 1e6 <= TARGET_US ? "met" : "MISSED",
-	    worst * 1e6, (long long)checksum);
+	printf(
+	    "P10 target <= %.1f us per task: %s (%.3f us)  [checksum %lld]\n",
+	    TARGET_US, worst * 1e6 <= TARGET_US ? "met" : "MISSED", worst * 1e6,
+	    (long long)checksum);
 	free(t);
 	rules_free(rs);
 	return 0;

@@ -151,8 +151,8 @@ ctl_event_tag(const char *account, json_t *current, char *const *changes,
 		if (changes[j][0] != '+' || has_tag(tags, changes[j] + 1))
 			continue;
 		if ((v = str(changes[j] + 1)) == NULL) {
-			snprintf(err, errlen, "\"%s\": not valid UTF-8",
-			    changes[j]);
+			snprintf(
+			    err, errlen, "\"%s\": not valid UTF-8", changes[j]);
 			goto fail;
 		}
 		json_array_append_new(tags, v);
@@ -183,7 +183,9 @@ ctl_event_outcome(const char *task, const char *result, const char *note,
 	}
 	if (t == NULL || r == NULL || a == NULL) {
 		snprintf(err, errlen, "%s: not valid UTF-8",
-		    t == NULL ? "TASK" : r == NULL ? "RESULT" : "--at");
+		    t == NULL       ? "TASK"
+		        : r == NULL ? "RESULT"
+		                    : "--at");
 		goto fail;
 	}
 	ev = json_pack("{s:s,s:s,s:o,s:o,s:o}", "type", "outcome", "id", "",
@@ -248,7 +250,8 @@ run_tag(int argc, char **argv, const struct ctl_io *io)
 			    json_object_get(rec, "account"), "tags",
 			    cur != NULL ? json_incref(cur) : json_array());
 
-			line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			line =
+			    json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 			printf("%s\n", line);
 			free(line);
 			json_decref(o);
@@ -263,8 +266,8 @@ run_tag(int argc, char **argv, const struct ctl_io *io)
 		json_decref(rec);
 		return 0;
 	}
-	line = ctl_event_tag(argv[1], cur, argv + 2, (size_t)argc - 2, &tags,
-	    err, sizeof(err));
+	line = ctl_event_tag(
+	    argv[1], cur, argv + 2, (size_t)argc - 2, &tags, err, sizeof(err));
 	json_decref(rec);
 	json_decref(tags);
 	if (line == NULL)
@@ -313,8 +316,8 @@ run_outcome(int argc, char **argv, const struct ctl_io *io)
 	if (at != NULL && clock_parse_ts(at, strlen(at), &t, &why) == -1)
 		usage(io, "outcome: --at %s: %s", at, why);
 	if (at == NULL) {
-		rec = io->ask(
-		    io->arg, json_pack("{s:s}", "cmd", "status"), &rc);
+		rec =
+		    io->ask(io->arg, json_pack("{s:s}", "cmd", "status"), &rc);
 		if (rec == NULL)
 			return rc;
 		at = json_string_value(json_object_get(rec, "now"));
@@ -336,8 +339,8 @@ ctl_events_run(int argc, char **argv, const struct ctl_io *io)
 		if (argc != 2)
 			usage(io, "%s needs exactly one ACCOUNT", argv[0]);
 		return send_line(io,
-		    ctl_event_pause(argv[1], argv[0][0] == 'p', err,
-		        sizeof(err)),
+		    ctl_event_pause(
+		        argv[1], argv[0][0] == 'p', err, sizeof(err)),
 		    err);
 	}
 	if (strcmp(argv[0], "tag") == 0)

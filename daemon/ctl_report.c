@@ -20,8 +20,8 @@
 
 #define BAR_WIDTH 30
 
-static const char *const spark[8] = { "\u2581", "\u2582", "\u2583",
-	"\u2584", "\u2585", "\u2586", "\u2587", "\u2588" };
+static const char *const spark[8] = { "\u2581", "\u2582", "\u2583", "\u2584",
+	"\u2585", "\u2586", "\u2587", "\u2588" };
 /* A bar cell filled k/8 from the left, k = 1..8. */
 static const char *const eighth[9] = { "", "\u258f", "\u258e", "\u258d",
 	"\u258c", "\u258b", "\u258a", "\u2589", "\u2588" };
@@ -57,9 +57,8 @@ ctl_sparkline(const double *v, size_t n, char *out, size_t outlen)
 void
 ctl_bar(double part, double whole, int width, char *out, size_t outlen)
 {
-	long cells = whole > 0 && part > 0
-	    ? lround(part / whole * width * 8)
-	    : 0;
+	long cells =
+	    whole > 0 && part > 0 ? lround(part / whole * width * 8) : 0;
 	size_t used = 0;
 	const char *c;
 
@@ -167,7 +166,8 @@ verdict(FILE *out, json_t **v, size_t n, const char *cur)
 				prev = i;
 		}
 	if (last == -1 || prev == -1) {
-		fprintf(out, "%s: not enough months with invoices to compare DSO\n",
+		fprintf(out,
+		    "%s: not enough months with invoices to compare DSO\n",
 		    cur);
 		return;
 	}
@@ -184,8 +184,8 @@ verdict(FILE *out, json_t **v, size_t n, const char *cur)
 }
 
 static void
-spark_line(FILE *out, const char *label, json_t **v, size_t n,
-    const char *key, double scale, const char *fmt)
+spark_line(FILE *out, const char *label, json_t **v, size_t n, const char *key,
+    double scale, const char *fmt)
 {
 	double *x = xcalloc(n + 1, sizeof(*x));
 	char line[8 * KPI_MONTHS_MAX + 8], a[32];
@@ -208,15 +208,16 @@ charts(FILE *out, json_t **v, size_t n, const char *cur)
 	char bar[4 * BAR_WIDTH + 1], m[32];
 	int cl;
 
-	fprintf(out, "%s, %s to %s (sparkline: oldest left; latest value right)\n",
-	    cur, json_string_value(json_object_get(v[0], "month")),
+	fprintf(out,
+	    "%s, %s to %s (sparkline: oldest left; latest value right)\n", cur,
+	    json_string_value(json_object_get(v[0], "month")),
 	    json_string_value(json_object_get(v[n - 1], "month")));
 	spark_line(out, "DSO (days)", v, n, "dso", 1, "%.1f");
 	spark_line(out, "CEI (%)", v, n, "cei", 100, "%.1f%%");
-	spark_line(out, "promises kept (%)", v, n, "promise_kept_rate", 100,
-	    "%.1f%%");
-	spark_line(out, "tasks w/ outcome", v, n, "outcome_share", 100,
-	    "%.1f%%");
+	spark_line(
+	    out, "promises kept (%)", v, n, "promise_kept_rate", 100, "%.1f%%");
+	spark_line(
+	    out, "tasks w/ outcome", v, n, "outcome_share", 100, "%.1f%%");
 	fprintf(out, "  aging of E at %s\n",
 	    json_string_value(json_object_get(v[n - 1], "end")));
 	for (cl = 0; cl < KPI_NCLASS; cl++) {
@@ -225,8 +226,7 @@ charts(FILE *out, json_t **v, size_t n, const char *cur)
 		fprintf(out, "    %-13s %-*s %14s  %5.1f%%\n",
 		    kpi_class_names[cl],
 		    /* %-*s pads bytes: a block is 3 bytes, one column. */
-		    (int)(strlen(bar) + BAR_WIDTH -
-		        (strlen(bar) / 3)), bar,
+		    (int)(strlen(bar) + BAR_WIDTH - (strlen(bar) / 3)), bar,
 		    money(part, m, sizeof(m)),
 		    e > 0 ? 100.0 * (double)part / (double)e : 0.0);
 	}
@@ -267,7 +267,8 @@ ctl_report_kpi(json_t *recs, FILE *out, bool tty)
 		    num(rval(rec, "outcome_share") * 100, "%.1f%%", x4,
 		        sizeof(x4)));
 	}
-	fprintf(out, "\nroll rates (of the accounts in a stage at the month's start, the share in a later stage at its end)\n");
+	fprintf(out,
+	    "\nroll rates (of the accounts in a stage at the month's start, the share in a later stage at its end)\n");
 	json_array_foreach(recs, i, rec)
 	{
 		roll = json_object_get(rec, "roll_rates");
@@ -277,10 +278,11 @@ ctl_report_kpi(json_t *recs, FILE *out, bool tty)
 		if (json_object_size(roll) == 0)
 			fprintf(out, " -");
 		json_object_foreach(roll, k, r)
-			fprintf(out, " %s %.1f%%", k, json_number_value(r) * 100);
+		    fprintf(out, " %s %.1f%%", k, json_number_value(r) * 100);
 		fprintf(out, "\n");
 	}
-	fprintf(out, "\naging of E by days past due (not_due <= 0, in_collection 1-90, doubtful 91-180, bad 181-365, dead > 365)\n");
+	fprintf(out,
+	    "\naging of E by days past due (not_due <= 0, in_collection 1-90, doubtful 91-180, bad 181-365, dead > 365)\n");
 	fprintf(out, "%-7s  %-3s", "MONTH", "CUR");
 	for (cl = 0; cl < KPI_NCLASS; cl++)
 		fprintf(out, "  %14s", kpi_class_names[cl]);

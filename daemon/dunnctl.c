@@ -1462,8 +1462,8 @@ workable_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		    json_string_value(json_object_get(contact, "name")),
 		    json_string_value(json_object_get(contact, "role")));
 	if (ask != NULL)
-		buf_printf(&b, "%sask for the %s", buf_size(&b) ? "; " : "",
-		    ask);
+		buf_printf(
+		    &b, "%sask for the %s", buf_size(&b) ? "; " : "", ask);
 	if (buf_size(&b) == 0)
 		buf_printf(&b, "-");
 	buf_append(&b, "", 1);
@@ -1498,8 +1498,8 @@ cmd_tasks(struct ctl *ctl)
 	if (opts[4].value != NULL) {
 		if (opts[3].value == NULL)
 			die_usage("tasks: --at goes with --workable");
-		if (clock_parse_ts(opts[4].value, strlen(opts[4].value), &at,
-		        &why) == -1)
+		if (clock_parse_ts(
+		        opts[4].value, strlen(opts[4].value), &at, &why) == -1)
 			die_usage("tasks: --at: %s", why);
 		set_string(req, "at", opts[4].value);
 	}
@@ -1932,7 +1932,8 @@ explain_history(json_t *history)
 		put(&b, " -> ", json_object_get(h, "to"));
 		put(&b, "  rule ", json_object_get(h, "rule"));
 		if (json_object_size(json_object_get(h, "facts")) > 0) {
-			json_t *f = money_view(json_object_get(h, "facts"), false);
+			json_t *f =
+			    money_view(json_object_get(h, "facts"), false);
 
 			put(&b, "  ", f);
 			json_decref(f);
@@ -2079,8 +2080,8 @@ cmd_test_rules(struct ctl *ctl)
 		}
 		o.conf_zone = c->timezone;
 	}
-	rc = fixture_run(opts[0].value ? opts[0].value : c->rules, paths,
-	    (size_t)n, &o);
+	rc = fixture_run(
+	    opts[0].value ? opts[0].value : c->rules, paths, (size_t)n, &o);
 	conf_free(c);
 	free(paths);
 	return rc;
@@ -2337,8 +2338,8 @@ add_grand_totals(json_t *recs)
 
 	for (i = 0; i < n; i++) {
 		rec = json_array_get(recs, i);
-		if ((cur = json_string_value(json_object_get(rec, "currency"))) ==
-		    NULL)
+		if ((cur = json_string_value(
+		         json_object_get(rec, "currency"))) == NULL)
 			continue;
 		if ((sum = json_object_get(sums, cur)) == NULL) {
 			sum = json_pack("{s:s,s:s,s:i}", "stage", "all",
@@ -2347,7 +2348,8 @@ add_grand_totals(json_t *recs)
 		}
 		json_object_set_new(sum, "stages",
 		    json_integer(
-		        json_integer_value(json_object_get(sum, "stages")) + 1));
+		        json_integer_value(json_object_get(sum, "stages")) +
+		        1));
 		for (k = 0; k <= 5; k++) {
 			const char *key = k < 5 ? aging_buckets[k] : "total";
 
@@ -2492,7 +2494,8 @@ cmd_report(struct ctl *ctl)
 			json_object_set_new(req, "months", json_integer(n));
 		}
 	} else if (strcmp(name, "aging") != 0 || opts[0].value != NULL)
-		die_usage("report: unknown report \"%s\" (there are: aging, kpi [--months N])",
+		die_usage(
+		    "report: unknown report \"%s\" (there are: aging, kpi [--months N])",
 		    name);
 	rc = exchange(ctl, request_line(req), &v);
 	json_decref(recs);
@@ -2514,7 +2517,8 @@ cmd_metrics(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
 		die_usage("metrics takes no arguments");
-	return simple(ctl, json_pack("{s:s}", "cmd", "metrics"), metrics_record);
+	return simple(
+	    ctl, json_pack("{s:s}", "cmd", "metrics"), metrics_record);
 }
 
 /* clock: the new time, from a data record or the final one. */
@@ -2585,7 +2589,8 @@ static const struct command commands[] = {
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
 	{ "accounts", "[--stage S]", cmd_accounts },
 	{ "explain", "ACCOUNT", cmd_explain },
-	{ "tasks", "[--open [--workable [--at TIME]]] [--type T] [--account A]", cmd_tasks },
+	{ "tasks", "[--open [--workable [--at TIME]]] [--type T] [--account A]",
+	    cmd_tasks },
 	{ "feed", "[--from SEQ] [--follow] [--consumer NAME]", cmd_feed },
 	{ "ack", "--consumer NAME SEQ", cmd_ack },
 	{ "pause", "ACCOUNT", cmd_events },
@@ -2701,8 +2706,7 @@ main(int argc, char *argv[])
 			printf("dunnctl %s\n", DUNND_VERSION);
 			free(ctl.argv);
 			return 0;
-		}
-		else
+		} else
 			ctl.argv[ctl.argc++] = argv[i];
 	}
 	if (ctl.socket != NULL && ctl.conf_path != NULL)

@@ -52,8 +52,8 @@ span_text(int64_t s, char *buf, size_t len)
 		snprintf(buf, len, "%lldh %lldm %llds", (long long)h,
 		    (long long)m, (long long)(s % 60));
 	else
-		snprintf(buf, len, "%lldm %llds", (long long)m,
-		    (long long)(s % 60));
+		snprintf(
+		    buf, len, "%lldm %llds", (long long)m, (long long)(s % 60));
 }
 
 /*
@@ -71,11 +71,13 @@ check_clock_ahead(int64_t pos, int64_t wall, bool ok)
 	span_text(pos - wall, span, sizeof(span));
 	clock_format_ts(pos, at);
 	if (!ok) {
-		log_err("dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: refusing to start; correct the system clock, or start with --clock-ahead-ok to run on from the stored position",
+		log_err(
+		    "dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: refusing to start; correct the system clock, or start with --clock-ahead-ok to run on from the stored position",
 		    at, span, (long long)(pos - wall));
 		return -1;
 	}
-	log_warnx("dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: running on from it (--clock-ahead-ok)",
+	log_warnx(
+	    "dunnd: the stored clock position %s is %s (%lld s) ahead of the system time: running on from it (--clock-ahead-ok)",
 	    at, span, (long long)(pos - wall));
 	return 0;
 }

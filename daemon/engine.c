@@ -185,13 +185,14 @@ complete_legacy(struct engine *e, struct acct *a)
 	uint16_t bit;
 
 	if ((rc = store_q(s, Q_ACCOUNT_PEOPLE, "t", a->id)) == 1) {
-		list = json_loads(store_col_text(s, Q_ACCOUNT_PEOPLE, 0), 0, NULL);
+		list =
+		    json_loads(store_col_text(s, Q_ACCOUNT_PEOPLE, 0), 0, NULL);
 		json_array_foreach(list, i, c)
 		{
 			for (role = 1; event_role_name(role) != NULL; role++) {
 				if (strcmp(event_role_name(role),
-				        json_string_value(json_object_get(
-				            c, "role"))) == 0)
+				        json_string_value(
+				            json_object_get(c, "role"))) == 0)
 					break;
 			}
 			if (event_role_name(role) == NULL)
@@ -204,8 +205,7 @@ complete_legacy(struct engine *e, struct acct *a)
 				a->email_roles |= bit;
 		}
 		json_decref(list);
-		a->cash_in_day =
-		    (uint8_t)store_col_int(s, Q_ACCOUNT_PEOPLE, 1);
+		a->cash_in_day = (uint8_t)store_col_int(s, Q_ACCOUNT_PEOPLE, 1);
 	}
 	store_done(s, Q_ACCOUNT_PEOPLE);
 	if (rc == -1)
@@ -229,9 +229,11 @@ complete_legacy(struct engine *e, struct acct *a)
 				    (int16_t)(strtol(hash + 1, NULL, 10) - 1);
 			rec = json_loads(
 			    store_col_text(s, Q_TASK_OPEN_INFO, 2), 0, NULL);
-			src = json_string_value(json_object_get(rec, "not_before"));
+			src = json_string_value(
+			    json_object_get(rec, "not_before"));
 			j = src != NULL ? strlen(src) : 0;
-			if (src != NULL && clock_parse_ts(src, j, &nb, &why) == 0)
+			if (src != NULL &&
+			    clock_parse_ts(src, j, &nb, &why) == 0)
 				a->tasks[i].nb_day = clock_local_date(nb);
 			json_decref(rec);
 		}

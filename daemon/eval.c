@@ -139,8 +139,8 @@ task_status(struct engine *e, int64_t num, const char *status)
 
 /* A cancel record for open task num of a (the caller drops it). */
 static void
-cancel_one(struct engine *e, const struct acct *a, int64_t num,
-    const char *reason)
+cancel_one(
+    struct engine *e, const struct acct *a, int64_t num, const char *reason)
 {
 	char id[32];
 
@@ -174,7 +174,7 @@ eval_cancel_tasks(
 /* §5: what one task is, besides its account and the facts. */
 struct emit {
 	enum rules_task_type type;
-	int script;   /* index in scripts, -1 none */
+	int script;                          /* index in scripts, -1 none */
 	const struct cal_schedule *schedule; /* NULL: the calendar alone */
 	const char *source;
 	const char *reason;
@@ -214,8 +214,8 @@ pref_rank(const enum event_role *pref, size_t npref, const char *role)
  * not a decision-maker.  Read from the store: only emissions read it.
  */
 static void
-pick_contact(struct engine *e, const struct acct *a,
-    enum rules_task_type type, json_t *rec)
+pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
+    json_t *rec)
 {
 	enum event_role pref[3];
 	size_t npref = facts_pref_roles(a->size, pref), i, rank;
@@ -266,8 +266,8 @@ pick_contact(struct engine *e, const struct acct *a,
  * the local date of its not_before (the one-per-day rule's key).
  */
 static int32_t
-choose_window(struct engine *e, const struct acct *a, const struct emit *m,
-    json_t *rec)
+choose_window(
+    struct engine *e, const struct acct *a, const struct emit *m, json_t *rec)
 {
 	const struct ruleset *rs = e->rs;
 	struct cal_request req;
@@ -298,7 +298,8 @@ choose_window(struct engine *e, const struct acct *a, const struct emit *m,
 	}
 	free(taken);
 	if (req.sch != NULL)
-		json_object_set_new(rec, "schedule", json_string(req.sch->name));
+		json_object_set_new(
+		    rec, "schedule", json_string(req.sch->name));
 	json_object_set_new(
 	    rec, "window_rank", json_string(cal_rank_name(w.rank)));
 	json_object_set_new(rec, "window_reason", json_string(w.reason));
@@ -368,8 +369,7 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	    : fv->balance - fv->disputed_amount;
 	factors = m->factors != NULL ? json_incref(m->factors)
 	                             : priority_factors(e, a, fv, amount_due);
-	json_object_foreach(factors, k, v)
-	priority += json_integer_value(v);
+	json_object_foreach(factors, k, v) priority += json_integer_value(v);
 
 	num = ++e->task_num;
 	eval_task_id(num, id);
@@ -592,8 +592,9 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 	rc = store_q(
 	    e->store, Q_TASK_OPEN_SOURCE, "tti", a->id, prev, a->stage_entered);
 	if (rc == 1)
-		num = strtoll(store_col_text(e->store, Q_TASK_OPEN_SOURCE, 0) + 2,
-		    NULL, 10);
+		num =
+		    strtoll(store_col_text(e->store, Q_TASK_OPEN_SOURCE, 0) + 2,
+		        NULL, 10);
 	store_done(e->store, Q_TASK_OPEN_SOURCE);
 	if (rc == -1)
 		e->failed = true;
@@ -648,8 +649,8 @@ script_index(const struct ruleset *rs, const char *name)
  * for step k (the approval's step); returns whether num was that step's.
  */
 static bool
-approved_task(struct engine *e, struct acct *a,
-    const struct rules_factvals *fv, int64_t num, size_t k)
+approved_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
+    int64_t num, size_t k)
 {
 	const struct rules_stage *st = &e->rs->stages[a->stage];
 	const char *src, *hash, *stage, *type_name;
@@ -694,14 +695,15 @@ approved_task(struct engine *e, struct acct *a,
 		return true;
 	}
 	engine_touch(e, a);
-	if (k < st->ntasks && st->tasks[k].supersede && st->tasks[k].every_s > 0)
+	if (k < st->ntasks && st->tasks[k].supersede &&
+	    st->tasks[k].every_s > 0)
 		supersede_step(e, a, k);
 	extra = json_pack("{s:s}", "approval", id);
 	snprintf(reason, sizeof(reason), "%s, approved in %s",
 	    json_string_value(json_object_get(rec, "reason")), id);
-	m = (struct emit) { .type = (enum rules_task_type)type,
-		.script = script_index(e->rs,
-		    json_string_value(json_object_get(for_, "script"))),
+	m = (struct emit){ .type = (enum rules_task_type)type,
+		.script = script_index(
+		    e->rs, json_string_value(json_object_get(for_, "script"))),
 		.schedule = rules_schedule_for(e->rs,
 		    k < st->ntasks ? st->tasks[k].schedule : -1,
 		    (enum rules_task_type)type),
@@ -718,8 +720,8 @@ approved_task(struct engine *e, struct acct *a,
 
 /* §4.5: the gated tasks of step k approved by the batch in progress. */
 static void
-approved_tasks(struct engine *e, struct acct *a,
-    const struct rules_factvals *fv, size_t k)
+approved_tasks(
+    struct engine *e, struct acct *a, const struct rules_factvals *fv, size_t k)
 {
 	size_t i;
 
@@ -772,13 +774,14 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 			snprintf(reason, sizeof(reason),
 			    "%s cadence step %zu (after %s)", st->name, k + 1,
 			    after);
-			if (t->supersede && t->every_s > 0 && a->emitted[k] > 0) {
+			if (t->supersede && t->every_s > 0 &&
+			    a->emitted[k] > 0) {
 				snprintf(prev, sizeof(prev), "stage:%s#%zu/%u",
 				    st->name, k + 1, a->emitted[k]);
 				supersede(e, a, prev);
 			}
 			a->emitted[k]++;
-			m = (struct emit) { .type = t->type,
+			m = (struct emit){ .type = t->type,
 				.script = t->script,
 				.schedule = rules_schedule_for(
 				    e->rs, t->schedule, t->type),
@@ -793,12 +796,13 @@ cadence(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 			 * contact; "for" names what it gates.
 			 */
 			if (t->approval) {
-				for_ = json_pack(
-				    "{s:s}", "type", rules_task_type_name(t->type));
+				for_ = json_pack("{s:s}", "type",
+				    rules_task_type_name(t->type));
 				if (t->script >= 0)
 					json_object_set_new(for_, "script",
 					    json_string(
-					        e->rs->scripts[t->script].name));
+					        e->rs->scripts[t->script]
+					            .name));
 				m.extra = json_pack("{s:o}", "for", for_);
 				m.type = RULES_TASK_APPROVAL;
 				m.script = -1;
@@ -832,10 +836,10 @@ alerts(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 		a->alert_last[i] = e->now;
 		snprintf(source, sizeof(source), "alert:%s", al->name);
 		snprintf(reason, sizeof(reason), "alert %s", al->name);
-		m = (struct emit) { .type = al->type,
+		m = (struct emit){ .type = al->type,
 			.script = al->script,
-			.schedule = rules_schedule_for(
-			    e->rs, al->schedule, al->type),
+			.schedule =
+			    rules_schedule_for(e->rs, al->schedule, al->type),
 			.source = source,
 			.reason = reason,
 			.alert = (int)i,
@@ -893,10 +897,10 @@ release(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 	}
 	a->ntasks = keep;
 	snprintf(source, sizeof(source), "release:%s", st->name);
-	m = (struct emit) { .type = RULES_TASK_CREDIT_RELEASE,
+	m = (struct emit){ .type = RULES_TASK_CREDIT_RELEASE,
 		.script = -1,
-		.schedule = rules_schedule_for(
-		    e->rs, -1, RULES_TASK_CREDIT_RELEASE),
+		.schedule =
+		    rules_schedule_for(e->rs, -1, RULES_TASK_CREDIT_RELEASE),
 		.source = source,
 		.reason = "credit released: back in good standing",
 		.alert = -1,

@@ -209,8 +209,8 @@ recent_tasks(struct engine *e, const struct acct *a)
 	json_t *arr = json_array(), *rec;
 	int rc;
 
-	for (rc = store_q(s, Q_TASKS_CLOSED, "ti", a->id,
-	         (int64_t)RECENT_TASKS);
+	for (rc =
+	         store_q(s, Q_TASKS_CLOSED, "ti", a->id, (int64_t)RECENT_TASKS);
 	     rc == 1; rc = store_next(s, Q_TASKS_CLOSED)) {
 		rec = json_loads(store_col_text(s, Q_TASKS_CLOSED, 1), 0, NULL);
 		if (rec == NULL)

@@ -52,7 +52,7 @@ struct ctx {
 	bool task_cancelled;
 	bool task_approval; /* an approval task (§4.5) */
 	bool task_decided;  /* ... already approved or rejected */
-	int64_t ref_at; /* reversal: the `at` of the reversed event */
+	int64_t ref_at;     /* reversal: the `at` of the reversed event */
 	struct diag *d;
 	bool dberr;
 };
@@ -793,7 +793,8 @@ apply_reversal(struct ctx *c, const struct event *ev)
 		    kpi_note(s, a->currency,
 		        kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
 		            a->inv[idx].issued),
-		        a->inv[idx].due, 0, -store_col_int(s, Q_APPS_OF_MONEY, 1)));
+		        a->inv[idx].due, 0,
+		        -store_col_int(s, Q_APPS_OF_MONEY, 1)));
 		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
 		invs[ninv++] = a->inv[idx].seq;
 	}

@@ -46,8 +46,8 @@
 #include "store.h"
 #include "util.h"
 
-const char *const kpi_class_names[KPI_NCLASS] = { "not_due",
-	"in_collection", "doubtful", "bad", "dead" };
+const char *const kpi_class_names[KPI_NCLASS] = { "not_due", "in_collection",
+	"doubtful", "bad", "dead" };
 const int kpi_class_max[KPI_NCLASS - 1] = { 0, 90, 180, 365 };
 
 #define NO_CUR   UINT16_MAX
@@ -68,20 +68,20 @@ struct per_cur {
  * up in the engine would cost cache misses per row at 1M accounts.
  */
 struct hist {
-	uint64_t hash;   /* 0: an empty slot */
+	uint64_t hash; /* 0: an empty slot */
 	char *id;
-	int64_t created;  /* INT64_MIN: before the first month */
-	uint32_t *stage;  /* [k], k = 1..n: its stage at month k's start */
+	int64_t created; /* INT64_MIN: before the first month */
+	uint32_t *stage; /* [k], k = 1..n: its stage at month k's start */
 };
 
 struct kpi {
 	struct engine *e;
 	const struct ruleset *rs;
 	int n;
-	int32_t *day;     /* D_k */
-	int64_t *end;     /* first instant of D_k + 1 */
-	int32_t *first;   /* month k's first day (k >= 1) */
-	int64_t *mstart;  /* first instant of month k, [n + 1]: of the next */
+	int32_t *day;    /* D_k */
+	int64_t *end;    /* first instant of D_k + 1 */
+	int32_t *first;  /* month k's first day (k >= 1) */
+	int64_t *mstart; /* first instant of month k, [n + 1]: of the next */
 	char (*cur)[4];
 	size_t ncur;
 	struct per_cur *pc;
@@ -327,7 +327,8 @@ rebuild(struct kpi *k, const char *zone)
 		if (seq < 1 || (size_t)seq >= nseq || cur[seq] == NO_CUR)
 			continue;
 		if (kpi_note(s, k->cur[cur[seq]],
-		        kpi_app_day(store_col_int(s, Q_KPI_APPS, 2), issued[seq]),
+		        kpi_app_day(
+		            store_col_int(s, Q_KPI_APPS, 2), issued[seq]),
 		        due[seq], 0, store_col_int(s, Q_KPI_APPS, 1)) == -1) {
 			rc = -1;
 			break;
@@ -391,8 +392,8 @@ balances(struct kpi *k)
 			if (k->day[i] < eff)
 				continue;
 			p->r[i] += inv - app;
-			p->aging[i * KPI_NCLASS + aging_class(k->day[i] - du)] +=
-			    inv - app;
+			p->aging[i * KPI_NCLASS +
+			    aging_class(k->day[i] - du)] += inv - app;
 		}
 		for (i = k->n; i >= 1; i--)
 			if (eff >= k->first[i]) {
@@ -468,11 +469,13 @@ tasks(struct kpi *k)
 
 	/* One currency: counted by the index, month by month. */
 	for (m = 1; k->ncur == 1 && m <= k->n; m++) {
-		rc = store_q(s, Q_KPI_TASK_COUNT, "ii", k->mstart[m],
-		    k->mstart[m + 1]);
+		rc = store_q(
+		    s, Q_KPI_TASK_COUNT, "ii", k->mstart[m], k->mstart[m + 1]);
 		if (rc == 1) {
-			k->pc[0].tasks[m] = store_col_int(s, Q_KPI_TASK_COUNT, 0);
-			k->pc[0].done[m] = store_col_int(s, Q_KPI_TASK_COUNT, 1);
+			k->pc[0].tasks[m] =
+			    store_col_int(s, Q_KPI_TASK_COUNT, 0);
+			k->pc[0].done[m] =
+			    store_col_int(s, Q_KPI_TASK_COUNT, 1);
 		}
 		store_done(s, Q_KPI_TASK_COUNT);
 		if (rc != 1)
@@ -515,8 +518,7 @@ rolls(struct kpi *k)
 	if (store_q(s, Q_KPI_TRANS_MAXID, "") == 1)
 		maxid = store_col_int(s, Q_KPI_TRANS_MAXID, 0);
 	store_done(s, Q_KPI_TRANS_MAXID);
-	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) ==
-	    -1)
+	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) == -1)
 		return -1;
 	for (rc = store_q(s, Q_KPI_TRANSITIONS, "i", from); rc == 1;
 	     rc = store_next(s, Q_KPI_TRANSITIONS)) {
@@ -525,9 +527,10 @@ rolls(struct kpi *k)
 		for (j = 1; j <= k->n && k->mstart[j] <= at; j++) {
 			if (h->stage[j] != NO_STAGE)
 				continue;
-			h->stage[j] = rules_stage_lookup(rs,
-			                  store_col_text(s, Q_KPI_TRANSITIONS, 1),
-			                  &st) == 1
+			h->stage[j] =
+			    rules_stage_lookup(rs,
+			        store_col_text(s, Q_KPI_TRANSITIONS, 1),
+			        &st) == 1
 			    ? (uint32_t)st
 			    : ACCT_NO_STAGE;
 		}
@@ -537,8 +540,8 @@ rolls(struct kpi *k)
 		return -1;
 	for (rc = store_q(s, Q_KPI_CREATED, "i", k->mstart[1] - 1); rc == 1;
 	     rc = store_next(s, Q_KPI_CREATED)) {
-		hist_get(k, store_col_text(s, Q_KPI_CREATED, 0), true)->created =
-		    store_col_int(s, Q_KPI_CREATED, 1);
+		hist_get(k, store_col_text(s, Q_KPI_CREATED, 0), true)
+		    ->created = store_col_int(s, Q_KPI_CREATED, 1);
 	}
 	store_done(s, Q_KPI_CREATED);
 	if (rc == -1)
@@ -553,7 +556,8 @@ rolls(struct kpi *k)
 				continue; /* created later: not counted */
 			s0 = h != NULL && h->stage[j] != NO_STAGE ? h->stage[j]
 			                                          : a->stage;
-			s1 = j < k->n && h != NULL && h->stage[j + 1] != NO_STAGE
+			s1 =
+			    j < k->n && h != NULL && h->stage[j + 1] != NO_STAGE
 			    ? h->stage[j + 1]
 			    : a->stage;
 			/* Stages the rule set no longer has are left out. */
@@ -600,8 +604,8 @@ output(struct kpi *k, json_t *out)
 			    month, "currency", k->cur[c], (size_t)3, "B",
 			    (json_int_t)b, "E", (json_int_t)e, "S",
 			    (json_int_t)sm, "C", (json_int_t)cc);
-			set_ratio(rec, "dso", (double)e * (double)days,
-			    (double)sm);
+			set_ratio(
+			    rec, "dso", (double)e * (double)days, (double)sm);
 			set_ratio(rec, "cei", (double)(b + sm - e),
 			    (double)(b + sm - cc));
 			set_ratio(rec, "promise_kept_rate", (double)p->kept[i],
@@ -621,10 +625,10 @@ output(struct kpi *k, json_t *out)
 				    json_integer(
 				        p->aging[i * KPI_NCLASS + cl]));
 			json_object_set_new(rec, "aging", aging);
-			json_object_set_new(rec, "promises_kept",
-			    json_integer(p->kept[i]));
-			json_object_set_new(rec, "promises_broken",
-			    json_integer(p->broken[i]));
+			json_object_set_new(
+			    rec, "promises_kept", json_integer(p->kept[i]));
+			json_object_set_new(
+			    rec, "promises_broken", json_integer(p->broken[i]));
 			json_object_set_new(
 			    rec, "tasks", json_integer(p->tasks[i]));
 			json_object_set_new(rec, "tasks_with_outcome",
@@ -668,8 +672,8 @@ kpi_fini(struct kpi *k)
 }
 
 int
-kpi_report(struct engine *e, const struct ruleset *rs, int64_t now,
-    int months, json_t *out)
+kpi_report(struct engine *e, const struct ruleset *rs, int64_t now, int months,
+    json_t *out)
 {
 	struct kpi k;
 	int rc = -1;
@@ -697,7 +701,8 @@ kpi_report(struct engine *e, const struct ruleset *rs, int64_t now,
 		log_debug("kpi: %d months: balances %.3f s, tasks %.3f s, "
 		          "rolls %.3f s, promises and output %.3f s",
 		    months, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9,
-		    (double)(t3 - t2) / 1e9, (double)(clock_mono_ns() - t3) / 1e9);
+		    (double)(t3 - t2) / 1e9,
+		    (double)(clock_mono_ns() - t3) / 1e9);
 	}
 	rc = 0;
 done:

@@ -31,10 +31,10 @@ struct loop {
 	ev_timer watchdog;
 	ev_prepare prepare;
 	ev_timer background; /* while other threads work (backups) */
-	ev_periodic due;    /* the next due moment (wall clock only) */
-	double retry_at;    /* after a failed step: not before this */
-	uint64_t wd_usec;   /* the watchdog interval, 0 none */
-	int64_t wd_last_ms; /* the last WATCHDOG=1 (monotonic ms) */
+	ev_periodic due;     /* the next due moment (wall clock only) */
+	double retry_at;     /* after a failed step: not before this */
+	uint64_t wd_usec;    /* the watchdog interval, 0 none */
+	int64_t wd_last_ms;  /* the last WATCHDOG=1 (monotonic ms) */
 };
 
 void

@@ -27,8 +27,8 @@
 #include "util.h"
 
 /* Bucket bounds in seconds: from a fast COMMIT to a huge batch. */
-static const double bounds[METRICS_NBUCKETS] = { 0.0005, 0.001, 0.0025,
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+static const double bounds[METRICS_NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 void
 metrics_observe(struct metrics_hist *h, int64_t ns)
@@ -99,8 +99,8 @@ histogram(struct buf *b, const char *name, const char *help,
 		buf_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, bounds[i],
 		    (long long)cum);
 	}
-	buf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name,
-	    (long long)h->count);
+	buf_printf(
+	    b, "%s_bucket{le=\"+Inf\"} %lld\n", name, (long long)h->count);
 	buf_printf(b, "%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
 	buf_printf(b, "%s_count %lld\n", name, (long long)h->count);
 }
@@ -143,7 +143,8 @@ tasks_open(struct server *srv, struct buf *b, int64_t now)
 		type = store_col_text(s, Q_METRICS_TASKS, 0);
 		for (t = 0; t < RULES_TASK_COUNT; t++)
 			if (strcmp(rules_task_type_name(t), type) == 0)
-				count[t] += store_col_int(s, Q_METRICS_TASKS, 1);
+				count[t] +=
+				    store_col_int(s, Q_METRICS_TASKS, 1);
 		v = store_col_int(s, Q_METRICS_TASKS, 2);
 		if (v < oldest)
 			oldest = v;
@@ -222,8 +223,7 @@ metrics_text(struct server *srv)
 	free(counts);
 	if (tasks_open(srv, &b, now) == -1 || consumers(srv, &b) == -1)
 		goto fail;
-	family(&b, "dunnd_feed_head", "gauge",
-	    "The last feed seq committed.");
+	family(&b, "dunnd_feed_head", "gauge", "The last feed seq committed.");
 	sample(&b, "dunnd_feed_head", NULL, NULL, srv->engine.feed_head);
 	family(&b, "dunnd_events_total", "counter",
 	    "Ingested event lines by result since dunnd started.");
@@ -270,8 +270,7 @@ metrics_text(struct server *srv)
 	free(path);
 	family(&b, "dunnd_resident_memory_bytes", "gauge",
 	    "Resident set size of the dunnd process.");
-	sample(&b, "dunnd_resident_memory_bytes", NULL, NULL,
-	    resident_bytes());
+	sample(&b, "dunnd_resident_memory_bytes", NULL, NULL, resident_bytes());
 	buf_append(&b, "", 1);
 	out = xstrdup(buf_data(&b));
 	buf_fini(&b);

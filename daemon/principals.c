@@ -25,8 +25,8 @@ numeric(const char *s)
 }
 
 static void
-check_list(const struct conf *c, const char *key, char *const *names,
-    struct diags *ds)
+check_list(
+    const struct conf *c, const char *key, char *const *names, struct diags *ds)
 {
 	char *const *p;
 

@@ -49,9 +49,9 @@
 #include "pushq.h"
 #include "util.h"
 
-#define FEED_LINE_MAX	 (16 * 1024 * 1024) /* a record; dunnd's are far less */
-#define READ_CHUNK	 (64 * 1024)
-#define QUEUE_BYTES_MAX	 (64 * 1024 * 1024) /* then stop reading the feed */
+#define FEED_LINE_MAX    (16 * 1024 * 1024) /* a record; dunnd's are far less */
+#define READ_CHUNK       (64 * 1024)
+#define QUEUE_BYTES_MAX  (64 * 1024 * 1024) /* then stop reading the feed */
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
 
@@ -66,7 +66,11 @@ struct dconn {
 	struct buf out;
 };
 
-enum ctl_kind { CTL_STATUS, CTL_ACK, CTL_TASKS };
+enum ctl_kind {
+	CTL_STATUS,
+	CTL_ACK,
+	CTL_TASKS
+};
 
 /* A request on the ctl connection, waiting for its reply (in order). */
 struct ctl_req {
@@ -76,7 +80,11 @@ struct ctl_req {
 	char *type;    /* its type once a record named it */
 };
 
-enum bstate { B_IDLE, B_SENDING, B_WAITING };
+enum bstate {
+	B_IDLE,
+	B_SENDING,
+	B_WAITING
+};
 
 struct push {
 	const struct pushconf *conf;
@@ -84,7 +92,7 @@ struct push {
 	struct pushq q;
 	struct pushhttp *http;
 	struct dconn feed, ctl;
-	bool up; /* status answered: batches may go */
+	bool up;       /* status answered: batches may go */
 	int64_t up_ms; /* when (monotonic ms) */
 	bool feed_paused;
 	int failures; /* connection attempts failed in a row */
@@ -133,8 +141,8 @@ flush_out(struct dconn *c)
 	ssize_t n;
 
 	while (buf_size(&c->out) > 0) {
-		n = send(c->fd, buf_data(&c->out), buf_size(&c->out),
-		    MSG_NOSIGNAL);
+		n = send(
+		    c->fd, buf_data(&c->out), buf_size(&c->out), MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -188,8 +196,8 @@ rd_cb(struct ev_loop *ev, ev_io *w, int revents)
 	(void)ev;
 	(void)revents;
 	n = recv(c->fd, p->rbuf, READ_CHUNK, 0);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	                   errno == EINTR))
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
 		lost(p, "push: dunnd closed the connection%s%s",
@@ -201,7 +209,8 @@ rd_cb(struct ev_loop *ev, ev_io *w, int revents)
 		if (ln.kind == LINE_BLANK)
 			continue;
 		if (ln.kind == LINE_TOO_LONG) {
-			lost(p, "push: a line from dunnd of %zu bytes is too long",
+			lost(p,
+			    "push: a line from dunnd of %zu bytes is too long",
 			    ln.bytes);
 			return;
 		}
@@ -213,8 +222,7 @@ rd_cb(struct ev_loop *ev, ev_io *w, int revents)
 	if (c->fd == -1 || !c->is_feed)
 		return;
 	/* Back-pressure: dunnd produces the feed as we read it. */
-	if (pushq_len(&p->q) > queue_limit(p) ||
-	    p->q.bytes > QUEUE_BYTES_MAX) {
+	if (pushq_len(&p->q) > queue_limit(p) || p->q.bytes > QUEUE_BYTES_MAX) {
 		ev_io_stop(p->ev, &c->rd);
 		p->feed_paused = true;
 	}
@@ -250,8 +258,8 @@ dconn_open_fd(struct push *p, struct dconn *c, char *why, size_t whylen)
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		snprintf(why, whylen, "push: dunnd unreachable at %s: %s",
-		    path, strerror(errno));
+		snprintf(why, whylen, "push: dunnd unreachable at %s: %s", path,
+		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -262,8 +270,8 @@ dconn_open_fd(struct push *p, struct dconn *c, char *why, size_t whylen)
 }
 
 static int
-dconn_open(struct push *p, struct dconn *c, bool is_feed, char *why,
-    size_t whylen)
+dconn_open(
+    struct push *p, struct dconn *c, bool is_feed, char *why, size_t whylen)
 {
 	int fd;
 
@@ -300,8 +308,8 @@ ctl_push(struct push *p, enum ctl_kind kind)
 			p->rhead = 0;
 		} else {
 			p->rcap = p->rcap ? p->rcap * 2 : 64;
-			p->reqs = xreallocarray(p->reqs, p->rcap,
-			    sizeof(*p->reqs));
+			p->reqs =
+			    xreallocarray(p->reqs, p->rcap, sizeof(*p->reqs));
 		}
 	}
 	r = &p->reqs[p->rtail++];
@@ -445,7 +453,8 @@ status_record(struct push *p, json_t *o)
 
 	if (id != NULL && strlen(id) < sizeof(p->feed_id)) {
 		if (p->have_feed_id && strcmp(p->feed_id, id) != 0)
-			log_warnx("push: dunnd's feed_id changed from %s to %s (another database): delivering from consumer %s's cursor there",
+			log_warnx(
+			    "push: dunnd's feed_id changed from %s to %s (another database): delivering from consumer %s's cursor there",
 			    p->feed_id, id, p->conf->consumer);
 		snprintf(p->feed_id, sizeof(p->feed_id), "%s", id);
 		p->have_feed_id = true;
@@ -488,7 +497,7 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 	if (!json_is_true(ok)) {
 		err = json_string_value(json_object_get(o, "error"));
 		snprintf(why, sizeof(why), "push: dunnd refused %s: %s",
-		    r->kind == CTL_STATUS ? "status"
+		    r->kind == CTL_STATUS    ? "status"
 		        : r->kind == CTL_ACK ? "the ack"
 		                             : "a task lookup",
 		    err != NULL ? err : "(no reason)");
@@ -502,10 +511,12 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 		p->up = true;
 		p->up_ms = clock_mono_ms();
 		if (p->last_why[0] != '\0' || !p->have_feed_id)
-			log_info("push: reading the feed of %s as consumer %s%s",
+			log_info(
+			    "push: reading the feed of %s as consumer %s%s",
 			    p->conf->socket, p->conf->consumer,
-			    p->have_feed_id ? ""
-			                    : " (dunnd reports no feed_id: no Dunnd-Feed-Id header)");
+			    p->have_feed_id
+			        ? ""
+			        : " (dunnd reports no feed_id: no Dunnd-Feed-Id header)");
 		p->last_why[0] = '\0';
 		ctl_pop(p);
 		try_form(p);
@@ -518,7 +529,8 @@ handle_ctl_line(struct push *p, const char *s, size_t len)
 		return;
 	case CTL_TASKS:
 		if (r->type == NULL)
-			log_warnx("push: dunnd does not know task %s: its record is delivered",
+			log_warnx(
+			    "push: dunnd does not know task %s: its record is delivered",
 			    r->task);
 		pushq_resolve(&p->q, r->type);
 		ctl_pop(p);
@@ -537,17 +549,19 @@ handle_feed_line(struct push *p, const char *s, size_t len)
 	json_t *o;
 	int rc;
 
-	rc = pushq_add(&p->q, s, len, clock_mono_ms(), &task, &account, why,
-	    sizeof(why));
+	rc = pushq_add(
+	    &p->q, s, len, clock_mono_ms(), &task, &account, why, sizeof(why));
 	if (rc == -1) {
 		/* The final record: dunnd stops, or refused the request. */
 		o = json_loadb(s, len, 0, NULL);
 		if (json_is_object(o) && json_object_get(o, "ok") != NULL) {
 			err = json_string_value(json_object_get(o, "error"));
-			snprintf(why, sizeof(why), "push: dunnd ended the feed: %s",
+			snprintf(why, sizeof(why),
+			    "push: dunnd ended the feed: %s",
 			    err != NULL ? err : "(no reason)");
 			/* dunnd stopping is no error; a refusal is. */
-			stopping = err != NULL && strcmp(err, "shutting down") == 0;
+			stopping =
+			    err != NULL && strcmp(err, "shutting down") == 0;
 			json_decref(o);
 			lost_why(p, !stopping, why);
 			return;
@@ -601,8 +615,8 @@ try_form(struct push *p)
 			continue;
 		}
 		if (wake >= 0) {
-			ev_timer_set(&p->linger, (double)(wake - now) / 1000.0,
-			    0.0);
+			ev_timer_set(
+			    &p->linger, (double)(wake - now) / 1000.0, 0.0);
 			ev_timer_start(p->ev, &p->linger);
 		}
 		return;
@@ -733,7 +747,8 @@ dead_letter(struct push *p, const struct pushhttp_result *res)
 		goto out;
 	}
 	close(fd);
-	log_err("push: batch %s (%zu records) given up after %d answers HTTP 4xx (last %ld): written to %s",
+	log_err(
+	    "push: batch %s (%zu records) given up after %d answers HTTP 4xx (last %ld): written to %s",
 	    p->batch.key, p->batch.nwanted, p->n4xx, res->status, path);
 	rc = 0;
 out:
@@ -795,7 +810,8 @@ hup_cb(struct ev_loop *ev, ev_signal *w, int revents)
 	(void)ev;
 	(void)w;
 	(void)revents;
-	log_info("push: SIGHUP ignored: restart dunnd-push to read its file again");
+	log_info(
+	    "push: SIGHUP ignored: restart dunnd-push to read its file again");
 }
 
 static void
@@ -841,8 +857,8 @@ push_run(const struct pushconf *c)
 	ev_signal_start(p->ev, &p->sigint);
 	ev_signal_start(p->ev, &p->sighup);
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-		ev_timer_init(&p->watchdog, watchdog_cb, 0.0,
-		    (double)wd_usec / 2e6);
+		ev_timer_init(
+		    &p->watchdog, watchdog_cb, 0.0, (double)wd_usec / 2e6);
 		ev_timer_again(p->ev, &p->watchdog);
 	}
 	ev_timer_start(p->ev, &p->reconnect);
@@ -946,7 +962,8 @@ push_status(const struct pushconf *c)
 		}
 		if (!json_is_true(json_object_get(o, "ok"))) {
 			err = json_string_value(json_object_get(o, "error"));
-			fprintf(stderr, "dunnd-push: dunnd refused status: %s\n",
+			fprintf(stderr,
+			    "dunnd-push: dunnd refused status: %s\n",
 			    err != NULL ? err : "(no reason)");
 			json_decref(o);
 			rc = 1;

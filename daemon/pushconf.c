@@ -78,7 +78,8 @@ pushconf_parse_duration(const char *s, int64_t *ms, const char **why)
 		/* clock.c knows m, h, d and w; only this file adds seconds. */
 		for (i = 0; i + 1 < len; i++) {
 			if (s[i] < '0' || s[i] > '9') {
-				*why = "unknown duration unit (s, m, h, d or w)";
+				*why =
+				    "unknown duration unit (s, m, h, d or w)";
 				return -1;
 			}
 			n = n * 10 + (s[i] - '0');
@@ -125,8 +126,8 @@ pushconf_free(struct pushconf *c)
  * an error.  An empty list is allowed: it delivers nothing of its kind.
  */
 static char **
-string_list(config_setting_t *s, const char *file, const char *key,
-    size_t *n, bool (*ok)(const char *, char *, size_t), struct diags *ds)
+string_list(config_setting_t *s, const char *file, const char *key, size_t *n,
+    bool (*ok)(const char *, char *, size_t), struct diags *ds)
 {
 	int i, len;
 	char **v, why[128];
@@ -245,8 +246,8 @@ url_ok(const char *s, char *why, size_t len)
 		snprintf(why, len, "out of memory");
 		return false;
 	}
-	if ((rc = curl_url_set(u, CURLUPART_URL, s,
-	         CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
+	if ((rc = curl_url_set(
+	         u, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME)) != CURLUE_OK) {
 		snprintf(why, len, "not a URL: %s", curl_url_strerror(rc));
 		goto out;
 	}
@@ -273,8 +274,8 @@ out:
  * (which never quotes the file's contents).
  */
 static int
-read_secret(const char *path, uint8_t **out, size_t *outlen, char *why,
-    size_t whylen)
+read_secret(
+    const char *path, uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
 	uint8_t *p = NULL;
 	ssize_t r;
@@ -282,8 +283,8 @@ read_secret(const char *path, uint8_t **out, size_t *outlen, char *why,
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(why, whylen, "cannot read %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    why, whylen, "cannot read %s: %s", path, strerror(errno));
 		return -1;
 	}
 	p = sodium_malloc(PUSHCONF_SECRET_MAX + 1);
@@ -297,8 +298,8 @@ read_secret(const char *path, uint8_t **out, size_t *outlen, char *why,
 			break;
 	}
 	if (r == -1) {
-		snprintf(why, whylen, "cannot read %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    why, whylen, "cannot read %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (n > PUSHCONF_SECRET_MAX) {
@@ -365,8 +366,8 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
 				continue;
 			if (!url_ok(v, why, sizeof(why)))
-				diags_add(ds, path, line, false, "url: %s",
-				    why);
+				diags_add(
+				    ds, path, line, false, "url: %s", why);
 			else
 				c->url = xstrdup(v);
 		} else if (strcmp(name, "socket") == 0) {
@@ -392,8 +393,8 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 				diags_add(ds, path, line, false,
 				    "secret_file: %s", why);
 		} else if (strcmp(name, "kinds") == 0) {
-			kinds = string_list(s, path, name, &nkinds, kind_ok,
-			    ds);
+			kinds =
+			    string_list(s, path, name, &nkinds, kind_ok, ds);
 			if (kinds == NULL)
 				continue;
 			c->kinds = 0;
@@ -419,8 +420,8 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->dead_letter = conf_resolve(path, v);
 		} else if (strcmp(name, "headers") == 0) {
-			c->headers = string_list(s, path, name, &c->nheaders,
-			    header_ok, ds);
+			c->headers = string_list(
+			    s, path, name, &c->nheaders, header_ok, ds);
 		} else if (strcmp(name, "ca_file") == 0) {
 			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
 				c->ca_file = conf_resolve(path, v);
@@ -461,8 +462,9 @@ pushconf_load(const char *path, struct diags *ds)
 	if (c->give_up_after > 0 && c->dead_letter == NULL &&
 	    config_lookup(&cfg, "dead_letter") == NULL)
 		diags_add(ds, path, 1, false, "dead_letter is required");
-	if (c->secret_file == NULL && config_lookup(&cfg, "secret_file") ==
-	        NULL && (creds = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
+	if (c->secret_file == NULL &&
+	    config_lookup(&cfg, "secret_file") == NULL &&
+	    (creds = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
 	    *creds != '\0') {
 		char *p = xmalloc(strlen(creds) + sizeof("/secret"));
 

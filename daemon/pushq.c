@@ -207,8 +207,8 @@ pushq_resolve(struct pushq *q, const char *type)
 }
 
 enum pushq_form
-pushq_form(struct pushq *q, int64_t now_ms, struct pushq_batch *b,
-    int64_t *wake_ms)
+pushq_form(
+    struct pushq *q, int64_t now_ms, struct pushq_batch *b, int64_t *wake_ms)
 {
 	size_t i, end, nwanted = 0;
 	bool full = false;

@@ -174,8 +174,8 @@ static const char *const single_names[S_COUNT] = {
 
 static const char *const stage_keys[] = { "name", "tasks", "hold_when",
 	"release_when", NULL };
-static const char *const task_keys[] = { "type", "script", "schedule",
-	"after", "every", "max", "approval", "supersede", NULL };
+static const char *const task_keys[] = { "type", "script", "schedule", "after",
+	"every", "max", "approval", "supersede", NULL };
 static const char *const rule_keys[] = { "name", "from", "to", "when", NULL };
 static const char *const alert_keys[] = { "name", "when", "task", "cooldown",
 	NULL };
@@ -351,8 +351,8 @@ ld_check_keys(struct loader *ld, const char *file, config_setting_t *g,
 
 /* The member key of group g, reported at the group's line if missing. */
 config_setting_t *
-ld_need(struct loader *ld, const char *file, config_setting_t *g, const char *what,
-    const char *key)
+ld_need(struct loader *ld, const char *file, config_setting_t *g,
+    const char *what, const char *key)
 {
 	config_setting_t *m = config_setting_get_member(g, key);
 
@@ -697,8 +697,8 @@ syntax_hint(const char *t, int at, char *hint, size_t len)
 			while (t[i + 1] != '\0' && t[i + 1] != '\n')
 				i++;
 		} else if (c == '/' && d == '*') {
-			for (i += 2; t[i] != '\0' &&
-			     !(t[i] == '*' && t[i + 1] == '/');
+			for (i += 2;
+			     t[i] != '\0' && !(t[i] == '*' && t[i + 1] == '/');
 			     i++)
 				line += t[i] == '\n';
 			if (t[i] == '\0')
@@ -725,8 +725,8 @@ syntax_hint(const char *t, int at, char *hint, size_t len)
 			else
 				snprintf(hint, len,
 				    ": expected \"%c\" to close the \"%c\" of line %d, not \"%c\"",
-				    pairs[strchr(pairs, open[depth - 1]) - pairs +
-				        1],
+				    pairs[strchr(pairs, open[depth - 1]) -
+				        pairs + 1],
 				    open[depth - 1], lines[depth - 1], c);
 			return;
 		}
@@ -1558,7 +1558,8 @@ parse_alert(struct loader *ld, size_t i)
 			/* P10: a hold belongs to a stage, which can release it. */
 			if (al->type == RULES_TASK_CREDIT_HOLD)
 				err_at(ld, it->file,
-				    line_of(config_setting_get_member(m, "type")),
+				    line_of(
+				        config_setting_get_member(m, "type")),
 				    "%s: a credit_hold task is not allowed in an alert (only as a stage task, where a stage's release_when can lift it)",
 				    what);
 		}
@@ -2022,9 +2023,9 @@ report_cycle(
 				continue;
 			for (e = g->off[x]; e < g->off[x + 1]; e++) {
 				w = g->adj[e];
-				if (layer[x] + 1 == L ? w == s
-				                      : layer[w] == layer[x] + 1 &&
-				            bw[w]) {
+				if (layer[x] + 1 == L
+				        ? w == s
+				        : layer[w] == layer[x] + 1 && bw[w]) {
 					bw[x] = true;
 					break;
 				}
@@ -2048,8 +2049,8 @@ report_cycle(
 		used += (size_t)snprintf(msg + used, sizeof(msg) - used,
 		    " %s ->", rs->rules[fixed[i]].name);
 	if (used < sizeof(msg))
-		snprintf(msg + used, sizeof(msg) - used, " %s",
-		    rs->rules[s].name);
+		snprintf(
+		    msg + used, sizeof(msg) - used, " %s", rs->rules[s].name);
 	err_at(ld, rs->rules[s].file, rs->rules[s].line, "%s", msg);
 	free(roff);
 	free(radj);

@@ -725,12 +725,14 @@ rules_cal_check(struct loader *ld)
 		any_release |= rs->stages[i].has_release;
 	for (i = 0; i < rs->nstages && !any_release; i++) {
 		for (k = 0; k < rs->stages[i].ntasks; k++) {
-			if (rs->stages[i].tasks[k].type == RULES_TASK_CREDIT_HOLD)
+			if (rs->stages[i].tasks[k].type ==
+			    RULES_TASK_CREDIT_HOLD)
 				warn_at(ld, rs->stages[i].file,
 				    rs->stages[i].tasks[k].line,
 				    "stage \"%s\", task %zu: a credit_hold task while no stage has release_when: the credit hold is never lifted",
-				    rs->stages[i].name != NULL ? rs->stages[i].name
-							       : "",
+				    rs->stages[i].name != NULL
+				        ? rs->stages[i].name
+				        : "",
 				    k + 1);
 		}
 	}

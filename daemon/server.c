@@ -375,7 +375,8 @@ cmd_tasks(struct server *srv, struct conn *c, json_t *req)
 	it->nb = INT64_MIN;
 	if (at != NULL && clock_parse_ts(at, strlen(at), &it->at, &why) == -1) {
 		free(it);
-		conn_reply_error(c, "at: not an RFC 3339 timestamp with an offset");
+		conn_reply_error(
+		    c, "at: not an RFC 3339 timestamp with an offset");
 		return;
 	}
 	it->type = type != NULL ? xstrdup(type) : NULL;
@@ -636,8 +637,8 @@ server_background(struct server *srv)
 			log_info("store: backup to %s done (%lld bytes)",
 			    j->path, (long long)j->bytes);
 		else
-			log_warnx("store: backup to %s failed: %s", j->path,
-			    j->err);
+			log_warnx(
+			    "store: backup to %s failed: %s", j->path, j->err);
 		if (j->c != NULL)
 			conn_wake(j->c);
 		else
@@ -814,8 +815,8 @@ static void
 report_kpi(struct server *srv, struct conn *c, json_t *req)
 {
 	json_t *m = json_object_get(req, "months"), *out;
-	json_int_t months = m != NULL ? json_integer_value(m)
-	                              : KPI_MONTHS_DEFAULT;
+	json_int_t months =
+	    m != NULL ? json_integer_value(m) : KPI_MONTHS_DEFAULT;
 
 	if (months < 1 || months > KPI_MONTHS_MAX) {
 		conn_reply_error(c, "months: must be 1-%d", KPI_MONTHS_MAX);
@@ -1012,7 +1013,8 @@ arrival_order(struct pending *head)
 		p = head;
 		head = head->next;
 		at = &sorted;
-		while (*at != NULL && conn_serial((*at)->c) <= conn_serial(p->c))
+		while (
+		    *at != NULL && conn_serial((*at)->c) <= conn_serial(p->c))
 			at = &(*at)->next;
 		p->next = *at;
 		*at = p;
@@ -1234,8 +1236,7 @@ server_reload(struct server *srv, struct conn *c)
 		log_err("rules: reload refused: %zu %s, keeping %s", ds.errors,
 		    ds.errors == 1 ? "error" : "errors", srv->rules->version);
 		if (c != NULL)
-			conn_reply_error(
-			    c, "reload refused: %zu %s", ds.errors,
+			conn_reply_error(c, "reload refused: %zu %s", ds.errors,
 			    ds.errors == 1 ? "error" : "errors");
 	} else {
 		audit_log(c, "reload: ok, version %s", rs->version);

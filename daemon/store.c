@@ -123,11 +123,10 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_OUTCOME_ADD] =
 	    ("INSERT INTO outcomes(event, task, account, seq, result, at,"
 	     " note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-	[Q_TASK_GET] =
-	    ("SELECT account, created, status, type, EXISTS(SELECT 1"
-	     " FROM outcomes o WHERE o.task = ?1"
-	     " AND o.result IN ('approved', 'rejected'))"
-	     " FROM tasks WHERE id = ?1"),
+	[Q_TASK_GET] = ("SELECT account, created, status, type, EXISTS(SELECT 1"
+	                " FROM outcomes o WHERE o.task = ?1"
+	                " AND o.result IN ('approved', 'rejected'))"
+	                " FROM tasks WHERE id = ?1"),
 	[Q_TASK_STATUS] = "UPDATE tasks SET status = ?2 WHERE id = ?1",
 	/* ?2: the event id of the outcome that closes the task. */
 	[Q_TASK_DONE] =
@@ -188,10 +187,9 @@ static const char *const q_sql[Q_COUNT] = {
 	/* Saved states before version 4: what they lack, from the store. */
 	[Q_ACCOUNT_PEOPLE] =
 	    "SELECT contacts, cash_in_day FROM accounts WHERE id = ?1",
-	[Q_CREDIT_LAST] =
-	    ("SELECT type FROM tasks WHERE account = ?1"
-	     " AND type IN ('credit_hold', 'credit_release')"
-	     " ORDER BY feed_seq DESC LIMIT 1"),
+	[Q_CREDIT_LAST] = ("SELECT type FROM tasks WHERE account = ?1"
+	                   " AND type IN ('credit_hold', 'credit_release')"
+	                   " ORDER BY feed_seq DESC LIMIT 1"),
 	[Q_TASK_OPEN_INFO] =
 	    ("SELECT t.type, t.source, f.record FROM tasks t"
 	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.id = ?1"),
@@ -716,7 +714,8 @@ make_feed_id(struct store *s, bool created, char *err, size_t errlen)
 	}
 	for (i = 0; i < sizeof(r); i++)
 		snprintf(hex + 2 * i, 3, "%02x", r[i]);
-	if (store_begin(s) == -1 || store_meta_set_text(s, "feed_id", hex) == -1 ||
+	if (store_begin(s) == -1 ||
+	    store_meta_set_text(s, "feed_id", hex) == -1 ||
 	    store_commit(s) == -1) {
 		store_rollback(s);
 		goto fail;
@@ -724,8 +723,8 @@ make_feed_id(struct store *s, bool created, char *err, size_t errlen)
 	if (created)
 		log_info("store: new database, feed_id %s", hex);
 	else
-		log_info("store: the database had no feed_id: it is now %s",
-		    hex);
+		log_info(
+		    "store: the database had no feed_id: it is now %s", hex);
 	return 0;
 fail:
 	errf(err, errlen, "%s: cannot store the feed_id: %s", s->path,
@@ -1272,7 +1271,8 @@ backup_main(void *arg)
 	}
 	unlink(b->tmp);
 	if (sqlite3_open_v2(b->tmp, &dst,
-	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	        NULL) != SQLITE_OK ||
 	    (bk = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
 		snprintf(b->err, sizeof(b->err), "cannot write %s: %s", b->tmp,
 		    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");

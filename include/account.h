@@ -192,9 +192,9 @@ struct acct {
 	uint16_t phone_roles; /* ... of the contacts with a phone */
 	uint16_t email_roles; /* ... of the contacts with an email */
 	uint8_t cash_in_day;  /* 1-31, 0 unknown */
-	bool credit_held;     /* §4.5: a credit_hold began a hold, no release yet */
-	int8_t size; /* enum rules_size */
-	int8_t risk; /* 0-4 = A-E, -1 unset */
+	bool credit_held; /* §4.5: a credit_hold began a hold, no release yet */
+	int8_t size;      /* enum rules_size */
+	int8_t risk;      /* 0-4 = A-E, -1 unset */
 	bool paused;
 	bool cad_running;
 	bool held;

@@ -25,7 +25,7 @@ struct cal_hours {
 };
 
 struct calendar {
-	unsigned workdays; /* weekday bits; default mon-fri */
+	unsigned workdays;       /* weekday bits; default mon-fri */
 	struct cal_hours *hours; /* ascending, no overlaps; default 09-18 */
 	size_t nhours;
 	int32_t *holidays; /* day numbers (clock.h), ascending, unique */
@@ -47,8 +47,8 @@ struct cal_schedule {
 	size_t nhours;
 	int prefer[7]; /* weekdays (0 = mon), best first */
 	size_t nprefer;
-	unsigned avoid;     /* weekday bits */
-	int defer_days;     /* 0-31 */
+	unsigned avoid;       /* weekday bits */
+	int defer_days;       /* 0-31 */
 	int64_t min_window_s; /* default 30 min */
 	bool cash_in;
 };

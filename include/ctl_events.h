@@ -36,13 +36,12 @@ char *ctl_event_pause(
  * tag both added and removed.  *tags_out (when not NULL) gets the new
  * list (a new reference).
  */
-char *ctl_event_tag(const char *account, json_t *current,
-    char *const *changes, size_t nchanges, json_t **tags_out, char *err,
-    size_t errlen);
+char *ctl_event_tag(const char *account, json_t *current, char *const *changes,
+    size_t nchanges, json_t **tags_out, char *err, size_t errlen);
 
 /* The outcome event of task (note NULL = none); NULL with err set. */
-char *ctl_event_outcome(const char *task, const char *result,
-    const char *note, const char *at, char *err, size_t errlen);
+char *ctl_event_outcome(const char *task, const char *result, const char *note,
+    const char *at, char *err, size_t errlen);
 
 /* What the commands need of dunnctl's connection. */
 struct ctl_io {

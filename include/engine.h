@@ -88,7 +88,7 @@ struct engine {
 	struct engine_approved {
 		struct acct *a;
 		int64_t num;
-	} *approved;
+	} * approved;
 	size_t napproved, capapproved;
 	/*
 	 * Called between two moments of engine_run_until(); true stops it

@@ -36,8 +36,8 @@ struct store;
  * it.  Runs in the caller's transaction; -1 on a database error
  * (logged).
  */
-int kpi_note(struct store *s, const char *currency, int32_t eff,
-    int32_t due, int64_t invoiced, int64_t applied);
+int kpi_note(struct store *s, const char *currency, int32_t eff, int32_t due,
+    int64_t invoiced, int64_t applied);
 /*
  * The day from which an application at instant at to an invoice issued
  * on day issued counts in R (§7: money applied before the first instant

@@ -24,10 +24,12 @@ struct metrics_hist {
 };
 
 struct metrics {
-	int64_t events[4]; /* lines by status: ok, duplicate, error, rolled_back */
-	int64_t batches;   /* ingest batches processed */
+	int64_t
+	    events[4]; /* lines by status: ok, duplicate, error, rolled_back */
+	int64_t batches;            /* ingest batches processed */
 	struct metrics_hist commit; /* COMMIT of a group of batches */
-	struct metrics_hist eval;   /* a group's validation, application and evaluation */
+	struct metrics_hist
+	    eval; /* a group's validation, application and evaluation */
 };
 
 /* Records one latency of ns nanoseconds. */

@@ -17,8 +17,8 @@
 #include "util.h"
 
 #define PUSHCONF_SOCKET_DEFAULT "/run/dunnd/dunnd.sock"
-#define PUSHCONF_BATCH_MAX	10000 /* records per request, the upper bound */
-#define PUSHCONF_SECRET_MAX	4096  /* bytes of an HMAC key we accept */
+#define PUSHCONF_BATCH_MAX      10000 /* records per request, the upper bound */
+#define PUSHCONF_SECRET_MAX     4096  /* bytes of an HMAC key we accept */
 
 /* The record kinds of the feed (§5), as bits of pushconf.kinds. */
 enum push_kind {
@@ -30,21 +30,21 @@ enum push_kind {
 #define PUSH_KIND_ALL 0xf
 
 struct pushconf {
-	char *path;	   /* the file read */
-	char *url;	   /* http:// or https:// */
-	char *socket;	   /* dunnd's control socket, resolved */
-	char *consumer;	   /* an id */
+	char *path;        /* the file read */
+	char *url;         /* http:// or https:// */
+	char *socket;      /* dunnd's control socket, resolved */
+	char *consumer;    /* an id */
 	char *secret_file; /* where the secret came from; NULL: none */
 	uint8_t *secret;   /* NULL: requests are not signed */
 	size_t secret_len;
-	unsigned kinds;	 /* PUSH_KIND_* bits delivered */
-	char **types;	 /* NULL-terminated; NULL: every task type */
+	unsigned kinds; /* PUSH_KIND_* bits delivered */
+	char **types;   /* NULL-terminated; NULL: every task type */
 	size_t ntypes;
-	int batch_max;	 /* 1-10000 */
+	int batch_max; /* 1-10000 */
 	int64_t linger_ms, timeout_ms, retry_max_ms;
 	int give_up_after; /* 0: never */
 	char *dead_letter; /* resolved; required when give_up_after > 0 */
-	char **headers;	   /* NULL-terminated "Name: value" lines */
+	char **headers;    /* NULL-terminated "Name: value" lines */
 	size_t nheaders;
 	char *ca_file; /* NULL: the system's */
 };
@@ -67,7 +67,7 @@ unsigned pushconf_kind_bit(const char *name);
  * A duration of the push file: 1-6 digits and a unit s, m, h, d or w,
  * in milliseconds.  -1 with a static reason in *why.
  */
-int pushconf_parse_duration(const char *s, int64_t *ms /* OUT */,
-    const char **why /* OUT */);
+int pushconf_parse_duration(
+    const char *s, int64_t *ms /* OUT */, const char **why /* OUT */);
 
 #endif

@@ -25,8 +25,8 @@ struct pushhttp;
 #define PUSHHTTP_BODY_MAX (64 * 1024) /* response bytes kept (dead letters) */
 
 struct pushhttp_result {
-	bool complete; /* the whole response was received */
-	long status;   /* HTTP status; 0 when none was received */
+	bool complete;   /* the whole response was received */
+	long status;     /* HTTP status; 0 when none was received */
 	char error[256]; /* why it is not complete (libcurl's words) */
 	struct buf body; /* the response's first PUSHHTTP_BODY_MAX bytes */
 };

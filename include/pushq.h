@@ -30,28 +30,28 @@ struct pushq_rec {
 	int64_t seq;
 	char *text; /* the line as dunnd sent it, NUL-ended */
 	size_t len;
-	int wanted;	    /* 1 delivered, 0 filtered out, -1 not yet known */
+	int wanted;         /* 1 delivered, 0 filtered out, -1 not yet known */
 	int64_t arrived_ms; /* monotonic, for linger */
-	char *task;	    /* wanted == -1: the task to look up, */
-	char *account;	    /* and its account */
+	char *task;         /* wanted == -1: the task to look up, */
+	char *account;      /* and its account */
 };
 
 struct pushq {
 	const struct pushconf *conf;
 	struct pushq_rec *v; /* records v[head, tail) */
 	size_t head, tail, cap;
-	size_t bytes;	  /* text bytes held */
-	int64_t next_seq; /* the seq the next record must have; 0 any */
+	size_t bytes;            /* text bytes held */
+	int64_t next_seq;        /* the seq the next record must have; 0 any */
 	struct idmap open_tasks; /* open tasks seen: id -> wanted (types) */
 };
 
 /* A formed batch: a view of the queue's prefix until pushq_drop(). */
 struct pushq_batch {
 	int64_t first, last;
-	size_t nrecs;  /* records in [first, last] */
-	size_t nwanted; /* of them in the body */
+	size_t nrecs;    /* records in [first, last] */
+	size_t nwanted;  /* of them in the body */
 	struct buf body; /* "[rec,rec,...]" */
-	char key[48];	 /* "FIRST-LAST" */
+	char key[48];    /* "FIRST-LAST" */
 };
 
 void pushq_init(struct pushq *q, const struct pushconf *conf);
@@ -65,8 +65,8 @@ void pushq_fini(struct pushq *q);
  * line is not a record or breaks the seq order (the caller reconnects).
  */
 int pushq_add(struct pushq *q, const char *line, size_t len, int64_t now_ms,
-    const char **task /* OUT */, const char **account /* OUT */,
-    char *why, size_t whylen);
+    const char **task /* OUT */, const char **account /* OUT */, char *why,
+    size_t whylen);
 
 /*
  * Settles the oldest record still waiting (invariant (3)) with the

@@ -210,7 +210,7 @@ struct ruleset {
 	int trend_window;        /* 2-12 */
 	int grace_days;          /* 0 - RULES_GRACE_DAYS_MAX */
 	int64_t promise_grace_s; /* >= 0 */
-	struct calendar *cal; /* §4.9; NULL: every moment is working time */
+	struct calendar *cal;    /* §4.9; NULL: every moment is working time */
 	struct cal_schedule *schedules;
 	size_t nschedules;
 	/* The schedule whose types hold each task type, -1 = none. */

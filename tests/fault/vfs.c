@@ -87,7 +87,7 @@ static long nallocs; /* under mu_alloc */
 static pthread_mutex_t mu_alloc = PTHREAD_MUTEX_INITIALIZER;
 static sqlite3_mem_methods mem;
 static int fault_malloc, alloc_ready; /* counted once init is done */
-static long pl_base = -1; /* syncs before the arming */
+static long pl_base = -1;             /* syncs before the arming */
 static const char *pl_arm, *pl_flag, *pl_log, *fault_hold, *fault_count,
     *fault_fired;
 static int pl_drop, fault_write, fault_sync;
@@ -135,8 +135,9 @@ cut(const char *why)
 	int keep, i, torn;
 
 	if (log != NULL)
-		fprintf(log, "power cut at %s (write %ld, sync %ld, %ld armed)\n",
-		    why, nwrites, nsyncs, pl_base >= 0 ? nsyncs - pl_base : 0);
+		fprintf(log,
+		    "power cut at %s (write %ld, sync %ld, %ld armed)\n", why,
+		    nwrites, nsyncs, pl_base >= 0 ? nsyncs - pl_base : 0);
 	for (f = files; f != NULL; f = f->next) {
 		if (f->nch == 0)
 			continue;
@@ -160,7 +161,7 @@ cut(const char *why)
 			    "  %s: %d unsynced, %d kept, next %s (%d bytes)\n",
 			    f->path, f->nch, keep,
 			    keep == f->nch ? "-"
-			    : torn > 0     ? "torn"
+			        : torn > 0 ? "torn"
 			                   : "dropped",
 			    torn);
 		fsync(f->fd);
@@ -206,7 +207,8 @@ fails(int kind_on, long n)
 	if (n == fault_n) {
 		faulting = fault_hold != NULL;
 		if (fault_fired != NULL)
-			close(open(fault_fired, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+			close(open(
+			    fault_fired, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 		return 1;
 	}
 	if (faulting && n > fault_n) {
@@ -248,8 +250,8 @@ static int
 x_close(sqlite3_file *pf)
 {
 	struct pfile *f = (struct pfile *)pf;
-	int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real)
-	                           : SQLITE_OK;
+	int rc =
+	    f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
 
 	/* What was not synced stays unsynced: it is the disk's (dfile). */
 	free(f->real);
@@ -362,20 +364,19 @@ x_sync(sqlite3_file *pf, int flags)
 	return rc;
 }
 
-#define PASS(name, sig, args)                                        \
-	static int name sig                                          \
-	{                                                            \
-		struct pfile *f = (struct pfile *)pf;                \
-		return f->real->pMethods->args;                      \
+#define PASS(name, sig, args)                                                  \
+	static int name sig                                                    \
+	{                                                                      \
+		struct pfile *f = (struct pfile *)pf;                          \
+		return f->real->pMethods->args;                                \
 	}
 
 PASS(x_size, (sqlite3_file * pf, sqlite3_int64 *s), xFileSize(f->real, s))
 PASS(x_lock, (sqlite3_file * pf, int l), xLock(f->real, l))
 PASS(x_unlock, (sqlite3_file * pf, int l), xUnlock(f->real, l))
-PASS(x_reserved, (sqlite3_file * pf, int *r),
-    xCheckReservedLock(f->real, r))
-PASS(x_fcntl, (sqlite3_file * pf, int op, void *a),
-    xFileControl(f->real, op, a))
+PASS(x_reserved, (sqlite3_file * pf, int *r), xCheckReservedLock(f->real, r))
+PASS(
+    x_fcntl, (sqlite3_file * pf, int op, void *a), xFileControl(f->real, op, a))
 PASS(x_sector, (sqlite3_file * pf), xSectorSize(f->real))
 PASS(x_devchar, (sqlite3_file * pf), xDeviceCharacteristics(f->real))
 PASS(x_shmmap, (sqlite3_file * pf, int i, int sz, int ext, void volatile **pp),
@@ -469,8 +470,8 @@ dfile_of(const char *path)
 }
 
 static int
-x_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags,
-    int *out)
+x_open(
+    sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags, int *out)
 {
 	struct pfile *f = (struct pfile *)pf;
 	int rc;
@@ -487,8 +488,7 @@ x_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flags,
 		return rc;
 	}
 	f->base.pMethods = &methods;
-	if (name != NULL &&
-	    (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL))) {
+	if (name != NULL && (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL))) {
 		pthread_mutex_lock(&mu);
 		f->d = dfile_of(name);
 		pthread_mutex_unlock(&mu);
@@ -521,7 +521,8 @@ init(void)
 	fault_count = getenv("DUNND_FAULT_COUNT");
 	fault_fired = getenv("DUNND_FAULT_FIRED");
 	if (op != NULL) {
-		fault_write = strcmp(op, "write") == 0 || strcmp(op, "any") == 0;
+		fault_write =
+		    strcmp(op, "write") == 0 || strcmp(op, "any") == 0;
 		fault_sync = strcmp(op, "sync") == 0 || strcmp(op, "any") == 0;
 		fault_malloc = strcmp(op, "malloc") == 0;
 	}

@@ -81,10 +81,15 @@ full_account(void)
 	assert_int_equal(a->emitted[2], 2);
 	a->alert_last[0] = INT64_MIN;
 	a->alert_last[1] = 1790000400;
-	acct_task_add(a, &(struct acct_task) { .num = 17, .alert = -1,
-	                     .step = 2, .type = 5, .nb_day = 20400 });
-	acct_task_add(a, &(struct acct_task) { .num = 18, .alert = 1,
-	                     .step = -1, .type = 6, .nb_day = -3 });
+	acct_task_add(a,
+	    &(struct acct_task){ .num = 17,
+	        .alert = -1,
+	        .step = 2,
+	        .type = 5,
+	        .nb_day = 20400 });
+	acct_task_add(a,
+	    &(struct acct_task){
+	        .num = 18, .alert = 1, .step = -1, .type = 6, .nb_day = -3 });
 	a->roles = 0x0246;
 	a->phone_roles = 0x0040;
 	a->email_roles = 0x0200;
@@ -222,7 +227,8 @@ test_version_2_loads(void **state)
 		assert_int_equal(sscanf(v2_hex + 2 * i, "%2x", &byte), 1);
 		blob[i] = (unsigned char)byte;
 	}
-	assert_int_equal(acct_decode(a, blob, n), 1) /* legacy: completed from the store */;
+	assert_int_equal(
+	    acct_decode(a, blob, n), 1) /* legacy: completed from the store */;
 	assert_string_equal(a->currency, "EUR");
 	assert_int_equal(a->ntags, 2);
 	assert_string_equal(a->tags[1], "key");

@@ -42,16 +42,14 @@ static struct calendar cn = { MON | TUE | WED | THU | FRI, office, 2,
 /* Every day, two windows: one in Berlin's March gap, one normal. */
 static struct cal_hours gap_hours[] = { { 2 * 60, 2 * 60 + 30 },
 	{ 9 * 60, 18 * 60 } };
-static struct calendar every_day_gap = { 0x7f, gap_hours, 2, NULL, 0, NULL,
-	0 };
+static struct calendar every_day_gap = { 0x7f, gap_hours, 2, NULL, 0, NULL, 0 };
 /* Every day, across the hour that repeats on Berlin's October change. */
 static struct cal_hours repeat_hours[] = { { 2 * 60, 3 * 60 } };
 static struct calendar every_day_repeat = { 0x7f, repeat_hours, 1, NULL, 0,
 	NULL, 0 };
 /* São Paulo 2018: midnight skipped on Nov 4, 23:00-24:00 twice Feb 17. */
 static struct cal_hours sp_hours[] = { { 0, 2 * 60 }, { 22 * 60, 24 * 60 } };
-static struct calendar every_day_sp = { 0x7f, sp_hours, 2, NULL, 0, NULL,
-	0 };
+static struct calendar every_day_sp = { 0x7f, sp_hours, 2, NULL, 0, NULL, 0 };
 /* Mondays only, and (filled below) every Monday a holiday. */
 static struct cal_hours nine_ten[] = { { 9 * 60, 10 * 60 } };
 static int32_t all_mondays[60];
@@ -68,14 +66,14 @@ static struct cal_schedule calls4 = { "calls4", "x", 1, 1, afternoon, 1,
 	{ 4, 3, 1 }, 3, MON | WED, 4, 30 * 60, true };
 static struct cal_schedule calls0 = { "calls0", "x", 1, 1, afternoon, 1,
 	{ 4, 3, 1 }, 3, MON | WED, 0, 30 * 60, true };
-static struct cal_schedule calls_long = { "calls-long", "x", 1, 1, afternoon,
-	1, { 4, 3, 1 }, 3, MON | WED, 2, 60 * 60, true };
+static struct cal_schedule calls_long = { "calls-long", "x", 1, 1, afternoon, 1,
+	{ 4, 3, 1 }, 3, MON | WED, 2, 60 * 60, true };
 static struct cal_hours visit_hours[] = { { 9 * 60, 9 * 60 + 15 },
 	{ 14 * 60, 17 * 60 } };
 static struct cal_schedule visits = { "visits", "x", 1, 2, visit_hours, 2,
 	{ 4, 3, 1 }, 3, 0, 4, 15 * 60, true };
-static struct cal_schedule fri_only = { "fri", "x", 1, 1, afternoon, 1,
-	{ 4 }, 1, 0, 2, 30 * 60, false };
+static struct cal_schedule fri_only = { "fri", "x", 1, 1, afternoon, 1, { 4 },
+	1, 0, 2, 30 * 60, false };
 static struct cal_schedule fri_avoid = { "fri-avoid", "x", 1, 1, afternoon, 1,
 	{ 4 }, 1, MON | TUE | WED, 2, 30 * 60, false };
 static struct cal_schedule too_long = { "too-long", "x", 1, 1, nine_ten, 1,
@@ -114,8 +112,8 @@ static const struct wcase cases[] = {
 	    &calls0, "2026-11-23T10:00:00+08:00", false, 0, { NULL },
 	    "2026-11-23T14:00:00+08:00/2026-11-23T17:30:00+08:00",
 	    CAL_RANK_FIRST, "first working time, later today" },
-	{ "first_only (released after a hold): no deferral", SH, &cn,
-	    &calls4, "2026-11-23T15:00:00+08:00", true, 0, { NULL },
+	{ "first_only (released after a hold): no deferral", SH, &cn, &calls4,
+	    "2026-11-23T15:00:00+08:00", true, 0, { NULL },
 	    "2026-11-23T15:00:00+08:00/2026-11-23T17:30:00+08:00",
 	    CAL_RANK_FIRST, "first working time: now" },
 	{ "no preferred day among the candidates: the earliest", SH, &cn,
@@ -139,8 +137,8 @@ static const struct wcase cases[] = {
 	    "2026-11-25T09:00:00+08:00/2026-11-25T12:00:00+08:00,"
 	    "2026-11-25T13:30:00+08:00/2026-11-25T18:00:00+08:00",
 	    CAL_RANK_FIRST, "first working time: the next working day" },
-	{ "emission at midnight: the same day's morning", SH, &cn,
-	    &first_call, "2026-11-24T00:00:00+08:00", false, 0, { NULL },
+	{ "emission at midnight: the same day's morning", SH, &cn, &first_call,
+	    "2026-11-24T00:00:00+08:00", false, 0, { NULL },
 	    "2026-11-24T09:00:00+08:00/2026-11-24T12:00:00+08:00,"
 	    "2026-11-24T13:30:00+08:00/2026-11-24T18:00:00+08:00",
 	    CAL_RANK_FIRST, "first working time, later today" },
@@ -167,9 +165,9 @@ static const struct wcase cases[] = {
 	    "2026-11-24T11:50:00+08:00/2026-11-24T12:00:00+08:00,"
 	    "2026-11-24T13:30:00+08:00/2026-11-24T18:00:00+08:00",
 	    CAL_RANK_FIRST, "first working time: now" },
-	{ "min_window 1h: 45 minutes are no slot, the day is skipped", SH,
-	    &cn, &calls_long, "2026-11-24T16:45:00+08:00", false, 0,
-	    { NULL }, "2026-11-27T14:00:00+08:00/2026-11-27T17:30:00+08:00",
+	{ "min_window 1h: 45 minutes are no slot, the day is skipped", SH, &cn,
+	    &calls_long, "2026-11-24T16:45:00+08:00", false, 0, { NULL },
+	    "2026-11-27T14:00:00+08:00/2026-11-27T17:30:00+08:00",
 	    CAL_RANK_PREFER, "Friday preferred" },
 	{ "emission on a holiday: after the holiday", SH, &cn, &first_call,
 	    "2026-10-01T10:00:00+08:00", false, 0, { NULL },
@@ -235,10 +233,9 @@ static const struct wcase cases[] = {
 	    "2026-11-27T14:00:00+08:00/2026-11-27T17:00:00+08:00",
 	    CAL_RANK_PREFER, "Friday preferred" },
 	/* DST (invariant (2) of calendar.c). */
-	{ "Berlin, spring: a window inside the gap is empty",
-	    "Europe/Berlin", &every_day_gap, NULL,
-	    "2026-03-29T01:00:00+01:00", false, 0, { NULL },
-	    "2026-03-29T09:00:00+02:00/2026-03-29T18:00:00+02:00",
+	{ "Berlin, spring: a window inside the gap is empty", "Europe/Berlin",
+	    &every_day_gap, NULL, "2026-03-29T01:00:00+01:00", false, 0,
+	    { NULL }, "2026-03-29T09:00:00+02:00/2026-03-29T18:00:00+02:00",
 	    CAL_RANK_FIRST, "first working time, later today" },
 	{ "Berlin, autumn: the repeated hour is in the window twice",
 	    "Europe/Berlin", &every_day_repeat, NULL,
@@ -271,18 +268,18 @@ static const struct wcase cases[] = {
 	    "2026-11-23T03:04:05+08:00/2026-11-24T03:04:05+08:00",
 	    CAL_RANK_NONE,
 	    "no calendar and no schedule: any time within 24 hours" },
-	{ "a schedule without a calendar: every day works", SH, NULL,
-	    &evenings, "2026-11-28T21:45:00+08:00", false, 0, { NULL },
+	{ "a schedule without a calendar: every day works", SH, NULL, &evenings,
+	    "2026-11-28T21:45:00+08:00", false, 0, { NULL },
 	    "2026-11-29T20:00:00+08:00/2026-11-29T22:00:00+08:00",
 	    CAL_RANK_FIRST, "first working time: the next working day" },
-	{ "nothing within 366 days: min_window never fits", SH, &cn,
-	    &too_long, "2026-11-23T08:00:00+08:00", false, 0, { NULL },
+	{ "nothing within 366 days: min_window never fits", SH, &cn, &too_long,
+	    "2026-11-23T08:00:00+08:00", false, 0, { NULL },
 	    "2026-11-23T08:00:00+08:00/2026-11-24T08:00:00+08:00",
 	    CAL_RANK_NONE,
 	    "no working time within 366 days: any time within 24 hours" },
-	{ "nothing within 366 days: every Monday a holiday", SH,
-	    &mondays_off, NULL, "2026-11-23T08:00:00+08:00", false, 0,
-	    { NULL }, "2026-11-23T08:00:00+08:00/2026-11-24T08:00:00+08:00",
+	{ "nothing within 366 days: every Monday a holiday", SH, &mondays_off,
+	    NULL, "2026-11-23T08:00:00+08:00", false, 0, { NULL },
+	    "2026-11-23T08:00:00+08:00/2026-11-24T08:00:00+08:00",
 	    CAL_RANK_NONE,
 	    "no working time within 366 days: any time within 24 hours" },
 };
@@ -350,8 +347,8 @@ test_windows(void **state)
 		memset(&req, 0, sizeof(req));
 		req.cal = c->cal;
 		req.sch = c->sch;
-		assert_int_equal(clock_parse_ts(c->emit, strlen(c->emit),
-		                     &req.emit, &why),
+		assert_int_equal(
+		    clock_parse_ts(c->emit, strlen(c->emit), &req.emit, &why),
 		    0);
 		req.first_only = c->first_only;
 		req.cash_in_day = c->cash_in_day;
@@ -365,7 +362,8 @@ test_windows(void **state)
 		    strcmp(w.reason, c->reason) != 0 ||
 		    w.not_before != w.parts[0][0] ||
 		    w.not_after != w.parts[w.nparts - 1][1]) {
-			print_error("case \"%s\":\n got: %s %s \"%s\"\nwant: %s %s \"%s\"\n",
+			print_error(
+			    "case \"%s\":\n got: %s %s \"%s\"\nwant: %s %s \"%s\"\n",
 			    c->title, parts, cal_rank_name(w.rank), w.reason,
 			    c->parts, cal_rank_name(c->rank), c->reason);
 			bad++;
@@ -403,8 +401,8 @@ test_weekdays_and_workdays(void **state)
 static void
 test_every_candidate_within_366_days(void **state)
 {
-	static struct cal_schedule far = { "far", "x", 1, 1, nine_ten, 1,
-		{ 0 }, 0, 0, 31, 30 * 60, false };
+	static struct cal_schedule far = { "far", "x", 1, 1, nine_ten, 1, { 0 },
+		0, 0, 31, 30 * 60, false };
 	struct cal_request req = { 0 };
 	struct cal_window w;
 	const char *why;
@@ -416,8 +414,8 @@ test_every_candidate_within_366_days(void **state)
 	mondays_off.nholidays = 52;
 	req.cal = &mondays_off;
 	req.sch = &far;
-	assert_int_equal(clock_parse_ts("2026-11-23T08:00:00+08:00", 25,
-	                     &req.emit, &why),
+	assert_int_equal(
+	    clock_parse_ts("2026-11-23T08:00:00+08:00", 25, &req.emit, &why),
 	    0);
 	cal_window_choose(&req, &w);
 	assert_int_equal(w.rank, CAL_RANK_FIRST);
@@ -441,7 +439,7 @@ ref_month_days(int y, int m)
 {
 	int32_t a = clock_days_from_civil(y, m, 1);
 	int32_t b = m == 12 ? clock_days_from_civil(y + 1, 1, 1)
-			    : clock_days_from_civil(y, m + 1, 1);
+	                    : clock_days_from_civil(y, m + 1, 1);
 
 	return (int)(b - a);
 }
@@ -450,7 +448,7 @@ static int64_t
 ref_bound(int32_t day, int min)
 {
 	return min == 24 * 60 ? clock_day_start(day + 1)
-			      : clock_day_at(day, min);
+	                      : clock_day_at(day, min);
 }
 
 static bool
@@ -479,9 +477,8 @@ ref_choose(const struct cal_request *req, int *ncand)
 	    req->sch != NULL ? req->sch->hours : req->cal->hours;
 	size_t nh = req->sch != NULL ? req->sch->nhours : req->cal->nhours;
 	int64_t min_s = req->sch != NULL ? req->sch->min_window_s : 1800;
-	int want = 1 + (req->sch != NULL && !req->first_only
-	                       ? req->sch->defer_days
-	                       : 0);
+	int want = 1 +
+	    (req->sch != NULL && !req->first_only ? req->sch->defer_days : 0);
 	struct ref_cand best = { -1, 9, 99 }, c;
 	int32_t d0 = clock_local_date(req->emit), d;
 	int y, m, dd, k, target;
@@ -515,7 +512,8 @@ ref_choose(const struct cal_request *req, int *ncand)
 			const struct cal_schedule *s = req->sch;
 			int wd = cal_weekday(d);
 
-			for (k = 1; k <= 3 && s->cash_in && req->cash_in_day > 0;
+			for (k = 1;
+			     k <= 3 && s->cash_in && req->cash_in_day > 0;
 			     k++) {
 				clock_civil_from_days(d + k, &y, &m, &dd);
 				target = ref_month_days(y, m);
@@ -529,7 +527,8 @@ ref_choose(const struct cal_request *req, int *ncand)
 				if (s->prefer[i] == wd)
 					c.wdcls = (int)i;
 			}
-			if (c.wdcls == (int)s->nprefer && ((s->avoid >> wd) & 1))
+			if (c.wdcls == (int)s->nprefer &&
+			    ((s->avoid >> wd) & 1))
 				c.wdcls++;
 		}
 		if (best.day == -1 || c.cash < best.cash ||
@@ -552,9 +551,8 @@ random_hours(struct cal_hours *h, unsigned *seed)
 
 		h[k].start_min = at;
 		h[k].end_min = at + len > 24 * 60 ? 24 * 60 : at + len;
-		at = h[k].end_min + (int)(rand_r(seed) % 3 == 0
-		                              ? 0
-		                              : rand_r(seed) % 240);
+		at = h[k].end_min +
+		    (int)(rand_r(seed) % 3 == 0 ? 0 : rand_r(seed) % 240);
 		k++;
 	}
 	return k;
@@ -588,9 +586,8 @@ test_random_against_reference(void **state)
 
 		assert_int_equal(
 		    clock_tz_set(zones[rand_r(&seed) % NELEM(zones)]), 0);
-		assert_int_equal(clock_parse_ts(base, strlen(base), &req.emit,
-		                     &why),
-		    0);
+		assert_int_equal(
+		    clock_parse_ts(base, strlen(base), &req.emit, &why), 0);
 		req.emit += (int64_t)(rand_r(&seed) % (6 * 86400));
 		d0 = clock_local_date(req.emit);
 		memset(&cal, 0, sizeof(cal));
@@ -661,7 +658,8 @@ test_random_against_reference(void **state)
 		if (clock_local_date(w.not_before) != ref ||
 		    (ncand == 1) != (w.rank == CAL_RANK_FIRST) ||
 		    w.not_before < req.emit || w.nparts == 0) {
-			print_error("case %d: day %d want %d, rank %s, %d candidates\n",
+			print_error(
+			    "case %d: day %d want %d, rank %s, %d candidates\n",
 			    i, clock_local_date(w.not_before), ref,
 			    cal_rank_name(w.rank), ncand);
 			bad++;

@@ -80,7 +80,8 @@ test_tag_keeps_what_is_not_named(void **state)
 	json_t *tags = NULL, *ev, *want;
 
 	(void)state;
-	ev = parse(ctl_event_tag("A-1", cur, changes, 4, &tags, err, sizeof(err)));
+	ev = parse(
+	    ctl_event_tag("A-1", cur, changes, 4, &tags, err, sizeof(err)));
 	want = json_pack("[s,s,s]", "key_account", "east", "legal_hold");
 	assert_true(json_equal(json_object_get(ev, "tags"), want));
 	assert_true(json_equal(tags, want));
@@ -90,7 +91,8 @@ test_tag_keeps_what_is_not_named(void **state)
 	json_decref(tags);
 	json_decref(ev);
 	/* No current tags (NULL): the added ones only. */
-	ev = parse(ctl_event_tag("A-1", NULL, changes, 1, NULL, err, sizeof(err)));
+	ev = parse(
+	    ctl_event_tag("A-1", NULL, changes, 1, NULL, err, sizeof(err)));
 	want = json_pack("[s]", "legal_hold");
 	assert_true(json_equal(json_object_get(ev, "tags"), want));
 	json_decref(want);
@@ -102,10 +104,12 @@ static void
 test_tag_refuses_bad_changes(void **state)
 {
 	char err[200];
-	char *nosign[] = { "vip" }, *empty[] = { "+" }, *both[] = { "+x", "-x" };
+	char *nosign[] = { "vip" }, *empty[] = { "+" },
+	     *both[] = { "+x", "-x" };
 
 	(void)state;
-	assert_null(ctl_event_tag("A", NULL, nosign, 1, NULL, err, sizeof(err)));
+	assert_null(
+	    ctl_event_tag("A", NULL, nosign, 1, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "+TAG"));
 	assert_null(ctl_event_tag("A", NULL, empty, 1, NULL, err, sizeof(err)));
 	assert_null(ctl_event_tag("A", NULL, both, 2, NULL, err, sizeof(err)));
@@ -132,8 +136,8 @@ test_outcome(void **state)
 	    "2026-03-02T09:00:00+08:00", err, sizeof(err)));
 	assert_null(json_object_get(ev, "note"));
 	json_decref(ev);
-	assert_null(ctl_event_outcome(
-	    "T-1", "paid", "\xff", "2026-03-02T09:00:00+08:00", err, sizeof(err)));
+	assert_null(ctl_event_outcome("T-1", "paid", "\xff",
+	    "2026-03-02T09:00:00+08:00", err, sizeof(err)));
 	assert_non_null(strstr(err, "--note"));
 }
 

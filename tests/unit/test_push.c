@@ -184,8 +184,8 @@ test_signature(void **state)
 
 	(void)state;
 	/* Python: hmac.new(b"key", b"1700000000." + body, sha256). */
-	pushhttp_sign((const uint8_t *)"key", 3, 1700000000, "[{\"seq\":1}]",
-	    11, sig);
+	pushhttp_sign(
+	    (const uint8_t *)"key", 3, 1700000000, "[{\"seq\":1}]", 11, sig);
 	assert_string_equal(sig,
 	    "t=1700000000,v1=4934fa6dccf4d987c56bf2771264ad7cfd244defae9c24fe6f9feb7f0eff6caf");
 }
@@ -284,22 +284,21 @@ test_filters_and_ranges(void **state)
 	assert_int_equal(b.nrecs, 4);
 	pushq_drop(&q, 4);
 	/* A transition and the cancel of task 2 (email): filtered out. */
-	assert_int_equal(add(&q,
-	                     "{\"seq\":5,\"kind\":\"transition\",\"account\":\"A\"}",
-	                     0),
+	assert_int_equal(
+	    add(&q, "{\"seq\":5,\"kind\":\"transition\",\"account\":\"A\"}", 0),
 	    0);
-	assert_int_equal(add(&q,
-	                     "{\"seq\":6,\"kind\":\"cancel\",\"task\":\"T-000002\",\"account\":\"A\"}",
-	                     0),
+	assert_int_equal(
+	    add(&q,
+	        "{\"seq\":6,\"kind\":\"cancel\",\"task\":\"T-000002\",\"account\":\"A\"}",
+	        0),
 	    0);
 	assert_int_equal(pushq_form(&q, 0, &b, &wake), PUSHQ_SKIP);
 	assert_string_equal(b.key, "5-6");
 	pushq_drop(&q, 6);
 	/* The cancel of a task never seen: its type is asked; it blocks. */
 	l = "{\"seq\":7,\"kind\":\"cancel\",\"task\":\"T-000077\",\"account\":\"B\"}";
-	assert_int_equal(pushq_add(&q, l, strlen(l), 0, &task, &acct, why,
-	                     sizeof(why)),
-	    1);
+	assert_int_equal(
+	    pushq_add(&q, l, strlen(l), 0, &task, &acct, why, sizeof(why)), 1);
 	assert_string_equal(task, "T-000077");
 	assert_string_equal(acct, "B");
 	add_tasks(&q, 8, 8, 0);
@@ -309,16 +308,18 @@ test_filters_and_ranges(void **state)
 	assert_string_equal(b.key, "7-8");
 	pushq_drop(&q, 8);
 	/* The done of task 3 (call, remembered): wanted unless done is off. */
-	assert_int_equal(add(&q,
-	                     "{\"seq\":9,\"kind\":\"done\",\"task\":\"T-000003\",\"account\":\"A\"}",
-	                     0),
+	assert_int_equal(
+	    add(&q,
+	        "{\"seq\":9,\"kind\":\"done\",\"task\":\"T-000003\",\"account\":\"A\"}",
+	        0),
 	    0);
 	assert_int_equal(pushq_form(&q, 0, &b, &wake), PUSHQ_SKIP);
 	pushq_drop(&q, 9);
 	/* A cancel of task 1 (call, remembered): wanted without asking. */
-	assert_int_equal(add(&q,
-	                     "{\"seq\":10,\"kind\":\"cancel\",\"task\":\"T-000001\",\"account\":\"A\"}",
-	                     0),
+	assert_int_equal(
+	    add(&q,
+	        "{\"seq\":10,\"kind\":\"cancel\",\"task\":\"T-000001\",\"account\":\"A\"}",
+	        0),
 	    0);
 	assert_int_equal(pushq_form(&q, 0, &b, &wake), PUSHQ_BATCH);
 	assert_string_equal(b.key, "10-10");

@@ -369,7 +369,8 @@ test_backup_copies_the_database(void **state)
 	assert_non_null(strstr(err, "the database itself"));
 	bk = store_backup_start(s, path, err, sizeof(err));
 	assert_non_null(bk);
-	assert_int_equal(store_backup_finish(bk, false, &bytes, err, sizeof(err)), 0);
+	assert_int_equal(
+	    store_backup_finish(bk, false, &bytes, err, sizeof(err)), 0);
 	assert_true(bytes > 0);
 	assert_int_equal(access(tmp, F_OK), -1);
 	assert_int_equal(store_meta_get_text(s, "feed_id", &id), 1);
@@ -382,7 +383,8 @@ test_backup_copies_the_database(void **state)
 	assert_int_equal(store_integrity_check(b), 0);
 	store_close(b);
 	{
-		static const char *const ext[] = { "", "-wal", "-shm", ".lock" };
+		static const char *const ext[] = { "", "-wal", "-shm",
+			".lock" };
 		size_t i;
 
 		for (i = 0; i < 4; i++) {
@@ -395,7 +397,8 @@ test_backup_copies_the_database(void **state)
 	assert_int_equal(store_open(db, &s, err, sizeof(err)), 0);
 	bk = store_backup_start(s, path, err, sizeof(err));
 	assert_non_null(bk);
-	assert_int_equal(store_backup_finish(bk, false, &bytes, err, sizeof(err)), -1);
+	assert_int_equal(
+	    store_backup_finish(bk, false, &bytes, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot"));
 	store_close(s);
 	free(id);
