@@ -18,6 +18,7 @@ struct conf;
 struct feed_iter;
 struct pending;
 struct backup_job;
+struct kpi_run;
 struct conn;
 struct listener;
 struct ruleset;
@@ -37,6 +38,7 @@ struct server {
 	struct feed_iter *followers;         /* feed --follow streams */
 	struct pending *queue, **queue_tail; /* ingest batches to process */
 	struct backup_job *backups;          /* backup copies under way */
+	struct kpi_run *kpis;                /* reports kpi under way */
 	struct metrics metrics;              /* counters since start */
 };
 
