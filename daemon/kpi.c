@@ -106,6 +106,8 @@ struct kpi_job {
 	pthread_t thread;
 	bool started;
 	atomic_bool ended, cancel;
+	void (*wake)(void *); /* called by the thread as it ends */
+	void *wake_arg;
 	int rc;
 	int64_t t0, t_copy, t_balances, t_tasks, t_rolls;
 };
@@ -706,6 +708,8 @@ worker(void *arg)
 	k->rc = 0;
 out:
 	atomic_store(&k->ended, true);
+	if (k->wake != NULL)
+		k->wake(k->wake_arg);
 	return NULL;
 }
 
@@ -818,7 +822,8 @@ job_free(struct kpi_job *k)
 }
 
 struct kpi_job *
-kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months)
+kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months,
+    void (*wake)(void *), void *wake_arg)
 {
 	struct kpi_job *k = xcalloc(1, sizeof(*k));
 	sigset_t all, old;
@@ -827,6 +832,8 @@ kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months)
 
 	k->t0 = clock_mono_ns();
 	k->n = months;
+	k->wake = wake;
+	k->wake_arg = wake_arg;
 	atomic_init(&k->ended, false);
 	atomic_init(&k->cancel, false);
 	if (store_in_txn(e->store)) {

@@ -625,8 +625,8 @@ static void send_all(struct conn *c, json_t *arr);
 /*
  * report kpi (§7): months 1-KPI_MONTHS_MAX, default 6.  A thread
  * computes it (kpi.h) while the loop serves the other clients; the
- * reply waits (CONN_MORE_WAIT) until server_background() sees the
- * thread end.  A client that goes away leaves the run to end on its
+ * reply waits (CONN_MORE_WAIT) until the thread, as it ends, wakes the
+ * loop (srv->wake) and server_background() sees it.  A client that goes away leaves the run to end on its
  * own.
  */
 struct kpi_run {
@@ -695,7 +695,8 @@ report_kpi(struct server *srv, struct conn *c, json_t *req)
 		conn_reply_error(c, "months: must be 1-%d", KPI_MONTHS_MAX);
 		return;
 	}
-	job = kpi_start(&srv->engine, srv->rules, server_now(srv), (int)months);
+	job = kpi_start(&srv->engine, srv->rules, server_now(srv), (int)months,
+	    srv->wake, srv->wake_arg);
 	if (job == NULL) {
 		conn_reply_error(c, "report kpi: cannot read the database: %s",
 		    store_errmsg(srv->store));

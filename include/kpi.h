@@ -64,11 +64,12 @@ int kpi_prepare(struct engine *e);
  * kpi_start(), on the loop's thread outside any transaction: copies
  * what the report needs of memory (the accounts' ids, stages and
  * currencies, the promise verdicts, the stage names of rs), opens the
- * snapshot and starts the thread.  NULL when it cannot (logged).
+ * snapshot and starts the thread, which calls wake(wake_arg) (when not
+ * NULL) as it ends.  NULL when it cannot (logged).
  */
 struct kpi_job;
-struct kpi_job *kpi_start(
-    struct engine *e, const struct ruleset *rs, int64_t now, int months);
+struct kpi_job *kpi_start(struct engine *e, const struct ruleset *rs,
+    int64_t now, int months, void (*wake)(void *), void *wake_arg);
 /* Whether the thread is done (any thread may ask). */
 bool kpi_ended(struct kpi_job *j);
 /*

@@ -39,6 +39,9 @@ struct server {
 	struct pending *queue, **queue_tail; /* ingest batches to process */
 	struct backup_job *backups;          /* backup copies under way */
 	struct kpi_run *kpis;                /* reports kpi under way */
+	/* Set by loop: wakes it from another thread (NULL: not running). */
+	void (*wake)(void *);
+	void *wake_arg;
 	struct metrics metrics;              /* counters since start */
 };
 
