@@ -90,6 +90,8 @@ class KpiThread(DaemonTest):
         self.assertEqual((now[("2026-04", "CNY")]["E"], now[("2026-04", "CNY")]["S"]),
                          (75000, 5000))
         self.assertEqual(now[("2026-03", "CNY")], held[("2026-03", "CNY")])
+        self.assertEqual(d.stop(), 0, d.log()[-3000:])
+        self.assertNotIn("Sanitizer", d.log())
 
     def test_a_client_gone_during_a_report(self):
         d = self.d
@@ -102,7 +104,8 @@ class KpiThread(DaemonTest):
         r, recs = d.ctl_json("report", "kpi", "--months", "3")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(recs), 6)
-        self.assertEqual(d.stop(), 0)
+        self.assertEqual(d.stop(), 0, d.log()[-3000:])
+        self.assertNotIn("Sanitizer", d.log())
 
     def test_sigterm_during_a_report(self):
         d = self.d
@@ -117,6 +120,7 @@ class KpiThread(DaemonTest):
         self.release()
         self.assertEqual(d.proc.wait(30), 0, d.log()[-2000:])
         self.assertIn("dunnd: stopped", d.log())
+        self.assertNotIn("Sanitizer", d.log())
 
 
 if __name__ == "__main__":
