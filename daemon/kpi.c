@@ -44,6 +44,7 @@
 #include "account.h"
 #include "clock.h"
 #include "engine.h"
+#include "idmap.h"
 #include "log.h"
 #include "rules.h"
 #include "store.h"
@@ -93,12 +94,14 @@ struct kpi_job {
 	/* The rule set's stages at the start (a reload may free it). */
 	char **stages;
 	size_t nstages;
-	/* The accounts at the start, by id: ids[idoff[i]], stage, cur. */
+	/* The accounts at the start (in no order): ids[idoff[i]], stage, cur. */
 	size_t nacc;
 	char *ids;
 	size_t *idoff;
 	uint32_t *astage;
 	uint16_t *acur;
+	uint32_t *aidx; /* by id hash: 1 + the account's index, 0 empty */
+	size_t aidxcap;
 	/* Accounts with history inside the months: open addressing. */
 	struct hist *h;
 	size_t hcap, hn;
@@ -123,28 +126,36 @@ cur_index(const struct kpi_job *k, const char *c)
 	return -1;
 }
 
+static uint64_t hash_id(const char *id);
+
 /*
- * The currency index of account id (a binary search of the copy).  With
- * one currency (the usual portfolio) none is made.
+ * The currency index of account id, -1 when unknown: a lookup in an
+ * index of the copy, made on first use (in the thread).  With one
+ * currency (the usual portfolio) none is made.
  */
 static int
-account_cur(const struct kpi_job *k, const char *id)
+account_cur(struct kpi_job *k, const char *id)
 {
-	size_t lo = 0, hi = k->nacc, mid;
-	int c;
+	size_t i, j, mask;
 
 	if (k->ncur == 1)
 		return 0;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		c = strcmp(k->ids + k->idoff[mid], id);
-		if (c == 0)
-			return k->acur[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (k->aidx == NULL) {
+		for (k->aidxcap = 16; k->aidxcap < k->nacc * 2;)
+			k->aidxcap *= 2;
+		k->aidx = xcalloc(k->aidxcap, sizeof(*k->aidx));
+		mask = k->aidxcap - 1;
+		for (i = 0; i < k->nacc; i++) {
+			for (j = hash_id(k->ids + k->idoff[i]) & mask;
+			     k->aidx[j] != 0; j = (j + 1) & mask)
+				;
+			k->aidx[j] = (uint32_t)i + 1;
+		}
 	}
+	mask = k->aidxcap - 1;
+	for (j = hash_id(id) & mask; k->aidx[j] != 0; j = (j + 1) & mask)
+		if (strcmp(k->ids + k->idoff[k->aidx[j] - 1], id) == 0)
+			return k->acur[k->aidx[j] - 1];
 	return -1;
 }
 
@@ -298,25 +309,25 @@ cmp_cur(const void *a, const void *b)
 static void
 accounts_copy(struct kpi_job *k, struct engine *e)
 {
-	struct acct *const *all;
 	const struct acct *a;
 	const struct acct_promise *pr;
-	size_t n, i, j, len, used = 0, cap, ccap = 0;
+	size_t n, i, j, len, used = 0, cap, ccap = 0, pos = 0;
 	size_t w = (size_t)k->n + 1, ns = k->nstages;
 	uint16_t *map;
 	char (*raw)[4];
 	struct per_cur *rawpc;
 	int c, m;
 
-	all = engine_sorted(e, &n);
+	n = e->accounts.n;
 	k->nacc = n;
 	cap = n * 12 + 16;
 	k->ids = xreallocarray(NULL, cap, 1);
 	k->idoff = xcalloc(n + 1, sizeof(*k->idoff));
 	k->astage = xcalloc(n + 1, sizeof(*k->astage));
 	k->acur = xcalloc(n + 1, sizeof(*k->acur));
-	for (i = 0; i < n; i++) {
-		a = all[i];
+	/* The map's order: sorting would cost the loop more. */
+	for (i = 0; i < n && (a = idmap_next(&e->accounts, &pos)) != NULL;
+	     i++) {
 		len = strlen(a->id) + 1;
 		if (used + len > cap) {
 			cap = (used + len) * 2;
@@ -350,6 +361,7 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 				k->pc[c].broken[m]++;
 		}
 	}
+	k->nacc = i;
 	if (k->ncur < 2)
 		return;
 	/* The currencies in byte order: the records' order. */
@@ -364,7 +376,7 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 		map[i] = (uint16_t)c;
 		k->pc[c] = rawpc[i];
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < k->nacc; i++)
 		k->acur[i] = map[k->acur[i]];
 	free(raw);
 	free(rawpc);
@@ -815,6 +827,7 @@ job_free(struct kpi_job *k)
 	free(k->idoff);
 	free(k->astage);
 	free(k->acur);
+	free(k->aidx);
 	free(k->day);
 	free(k->first);
 	free(k->mstart);
