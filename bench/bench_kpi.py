@@ -2,14 +2,17 @@
 """bench_kpi -- `dunnctl report kpi --months 12` against targets.md P12.
 
 usage: bench_kpi.py [--build DIR] [--accounts N] [--runs R] [--dir TMP]
-                    [--portfolio DIR]
+                    [--portfolio DIR] [--data DIR]
 
 Generates the reference portfolio (gen_portfolio.py) for N accounts
 (default: env DUNND_BENCH_ACCOUNTS, else 100,000; the reference is
 1,000,000) -- or reuses the files of an earlier run kept in --portfolio
 DIR (env DUNND_BENCH_PORTFOLIO; generated there when empty) --, ingests
 it into build/dunnd (shipped rules, --test-clock), moves the clock 30
-days (transitions and tasks inside the months), then times `dunnctl
+days (transitions and tasks inside the months) -- or starts dunnd on
+the database an earlier run kept in --data DIR (env DUNND_BENCH_DATA;
+built and kept there when absent: at 1,000,000 accounts the ingest and
+the month of moments take most of the run) --, then times `dunnctl
 report kpi --months 12` R + 1 times (env DUNND_BENCH_RUNS, default 3;
 the first one, on cold caches, apart) while a second client sends one
 single-event ingest every 20 ms, and prints: the median, its
@@ -64,28 +67,52 @@ def main():
     ap.add_argument("--runs", type=int, default=int(os.environ.get("DUNND_BENCH_RUNS", 3)))
     ap.add_argument("--dir", default=os.environ.get("DUNND_BENCH_DIR"))
     ap.add_argument("--portfolio", default=os.environ.get("DUNND_BENCH_PORTFOLIO"))
+    ap.add_argument("--data", default=os.environ.get("DUNND_BENCH_DATA"))
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     tmp = tempfile.mkdtemp(prefix="dunnd-bench-kpi-", dir=args.dir)
     dm = None
     try:
-        files = portfolio(args, tmp)
-        nev = sum(count_lines(f) for f in files)
-        dm = Daemon(args.build, os.path.join(tmp, "d"))
-        dm.start()
-        t0 = time.monotonic()
-        for f in files:
-            r = dm.ctl("ingest", f)
+        ddir = os.path.join(args.data or tmp, "d")
+        if args.data and os.path.exists(os.path.join(ddir, "dunnd.db")):
+            # A database an earlier run ingested and kept: started as is.
+            dm = Daemon.__new__(Daemon)
+            dm.dunnd = os.path.join(args.build, "dunnd")
+            dm.dunnctl = os.path.join(args.build, "dunnctl")
+            dm.dir, dm.proc = ddir, None
+            dm.sock = os.path.join(ddir, "dunnd.sock")
+            dm.conf = os.path.join(ddir, "dunnd.conf")
+            dm.db = os.path.join(ddir, "dunnd.db")
+            with open(os.path.join(args.data, "EVENTS")) as f:
+                nev = int(f.read())
+            t_start = dm.start()
+            st = dm.status()
+            if st["accounts"] != args.accounts:
+                die("%s holds %d accounts, not %d" % (ddir, st["accounts"], args.accounts))
+            say("P12 scale: %d accounts, %d events, feed head %d: the database %s kept by "
+                "an earlier run (started in %.0f s)"
+                % (st["accounts"], nev, st["feed_head"], ddir, t_start))
+        else:
+            files = portfolio(args, tmp)
+            nev = sum(count_lines(f) for f in files)
+            dm = Daemon(args.build, ddir)
+            dm.start()
+            t0 = time.monotonic()
+            for f in files:
+                r = dm.ctl("ingest", f)
+                if r.returncode != 0:
+                    die("ingest %s: %s%s" % (f, r.stdout[-2000:], r.stderr[-1000:]))
+            t_ingest = time.monotonic() - t0
+            r = dm.ctl("clock", "advance", "30d")
             if r.returncode != 0:
-                die("ingest %s: %s%s" % (f, r.stdout[-2000:], r.stderr[-1000:]))
-        t_ingest = time.monotonic() - t0
-        r = dm.ctl("clock", "advance", "30d")
-        if r.returncode != 0:
-            die("clock advance: " + r.stderr)
-        st = dm.status()
-        say("P12 scale: %d accounts, %d events (ingested in %.0f s), feed head %d "
-            "(DUNND_BENCH_ACCOUNTS; reference 1,000,000)"
-            % (st["accounts"], nev, t_ingest, st["feed_head"]))
+                die("clock advance: " + r.stderr)
+            if args.data:
+                with open(os.path.join(args.data, "EVENTS"), "w") as f:
+                    f.write(str(nev))
+            st = dm.status()
+            say("P12 scale: %d accounts, %d events (ingested in %.0f s), feed head %d "
+                "(DUNND_BENCH_ACCOUNTS; reference 1,000,000)"
+                % (st["accounts"], nev, t_ingest, st["feed_head"]))
 
         stop = threading.Event()
         reporting = threading.Event()
