@@ -30,6 +30,7 @@
 #include "eval.h"
 #include "event.h"
 #include "kpi.h"
+#include "kpisum.h"
 #include "lines.h"
 #include "log.h"
 #include "rules.h"
@@ -410,9 +411,8 @@ apply(struct ctx *c, struct acct *a, size_t i, const char *money,
 	db(c,
 	    store_exec_q(c->e->store, Q_APP_ADD, "tiii", money,
 	        (int64_t)iv->seq, amount, at));
-	db(c,
-	    kpi_note(c->e->store, a->currency, kpi_app_day(at, iv->issued),
-	        iv->due, 0, amount));
+	kpisum_add(
+	    &c->e->kpi, a->currency, kpi_app_day(at, iv->issued), iv->due, 0, amount);
 }
 
 /* Pours amount into the open invoices in invoice order; returns the rest. */
@@ -789,12 +789,10 @@ apply_reversal(struct ctx *c, const struct event *ev)
 		if (idx < 0)
 			continue;
 		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
-		db(c,
-		    kpi_note(s, a->currency,
-		        kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
-		            a->inv[idx].issued),
-		        a->inv[idx].due, 0,
-		        -store_col_int(s, Q_APPS_OF_MONEY, 1)));
+		kpisum_add(&c->e->kpi, a->currency,
+		    kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
+		        a->inv[idx].issued),
+		    a->inv[idx].due, 0, -store_col_int(s, Q_APPS_OF_MONEY, 1));
 		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
 		invs[ninv++] = a->inv[idx].seq;
 	}
@@ -924,9 +922,8 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		    store_exec_q(s, Q_INVOICE_ADD, "ttiiii", ev->invoice,
 		        c->a->id, seq, ev->amount, (int64_t)ev->issued_day,
 		        (int64_t)ev->due_day));
-		db(c,
-		    kpi_note(s, c->a->currency, ev->issued_day, ev->due_day,
-		        ev->amount, 0));
+		kpisum_add(&e->kpi, c->a->currency, ev->issued_day, ev->due_day,
+		    ev->amount, 0);
 		use_credit(c, c->a, (long)i, 0);
 		break;
 	case EVENT_PAYMENT:
@@ -1188,6 +1185,13 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 
 	dbfail = e->failed;
 	keep = (skip_bad || !errors) && !c.dberr && !dbfail;
+	/* report kpi's daily totals of the batch (kpisum.h) */
+	if (!keep)
+		kpisum_clear(&e->kpi);
+	else if (kpisum_flush(&e->kpi, e->store) == -1) {
+		keep = false;
+		c.dberr = true;
+	}
 	if (keep) {
 		/* The touched accounts, in order of first appearance. */
 		ntouched = e->nbundo;
