@@ -562,7 +562,12 @@ use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 	x->ncred = keep;
 }
 
-/* A payment, credit or upheld amount: allocation, counting, the row. */
+/*
+ * A payment, credit or upheld amount: allocation, counting, then its
+ * row, written once with what is left unapplied and uncounted (foreign
+ * keys are not enforced, store.c: the applications and contributions
+ * written first refer to it within the same transaction).
+ */
 static void
 apply_money(struct ctx *c, const struct event *ev, const char *kind,
     int64_t amount, int64_t at, int64_t seq)
@@ -570,12 +575,6 @@ apply_money(struct ctx *c, const struct event *ev, const char *kind,
 	struct acct *a = c->a;
 	int64_t rest = amount, uncounted;
 
-	/* The row first: applications and contributions refer to it. */
-	db(c,
-	    store_exec_q(c->e->store, Q_MONEY_ADD, "ttitiitii", ev->id, a->id,
-	        seq, kind, amount, at,
-	        ev->invoice[0] != '\0' ? ev->invoice : NULL, (int64_t)0,
-	        (int64_t)0));
 	if (c->inv >= 0) {
 		int64_t take =
 		    a->inv[c->inv].open < rest ? a->inv[c->inv].open : rest;
@@ -586,17 +585,13 @@ apply_money(struct ctx *c, const struct event *ev, const char *kind,
 	}
 	if (rest > 0 && strcmp(kind, "payment") == 0)
 		rest = allocate(c, a, ev->id, rest, at);
-	if (rest > 0) {
+	if (rest > 0)
 		add_credit(a, ev->id, rest, at, seq);
-		db(c,
-		    store_exec_q(
-		        c->e->store, Q_MONEY_UNAPPLIED, "ti", ev->id, rest));
-	}
 	uncounted = count_money(c, a, ev->id, amount, at);
-	if (uncounted > 0)
-		db(c,
-		    store_exec_q(c->e->store, Q_MONEY_UNCOUNTED, "ti", ev->id,
-		        uncounted));
+	db(c,
+	    store_exec_q(c->e->store, Q_MONEY_ADD, "ttitiitii", ev->id, a->id,
+	        seq, kind, amount, at,
+	        ev->invoice[0] != '\0' ? ev->invoice : NULL, rest, uncounted));
 }
 
 static json_t *
@@ -1023,7 +1018,7 @@ result_error(
 {
 	struct ingest_result *r = result_add(b, ln->no, INGEST_ERROR);
 
-	snprintf(r->field, sizeof(r->field), "%s", d->field);
+	r->field = d->field[0] != '\0' ? xstrdup(d->field) : NULL;
 	r->error = xstrdup(d->msg);
 	r->input = xmalloc(ln->len + 1);
 	memcpy(r->input, ln->s, ln->len);
@@ -1260,6 +1255,7 @@ ingest_batch_fini(struct ingest_batch *b)
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
+		free(b->v[i].field);
 		free(b->v[i].error);
 		free(b->v[i].input);
 	}
