@@ -195,29 +195,6 @@ struct src {
 	config_t cfg;
 };
 
-void
-ld_report(struct loader *ld, const char *file, int line, bool warning,
-    const char *fmt, ...)
-{
-	char msg[DIAG_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	diags_add(ld->ds, file, line, warning, "%s", msg);
-}
-
-/* "what: key", or "key" at the top level (what = ""). */
-static void
-path_join(char *buf, size_t len, const char *what, const char *key)
-{
-	if (*what == '\0')
-		snprintf(buf, len, "%s", key);
-	else
-		snprintf(buf, len, "%s: %s", what, key);
-}
-
 static bool
 is_id(const char *s)
 {
@@ -253,39 +230,6 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
-/*
- * Reads the duration of setting s (named key, inside what).  positive:
- * must be > 0 (every, cooldown, window); else >= 0.  Reports and returns
- * -1 when it is not a good duration.
- */
-int
-ld_get_duration(struct loader *ld, const char *file, const config_setting_t *s,
-    const char *what, const char *key, bool positive, int64_t *secs)
-{
-	char path[DIAG_MSG_MAX];
-	const char *str, *why;
-
-	path_join(path, sizeof(path), what, key);
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		err_at(ld, file, line_of(s),
-		    "%s must be a duration such as \"5d\" (1-6 digits and a unit m, h, d or w)",
-		    path);
-		return -1;
-	}
-	str = config_setting_get_string(s);
-	if (clock_parse_duration(str, strlen(str), secs, &why) == -1) {
-		err_at(ld, file, line_of(s),
-		    "%s: bad duration \"%s\" (1-6 digits and a unit m, h, d or w)",
-		    path, str);
-		return -1;
-	}
-	if (positive && *secs == 0) {
-		err_at(ld, file, line_of(s), "%s must be greater than 0", path);
-		return -1;
-	}
-	return 0;
-}
-
 static bool
 get_number(const config_setting_t *s, double *v)
 {
@@ -302,64 +246,6 @@ get_number(const config_setting_t *s, double *v)
 	default:
 		return false;
 	}
-}
-
-bool
-ld_get_integer(const config_setting_t *s, int64_t *v)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-		*v = config_setting_get_int(s);
-		return true;
-	case CONFIG_TYPE_INT64:
-		*v = config_setting_get_int64(s);
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Reports every member of group g not named in keys. */
-void
-ld_check_keys(struct loader *ld, const char *file, config_setting_t *g,
-    const char *what, const char *const *keys)
-{
-	char allowed[128] = "";
-	const char *name;
-	size_t k;
-	int i, n = config_setting_length(g);
-
-	for (k = 0; keys[k] != NULL; k++) {
-		if (k > 0)
-			strcat(allowed, ", ");
-		strcat(allowed, keys[k]);
-	}
-	for (i = 0; i < n; i++) {
-		config_setting_t *m = config_setting_get_elem(g, i);
-
-		name = config_setting_name(m);
-		for (k = 0; keys[k] != NULL; k++) {
-			if (strcmp(name, keys[k]) == 0)
-				break;
-		}
-		if (keys[k] == NULL)
-			err_at(ld, file, line_of(m),
-			    "%s: unknown key \"%s\" (allowed: %s)", what, name,
-			    allowed);
-	}
-}
-
-/* The member key of group g, reported at the group's line if missing. */
-config_setting_t *
-ld_need(struct loader *ld, const char *file, config_setting_t *g,
-    const char *what, const char *key)
-{
-	config_setting_t *m = config_setting_get_member(g, key);
-
-	if (m == NULL)
-		err_at(ld, file, line_of(g), "%s: missing required key \"%s\"",
-		    what, key);
-	return m;
 }
 
 static int
@@ -969,20 +855,6 @@ take_name(struct loader *ld, int list, size_t i)
 	return true;
 }
 
-/* "stage \"x\"" for messages, or just the kind for an unnamed item. */
-void
-ld_item_label(const char *kind, config_setting_t *g, char *buf, size_t len)
-{
-	config_setting_t *m = config_setting_get_member(g, "name");
-
-	if (m != NULL && config_setting_type(m) == CONFIG_TYPE_STRING &&
-	    *config_setting_get_string(m) != '\0')
-		snprintf(
-		    buf, len, "%s \"%s\"", kind, config_setting_get_string(m));
-	else
-		snprintf(buf, len, "%s", kind);
-}
-
 /*
  * A string or a non-empty list of strings: calls take() for each.  expect
  * describes the value for messages.  false when reported.
@@ -1289,18 +1161,6 @@ parse_when(struct loader *ld, const char *file, config_setting_t *s,
 			ok = false;
 	}
 	return ok;
-}
-
-int
-ld_task_type(const char *name)
-{
-	int i;
-
-	for (i = 0; i < RULES_TASK_COUNT; i++) {
-		if (strcmp(name, task_names[i]) == 0)
-			return i;
-	}
-	return -1;
 }
 
 /* type and script of a stage task or an alert's task. */
