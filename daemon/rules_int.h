@@ -53,7 +53,16 @@ struct datelist {
 	int kind; /* D_HOLIDAYS or D_EXTRA */
 };
 
-struct src;
+/* One rule file as read. */
+struct src {
+	const char *name; /* owned by the ruleset's files */
+	char *text;       /* its bytes, NUL-terminated */
+	size_t len;
+	bool readable; /* read whole, no NUL byte */
+	bool parsed;
+	size_t syntax; /* its syntax error's index in the diags, or SIZE_MAX */
+	config_t cfg;
+};
 
 struct loader {
 	struct diags *ds;
@@ -118,6 +127,19 @@ void ld_item_label(
     const char *kind, config_setting_t *g, char *buf, size_t len);
 /* The task type named name (any of RULES_TASK_COUNT), -1 = none. */
 int ld_task_type(const char *name);
+
+/*
+ * rules_read.c.  ld_add_src() adds a file of the set (the ruleset takes
+ * the name); ld_read_file() reads the regular file name of directory
+ * dfd whole (-1 with errno); ld_parse_src() prescans and parses one
+ * file, reporting its syntax error; ld_keep_syntax_only() drops the
+ * diags added since n0 except the files' syntax errors.
+ */
+void ld_add_src(struct loader *ld, char *name);
+int ld_read_file(
+    int dfd, const char *name, char **text /* OUT */, size_t *len /* OUT */);
+void ld_parse_src(struct loader *ld, struct src *s);
+void ld_keep_syntax_only(struct loader *ld, size_t n0);
 
 /*
  * rules_calendar.c.  Order of the calls in a load: rules_cal_top_level()
