@@ -26,6 +26,19 @@ enum {
 	L_COUNT
 };
 
+/* Sets of facts, as masks of 1u << RULES_FACT_*. */
+#define F(x) (1u << RULES_FACT_##x)
+
+/* §4.8: balance = 0 means these facts are 0. */
+#define SETTLED_ZERO                                                           \
+	(F(OVERDUE_AMOUNT) | F(UNDISPUTED_OVERDUE) | F(DISPUTED_AMOUNT) |      \
+	    F(OVERDUE_INVOICES) | F(DAYS_OVERDUE))
+/* Facts that can be absent (§3). */
+#define MAY_BE_ABSENT (F(DAYS_TO_DUE) | F(ON_TIME_RATIO) | F(RISK))
+/* Numeric facts that take fractions; the others are whole numbers. */
+#define FRACTIONAL (F(LATE_TREND) | F(ON_TIME_RATIO))
+#define PROMISES   (F(PROMISES_BROKEN) | F(PROMISES_KEPT))
+
 /* One element of a top-level list, and the file it came from. */
 struct item {
 	config_setting_t *s;
@@ -140,6 +153,32 @@ int ld_read_file(
     int dfd, const char *name, char **text /* OUT */, size_t *len /* OUT */);
 void ld_parse_src(struct loader *ld, struct src *s);
 void ld_keep_syntax_only(struct loader *ld, size_t n0);
+
+/* rules.c: the index of the stage named name, -1 = none. */
+int ld_find_stage(const struct ruleset *rs, const char *name);
+
+/*
+ * rules_cond.c.  ld_parse_when() parses a when, hold_when or
+ * release_when group s into w (false when reported; w is kept for
+ * rules_free() even then).  ld_each_name() calls take() for a string or
+ * each of a non-empty list of strings (expect describes the value for
+ * messages; false when reported); ld_take_stage() is the take() that
+ * adds a stage (or "*" when star_ok) to the set of a struct stage_arg.
+ */
+struct stage_arg {
+	uint64_t *set;
+	bool star_ok, star;
+};
+
+bool ld_parse_when(struct loader *ld, const char *file, config_setting_t *s,
+    const char *what, struct rules_when *w);
+bool ld_each_name(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, const char *expect,
+    bool (*take)(struct loader *, const char *, config_setting_t *,
+        const char *, const char *, void *),
+    void *arg);
+bool ld_take_stage(struct loader *ld, const char *file, config_setting_t *s,
+    const char *path, const char *name, void *arg);
 
 /*
  * rules_calendar.c.  Order of the calls in a load: rules_cal_top_level()
