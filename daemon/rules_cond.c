@@ -52,6 +52,7 @@ get_number(const config_setting_t *s, double *v)
 		return false;
 	}
 }
+
 /*
  * A string or a non-empty list of strings: calls take() for each.  expect
  * describes the value for messages.  false when reported.

@@ -181,6 +181,20 @@ bool ld_take_stage(struct loader *ld, const char *file, config_setting_t *s,
     const char *path, const char *name, void *arg);
 
 /*
+ * rules_items.c.  ld_top_level() takes the top-level settings of one
+ * parsed file; once every file's are taken, ld_take_name() checks and
+ * records the name of item i of list (false when the item is not a
+ * group); then ld_parse_script(), ld_parse_stage(), ld_parse_rule() and
+ * ld_parse_alert() parse item i of their list, in this order.
+ */
+void ld_top_level(struct loader *ld, struct src *s);
+bool ld_take_name(struct loader *ld, int list, size_t i);
+void ld_parse_script(struct loader *ld, size_t i);
+void ld_parse_stage(struct loader *ld, size_t i);
+void ld_parse_rule(struct loader *ld, size_t i);
+void ld_parse_alert(struct loader *ld, size_t i);
+
+/*
  * rules_calendar.c.  Order of the calls in a load: rules_cal_top_level()
  * for each top-level setting (1 = it was one of calendar, holidays,
  * extra_workdays); once the names of every list are taken,
