@@ -27,17 +27,8 @@ enum {
 };
 
 /* Sets of facts, as masks of 1u << RULES_FACT_*. */
-#define F(x) (1u << RULES_FACT_##x)
-
-/* §4.8: balance = 0 means these facts are 0. */
-#define SETTLED_ZERO                                                           \
-	(F(OVERDUE_AMOUNT) | F(UNDISPUTED_OVERDUE) | F(DISPUTED_AMOUNT) |      \
-	    F(OVERDUE_INVOICES) | F(DAYS_OVERDUE))
-/* Facts that can be absent (§3). */
-#define MAY_BE_ABSENT (F(DAYS_TO_DUE) | F(ON_TIME_RATIO) | F(RISK))
-/* Numeric facts that take fractions; the others are whole numbers. */
-#define FRACTIONAL (F(LATE_TREND) | F(ON_TIME_RATIO))
-#define PROMISES   (F(PROMISES_BROKEN) | F(PROMISES_KEPT))
+#define F(x)     (1u << RULES_FACT_##x)
+#define PROMISES (F(PROMISES_BROKEN) | F(PROMISES_KEPT))
 
 /* One element of a top-level list, and the file it came from. */
 struct item {
@@ -193,6 +184,21 @@ void ld_parse_script(struct loader *ld, size_t i);
 void ld_parse_stage(struct loader *ld, size_t i);
 void ld_parse_rule(struct loader *ld, size_t i);
 void ld_parse_alert(struct loader *ld, size_t i);
+
+/* The conditions of one when by fact (a when tests a fact at most once). */
+struct condmap {
+	const struct rules_cond *c[RULES_FACT_COUNT];
+};
+
+/*
+ * rules_imply.c.  ld_compatible(): whether the whens of two rules can
+ * hold together, stage aside; ld_cond_implied(): whether the conditions
+ * l of a later rule, starting from one of the stages in start, imply
+ * condition e of an earlier one.
+ */
+bool ld_compatible(const struct condmap *a, const struct condmap *b);
+bool ld_cond_implied(const struct ruleset *rs, const struct condmap *l,
+    const uint64_t *start, const struct rules_cond *e);
 
 /*
  * rules_calendar.c.  Order of the calls in a load: rules_cal_top_level()
