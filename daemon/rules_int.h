@@ -201,6 +201,13 @@ bool ld_cond_implied(const struct ruleset *rs, const struct condmap *l,
     const uint64_t *start, const struct rules_cond *e);
 
 /*
+ * rules_analyse.c: the analysis of the whole set once every item is
+ * parsed (§4.8): unreachable stages and shadowed rules are warnings,
+ * rule cycles errors.
+ */
+void ld_analyse(struct loader *ld);
+
+/*
  * rules_calendar.c.  Order of the calls in a load: rules_cal_top_level()
  * for each top-level setting (1 = it was one of calendar, holidays,
  * extra_workdays); once the names of every list are taken,
