@@ -1,8 +1,19 @@
 /*
- * rules_int.h — private to the rules module: what rules.c (the rule set)
- * and rules_calendar.c (calendar, holidays, schedules, §4.9) share while
+ * rules_int.h — private to the rules module: what its files share while
  * loading.  Not a public header: nothing outside daemon/rules*.c
  * includes it, and nothing in it is in the ruleset a caller reads.
+ *
+ * The files, each calling only those below it (but for rules_free(),
+ * which frees the calendar's part with rules_cal_free()):
+ *   rules_load.c      the loader: phases in order, finishing a good set
+ *   rules_read.c      phases 1-3: reading, prescan, libconfig parsing
+ *   rules_analyse.c   phase 6: unreachable stages, shadows, cycles
+ *   rules_imply.c     whether conditions can hold together or imply
+ *   rules_items.c     phases 4-5: top level, names, every item
+ *   rules_calendar.c  calendar, holidays, schedules (§4.9)
+ *   rules_cond.c      the conditions of a when
+ *   rules_setting.c   the floor: FILE:LINE reports, settings' values
+ *   rules.c           the rule set: names, lookups, evaluation, free
  */
 #ifndef DUNND_RULES_INT_H
 #define DUNND_RULES_INT_H
