@@ -40,80 +40,13 @@
 #include "protocol.h"
 #include "rules.h"
 #include "util.h"
+#include "ctl_int.h"
 
-#define EXIT_FAILED      1
-#define EXIT_USAGE       2
-#define EXIT_UNREACHABLE 3
-#define DEFAULT_SOCKET   "/run/dunnd/dunnd.sock"
-#define READ_CHUNK       (64 * 1024)
-#define SCREEN_WIDTH     80 /* human tables aim at a classic terminal */
-#define BAR_MIN          10 /* report aging: width of the share bars */
-#define BAR_MAX          30
-
-struct ctl {
-	const char *socket;
-	const char *conf_path;
-	bool defaulted; /* no -s, -c, $DUNND_SOCKET or $DUNNCTL_CONFIG */
-	bool json;
-	int argc; /* the command and its arguments, options removed */
-	char **argv;
-	int fd;
-	struct buf in;     /* reply bytes received, not yet handed out */
-	size_t in_used;    /* bytes of the line handed out last */
-	size_t in_scanned; /* bytes of the pending line searched for "\n" */
-	bool follow;       /* feed --follow: watch stdout's reader too */
-};
-
-struct command {
-	const char *name;
-	const char *args;
-	int (*run)(struct ctl *);
-};
-
-/* How a command shows the records of its reply. */
-struct view {
-	/* Each data record without --json; NULL: printed as received. */
-	void (*record)(struct ctl *, const char *, json_t *, void *);
-	/* After the final record, without --json. */
-	void (*done)(struct ctl *, json_t *, void *);
-	void *arg;
-	bool flush; /* stdout is flushed after every record (feed) */
-};
-
-/* One option of a command: "--name VALUE", "--name=VALUE" or a flag. */
-struct opt {
-	const char *name;
-	const char *arg;   /* what the value is called; NULL for a flag */
-	const char *value; /* OUT: NULL when absent, the name for a flag */
-};
-
-/* A human table: cells row after row, printed with aligned columns. */
-struct col {
-	const char *head;
-	bool right; /* right-aligned (numbers, amounts) */
-};
-
-struct table {
-	const struct col *cols;
-	size_t ncols;
-	char **cells;
-	size_t n, cap;
-};
-
-static void __attribute__((noreturn)) usage(void);
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "dunnctl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	usage();
-}
+#define DEFAULT_SOCKET "/run/dunnd/dunnd.sock"
+#define READ_CHUNK     (64 * 1024)
+#define SCREEN_WIDTH   80 /* human tables aim at a classic terminal */
+#define BAR_MIN        10 /* report aging: width of the share bars */
+#define BAR_MAX        30
 
 /* Prints to stdout with every control character but "\n" shown as "?". */
 static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
@@ -155,91 +88,6 @@ interrupted(int sig)
 {
 	(void)sig;
 	_exit(0);
-}
-
-/*
- * Splits the command's arguments into the options of opts (NULL: none;
- * each at most once, with a non-empty value) and at most npos positional arguments
- * ("--" ends the options); returns how many positional ones there were.
- * Anything else is a usage error.
- */
-static int
-parse_args(struct ctl *ctl, struct opt *opts, const char **pos, int npos)
-{
-	const char *cmd = ctl->argv[0], *a, *eq;
-	struct opt *o;
-	bool options = true;
-	size_t len;
-	int i, n = 0;
-
-	for (i = 1; i < ctl->argc; i++) {
-		a = ctl->argv[i];
-		if (options && strcmp(a, "--") == 0) {
-			options = false;
-			continue;
-		}
-		if (!options || a[0] != '-' || a[1] == '\0') {
-			if (n == npos)
-				die_usage(
-				    "%s: unexpected argument \"%s\"", cmd, a);
-			pos[n++] = a;
-			continue;
-		}
-		eq = strchr(a, '=');
-		len = eq != NULL ? (size_t)(eq - a) : strlen(a);
-		for (o = opts; o != NULL && o->name != NULL; o++) {
-			if (strlen(o->name) == len &&
-			    strncmp(o->name, a, len) == 0)
-				break;
-		}
-		if (o == NULL || o->name == NULL)
-			die_usage("%s: unknown option \"%s\"", cmd, a);
-		if (o->value != NULL)
-			die_usage("%s: %s given twice", cmd, o->name);
-		if (o->arg == NULL) {
-			if (eq != NULL)
-				die_usage(
-				    "%s: %s takes no value", cmd, o->name);
-			o->value = o->name;
-			continue;
-		}
-		if (eq != NULL)
-			o->value = eq + 1;
-		else if (i + 1 < ctl->argc)
-			o->value = ctl->argv[++i];
-		if (o->value == NULL || o->value[0] == '\0')
-			die_usage("%s: %s needs %s", cmd, o->name, o->arg);
-	}
-	return n;
-}
-
-/* A SEQ argument: decimal digits only, within a JSON integer. */
-static json_int_t
-parse_seq(const char *what, const char *s)
-{
-	json_int_t v = 0;
-	const char *p;
-
-	for (p = s; *p >= '0' && *p <= '9'; p++) {
-		if (v > (INT64_MAX - (*p - '0')) / 10)
-			die_usage("%s: \"%s\" is too large", what, s);
-		v = v * 10 + (*p - '0');
-	}
-	if (p == s || *p != '\0')
-		die_usage(
-		    "%s must be a non-negative integer, not \"%s\"", what, s);
-	return v;
-}
-
-/* Sets req.key to a string argument, which JSON needs in UTF-8. */
-static void
-set_string(json_t *req, const char *key, const char *value)
-{
-	json_t *v = json_string(value);
-
-	if (v == NULL)
-		die_usage("%s: \"%s\" is not valid UTF-8", key, value);
-	json_object_set_new(req, key, v);
 }
 
 /* -s wins; then -c's socket; then the default config's; then the default. */
@@ -839,7 +687,7 @@ static int
 cmd_status(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
-		die_usage("status takes no arguments");
+		ctl_die_usage("status takes no arguments");
 	return simple(ctl, json_pack("{s:s}", "cmd", "status"), human_status);
 }
 
@@ -866,7 +714,7 @@ static int
 cmd_reload(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
-		die_usage("reload takes no arguments");
+		ctl_die_usage("reload takes no arguments");
 	return simple(ctl, json_pack("{s:s}", "cmd", "reload"), human_reload);
 }
 
@@ -952,7 +800,7 @@ cmd_check_rules(struct ctl *ctl)
 	int rc;
 
 	if (ctl->argc > 2)
-		die_usage("check-rules takes at most one directory");
+		ctl_die_usage("check-rules takes at most one directory");
 	if (ctl->argc == 2) {
 		dir = ctl->argv[1];
 	} else {
@@ -1172,12 +1020,12 @@ cmd_ingest(struct ctl *ctl)
 	for (i = 1; i < ctl->argc; i++) {
 		if (strcmp(ctl->argv[i], "--skip-bad") == 0) {
 			if (++i >= ctl->argc)
-				die_usage("--skip-bad needs REJECTS.jsonl");
+				ctl_die_usage("--skip-bad needs REJECTS.jsonl");
 			rejects = ctl->argv[i];
 		} else if (i == ctl->argc - 1)
 			path = ctl->argv[i];
 		else
-			die_usage(
+			ctl_die_usage(
 			    "ingest: unexpected argument \"%s\"", ctl->argv[i]);
 	}
 	if (rejects != NULL && (ir.rejects = fopen(rejects, "w")) == NULL) {
@@ -1351,10 +1199,10 @@ cmd_accounts(struct ctl *ctl)
 	struct view v = { account_row, listing_done, &l, false };
 	json_t *req;
 
-	parse_args(ctl, opts, NULL, 0);
+	ctl_parse_args(ctl, opts, NULL, 0);
 	req = json_pack("{s:s}", "cmd", "accounts");
 	if (opts[0].value != NULL) {
-		set_string(req, "stage", opts[0].value);
+		ctl_set_string(req, "stage", opts[0].value);
 		l.none = "no accounts in that stage";
 	}
 	return listing_exchange(ctl, account_cols, request_line(req), &v);
@@ -1485,7 +1333,7 @@ cmd_tasks(struct ctl *ctl)
 	const char *why;
 	int i;
 
-	parse_args(ctl, opts, NULL, 0);
+	ctl_parse_args(ctl, opts, NULL, 0);
 	req = json_pack("{s:s}", "cmd", "tasks");
 	if (opts[0].value != NULL)
 		json_object_set_new(req, "open", json_true());
@@ -1497,11 +1345,11 @@ cmd_tasks(struct ctl *ctl)
 	}
 	if (opts[4].value != NULL) {
 		if (opts[3].value == NULL)
-			die_usage("tasks: --at goes with --workable");
+			ctl_die_usage("tasks: --at goes with --workable");
 		if (clock_parse_ts(
 		        opts[4].value, strlen(opts[4].value), &at, &why) == -1)
-			die_usage("tasks: --at: %s", why);
-		set_string(req, "at", opts[4].value);
+			ctl_die_usage("tasks: --at: %s", why);
+		ctl_set_string(req, "at", opts[4].value);
 	}
 	if (opts[1].value != NULL) {
 		/* The task types are fixed by §4.1: a typo is a usage error. */
@@ -1510,12 +1358,12 @@ cmd_tasks(struct ctl *ctl)
 				break;
 		}
 		if (i == RULES_TASK_COUNT)
-			die_usage(
+			ctl_die_usage(
 			    "tasks: unknown task type \"%s\"", opts[1].value);
-		set_string(req, "type", opts[1].value);
+		ctl_set_string(req, "type", opts[1].value);
 	}
 	if (opts[2].value != NULL)
-		set_string(req, "account", opts[2].value);
+		ctl_set_string(req, "account", opts[2].value);
 	return listing_exchange(ctl,
 	    opts[3].value != NULL ? workable_cols : task_cols,
 	    request_line(req), &v);
@@ -1609,13 +1457,13 @@ cmd_feed(struct ctl *ctl)
 	struct view v = { feed_line, NULL, NULL, true };
 	json_t *req;
 
-	parse_args(ctl, opts, NULL, 0);
+	ctl_parse_args(ctl, opts, NULL, 0);
 	/* Flushed per record only while following (a reader waits). */
 	v.flush = opts[1].value != NULL;
 	req = json_pack("{s:s}", "cmd", "feed");
 	if (opts[0].value != NULL)
 		json_object_set_new(req, "from",
-		    json_integer(parse_seq("--from", opts[0].value)));
+		    json_integer(ctl_parse_seq("--from", opts[0].value)));
 	if (opts[1].value != NULL) {
 		json_object_set_new(req, "follow", json_true());
 		/* Following ends when the user stops it: not a failure. */
@@ -1623,7 +1471,7 @@ cmd_feed(struct ctl *ctl)
 		signal(SIGINT, interrupted);
 	}
 	if (opts[2].value != NULL) {
-		set_string(req, "consumer", opts[2].value);
+		ctl_set_string(req, "consumer", opts[2].value);
 		if (opts[0].value == NULL &&
 		    warn_unknown_consumer(ctl, opts[2].value) == -1) {
 			json_decref(req);
@@ -1656,7 +1504,7 @@ cmd_consumers(struct ctl *ctl)
 	struct listing l = { .none = "no consumers" };
 	struct view v = { consumer_row, listing_done, &l, false };
 
-	parse_args(ctl, NULL, NULL, 0);
+	ctl_parse_args(ctl, NULL, NULL, 0);
 	return listing_exchange(ctl, consumer_cols,
 	    request_line(json_pack("{s:s}", "cmd", "consumers")), &v);
 }
@@ -1682,13 +1530,14 @@ cmd_backup(struct ctl *ctl)
 	char *path, *dir;
 	json_t *req;
 
-	if (parse_args(ctl, NULL, &file, 1) != 1)
-		die_usage("backup needs FILE");
+	if (ctl_parse_args(ctl, NULL, &file, 1) != 1)
+		ctl_die_usage("backup needs FILE");
 	if (file[0] == '/')
 		path = xstrdup(file);
 	else {
 		if ((dir = getcwd(NULL, 0)) == NULL)
-			die_usage("backup: cannot tell the current directory");
+			ctl_die_usage(
+			    "backup: cannot tell the current directory");
 		path = xmalloc(strlen(dir) + strlen(file) + 2);
 		sprintf(path, "%s/%s", dir, file);
 		free(dir);
@@ -1706,13 +1555,14 @@ cmd_ack(struct ctl *ctl)
 	const char *seq;
 	json_t *req;
 
-	if (parse_args(ctl, opts, &seq, 1) != 1)
-		die_usage("ack needs SEQ");
+	if (ctl_parse_args(ctl, opts, &seq, 1) != 1)
+		ctl_die_usage("ack needs SEQ");
 	if (opts[0].value == NULL)
-		die_usage("ack needs --consumer NAME");
+		ctl_die_usage("ack needs --consumer NAME");
 	req = json_pack("{s:s}", "cmd", "ack");
-	set_string(req, "consumer", opts[0].value);
-	json_object_set_new(req, "seq", json_integer(parse_seq("SEQ", seq)));
+	ctl_set_string(req, "consumer", opts[0].value);
+	json_object_set_new(
+	    req, "seq", json_integer(ctl_parse_seq("SEQ", seq)));
 	return simple(ctl, req, NULL);
 }
 
@@ -1769,7 +1619,7 @@ io_ingest(void *arg, char *line)
 
 static void __attribute__((noreturn)) io_usage(const char *msg)
 {
-	die_usage("%s", msg);
+	ctl_die_usage("%s", msg);
 }
 
 static int
@@ -2037,10 +1887,10 @@ cmd_explain(struct ctl *ctl)
 	const char *account;
 	json_t *req;
 
-	if (parse_args(ctl, NULL, &account, 1) != 1)
-		die_usage("explain needs ACCOUNT");
+	if (ctl_parse_args(ctl, NULL, &account, 1) != 1)
+		ctl_die_usage("explain needs ACCOUNT");
 	req = json_pack("{s:s}", "cmd", "explain");
-	set_string(req, "account", account);
+	ctl_set_string(req, "account", account);
 	return simple(ctl, req, explain_report);
 }
 
@@ -2063,9 +1913,9 @@ cmd_test_rules(struct ctl *ctl)
 	struct diags ds;
 	int n, rc;
 
-	n = parse_args(ctl, opts, paths, ctl->argc);
+	n = ctl_parse_args(ctl, opts, paths, ctl->argc);
 	if (n == 0)
-		die_usage("test-rules needs at least one FIXTURE");
+		ctl_die_usage("test-rules needs at least one FIXTURE");
 	/* The config gives the rules (no --rules) and the zone to compare. */
 	if (opts[0].value == NULL || ctl->conf_path != NULL) {
 		diags_init(&ds);
@@ -2286,9 +2136,9 @@ cmd_simulate(struct ctl *ctl)
 	json_t *files;
 	char *line;
 
-	parse_args(ctl, opts, NULL, 0);
+	ctl_parse_args(ctl, opts, NULL, 0);
 	if (opts[0].value == NULL)
-		die_usage("simulate needs --rules DIR");
+		ctl_die_usage("simulate needs --rules DIR");
 	if ((files = load_rule_files(opts[0].value)) == NULL)
 		return EXIT_FAILED;
 	line = request_line(
@@ -2480,21 +2330,22 @@ cmd_report(struct ctl *ctl)
 	struct view v = { keep_record, aging_show, recs, false };
 	int rc;
 
-	if (parse_args(ctl, opts, &name, 1) != 1)
-		die_usage("report needs a report name: aging or kpi");
+	if (ctl_parse_args(ctl, opts, &name, 1) != 1)
+		ctl_die_usage("report needs a report name: aging or kpi");
 	req = json_pack("{s:s,s:s}", "cmd", "report", "name", name);
 	if (strcmp(name, "kpi") == 0) {
 		v.done = kpi_done;
 		if (opts[0].value != NULL) {
-			json_int_t n = parse_seq("--months", opts[0].value);
+			json_int_t n = ctl_parse_seq("--months", opts[0].value);
 
 			if (n < 1 || n > KPI_MONTHS_MAX)
-				die_usage("report kpi: --months must be 1-%d",
+				ctl_die_usage(
+				    "report kpi: --months must be 1-%d",
 				    KPI_MONTHS_MAX);
 			json_object_set_new(req, "months", json_integer(n));
 		}
 	} else if (strcmp(name, "aging") != 0 || opts[0].value != NULL)
-		die_usage(
+		ctl_die_usage(
 		    "report: unknown report \"%s\" (there are: aging, kpi [--months N])",
 		    name);
 	rc = exchange(ctl, request_line(req), &v);
@@ -2516,7 +2367,7 @@ static int
 cmd_metrics(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
-		die_usage("metrics takes no arguments");
+		ctl_die_usage("metrics takes no arguments");
 	return simple(
 	    ctl, json_pack("{s:s}", "cmd", "metrics"), metrics_record);
 }
@@ -2560,21 +2411,23 @@ cmd_clock(struct ctl *ctl)
 	int64_t t;
 	int rc;
 
-	if (parse_args(ctl, NULL, pos, 2) != 2)
-		die_usage("clock needs \"set TIME\" or \"advance DURATION\"");
+	if (ctl_parse_args(ctl, NULL, pos, 2) != 2)
+		ctl_die_usage(
+		    "clock needs \"set TIME\" or \"advance DURATION\"");
 	if (strcmp(pos[0], "set") == 0) {
 		if (clock_parse_ts(pos[1], strlen(pos[1]), &t, &why) == -1)
-			die_usage(
+			ctl_die_usage(
 			    "clock set: bad time \"%s\": %s (want e.g. 2026-11-27T09:00:00+08:00)",
 			    pos[1], why);
 	} else if (strcmp(pos[0], "advance") == 0) {
 		if (clock_parse_duration(pos[1], strlen(pos[1]), &t, &why) ==
 		    -1)
-			die_usage(
+			ctl_die_usage(
 			    "clock advance: bad duration \"%s\": %s (want e.g. 90m, 12h, 5d, 2w)",
 			    pos[1], why);
 	} else
-		die_usage("clock needs \"set TIME\" or \"advance DURATION\"");
+		ctl_die_usage(
+		    "clock needs \"set TIME\" or \"advance DURATION\"");
 	rc = exchange(ctl,
 	    request_line(
 	        json_pack("{s:s,s:s}", "cmd", "clock", pos[0], pos[1])),
@@ -2583,7 +2436,7 @@ cmd_clock(struct ctl *ctl)
 	return rc;
 }
 
-/* One entry per §7 command, in the contract's order; usage() shows it. */
+/* One entry per §7 command, in the contract's order; ctl_usage() shows it. */
 static const struct command commands[] = {
 	{ "status", "", cmd_status },
 	{ "ingest", "[--skip-bad REJECTS.jsonl] [FILE|-]", cmd_ingest },
@@ -2608,26 +2461,6 @@ static const struct command commands[] = {
 	{ "backup", "FILE", cmd_backup },
 	{ NULL, NULL, NULL },
 };
-
-/* The usage: on stderr with exit 2, or asked for (--help) on stdout, 0. */
-static void __attribute__((noreturn)) usage_exit(int rc)
-{
-	const struct command *c;
-	FILE *f = rc == 0 ? stdout : stderr;
-
-	fprintf(f,
-	    "usage: dunnctl [-s SOCKET | -c dunnd.conf] [--json] COMMAND [ARGS]\n");
-	for (c = commands; c->name != NULL; c++)
-		fprintf(f, "       dunnctl %s%s%s\n", c->name,
-		    c->args[0] != '\0' ? " " : "", c->args);
-	fprintf(f, "       dunnctl --help | --version\n");
-	exit(rc);
-}
-
-static void __attribute__((noreturn)) usage(void)
-{
-	usage_exit(EXIT_USAGE);
-}
 
 /* Edits (insert, delete, replace, swap two neighbours) from a to b. */
 static size_t
@@ -2670,9 +2503,9 @@ static void __attribute__((noreturn)) unknown_command(const char *name)
 		}
 	}
 	if (best != NULL)
-		die_usage("unknown command \"%s\"; did you mean \"%s\"?", name,
-		    best->name);
-	die_usage("unknown command \"%s\"", name);
+		ctl_die_usage("unknown command \"%s\"; did you mean \"%s\"?",
+		    name, best->name);
+	ctl_die_usage("unknown command \"%s\"", name);
 }
 
 int
@@ -2683,6 +2516,7 @@ main(int argc, char *argv[])
 	int i;
 
 	log_procname("dunnctl");
+	ctl_set_commands(commands);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.fd = -1;
@@ -2692,7 +2526,7 @@ main(int argc, char *argv[])
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "-c") == 0) {
 			if (i + 1 >= argc)
-				die_usage("%s needs an argument", argv[i]);
+				ctl_die_usage("%s needs an argument", argv[i]);
 			if (argv[i][1] == 's')
 				ctl.socket = argv[++i];
 			else
@@ -2701,7 +2535,7 @@ main(int argc, char *argv[])
 			ctl.json = true;
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0)
-			usage_exit(0);
+			ctl_usage_exit(0);
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("dunnctl %s\n", DUNND_VERSION);
 			free(ctl.argv);
@@ -2710,7 +2544,7 @@ main(int argc, char *argv[])
 			ctl.argv[ctl.argc++] = argv[i];
 	}
 	if (ctl.socket != NULL && ctl.conf_path != NULL)
-		die_usage("-s and -c exclude each other");
+		ctl_die_usage("-s and -c exclude each other");
 	/* Neither -s nor -c: the environment's, set once per shell. */
 	if (ctl.socket == NULL && ctl.conf_path == NULL) {
 		const char *env;
@@ -2722,7 +2556,7 @@ main(int argc, char *argv[])
 		ctl.defaulted = ctl.socket == NULL && ctl.conf_path == NULL;
 	}
 	if (ctl.argc == 0)
-		usage();
+		ctl_usage();
 	for (c = commands; c->name != NULL; c++)
 		if (strcmp(c->name, ctl.argv[0]) == 0)
 			break;

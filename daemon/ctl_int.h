@@ -1,0 +1,91 @@
+/*
+ * ctl_int.h — private to dunnctl: what its files share.  Not a public
+ * header: only dunnctl.c and the client's own daemon/ctl_*.c include it
+ * (ctl_report.c and ctl_events.c, which unit tests link, have their own
+ * headers and know nothing of struct ctl).
+ */
+#ifndef DUNND_CTL_INT_H
+#define DUNND_CTL_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+#define EXIT_FAILED      1
+#define EXIT_USAGE       2
+#define EXIT_UNREACHABLE 3
+struct ctl {
+	const char *socket;
+	const char *conf_path;
+	bool defaulted; /* no -s, -c, $DUNND_SOCKET or $DUNNCTL_CONFIG */
+	bool json;
+	int argc; /* the command and its arguments, options removed */
+	char **argv;
+	int fd;
+	struct buf in;     /* reply bytes received, not yet handed out */
+	size_t in_used;    /* bytes of the line handed out last */
+	size_t in_scanned; /* bytes of the pending line searched for "\n" */
+	bool follow;       /* feed --follow: watch stdout's reader too */
+};
+
+struct command {
+	const char *name;
+	const char *args;
+	int (*run)(struct ctl *);
+};
+
+/* How a command shows the records of its reply. */
+struct view {
+	/* Each data record without --json; NULL: printed as received. */
+	void (*record)(struct ctl *, const char *, json_t *, void *);
+	/* After the final record, without --json. */
+	void (*done)(struct ctl *, json_t *, void *);
+	void *arg;
+	bool flush; /* stdout is flushed after every record (feed) */
+};
+
+/* One option of a command: "--name VALUE", "--name=VALUE" or a flag. */
+struct opt {
+	const char *name;
+	const char *arg;   /* what the value is called; NULL for a flag */
+	const char *value; /* OUT: NULL when absent, the name for a flag */
+};
+
+/* A human table: cells row after row, printed with aligned columns. */
+struct col {
+	const char *head;
+	bool right; /* right-aligned (numbers, amounts) */
+};
+
+struct table {
+	const struct col *cols;
+	size_t ncols;
+	char **cells;
+	size_t n, cap;
+};
+
+/*
+ * ctl_args.c.  ctl_set_commands() hands main()'s command table over for
+ * the usage; ctl_usage() prints the usage and exits 2, ctl_usage_exit()
+ * with rc (0: asked for, on stdout); ctl_die_usage() prints a usage
+ * error first.  ctl_parse_args() splits the command's arguments into the
+ * options of opts and at most npos positional ones (how many it
+ * returns); ctl_parse_seq() reads a SEQ, ctl_set_string() sets req.key
+ * to a string (UTF-8), both usage errors when bad.
+ */
+void ctl_set_commands(const struct command *table);
+void __attribute__((noreturn)) ctl_usage(void);
+void __attribute__((noreturn)) ctl_usage_exit(int rc);
+void __attribute__((noreturn, format(printf, 1, 2)))
+ctl_die_usage(const char *fmt, ...);
+int ctl_parse_args(
+    struct ctl *ctl, struct opt *opts, const char **pos, int npos);
+json_int_t ctl_parse_seq(const char *what, const char *s);
+void ctl_set_string(json_t *req, const char *key, const char *value);
+
+/*@@PROTOS@@*/
+#endif
