@@ -18,6 +18,8 @@
 #define EXIT_FAILED      1
 #define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
+
+/* dunnctl's state: global options, the command, the connection. */
 struct ctl {
 	const char *socket;
 	const char *conf_path;
@@ -68,6 +70,9 @@ struct table {
 	size_t n, cap;
 };
 
+/* What one read() asks for: the reply, a rule file. */
+#define READ_CHUNK (64 * 1024)
+
 /*
  * ctl_args.c.  ctl_set_commands() hands main()'s command table over for
  * the usage; ctl_usage() prints the usage and exits 2, ctl_usage_exit()
@@ -86,6 +91,29 @@ int ctl_parse_args(
     struct ctl *ctl, struct opt *opts, const char **pos, int npos);
 json_int_t ctl_parse_seq(const char *what, const char *s);
 void ctl_set_string(json_t *req, const char *key, const char *value);
+
+/*
+ * ctl_conn.c.  ctl_connect_daemon() connects ctl->fd (-1 reported);
+ * ctl_request_line() is req's line (req consumed, caller frees);
+ * ctl_send_request() sends req (consumed), ctl_write_all() n bytes (0,
+ * or -1 when the daemon is gone); ctl_read_reply() hands each data
+ * record to on_record and returns the final record (NULL: reported);
+ * ctl_final_status() is its exit code; ctl_show_record() is the
+ * on_record that shows a record through a struct view (arg).
+ * ctl_exchange() sends a request line (consumed) and shows the reply
+ * through v, ctl_simple() req through human: both return the exit code.
+ */
+int ctl_connect_daemon(struct ctl *ctl);
+char *ctl_request_line(json_t *req);
+int ctl_send_request(struct ctl *ctl, json_t *req);
+int ctl_write_all(int fd, const void *p, size_t n);
+json_t *ctl_read_reply(struct ctl *ctl,
+    void (*on_record)(struct ctl *, const char *, json_t *, void *), void *arg);
+int ctl_final_status(json_t *fin);
+void ctl_show_record(struct ctl *ctl, const char *line, json_t *rec, void *arg);
+int ctl_exchange(struct ctl *ctl, char *line, struct view *v);
+int ctl_simple(struct ctl *ctl, json_t *req,
+    void (*human)(struct ctl *, const char *, json_t *, void *));
 
 /*@@PROTOS@@*/
 #endif

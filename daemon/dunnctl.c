@@ -42,11 +42,9 @@
 #include "util.h"
 #include "ctl_int.h"
 
-#define DEFAULT_SOCKET "/run/dunnd/dunnd.sock"
-#define READ_CHUNK     (64 * 1024)
-#define SCREEN_WIDTH   80 /* human tables aim at a classic terminal */
-#define BAR_MIN        10 /* report aging: width of the share bars */
-#define BAR_MAX        30
+#define SCREEN_WIDTH 80 /* human tables aim at a classic terminal */
+#define BAR_MIN      10 /* report aging: width of the share bars */
+#define BAR_MAX      30
 
 /* Prints to stdout with every control character but "\n" shown as "?". */
 static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
@@ -70,341 +68,12 @@ static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
 	free(s);
 }
 
-/*
- * stdout failed: a reader that went away (a pipe into head, or jq
- * stopped) ends dunnctl quietly, anything else is an error.
- */
-static void __attribute__((noreturn)) stdout_failed(void)
-{
-	if (errno == EPIPE)
-		exit(0);
-	fprintf(stderr, "dunnctl: stdout: %s\n", strerror(errno));
-	exit(EXIT_FAILED);
-}
-
 /* SIGINT while following the feed: the user is done, not failing. */
 static void
 interrupted(int sig)
 {
 	(void)sig;
 	_exit(0);
-}
-
-/* -s wins; then -c's socket; then the default config's; then the default. */
-static const char *
-socket_path(struct ctl *ctl)
-{
-	struct diags ds;
-	struct conf *c;
-	const char *path = ctl->conf_path;
-	static char *resolved;
-
-	if (ctl->socket != NULL)
-		return ctl->socket;
-	if (path == NULL && access(CONF_DEFAULT_PATH, R_OK) == 0)
-		path = CONF_DEFAULT_PATH;
-	if (path == NULL)
-		return DEFAULT_SOCKET;
-	diags_init(&ds);
-	if ((c = conf_load(path, &ds)) == NULL) {
-		char line[DIAG_MSG_MAX + 300];
-		size_t i;
-
-		for (i = 0; i < ds.n; i++) {
-			diag_format(&ds.v[i], line, sizeof(line));
-			fprintf(stderr, "%s\n", line);
-		}
-		diags_fini(&ds);
-		exit(EXIT_USAGE);
-	}
-	diags_fini(&ds);
-	resolved = xstrdup(c->socket);
-	conf_free(c);
-	return resolved;
-}
-
-static int
-connect_daemon(struct ctl *ctl)
-{
-	struct sockaddr_un sun;
-	const char *path = socket_path(ctl);
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "dunnctl: socket path too long: %s\n", path);
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (ctl->fd == -1 ||
-	    connect(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "dunnctl: cannot reach dunnd at %s: %s\n", path,
-		    strerror(errno));
-		if (ctl->defaulted)
-			fprintf(stderr,
-			    "dunnctl: a dunnd started with \"make run\" listens "
-			    "on ./var/dunnd.sock: use -c dunnd.conf, or set "
-			    "DUNNCTL_CONFIG or DUNND_SOCKET\n");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, s, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* The request line for req (consumed), without its "\n"; caller frees. */
-static char *
-request_line(json_t *req)
-{
-	char *s;
-
-	json_object_set_new(req, "v", json_integer(PROTO_VERSION));
-	s = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (s == NULL)
-		fatalx("cannot encode the request");
-	return s;
-}
-
-/* Sends a request line; 0, or -1 when the daemon is gone. */
-static int
-send_line(struct ctl *ctl, const char *s)
-{
-	if (write_all(ctl->fd, s, strlen(s)) == -1)
-		return -1;
-	return write_all(ctl->fd, "\n", 1);
-}
-
-/* Sends req (consumed) as one line; 0, or -1 when the daemon is gone. */
-static int
-send_request(struct ctl *ctl, json_t *req)
-{
-	char *s = request_line(req);
-	int rc;
-
-	rc = send_line(ctl, s);
-	free(s);
-	return rc;
-}
-
-/*
- * feed --follow: waits until the reply has bytes to read.  A reader of
- * stdout that went away (POLLERR on a pipe whose other end is closed)
- * ends dunnctl quietly at once, not only at the next record.
- */
-static void
-wait_readable(struct ctl *ctl)
-{
-	struct pollfd pfd[2];
-
-	pfd[0].fd = ctl->fd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = STDOUT_FILENO;
-	pfd[1].events = 0;
-	for (;;) {
-		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		if (pfd[1].revents & (POLLERR | POLLHUP))
-			exit(0);
-		if (pfd[1].revents & POLLNVAL)
-			pfd[1].fd = -1; /* no stdout at all: nothing to watch */
-		if (pfd[0].revents != 0)
-			return;
-	}
-}
-
-/*
- * The next line of the reply, its "\n" replaced by NUL, valid until the
- * next call; returns its length, or -1 at the end of the stream.  A last
- * line without "\n" is a record cut short (§8): it is never handed out,
- * and the stream ends there.
- */
-static ssize_t
-next_line(struct ctl *ctl, char **line)
-{
-	struct buf *b = &ctl->in;
-	char *p, *nl;
-	size_t n;
-	ssize_t r;
-
-	buf_consume(b, ctl->in_used);
-	ctl->in_used = 0;
-	for (;;) {
-		p = b->p + b->off;
-		n = buf_size(b);
-		nl = n > ctl->in_scanned
-		    ? memchr(p + ctl->in_scanned, '\n', n - ctl->in_scanned)
-		    : NULL;
-		if (nl != NULL) {
-			*nl = '\0';
-			ctl->in_used = (size_t)(nl - p) + 1;
-			ctl->in_scanned = 0;
-			*line = p;
-			return nl - p;
-		}
-		ctl->in_scanned = n;
-		if (ctl->follow)
-			wait_readable(ctl);
-		r = read(ctl->fd, buf_reserve(b, READ_CHUNK), READ_CHUNK);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r > 0) {
-			b->len += (size_t)r;
-			continue;
-		}
-		if (n > 0)
-			fprintf(stderr,
-			    "dunnctl: dunnd closed the connection in the middle of a record\n");
-		buf_clear(b);
-		ctl->in_scanned = 0;
-		return -1;
-	}
-}
-
-static void show_record(struct ctl *, const char *, json_t *, void *);
-
-/*
- * Reads the reply: each data record goes to on_record (raw line and
- * parsed object); returns the final record, or NULL when the
- * connection broke (reported).
- */
-static json_t *
-read_reply(struct ctl *ctl,
-    void (*on_record)(struct ctl *, const char *, json_t *, void *), void *arg)
-{
-	char *line;
-	ssize_t n;
-	json_t *rec;
-	json_error_t jerr;
-
-	while ((n = next_line(ctl, &line)) >= 0) {
-		if (n == 0)
-			continue;
-		/*
-		 * With --json a data record is printed as received: only the
-		 * final record (dunnd writes "ok" first) needs parsing.
-		 */
-		if (ctl->json && on_record == show_record && n > 0 &&
-		    line[0] == '{' && strncmp(line, "{\"ok\":", 6) != 0) {
-			on_record(ctl, line, NULL, arg);
-			continue;
-		}
-		rec = json_loadb(line, (size_t)n, 0, &jerr);
-		if (!json_is_object(rec)) {
-			fprintf(stderr, "dunnctl: bad reply from dunnd: %s\n",
-			    line);
-			json_decref(rec);
-			return NULL;
-		}
-		if (json_object_get(rec, "ok") != NULL)
-			return rec;
-		if (on_record != NULL)
-			on_record(ctl, line, rec, arg);
-		json_decref(rec);
-	}
-	fprintf(stderr, "dunnctl: dunnd closed the connection\n");
-	return NULL;
-}
-
-/* Exit code for a final record (§7). */
-static int
-final_status(json_t *fin)
-{
-	const char *err;
-
-	if (fin == NULL)
-		return EXIT_UNREACHABLE;
-	if (json_is_true(json_object_get(fin, "ok")))
-		return 0;
-	err = json_string_value(json_object_get(fin, "error"));
-	fprintf(stderr, "dunnctl: %s\n", err ? err : "failed");
-	if (err != NULL &&
-	    (strcmp(err, "too many clients") == 0 ||
-	        strcmp(err, "shutting down") == 0))
-		return EXIT_UNREACHABLE;
-	return EXIT_FAILED;
-}
-
-static void
-print_raw(struct ctl *ctl, const char *line, json_t *rec, void *arg)
-{
-	(void)ctl;
-	(void)rec;
-	(void)arg;
-	printf("%s\n", line);
-}
-
-/* One data record: shown by the view (or as received), flushed if asked. */
-static void
-show_record(struct ctl *ctl, const char *line, json_t *rec, void *arg)
-{
-	struct view *v = arg;
-
-	if (ctl->json || v->record == NULL)
-		print_raw(ctl, line, rec, NULL);
-	else
-		v->record(ctl, line, rec, v->arg);
-	if (v->flush && fflush(stdout) == EOF)
-		stdout_failed();
-}
-
-/*
- * Sends a request line (consumed) and shows the reply through v;
- * returns the exit code.
- */
-static int
-exchange(struct ctl *ctl, char *line, struct view *v)
-{
-	json_t *fin;
-	int rc;
-
-	if (connect_daemon(ctl) == -1) {
-		free(line);
-		return EXIT_UNREACHABLE;
-	}
-	/*
-	 * A refused client ("too many clients") may find the connection
-	 * closed while it writes: the refusal is still there to read.
-	 */
-	(void)send_line(ctl, line);
-	free(line);
-	fin = read_reply(ctl, show_record, v);
-	if (fin != NULL && !ctl->json && v->done != NULL)
-		v->done(ctl, fin, v->arg);
-	rc = final_status(fin);
-	json_decref(fin);
-	return rc;
-}
-
-/* Sends req (consumed) and prints every data record through human. */
-static int
-simple(struct ctl *ctl, json_t *req,
-    void (*human)(struct ctl *, const char *, json_t *, void *))
-{
-	struct view v = { human, NULL, NULL, false };
-
-	return exchange(ctl, request_line(req), &v);
 }
 
 /*
@@ -688,7 +357,8 @@ cmd_status(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
 		ctl_die_usage("status takes no arguments");
-	return simple(ctl, json_pack("{s:s}", "cmd", "status"), human_status);
+	return ctl_simple(
+	    ctl, json_pack("{s:s}", "cmd", "status"), human_status);
 }
 
 static void
@@ -715,7 +385,8 @@ cmd_reload(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
 		ctl_die_usage("reload takes no arguments");
-	return simple(ctl, json_pack("{s:s}", "cmd", "reload"), human_reload);
+	return ctl_simple(
+	    ctl, json_pack("{s:s}", "cmd", "reload"), human_reload);
 }
 
 /* "1 error", "2 errors": a count and its noun, singular or plural. */
@@ -1058,14 +729,14 @@ ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad)
 	int rc;
 
 	index_lines(ir);
-	if (ctl->fd == -1 && connect_daemon(ctl) == -1)
+	if (ctl->fd == -1 && ctl_connect_daemon(ctl) == -1)
 		return EXIT_UNREACHABLE;
 	req = json_pack("{s:s,s:I,s:b,s:s}", "cmd", "ingest", "bytes",
 	    (json_int_t)ir->len, "skip_bad", skip_bad, "results",
 	    ctl->json ? "all" : "bad");
-	if (send_request(ctl, req) == 0)
-		(void)write_all(ctl->fd, ir->data, ir->len);
-	fin = read_reply(ctl, ingest_record, ir);
+	if (ctl_send_request(ctl, req) == 0)
+		(void)ctl_write_all(ctl->fd, ir->data, ir->len);
+	fin = ctl_read_reply(ctl, ingest_record, ir);
 	/*
 	 * The counts ride in the final record as {"counts":{...}}.  With
 	 * --json stdout holds exactly one object per non-blank line, so
@@ -1089,7 +760,7 @@ ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad)
 			    (long long)json_integer_value(
 			        json_object_get(counts, "rolled_back")));
 	}
-	rc = final_status(fin);
+	rc = ctl_final_status(fin);
 	json_decref(fin);
 	return rc;
 }
@@ -1146,7 +817,7 @@ listing_exchange(
 	int rc;
 
 	table_init(&l->t, cols);
-	rc = exchange(ctl, line, v);
+	rc = ctl_exchange(ctl, line, v);
 	table_fini(&l->t);
 	return rc;
 }
@@ -1205,7 +876,7 @@ cmd_accounts(struct ctl *ctl)
 		ctl_set_string(req, "stage", opts[0].value);
 		l.none = "no accounts in that stage";
 	}
-	return listing_exchange(ctl, account_cols, request_line(req), &v);
+	return listing_exchange(ctl, account_cols, ctl_request_line(req), &v);
 }
 
 static const struct col task_cols[] = {
@@ -1366,7 +1037,7 @@ cmd_tasks(struct ctl *ctl)
 		ctl_set_string(req, "account", opts[2].value);
 	return listing_exchange(ctl,
 	    opts[3].value != NULL ? workable_cols : task_cols,
-	    request_line(req), &v);
+	    ctl_request_line(req), &v);
 }
 
 /* Appends prefix and the text of v. */
@@ -1429,12 +1100,12 @@ warn_unknown_consumer(struct ctl *ctl, const char *name)
 {
 	json_t *req, *fin;
 
-	if (connect_daemon(ctl) == -1)
+	if (ctl_connect_daemon(ctl) == -1)
 		return -1;
 	req = json_pack("{s:s,s:s,s:I}", "cmd", "feed", "consumer", name,
 	    "from", (json_int_t)9007199254740991LL);
-	if (send_request(ctl, req) == 0 &&
-	    (fin = read_reply(ctl, NULL, NULL)) != NULL) {
+	if (ctl_send_request(ctl, req) == 0 &&
+	    (fin = ctl_read_reply(ctl, NULL, NULL)) != NULL) {
 		if (json_is_null(json_object_get(fin, "cursor")))
 			fprintf(stderr,
 			    "dunnctl: warning: consumer %s has never acknowledged: reading from the start of the feed\n",
@@ -1478,7 +1149,7 @@ cmd_feed(struct ctl *ctl)
 			return EXIT_UNREACHABLE;
 		}
 	}
-	return exchange(ctl, request_line(req), &v);
+	return ctl_exchange(ctl, ctl_request_line(req), &v);
 }
 
 static const struct col consumer_cols[] = {
@@ -1506,7 +1177,7 @@ cmd_consumers(struct ctl *ctl)
 
 	ctl_parse_args(ctl, NULL, NULL, 0);
 	return listing_exchange(ctl, consumer_cols,
-	    request_line(json_pack("{s:s}", "cmd", "consumers")), &v);
+	    ctl_request_line(json_pack("{s:s}", "cmd", "consumers")), &v);
 }
 
 static void
@@ -1544,7 +1215,7 @@ cmd_backup(struct ctl *ctl)
 	}
 	req = json_pack("{s:s,s:s}", "cmd", "backup", "path", path);
 	free(path);
-	return exchange(ctl, request_line(req), &v);
+	return ctl_exchange(ctl, ctl_request_line(req), &v);
 }
 
 static int
@@ -1563,7 +1234,7 @@ cmd_ack(struct ctl *ctl)
 	ctl_set_string(req, "consumer", opts[0].value);
 	json_object_set_new(
 	    req, "seq", json_integer(ctl_parse_seq("SEQ", seq)));
-	return simple(ctl, req, NULL);
+	return ctl_simple(ctl, req, NULL);
 }
 
 /* pause, unpause, tag, outcome (ctl_events.c) on one connection. */
@@ -1584,14 +1255,14 @@ io_ask(void *arg, json_t *req, int *rc)
 	struct ctl *ctl = arg;
 	json_t *fin, *rec = NULL;
 
-	if (ctl->fd == -1 && connect_daemon(ctl) == -1) {
+	if (ctl->fd == -1 && ctl_connect_daemon(ctl) == -1) {
 		json_decref(req);
 		*rc = EXIT_UNREACHABLE;
 		return NULL;
 	}
-	(void)send_request(ctl, req);
-	fin = read_reply(ctl, keep_first, &rec);
-	*rc = final_status(fin);
+	(void)ctl_send_request(ctl, req);
+	fin = ctl_read_reply(ctl, keep_first, &rec);
+	*rc = ctl_final_status(fin);
 	json_decref(fin);
 	if (*rc != 0 || rec == NULL) {
 		json_decref(rec);
@@ -1891,7 +1562,7 @@ cmd_explain(struct ctl *ctl)
 		ctl_die_usage("explain needs ACCOUNT");
 	req = json_pack("{s:s}", "cmd", "explain");
 	ctl_set_string(req, "account", account);
-	return simple(ctl, req, explain_report);
+	return ctl_simple(ctl, req, explain_report);
 }
 
 /* test-rules: a failed expectation's account, as `explain` prints it. */
@@ -2141,7 +1812,7 @@ cmd_simulate(struct ctl *ctl)
 		ctl_die_usage("simulate needs --rules DIR");
 	if ((files = load_rule_files(opts[0].value)) == NULL)
 		return EXIT_FAILED;
-	line = request_line(
+	line = ctl_request_line(
 	    json_pack("{s:s,s:o}", "cmd", "simulate", "files", files));
 	if (strlen(line) > PROTO_LINE_MAX) {
 		fprintf(stderr,
@@ -2348,7 +2019,7 @@ cmd_report(struct ctl *ctl)
 		ctl_die_usage(
 		    "report: unknown report \"%s\" (there are: aging, kpi [--months N])",
 		    name);
-	rc = exchange(ctl, request_line(req), &v);
+	rc = ctl_exchange(ctl, ctl_request_line(req), &v);
 	json_decref(recs);
 	return rc;
 }
@@ -2368,7 +2039,7 @@ cmd_metrics(struct ctl *ctl)
 {
 	if (ctl->argc != 1)
 		ctl_die_usage("metrics takes no arguments");
-	return simple(
+	return ctl_simple(
 	    ctl, json_pack("{s:s}", "cmd", "metrics"), metrics_record);
 }
 
@@ -2428,8 +2099,8 @@ cmd_clock(struct ctl *ctl)
 	} else
 		ctl_die_usage(
 		    "clock needs \"set TIME\" or \"advance DURATION\"");
-	rc = exchange(ctl,
-	    request_line(
+	rc = ctl_exchange(ctl,
+	    ctl_request_line(
 	        json_pack("{s:s,s:s}", "cmd", "clock", pos[0], pos[1])),
 	    &v);
 	json_decref(now);
