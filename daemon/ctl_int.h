@@ -73,6 +73,13 @@ struct table {
 /* What one read() asks for: the reply, a rule file. */
 #define READ_CHUNK (64 * 1024)
 
+/* A list shown as a table, or one line when it is empty. */
+struct listing {
+	struct table t;
+	const char *none; /* said instead of an empty table */
+	size_t said;      /* other lines said meanwhile (simulate) */
+};
+
 /*
  * ctl_args.c.  ctl_set_commands() hands main()'s command table over for
  * the usage; ctl_usage() prints the usage and exits 2, ctl_usage_exit()
@@ -114,6 +121,41 @@ void ctl_show_record(struct ctl *ctl, const char *line, json_t *rec, void *arg);
 int ctl_exchange(struct ctl *ctl, char *line, struct view *v);
 int ctl_simple(struct ctl *ctl, json_t *req,
     void (*human)(struct ctl *, const char *, json_t *, void *));
+
+/*
+ * ctl_table.c.  ctl_say() prints to stdout with every control character
+ * but "\n" as "?".  ctl_value_text() and ctl_money_text() append a JSON
+ * value (money: minor units as major.minor and the currency) to b;
+ * ctl_text(), ctl_money() and ctl_field() (rec.key) clear b and return
+ * its text; ctl_put() appends prefix and v's text; ctl_currency() is
+ * rec's currency.  ctl_share() is part/whole scaled to n, in integers.
+ * A table: ctl_table_init(), ctl_table_add() a cell at a time (ncols
+ * make a row), ctl_table_rows(), ctl_table_width() of each column,
+ * ctl_table_print(), ctl_table_fini().  A listing: ctl_listing_exchange()
+ * sends line and collects the rows (v->arg the listing), which the
+ * records add (ctl_listing_add_fields(): each of keys a cell), and
+ * ctl_listing_done() prints them.
+ */
+void __attribute__((format(printf, 1, 2))) ctl_say(const char *fmt, ...);
+void ctl_value_text(struct buf *b, json_t *v, bool inner);
+void ctl_money_text(struct buf *b, json_t *v, const char *currency);
+const char *ctl_text(struct buf *b, json_t *v);
+const char *ctl_money(struct buf *b, json_t *v, const char *currency);
+const char *ctl_field(struct buf *b, json_t *rec, const char *key);
+void ctl_put(struct buf *b, const char *prefix, json_t *v);
+const char *ctl_currency(json_t *rec);
+int64_t ctl_share(int64_t part, int64_t whole, int64_t n);
+void ctl_table_init(struct table *t, const struct col *cols);
+void ctl_table_add(struct table *t, const char *s);
+size_t ctl_table_rows(const struct table *t);
+void ctl_table_width(const struct table *t, size_t *w /* OUT */);
+void ctl_table_print(const struct table *t, size_t indent);
+void ctl_table_fini(struct table *t);
+int ctl_listing_exchange(
+    struct ctl *ctl, const struct col *cols, char *line, struct view *v);
+void ctl_listing_add_fields(
+    struct listing *l, json_t *rec, const char *const *keys);
+void ctl_listing_done(struct ctl *ctl, json_t *fin, void *arg);
 
 /*@@PROTOS@@*/
 #endif

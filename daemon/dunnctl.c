@@ -8,7 +8,7 @@
  * clients" / "shutting down".
  *
  * Human output never holds a raw control character (a reason or a name
- * sent by a tool could otherwise move the terminal's cursor): say()
+ * sent by a tool could otherwise move the terminal's cursor): ctl_say()
  * prints each as "?".  Money is shown as major.minor with two decimals
  * computed with integers only (§1: minor units, never floats).
  */
@@ -46,274 +46,12 @@
 #define BAR_MIN      10 /* report aging: width of the share bars */
 #define BAR_MAX      30
 
-/* Prints to stdout with every control character but "\n" shown as "?". */
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
-{
-	va_list ap;
-	char *s, *p;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		fatal("vasprintf");
-	for (p = s; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if ((c < ' ' && c != '\n') || c == 0x7f)
-			*p = '?';
-	}
-	fputs(s, stdout);
-	free(s);
-}
-
 /* SIGINT while following the feed: the user is done, not failing. */
 static void
 interrupted(int sig)
 {
 	(void)sig;
 	_exit(0);
-}
-
-/*
- * A JSON value as a person reads it: strings bare, absent or null "-",
- * arrays "a, b", objects "k=v, k=v" (inner arrays in brackets).
- */
-static void
-value_text(struct buf *b, json_t *v, bool inner)
-{
-	const char *k, *sep = "";
-	json_t *m;
-	size_t i;
-
-	switch (v != NULL ? json_typeof(v) : JSON_NULL) {
-	case JSON_STRING:
-		buf_printf(b, "%s", json_string_value(v));
-		break;
-	case JSON_INTEGER:
-		buf_printf(b, "%lld", (long long)json_integer_value(v));
-		break;
-	case JSON_REAL:
-		proto_real_text(b, json_real_value(v));
-		break;
-	case JSON_TRUE:
-		buf_printf(b, "true");
-		break;
-	case JSON_FALSE:
-		buf_printf(b, "false");
-		break;
-	case JSON_NULL:
-		buf_printf(b, "-");
-		break;
-	case JSON_ARRAY:
-		if (json_array_size(v) == 0 && !inner) {
-			buf_printf(b, "-");
-			break;
-		}
-		buf_printf(b, "%s", inner ? "[" : "");
-		json_array_foreach(v, i, m)
-		{
-			buf_printf(b, "%s", sep);
-			value_text(b, m, true);
-			sep = ", ";
-		}
-		buf_printf(b, "%s", inner ? "]" : "");
-		break;
-	case JSON_OBJECT:
-		buf_printf(b, "%s", inner ? "{" : "");
-		json_object_foreach(v, k, m)
-		{
-			buf_printf(b, "%s%s=", sep, k);
-			value_text(b, m, true);
-			sep = ", ";
-		}
-		buf_printf(b, "%s", inner ? "}" : "");
-		break;
-	}
-}
-
-/*
- * Minor units as major.minor with two decimals, and the currency when
- * known: 1250000 CNY is "12500.00 CNY".  Integer division only.
- */
-static void
-money_text(struct buf *b, json_t *v, const char *currency)
-{
-	json_int_t m;
-	uint64_t u;
-
-	if (!json_is_integer(v)) {
-		value_text(b, v, false);
-		return;
-	}
-	m = json_integer_value(v);
-	u = m < 0 ? 0 - (uint64_t)m : (uint64_t)m;
-	buf_printf(b, "%s%llu.%02u", m < 0 ? "-" : "",
-	    (unsigned long long)(u / 100), (unsigned)(u % 100));
-	if (currency != NULL)
-		buf_printf(b, " %s", currency);
-}
-
-/* Clears b, writes v into it and returns the text (valid until b changes). */
-static const char *
-text(struct buf *b, json_t *v)
-{
-	buf_clear(b);
-	value_text(b, v, false);
-	buf_append(b, "", 1);
-	return buf_data(b);
-}
-
-static const char *
-money(struct buf *b, json_t *v, const char *currency)
-{
-	buf_clear(b);
-	money_text(b, v, currency);
-	buf_append(b, "", 1);
-	return buf_data(b);
-}
-
-/* rec.key as text ("-" when absent). */
-static const char *
-field(struct buf *b, json_t *rec, const char *key)
-{
-	return text(b, json_object_get(rec, key));
-}
-
-/* The record's currency, when it is a string. */
-static const char *
-currency(json_t *rec)
-{
-	return json_string_value(json_object_get(rec, "currency"));
-}
-
-/*
- * part/whole scaled to n and rounded, in integers (no floating point for
- * money): 0 when whole is not positive, at most n.
- */
-static int64_t
-share(int64_t part, int64_t whole, int64_t n)
-{
-	if (whole <= 0 || part <= 0)
-		return 0;
-	if (part > whole)
-		part = whole;
-	/* part * 2n must not overflow: halve both, the ratio barely moves. */
-	while (whole > INT64_MAX / (2 * n)) {
-		whole /= 2;
-		part /= 2;
-	}
-	return (part * 2 * n / whole + 1) / 2;
-}
-
-/* Columns a string takes on a terminal: UTF-8 continuation bytes add none. */
-static size_t
-columns(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	}
-	return n;
-}
-
-static void
-table_init(struct table *t, const struct col *cols)
-{
-	memset(t, 0, sizeof(*t));
-	t->cols = cols;
-	while (cols[t->ncols].head != NULL)
-		t->ncols++;
-}
-
-static void
-table_fini(struct table *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	memset(t, 0, sizeof(*t));
-}
-
-/* Appends one cell (copied); every ncols cells make a row. */
-static void
-table_add(struct table *t, const char *s)
-{
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->cells = xreallocarray(t->cells, t->cap, sizeof(*t->cells));
-	}
-	t->cells[t->n++] = xstrdup(s);
-}
-
-static size_t
-table_rows(const struct table *t)
-{
-	return t->ncols ? t->n / t->ncols : 0;
-}
-
-static void
-table_width(const struct table *t, size_t *w /* OUT */)
-{
-	size_t c, i;
-
-	for (c = 0; c < t->ncols; c++)
-		w[c] = columns(t->cols[c].head);
-	for (i = 0; i < t->n; i++) {
-		c = i % t->ncols;
-		if (columns(t->cells[i]) > w[c])
-			w[c] = columns(t->cells[i]);
-	}
-}
-
-static void
-table_line(const struct table *t, const char *const *cells, const size_t *w,
-    size_t indent)
-{
-	struct buf b;
-	size_t c, pad;
-
-	buf_init(&b);
-	buf_printf(&b, "%*s", (int)indent, "");
-	for (c = 0; c < t->ncols; c++) {
-		pad = w[c] - columns(cells[c]);
-		if (c > 0)
-			buf_printf(&b, "  ");
-		if (t->cols[c].right)
-			buf_printf(&b, "%*s", (int)pad, "");
-		buf_printf(&b, "%s", cells[c]);
-		if (!t->cols[c].right)
-			buf_printf(&b, "%*s", (int)pad, "");
-	}
-	while (buf_size(&b) > 0 && b.p[b.len - 1] == ' ')
-		b.len--;
-	buf_append(&b, "", 1);
-	say("%s\n", buf_data(&b));
-	buf_fini(&b);
-}
-
-/* Prints the header and every row, columns two spaces apart. */
-static void
-table_print(const struct table *t, size_t indent)
-{
-	const char **head = xcalloc(t->ncols, sizeof(*head));
-	size_t *w = xcalloc(t->ncols, sizeof(*w));
-	size_t c, r;
-
-	for (c = 0; c < t->ncols; c++)
-		head[c] = t->cols[c].head;
-	table_width(t, w);
-	table_line(t, head, w, indent);
-	for (r = 0; r < table_rows(t); r++)
-		table_line(
-		    t, (const char *const *)&t->cells[r * t->ncols], w, indent);
-	free(w);
-	free(head);
 }
 
 static void
@@ -432,7 +170,7 @@ check_rules(const char *dir, bool json)
 			continue;
 		}
 		diag_format(&ds.v[i], line, sizeof(line));
-		say("%s\n", line);
+		ctl_say("%s\n", line);
 	}
 	if (json) {
 		o = json_pack("{s:I,s:I}", "errors", (json_int_t)ds.errors,
@@ -454,7 +192,7 @@ check_rules(const char *dir, bool json)
 		buf_printf(&b, ", ");
 		count_of(&b, ds.warnings, "warning", "warnings");
 		buf_append(&b, "", 1);
-		say("%s\n", buf_data(&b));
+		ctl_say("%s\n", buf_data(&b));
 	}
 	buf_fini(&b);
 	rules_free(rs);
@@ -765,25 +503,6 @@ ingest_send(struct ctl *ctl, struct ingest_run *ir, bool skip_bad)
 	return rc;
 }
 
-/* A list shown as a table, or one line when it is empty. */
-struct listing {
-	struct table t;
-	const char *none; /* said instead of an empty table */
-	size_t said;      /* other lines said meanwhile (simulate) */
-};
-
-static void
-listing_done(struct ctl *ctl, json_t *fin, void *arg)
-{
-	struct listing *l = arg;
-
-	(void)ctl;
-	if (table_rows(&l->t) > 0)
-		table_print(&l->t, 0);
-	else if (l->said == 0 && json_is_true(json_object_get(fin, "ok")))
-		say("%s\n", l->none);
-}
-
 static const struct col account_cols[] = {
 	{ "ACCOUNT", false },
 	{ "STAGE", false },
@@ -796,37 +515,11 @@ static const struct col account_cols[] = {
 	{ NULL, false },
 };
 
-/* Each of keys (NULL-terminated) as a cell of the listing's row. */
-static void
-listing_add_fields(struct listing *l, json_t *rec, const char *const *keys)
-{
-	struct buf b;
-
-	buf_init(&b);
-	for (; *keys != NULL; keys++)
-		table_add(&l->t, field(&b, rec, *keys));
-	buf_fini(&b);
-}
-
-/* Sends line and shows its records as a table of cols (v->arg a listing). */
-static int
-listing_exchange(
-    struct ctl *ctl, const struct col *cols, char *line, struct view *v)
-{
-	struct listing *l = v->arg;
-	int rc;
-
-	table_init(&l->t, cols);
-	rc = ctl_exchange(ctl, line, v);
-	table_fini(&l->t);
-	return rc;
-}
-
 static void
 account_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 {
 	struct listing *l = arg;
-	const char *cur = currency(rec);
+	const char *cur = ctl_currency(rec);
 	json_t *tags, *tag;
 	struct buf b;
 	size_t i;
@@ -834,31 +527,32 @@ account_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	(void)ctl;
 	(void)line;
 	buf_init(&b);
-	table_add(&l->t, field(&b, rec, "account"));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "account"));
 	/* 80 columns: "paused" rides with the stage, the currency with
 	 * the balance (the row's other amounts are in it too). */
 	buf_clear(&b);
-	value_text(&b, json_object_get(rec, "stage"), false);
+	ctl_value_text(&b, json_object_get(rec, "stage"), false);
 	if (json_is_true(json_object_get(rec, "paused")))
 		buf_printf(&b, " (paused)");
 	buf_append(&b, "", 1);
-	table_add(&l->t, buf_data(&b));
-	table_add(&l->t, money(&b, json_object_get(rec, "balance"), cur));
-	table_add(
-	    &l->t, money(&b, json_object_get(rec, "overdue_amount"), NULL));
+	ctl_table_add(&l->t, buf_data(&b));
+	ctl_table_add(
+	    &l->t, ctl_money(&b, json_object_get(rec, "balance"), cur));
+	ctl_table_add(
+	    &l->t, ctl_money(&b, json_object_get(rec, "overdue_amount"), NULL));
 	/* Most accounts have no dispute: "-" keeps the table quiet. */
-	table_add(&l->t,
+	ctl_table_add(&l->t,
 	    json_integer_value(json_object_get(rec, "disputed_amount")) == 0
 	        ? "-"
-	        : money(&b, json_object_get(rec, "disputed_amount"), NULL));
-	table_add(&l->t, field(&b, rec, "days_overdue"));
-	table_add(&l->t, field(&b, rec, "promises_broken"));
+	        : ctl_money(&b, json_object_get(rec, "disputed_amount"), NULL));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "days_overdue"));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "promises_broken"));
 	tags = json_object_get(rec, "tags");
 	buf_clear(&b);
 	json_array_foreach(tags, i, tag)
 	    buf_printf(&b, "%s%s", i > 0 ? "," : "", json_string_value(tag));
 	buf_append(&b, "", 1);
-	table_add(&l->t, json_array_size(tags) > 0 ? buf_data(&b) : "-");
+	ctl_table_add(&l->t, json_array_size(tags) > 0 ? buf_data(&b) : "-");
 	buf_fini(&b);
 }
 
@@ -867,7 +561,7 @@ cmd_accounts(struct ctl *ctl)
 {
 	struct opt opts[] = { { "--stage", "S", NULL }, { NULL, NULL, NULL } };
 	struct listing l = { .none = "no accounts" };
-	struct view v = { account_row, listing_done, &l, false };
+	struct view v = { account_row, ctl_listing_done, &l, false };
 	json_t *req;
 
 	ctl_parse_args(ctl, opts, NULL, 0);
@@ -876,7 +570,8 @@ cmd_accounts(struct ctl *ctl)
 		ctl_set_string(req, "stage", opts[0].value);
 		l.none = "no accounts in that stage";
 	}
-	return listing_exchange(ctl, account_cols, ctl_request_line(req), &v);
+	return ctl_listing_exchange(
+	    ctl, account_cols, ctl_request_line(req), &v);
 }
 
 static const struct col task_cols[] = {
@@ -909,7 +604,7 @@ minute(struct buf *b, json_t *v)
 	const char *s = json_string_value(v);
 
 	if (s == NULL || strlen(s) < 19 || (s[10] != 'T' && s[10] != 't'))
-		return text(b, v);
+		return ctl_text(b, v);
 	buf_clear(b);
 	buf_printf(b, "%.10s %.5s", s, s + 11);
 	buf_append(b, "", 1);
@@ -922,16 +617,16 @@ task_cells(struct table *t, json_t *rec, bool open_only)
 	struct buf b;
 
 	buf_init(&b);
-	table_add(t, field(&b, rec, "task"));
+	ctl_table_add(t, ctl_field(&b, rec, "task"));
 	if (!open_only)
-		table_add(t, field(&b, rec, "account"));
-	table_add(t, field(&b, rec, "type"));
-	table_add(t, field(&b, rec, "stage"));
-	table_add(t, field(&b, rec, "priority"));
+		ctl_table_add(t, ctl_field(&b, rec, "account"));
+	ctl_table_add(t, ctl_field(&b, rec, "type"));
+	ctl_table_add(t, ctl_field(&b, rec, "stage"));
+	ctl_table_add(t, ctl_field(&b, rec, "priority"));
 	if (!open_only)
-		table_add(t, field(&b, rec, "status"));
-	table_add(t, minute(&b, json_object_get(rec, "created")));
-	table_add(t, field(&b, rec, "source"));
+		ctl_table_add(t, ctl_field(&b, rec, "status"));
+	ctl_table_add(t, minute(&b, json_object_get(rec, "created")));
+	ctl_table_add(t, ctl_field(&b, rec, "source"));
 	buf_fini(&b);
 }
 
@@ -969,12 +664,12 @@ workable_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	(void)ctl;
 	(void)line;
 	buf_init(&b);
-	table_add(&l->t, field(&b, rec, "task"));
-	table_add(&l->t, field(&b, rec, "account"));
-	table_add(&l->t, field(&b, rec, "type"));
-	table_add(&l->t, field(&b, rec, "priority"));
-	table_add(&l->t, minute(&b, json_object_get(rec, "not_before")));
-	table_add(&l->t, minute(&b, json_object_get(rec, "not_after")));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "task"));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "account"));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "type"));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "priority"));
+	ctl_table_add(&l->t, minute(&b, json_object_get(rec, "not_before")));
+	ctl_table_add(&l->t, minute(&b, json_object_get(rec, "not_after")));
 	buf_clear(&b);
 	if (json_is_object(contact))
 		buf_printf(&b, "%s (%s)",
@@ -986,8 +681,8 @@ workable_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	if (buf_size(&b) == 0)
 		buf_printf(&b, "-");
 	buf_append(&b, "", 1);
-	table_add(&l->t, buf_data(&b));
-	table_add(&l->t, field(&b, rec, "script"));
+	ctl_table_add(&l->t, buf_data(&b));
+	ctl_table_add(&l->t, ctl_field(&b, rec, "script"));
 	buf_fini(&b);
 }
 
@@ -998,7 +693,7 @@ cmd_tasks(struct ctl *ctl)
 		{ "--account", "A", NULL }, { "--workable", NULL, NULL },
 		{ "--at", "TIME", NULL }, { NULL, NULL, NULL } };
 	struct listing l = { .none = "no tasks" };
-	struct view v = { task_row, listing_done, &l, false };
+	struct view v = { task_row, ctl_listing_done, &l, false };
 	json_t *req;
 	int64_t at;
 	const char *why;
@@ -1035,17 +730,9 @@ cmd_tasks(struct ctl *ctl)
 	}
 	if (opts[2].value != NULL)
 		ctl_set_string(req, "account", opts[2].value);
-	return listing_exchange(ctl,
+	return ctl_listing_exchange(ctl,
 	    opts[3].value != NULL ? workable_cols : task_cols,
 	    ctl_request_line(req), &v);
-}
-
-/* Appends prefix and the text of v. */
-static void
-put(struct buf *b, const char *prefix, json_t *v)
-{
-	buf_printf(b, "%s", prefix);
-	value_text(b, v, false);
 }
 
 /* One line per feed record: seq, kind, account and what it says. */
@@ -1059,33 +746,33 @@ feed_line(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	(void)line;
 	(void)arg;
 	buf_init(&b);
-	put(&b, "", json_object_get(rec, "seq"));
+	ctl_put(&b, "", json_object_get(rec, "seq"));
 	buf_printf(&b, " %-10s", kind != NULL ? kind : "-");
-	put(&b, " ", json_object_get(rec, "account"));
+	ctl_put(&b, " ", json_object_get(rec, "account"));
 	if (kind != NULL && strcmp(kind, "task") == 0) {
-		put(&b, " ", json_object_get(rec, "task"));
-		put(&b, " ", json_object_get(rec, "type"));
-		put(&b, " ", json_object_get(rec, "stage"));
-		put(&b, " priority ", json_object_get(rec, "priority"));
+		ctl_put(&b, " ", json_object_get(rec, "task"));
+		ctl_put(&b, " ", json_object_get(rec, "type"));
+		ctl_put(&b, " ", json_object_get(rec, "stage"));
+		ctl_put(&b, " priority ", json_object_get(rec, "priority"));
 		buf_printf(&b, " amount ");
-		money_text(
-		    &b, json_object_get(rec, "amount_due"), currency(rec));
-		put(&b, " ", json_object_get(rec, "source"));
+		ctl_money_text(
+		    &b, json_object_get(rec, "amount_due"), ctl_currency(rec));
+		ctl_put(&b, " ", json_object_get(rec, "source"));
 	} else if (kind != NULL && strcmp(kind, "transition") == 0) {
-		put(&b, " ", json_object_get(rec, "from"));
-		put(&b, " -> ", json_object_get(rec, "to"));
-		put(&b, " rule ", json_object_get(rec, "rule"));
-		put(&b, " at ", json_object_get(rec, "at"));
+		ctl_put(&b, " ", json_object_get(rec, "from"));
+		ctl_put(&b, " -> ", json_object_get(rec, "to"));
+		ctl_put(&b, " rule ", json_object_get(rec, "rule"));
+		ctl_put(&b, " at ", json_object_get(rec, "at"));
 	} else if (kind != NULL && strcmp(kind, "cancel") == 0) {
-		put(&b, " ", json_object_get(rec, "task"));
-		put(&b, ": ", json_object_get(rec, "reason"));
+		ctl_put(&b, " ", json_object_get(rec, "task"));
+		ctl_put(&b, ": ", json_object_get(rec, "reason"));
 	} else if (kind != NULL && strcmp(kind, "done") == 0) {
-		put(&b, " ", json_object_get(rec, "task"));
-		put(&b, ": ", json_object_get(rec, "result"));
-		put(&b, " at ", json_object_get(rec, "at"));
+		ctl_put(&b, " ", json_object_get(rec, "task"));
+		ctl_put(&b, ": ", json_object_get(rec, "result"));
+		ctl_put(&b, " at ", json_object_get(rec, "at"));
 	}
 	buf_append(&b, "", 1);
-	say("%s\n", buf_data(&b));
+	ctl_say("%s\n", buf_data(&b));
 	buf_fini(&b);
 }
 
@@ -1166,17 +853,17 @@ consumer_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 
 	(void)ctl;
 	(void)line;
-	listing_add_fields(arg, rec, keys);
+	ctl_listing_add_fields(arg, rec, keys);
 }
 
 static int
 cmd_consumers(struct ctl *ctl)
 {
 	struct listing l = { .none = "no consumers" };
-	struct view v = { consumer_row, listing_done, &l, false };
+	struct view v = { consumer_row, ctl_listing_done, &l, false };
 
 	ctl_parse_args(ctl, NULL, NULL, 0);
-	return listing_exchange(ctl, consumer_cols,
+	return ctl_listing_exchange(ctl, consumer_cols,
 	    ctl_request_line(json_pack("{s:s}", "cmd", "consumers")), &v);
 }
 
@@ -1186,7 +873,7 @@ backup_done(struct ctl *ctl, json_t *fin, void *arg)
 	(void)ctl;
 	(void)arg;
 	if (json_is_true(json_object_get(fin, "ok")))
-		say("backup written to %s (%lld bytes)\n",
+		ctl_say("backup written to %s (%lld bytes)\n",
 		    json_string_value(json_object_get(fin, "path")),
 		    (long long)json_integer_value(
 		        json_object_get(fin, "bytes")));
@@ -1336,7 +1023,7 @@ money_view(json_t *obj, bool all)
 	{
 		if (json_is_integer(v) && (all || is_money_fact(k)))
 			json_object_set_new(
-			    out, k, json_string(money(&b, v, NULL)));
+			    out, k, json_string(ctl_money(&b, v, NULL)));
 		else
 			json_object_set(out, k, v);
 	}
@@ -1352,7 +1039,7 @@ explain_facts(json_t *facts, const char *cur)
 	size_t w = 0;
 	struct buf b;
 
-	say("facts\n");
+	ctl_say("facts\n");
 	json_object_foreach(facts, k, v)
 	{
 		if (strlen(k) > w)
@@ -1361,11 +1048,11 @@ explain_facts(json_t *facts, const char *cur)
 	buf_init(&b);
 	json_object_foreach(facts, k, v)
 	{
-		say("  %-*s  %s\n", (int)w, k,
-		    is_money_fact(k) ? money(&b, v, cur) : text(&b, v));
+		ctl_say("  %-*s  %s\n", (int)w, k,
+		    is_money_fact(k) ? ctl_money(&b, v, cur) : ctl_text(&b, v));
 	}
 	if (json_object_size(facts) == 0)
-		say("  none\n");
+		ctl_say("  none\n");
 	buf_fini(&b);
 }
 
@@ -1378,9 +1065,9 @@ explain_verdicts(const char *title, json_t *list)
 	size_t i, k;
 	struct buf b;
 
-	say("%s\n", title);
+	ctl_say("%s\n", title);
 	if (json_array_size(list) == 0)
-		say("  none\n");
+		ctl_say("  none\n");
 	buf_init(&b);
 	json_array_foreach(list, i, r)
 	{
@@ -1390,7 +1077,7 @@ explain_verdicts(const char *title, json_t *list)
 		    (name = json_object_get(r, "alert")) == NULL)
 			name = json_object_get(r, "name");
 		buf_clear(&b);
-		put(&b, holds ? "  + " : "  - ", name);
+		ctl_put(&b, holds ? "  + " : "  - ", name);
 		if ((from = json_object_get(r, "from")) != NULL)
 			buf_printf(&b, ": %s,",
 			    json_is_true(from) ? "from this stage"
@@ -1400,9 +1087,9 @@ explain_verdicts(const char *title, json_t *list)
 		buf_printf(&b, " %s", holds ? "holds" : "does not hold");
 		until = json_object_get(r, "cooldown_until");
 		if (until != NULL && !json_is_null(until))
-			put(&b, ", cooldown until ", until);
+			ctl_put(&b, ", cooldown until ", until);
 		buf_append(&b, "", 1);
-		say("%s\n", buf_data(&b));
+		ctl_say("%s\n", buf_data(&b));
 		json_array_foreach(json_object_get(r, "conditions"), k, c)
 		{
 			buf_clear(&b);
@@ -1418,17 +1105,18 @@ explain_verdicts(const char *title, json_t *list)
 				json_t *t = money_view(
 				    json_object_get(c, "test"), true);
 
-				money_text(
+				ctl_money_text(
 				    &b, json_object_get(c, "value"), NULL);
-				put(&b, "  test ", t);
+				ctl_put(&b, "  test ", t);
 				json_decref(t);
 			} else {
-				value_text(
+				ctl_value_text(
 				    &b, json_object_get(c, "value"), false);
-				put(&b, "  test ", json_object_get(c, "test"));
+				ctl_put(
+				    &b, "  test ", json_object_get(c, "test"));
 			}
 			buf_append(&b, "", 1);
-			say("%s\n", buf_data(&b));
+			ctl_say("%s\n", buf_data(&b));
 		}
 	}
 	buf_fini(&b);
@@ -1441,26 +1129,26 @@ explain_history(json_t *history)
 	size_t i;
 	struct buf b;
 
-	say("history\n");
+	ctl_say("history\n");
 	if (json_array_size(history) == 0)
-		say("  none\n");
+		ctl_say("  none\n");
 	buf_init(&b);
 	json_array_foreach(history, i, h)
 	{
 		buf_clear(&b);
-		put(&b, "  ", json_object_get(h, "at"));
-		put(&b, "  ", json_object_get(h, "from"));
-		put(&b, " -> ", json_object_get(h, "to"));
-		put(&b, "  rule ", json_object_get(h, "rule"));
+		ctl_put(&b, "  ", json_object_get(h, "at"));
+		ctl_put(&b, "  ", json_object_get(h, "from"));
+		ctl_put(&b, " -> ", json_object_get(h, "to"));
+		ctl_put(&b, "  rule ", json_object_get(h, "rule"));
 		if (json_object_size(json_object_get(h, "facts")) > 0) {
 			json_t *f =
 			    money_view(json_object_get(h, "facts"), false);
 
-			put(&b, "  ", f);
+			ctl_put(&b, "  ", f);
 			json_decref(f);
 		}
 		buf_append(&b, "", 1);
-		say("%s\n", buf_data(&b));
+		ctl_say("%s\n", buf_data(&b));
 	}
 	buf_fini(&b);
 }
@@ -1480,31 +1168,31 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 	(void)line;
 	(void)arg;
 	buf_init(&b);
-	put(&b, "account ", json_object_get(rec, "account"));
+	ctl_put(&b, "account ", json_object_get(rec, "account"));
 	if (json_is_string(name))
-		put(&b, " (", name), buf_printf(&b, ")");
-	put(&b, ": stage ", json_object_get(rec, "stage"));
+		ctl_put(&b, " (", name), buf_printf(&b, ")");
+	ctl_put(&b, ": stage ", json_object_get(rec, "stage"));
 	if (json_is_true(json_object_get(rec, "paused")))
 		buf_printf(&b, ", paused");
 	if (json_is_true(json_object_get(rec, "credit_held")))
 		buf_printf(&b, ", credit held");
 	buf_append(&b, "", 1);
-	say("%s\n", buf_data(&b));
-	explain_facts(json_object_get(rec, "facts"), currency(rec));
+	ctl_say("%s\n", buf_data(&b));
+	explain_facts(json_object_get(rec, "facts"), ctl_currency(rec));
 	explain_verdicts("rules", json_object_get(rec, "rules"));
 	explain_verdicts("alerts", json_object_get(rec, "alerts"));
 	explain_history(json_object_get(rec, "history"));
-	say("open tasks\n");
-	table_init(&t, open_task_cols);
+	ctl_say("open tasks\n");
+	ctl_table_init(&t, open_task_cols);
 	json_array_foreach(tasks, i, task)
 	{
 		task_cells(&t, task, true);
 	}
-	if (table_rows(&t) > 0)
-		table_print(&t, 2);
+	if (ctl_table_rows(&t) > 0)
+		ctl_table_print(&t, 2);
 	else
-		say("  none\n");
-	table_fini(&t);
+		ctl_say("  none\n");
+	ctl_table_fini(&t);
 	/* §4.5: what waits for a person's sign-off, and what it gates. */
 	json_array_foreach(tasks, i, task)
 	{
@@ -1513,42 +1201,44 @@ explain_report(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		if (!json_is_object(gated))
 			continue;
 		buf_clear(&b);
-		put(&b, "  pending approval ", json_object_get(task, "task"));
-		put(&b, " gates a ", json_object_get(gated, "type"));
+		ctl_put(
+		    &b, "  pending approval ", json_object_get(task, "task"));
+		ctl_put(&b, " gates a ", json_object_get(gated, "type"));
 		if (json_object_get(gated, "script") != NULL)
-			put(&b, " (script ", json_object_get(gated, "script")),
+			ctl_put(
+			    &b, " (script ", json_object_get(gated, "script")),
 			    buf_printf(&b, ")");
-		put(&b, ", ", json_object_get(task, "source"));
+		ctl_put(&b, ", ", json_object_get(task, "source"));
 		buf_append(&b, "", 1);
-		say("%s\n", buf_data(&b));
+		ctl_say("%s\n", buf_data(&b));
 	}
 	/* The last tasks closed, with the outcome of each done one. */
 	tasks = json_object_get(rec, "recent_tasks");
 	if (json_array_size(tasks) > 0)
-		say("recent tasks\n");
+		ctl_say("recent tasks\n");
 	json_array_foreach(tasks, i, task)
 	{
 		buf_clear(&b);
-		put(&b, "  ", json_object_get(task, "task"));
-		put(&b, " ", json_object_get(task, "type"));
-		put(&b, " ", json_object_get(task, "status"));
+		ctl_put(&b, "  ", json_object_get(task, "task"));
+		ctl_put(&b, " ", json_object_get(task, "type"));
+		ctl_put(&b, " ", json_object_get(task, "status"));
 		if (json_object_get(task, "result") != NULL) {
-			put(&b, ": ", json_object_get(task, "result"));
-			put(&b, " at ", json_object_get(task, "done_at"));
+			ctl_put(&b, ": ", json_object_get(task, "result"));
+			ctl_put(&b, " at ", json_object_get(task, "done_at"));
 		}
 		if (json_object_get(task, "note") != NULL)
-			put(&b, " - ", json_object_get(task, "note"));
+			ctl_put(&b, " - ", json_object_get(task, "note"));
 		buf_append(&b, "", 1);
-		say("%s\n", buf_data(&b));
+		ctl_say("%s\n", buf_data(&b));
 	}
 	buf_clear(&b);
 	if (json_is_object(next) && json_object_get(next, "at") != NULL) {
-		put(&b, "next  ", json_object_get(next, "at"));
-		put(&b, "  ", json_object_get(next, "what"));
+		ctl_put(&b, "next  ", json_object_get(next, "at"));
+		ctl_put(&b, "  ", json_object_get(next, "what"));
 	} else
 		buf_printf(&b, "next  nothing due");
 	buf_append(&b, "", 1);
-	say("%s\n", buf_data(&b));
+	ctl_say("%s\n", buf_data(&b));
 	buf_fini(&b);
 }
 
@@ -1794,7 +1484,7 @@ simulate_row(struct ctl *ctl, const char *line, json_t *rec, void *arg)
 		l->said++;
 		return;
 	}
-	listing_add_fields(l, rec, keys);
+	ctl_listing_add_fields(l, rec, keys);
 }
 
 static int
@@ -1803,7 +1493,7 @@ cmd_simulate(struct ctl *ctl)
 	struct opt opts[] = { { "--rules", "DIR", NULL },
 		{ NULL, NULL, NULL } };
 	struct listing l = { .none = "no account would change stage" };
-	struct view v = { simulate_row, listing_done, &l, false };
+	struct view v = { simulate_row, ctl_listing_done, &l, false };
 	json_t *files;
 	char *line;
 
@@ -1821,7 +1511,7 @@ cmd_simulate(struct ctl *ctl)
 		free(line);
 		return EXIT_FAILED;
 	}
-	return listing_exchange(ctl, simulate_cols, line, &v);
+	return ctl_listing_exchange(ctl, simulate_cols, line, &v);
 }
 
 static const char *const aging_buckets[] = { "not_due", "1-30", "31-60",
@@ -1911,33 +1601,36 @@ aging_done(struct ctl *ctl, json_t *fin, void *arg)
 	(void)ctl;
 	if (json_array_size(recs) == 0) {
 		if (json_is_true(json_object_get(fin, "ok")))
-			say("no open amounts\n");
+			ctl_say("no open amounts\n");
 		return;
 	}
 	add_grand_totals(recs);
-	table_init(&t, aging_cols);
+	ctl_table_init(&t, aging_cols);
 	buf_init(&b);
 	json_array_foreach(recs, i, rec)
 	{
 		for (k = 0; aging_buckets[k] != NULL; k++) {
-			table_add(&t, k == 0 ? field(&b, rec, "stage") : "");
-			table_add(&t, k == 0 ? field(&b, rec, "currency") : "");
-			table_add(&t, aging_buckets[k]);
-			table_add(&t,
-			    money(&b, json_object_get(rec, aging_buckets[k]),
-			        NULL));
-			table_add(&t, "");
-			table_add(&t, "");
+			ctl_table_add(
+			    &t, k == 0 ? ctl_field(&b, rec, "stage") : "");
+			ctl_table_add(
+			    &t, k == 0 ? ctl_field(&b, rec, "currency") : "");
+			ctl_table_add(&t, aging_buckets[k]);
+			ctl_table_add(&t,
+			    ctl_money(&b,
+			        json_object_get(rec, aging_buckets[k]), NULL));
+			ctl_table_add(&t, "");
+			ctl_table_add(&t, "");
 		}
-		table_add(&t, "");
-		table_add(&t, "");
-		table_add(&t, "total");
-		table_add(&t, money(&b, json_object_get(rec, "total"), NULL));
-		table_add(&t, "");
-		table_add(&t, "");
+		ctl_table_add(&t, "");
+		ctl_table_add(&t, "");
+		ctl_table_add(&t, "total");
+		ctl_table_add(
+		    &t, ctl_money(&b, json_object_get(rec, "total"), NULL));
+		ctl_table_add(&t, "");
+		ctl_table_add(&t, "");
 	}
 	/* The bars get what the other columns leave of the screen. */
-	table_width(&t, w);
+	ctl_table_width(&t, w);
 	used = w[0] + w[1] + w[2] + w[3] + strlen("100.0%") + 2 * 5;
 	bar = used + BAR_MIN < SCREEN_WIDTH ? SCREEN_WIDTH - used : BAR_MIN;
 	if (bar > BAR_MAX)
@@ -1948,11 +1641,11 @@ aging_done(struct ctl *ctl, json_t *fin, void *arg)
 		for (k = 0; aging_buckets[k] != NULL; k++) {
 			json_int_t part = json_integer_value(
 			    json_object_get(rec, aging_buckets[k]));
-			int64_t pm = share(part, total, 1000);
+			int64_t pm = ctl_share(part, total, 1000);
 
 			/* Six rows a record: five buckets and the total. */
 			cell = (i * 6 + k) * t.ncols;
-			n = (size_t)share(part, total, (int64_t)bar);
+			n = (size_t)ctl_share(part, total, (int64_t)bar);
 			free(t.cells[cell + 4]);
 			t.cells[cell + 4] = xmalloc(n + 1);
 			memset(t.cells[cell + 4], '#', n);
@@ -1968,8 +1661,8 @@ aging_done(struct ctl *ctl, json_t *fin, void *arg)
 			t.cells[cell + 5] = xstrdup(buf_data(&b));
 		}
 	}
-	table_print(&t, 0);
-	table_fini(&t);
+	ctl_table_print(&t, 0);
+	ctl_table_fini(&t);
 	buf_fini(&b);
 }
 
@@ -2069,7 +1762,7 @@ clock_done(struct ctl *ctl, json_t *fin, void *arg)
 	if (v == NULL || !json_is_true(json_object_get(fin, "ok")))
 		return;
 	buf_init(&b);
-	say("now %s\n", text(&b, v));
+	ctl_say("now %s\n", ctl_text(&b, v));
 	buf_fini(&b);
 }
 
