@@ -157,5 +157,18 @@ void ctl_listing_add_fields(
     struct listing *l, json_t *rec, const char *const *keys);
 void ctl_listing_done(struct ctl *ctl, json_t *fin, void *arg);
 
+/*
+ * ctl_cmd_admin.c.  The commands (ctl_cmd_*: each runs ctl->argv and
+ * returns the exit code) and ctl_human_reload(), how a reload's or a
+ * simulate's summary record is shown.
+ */
+int ctl_cmd_status(struct ctl *ctl);
+void ctl_human_reload(
+    struct ctl *ctl, const char *line, json_t *rec, void *arg);
+int ctl_cmd_reload(struct ctl *ctl);
+int ctl_cmd_backup(struct ctl *ctl);
+int ctl_cmd_metrics(struct ctl *ctl);
+int ctl_cmd_clock(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
