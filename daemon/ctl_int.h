@@ -170,5 +170,16 @@ int ctl_cmd_backup(struct ctl *ctl);
 int ctl_cmd_metrics(struct ctl *ctl);
 int ctl_cmd_clock(struct ctl *ctl);
 
+/*
+ * ctl_cmd_ingest.c.  The commands (ingest; pause, unpause, tag, outcome)
+ * and what simulate also checks a rule file with: ctl_utf8_check() is the
+ * offset of the first invalid UTF-8 sequence or NUL in s (n: none),
+ * ctl_utf8_sanitize() appends s with each invalid sequence as U+FFFD.
+ */
+void ctl_utf8_sanitize(struct buf *out, const unsigned char *s, size_t n);
+size_t ctl_utf8_check(const unsigned char *s, size_t n);
+int ctl_cmd_ingest(struct ctl *ctl);
+int ctl_cmd_events(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
