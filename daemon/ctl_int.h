@@ -181,5 +181,15 @@ size_t ctl_utf8_check(const unsigned char *s, size_t n);
 int ctl_cmd_ingest(struct ctl *ctl);
 int ctl_cmd_events(struct ctl *ctl);
 
+/*
+ * ctl_cmd_list.c.  The commands, and the cells of a task's row and the
+ * columns of tasks --open, which explain shows an account's open tasks
+ * with.
+ */
+int ctl_cmd_accounts(struct ctl *ctl);
+extern const struct col ctl_open_task_cols[];
+void ctl_task_cells(struct table *t, json_t *rec, bool open_only);
+int ctl_cmd_tasks(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
