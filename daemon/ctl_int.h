@@ -191,5 +191,12 @@ extern const struct col ctl_open_task_cols[];
 void ctl_task_cells(struct table *t, json_t *rec, bool open_only);
 int ctl_cmd_tasks(struct ctl *ctl);
 
+/*
+ * ctl_cmd_feed.c.  The commands.
+ */
+int ctl_cmd_feed(struct ctl *ctl);
+int ctl_cmd_consumers(struct ctl *ctl);
+int ctl_cmd_ack(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
