@@ -198,5 +198,13 @@ int ctl_cmd_feed(struct ctl *ctl);
 int ctl_cmd_consumers(struct ctl *ctl);
 int ctl_cmd_ack(struct ctl *ctl);
 
+/*
+ * ctl_cmd_explain.c.  The command, and ctl_explain_report(), the record
+ * view of an explain report that test-rules shows too.
+ */
+void ctl_explain_report(
+    struct ctl *ctl, const char *line, json_t *rec, void *arg);
+int ctl_cmd_explain(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
