@@ -206,5 +206,12 @@ void ctl_explain_report(
     struct ctl *ctl, const char *line, json_t *rec, void *arg);
 int ctl_cmd_explain(struct ctl *ctl);
 
+/*
+ * ctl_cmd_rules.c.  The commands.
+ */
+int ctl_cmd_check_rules(struct ctl *ctl);
+int ctl_cmd_test_rules(struct ctl *ctl);
+int ctl_cmd_simulate(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
