@@ -213,5 +213,10 @@ int ctl_cmd_check_rules(struct ctl *ctl);
 int ctl_cmd_test_rules(struct ctl *ctl);
 int ctl_cmd_simulate(struct ctl *ctl);
 
+/*
+ * ctl_cmd_report.c.  The command.
+ */
+int ctl_cmd_report(struct ctl *ctl);
+
 /*@@PROTOS@@*/
 #endif
