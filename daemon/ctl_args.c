@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 /* The command table of main(), for the usage. */
 static const struct command *commands;
 

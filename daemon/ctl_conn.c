@@ -8,7 +8,6 @@
  */
 #include "ctl_int.h"
 
-#include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
@@ -17,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <jansson.h>
 
 #include "conf.h"
 #include "log.h"

@@ -3,6 +3,19 @@
  * header: only dunnctl.c and the client's own daemon/ctl_*.c include it
  * (ctl_report.c and ctl_events.c, which unit tests link, have their own
  * headers and know nothing of struct ctl).
+ *
+ * The files, each calling only those below it:
+ *   dunnctl.c          main(): global options, the command table
+ *   ctl_cmd_report.c   report aging, kpi (drawn by ctl_report.c)
+ *   ctl_cmd_rules.c    check-rules, test-rules, simulate
+ *   ctl_cmd_explain.c  explain
+ *   ctl_cmd_feed.c     feed, consumers, ack
+ *   ctl_cmd_list.c     accounts, tasks
+ *   ctl_cmd_ingest.c   ingest; pause, unpause, tag, outcome (ctl_events.c)
+ *   ctl_cmd_admin.c    status, reload, metrics, clock, backup
+ *   ctl_table.c        human output: say, values, money, tables, listings
+ *   ctl_conn.c         the connection: requests out, replies in
+ *   ctl_args.c         the usage, a command's options and arguments
  */
 #ifndef DUNND_CTL_INT_H
 #define DUNND_CTL_INT_H
@@ -218,5 +231,4 @@ int ctl_cmd_simulate(struct ctl *ctl);
  */
 int ctl_cmd_report(struct ctl *ctl);
 
-/*@@PROTOS@@*/
 #endif

@@ -11,36 +11,22 @@
  * sent by a tool could otherwise move the terminal's cursor): ctl_say()
  * prints each as "?".  Money is shown as major.minor with two decimals
  * computed with integers only (§1: minor units, never floats).
+ *
+ * This file holds main(): the global options and the command table.
+ * The rest of the client is daemon/ctl_*.c, which share the private
+ * ctl_int.h (its top lists them).
  */
-#include <sys/types.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <dirent.h>
+#include "ctl_int.h"
+
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
-#include "clock.h"
-#include "conf.h"
-#include "ctl_events.h"
-#include "ctl_report.h"
-#include "kpi.h"
-#include "fixture.h"
 #include "log.h"
-#include "protocol.h"
-#include "rules.h"
-#include "util.h"
-#include "ctl_int.h"
 
 /* One entry per §7 command, in the contract's order; ctl_usage() shows it. */
 static const struct command commands[] = {
