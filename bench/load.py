@@ -9,17 +9,27 @@ into a fresh dunnd, then runs LOAD_CLIENTS (default 256) clients for
 LOAD_SECONDS (default 600), each on its own connection: one in eight
 follows the feed (`feed` with follow, from the head at its start) for the
 whole run; the others loop over ingest (a batch of 20 new events of
-their own), `explain`, `accounts`, `tasks` and a full `feed` read, a
-request at a time.  The clock moves a day every 30 s so that the
-followers get records.
+their own), `explain`, `accounts` (every account), `tasks` (every task)
+and a `feed` read that polls like a consumer (what is new since its last
+read, from the head at its start), a request at a time.  The clock moves
+a day every 30 s so that the followers and the polls get records.
 
-Passes (exit 0) when no request fails, every client's slowest reply came
-within LOAD_BOUND seconds (default 10: the bound this test states; a
-request waits behind at most the batches and sweeps queued before it),
-every client got at least one reply per LOAD_BOUND, each follower saw a
-gapless run of seqs up to the final head, and every acknowledged event
-is there afterwards (each client's batches resent give `duplicate`).
-Prints requests per kind, p50/p99/max reply times.
+The bound (LOAD_BOUND, default 10 s): every request's first reply line
+arrives within the bound of its sending, and while a reply is due its
+client never goes longer than the bound without a line.  So a reply of
+one line (ingest's, explain's, status's) comes whole within the bound,
+and a long one (accounts, tasks, a feed read) starts within it and keeps
+coming: dunnd writes each connection at most 64 KiB a loop pass, then
+serves every other ready connection (daemon/socket.c, invariant 5).  How
+long a whole long reply takes grows with its size and with the clients
+sharing dunnd; it is printed, not bounded.
+
+Passes (exit 0) when no request fails, every client stays within the
+bound, each follower saw a gapless run of seqs up to the final head,
+each feed poll is gapless, and every acknowledged event is there
+afterwards (each client's batches, sent again as one batch, are all
+`duplicate`).  Prints requests per kind, whole reply times per kind,
+first-line times, each client's worst wait, and the events sent again.
 """
 import argparse
 import collections
@@ -49,15 +59,24 @@ class Client:
         self.f = self.s.makefile("rb")
 
     def request(self, req, body=b""):
-        """Sends req (+ body); returns (records, final)."""
+        """Sends req (+ body); returns (records, final, first, silence):
+        first = seconds until the first line of the reply arrived,
+        silence = the longest time without a line while it was due
+        (first included)."""
+        t0 = time.monotonic()
         self.s.sendall(json.dumps(req).encode() + b"\n" + body)
         recs = []
+        first, last, silence = None, t0, 0.0
         while True:
             line = self.f.readline()
+            now = time.monotonic()
+            if first is None:
+                first = now - t0
+            silence, last = max(silence, now - last), now
             if not line:
                 raise RuntimeError("dunnd closed the connection")
             if line.startswith(b'{"ok"'):     # the final record
-                return recs, json.loads(line)
+                return recs, json.loads(line), first, silence
             recs.append(line)    # records are counted, not parsed (the GIL)
 
     def close(self):
@@ -99,12 +118,13 @@ def main():
             stop = threading.Event()
             errors, lock = [], threading.Lock()
             times = collections.defaultdict(list)
+            firsts, slow = [], []
             worst, follows = {}, {}
-            resent = [0]
+            resent, lost = [0], [0]
 
             def worker(k):
                 c = Client(dm.sock)
-                last, mx, gap, i = time.monotonic(), 0.0, 0.0, 0
+                mx, gap, i = 0.0, 0.0, 0
                 mine = []
                 try:
                     if k % 8 == 0:
@@ -127,6 +147,10 @@ def main():
                                     seen.append(rec["seq"])
                         return
                     kinds = ["ingest", "explain", "accounts", "tasks", "feed"]
+                    # The feed read polls like a consumer: what is new since
+                    # its last read, from the head at its start.
+                    recs, fin, _, _ = c.request({"v": 1, "cmd": "status"})
+                    cursor = json.loads(recs[0])["feed_head"]
                     while time.monotonic() < t_end:
                         kind = kinds[(k + i) % len(kinds)]
                         body = b""
@@ -137,28 +161,43 @@ def main():
                         elif kind == "explain":
                             req = {"v": 1, "cmd": "explain", "account": "C-%07d" % ((k * 104729 + i) % naccounts)}
                         elif kind == "feed":
-                            req = {"v": 1, "cmd": "feed", "from": max(0, i * 37 % 1000)}
+                            req = {"v": 1, "cmd": "feed", "from": cursor}
                         else:
                             req = {"v": 1, "cmd": kind}
                         t0 = time.monotonic()
-                        recs, fin = c.request(req, body)
+                        recs, fin, first, silence = c.request(req, body)
                         t1 = time.monotonic()
                         if not fin.get("ok"):
                             raise RuntimeError("%s: %s" % (kind, fin))
                         if kind == "ingest":
                             mine.append(body)
-                        mx, gap, last = max(mx, t1 - t0), max(gap, t1 - last), t1
+                        if kind == "feed" and recs:
+                            seq = json.loads(recs[-1])["seq"]
+                            if seq - cursor != len(recs):
+                                raise RuntimeError("feed from %d: %d records up to %d"
+                                                   % (cursor, len(recs), seq))
+                            cursor = seq
+                        mx, gap = max(mx, first), max(gap, silence)
                         with lock:
                             times[kind].append(t1 - t0)
+                            firsts.append(first)
+                            if silence > bound:
+                                slow.append("client %d %s: %.1f s without a line (first %.1f s,"
+                                            " reply %.1f s, %d records)"
+                                            % (k, kind, silence, first, t1 - t0, len(recs)))
                         i += 1
                     worst[k] = (mx, gap)
-                    # Nothing lost: this client's last batches are duplicates now.
-                    for body in mine[-3:]:
-                        recs, fin = c.request({"v": 1, "cmd": "ingest", "bytes": len(body),
-                                               "results": "all"}, body)
-                        if {json.loads(r).get("status") for r in recs} != {"duplicate"}:
-                            raise RuntimeError("an acknowledged batch is not all there")
-                        resent[0] += 1
+                    # Nothing lost: every batch this client had acknowledged
+                    # is all there (each line a duplicate now), sent again
+                    # as one batch.
+                    body = b"".join(mine)
+                    if body:
+                        recs, fin, _, _ = c.request({"v": 1, "cmd": "ingest", "bytes": len(body),
+                                                     "results": "all"}, body)
+                        st = [json.loads(r).get("status") for r in recs]
+                        with lock:
+                            resent[0] += len(st)
+                            lost[0] += sum(1 for x in st if x != "duplicate")
                 except Exception as e:  # noqa: BLE001  (reported, the run fails)
                     with lock:
                         errors.append("client %d: %r" % (k, e))
@@ -173,7 +212,7 @@ def main():
             stop.set()
             for th in ths:
                 th.join()
-            queue.put((dict(times), worst, follows, errors, resent[0]))
+            queue.put((dict(times), worst, follows, errors, resent[0], firsts, slow, lost[0]))
 
         children = [multiprocessing.Process(target=child, args=(p,)) for p in range(procs)]
         for ch in children:
@@ -188,15 +227,19 @@ def main():
                     errors.append("clock advance: " + r.stderr)
         time.sleep(max(0.0, t_end - time.monotonic()))
         head = dm.status()["feed_head"]
-        times, worst, follows, resent = collections.defaultdict(list), {}, {}, 0
+        times, worst, follows = collections.defaultdict(list), {}, {}
+        resent, lost, firsts, slow = 0, 0, [], []
         for _ in children:
-            t, w, f, e, n = queue.get()
+            t, w, f, e, n, fi, sl, lo = queue.get()
             for k, v in t.items():
                 times[k] += v
             worst.update(w)
             follows.update(f)
             errors += e
             resent += n
+            firsts += fi
+            slow += sl
+            lost += lo
         for ch in children:
             ch.join()
         for k, seen in follows.items():
@@ -207,18 +250,29 @@ def main():
         n = sum(len(v) for v in times.values())
         print("load: %d requests (%.0f/s): %s" % (n, n / secs, ", ".join(
             "%s %d" % (k, len(v)) for k, v in sorted(times.items()))))
-        allv = [x for v in times.values() for x in v]
-        if allv:
-            print("load: reply p50 %.1f ms, p99 %.1f ms, max %.2f s; slowest client's longest"
-                  " wait %.2f s (bound %.0f s)" % (bi.pct(allv, 50) * 1000, bi.pct(allv, 99) * 1000,
-                                                   max(allv), max([g for k, (_, g) in worst.items() if k % 8] or [0]),
-                                                   bound))
+        for k, v in sorted(times.items()):
+            print("load: %-8s whole reply p50 %.2f s, p99 %.2f s, max %.2f s"
+                  % (k, bi.pct(v, 50), bi.pct(v, 99), max(v)))
+        if firsts:
+            waits = [mx for k, (mx, _) in worst.items()]
+            gaps = [g for k, (_, g) in worst.items()]
+            print("load: first line of a reply p50 %.3f s, p99 %.3f s, max %.3f s"
+                  % (bi.pct(firsts, 50), bi.pct(firsts, 99), max(firsts)))
+            print("load: per client, the longest wait for a first line: median %.2f s, worst %.2f s;"
+                  " the longest time without a line while one was due: median %.2f s, worst %.2f s"
+                  " (bound %.0f s)" % (bi.pct(waits, 50), max(waits), bi.pct(gaps, 50), max(gaps), bound))
+        print("load: %d acknowledged events sent again: %d duplicate, %d lost; followers %d,"
+              " feed head %d" % (resent, resent - lost, lost, len(follows), head))
+        if lost:
+            errors.append("%d acknowledged events lost" % lost)
         missing = [k for k in range(nclients) if k % 8 and k not in worst]
         if missing:
             errors.append("%d clients did not finish" % len(missing))
-        starved = [k for k, (mx, g) in worst.items() if k % 8 and (mx > bound or g > bound)]
+        starved = [k for k, (mx, g) in worst.items() if mx > bound or g > bound]
         if starved:
             errors.append("%d clients waited longer than %.0f s" % (len(starved), bound))
+            for line in slow[:10]:
+                print("load: " + line)
         for e in errors[:10]:
             print("load: " + e)
         print("load: %s" % ("ok" if not errors else "FAILED"))

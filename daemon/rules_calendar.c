@@ -3,7 +3,8 @@
  * (interfaces.md §4.9): the `calendar` setting, the top-level
  * `holidays` and `extra_workdays` lists, the `schedules` list, the
  * `schedule` key of stage and alert tasks, and the warnings that need
- * the whole rule set.  Called only by rules.c, through rules_int.h.
+ * the whole rule set.  Called only by the loader (rules_load.c,
+ * rules_items.c) and rules_free(), through rules_int.h.
  *
  * What it leaves in a good ruleset:
  *   (1) rs->cal is NULL exactly when no file sets `calendar`; its

@@ -1,5 +1,5 @@
 /*
- * fuzz_rules — libFuzzer target for one rule file (rules.c: libconfig
+ * fuzz_rules — libFuzzer target for one rule file (rules_*.c: libconfig
  * syntax, §4.1 validation and the analysis of §4.2).  Either the set
  * loads or at least one error names the file and a line.
  */
