@@ -36,7 +36,11 @@
  *            (a sweep in which 10 % change stage)
  *   load     engine_open() of the loaded store (the core of P6)
  * Figures below 1M accounts are also extrapolated linearly to 1M,
- * labelled so.  Not a test: it prints figures.
+ * labelled so.  Not a test: it prints figures.  DUNND_BENCH_RULES names
+ * another rules directory; DUNND_BENCH_P4_ONLY set stops after nights 1
+ * and 2 with one quiet sweep (bench_calendar.py's repeated runs);
+ * DUNND_BENCH_PERF_CTL and _ACK make `perf record` see the nights only
+ * (see perf_ctl()).
  *
  *   usage: bench_sweep [ACCOUNTS]
  */
@@ -306,6 +310,25 @@ moved(void)
 	return c;
 }
 
+/*
+ * DUNND_BENCH_PERF_CTL, DUNND_BENCH_PERF_ACK: the fifos of `perf record
+ * -D -1 --control fifo:CTL,ACK`; the P4 nights are then all it records.
+ */
+static FILE *perf_ctl_f, *perf_ack_f;
+
+static void
+perf_ctl(const char *cmd)
+{
+	char ack[16];
+
+	if (perf_ctl_f == NULL)
+		return;
+	fprintf(perf_ctl_f, "%s\n", cmd);
+	fflush(perf_ctl_f);
+	if (perf_ack_f != NULL && fgets(ack, sizeof(ack), perf_ack_f) == NULL)
+		fprintf(stderr, "bench_sweep: no ack from perf\n");
+}
+
 /* engine_run_until(t), timed; what it changed in *ch. */
 static double
 run_until(int64_t t, struct change *ch, double *cpu_s)
@@ -390,7 +413,7 @@ main(int argc, char **argv)
 	struct change ch, mch[2], sch[2];
 	int32_t d0;
 	long rss0, rss1;
-	int r, night;
+	int r, night, runs;
 
 	if (argc > 1)
 		n = strtoul(argv[1], NULL, 10);
@@ -483,10 +506,12 @@ main(int argc, char **argv)
 		printf(" %s %zu", rs->stages[i].name, nstage[i]);
 	printf("\n");
 	memory_breakdown(n, rss1 - rss0);
+	/* DUNND_BENCH_P4_ONLY: one quiet sweep, nights 1 and 2, no more. */
+	runs = getenv("DUNND_BENCH_P4_ONLY") != NULL ? 1 : RUNS;
 	stage_before = xcalloc(n, sizeof(*stage_before));
 
 	/* P3: a quiet sweep at T0 (everything was evaluated at T0). */
-	for (r = 0; r < RUNS; r++) {
+	for (r = 0; r < runs; r++) {
 		v[r] = sweep_all(T0, &ch, &vc[r]);
 		if (ch.moved != 0 || ch.records != 0)
 			printf(
@@ -494,16 +519,21 @@ main(int argc, char **argv)
 			    "records: not quiet!)\n",
 			    r + 1, ch.moved, (long long)ch.records);
 	}
-	t = bench_median(v, RUNS);
-	tc = bench_median(vc, RUNS);
+	t = bench_median(v, (size_t)runs);
+	tc = bench_median(vc, (size_t)runs);
 	printf("P3 quiet sweep (one step, eval_account of all %zu accounts, "
 	       "nothing changes; median of %d): %.3f s wall, %.3f s CPU, "
 	       "%.2f us/account; target <= %.0f s at 1M: %s%s\n",
-	    n, RUNS, t, tc, t / (double)n * 1e6, P3_TARGET_S,
+	    n, runs, t, tc, t / (double)n * 1e6, P3_TARGET_S,
 	    verdict(t * REF_ACCTS / (double)n, P3_TARGET_S),
 	    extra(t, n, ex, sizeof(ex)));
 
 	/* Nights 1 and 2 through the engine. */
+	if ((env = getenv("DUNND_BENCH_PERF_CTL")) != NULL) {
+		perf_ctl_f = fopen(env, "w");
+		if ((env = getenv("DUNND_BENCH_PERF_ACK")) != NULL)
+			perf_ack_f = fopen(env, "r");
+	}
 	for (night = 1; night <= 2; night++) {
 		int64_t midnight = clock_day_start(d0 + night);
 		int64_t sweep = clock_day_at(d0 + night, SWEEP_MIN);
@@ -517,10 +547,12 @@ main(int argc, char **argv)
 		all = engine_sorted(&E, &i);
 		for (i = 0; i < n; i++)
 			due += all[i]->due_at <= midnight;
+		perf_ctl("enable");
 		mid[night - 1] =
 		    run_until(midnight, &mch[night - 1], &mid_c[night - 1]);
 		swp[night - 1] =
 		    run_until(sweep, &sch[night - 1], &swp_c[night - 1]);
+		perf_ctl("disable");
 		printf("  night %d: midnight moment: %zu accounts due, %zu "
 		       "(%.1f %%) changed stage, %lld feed records, %.3f s "
 		       "(CPU %.3f s); sweep at 00:05: %zu changed, %lld "
@@ -540,12 +572,16 @@ main(int argc, char **argv)
 	    verdict(t * REF_ACCTS / (double)n, P3_TARGET_S),
 	    extra(t, n, ex, sizeof(ex)));
 	t = bench_median(mid, 2) + bench_median(swp, 2);
+	tc = bench_median(mid_c, 2) + bench_median(swp_c, 2);
 	printf("P4 a night through the engine (midnight moment, %.1f %% "
-	       "change stage, + the 00:05 sweep; mean of 2 nights): %.3f s; "
-	       "target <= %.0f s at 1M: %s%s\n",
+	       "change stage, + the 00:05 sweep; mean of 2 nights): %.3f s "
+	       "(CPU %.3f s); target <= %.0f s at 1M: %s%s\n",
 	    100.0 * (double)(mch[0].moved + mch[1].moved) / 2.0 / (double)n, t,
-	    P4_TARGET_S, verdict(t * REF_ACCTS / (double)n, P4_TARGET_S),
+	    tc, P4_TARGET_S, verdict(t * REF_ACCTS / (double)n, P4_TARGET_S),
 	    extra(t, n, ex, sizeof(ex)));
+	/* DUNND_BENCH_P4_ONLY: nights 1 and 2 are all (bench_calendar.py). */
+	if (getenv("DUNND_BENCH_P4_ONLY") != NULL)
+		goto done;
 
 	/* Night 3: one step evaluating every account at midnight. */
 	run_until(clock_day_start(d0 + 3) - 1, &ch, NULL);
@@ -573,6 +609,11 @@ main(int argc, char **argv)
 	       "P6's share%s)\n",
 	    n, t, t / (double)n * 1e6, extra(t, n, ex, sizeof(ex)));
 
+done:
+	if (perf_ctl_f != NULL)
+		fclose(perf_ctl_f);
+	if (perf_ack_f != NULL)
+		fclose(perf_ack_f);
 	engine_close(&E);
 	store_close(st);
 	rules_free(rs);

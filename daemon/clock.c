@@ -5,7 +5,7 @@
  *
  * Everyone calls it; it calls nobody above it (log only).  Its state is
  * file-static because it is process-wide: the zone (glibc's, through TZ
- * and tzset()), two small caches, and the test clock.
+ * and tzset()), three small caches, and the test clock.
  *
  * Invariants:
  * (1) Until clock_tz_set() succeeds the zone is UTC and glibc is never
@@ -73,6 +73,25 @@ static struct {
 	int32_t last_miss;
 } date_cache;
 
+/*
+ * zone_off() answers by UTC day [k * 86400, (k + 1) * 86400], direct-
+ * mapped: a day whose two ends have one offset has it throughout
+ * (invariant (3): two changes are 3 days apart or more), so each of its
+ * instants costs a lookup, not a localtime_r() (glibc re-reads the zone's
+ * rule string on each call past its last transition).  A day is filled
+ * on its second miss, so instants scattered over many days (ingest) pay
+ * one localtime_r() each, as without the cache.  Only 1970-2199, where
+ * invariant (3) was checked.
+ */
+#define OFF_CACHE_SIZE 64
+#define OFF_CACHE_END  ((int64_t)84006 * CLOCK_DAY) /* 2200-01-01 */
+enum off_state { OFF_EMPTY, OFF_SEEN, OFF_WHOLE, OFF_MIXED };
+static struct {
+	int64_t day;
+	int off;
+	enum off_state state;
+} off_cache[OFF_CACHE_SIZE];
+
 static bool test_mode;
 static int64_t test_now;
 
@@ -86,6 +105,8 @@ cache_clear(void)
 	date_cache.lo = 0;
 	date_cache.hi = 0;
 	date_cache.last_miss = INT32_MIN;
+	for (i = 0; i < OFF_CACHE_SIZE; i++)
+		off_cache[i].state = OFF_EMPTY;
 }
 
 /*
@@ -463,16 +484,44 @@ clock_tz_name(void)
 
 /* The zone's offset at t: the one place that asks glibc. */
 static int
-zone_off(int64_t t)
+glibc_off(int64_t t)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (!zone_set)
-		return 0; /* invariant (1) */
 	if (localtime_r(&tt, &tm) == NULL)
 		return 0; /* only beyond year 2^31 */
 	return (int)tm.tm_gmtoff;
+}
+
+/* The zone's offset at t, through off_cache. */
+static int
+zone_off(int64_t t)
+{
+	int64_t k, lo;
+	size_t i;
+	int off, end_off;
+
+	if (!zone_set)
+		return 0; /* invariant (1) */
+	if (t < 0 || t >= OFF_CACHE_END)
+		return glibc_off(t);
+	k = t / CLOCK_DAY;
+	i = (size_t)(k % OFF_CACHE_SIZE);
+	if (off_cache[i].day == k && off_cache[i].state == OFF_WHOLE)
+		return off_cache[i].off;
+	off = glibc_off(t);
+	if (off_cache[i].day != k || off_cache[i].state == OFF_EMPTY) {
+		off_cache[i].day = k;
+		off_cache[i].state = OFF_SEEN;
+	} else if (off_cache[i].state == OFF_SEEN) {
+		lo = k * CLOCK_DAY;
+		off_cache[i].off = glibc_off(lo);
+		end_off = glibc_off(lo + CLOCK_DAY);
+		off_cache[i].state =
+		    off_cache[i].off == end_off ? OFF_WHOLE : OFF_MIXED;
+	}
+	return off;
 }
 
 int

@@ -44,7 +44,8 @@ eval_json_ts(int64_t t)
 	char buf[CLOCK_TS_LEN];
 
 	clock_format_ts(t, buf);
-	return json_string(buf);
+	/* ASCII by construction: no UTF-8 check. */
+	return json_string_nocheck(buf);
 }
 
 json_t *
@@ -272,8 +273,8 @@ choose_window(
 	const struct ruleset *rs = e->rs;
 	struct cal_request req;
 	struct cal_window w;
-	int32_t *taken = NULL;
-	json_t *parts;
+	int32_t taken_buf[16], *taken = taken_buf;
+	json_t *parts, *part;
 	size_t i;
 
 	memset(&req, 0, sizeof(req));
@@ -283,7 +284,8 @@ choose_window(
 	req.first_only = m->first_only || req.sch == NULL;
 	req.cash_in_day = a->cash_in_day;
 	if (a->ntasks > 0) {
-		taken = xcalloc(a->ntasks, sizeof(*taken));
+		if (a->ntasks > sizeof(taken_buf) / sizeof(*taken_buf))
+			taken = xcalloc(a->ntasks, sizeof(*taken));
 		for (i = 0; i < a->ntasks; i++) {
 			if (a->tasks[i].type == (uint8_t)m->type)
 				taken[req.ntaken++] = a->tasks[i].nb_day;
@@ -296,20 +298,25 @@ choose_window(
 		req.emit = e->catchup_end;
 		cal_window_choose(&req, &w);
 	}
-	free(taken);
+	if (taken != taken_buf)
+		free(taken);
 	if (req.sch != NULL)
 		json_object_set_new(
 		    rec, "schedule", json_string(req.sch->name));
+	/* The rank names and reasons are ASCII (calendar.c). */
 	json_object_set_new(
-	    rec, "window_rank", json_string(cal_rank_name(w.rank)));
-	json_object_set_new(rec, "window_reason", json_string(w.reason));
+	    rec, "window_rank", json_string_nocheck(cal_rank_name(w.rank)));
+	json_object_set_new(
+	    rec, "window_reason", json_string_nocheck(w.reason));
 	json_object_set_new(rec, "not_before", eval_json_ts(w.not_before));
 	json_object_set_new(rec, "not_after", eval_json_ts(w.not_after));
 	parts = json_array();
-	for (i = 0; i < w.nparts; i++)
-		json_array_append_new(parts,
-		    json_pack("[o,o]", eval_json_ts(w.parts[i][0]),
-		        eval_json_ts(w.parts[i][1])));
+	for (i = 0; i < w.nparts; i++) {
+		part = json_array();
+		json_array_append_new(part, eval_json_ts(w.parts[i][0]));
+		json_array_append_new(part, eval_json_ts(w.parts[i][1]));
+		json_array_append_new(parts, part);
+	}
 	json_object_set_new(rec, "windows", parts);
 	return clock_local_date(w.not_before);
 }

@@ -1038,7 +1038,7 @@ reply_batch(struct conn *c, struct ingest_batch *b, bool bad_only)
 		    "status", ingest_status_name(r->status));
 		if (r->status == INGEST_ERROR) {
 			json_object_set_new(rec, "field",
-			    r->field[0] ? json_string(r->field) : json_null());
+			    r->field != NULL ? json_string(r->field) : json_null());
 			json_object_set_new(
 			    rec, "error", json_string(r->error));
 		}

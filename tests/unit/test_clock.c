@@ -728,6 +728,79 @@ test_against_brute_force(void **state)
 	}
 }
 
+/*
+ * The offset cache (by UTC day, filled on a second miss) answers what
+ * glibc does: each instant of the days around every offset change in
+ * 2020-2030 asked three times (a miss, the fill, a hit), in a different
+ * order each time, and the dates and timestamps built on it.
+ */
+static void
+test_offset_cache(void **state)
+{
+	static const char *zones[] = {
+		"Europe/Berlin",
+		"America/Sao_Paulo",
+		"America/St_Johns",
+		"Australia/Lord_Howe",
+		"Pacific/Apia",
+		"Asia/Shanghai",
+	};
+	int32_t d, from, to, k;
+	int64_t t, t0;
+	time_t tt;
+	struct tm tm;
+	char buf[CLOCK_TS_LEN];
+	size_t i;
+	int pass, checked, step;
+
+	(void)state;
+	from = clock_days_from_civil(2020, 1, 1);
+	to = clock_days_from_civil(2030, 1, 1);
+	for (i = 0; i < NELEM(zones); i++) {
+		use_zone(zones[i]);
+		checked = 0;
+		for (d = from; d < to; d++) {
+			tt = (time_t)((int64_t)d * CLOCK_DAY);
+			assert_non_null(localtime_r(&tt, &tm));
+			t0 = tm.tm_gmtoff;
+			tt = (time_t)((int64_t)(d + 1) * CLOCK_DAY);
+			assert_non_null(localtime_r(&tt, &tm));
+			if (t0 == tm.tm_gmtoff && d % 97 != 0)
+				continue;
+			for (pass = 0; pass < 3; pass++) {
+				step = pass == 1 ? -900 : 900;
+				for (k = 0; k < 3 * 96; k++) {
+					t = pass == 1
+					    ? (int64_t)(d + 2) * CLOCK_DAY - 1 +
+					        (int64_t)k * step
+					    : (int64_t)(d - 1) * CLOCK_DAY +
+					        (int64_t)k * step + pass;
+					tt = (time_t)t;
+					assert_non_null(localtime_r(&tt, &tm));
+					if (clock_utc_offset(t) != tm.tm_gmtoff)
+						fail_msg("%s at %lld pass %d: "
+						         "%d != %ld",
+						    zones[i], (long long)t,
+						    pass, clock_utc_offset(t),
+						    (long)tm.tm_gmtoff);
+					assert_int_equal(clock_local_date(t),
+					    glibc_local_date(t));
+					clock_format_ts(t, buf);
+					assert_int_equal(
+					    (buf[19] == '-' ? -1 : 1) *
+					        ((buf[20] - '0') * 600 +
+					            (buf[21] - '0') * 60 +
+					            (buf[23] - '0') * 10 +
+					            (buf[24] - '0')),
+					    tm.tm_gmtoff / 60);
+				}
+			}
+			checked++;
+		}
+		assert_true(checked > 0);
+	}
+}
+
 static void
 test_format_round_trip(void **state)
 {
@@ -841,6 +914,7 @@ main(void)
 		cmocka_unit_test(test_st_johns_back_across_midnight),
 		cmocka_unit_test(test_apia_skipped_day),
 		cmocka_unit_test(test_against_brute_force),
+		cmocka_unit_test(test_offset_cache),
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_format_date),
 		cmocka_unit_test(test_test_clock),
