@@ -691,5 +691,37 @@ class Diagnostics(DaemonTest):
                    {"10.conf": sched('types = ["credit_release"];')}, [("10.conf", 3, True)], stages=no_release)
 
 
+
+class CatchUp(ContractTest):
+    # §4.9 Catch-up: "under the wall clock, a task emitted by the catch-up
+    # before READY=1 whose window would end before the catch-up's end gets
+    # its window chosen as if emitted at that end; its created stays."
+    def test_missed_step_gets_a_window_after_the_catch_up(self):
+        tz = datetime.timezone(datetime.timedelta(hours=8))
+        past = (datetime.datetime.now(tz) - datetime.timedelta(days=3)).replace(
+            hour=9, minute=0, second=0, microsecond=0)
+        d = self.start(stage_rules('{ type = "call"; }, { type = "email"; after = "1d"; }'),
+                       clock=past.isoformat())
+        self.ingest(d, [account("E-1", "A", contacts=[OWNER]),
+                        overdue_invoice("E-2", "A", past.isoformat())])
+        self.assertEqual(d.stop(), 0)
+        d.clock = None
+        before = datetime.datetime.now(tz).replace(microsecond=0)
+        d.start()
+        after = datetime.datetime.now(tz)
+        t = tasks_of(feed_records(d), "A")
+        self.assertEqual([x["source"] for x in t], ["stage:neg#1", "stage:neg#2"])
+        # Step 1 was emitted under the test clock: its window stands.
+        self.assertEqual(t[0]["not_before"], past.isoformat())
+        email = t[1]
+        self.assertEqual(email["created"], (past + datetime.timedelta(days=1)).isoformat())
+        nb = datetime.datetime.fromisoformat(email["not_before"])
+        na = datetime.datetime.fromisoformat(email["not_after"])
+        self.assertTrue(before <= nb <= after, (before, nb, after))
+        self.assertEqual(na - nb, datetime.timedelta(hours=24))
+        self.assertEqual(email["windows"], [[email["not_before"], email["not_after"]]])
+        self.assertEqual(email["window_rank"], "none")
+
+
 if __name__ == "__main__":
     unittest.main()
