@@ -584,15 +584,47 @@ eval_fmt_duration(int64_t s, char buf[32])
 }
 
 /*
- * §4.5 supersede: the step's previous task of this stage entry (its
- * source prev), if still open, is cancelled by the task about to be
- * emitted, its cancel record just before that task's.  Steps are
- * matched by position (the source's #K), also after a reload.
+ * Cancels open task num of a (0: none), superseded by the task that
+ * emit_task() appends next; its cancel record comes just before that
+ * task's.
+ */
+static void
+supersede_num(struct engine *e, struct acct *a, int64_t num)
+{
+	char next[32], reason[64];
+
+	if (num == 0 || !acct_task_remove(a, num))
+		return;
+	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
+	snprintf(reason, sizeof(reason), "superseded by %s", next);
+	cancel_one(e, a, num, reason);
+}
+
+/*
+ * §4.5 supersede, two lookups for one cancel (supersede_num()):
+ *
+ * - supersede(): a cadence step's next occurrence supersedes its
+ *   previous one (its source prev, "stage:NAME#K/N"), if still open and
+ *   of this stage entry.  Steps are matched by position (the source's
+ *   #K), also after a reload.  Read from the store.
+ * - supersede_step(): an approved gated task supersedes the step's
+ *   latest open task.  Read from memory.
+ *
+ * They are not folded into one in-memory lookup because the open tasks
+ * in memory (struct acct_task) know neither their occurrence N nor their
+ * creation instant, and the answers differ where (1) a credit_hold step
+ * has every and supersede: holds outlive stage entries, and only the
+ * store tells a hold of this entry from one of an earlier entry of the
+ * same stage; (2) a reload turned supersede or every on for a step whose
+ * earlier occurrences are still open: by source only occurrence N - 1 is
+ * superseded (none when it is done), the latest in memory may be an
+ * older one.  Keeping N and the creation instant per open task would
+ * make them one at the price of a new saved-state version; the store is
+ * read once per emission of a superseding step, never by a quiet sweep.
  */
 static void
 supersede(struct engine *e, struct acct *a, const char *prev)
 {
-	char next[32], reason[64];
 	int64_t num = 0;
 	int rc;
 
@@ -605,22 +637,17 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 	store_done(e->store, Q_TASK_OPEN_SOURCE);
 	if (rc == -1)
 		e->failed = true;
-	if (rc != 1 || !acct_task_remove(a, num))
-		return;
-	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
-	snprintf(reason, sizeof(reason), "superseded by %s", next);
-	cancel_one(e, a, num, reason);
+	if (rc == 1)
+		supersede_num(e, a, num);
 }
 
 /*
- * §4.5 supersede on a gated step: a gated task emitted now cancels the
- * step's latest open task (of the stage entry: stage tasks do not
- * outlive it; holds, which do, are left alone).
+ * The step's latest open task (of the stage entry: stage tasks do not
+ * outlive it; holds, which do, are left alone), superseded.
  */
 static void
 supersede_step(struct engine *e, struct acct *a, size_t k)
 {
-	char next[32], reason[64];
 	int64_t num = 0;
 	size_t i;
 
@@ -630,11 +657,7 @@ supersede_step(struct engine *e, struct acct *a, size_t k)
 		    a->tasks[i].num > num)
 			num = a->tasks[i].num;
 	}
-	if (num == 0 || !acct_task_remove(a, num))
-		return;
-	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
-	snprintf(reason, sizeof(reason), "superseded by %s", next);
-	cancel_one(e, a, num, reason);
+	supersede_num(e, a, num);
 }
 
 /* The index of script name in rs, -1 when it has none by that name. */
@@ -654,6 +677,13 @@ script_index(const struct ruleset *rs, const char *name)
  * §4.5 approval: the task that approval task num of a gates, emitted now
  * if a is still in the stage entry the approval was emitted in.  Only
  * for step k (the approval's step); returns whether num was that step's.
+ *
+ * Read from the store (the approval's record): the stage, the creation
+ * instant, the reason and the gated type and script as they were at
+ * emission.  The rule set cannot stand in for them (a reload may have
+ * changed the step since), and keeping them per open approval in memory
+ * would need a new saved-state version for a read made once per
+ * approval decision, never by a sweep without one.
  */
 static bool
 approved_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
@@ -858,6 +888,9 @@ alerts(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 /*
  * The priority_factors of the credit_hold task that began a's hold (the
  * first one after its last release), NULL when the store has none.
+ * Read from the store once per release (as approved_task()): in memory
+ * they would be four numbers more per held account in a new saved-state
+ * version, with the same read to fill them from an older database.
  */
 static json_t *
 hold_factors(struct engine *e, const struct acct *a)
