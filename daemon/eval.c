@@ -27,6 +27,7 @@
 #include "calendar.h"
 #include "event.h"
 #include "facts.h"
+#include "hash.h"
 #include "log.h"
 #include "protocol.h"
 #include "store.h"
@@ -263,6 +264,68 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 }
 
 /*
+ * §4.9: the last windows chosen for tasks with no open task of their
+ * type, with their record members (the many tasks of one moment share a
+ * handful of windows).  The records share the members (jansson counts
+ * references; a record is not changed once appended).  A window is a
+ * pure function of the key: the rule set by its rules_version (content,
+ * not address: a reload to other rules at the same moment misses), the
+ * schedule by index, the zone by name.  File-static like clock's caches:
+ * a memo, not state.
+ */
+#define MEMO_SLOTS 8
+enum { MV_SCHEDULE, MV_RANK, MV_REASON, MV_NB, MV_NA, MV_WINDOWS, MV_N };
+static const char *const mv_keys[MV_N] = { "schedule", "window_rank",
+	"window_reason", "not_before", "not_after", "windows" };
+
+static struct window_memo {
+	char version[HASH_HEX_LEN];
+	char *zone;
+	int64_t now, catchup_end;
+	long sch; /* index in rs->schedules, -1 none */
+	int cash_in_day;
+	bool first_only;
+	int32_t nb_day;
+	json_t *v[MV_N]; /* v[MV_RANK] NULL: an empty slot */
+} memo[MEMO_SLOTS];
+static size_t memo_next;
+
+static bool
+memo_is(const struct window_memo *w, const struct engine *e, long sch,
+    const struct cal_request *req)
+{
+	return w->v[MV_RANK] != NULL && w->now == e->now &&
+	    w->catchup_end == e->catchup_end && w->sch == sch &&
+	    w->first_only == req->first_only &&
+	    w->cash_in_day == req->cash_in_day &&
+	    memcmp(w->version, e->rs->version, sizeof(w->version)) == 0 &&
+	    strcmp(w->zone, clock_tz_name()) == 0;
+}
+
+/* The record members of window w (new references in v). */
+static void
+window_values(const struct cal_schedule *sch, const struct cal_window *w,
+    json_t *v[MV_N])
+{
+	json_t *part;
+	size_t i;
+
+	v[MV_SCHEDULE] = sch != NULL ? json_string(sch->name) : NULL;
+	/* The rank names and reasons are ASCII (calendar.c). */
+	v[MV_RANK] = json_string_nocheck(cal_rank_name(w->rank));
+	v[MV_REASON] = json_string_nocheck(w->reason);
+	v[MV_NB] = eval_json_ts(w->not_before);
+	v[MV_NA] = eval_json_ts(w->not_after);
+	v[MV_WINDOWS] = json_array();
+	for (i = 0; i < w->nparts; i++) {
+		part = json_array();
+		json_array_append_new(part, eval_json_ts(w->parts[i][0]));
+		json_array_append_new(part, eval_json_ts(w->parts[i][1]));
+		json_array_append_new(v[MV_WINDOWS], part);
+	}
+}
+
+/*
  * §4.9: the window of a task emitted now; its members in rec.  Returns
  * the local date of its not_before (the one-per-day rule's key).
  */
@@ -271,11 +334,13 @@ choose_window(
     struct engine *e, const struct acct *a, const struct emit *m, json_t *rec)
 {
 	const struct ruleset *rs = e->rs;
+	struct window_memo *wm = NULL;
 	struct cal_request req;
 	struct cal_window w;
-	int32_t taken_buf[16], *taken = taken_buf;
-	json_t *parts, *part;
-	size_t i;
+	int32_t taken_buf[16], *taken = taken_buf, nb_day;
+	json_t *v[MV_N];
+	long sch;
+	size_t i, j;
 
 	memset(&req, 0, sizeof(req));
 	req.cal = rs->cal;
@@ -283,14 +348,20 @@ choose_window(
 	req.emit = e->now;
 	req.first_only = m->first_only || req.sch == NULL;
 	req.cash_in_day = a->cash_in_day;
-	if (a->ntasks > 0) {
-		if (a->ntasks > sizeof(taken_buf) / sizeof(*taken_buf))
+	sch = req.sch != NULL ? (long)(req.sch - rs->schedules) : -1;
+	for (i = 0; i < a->ntasks; i++) {
+		if (a->tasks[i].type != (uint8_t)m->type)
+			continue;
+		if (req.ntaken == 0 && a->ntasks > 16)
 			taken = xcalloc(a->ntasks, sizeof(*taken));
-		for (i = 0; i < a->ntasks; i++) {
-			if (a->tasks[i].type == (uint8_t)m->type)
-				taken[req.ntaken++] = a->tasks[i].nb_day;
+		taken[req.ntaken++] = a->tasks[i].nb_day;
+	}
+	req.taken = taken;
+	for (j = 0; req.ntaken == 0 && j < MEMO_SLOTS; j++) {
+		if (memo_is(&memo[j], e, sch, &req)) {
+			wm = &memo[j];
+			goto set;
 		}
-		req.taken = taken;
 	}
 	cal_window_choose(&req, &w);
 	/* §4.9 catch-up: no window that ends before the catch-up does. */
@@ -298,27 +369,39 @@ choose_window(
 		req.emit = e->catchup_end;
 		cal_window_choose(&req, &w);
 	}
+	window_values(req.sch, &w, v);
+	nb_day = clock_local_date(w.not_before);
+	if (req.ntaken == 0) {
+		wm = &memo[memo_next++ % MEMO_SLOTS];
+		for (j = 0; j < MV_N; j++) {
+			json_decref(wm->v[j]);
+			wm->v[j] = v[j];
+		}
+		free(wm->zone);
+		wm->zone = xstrdup(clock_tz_name());
+		memcpy(wm->version, rs->version, sizeof(wm->version));
+		wm->now = e->now;
+		wm->catchup_end = e->catchup_end;
+		wm->sch = sch;
+		wm->cash_in_day = req.cash_in_day;
+		wm->first_only = req.first_only;
+		wm->nb_day = nb_day;
+	}
+set:
 	if (taken != taken_buf)
 		free(taken);
-	if (req.sch != NULL)
-		json_object_set_new(
-		    rec, "schedule", json_string(req.sch->name));
-	/* The rank names and reasons are ASCII (calendar.c). */
-	json_object_set_new(
-	    rec, "window_rank", json_string_nocheck(cal_rank_name(w.rank)));
-	json_object_set_new(
-	    rec, "window_reason", json_string_nocheck(w.reason));
-	json_object_set_new(rec, "not_before", eval_json_ts(w.not_before));
-	json_object_set_new(rec, "not_after", eval_json_ts(w.not_after));
-	parts = json_array();
-	for (i = 0; i < w.nparts; i++) {
-		part = json_array();
-		json_array_append_new(part, eval_json_ts(w.parts[i][0]));
-		json_array_append_new(part, eval_json_ts(w.parts[i][1]));
-		json_array_append_new(parts, part);
+	if (wm == NULL) {
+		for (j = 0; j < MV_N; j++) {
+			if (v[j] != NULL)
+				json_object_set_new(rec, mv_keys[j], v[j]);
+		}
+		return nb_day;
 	}
-	json_object_set_new(rec, "windows", parts);
-	return clock_local_date(w.not_before);
+	for (j = 0; j < MV_N; j++) {
+		if (wm->v[j] != NULL)
+			json_object_set(rec, mv_keys[j], wm->v[j]);
+	}
+	return wm->nb_day;
 }
 
 static int64_t
