@@ -97,7 +97,13 @@ $(B)/tests/libfaultvfs.so: tests/fault/vfs.c
 	$(CC) -shared -fPIC -O1 -g -Wall -Wextra -Werror $(shell pkg-config --cflags sqlite3) \
 	    -o $@ $< $(shell pkg-config --libs sqlite3) -pthread
 
-SHIMS	 = $(B)/tests/libenospc.so $(B)/tests/libfaultvfs.so
+# The threads' hold shim (tests/fault/hold.c; LD_PRELOADed by the
+# tests of report kpi's thread, never linked into dunnd).
+$(B)/tests/libhold.so: tests/fault/hold.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O1 -g -Wall -Wextra -Werror -o $@ $< -ldl -pthread
+
+SHIMS	 = $(B)/tests/libenospc.so $(B)/tests/libfaultvfs.so $(B)/tests/libhold.so
 
 # Integration tests start the real dunnd in temporary directories.
 integration: all $(SHIMS)

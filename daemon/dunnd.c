@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "engine.h"
+#include "kpi.h"
 #include "log.h"
 #include "loop.h"
 #include "principals.h"
@@ -258,6 +259,11 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	srv.engine.catchup_end = 0;
+	/* report kpi's daily totals, for this zone (kpi.h). */
+	if (kpi_prepare(&srv.engine) == -1) {
+		log_err("dunnd: cannot build report kpi's daily totals");
+		goto out;
+	}
 	log_info(
 	    "dunnd %s: database %s, rules %s (version %s), zone %s, %s clock",
 	    DUNND_VERSION, srv.conf->database, srv.conf->rules,

@@ -370,6 +370,7 @@ engine_close(struct engine *e)
 	free(e->approved);
 	free(e->entered);
 	buf_fini(&e->scratch);
+	kpisum_fini(&e->kpi);
 	facts_out_fini(&e->fo);
 }
 

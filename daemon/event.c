@@ -5,7 +5,7 @@
  * Called by ingest, once per non-blank line, after lines.h has framed it.
  * Pure: no I/O, no global state; every call stands alone.
  *
- * Why a tokenizer of our own and not jansson.  The contract needs three
+ * Why a tokenizer of our own (jdoc.c) and not jansson.  The contract needs three
  * things jansson's DOM has lost by the time it returns: numbers "as
  * written" (1e2 and 100.0 are errors, 99999999999999999999999 is an
  * `amount` error and not malformed JSON, where jansson fails with "too
@@ -48,647 +48,8 @@
 
 #include "clock.h"
 #include "hash.h"
+#include "jdoc.h"
 #include "util.h"
-
-/* --- The JSON tokenizer ------------------------------------------------ */
-
-enum jtype {
-	J_OBJECT = 1,
-	J_ARRAY,
-	J_STRING,
-	J_NUMBER,
-	J_TRUE,
-	J_FALSE,
-	J_NULL
-};
-
-#define J_ESCAPED 0x01 /* string: its unescaped bytes are in the arena */
-#define J_FRAC    0x02 /* number: has a fraction */
-#define J_EXP     0x04 /* number: has an exponent */
-#define J_MINUS   0x08 /* number: has a minus sign */
-
-/*
- * One JSON value (or member name).  Offsets fit 32 bits: lines are at
- * most EVENT_LINE_MAX bytes.  An object's children are its names and
- * values, alternating; len counts members (object) or elements (array).
- */
-struct jnode {
-	uint32_t off;  /* string: in line or arena; number: in line */
-	uint32_t len;  /* string, number: bytes; object, array: children */
-	uint32_t next; /* index of the first node after this subtree */
-	uint8_t type;
-	uint8_t flags;
-};
-
-/* Stack room for a usual line; larger ones move to the heap. */
-#define NODES_STACK 128
-#define ARENA_STACK 512
-#define DEPTH_STACK 16
-/* Objects with more members find duplicates by sorting their names. */
-#define DUP_PAIRWISE 24
-
-struct jdoc {
-	const char *s;
-	size_t len, pos;
-	struct jnode *nodes;
-	size_t n, cap;
-	char *arena;
-	size_t alen, acap;
-	uint32_t *stack;
-	size_t depth, scap;
-	const char *err; /* malformed JSON: what, at err_pos */
-	size_t err_pos;
-	const char *ijson; /* the first I-JSON violation, at ijson_pos */
-	size_t ijson_pos;
-	uint32_t dup; /* node of the earliest duplicate's second name, or 0 */
-	struct jnode nodes0[NODES_STACK];
-	char arena0[ARENA_STACK];
-	uint32_t stack0[DEPTH_STACK];
-};
-
-/* Does byte c stand for itself inside a JSON string? */
-static inline bool
-is_plain(unsigned char c)
-{
-	return c >= 0x20 && c != '"' && c != '\\';
-}
-
-static void
-jdoc_init(struct jdoc *j, const char *s, size_t len)
-{
-	j->s = s;
-	j->len = len;
-	j->pos = 0;
-	j->nodes = j->nodes0;
-	j->n = 0;
-	j->cap = NODES_STACK;
-	j->arena = j->arena0;
-	j->alen = 0;
-	j->acap = ARENA_STACK;
-	j->stack = j->stack0;
-	j->depth = 0;
-	j->scap = DEPTH_STACK;
-	j->err = j->ijson = NULL;
-	j->err_pos = j->ijson_pos = 0;
-	j->dup = 0;
-}
-
-static void
-jdoc_fini(struct jdoc *j)
-{
-	if (j->nodes != j->nodes0)
-		free(j->nodes);
-	if (j->arena != j->arena0)
-		free(j->arena);
-	if (j->stack != j->stack0)
-		free(j->stack);
-}
-
-/* Grows an array that starts in stack storage s0 to hold want elements. */
-static void *
-grow(void *p, const void *s0, size_t *cap, size_t want, size_t elem)
-{
-	size_t ncap = *cap;
-	void *q;
-
-	while (ncap < want)
-		ncap *= 2;
-	if (p == s0) {
-		q = xreallocarray(NULL, ncap, elem);
-		memcpy(q, p, *cap * elem);
-	} else
-		q = xreallocarray(p, ncap, elem);
-	*cap = ncap;
-	return q;
-}
-
-static struct jnode *
-jnode_add(struct jdoc *j, enum jtype type, size_t off)
-{
-	struct jnode *nd;
-
-	if (j->n == j->cap)
-		j->nodes = grow(
-		    j->nodes, j->nodes0, &j->cap, j->n + 1, sizeof(*j->nodes));
-	nd = &j->nodes[j->n];
-	nd->off = (uint32_t)off;
-	nd->len = 0;
-	nd->next = (uint32_t)(j->n + 1);
-	nd->type = (uint8_t)type;
-	nd->flags = 0;
-	j->n++;
-	return nd;
-}
-
-static int
-jerr(struct jdoc *j, size_t pos, const char *what)
-{
-	j->err = what;
-	j->err_pos = pos;
-	return -1;
-}
-
-/* Notes an I-JSON violation; parsing goes on, malformed JSON outranks it. */
-static void
-jviolation(struct jdoc *j, size_t pos, const char *what)
-{
-	if (j->ijson == NULL) {
-		j->ijson = what;
-		j->ijson_pos = pos;
-	}
-}
-
-static const char *
-jbytes(const struct jdoc *j, const struct jnode *nd)
-{
-	return (nd->flags & J_ESCAPED) ? j->arena + nd->off : j->s + nd->off;
-}
-
-static size_t
-skip_ws(const struct jdoc *j, size_t i)
-{
-	while (i < j->len &&
-	    (j->s[i] == ' ' || j->s[i] == '\t' || j->s[i] == '\r' ||
-	        j->s[i] == '\n'))
-		i++;
-	return i;
-}
-
-static int
-hex4(const char *s, size_t avail, unsigned *cp)
-{
-	unsigned v = 0, k;
-	size_t i;
-	char c;
-
-	if (avail < 4)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		c = s[i];
-		if (c >= '0' && c <= '9')
-			k = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			k = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			k = (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-		v = v << 4 | k;
-	}
-	*cp = v;
-	return 0;
-}
-
-static size_t
-put_utf8(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/*
- * The rest of a string holding an escape at i (start: its first byte).
- * Unescaped, a string is never longer than written, so reserving the
- * rest of the line once is enough.
- */
-static int
-jstring_escaped(struct jdoc *j, size_t start, size_t i)
-{
-	const unsigned char *s = (const unsigned char *)j->s;
-	size_t end = j->len, aoff, at;
-	unsigned cp, lo;
-	char *o;
-
-	if (j->alen + (end - start) > j->acap)
-		j->arena = grow(
-		    j->arena, j->arena0, &j->acap, j->alen + (end - start), 1);
-	aoff = j->alen;
-	o = j->arena + aoff;
-	memcpy(o, s + start, i - start);
-	o += i - start;
-	for (;;) {
-		if (i >= end)
-			return jerr(j, i, "unterminated string");
-		if (is_plain(s[i])) {
-			*o++ = (char)s[i++];
-			continue;
-		}
-		if (s[i] == '"')
-			break;
-		if (s[i] < 0x20)
-			return jerr(j, i,
-			    s[i] == 0 ? "raw U+0000 in string"
-			              : "raw control character in string");
-		/* A backslash. */
-		at = i++;
-		if (i >= end)
-			return jerr(j, i, "unterminated string");
-		switch (s[i]) {
-		case '"':
-		case '\\':
-		case '/':
-			*o++ = (char)s[i];
-			break;
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u':
-			if (hex4(j->s + i + 1, end - i - 1, &cp) == -1)
-				return jerr(j, at, "bad \\u escape");
-			i += 4;
-			if (cp == 0) {
-				jviolation(j, at, "\\u0000 (U+0000) in string");
-				break;
-			}
-			if (cp >= 0xdc00 && cp <= 0xdfff) {
-				jviolation(
-				    j, at, "lone surrogate escape in string");
-				break;
-			}
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (end - i > 2 && s[i + 1] == '\\' &&
-				    s[i + 2] == 'u' &&
-				    hex4(j->s + i + 3, end - i - 3, &lo) == 0 &&
-				    lo >= 0xdc00 && lo <= 0xdfff) {
-					cp = 0x10000 + ((cp - 0xd800) << 10) +
-					    (lo - 0xdc00);
-					i += 6;
-				} else {
-					jviolation(j, at,
-					    "lone surrogate escape in string");
-					break;
-				}
-			}
-			o += put_utf8(o, cp);
-			break;
-		default:
-			return jerr(j, at, "bad escape in string");
-		}
-		i++;
-	}
-	j->pos = i + 1;
-	j->alen = (size_t)(o - j->arena);
-	jnode_add(j, J_STRING, aoff)->len = (uint32_t)(j->alen - aoff);
-	j->nodes[j->n - 1].flags = J_ESCAPED;
-	return 0;
-}
-
-/* A string at j->pos (its opening quote). */
-static int
-jstring(struct jdoc *j)
-{
-	const unsigned char *s = (const unsigned char *)j->s;
-	size_t i = j->pos + 1, start = i, end = j->len;
-
-	while (i < end && is_plain(s[i]))
-		i++;
-	if (i >= end)
-		return jerr(j, i, "unterminated string");
-	if (s[i] == '"') {
-		jnode_add(j, J_STRING, start)->len = (uint32_t)(i - start);
-		j->pos = i + 1;
-		return 0;
-	}
-	if (s[i] == '\\')
-		return jstring_escaped(j, start, i);
-	return jerr(j, i,
-	    s[i] == 0 ? "raw U+0000 in string"
-	              : "raw control character in string");
-}
-
-static bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* A number at j->pos, by RFC 8259's grammar, kept as written. */
-static int
-jnumber(struct jdoc *j)
-{
-	const char *s = j->s;
-	size_t i = j->pos, end = j->len;
-	uint8_t flags = 0;
-
-	if (s[i] == '-') {
-		flags |= J_MINUS;
-		i++;
-	}
-	if (i < end && s[i] == '0')
-		i++;
-	else if (i < end && s[i] >= '1' && s[i] <= '9')
-		while (i < end && is_digit(s[i]))
-			i++;
-	else
-		return jerr(j, i, "bad number");
-	if (i < end && s[i] == '.') {
-		flags |= J_FRAC;
-		if (++i >= end || !is_digit(s[i]))
-			return jerr(j, i, "bad number");
-		while (i < end && is_digit(s[i]))
-			i++;
-	}
-	if (i < end && (s[i] == 'e' || s[i] == 'E')) {
-		flags |= J_EXP;
-		if (++i < end && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (i >= end || !is_digit(s[i]))
-			return jerr(j, i, "bad number");
-		while (i < end && is_digit(s[i]))
-			i++;
-	}
-	jnode_add(j, J_NUMBER, j->pos)->len = (uint32_t)(i - j->pos);
-	j->nodes[j->n - 1].flags = flags;
-	j->pos = i;
-	return 0;
-}
-
-static int
-jliteral(struct jdoc *j, const char *word, size_t n, enum jtype type)
-{
-	if (j->len - j->pos < n || memcmp(j->s + j->pos, word, n) != 0)
-		return jerr(j, j->pos, "unexpected character");
-	jnode_add(j, type, j->pos);
-	j->pos += n;
-	return 0;
-}
-
-static void
-jpush(struct jdoc *j, enum jtype type)
-{
-	if (j->depth == j->scap)
-		j->stack = grow(j->stack, j->stack0, &j->scap, j->depth + 1,
-		    sizeof(*j->stack));
-	j->stack[j->depth++] = (uint32_t)j->n;
-	jnode_add(j, type, j->pos);
-}
-
-static bool
-name_eq(const struct jdoc *j, uint32_t a, uint32_t b)
-{
-	const struct jnode *x = &j->nodes[a], *y = &j->nodes[b];
-
-	return x->len == y->len &&
-	    memcmp(jbytes(j, x), jbytes(j, y), x->len) == 0;
-}
-
-struct dupkey {
-	const char *p;
-	uint32_t len;
-	uint32_t node;
-};
-
-static int
-dupkey_cmp(const void *a, const void *b)
-{
-	const struct dupkey *x = a, *y = b;
-	int c;
-
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	if ((c = memcmp(x->p, y->p, x->len)) != 0)
-		return c;
-	return x->node < y->node ? -1 : x->node > y->node;
-}
-
-/* Records a duplicate name if it comes earlier than the one known. */
-static void
-dup_note(struct jdoc *j, uint32_t second)
-{
-	if (j->dup == 0 || second < j->dup)
-		j->dup = second;
-}
-
-/* Finds the earliest duplicate name of object obj (invariant (2)). */
-static void
-check_dups(struct jdoc *j, uint32_t obj)
-{
-	uint32_t m = j->nodes[obj].len, names[DUP_PAIRWISE], k, a, b, best;
-	struct dupkey *v;
-
-	if (m < 2)
-		return;
-	if (m <= DUP_PAIRWISE) {
-		for (k = obj + 1, a = 0; a < m; a++) {
-			names[a] = k;
-			k = j->nodes[k + 1].next;
-		}
-		for (b = 1; b < m; b++)
-			for (a = 0; a < b; a++)
-				if (name_eq(j, names[a], names[b])) {
-					dup_note(j, names[b]);
-					return;
-				}
-		return;
-	}
-	/*
-	 * Sorted by name, then position: equal names are adjacent, and the
-	 * second of each run is its earliest repetition.
-	 */
-	v = xreallocarray(NULL, m, sizeof(*v));
-	for (k = obj + 1, a = 0; a < m; a++) {
-		v[a].p = jbytes(j, &j->nodes[k]);
-		v[a].len = j->nodes[k].len;
-		v[a].node = k;
-		k = j->nodes[k + 1].next;
-	}
-	qsort(v, m, sizeof(*v), dupkey_cmp);
-	best = 0;
-	for (a = 1; a < m; a++) {
-		if (v[a].len != v[a - 1].len ||
-		    memcmp(v[a].p, v[a - 1].p, v[a].len) != 0)
-			continue;
-		/* v[a] repeats v[a - 1]; count it if v[a - 1] opens the run. */
-		if ((a == 1 || v[a - 2].len != v[a - 1].len ||
-		        memcmp(v[a - 2].p, v[a - 1].p, v[a].len) != 0) &&
-		    (best == 0 || v[a].node < best))
-			best = v[a].node;
-	}
-	free(v);
-	if (best != 0)
-		dup_note(j, best);
-}
-
-/*
- * Parses the whole line into j->nodes (node 0 is the root).  Returns -1
- * on malformed JSON (j->err); I-JSON violations and duplicates are only
- * noted (j->ijson, j->dup) so that malformed JSON anywhere outranks them.
- * Nesting is limited only by the line's length: the stack is explicit.
- */
-static int
-jparse(struct jdoc *j)
-{
-	const char *s = j->s;
-	uint32_t top;
-	char c;
-
-	j->pos = skip_ws(j, 0);
-value:
-	if (j->pos >= j->len)
-		return jerr(j, j->pos, "unexpected end of line");
-	c = s[j->pos];
-	switch (c) {
-	case '{':
-		jpush(j, J_OBJECT);
-		j->pos = skip_ws(j, j->pos + 1);
-		if (j->pos < j->len && s[j->pos] == '}') {
-			j->pos++;
-			goto close;
-		}
-		goto name;
-	case '[':
-		jpush(j, J_ARRAY);
-		j->pos = skip_ws(j, j->pos + 1);
-		if (j->pos < j->len && s[j->pos] == ']') {
-			j->pos++;
-			goto close;
-		}
-		goto value;
-	case '"':
-		if (jstring(j) == -1)
-			return -1;
-		goto next;
-	case 't':
-		if (jliteral(j, "true", 4, J_TRUE) == -1)
-			return -1;
-		goto next;
-	case 'f':
-		if (jliteral(j, "false", 5, J_FALSE) == -1)
-			return -1;
-		goto next;
-	case 'n':
-		if (jliteral(j, "null", 4, J_NULL) == -1)
-			return -1;
-		goto next;
-	default:
-		if (c == '-' || is_digit(c)) {
-			if (jnumber(j) == -1)
-				return -1;
-			goto next;
-		}
-		return jerr(j, j->pos, "unexpected character");
-	}
-name:
-	if (j->pos >= j->len || s[j->pos] != '"')
-		return jerr(j, j->pos, "expected a member name");
-	if (jstring(j) == -1)
-		return -1;
-	j->pos = skip_ws(j, j->pos);
-	if (j->pos >= j->len || s[j->pos] != ':')
-		return jerr(j, j->pos, "expected ':'");
-	j->pos = skip_ws(j, j->pos + 1);
-	goto value;
-close:
-	top = j->stack[--j->depth];
-	j->nodes[top].next = (uint32_t)j->n;
-	if (j->nodes[top].type == J_OBJECT)
-		check_dups(j, top);
-next:
-	if (j->depth == 0) {
-		j->pos = skip_ws(j, j->pos);
-		if (j->pos < j->len)
-			return jerr(j, j->pos, "text after the value");
-		return 0;
-	}
-	top = j->stack[j->depth - 1];
-	j->nodes[top].len++;
-	j->pos = skip_ws(j, j->pos);
-	if (j->pos >= j->len)
-		return jerr(j, j->pos, "unexpected end of line");
-	c = s[j->pos];
-	if (c == ',') {
-		j->pos = skip_ws(j, j->pos + 1);
-		if (j->nodes[top].type == J_OBJECT)
-			goto name;
-		goto value;
-	}
-	if (j->nodes[top].type == J_OBJECT) {
-		if (c != '}')
-			return jerr(j, j->pos, "expected ',' or '}'");
-	} else if (c != ']')
-		return jerr(j, j->pos, "expected ',' or ']'");
-	j->pos++;
-	goto close;
-}
-
-/*
- * Returns the offset of the first byte that is not well-formed UTF-8
- * (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF), or
- * len.  ASCII, the usual case, goes eight bytes at a time.
- */
-static size_t
-utf8_check(const char *line, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)line;
-	size_t i = 0;
-	uint64_t w;
-	unsigned char c;
-
-	while (i < len) {
-		if (len - i >= 8) {
-			memcpy(&w, s + i, 8);
-			if ((w & 0x8080808080808080ULL) == 0) {
-				i += 8;
-				continue;
-			}
-		}
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			if (len - i < 2 || (s[i + 1] & 0xc0) != 0x80)
-				return i;
-			i += 2;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			if (len - i < 3 || (s[i + 1] & 0xc0) != 0x80 ||
-			    (s[i + 2] & 0xc0) != 0x80 ||
-			    (c == 0xe0 && s[i + 1] < 0xa0) ||
-			    (c == 0xed && s[i + 1] > 0x9f))
-				return i;
-			i += 3;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			if (len - i < 4 || (s[i + 1] & 0xc0) != 0x80 ||
-			    (s[i + 2] & 0xc0) != 0x80 ||
-			    (s[i + 3] & 0xc0) != 0x80 ||
-			    (c == 0xf0 && s[i + 1] < 0x90) ||
-			    (c == 0xf4 && s[i + 1] > 0x8f))
-				return i;
-			i += 4;
-		} else
-			return i;
-	}
-	return len;
-}
 
 /* --- The table of §2 --------------------------------------------------- */
 
@@ -925,7 +286,7 @@ event_is_id(const char *s, size_t n, char *why, size_t whysz)
 	for (i = 0; i < n; i++) {
 		c = s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    is_digit(c) || c == '.' || c == '_' || c == ':' || c == '-')
+		    jdoc_is_digit(c) || c == '.' || c == '_' || c == ':' || c == '-')
 			continue;
 		if ((unsigned char)c >= 0x80)
 			snprintf(
@@ -953,7 +314,7 @@ check_id(struct check *c, enum field f, uint32_t v, char out[EVENT_ID_MAX + 1])
 	if (nd->type != J_STRING)
 		return diag_set(c->d, field_names[f],
 		    "must be an id string, not %s", jtype_name(nd));
-	s = jbytes(c->j, nd);
+	s = jdoc_bytes(c->j, nd);
 	if (!event_is_id(s, nd->len, why, sizeof(why)))
 		return diag_set(
 		    c->d, field_names[f], "not an id (%s): %s", ID_RULE, why);
@@ -1021,10 +382,10 @@ check_enum(struct check *c, enum field f, uint32_t v, const char *const *names,
 	if (nd->type != J_STRING)
 		return diag_set(c->d, field_names[f],
 		    "must be one of %s, not %s", list, jtype_name(nd));
-	k = nd->len ? lookup(names, count, jbytes(c->j, nd), nd->len) : 0;
+	k = nd->len ? lookup(names, count, jdoc_bytes(c->j, nd), nd->len) : 0;
 	if (k == 0)
 		return diag_set(c->d, field_names[f], "\"%s\" is not one of %s",
-		    snip(buf, sizeof(buf), jbytes(c->j, nd), nd->len, SNIP_MAX),
+		    snip(buf, sizeof(buf), jdoc_bytes(c->j, nd), nd->len, SNIP_MAX),
 		    list);
 	*out = k;
 	return 0;
@@ -1052,7 +413,7 @@ check_date(struct check *c, enum field f, uint32_t v, int32_t *day,
 	if (nd->type != J_STRING)
 		return diag_set(c->d, field_names[f],
 		    "must be a date string YYYY-MM-DD, not %s", jtype_name(nd));
-	s = jbytes(c->j, nd);
+	s = jdoc_bytes(c->j, nd);
 	if (nd->len != EVENT_DATE_LEN ||
 	    clock_parse_date(s, nd->len, day, &why) == -1)
 		return diag_set(c->d, field_names[f], "not a date: %s", why);
@@ -1070,7 +431,7 @@ check_ts(struct check *c, enum field f, uint32_t v)
 	if (nd->type != J_STRING)
 		return diag_set(c->d, field_names[f],
 		    "must be a timestamp string, not %s", jtype_name(nd));
-	s = jbytes(c->j, nd);
+	s = jdoc_bytes(c->j, nd);
 	if (nd->len > EVENT_TS_MAX ||
 	    clock_parse_ts(s, nd->len, &c->ev->at, &why) == -1)
 		return diag_set(
@@ -1109,14 +470,14 @@ check_contact(struct check *c, uint32_t o, unsigned i, uint32_t cv[C_COUNT])
 		nd = &j->nodes[k];
 		for (x = 0; x < C_COUNT; x++)
 			if (strlen(contact_keys[x]) == nd->len &&
-			    memcmp(contact_keys[x], jbytes(j, nd), nd->len) ==
+			    memcmp(contact_keys[x], jdoc_bytes(j, nd), nd->len) ==
 			        0)
 				break;
 		if (x == C_COUNT)
 			return diag_set(c->d, "contacts",
 			    "contact %u: unknown member \"%s\" (role, name, phone, email)",
 			    i,
-			    snip(buf, sizeof(buf), jbytes(j, nd), nd->len,
+			    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len,
 			        SNIP_MAX));
 		cv[x] = k + 1;
 		k = j->nodes[k + 1].next;
@@ -1143,11 +504,11 @@ check_contact(struct check *c, uint32_t o, unsigned i, uint32_t cv[C_COUNT])
 			    "contact %u: %s must not be empty", i,
 			    contact_keys[x]);
 		if (x == C_ROLE &&
-		    lookup(role_names, NELEM(role_names), jbytes(j, nd),
+		    lookup(role_names, NELEM(role_names), jdoc_bytes(j, nd),
 		        nd->len) == 0)
 			return diag_set(c->d, "contacts",
 			    "contact %u: unknown role \"%s\"", i,
-			    snip(buf, sizeof(buf), jbytes(j, nd), nd->len,
+			    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len,
 			        SNIP_MAX));
 	}
 	return 0;
@@ -1195,17 +556,17 @@ check_tags(struct check *c, uint32_t v)
 			return diag_set(c->d, "tags",
 			    "tag %u: must be an id string, not %s", i + 1,
 			    jtype_name(&j->nodes[k]));
-		if (!event_is_id(jbytes(j, &j->nodes[k]), j->nodes[k].len, why,
+		if (!event_is_id(jdoc_bytes(j, &j->nodes[k]), j->nodes[k].len, why,
 		        sizeof(why)))
 			return diag_set(c->d, "tags",
 			    "tag %u: not an id (%s): %s", i + 1, ID_RULE, why);
 		for (p = 0; p < i; p++)
-			if (name_eq(j, tag[p], k))
+			if (jdoc_name_eq(j, tag[p], k))
 				return diag_set(c->d, "tags",
 				    "tag %u repeats tag %u \"%s\"", i + 1,
 				    p + 1,
 				    snip(buf, sizeof(buf),
-				        jbytes(j, &j->nodes[k]),
+				        jdoc_bytes(j, &j->nodes[k]),
 				        j->nodes[k].len, SNIP_MAX));
 		tag[i] = k;
 	}
@@ -1261,7 +622,7 @@ check_value(struct check *c, enum field f, uint32_t v)
 	case F_NOTE:
 		return check_string(c, f, v, false);
 	case F_CURRENCY:
-		s = jbytes(c->j, nd);
+		s = jdoc_bytes(c->j, nd);
 		if (nd->type != J_STRING || nd->len != 3)
 			goto currency;
 		for (i = 0; i < 3; i++)
@@ -1280,7 +641,7 @@ currency:
 		ev->size = (enum event_size)k;
 		return 0;
 	case F_RISK:
-		s = jbytes(c->j, nd);
+		s = jdoc_bytes(c->j, nd);
 		if (nd->type != J_STRING || nd->len != 1 || s[0] < 'A' ||
 		    s[0] > 'E')
 			return diag_set(c->d, field_names[f],
@@ -1330,7 +691,7 @@ member(const struct jdoc *j, const char *name, size_t n)
 
 	for (k = 1, m = 0; m < j->nodes[0].len; m++) {
 		nd = &j->nodes[k];
-		if (nd->len == n && memcmp(jbytes(j, nd), name, n) == 0)
+		if (nd->len == n && memcmp(jdoc_bytes(j, nd), name, n) == 0)
 			return k + 1;
 		k = j->nodes[k + 1].next;
 	}
@@ -1357,11 +718,11 @@ check_event(struct check *c)
 		    c->d, "type", "must be a string, not %s", jtype_name(nd));
 	for (t = 1; t < NTYPES; t++)
 		if (strlen(rows[t].name) == nd->len &&
-		    memcmp(rows[t].name, jbytes(j, nd), nd->len) == 0)
+		    memcmp(rows[t].name, jdoc_bytes(j, nd), nd->len) == 0)
 			break;
 	if (t == NTYPES)
 		return diag_set(c->d, "type", "unknown event type \"%s\"",
-		    snip(buf, sizeof(buf), jbytes(j, nd), nd->len, SNIP_MAX));
+		    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len, SNIP_MAX));
 	c->ev->type = (enum event_type)t;
 	c->row = &rows[t];
 
@@ -1372,23 +733,23 @@ check_event(struct check *c)
 	if (nd->type != J_STRING)
 		return diag_set(
 		    c->d, "id", "must be an id string, not %s", jtype_name(nd));
-	if (!event_is_id(jbytes(j, nd), nd->len, why, sizeof(why)))
+	if (!event_is_id(jdoc_bytes(j, nd), nd->len, why, sizeof(why)))
 		return diag_set(c->d, "id", "not an id (%s): %s", ID_RULE, why);
-	memcpy(c->ev->id, jbytes(j, nd), nd->len);
+	memcpy(c->ev->id, jdoc_bytes(j, nd), nd->len);
 	c->ev->id[nd->len] = '\0';
 
 	/* Step 4: members in line order. */
 	memset(c->val, 0, sizeof(c->val));
 	for (k = 1, m = 0; m < j->nodes[0].len; m++) {
 		nd = &j->nodes[k];
-		f = field_lookup(jbytes(j, nd), nd->len);
+		f = field_lookup(jdoc_bytes(j, nd), nd->len);
 		if (f != F_TYPE && f != F_ID) {
 			for (i = 0; f >= 0 && i < c->row->n; i++)
 				if (c->row->f[i] == (enum field)f)
 					break;
 			if (f < 0 || i == c->row->n)
 				return diag_set(c->d,
-				    field_of(fbuf, sizeof(fbuf), jbytes(j, nd),
+				    field_of(fbuf, sizeof(fbuf), jdoc_bytes(j, nd),
 				        nd->len),
 				    "unknown member for type %s", c->row->name);
 			c->val[f] = k + 1;
@@ -1419,7 +780,7 @@ copy_str(const struct jdoc *j, uint32_t v, char **p)
 	const struct jnode *nd = &j->nodes[v];
 	char *s = *p;
 
-	memcpy(s, jbytes(j, nd), nd->len);
+	memcpy(s, jdoc_bytes(j, nd), nd->len);
 	s[nd->len] = '\0';
 	*p += nd->len + 1;
 	return s;
@@ -1474,7 +835,7 @@ build(struct check *c)
 		memset(ct, 0, sizeof(*ct));
 		for (k = o + 1, x = 0; x < j->nodes[o].len; x++) {
 			/* Validated: the name is one of contact_keys. */
-			switch (jbytes(j, &j->nodes[k])[0]) {
+			switch (jdoc_bytes(j, &j->nodes[k])[0]) {
 			case 'r':
 				cv[C_ROLE] = k + 1;
 				break;
@@ -1491,7 +852,7 @@ build(struct check *c)
 			k = j->nodes[k + 1].next;
 		}
 		ct->role = (enum event_role)lookup(role_names,
-		    NELEM(role_names), jbytes(j, &j->nodes[cv[C_ROLE]]),
+		    NELEM(role_names), jdoc_bytes(j, &j->nodes[cv[C_ROLE]]),
 		    j->nodes[cv[C_ROLE]].len);
 	}
 	for (i = 0, k = c->val[F_TAGS] + 1; i < ev->ntags; i++, k++)
@@ -1513,14 +874,14 @@ event_parse(const char *line, size_t len, struct event *ev, struct diag *d)
 	/* Invariant (1): step 1 by kind. */
 	if (len > EVENT_LINE_MAX)
 		return diag_set(d, "", "line too long");
-	if ((bad = utf8_check(line, len)) < len)
+	if ((bad = jdoc_utf8_check(line, len)) < len)
 		return diag_set(d, "",
 		    "not UTF-8: invalid byte sequence at byte %zu", bad + 1);
 	if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
 		return diag_set(
 		    d, "", "byte order mark (BOM) at the start of the line");
 	jdoc_init(j, line, len);
-	if (jparse(j) == -1) {
+	if (jdoc_parse(j) == -1) {
 		diag_set(d, "", "malformed JSON: %s at byte %zu", j->err,
 		    j->err_pos + 1);
 		goto fail;
@@ -1543,10 +904,10 @@ event_parse(const char *line, size_t len, struct event *ev, struct diag *d)
 			k = j->nodes[k + 1].next;
 		}
 		nd = &j->nodes[k];
-		field_of(fbuf, sizeof(fbuf), jbytes(j, nd), nd->len);
+		field_of(fbuf, sizeof(fbuf), jdoc_bytes(j, nd), nd->len);
 		nd = &j->nodes[j->dup];
 		diag_set(d, fbuf, "duplicate member name \"%s\"",
-		    snip(buf, sizeof(buf), jbytes(j, nd), nd->len, SNIP_MAX));
+		    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len, SNIP_MAX));
 		goto fail;
 	}
 	c.j = j;

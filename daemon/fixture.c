@@ -1279,7 +1279,7 @@ report_refusal(struct run *r, struct fixture *fx, int first_no,
 			continue;
 		say(r, "%s:%d: batch refused: %s: %s\n", fx->path,
 		    first_no + (int)res->line - 1,
-		    res->field[0] ? res->field : "(line)", res->error);
+		    res->field != NULL ? res->field : "(line)", res->error);
 		return;
 	}
 	say(r, "%s:%d: batch not committed: %s\n", fx->path, first_no,

@@ -30,6 +30,7 @@
 #include "eval.h"
 #include "event.h"
 #include "kpi.h"
+#include "kpisum.h"
 #include "lines.h"
 #include "log.h"
 #include "rules.h"
@@ -410,9 +411,8 @@ apply(struct ctx *c, struct acct *a, size_t i, const char *money,
 	db(c,
 	    store_exec_q(c->e->store, Q_APP_ADD, "tiii", money,
 	        (int64_t)iv->seq, amount, at));
-	db(c,
-	    kpi_note(c->e->store, a->currency, kpi_app_day(at, iv->issued),
-	        iv->due, 0, amount));
+	kpisum_add(
+	    &c->e->kpi, a->currency, kpi_app_day(at, iv->issued), iv->due, 0, amount);
 }
 
 /* Pours amount into the open invoices in invoice order; returns the rest. */
@@ -562,7 +562,12 @@ use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 	x->ncred = keep;
 }
 
-/* A payment, credit or upheld amount: allocation, counting, the row. */
+/*
+ * A payment, credit or upheld amount: allocation, counting, then its
+ * row, written once with what is left unapplied and uncounted (foreign
+ * keys are not enforced, store.c: the applications and contributions
+ * written first refer to it within the same transaction).
+ */
 static void
 apply_money(struct ctx *c, const struct event *ev, const char *kind,
     int64_t amount, int64_t at, int64_t seq)
@@ -570,12 +575,6 @@ apply_money(struct ctx *c, const struct event *ev, const char *kind,
 	struct acct *a = c->a;
 	int64_t rest = amount, uncounted;
 
-	/* The row first: applications and contributions refer to it. */
-	db(c,
-	    store_exec_q(c->e->store, Q_MONEY_ADD, "ttitiitii", ev->id, a->id,
-	        seq, kind, amount, at,
-	        ev->invoice[0] != '\0' ? ev->invoice : NULL, (int64_t)0,
-	        (int64_t)0));
 	if (c->inv >= 0) {
 		int64_t take =
 		    a->inv[c->inv].open < rest ? a->inv[c->inv].open : rest;
@@ -586,17 +585,13 @@ apply_money(struct ctx *c, const struct event *ev, const char *kind,
 	}
 	if (rest > 0 && strcmp(kind, "payment") == 0)
 		rest = allocate(c, a, ev->id, rest, at);
-	if (rest > 0) {
+	if (rest > 0)
 		add_credit(a, ev->id, rest, at, seq);
-		db(c,
-		    store_exec_q(
-		        c->e->store, Q_MONEY_UNAPPLIED, "ti", ev->id, rest));
-	}
 	uncounted = count_money(c, a, ev->id, amount, at);
-	if (uncounted > 0)
-		db(c,
-		    store_exec_q(c->e->store, Q_MONEY_UNCOUNTED, "ti", ev->id,
-		        uncounted));
+	db(c,
+	    store_exec_q(c->e->store, Q_MONEY_ADD, "ttitiitii", ev->id, a->id,
+	        seq, kind, amount, at,
+	        ev->invoice[0] != '\0' ? ev->invoice : NULL, rest, uncounted));
 }
 
 static json_t *
@@ -789,12 +784,10 @@ apply_reversal(struct ctx *c, const struct event *ev)
 		if (idx < 0)
 			continue;
 		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
-		db(c,
-		    kpi_note(s, a->currency,
-		        kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
-		            a->inv[idx].issued),
-		        a->inv[idx].due, 0,
-		        -store_col_int(s, Q_APPS_OF_MONEY, 1)));
+		kpisum_add(&c->e->kpi, a->currency,
+		    kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
+		        a->inv[idx].issued),
+		    a->inv[idx].due, 0, -store_col_int(s, Q_APPS_OF_MONEY, 1));
 		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
 		invs[ninv++] = a->inv[idx].seq;
 	}
@@ -924,9 +917,8 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		    store_exec_q(s, Q_INVOICE_ADD, "ttiiii", ev->invoice,
 		        c->a->id, seq, ev->amount, (int64_t)ev->issued_day,
 		        (int64_t)ev->due_day));
-		db(c,
-		    kpi_note(s, c->a->currency, ev->issued_day, ev->due_day,
-		        ev->amount, 0));
+		kpisum_add(&e->kpi, c->a->currency, ev->issued_day, ev->due_day,
+		    ev->amount, 0);
 		use_credit(c, c->a, (long)i, 0);
 		break;
 	case EVENT_PAYMENT:
@@ -1026,7 +1018,7 @@ result_error(
 {
 	struct ingest_result *r = result_add(b, ln->no, INGEST_ERROR);
 
-	snprintf(r->field, sizeof(r->field), "%s", d->field);
+	r->field = d->field[0] != '\0' ? xstrdup(d->field) : NULL;
 	r->error = xstrdup(d->msg);
 	r->input = xmalloc(ln->len + 1);
 	memcpy(r->input, ln->s, ln->len);
@@ -1188,6 +1180,13 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 
 	dbfail = e->failed;
 	keep = (skip_bad || !errors) && !c.dberr && !dbfail;
+	/* report kpi's daily totals of the batch (kpisum.h) */
+	if (!keep)
+		kpisum_clear(&e->kpi);
+	else if (kpisum_flush(&e->kpi, e->store) == -1) {
+		keep = false;
+		c.dberr = true;
+	}
 	if (keep) {
 		/* The touched accounts, in order of first appearance. */
 		ntouched = e->nbundo;
@@ -1256,6 +1255,7 @@ ingest_batch_fini(struct ingest_batch *b)
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
+		free(b->v[i].field);
 		free(b->v[i].error);
 		free(b->v[i].input);
 	}

@@ -34,6 +34,9 @@
  */
 #include "kpi.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,7 @@
 #include "account.h"
 #include "clock.h"
 #include "engine.h"
+#include "idmap.h"
 #include "log.h"
 #include "rules.h"
 #include "store.h"
@@ -64,8 +68,7 @@ struct per_cur {
 
 /*
  * An account with transitions or a creation inside the months, found by
- * its id: the rows of SQLite name accounts by id, and looking each one
- * up in the engine would cost cache misses per row at 1M accounts.
+ * its id: the rows of SQLite name accounts by id.
  */
 struct hist {
 	uint64_t hash; /* 0: an empty slot */
@@ -74,24 +77,46 @@ struct hist {
 	uint32_t *stage; /* [k], k = 1..n: its stage at month k's start */
 };
 
-struct kpi {
-	struct engine *e;
-	const struct ruleset *rs;
+/*
+ * A report: what kpi_start() copied on the loop's thread (the months,
+ * the stages, the accounts, the promise verdicts), then what the
+ * worker thread reads from its snapshot of the database.
+ */
+struct kpi_job {
+	struct store *s; /* the reader: the snapshot of the start */
 	int n;
 	int32_t *day;    /* D_k */
-	int64_t *end;    /* first instant of D_k + 1 */
 	int32_t *first;  /* month k's first day (k >= 1) */
 	int64_t *mstart; /* first instant of month k, [n + 1]: of the next */
 	char (*cur)[4];
 	size_t ncur;
 	struct per_cur *pc;
+	/* The rule set's stages at the start (a reload may free it). */
+	char **stages;
+	size_t nstages;
+	/* The accounts at the start (in no order): ids[idoff[i]], stage, cur. */
+	size_t nacc;
+	char *ids;
+	size_t *idoff;
+	uint32_t *astage;
+	uint16_t *acur;
+	uint32_t *aidx; /* by id hash: 1 + the account's index, 0 empty */
+	size_t aidxcap;
 	/* Accounts with history inside the months: open addressing. */
 	struct hist *h;
 	size_t hcap, hn;
+	/* The worker. */
+	pthread_t thread;
+	bool started;
+	atomic_bool ended, cancel;
+	void (*wake)(void *); /* called by the thread as it ends */
+	void *wake_arg;
+	int rc;
+	int64_t t0, t_copy, t_balances, t_tasks, t_rolls;
 };
 
 static int
-cur_index(struct kpi *k, const char *c)
+cur_index(const struct kpi_job *k, const char *c)
 {
 	size_t i;
 
@@ -101,25 +126,49 @@ cur_index(struct kpi *k, const char *c)
 	return -1;
 }
 
-static int
-cmp_cur(const void *a, const void *b)
-{
-	return memcmp(a, b, 4);
-}
+static uint64_t hash_id(const char *id);
 
 /*
- * The currency index of account id.  With one currency (the usual
- * portfolio) no lookup is made: each costs cache misses at 1M accounts.
+ * The currency index of account id, -1 when unknown: a lookup in an
+ * index of the copy, made on first use (in the thread).  With one
+ * currency (the usual portfolio) none is made.
  */
 static int
-account_cur(struct kpi *k, const char *id)
+account_cur(struct kpi_job *k, const char *id)
 {
-	struct acct *a;
+	size_t i, j, mask;
 
 	if (k->ncur == 1)
 		return 0;
-	a = engine_get(k->e, id);
-	return a == NULL ? -1 : cur_index(k, a->currency);
+	if (k->aidx == NULL) {
+		for (k->aidxcap = 16; k->aidxcap < k->nacc * 2;)
+			k->aidxcap *= 2;
+		k->aidx = xcalloc(k->aidxcap, sizeof(*k->aidx));
+		mask = k->aidxcap - 1;
+		for (i = 0; i < k->nacc; i++) {
+			for (j = hash_id(k->ids + k->idoff[i]) & mask;
+			     k->aidx[j] != 0; j = (j + 1) & mask)
+				;
+			k->aidx[j] = (uint32_t)i + 1;
+		}
+	}
+	mask = k->aidxcap - 1;
+	for (j = hash_id(id) & mask; k->aidx[j] != 0; j = (j + 1) & mask)
+		if (strcmp(k->ids + k->idoff[k->aidx[j] - 1], id) == 0)
+			return k->acur[k->aidx[j] - 1];
+	return -1;
+}
+
+/* The index of stage name in the rule set of the start. */
+static uint32_t
+stage_index(const struct kpi_job *k, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < k->nstages; i++)
+		if (k->stages[i] != NULL && strcmp(k->stages[i], name) == 0)
+			return (uint32_t)i;
+	return ACCT_NO_STAGE;
 }
 
 static int
@@ -149,7 +198,7 @@ hash_id(const char *id)
 
 /* The hist of account id, created on first use when create. */
 static struct hist *
-hist_get(struct kpi *k, const char *id, bool create)
+hist_get(struct kpi_job *k, const char *id, bool create)
 {
 	uint64_t hash = hash_id(id);
 	struct hist *old;
@@ -190,14 +239,13 @@ hist_get(struct kpi *k, const char *id, bool create)
 
 /* The months: the current one (k = n) and the n - 1 before it. */
 static void
-months_init(struct kpi *k, int64_t now)
+months_init(struct kpi_job *k, int64_t now)
 {
 	int32_t today = clock_local_date(now);
 	int y, m, d, i;
 
 	clock_civil_from_days(today, &y, &m, &d);
 	k->day = xcalloc((size_t)k->n + 1, sizeof(*k->day));
-	k->end = xcalloc((size_t)k->n + 1, sizeof(*k->end));
 	k->first = xcalloc((size_t)k->n + 2, sizeof(*k->first));
 	k->mstart = xcalloc((size_t)k->n + 2, sizeof(*k->mstart));
 	/* first[n + 1]: the month after the current one. */
@@ -218,41 +266,11 @@ months_init(struct kpi *k, int64_t now)
 	k->day[0] = k->first[1] - 1;
 	for (i = 1; i <= k->n; i++)
 		k->day[i] = i == k->n ? today : k->first[i + 1] - 1;
-	for (i = 0; i <= k->n; i++)
-		k->end[i] = clock_day_start(k->day[i] + 1);
-}
-
-static void
-currencies_init(struct kpi *k)
-{
-	struct acct *const *all;
-	size_t n, i, c, ns = k->rs->nstages, w = (size_t)k->n + 1;
-	struct per_cur *p;
-
-	all = engine_sorted(k->e, &n);
-	k->cur = xcalloc(n > 0 ? n : 1, sizeof(*k->cur));
-	for (i = 0; i < n; i++)
-		if (cur_index(k, all[i]->currency) == -1)
-			memcpy(k->cur[k->ncur++], all[i]->currency, 4);
-	qsort(k->cur, k->ncur, sizeof(*k->cur), cmp_cur);
-	k->pc = xcalloc(k->ncur > 0 ? k->ncur : 1, sizeof(*k->pc));
-	for (c = 0; c < k->ncur; c++) {
-		p = &k->pc[c];
-		p->r = xcalloc(w, sizeof(int64_t));
-		p->aging = xcalloc(w * KPI_NCLASS, sizeof(int64_t));
-		p->issued = xcalloc(w, sizeof(int64_t));
-		p->kept = xcalloc(w, sizeof(int64_t));
-		p->broken = xcalloc(w, sizeof(int64_t));
-		p->tasks = xcalloc(w, sizeof(int64_t));
-		p->done = xcalloc(w, sizeof(int64_t));
-		p->den = xcalloc(w * ns, sizeof(int64_t));
-		p->num = xcalloc(w * ns, sizeof(int64_t));
-	}
 }
 
 /* The month k (1..n) holding instant t, 0 when none. */
 static int
-month_of(const struct kpi *k, int64_t t)
+month_of(const struct kpi_job *k, int64_t t)
 {
 	int i;
 
@@ -261,6 +279,108 @@ month_of(const struct kpi *k, int64_t t)
 	for (i = k->n; k->mstart[i] > t; i--)
 		;
 	return i;
+}
+
+static void
+per_cur_init(struct per_cur *p, size_t w, size_t ns)
+{
+	p->r = xcalloc(w, sizeof(int64_t));
+	p->aging = xcalloc(w * KPI_NCLASS, sizeof(int64_t));
+	p->issued = xcalloc(w, sizeof(int64_t));
+	p->kept = xcalloc(w, sizeof(int64_t));
+	p->broken = xcalloc(w, sizeof(int64_t));
+	p->tasks = xcalloc(w, sizeof(int64_t));
+	p->done = xcalloc(w, sizeof(int64_t));
+	p->den = xcalloc(w * ns, sizeof(int64_t));
+	p->num = xcalloc(w * ns, sizeof(int64_t));
+}
+
+static int
+cmp_cur(const void *a, const void *b)
+{
+	return memcmp(a, b, 4);
+}
+
+/*
+ * On the loop's thread, in one pass over the accounts: each one's id,
+ * stage and currency, the currencies (in byte order), and the promise
+ * verdicts by the month of their moment.
+ */
+static void
+accounts_copy(struct kpi_job *k, struct engine *e)
+{
+	const struct acct *a;
+	const struct acct_promise *pr;
+	size_t n, i, j, len, used = 0, cap, ccap = 0, pos = 0;
+	size_t w = (size_t)k->n + 1, ns = k->nstages;
+	uint16_t *map;
+	char (*raw)[4];
+	struct per_cur *rawpc;
+	int c, m;
+
+	n = e->accounts.n;
+	k->nacc = n;
+	cap = n * 12 + 16;
+	k->ids = xreallocarray(NULL, cap, 1);
+	k->idoff = xcalloc(n + 1, sizeof(*k->idoff));
+	k->astage = xcalloc(n + 1, sizeof(*k->astage));
+	k->acur = xcalloc(n + 1, sizeof(*k->acur));
+	/* The map's order: sorting would cost the loop more. */
+	for (i = 0; i < n && (a = idmap_next(&e->accounts, &pos)) != NULL;
+	     i++) {
+		len = strlen(a->id) + 1;
+		if (used + len > cap) {
+			cap = (used + len) * 2;
+			k->ids = xreallocarray(k->ids, cap, 1);
+		}
+		memcpy(k->ids + used, a->id, len);
+		k->idoff[i] = used;
+		used += len;
+		k->astage[i] = a->stage;
+		if ((c = cur_index(k, a->currency)) == -1) {
+			if (k->ncur == ccap) {
+				ccap = ccap == 0 ? 4 : ccap * 2;
+				k->cur = xreallocarray(
+				    k->cur, ccap, sizeof(*k->cur));
+				k->pc = xreallocarray(
+				    k->pc, ccap, sizeof(*k->pc));
+			}
+			c = (int)k->ncur++;
+			memcpy(k->cur[c], a->currency, 4);
+			per_cur_init(&k->pc[c], w, ns);
+		}
+		k->acur[i] = (uint16_t)c;
+		for (j = 0; j < a->nprom; j++) {
+			pr = &a->prom[j];
+			if (pr->verdict == ACCT_PENDING ||
+			    (m = month_of(k, pr->verdict_at)) == 0)
+				continue;
+			if (pr->verdict == ACCT_KEPT)
+				k->pc[c].kept[m]++;
+			else
+				k->pc[c].broken[m]++;
+		}
+	}
+	k->nacc = i;
+	if (k->ncur < 2)
+		return;
+	/* The currencies in byte order: the records' order. */
+	raw = xcalloc(k->ncur, sizeof(*raw));
+	rawpc = xcalloc(k->ncur, sizeof(*rawpc));
+	map = xcalloc(k->ncur, sizeof(*map));
+	memcpy(raw, k->cur, k->ncur * sizeof(*raw));
+	memcpy(rawpc, k->pc, k->ncur * sizeof(*rawpc));
+	qsort(k->cur, k->ncur, sizeof(*k->cur), cmp_cur);
+	for (i = 0; i < k->ncur; i++) {
+		c = cur_index(k, raw[i]);
+		map[i] = (uint16_t)c;
+		k->pc[c] = rawpc[i];
+	}
+	for (i = 0; i < k->nacc; i++)
+		k->acur[i] = map[k->acur[i]];
+	free(raw);
+	free(rawpc);
+	free(map);
 }
 
 int
@@ -279,40 +399,49 @@ kpi_app_day(int64_t at, int32_t issued)
 	return day > issued ? day : issued;
 }
 
+/* The currency of account id, NULL when unknown (the rebuild's). */
+static const char *
+engine_cur(struct engine *e, const char *id)
+{
+	struct acct *a = engine_get(e, id);
+
+	return a == NULL ? NULL : a->currency;
+}
+
 /*
  * Rebuilds the daily totals from every invoice and every application
  * not undone (reversed money counts as never applied), in one
- * transaction: on the first report of a database, and when the
- * portfolio zone changed (effective days are local dates).  Invoices
- * are indexed by their event seq in dense arrays while it runs.
+ * transaction.  Invoices are indexed by their event seq in dense arrays
+ * while it runs.
  */
 static int
-rebuild(struct kpi *k, const char *zone)
+rebuild(struct engine *e, const char *zone)
 {
-	struct store *s = k->e->store;
-	size_t nseq = (size_t)k->e->event_seq + 1, j;
+	struct store *s = e->store;
+	size_t nseq = (size_t)e->event_seq + 1, j;
 	int32_t *issued = xcalloc(nseq, sizeof(*issued));
 	int32_t *due = xcalloc(nseq, sizeof(*due));
-	uint16_t *cur = xcalloc(nseq, sizeof(*cur));
+	const char **cur = xcalloc(nseq, sizeof(*cur));
+	const char *c;
 	int64_t seq;
-	int rc, c;
+	int rc;
 
 	for (j = 0; j < nseq; j++)
-		cur[j] = NO_CUR;
+		cur[j] = NULL;
 	if (store_begin(s) == -1)
 		goto fail_notxn;
 	if (store_exec_q(s, Q_KPI_CLEAR, "") == -1)
 		goto fail;
 	for (rc = store_q(s, Q_KPI_INVOICES, ""); rc == 1;
 	     rc = store_next(s, Q_KPI_INVOICES)) {
-		c = account_cur(k, store_col_text(s, Q_KPI_INVOICES, 0));
+		c = engine_cur(e, store_col_text(s, Q_KPI_INVOICES, 0));
 		seq = store_col_int(s, Q_KPI_INVOICES, 1);
-		if (c == -1 || seq < 1 || (size_t)seq >= nseq)
+		if (c == NULL || seq < 1 || (size_t)seq >= nseq)
 			continue;
 		issued[seq] = (int32_t)store_col_int(s, Q_KPI_INVOICES, 3);
 		due[seq] = (int32_t)store_col_int(s, Q_KPI_INVOICES, 4);
-		cur[seq] = (uint16_t)c;
-		if (kpi_note(s, k->cur[c], issued[seq], due[seq],
+		cur[seq] = c;
+		if (kpi_note(s, c, issued[seq], due[seq],
 		        store_col_int(s, Q_KPI_INVOICES, 2), 0) == -1) {
 			rc = -1;
 			break;
@@ -324,9 +453,9 @@ rebuild(struct kpi *k, const char *zone)
 	for (rc = store_q(s, Q_KPI_APPS, ""); rc == 1;
 	     rc = store_next(s, Q_KPI_APPS)) {
 		seq = store_col_int(s, Q_KPI_APPS, 0);
-		if (seq < 1 || (size_t)seq >= nseq || cur[seq] == NO_CUR)
+		if (seq < 1 || (size_t)seq >= nseq || cur[seq] == NULL)
 			continue;
-		if (kpi_note(s, k->cur[cur[seq]],
+		if (kpi_note(s, cur[seq],
 		        kpi_app_day(
 		            store_col_int(s, Q_KPI_APPS, 2), issued[seq]),
 		        due[seq], 0, store_col_int(s, Q_KPI_APPS, 1)) == -1) {
@@ -338,7 +467,6 @@ rebuild(struct kpi *k, const char *zone)
 	if (rc == -1 || store_meta_set_text(s, "kpi_zone", zone) == -1 ||
 	    store_commit(s) == -1)
 		goto fail;
-	log_info("kpi: daily totals rebuilt for zone %s", zone);
 	free(issued);
 	free(due);
 	free(cur);
@@ -352,6 +480,46 @@ fail_notxn:
 	return -1;
 }
 
+int
+kpi_prepare(struct engine *e)
+{
+	struct store *s = e->store;
+	const char *zone = clock_tz_name();
+	char *built = NULL;
+	int64_t t0 = clock_mono_ns();
+	int rc;
+
+	if (store_meta_get_text(s, "kpi_zone", &built) == -1)
+		return -1;
+	rc = built != NULL && strcmp(built, zone) == 0;
+	free(built);
+	if (rc)
+		return 0;
+	/* No invoice yet (a new database): ingest keeps them from here. */
+	if ((rc = store_q(s, Q_KPI_ANY_INVOICE, "")) == 0) {
+		store_done(s, Q_KPI_ANY_INVOICE);
+		if (store_begin(s) == -1 ||
+		    store_meta_set_text(s, "kpi_zone", zone) == -1 ||
+		    store_commit(s) == -1) {
+			store_rollback(s);
+			return -1;
+		}
+		return 0;
+	}
+	store_done(s, Q_KPI_ANY_INVOICE);
+	if (rc == -1 || rebuild(e, zone) == -1)
+		return -1;
+	log_info("kpi: daily totals rebuilt for zone %s in %.1f s", zone,
+	    (double)(clock_mono_ns() - t0) / 1e9);
+	return 0;
+}
+
+static bool
+cancelled(struct kpi_job *k)
+{
+	return atomic_load_explicit(&k->cancel, memory_order_relaxed);
+}
+
 /*
  * R, its aging classes and S from the daily totals: a row counts in
  * R(D_k) when its effective day is on or before D_k (an invoice issued
@@ -359,26 +527,14 @@ fail_notxn:
  * aging class of D_k - its due day.
  */
 static int
-balances(struct kpi *k)
+balances(struct kpi_job *k)
 {
-	struct store *s = k->e->store;
-	const char *zone = clock_tz_name();
-	char *built = NULL;
+	struct store *s = k->s;
 	struct per_cur *p;
 	int64_t inv, app;
 	int32_t eff, du;
 	int rc, c, i;
 
-	if (store_in_txn(s)) {
-		log_warnx("kpi: called inside a transaction");
-		return -1;
-	}
-	if (store_meta_get_text(s, "kpi_zone", &built) == -1)
-		return -1;
-	rc = built != NULL && strcmp(built, zone) == 0 ? 0 : rebuild(k, zone);
-	free(built);
-	if (rc == -1)
-		return -1;
 	for (rc = store_q(s, Q_KPI_DAYS, "i", (int64_t)k->day[k->n]); rc == 1;
 	     rc = store_next(s, Q_KPI_DAYS)) {
 		if ((c = cur_index(k, store_col_text(s, Q_KPI_DAYS, 0))) == -1)
@@ -404,31 +560,6 @@ balances(struct kpi *k)
 	}
 	store_done(s, Q_KPI_DAYS);
 	return rc == -1 ? -1 : 0;
-}
-
-/* Promise verdicts by the month of their moment (memory). */
-static void
-promises(struct kpi *k)
-{
-	struct acct *const *all;
-	const struct acct_promise *pr;
-	size_t n, i, j;
-	int c, m;
-
-	all = engine_sorted(k->e, &n);
-	for (i = 0; i < n; i++) {
-		c = cur_index(k, all[i]->currency);
-		for (j = 0; j < all[i]->nprom; j++) {
-			pr = &all[i]->prom[j];
-			if (pr->verdict == ACCT_PENDING ||
-			    (m = month_of(k, pr->verdict_at)) == 0)
-				continue;
-			if (pr->verdict == ACCT_KEPT)
-				k->pc[c].kept[m]++;
-			else
-				k->pc[c].broken[m]++;
-		}
-	}
 }
 
 /*
@@ -462,9 +593,9 @@ first_key(struct store *s, enum store_q q, int64_t hi, int64_t t,
 
 /* Tasks created in each month, and how many an outcome closed. */
 static int
-tasks(struct kpi *k)
+tasks(struct kpi_job *k)
 {
-	struct store *s = k->e->store;
+	struct store *s = k->s;
 	int rc, c, m;
 
 	/* One currency: counted by the index, month by month. */
@@ -503,16 +634,13 @@ tasks(struct kpi *k)
  * its current stage when it has none since.
  */
 static int
-rolls(struct kpi *k)
+rolls(struct kpi_job *k)
 {
-	struct store *s = k->e->store;
-	const struct ruleset *rs = k->rs;
-	struct acct *const *all;
-	struct acct *a;
+	struct store *s = k->s;
 	struct hist *h;
 	int64_t maxid = 0, from, at;
-	size_t n, i, st, ns = rs->nstages;
-	uint32_t s0, s1;
+	size_t i, ns = k->nstages;
+	uint32_t s0, s1, st;
 	int rc, j, c;
 
 	if (store_q(s, Q_KPI_TRANS_MAXID, "") == 1)
@@ -524,15 +652,14 @@ rolls(struct kpi *k)
 	     rc = store_next(s, Q_KPI_TRANSITIONS)) {
 		at = store_col_int(s, Q_KPI_TRANSITIONS, 2);
 		h = hist_get(k, store_col_text(s, Q_KPI_TRANSITIONS, 0), true);
+		st = NO_STAGE;
 		for (j = 1; j <= k->n && k->mstart[j] <= at; j++) {
 			if (h->stage[j] != NO_STAGE)
 				continue;
-			h->stage[j] =
-			    rules_stage_lookup(rs,
-			        store_col_text(s, Q_KPI_TRANSITIONS, 1),
-			        &st) == 1
-			    ? (uint32_t)st
-			    : ACCT_NO_STAGE;
+			if (st == NO_STAGE)
+				st = stage_index(k,
+				    store_col_text(s, Q_KPI_TRANSITIONS, 1));
+			h->stage[j] = st;
 		}
 	}
 	store_done(s, Q_KPI_TRANSITIONS);
@@ -546,20 +673,21 @@ rolls(struct kpi *k)
 	store_done(s, Q_KPI_CREATED);
 	if (rc == -1)
 		return -1;
-	all = engine_sorted(k->e, &n);
-	for (i = 0; i < n; i++) {
-		a = all[i];
-		c = cur_index(k, a->currency);
-		h = hist_get(k, a->id, false);
+	for (i = 0; i < k->nacc; i++) {
+		if ((i & 0xffff) == 0 && cancelled(k))
+			return -1;
+		c = k->acur[i];
+		h = hist_get(k, k->ids + k->idoff[i], false);
 		for (j = 1; j <= k->n; j++) {
 			if (h != NULL && h->created >= k->mstart[j])
 				continue; /* created later: not counted */
-			s0 = h != NULL && h->stage[j] != NO_STAGE ? h->stage[j]
-			                                          : a->stage;
+			s0 = h != NULL && h->stage[j] != NO_STAGE
+			    ? h->stage[j]
+			    : k->astage[i];
 			s1 =
 			    j < k->n && h != NULL && h->stage[j + 1] != NO_STAGE
 			    ? h->stage[j + 1]
-			    : a->stage;
+			    : k->astage[i];
 			/* Stages the rule set no longer has are left out. */
 			if (s0 >= ns)
 				continue;
@@ -571,6 +699,32 @@ rolls(struct kpi *k)
 	return 0;
 }
 
+static void *
+worker(void *arg)
+{
+	struct kpi_job *k = arg;
+	int64_t t = clock_mono_ns();
+
+	k->rc = -1;
+	if (balances(k) == -1 || cancelled(k))
+		goto out;
+	k->t_balances = clock_mono_ns() - t;
+	t = clock_mono_ns();
+	if (tasks(k) == -1 || cancelled(k))
+		goto out;
+	k->t_tasks = clock_mono_ns() - t;
+	t = clock_mono_ns();
+	if (rolls(k) == -1)
+		goto out;
+	k->t_rolls = clock_mono_ns() - t;
+	k->rc = 0;
+out:
+	atomic_store(&k->ended, true);
+	if (k->wake != NULL)
+		k->wake(k->wake_arg);
+	return NULL;
+}
+
 static void
 set_ratio(json_t *o, const char *key, double num, double den)
 {
@@ -579,10 +733,9 @@ set_ratio(json_t *o, const char *key, double num, double den)
 }
 
 static void
-output(struct kpi *k, json_t *out)
+output(struct kpi_job *k, json_t *out)
 {
-	const struct ruleset *rs = k->rs;
-	size_t c, st, ns = rs->nstages;
+	size_t c, st, ns = k->nstages;
 	struct per_cur *p;
 	json_t *rec, *roll, *aging;
 	char month[8], date[CLOCK_DATE_LEN];
@@ -612,9 +765,10 @@ output(struct kpi *k, json_t *out)
 			    (double)(p->kept[i] + p->broken[i]));
 			roll = json_object();
 			for (st = 0; st < ns; st++)
-				set_ratio(roll, rs->stages[st].name,
-				    (double)p->num[i * ns + st],
-				    (double)p->den[i * ns + st]);
+				if (k->stages[st] != NULL)
+					set_ratio(roll, k->stages[st],
+					    (double)p->num[i * ns + st],
+					    (double)p->den[i * ns + st]);
 			json_object_set_new(rec, "roll_rates", roll);
 			/* Extras for the human form (README). */
 			json_object_set_new(rec, "end", json_string(date));
@@ -641,10 +795,11 @@ output(struct kpi *k, json_t *out)
 }
 
 static void
-kpi_fini(struct kpi *k)
+job_free(struct kpi_job *k)
 {
 	size_t c, i;
 
+	store_close(k->s);
 	for (c = 0; c < k->ncur; c++) {
 		struct per_cur *p = &k->pc[c];
 
@@ -662,50 +817,108 @@ kpi_fini(struct kpi *k)
 		free(k->h[i].id);
 		free(k->h[i].stage);
 	}
+	for (i = 0; i < k->nstages; i++)
+		free(k->stages[i]);
+	free(k->stages);
 	free(k->h);
 	free(k->pc);
 	free(k->cur);
+	free(k->ids);
+	free(k->idoff);
+	free(k->astage);
+	free(k->acur);
+	free(k->aidx);
 	free(k->day);
-	free(k->end);
 	free(k->first);
 	free(k->mstart);
+	free(k);
+}
+
+struct kpi_job *
+kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months,
+    void (*wake)(void *), void *wake_arg)
+{
+	struct kpi_job *k = xcalloc(1, sizeof(*k));
+	sigset_t all, old;
+	size_t i;
+	int rc;
+
+	k->t0 = clock_mono_ns();
+	k->n = months;
+	k->wake = wake;
+	k->wake_arg = wake_arg;
+	atomic_init(&k->ended, false);
+	atomic_init(&k->cancel, false);
+	if (store_in_txn(e->store)) {
+		log_warnx("kpi: called inside a transaction");
+		goto fail;
+	}
+	/* Memory and the snapshot: both as of the last commit. */
+	if ((k->s = store_open_reader(e->store)) == NULL) {
+		log_warnx("kpi: cannot open a reader: %s",
+		    store_errmsg(e->store));
+		goto fail;
+	}
+	months_init(k, now);
+	k->nstages = rs->nstages;
+	k->stages = xcalloc(rs->nstages + 1, sizeof(*k->stages));
+	for (i = 0; i < rs->nstages; i++)
+		if (rs->stages[i].name != NULL)
+			k->stages[i] = xstrdup(rs->stages[i].name);
+	accounts_copy(k, e);
+	k->t_copy = clock_mono_ns() - k->t0;
+	if (k->ncur == 0) {
+		atomic_store(&k->ended, true);
+		k->rc = 0;
+		return k;
+	}
+	/* Signals are the loop's: the thread must never be hit by one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&k->thread, NULL, worker, k);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_warnx("kpi: cannot start a thread: %s", strerror(rc));
+		goto fail;
+	}
+	k->started = true;
+	return k;
+fail:
+	job_free(k);
+	return NULL;
+}
+
+bool
+kpi_ended(struct kpi_job *k)
+{
+	return atomic_load(&k->ended);
 }
 
 int
-kpi_report(struct engine *e, const struct ruleset *rs, int64_t now, int months,
-    json_t *out)
+kpi_finish(
+    struct kpi_job *k, bool abort, json_t *out, char *err, size_t errlen)
 {
-	struct kpi k;
-	int rc = -1;
+	int rc;
 
-	memset(&k, 0, sizeof(k));
-	k.e = e;
-	k.rs = rs;
-	k.n = months;
-	months_init(&k, now);
-	currencies_init(&k);
-	if (k.ncur > 0) {
-		int64_t t0 = clock_mono_ns(), t1, t2, t3;
-
-		if (balances(&k) == -1)
-			goto done;
-		t1 = clock_mono_ns();
-		if (tasks(&k) == -1)
-			goto done;
-		t2 = clock_mono_ns();
-		if (rolls(&k) == -1)
-			goto done;
-		t3 = clock_mono_ns();
-		promises(&k);
-		output(&k, out);
-		log_debug("kpi: %d months: balances %.3f s, tasks %.3f s, "
-		          "rolls %.3f s, promises and output %.3f s",
-		    months, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9,
-		    (double)(t3 - t2) / 1e9,
-		    (double)(clock_mono_ns() - t3) / 1e9);
+	if (abort) {
+		atomic_store(&k->cancel, true);
+		store_interrupt(k->s);
 	}
-	rc = 0;
-done:
-	kpi_fini(&k);
+	if (k->started)
+		pthread_join(k->thread, NULL);
+	rc = abort ? -1 : k->rc;
+	if (rc == 0) {
+		output(k, out);
+		log_debug("kpi: %d months, %zu accounts: copy %.3f s on the "
+		          "loop, then balances %.3f s, tasks %.3f s, rolls "
+		          "%.3f s; %.3f s in all",
+		    k->n, k->nacc, (double)k->t_copy / 1e9,
+		    (double)k->t_balances / 1e9, (double)k->t_tasks / 1e9,
+		    (double)k->t_rolls / 1e9,
+		    (double)(clock_mono_ns() - k->t0) / 1e9);
+	} else
+		snprintf(err, errlen, "%s",
+		    abort ? "stopped" : store_errmsg(k->s));
+	job_free(k);
 	return rc;
 }

@@ -31,6 +31,7 @@ struct loop {
 	ev_timer watchdog;
 	ev_prepare prepare;
 	ev_timer background; /* while other threads work (backups) */
+	ev_async wake;       /* another thread's work ended (report kpi) */
 	ev_periodic due;     /* the next due moment (wall clock only) */
 	double retry_at;     /* after a failed step: not before this */
 	uint64_t wd_usec;    /* the watchdog interval, 0 none */
@@ -168,6 +169,24 @@ background_cb(struct ev_loop *ev, ev_timer *w, int revents)
 	(void)revents;
 }
 
+/* Another thread's work ended: prepare_cb replies (server_background). */
+static void
+wake_cb(struct ev_loop *ev, ev_async *w, int revents)
+{
+	(void)ev;
+	(void)w;
+	(void)revents;
+}
+
+/* From any thread: the loop turns, and prepare_cb looks. */
+static void
+loop_wake(void *arg)
+{
+	struct loop *lp = arg;
+
+	ev_async_send(lp->ev, &lp->wake);
+}
+
 /*
  * Under systemd a start that catches up a long stop may outlast
  * TimeoutStartSec= before READY=1: at the first moment caught up and then
@@ -256,6 +275,11 @@ loop_run(struct server *srv)
 	ev_prepare_start(lp.ev, &lp.prepare);
 	ev_timer_init(&lp.background, background_cb, 0.05, 0.05);
 	lp.background.data = &lp;
+	ev_async_init(&lp.wake, wake_cb);
+	lp.wake.data = &lp;
+	ev_async_start(lp.ev, &lp.wake);
+	srv->wake = loop_wake;
+	srv->wake_arg = &lp;
 	ev_periodic_init(&lp.due, due_cb, 0., 0., NULL);
 	lp.due.data = &lp;
 	log_info("dunnd: ready on %s", srv->conf->socket);
@@ -278,6 +302,8 @@ loop_run(struct server *srv)
 	sock_close(srv->listener, "shutting down");
 	srv->listener = NULL;
 	server_stop_background(srv);
+	srv->wake = NULL;
+	ev_async_stop(lp.ev, &lp.wake);
 	ev_timer_stop(lp.ev, &lp.background);
 	ev_signal_stop(lp.ev, &lp.sigterm);
 	ev_signal_stop(lp.ev, &lp.sigint);

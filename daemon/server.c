@@ -620,10 +620,125 @@ cmd_backup(struct server *srv, struct conn *c, json_t *req)
 	conn_set_more(c, backup_more, j, backup_conn_gone);
 }
 
+static void send_all(struct conn *c, json_t *arr);
+
+/*
+ * report kpi (§7): months 1-KPI_MONTHS_MAX, default 6.  A thread
+ * computes it (kpi.h) while the loop serves the other clients; the
+ * reply waits (CONN_MORE_WAIT) until the thread, as it ends, wakes the
+ * loop (srv->wake) and server_background() sees it.  A client that goes away leaves the run to end on its
+ * own.
+ */
+struct kpi_run {
+	struct server *srv;
+	struct conn *c;      /* NULL once the client is gone */
+	struct kpi_job *job; /* NULL once finished */
+	json_t *out;
+	int rc;
+	char err[STORE_ERR_LEN];
+	struct kpi_run *next;
+};
+
+static void
+kpi_run_free(struct kpi_run *r)
+{
+	struct kpi_run **p;
+
+	for (p = &r->srv->kpis; *p != NULL; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	if (r->job != NULL)
+		kpi_finish(r->job, true, r->out, r->err, sizeof(r->err));
+	json_decref(r->out);
+	free(r);
+}
+
+static void
+kpi_conn_gone(void *arg)
+{
+	struct kpi_run *r = arg;
+
+	r->c = NULL;
+	if (r->job == NULL)
+		kpi_run_free(r);
+}
+
+static int
+kpi_more(struct conn *c, void *arg)
+{
+	struct kpi_run *r = arg;
+
+	if (r->job != NULL)
+		return CONN_MORE_WAIT;
+	if (r->rc == -1)
+		conn_reply_error(
+		    c, "report kpi: cannot read the database: %s", r->err);
+	else {
+		send_all(c, r->out);
+		r->out = NULL;
+	}
+	return 1;
+}
+
+static void
+report_kpi(struct server *srv, struct conn *c, json_t *req)
+{
+	json_t *m = json_object_get(req, "months");
+	json_int_t months =
+	    m != NULL ? json_integer_value(m) : KPI_MONTHS_DEFAULT;
+	struct kpi_job *job;
+	struct kpi_run *r;
+
+	if (months < 1 || months > KPI_MONTHS_MAX) {
+		conn_reply_error(c, "months: must be 1-%d", KPI_MONTHS_MAX);
+		return;
+	}
+	job = kpi_start(&srv->engine, srv->rules, server_now(srv), (int)months,
+	    srv->wake, srv->wake_arg);
+	if (job == NULL) {
+		conn_reply_error(c, "report kpi: cannot read the database: %s",
+		    store_errmsg(srv->store));
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->srv = srv;
+	r->c = c;
+	r->job = job;
+	r->out = json_array();
+	r->next = srv->kpis;
+	srv->kpis = r;
+	conn_set_more(c, kpi_more, r, kpi_conn_gone);
+}
+
+/* The runs whose thread ended: their replies go on. */
+static void
+kpi_runs_check(struct server *srv)
+{
+	struct kpi_run *r, *next;
+
+	for (r = srv->kpis; r != NULL; r = next) {
+		next = r->next;
+		if (r->job == NULL || !kpi_ended(r->job))
+			continue;
+		r->rc = kpi_finish(r->job, false, r->out, r->err,
+		    sizeof(r->err));
+		r->job = NULL;
+		if (r->rc == -1)
+			log_warnx("report kpi: %s", r->err);
+		if (r->c != NULL)
+			conn_wake(r->c);
+		else
+			kpi_run_free(r);
+	}
+}
+
 bool
 server_background(struct server *srv)
 {
 	struct backup_job *j, *next;
+	struct kpi_run *r;
 
 	for (j = srv->backups; j != NULL; j = next) {
 		next = j->next;
@@ -644,6 +759,10 @@ server_background(struct server *srv)
 		else
 			backup_job_free(j);
 	}
+	kpi_runs_check(srv);
+	for (r = srv->kpis; r != NULL; r = r->next)
+		if (r->job != NULL)
+			return true;
 	for (j = srv->backups; j != NULL; j = j->next)
 		if (!j->ended)
 			return true;
@@ -667,6 +786,9 @@ server_stop_background(struct server *srv)
 		free(j->path);
 		free(j);
 	}
+	/* Reports under way stop: their clients are gone already. */
+	while (srv->kpis != NULL)
+		kpi_run_free(srv->kpis);
 }
 
 /* consumers (§7): every consumer with its cursor and lag, by name. */
@@ -808,29 +930,6 @@ send_all(struct conn *c, json_t *arr)
 	}
 	json_decref(arr);
 	conn_reply_ok(c, NULL);
-}
-
-/* report kpi (§7): months 1-KPI_MONTHS_MAX, default 6. */
-static void
-report_kpi(struct server *srv, struct conn *c, json_t *req)
-{
-	json_t *m = json_object_get(req, "months"), *out;
-	json_int_t months =
-	    m != NULL ? json_integer_value(m) : KPI_MONTHS_DEFAULT;
-
-	if (months < 1 || months > KPI_MONTHS_MAX) {
-		conn_reply_error(c, "months: must be 1-%d", KPI_MONTHS_MAX);
-		return;
-	}
-	out = json_array();
-	if (kpi_report(&srv->engine, srv->rules, server_now(srv), (int)months,
-	        out) == -1) {
-		json_decref(out);
-		conn_reply_error(c, "report kpi: cannot read the database: %s",
-		    store_errmsg(srv->store));
-		return;
-	}
-	send_all(c, out);
 }
 
 static void
@@ -1038,7 +1137,7 @@ reply_batch(struct conn *c, struct ingest_batch *b, bool bad_only)
 		    "status", ingest_status_name(r->status));
 		if (r->status == INGEST_ERROR) {
 			json_object_set_new(rec, "field",
-			    r->field[0] ? json_string(r->field) : json_null());
+			    r->field != NULL ? json_string(r->field) : json_null());
 			json_object_set_new(
 			    rec, "error", json_string(r->error));
 		}

@@ -20,6 +20,7 @@
 #include "account.h"
 #include "facts.h"
 #include "idmap.h"
+#include "kpisum.h"
 #include "util.h"
 
 struct ruleset;
@@ -81,6 +82,8 @@ struct engine {
 	size_t nbundo, capbundo;
 	int64_t bundo_event_seq, bundo_task_num, bundo_feed_head;
 	struct buf scratch;
+	/* report kpi's daily totals of the batch, written when it is kept */
+	struct kpisum kpi;
 	/*
 	 * §4.5: approval tasks first approved by the batch in progress, in
 	 * line order; its evaluation emits what they gate.

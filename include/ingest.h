@@ -25,7 +25,7 @@ struct ingest_result {
 	uint64_t line;
 	enum ingest_status status;
 	bool batch_dup; /* a duplicate of an earlier line of this batch */
-	char field[64]; /* "" = a line error (JSON null) */
+	char *field;    /* errors only; NULL = a line error (JSON null) */
 	char *error;    /* errors only */
 	char *input;    /* errors only: the line as sent, without line end */
 	size_t input_len;

@@ -8,6 +8,8 @@
 #ifndef DUNND_KPI_H
 #define DUNND_KPI_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -46,13 +48,38 @@ int kpi_note(struct store *s, const char *currency, int32_t eff, int32_t due,
 int32_t kpi_app_day(int64_t at, int32_t issued);
 
 /*
- * Appends to out one object per month (oldest first: the month of now
- * and the months - 1 before it) and currency (in byte order), with the
- * members of §7 and the extras README lists.  Reads the engine's
- * accounts and the store with read-only queries, changes nothing.  -1
- * when the store could not be read (logged); out may then hold part.
+ * At start, before serving: makes the daily totals match the portfolio
+ * zone.  A new database (no invoice yet) only records the zone; one
+ * whose totals were built for another zone, or never (an older
+ * database), gets them rebuilt from every invoice and application, in
+ * one transaction.  -1 on a database error (logged).
  */
-int kpi_report(struct engine *e, const struct ruleset *rs, int64_t now,
-    int months, json_t *out);
+int kpi_prepare(struct engine *e);
+
+/*
+ * A report runs in a thread of its own, on a read-only connection whose
+ * snapshot is the database as of the last commit, so that the loop goes
+ * on serving (ingest, the feed) meanwhile.
+ *
+ * kpi_start(), on the loop's thread outside any transaction: copies
+ * what the report needs of memory (the accounts' ids, stages and
+ * currencies, the promise verdicts, the stage names of rs), opens the
+ * snapshot and starts the thread, which calls wake(wake_arg) (when not
+ * NULL) as it ends.  NULL when it cannot (logged).
+ */
+struct kpi_job;
+struct kpi_job *kpi_start(struct engine *e, const struct ruleset *rs,
+    int64_t now, int months, void (*wake)(void *), void *wake_arg);
+/* Whether the thread is done (any thread may ask). */
+bool kpi_ended(struct kpi_job *j);
+/*
+ * Waits for the thread (asking it to stop first when abort), then
+ * appends to out one object per month (oldest first: the month of now
+ * and the months - 1 before it) and currency (in byte order), with the
+ * members of §7 and the extras README lists, and frees j.  -1 with err
+ * when the snapshot could not be read or abort.
+ */
+int kpi_finish(struct kpi_job *j, bool abort, json_t *out, char *err,
+    size_t errlen);
 
 #endif

@@ -18,6 +18,7 @@ struct conf;
 struct feed_iter;
 struct pending;
 struct backup_job;
+struct kpi_run;
 struct conn;
 struct listener;
 struct ruleset;
@@ -37,6 +38,10 @@ struct server {
 	struct feed_iter *followers;         /* feed --follow streams */
 	struct pending *queue, **queue_tail; /* ingest batches to process */
 	struct backup_job *backups;          /* backup copies under way */
+	struct kpi_run *kpis;                /* reports kpi under way */
+	/* Set by loop: wakes it from another thread (NULL: not running). */
+	void (*wake)(void *);
+	void *wake_arg;
 	struct metrics metrics;              /* counters since start */
 };
 

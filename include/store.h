@@ -144,6 +144,7 @@ enum store_q {
 	Q_KPI_NOTE,
 	Q_KPI_DAYS,
 	Q_KPI_CLEAR,
+	Q_KPI_ANY_INVOICE,
 	Q_COUNT
 };
 
@@ -187,6 +188,17 @@ bool store_backup_ended(struct store_backup *b);
  */
 int store_backup_finish(struct store_backup *b, bool abort,
     int64_t *bytes /* OUT */, char *err, size_t errlen);
+
+/*
+ * A read-only connection to s's database for another thread (report
+ * kpi): its reads see one snapshot, the database as committed when
+ * store_open_reader() returned, whatever s commits meanwhile (WAL).
+ * Opened on s's thread, then used by one thread at a time; closed by
+ * store_close().  NULL when it cannot open (store_errmsg(s) says why).
+ */
+struct store *store_open_reader(struct store *s);
+/* Makes the statement reader r runs fail soon; from any thread. */
+void store_interrupt(struct store *r);
 
 /* A short description of the last error ("disk I/O error", …). */
 const char *store_errmsg(struct store *s);

@@ -197,6 +197,9 @@ class CrashTest(DaemonTest):
         self.assertTrue(d.proc is None or d.proc.poll() is not None, "dunnd still runs")
         with contextlib.closing(sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)) as db:
             self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+            # dunnd runs without foreign-key enforcement (README): every
+            # reference must hold all the same
+            self.assertEqual(db.execute("PRAGMA foreign_key_check").fetchall(), [])
 
     def kill(self, d):
         d.proc.kill()

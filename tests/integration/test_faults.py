@@ -211,6 +211,7 @@ class Faults(DaemonTest):
                 shutil.copy(d.db + ext, os.path.join(chk, "dunnd.db" + ext))
         con = sqlite3.connect(os.path.join(chk, "dunnd.db"))
         self.assertEqual(con.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+        self.assertEqual(con.execute("PRAGMA foreign_key_check").fetchall(), [])
         con.close()
         d.start()
         after = self.snapshot(d)

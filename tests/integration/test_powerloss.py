@@ -135,6 +135,7 @@ class PowerLoss(DaemonTest):
         con = sqlite3.connect(os.path.join(chk, "dunnd.db"))
         try:
             self.assertEqual(con.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+            self.assertEqual(con.execute("PRAGMA foreign_key_check").fetchall(), [])
         finally:
             con.close()
 
