@@ -723,5 +723,120 @@ class CatchUp(ContractTest):
         self.assertEqual(email["window_rank"], "none")
 
 
+
+CREDIT_RULES = """
+stages = (
+  { name = "current"; release_when = { balance = { max = 0; }; }; },
+  { name = "neg"; tasks = ( { type = "call"; } ); },
+  { name = "pressure"; tasks = ( { type = "credit_hold"; }, { type = "letter"; } ); },
+  { name = "legal"; hold_when = { tags = { any = ["release"]; }; };
+    release_when = { tags = { any = ["release"]; }; };
+    tasks = ( { type = "legal_referral"; }, { type = "visit"; after = "2d"; } ); }
+);
+rules = (
+  { name = "settled"; from = "*"; to = "current"; when = { balance = { max = 0; }; }; },
+  { name = "overdue"; from = "current"; to = "neg"; when = { days_overdue = { min = 1; }; }; },
+  { name = "press"; from = "neg"; to = "pressure"; when = { tags = { any = ["p"]; }; }; },
+  { name = "ease"; from = "pressure"; to = "neg"; when = { tags = { none = ["p"]; }; }; },
+  { name = "sue"; from = "pressure"; to = "legal"; when = { tags = { any = ["l"]; }; }; }
+);
+"""
+
+
+class Credit(ContractTest):
+    def tag(self, d, eid, *tags):
+        self.ingest(d, [account(eid, "A", tags=list(tags))])
+
+    def recs(self, d, head):
+        return [(r["kind"], r.get("type"), r.get("reason")) for r in feed_records(d, head)]
+
+    # §4.4 "Only the final stage's cadence starts; skipped-through stages
+    # emit nothing": climbing through pressure begins no hold.
+    def test_skipped_through_hold_stage_holds_nothing(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p", "l")
+        self.assertEqual([x["type"] for x in tasks_of(feed_records(d))], ["call", "legal_referral"])
+        self.assertFalse(d.ctl_json("explain", "A")[1][0]["credit_held"])
+
+    # §4.5 Credit release: "After the transitions of an evaluation ..., an
+    # account that is not paused, whose credit is held and whose stage has
+    # a release_when that holds gets one credit_release task, before the
+    # stage's tasks ... The release is not subject to hold_when".  §5
+    # order: transition, cancels of the stage left, cancels of the holds,
+    # the release, the new stage tasks (none here: legal is held).
+    def test_release_on_entry_to_a_held_stage(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        hold, letter = [x for x in tasks_of(feed_records(d)) if x["stage"] == "pressure"]
+        head = d.status()["feed_head"]
+        self.tag(d, "E-4", "p", "l", "release")
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r.get("task") if r["kind"] == "cancel" else r.get("type"))
+                          for r in new],
+                         [("transition", None), ("cancel", letter["task"]),
+                          ("cancel", hold["task"]), ("task", "credit_release")])
+        self.assertEqual((new[-1]["source"], new[-1]["stage"]), ("release:legal", "legal"))
+
+    # §4.5 the release with no transition ("none included"), in a stage
+    # whose hold_when holds.
+    def test_release_in_the_stage_it_is_held_in(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        hold = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_hold"][0]
+        self.clock(d, "advance", "1d")
+        self.tag(d, "E-4", "p", "l")
+        self.assertEqual(d.ctl_json("explain", "A")[1][0]["stage"], "legal")
+        head = d.status()["feed_head"]
+        # "release" makes legal's release_when and hold_when hold: no
+        # transition, the release all the same; the hold cancelled first.
+        self.tag(d, "E-5", "p", "l", "release")
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r.get("type") or r.get("task")) for r in new],
+                         [("cancel", hold["task"]), ("task", "credit_release")])
+        self.assertEqual(new[0]["reason"], "credit released")
+        rel = new[1]
+        self.assertEqual((rel["source"], rel["stage"]), ("release:legal", "legal"))
+        self.assertIsNone(rel["contact"])
+        self.assertEqual(rel["priority_factors"], hold["priority_factors"])
+        self.assertFalse(d.ctl_json("explain", "A")[1][0]["credit_held"])
+        # Released once: later evaluations add nothing, though release_when
+        # still holds.
+        head = d.status()["feed_head"]
+        self.clock(d, "advance", "3d")
+        self.assertEqual([r for r in feed_records(d, head) if r.get("type") == "credit_release"], [])
+
+    # §4.5 "A credit_hold task ... stays open until an outcome": an outcome
+    # closes it, the credit stays held until the release, which then has no
+    # hold to cancel; "its priority_factors are those of the credit_hold
+    # task that began the hold" -- a second hold while held begins nothing.
+    def test_hold_closed_by_an_outcome_and_a_second_hold(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        first = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_hold"][0]
+        self.ingest(d, [{"type": "outcome", "id": "O-1", "task": first["task"],
+                         "result": "done", "at": T0}])
+        self.assertTrue(d.ctl_json("explain", "A")[1][0]["credit_held"])
+        # Ten days later: back to neg and up again -- a second hold, with
+        # other factors (age).
+        self.clock(d, "advance", "10d")
+        self.tag(d, "E-4")
+        self.tag(d, "E-5", "p")
+        holds = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_hold"]
+        self.assertEqual(len(holds), 2)
+        self.assertNotEqual(holds[1]["priority_factors"], first["priority_factors"])
+        head = d.status()["feed_head"]
+        self.ingest(d, [{"type": "payment", "id": "P-1", "account": "A", "amount": 100000,
+                         "at": "2026-03-12T09:00:00+08:00"}])
+        new = feed_records(d, head)
+        kinds = [(r["kind"], r.get("task") if r["kind"] == "cancel" else r.get("type")) for r in new]
+        # transition; the letter (stage left); the open hold (not the
+        # closed one); the release.
+        letter = [x for x in tasks_of(feed_records(d)) if x["type"] == "letter"][-1]
+        self.assertEqual(kinds, [("transition", None), ("cancel", letter["task"]),
+                                 ("cancel", holds[1]["task"]), ("task", "credit_release")])
+        self.assertEqual(new[-1]["priority_factors"], first["priority_factors"])
+        self.assertEqual(new[-1]["source"], "release:current")
+
+
 if __name__ == "__main__":
     unittest.main()
