@@ -838,5 +838,65 @@ class Credit(ContractTest):
         self.assertEqual(new[-1]["source"], "release:current")
 
 
+
+class Cadence(ContractTest):
+    # §4.5 "max caps the tasks a step yields per stage entry (the first
+    # included) ... with every and no max it repeats until the stage is
+    # left"; §5 source "stage:NAME#K" with "/N" for the task n of a step
+    # that has every; "Each stage entry starts the cadence clock at 0".
+    def test_max_per_entry_and_repeat_until_left(self):
+        rules = stage_rules('{ type = "call"; every = "1d"; max = 2; },'
+                            ' { type = "email"; after = "1d"; every = "2d"; }')
+        d, t = self.emit(rules)
+        self.clock(d, "advance", "6d")
+        t = tasks_of(feed_records(d), "A")
+        self.assertEqual([x["source"] for x in t if x["type"] == "call"],
+                         ["stage:neg#1/1", "stage:neg#1/2"])
+        # The email at 1d, 3d, 5d: created at entry + 1d + n x 2d.
+        self.assertEqual([(x["source"], x["created"]) for x in t if x["type"] == "email"], [
+            ("stage:neg#2/1", "2026-03-03T09:00:00+08:00"),
+            ("stage:neg#2/2", "2026-03-05T09:00:00+08:00"),
+            ("stage:neg#2/3", "2026-03-07T09:00:00+08:00")])
+        # Paid: the stage is left, its open tasks cancelled; a new invoice
+        # overdue brings it back: a new entry, the counts start again.
+        open_ = sorted(x["task"] for x in task_records(d, "--open"))
+        self.assertEqual(len(open_), len(t))
+        head = d.status()["feed_head"]
+        self.ingest(d, [{"type": "payment", "id": "P-1", "account": "A", "amount": 100000,
+                         "at": "2026-03-08T09:00:00+08:00"}])
+        new = feed_records(d, head)
+        self.assertEqual(new[0]["kind"], "transition")
+        self.assertEqual([r["kind"] for r in new[1:]], ["cancel"] * len(open_))
+        self.assertEqual(sorted(r["task"] for r in new[1:]), open_)
+        self.assertEqual(task_records(d, "--open"), [])
+        head = d.status()["feed_head"]
+        self.ingest(d, [overdue_invoice("E-9", "A", "2026-03-08T09:00:00+08:00")])
+        t2 = tasks_of(feed_records(d, head), "A")
+        self.assertEqual([x["source"] for x in t2], ["stage:neg#1/1"])
+
+    # §4.4 step 2 / §4.5 Pausing "cancels the account's open stage and
+    # alert tasks (credit_hold tasks excepted)" with the reason "account
+    # paused".
+    def test_pause_cancels_stage_and_alert_tasks(self):
+        alerts = ('alerts = ( { name = "al"; when = { overdue_amount = { min = 1; }; }; '
+                  'task = { type = "review"; }; } );')
+        d, t = self.emit(stage_rules('{ type = "call"; }', "", alerts))
+        self.assertEqual([x["source"] for x in t], ["stage:neg#1", "alert:al"])
+        head = d.status()["feed_head"]
+        self.ingest(d, [account("E-3", "A", paused=True)])
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r["task"], r["reason"]) for r in new],
+                         [("cancel", x["task"], "account paused") for x in t])
+
+    # §5 "A task keeps the contact chosen at its emission."
+    def test_contact_kept_after_the_contacts_change(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }'))
+        other = {"role": "president", "name": "Ms Li", "phone": "9"}
+        self.ingest(d, [account("E-3", "A", contacts=[other])])
+        rec = task_records(d, "--account", "A")
+        self.assertEqual(rec[0]["contact"], OWNER)
+        self.assertEqual(feed_records(d)[1]["contact"], OWNER)
+
+
 if __name__ == "__main__":
     unittest.main()
