@@ -327,6 +327,27 @@ class Dst(ContractTest):
                          ["2026-10-25T02:00:00+02:00", "2026-10-25T03:00:00+01:00"])
 
 
+    # Santiago moves its clocks at midnight: 6 September 2026 has no
+    # 00:00 (00:00 -04 -> 01:00 -03), 4 April 2026 ends twice.  A bound is
+    # "the first instant of that date whose local time is >= it"; 24:00 is
+    # "the next local midnight" (§1: the first instant of a local date).
+    SANTIAGO = stage_rules('{ type = "call"; }',
+                           'calendar = { workdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];'
+                           ' hours = ["00:00-01:30", "23:00-24:00"]; };\n')
+
+    def test_day_without_midnight(self):
+        d, t = self.emit(self.SANTIAGO, clock="2026-09-05T23:10:00-04:00", timezone="America/Santiago")
+        self.assertEqual(t[0]["windows"], [["2026-09-05T23:10:00-04:00", "2026-09-06T01:00:00-03:00"]])
+        d, t = self.emit(self.SANTIAGO, clock="2026-09-05T23:40:00-04:00", timezone="America/Santiago")
+        self.assertEqual(t[0]["windows"], [
+            ["2026-09-06T01:00:00-03:00", "2026-09-06T01:30:00-03:00"],
+            ["2026-09-06T23:00:00-03:00", "2026-09-07T00:00:00-03:00"]])
+
+    def test_day_ending_twice(self):
+        d, t = self.emit(self.SANTIAGO, clock="2026-04-04T22:00:00-03:00", timezone="America/Santiago")
+        self.assertEqual(t[0]["windows"], [["2026-04-04T23:00:00-03:00", "2026-04-05T00:00:00-04:00"]])
+
+
 class Contacts(ContractTest):
     # §5 contact: "the first listed contact whose role comes earliest in
     # the account size's preference ... For call and sms tasks only
@@ -873,6 +894,23 @@ class Cadence(ContractTest):
         self.ingest(d, [overdue_invoice("E-9", "A", "2026-03-08T09:00:00+08:00")])
         t2 = tasks_of(feed_records(d, head), "A")
         self.assertEqual([x["source"] for x in t2], ["stage:neg#1/1"])
+
+    # §4.3 "Records produced then carry that moment as at/created (a
+    # task's window, §4.9, is chosen from it), even when the test clock
+    # jumps past it".
+    def test_window_chosen_at_the_due_moment_across_a_jump(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }, { type = "email"; after = "1d"; }', CAL))
+        self.clock(d, "set", "2026-03-07T12:00:00+08:00")
+        email = [x for x in tasks_of(feed_records(d), "A") if x["type"] == "email"][0]
+        self.assertEqual((email["created"], email["not_before"], email["window_rank"]),
+                         ("2026-03-03T09:00:00+08:00", "2026-03-03T09:00:00+08:00", "first"))
+
+    # §4.9 "with neither calendar nor schedule, the window is E ... E +
+    # 24 h" -- read as whatever other tasks are open (README reading).
+    def test_no_calendar_ignores_the_one_per_day_rule(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }, { type = "call"; }'))
+        end = "2026-03-03T09:00:00+08:00"
+        self.assertEqual([(x["window_rank"], x["windows"]) for x in t], [("none", [[T0, end]])] * 2)
 
     # §4.4 step 2 / §4.5 Pausing "cancels the account's open stage and
     # alert tasks (credit_hold tasks excepted)" with the reason "account
