@@ -912,6 +912,29 @@ class Cadence(ContractTest):
         end = "2026-03-03T09:00:00+08:00"
         self.assertEqual([(x["window_rank"], x["windows"]) for x in t], [("none", [[T0, end]])] * 2)
 
+    # §4.9 The window: "a stage task that was due at an evaluation that
+    # found the account ... paused (emitted when that ended, §4.5; P4) has
+    # only the first slot": an account created paused enters the first
+    # stage, whose after-0d step is due at once.
+    def test_step_due_while_paused_gets_the_first_slot(self):
+        head = CAL + ('schedules = ( { name = "c"; types = ["call"]; prefer = ["fri"]; '
+                      'defer_days = 4; } );\n')
+        rules = head + """stages = ( { name = "first"; tasks = ( { type = "call"; } ); } );
+rules = ( );
+"""
+        d = self.start(rules)
+        self.ingest(d, [account("E-1", "A", contacts=[OWNER], paused=True),
+                        account("E-2", "B", contacts=[OWNER])])
+        t = tasks_of(feed_records(d))
+        # B, not paused: Friday preferred among five candidates.
+        self.assertEqual([(x["account"], x["window_rank"], x["not_before"][:10]) for x in t],
+                         [("B", "prefer", "2026-03-06")])
+        self.clock(d, "set", "2026-03-03T09:00:00+08:00")
+        self.ingest(d, [account("E-3", "A", paused=False)])
+        t = tasks_of(feed_records(d), "A")
+        self.assertEqual([(x["window_rank"], x["not_before"]) for x in t],
+                         [("first", "2026-03-03T09:00:00+08:00")])
+
     # §4.4 step 2 / §4.5 Pausing "cancels the account's open stage and
     # alert tasks (credit_hold tasks excepted)" with the reason "account
     # paused".
