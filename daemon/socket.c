@@ -19,10 +19,11 @@
  *     record (cut_at_record()).
  * (5) Fair service: a connection gets bounded work a loop pass (at
  *     most QUANTUM bytes written, so about that much of a long reply
- *     produced; a read of at most READ_CHUNK, 16 of them for a body),
- *     then the loop runs every other ready connection before it comes
- *     back.  A loop pass is thus bounded by the number of clients, not
- *     by the size of anyone's reply.
+ *     produced; at most PASS_REQUESTS requests begun; a read of at most
+ *     READ_CHUNK, 16 of them for a body), then the loop runs every
+ *     other ready connection before it comes back.  A loop pass is thus
+ *     bounded by the number of clients, not by the size of anyone's
+ *     reply or the number of requests anyone sends at once.
  */
 #include "socket.h"
 
@@ -62,6 +63,12 @@
  * socket buffer a loop pass, and the passes grew to seconds.
  */
 #define QUANTUM (64 * 1024)
+/*
+ * And begins at most this many requests a loop pass: a client that sends
+ * many requests at once (each `ack` a commit) has the rest read in the
+ * passes that follow, after the other clients' turns.
+ */
+#define PASS_REQUESTS 1
 
 struct conn {
 	struct listener *l;
@@ -85,8 +92,10 @@ struct conn {
 	bool dead;         /* fd closed; freed once !busy (invariant 3) */
 	bool processing;   /* inside process(): no re-entry */
 	bool mid_line;     /* the last write ended inside a record */
-	unsigned int pass; /* the loop pass (ev_iteration) of pass_sent */
+	bool deferred;     /* a request waits for the next pass (invariant 5) */
+	unsigned int pass; /* the loop pass (ev_iteration) of pass_* */
 	size_t pass_sent;  /* bytes written in that pass (QUANTUM) */
+	int pass_requests; /* requests begun in that pass (PASS_REQUESTS) */
 	int (*more)(struct conn *, void *);
 	void *more_arg;
 	void (*more_free)(void *);
@@ -451,6 +460,19 @@ produce(struct conn *c)
 	}
 }
 
+/* Starts c's share of a new loop pass (invariant 5). */
+static void
+pass_sync(struct conn *c)
+{
+	unsigned int pass = ev_iteration(c->l->loop);
+
+	if (c->pass != pass) {
+		c->pass = pass;
+		c->pass_sent = 0;
+		c->pass_requests = 0;
+	}
+}
+
 /*
  * Writes what it can, up to QUANTUM bytes a loop pass: 0, or -1 when
  * the peer is gone.  What is left stays queued (produced up to OUT_LOW)
@@ -461,14 +483,10 @@ produce(struct conn *c)
 static int
 flush(struct conn *c)
 {
-	unsigned int pass = ev_iteration(c->l->loop);
 	size_t want;
 	ssize_t n;
 
-	if (c->pass != pass) {
-		c->pass = pass;
-		c->pass_sent = 0;
-	}
+	pass_sync(c);
 	for (;;) {
 		produce(c);
 		if (buf_size(&c->out) == 0 || c->pass_sent >= QUANTUM)
@@ -600,6 +618,7 @@ process(struct conn *c)
 	if (c->dead)
 		return;
 	c->processing = true;
+	c->deferred = false;
 	for (;;) {
 		if (c->body_left > 0 || c->body_pending) {
 			feed_body(c);
@@ -627,6 +646,13 @@ process(struct conn *c)
 			buf_consume(&c->in, used);
 			continue;
 		}
+		/* Invariant (5): the next one in the next pass. */
+		pass_sync(c);
+		if (c->pass_requests >= PASS_REQUESTS) {
+			c->deferred = true;
+			break;
+		}
+		c->pass_requests++;
 		c->busy = true;
 		if (!c->allowed)
 			refuse_request(c, line, len);
@@ -647,7 +673,7 @@ process(struct conn *c)
 static void
 update(struct conn *c)
 {
-	bool want_read, done;
+	bool want_read, want_write, done;
 
 	if (flush(c) == -1) {
 		conn_drop(c);
@@ -662,9 +688,11 @@ update(struct conn *c)
 	/* A waiting stream still reads, to notice its client leave. */
 	want_read = !c->eof &&
 	    (c->body_left > 0 || c->waiting ||
-	        (!c->busy && !c->closing && buf_size(&c->out) == 0));
+	        (!c->busy && !c->closing && !c->deferred &&
+	            buf_size(&c->out) == 0));
+	want_write = buf_size(&c->out) > 0 || c->deferred;
 	done = buf_size(&c->out) == 0 && !c->busy && c->body_left == 0 &&
-	    (c->closing || c->eof);
+	    !c->deferred && (c->closing || c->eof);
 	if (done) {
 		conn_drop(c);
 		return;
@@ -673,9 +701,10 @@ update(struct conn *c)
 		ev_io_start(c->l->loop, &c->rw);
 	else if (!want_read && ev_is_active(&c->rw))
 		ev_io_stop(c->l->loop, &c->rw);
-	if (buf_size(&c->out) > 0 && !ev_is_active(&c->ww))
+	/* A deferred request: the socket is writable, so the next pass. */
+	if (want_write && !ev_is_active(&c->ww))
 		ev_io_start(c->l->loop, &c->ww);
-	else if (buf_size(&c->out) == 0 && ev_is_active(&c->ww))
+	else if (!want_write && ev_is_active(&c->ww))
 		ev_io_stop(c->l->loop, &c->ww);
 }
 

@@ -588,13 +588,16 @@ static int
 exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
+	int rc;
 
 	if (strcmp(sql, "ROLLBACK") != 0 && txn_lost(s))
 		return -1;
 
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(s->lasterr, sizeof(s->lasterr), "%s", msg ? msg : "?");
-		log_warnx("store: %s: %s", sql, msg ? msg : "?");
+	if ((rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg)) != SQLITE_OK) {
+		/* Out of memory, SQLite has no message to give: its code's. */
+		snprintf(s->lasterr, sizeof(s->lasterr), "%s",
+		    msg ? msg : sqlite3_errstr(rc));
+		log_warnx("store: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return -1;
 	}

@@ -96,6 +96,42 @@ class FairnessTest(lib.DaemonTest):
                 self.assertFalse(dn, "the status reply came after a whole accounts reply")
                 self.assertLess(g, total // 4, "status answered after %d of %d bytes" % (g, total))
 
+    def test_requests_sent_at_once_take_turns_with_other_clients(self):
+        """One client's 300 acks sent in one write are begun one a loop
+        pass: another client's request, sent once the first ack is
+        answered, sees the consumer's cursor only a few acks on (before:
+        all 300 were done first, each a commit)."""
+        d = self.daemon().start()
+        events = []
+        for i in range(200):
+            a = "F-%04d" % i
+            events.append({"type": "account", "id": "a." + a, "account": a, "name": a,
+                           "currency": "CNY", "size": "small"})
+            events.append({"type": "invoice", "id": "i." + a, "account": a, "invoice": "I." + a,
+                           "amount": 1000 + i, "issued": "2026-01-20", "due": "2026-02-20"})
+        r = d.ingest(events)
+        self.assertEqual(r.rc, 0, r.stderr)
+        n = 300
+        self.assertGreaterEqual(d.status()["feed_head"], n)
+        a, b = d.connect(), d.connect()
+        fa, fb = a.makefile("rb"), b.makefile("rb")
+        lib.request(b, {"v": 1, "cmd": "status"})  # b connected and served
+        self.assertTrue(lib.read_reply(b, fb)[1]["ok"])
+        lib.request(a, b"".join(b'{"v":1,"cmd":"ack","consumer":"crm","seq":%d}\n' % s
+                                for s in range(1, n + 1)))
+        self.assertEqual(lib.read_reply(a, fa)[1]["seq"], 1)
+        lib.request(b, {"v": 1, "cmd": "consumers"})
+        recs, fin = lib.read_reply(b, fb)
+        self.assertTrue(fin["ok"])
+        cursor = {c["consumer"]: c["cursor"] for c in recs}["crm"]
+        self.assertLess(cursor, n // 4, "the other client waited for %d acks" % cursor)
+        # Every ack is still answered, in order.
+        for s in range(2, n + 1):
+            self.assertEqual(lib.read_reply(a, fa)[1]["seq"], s)
+        lib.request(b, {"v": 1, "cmd": "consumers"})
+        recs, _ = lib.read_reply(b, fb)
+        self.assertEqual({c["consumer"]: c["cursor"] for c in recs}["crm"], n)
+
     def test_a_slow_reader_still_gets_its_reply(self):
         """The quantum does not stop a long reply: a client that reads
         a little at a time gets all of it, whole records, in order."""
