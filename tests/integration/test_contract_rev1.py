@@ -906,7 +906,7 @@ class Cadence(ContractTest):
                          ("2026-03-03T09:00:00+08:00", "2026-03-03T09:00:00+08:00", "first"))
 
     # §4.9 "with neither calendar nor schedule, the window is E ... E +
-    # 24 h" -- read as whatever other tasks are open (README reading).
+    # 24 h" -- read as whatever other tasks are open (README reading 106).
     def test_no_calendar_ignores_the_one_per_day_rule(self):
         d, t = self.emit(stage_rules('{ type = "call"; }, { type = "call"; }'))
         end = "2026-03-03T09:00:00+08:00"
