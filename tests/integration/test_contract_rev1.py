@@ -203,6 +203,31 @@ class Windows(ContractTest):
         self.assertEqual((t[0]["window_rank"], t[0]["not_before"]),
                          ("first", "2027-03-01T09:00:00+08:00"))
 
+    # §4.9 calendar defaults: workdays Monday-Friday, hours
+    # ["09:00-18:00"]; lists may be libconfig lists too.
+    def test_calendar_defaults_and_lists(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }', 'calendar = { };\n'),
+                         clock="2026-03-07T10:00:00+08:00")
+        self.assertEqual(t[0]["windows"], [["2026-03-09T09:00:00+08:00", "2026-03-09T18:00:00+08:00"]])
+        d, t = self.emit(stage_rules('{ type = "call"; }',
+                                     'calendar = { workdays = ("sat"); hours = ("10:00-11:00"); };\n'),
+                         clock="2026-03-02T10:00:00+08:00")
+        self.assertEqual(t[0]["windows"], [["2026-03-07T10:00:00+08:00", "2026-03-07T11:00:00+08:00"]])
+
+    # §4.9 "Only the local dates from E's to E's + 366 are looked at, for
+    # every candidate": a first slot near the end leaves one candidate.
+    def test_candidates_end_with_the_366_days(self):
+        mondays = []
+        day = datetime.date(2026, 3, 2)
+        while day < datetime.date(2027, 3, 1):
+            mondays.append('"%s"' % day)
+            day += datetime.timedelta(days=7)
+        head = ('calendar = { workdays = ["mon"]; holidays = [%s]; };\n'
+                'schedules = ( { name = "c"; types = ["call"]; defer_days = 3; } );\n' % ", ".join(mondays))
+        d, t = self.emit(stage_rules('{ type = "call"; }', head))
+        self.assertEqual((t[0]["window_rank"], t[0]["not_before"]),
+                         ("first", "2027-03-01T09:00:00+08:00"))
+
     # §4.9 Rank and reason: `neutral` for a weekday in neither list, `avoid`
     # for one in avoid; among candidates the lowest (class, date) wins.
     def test_weekday_classes(self):
@@ -447,6 +472,15 @@ class Workable(ContractTest):
         self.ingest(d, [{"type": "outcome", "id": "O-1", "task": w[0]["task"],
                          "result": "reached", "at": "2026-03-02T09:00:00+08:00"}])
         self.assertEqual([x["account"] for x in task_records(d, "--open", "--workable")], ["A"])
+
+    # §7 --workable with --type and --account.
+    def test_workable_with_filters(self):
+        d = self.start(stage_rules('{ type = "call"; }, { type = "email"; }', CAL))
+        self.ingest(d, [account("E-1", "A", contacts=[OWNER]), overdue_invoice("E-2", "A", T0),
+                        account("E-3", "B", contacts=[OWNER]), overdue_invoice("E-4", "B", T0)])
+        w = task_records(d, "--open", "--workable", "--type", "call", "--account", "B")
+        self.assertEqual([(x["account"], x["type"]) for x in w], [("B", "call")])
+        self.assertEqual(len(task_records(d, "--open", "--workable", "--type", "email")), 2)
 
     def test_same_priority_by_not_before(self):
         d = self.start(stage_rules('{ type = "call"; }', CAL), clock="2026-03-02T08:00:00+08:00")
