@@ -550,6 +550,34 @@ class MoreWindows(ContractTest):
                          ("c", "neutral", [["2026-03-02T14:00:00+08:00", "2026-03-02T17:00:00+08:00"]],
                           OWNER))
 
+    # §4.5 Approval: the gated task is emitted "with the stage tasks, in
+    # step order" -- here beside a step that fell due while held, both in
+    # the evaluation of the batch that approves and ends the hold.
+    def test_gated_task_in_step_order(self):
+        rules = stage_rules('{ type = "legal_referral"; approval = true; },'
+                            ' { type = "letter"; after = "1d"; }').replace(
+            'hold_when = { promise_pending = true; };',
+            'hold_when = { days_in_stage = { min = 1; }; tags = { none = ["go"]; }; };')
+        d, t = self.emit(rules)
+        appr = t[0]
+        self.assertEqual(appr["type"], "approval")
+        # At entry + 1d the letter falls due, at the evaluation that finds
+        # the account held: not emitted.
+        self.clock(d, "set", "2026-03-03T10:00:00+08:00")
+        self.assertEqual(len(tasks_of(feed_records(d))), 1)
+        head = d.status()["feed_head"]
+        # One batch: the approval, and the tag that ends the hold.
+        self.ingest(d, [{"type": "outcome", "id": "O-1", "task": appr["task"], "result": "approved",
+                         "at": "2026-03-03T10:00:00+08:00"},
+                        account("E-3", "A", tags=["go"])])
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r.get("type"), r.get("source")) for r in new], [
+            ("done", None, None),
+            ("task", "legal_referral", "stage:neg#1"),
+            ("task", "letter", "stage:neg#2")])
+        self.assertEqual(new[1]["approval"], appr["task"])
+        self.assertEqual(new[2]["created"], "2026-03-03T10:00:00+08:00")
+
     # §4.9 Slots: "without supersede, unanswered tasks of a repeating step
     # push the next ones to later dates"; with it (§4.5) the cancel comes
     # just before the new task, so the day is free again.
