@@ -455,5 +455,273 @@ class Workable(ContractTest):
         self.assertEqual(task_records(d, "--workable"), task_records(d, "--open", "--workable"))
 
 
+
+class MoreWindows(ContractTest):
+    def show(self, d, acct="A"):
+        return [r for r in feed_records(d) if r.get("account") == acct]
+
+    # §4.5 Approval: the approval task's "window by the calendar alone -- no
+    # schedule, the first slot, the one-per-day rule kept"; the gated task
+    # gets "its window (all its candidates), contact and priority computed
+    # at its emission".
+    def test_approval_windows(self):
+        head = CAL + ('schedules = ( { name = "c"; types = ["call"]; hours = ["14:00-17:00"]; '
+                      'prefer = ["fri"]; defer_days = 4; } );\n')
+        d, t = self.emit(stage_rules('{ type = "call"; script = "s"; approval = true; },'
+                                     ' { type = "call"; approval = true; }, { type = "call"; }', head))
+        self.assertEqual([x["type"] for x in t], ["approval", "approval", "call"])
+        a1, a2, call = t
+        for a in (a1, a2):
+            self.assertNotIn("schedule", a)
+            self.assertEqual(a["window_rank"], "first")
+        self.assertEqual(a1["for"], {"type": "call", "script": "s"})
+        self.assertEqual(a2["for"], {"type": "call"})
+        # Calendar hours, not the schedule's; the second approval task
+        # (same type, same account) goes to Tuesday.
+        self.assertEqual(a1["windows"], [["2026-03-02T09:00:00+08:00", "2026-03-02T12:00:00+08:00"],
+                                         ["2026-03-02T13:30:00+08:00", "2026-03-02T18:00:00+08:00"]])
+        self.assertEqual(a2["not_before"], "2026-03-03T09:00:00+08:00")
+        # Step 3 (not gated) takes Friday, preferred.
+        self.assertEqual((call["schedule"], call["window_rank"], call["not_before"]),
+                         ("c", "prefer", "2026-03-06T14:00:00+08:00"))
+        # Approved: the gated call is chosen among its candidates at its
+        # emission -- Friday is taken by step 3's open call, so Monday to
+        # Thursday and Monday 9th are the five, none preferred: Monday.
+        self.ingest(d, [{"type": "outcome", "id": "O-1", "task": a1["task"],
+                         "result": "approved", "at": T0}])
+        g = [x for x in self.show(d) if x.get("approval") == a1["task"]]
+        self.assertEqual(len(g), 1)
+        self.assertEqual((g[0]["schedule"], g[0]["window_rank"], g[0]["windows"], g[0]["contact"]),
+                         ("c", "neutral", [["2026-03-02T14:00:00+08:00", "2026-03-02T17:00:00+08:00"]],
+                          OWNER))
+
+    # §4.9 Slots: "without supersede, unanswered tasks of a repeating step
+    # push the next ones to later dates"; with it (§4.5) the cancel comes
+    # just before the new task, so the day is free again.
+    def test_supersede_and_the_one_per_day_rule(self):
+        d, t = self.emit(stage_rules('{ type = "call"; every = "1h"; max = 3; supersede = true; }', CAL))
+        self.clock(d, "set", "2026-03-02T11:00:00+08:00")
+        recs = self.show(d)
+        self.assertEqual([(r["kind"], r.get("source"), (r.get("not_before") or "")[:10]) for r in recs[1:]], [
+            ("task", "stage:neg#1/1", "2026-03-02"),
+            ("cancel", None, ""),
+            ("task", "stage:neg#1/2", "2026-03-02"),
+            ("cancel", None, ""),
+            ("task", "stage:neg#1/3", "2026-03-02")])
+        self.assertEqual(recs[2]["reason"], "superseded by " + recs[3]["task"])
+        self.assertEqual(recs[3]["not_before"], "2026-03-02T10:00:00+08:00")
+        d, t = self.emit(stage_rules('{ type = "call"; every = "1h"; max = 3; }', CAL))
+        self.clock(d, "set", "2026-03-02T11:00:00+08:00")
+        self.assertEqual([r["not_before"][:10] for r in tasks_of(self.show(d))],
+                         ["2026-03-02", "2026-03-03", "2026-03-04"])
+
+    # §4.1 "Without calendar every moment is working time": a schedule
+    # alone (a warning) narrows every day to its hours.
+    def test_schedule_without_calendar(self):
+        head = ('schedules = ( { name = "c"; types = ["call"]; hours = ["14:00-17:30"]; '
+                'prefer = ["sun"]; defer_days = 2; } );\n')
+        d, t = self.emit(stage_rules('{ type = "call"; }, { type = "email"; }', head),
+                         clock="2026-03-07T09:00:00+08:00")
+        call, email = t
+        # Saturday (neutral), Sunday (preferred), Monday: Sunday.
+        self.assertEqual((call["window_rank"], call["windows"]),
+                         ("prefer", [["2026-03-08T14:00:00+08:00", "2026-03-08T17:30:00+08:00"]]))
+        # The email has neither calendar nor schedule: E ... E + 24 h.
+        self.assertEqual((email["window_rank"], email["windows"]),
+                         ("none", [["2026-03-07T09:00:00+08:00", "2026-03-08T09:00:00+08:00"]]))
+
+    # §4.5 Credit release / §4.9: a credit_release task takes the schedule
+    # whose types hold it ("credit_release may appear in a schedule's
+    # types"), with its candidates; the hold it cancels is no longer open.
+    def test_credit_release_window(self):
+        head = CAL + ('schedules = ( { name = "r"; types = ["credit_release", "credit_hold"]; '
+                      'hours = ["15:00-16:00"]; prefer = ["wed"]; defer_days = 3; } );\n')
+        rules = head + """stages = ( { name = "current"; release_when = { balance = { max = 0; }; }; },
+  { name = "neg"; tasks = ( { type = "credit_hold"; } ); } );
+rules = ( { name = "settled"; from = "*"; to = "current"; when = { balance = { max = 0; }; }; },
+  { name = "overdue"; from = "current"; to = "neg"; when = { days_overdue = { min = 1; }; }; } );
+"""
+        d, t = self.emit(rules)
+        self.assertEqual((t[0]["type"], t[0]["schedule"], t[0]["window_rank"], t[0]["not_before"]),
+                         ("credit_hold", "r", "prefer", "2026-03-04T15:00:00+08:00"))
+        self.ingest(d, [{"type": "payment", "id": "P-1", "account": "A", "amount": 100000, "at": T0}])
+        recs = self.show(d)
+        rel = recs[-1]
+        self.assertEqual(recs[-2], dict(recs[-2], kind="cancel", task=t[0]["task"], reason="credit released"))
+        self.assertEqual((rel["type"], rel["source"], rel["schedule"], rel["window_rank"], rel["not_before"]),
+                         ("credit_release", "release:current", "r", "prefer", "2026-03-04T15:00:00+08:00"))
+
+
+
+DIAG_STAGES = """stages = (
+  { name = "current"; release_when = { balance = { max = 0; }; }; },
+  { name = "neg"; tasks = ( { type = "call"; }, { type = "visit"; } ); }
+);
+rules = (
+  { name = "settled"; from = "*"; to = "current"; when = { balance = { max = 0; }; }; },
+  { name = "overdue"; from = "current"; to = "neg"; when = { days_overdue = { min = 1; }; }; }
+);
+"""
+
+
+def sched(body):
+    return CAL + "\nschedules = ( { name = \"c\"; " + body + " } );\n"
+
+
+class Diagnostics(DaemonTest):
+    """§4.9 Errors and warnings, as check-rules reports them (§4.8:
+    FILE:LINE: message, warnings as FILE:LINE: warning: message; errors
+    exit 1, warnings alone 0).  Each case: files, then the expected
+    (file, line, is_warning) of every diagnostic, in order."""
+
+    CASES = [
+        # an unknown key in calendar or a schedule
+        ("calendar unknown key", {"10.conf": 'calendar = { colour = "x"; };\n'}, [("10.conf", 1, False)]),
+        ("schedule unknown key", {"10.conf": sched('types = ["call"]; colour = 1;')}, [("10.conf", 3, False)]),
+        # a bad weekday, date or window
+        ("bad weekday", {"10.conf": 'calendar = { workdays = ["Mon"]; };\n'}, [("10.conf", 1, False)]),
+        ("bad date", {"10.conf": 'calendar = {\n holidays = ["2026-02-29"]; };\n'}, [("10.conf", 2, False)]),
+        ("bad window form", {"10.conf": 'calendar = { hours = ["9:00-12:00"]; };\n'}, [("10.conf", 1, False)]),
+        ("window start = end", {"10.conf": 'calendar = { hours = ["12:00-12:00"]; };\n'}, [("10.conf", 1, False)]),
+        ("window past 24:00", {"10.conf": 'calendar = { hours = ["12:00-24:01"]; };\n'}, [("10.conf", 1, False)]),
+        ("windows overlap", {"10.conf": 'calendar = { hours = ["09:00-12:00", "11:00-13:00"]; };\n'}, [("10.conf", 1, False)]),
+        ("windows descending", {"10.conf": 'calendar = { hours = ["13:00-14:00", "09:00-12:00"]; };\n'}, [("10.conf", 1, False)]),
+        ("windows touching", {"10.conf": 'calendar = { hours = ["09:00-12:00", "12:00-24:00"]; };\n'}, []),
+        ("bare string", {"10.conf": 'calendar = { workdays = "mon"; };\n'}, [("10.conf", 1, False)]),
+        # an empty workdays, types, prefer or avoid
+        ("empty workdays", {"10.conf": 'calendar = { workdays = []; };\n'}, [("10.conf", 1, False)]),
+        ("empty types", {"10.conf": sched('types = [];')}, [("10.conf", 3, False)]),
+        ("empty prefer", {"10.conf": sched('types = ["call"]; prefer = [];')}, [("10.conf", 3, False)]),
+        ("empty avoid", {"10.conf": sched('types = ["call"]; avoid = ();')}, [("10.conf", 3, False)]),
+        # a date in both holidays and extra_workdays (at the later one)
+        ("holiday and extra workday", {"10.conf": CAL + 'holidays = ["2026-03-04"];\n',
+                                       "20.conf": '\nextra_workdays = ["2026-03-04"];\n'},
+         [("20.conf", 2, False)]),
+        # a weekday in both prefer and avoid; a repeated weekday or date
+        ("prefer and avoid", {"10.conf": sched('types = ["call"]; prefer = ["mon"]; avoid = ["mon"];')},
+         [("10.conf", 3, False)]),
+        ("repeated weekday", {"10.conf": 'calendar = { workdays = ["mon", "tue", "mon"]; };\n'}, [("10.conf", 1, False)]),
+        ("repeated date across files", {"10.conf": CAL + 'holidays = ["2026-03-03"];\n',
+                                        "20.conf": '\n\nholidays = ["2026-03-04",\n "2026-03-03"];\n'},
+         [("20.conf", 4, False)]),
+        ("repeated type is harmless", {"10.conf": sched('types = ["call", "call"];')}, []),
+        # an unknown task type in types; a type in two schedules (the later)
+        ("unknown type", {"10.conf": sched('types = ["fax"];')}, [("10.conf", 3, False)]),
+        ("type in two schedules", {"10.conf": CAL + 'schedules = ( { name = "c"; types = ["call"]; },\n'
+                                              '  { name = "d"; types = ["visit", "call"]; } );\n'},
+         [("10.conf", 3, False)]),
+        # a schedule whose hours share no instant with the calendar's
+        ("no shared instant", {"10.conf": sched('types = ["call"]; hours = ["12:00-13:30"];')},
+         [("10.conf", 3, False)]),
+        ("touching is no shared instant", {"10.conf": sched('types = ["call"]; hours = ["18:00-19:00"];')},
+         [("10.conf", 3, False)]),
+        # min_window: > 0, not longer than the daily total -- the default included
+        ("min_window equal to the day", {"10.conf": sched('types = ["call"]; min_window = "450m";')}, []),
+        ("min_window longer", {"10.conf": sched('types = ["call"]; min_window = "451m";')}, [("10.conf", 3, False)]),
+        ("default min_window longer", {"10.conf": sched('types = ["call"]; hours = ["11:50-12:10"];')},
+         [("10.conf", 3, False)]),
+        ("defer_days 32", {"10.conf": sched('types = ["call"]; defer_days = 32;')}, [("10.conf", 3, False)]),
+        # holidays / extra_workdays without calendar
+        ("holidays without calendar", {"10.conf": 'holidays = ["2026-03-03"];\n'}, [("10.conf", 1, False)]),
+        # warnings
+        ("extra workday on a workday", {"10.conf": 'calendar = { extra_workdays = ["2026-03-02"]; };\n'},
+         [("10.conf", 1, True)]),
+        ("holiday off the workdays", {"10.conf": CAL, "20.conf": '\nholidays = ["2026-03-02",\n "2026-03-07"];\n'},
+         [("20.conf", 3, True)]),
+        ("unused schedule", {"10.conf": sched('types = ["sms"];')}, [("10.conf", 3, True)]),
+        ("unused schedule without types", {"10.conf": sched('')}, [("10.conf", 3, True)]),
+        ("prefer off the workdays", {"10.conf": sched('types = ["call"]; prefer = ["sat"];')}, [("10.conf", 3, True)]),
+        ("avoid off the workdays", {"10.conf": sched('types = ["call"]; avoid = ["sun"];')}, [("10.conf", 3, True)]),
+        ("schedules without calendar", {"10.conf": '\nschedules = ( { name = "c"; types = ["call"]; } );\n'},
+         [("10.conf", 2, True)]),
+    ]
+
+    def check(self, name, files, want, stages=DIAG_STAGES):
+        rules = os.path.join(self.tmp, name.replace(" ", "_"))
+        os.makedirs(rules)
+        files = dict(files)
+        files["50-stages.conf"] = stages
+        for fn, text in files.items():
+            with open(os.path.join(rules, fn), "w") as f:
+                f.write(text)
+        r = subprocess.run([DUNNCTL, "check-rules", rules], capture_output=True, text=True, timeout=60)
+        out = [l for l in (r.stdout + r.stderr).splitlines() if not l.startswith("rules ")]
+        got = []
+        for l in out:
+            fn, line, rest = l.split(":", 2)
+            got.append((fn, int(line), rest.startswith(" warning: ")))
+        self.assertEqual(got, want, "%s:\n%s" % (name, "\n".join(out)))
+        errors = any(not w for _, _, w in want)
+        self.assertEqual(r.returncode, 1 if errors else 0, name)
+
+    def test_calendar_and_schedule_diagnostics(self):
+        for name, files, want in self.CASES:
+            with self.subTest(name):
+                self.check(name, files, want)
+
+    # §4.9 task-type errors and warnings.
+    def test_task_type_diagnostics(self):
+        stage = DIAG_STAGES
+        no_release = stage.replace('release_when = { balance = { max = 0; }; };', '')
+        cases = [
+            ("credit_hold in a stage with release_when",
+             stage.replace('name = "neg";', 'name = "neg"; release_when = { balance = { max = 0; }; };')
+                  .replace('{ type = "call"; }', '{ type = "credit_hold"; }'), 3, False),
+            ("approval in a stage", stage.replace('{ type = "call"; }', '{ type = "approval"; }'), 3, False),
+            ("credit_release in a stage", stage.replace('{ type = "call"; }', '{ type = "credit_release"; }'), 3, False),
+            ("credit_hold in an alert", stage + '\nalerts = ( { name = "a"; when = { };\n'
+             '  task = { type = "credit_hold"; }; } );\n', 11, False),
+            ("approval in an alert", stage + '\nalerts = ( { name = "a"; when = { };\n'
+             '  task = { type = "approval"; }; } );\n', 11, False),
+            ("credit_hold while no stage has release_when",
+             no_release.replace('{ type = "call"; }', '{ type = "credit_hold"; }'), 3, True),
+        ]
+        for name, text, line, warning in cases:
+            with self.subTest(name):
+                self.check(name, {"10.conf": CAL}, [("50-stages.conf", line, warning)], stages=text)
+        # A task naming a schedule whose given types lack its type (at the
+        # task); credit_release in a schedule's types counts as used only
+        # where a stage has release_when.
+        self.check("schedule for other types",
+                   {"10.conf": sched('types = ["visit"];')},
+                   [("50-stages.conf", 3, True)],
+                   stages=stage.replace('{ type = "call"; }', '{ type = "call"; schedule = "c"; }'))
+        self.check("credit_release schedule, release_when", {"10.conf": sched('types = ["credit_release"];')}, [])
+        self.check("credit_release schedule, no release_when",
+                   {"10.conf": sched('types = ["credit_release"];')}, [("10.conf", 3, True)], stages=no_release)
+
+
+
+class CatchUp(ContractTest):
+    # §4.9 Catch-up: "under the wall clock, a task emitted by the catch-up
+    # before READY=1 whose window would end before the catch-up's end gets
+    # its window chosen as if emitted at that end; its created stays."
+    def test_missed_step_gets_a_window_after_the_catch_up(self):
+        tz = datetime.timezone(datetime.timedelta(hours=8))
+        past = (datetime.datetime.now(tz) - datetime.timedelta(days=3)).replace(
+            hour=9, minute=0, second=0, microsecond=0)
+        d = self.start(stage_rules('{ type = "call"; }, { type = "email"; after = "1d"; }'),
+                       clock=past.isoformat())
+        self.ingest(d, [account("E-1", "A", contacts=[OWNER]),
+                        overdue_invoice("E-2", "A", past.isoformat())])
+        self.assertEqual(d.stop(), 0)
+        d.clock = None
+        before = datetime.datetime.now(tz).replace(microsecond=0)
+        d.start()
+        after = datetime.datetime.now(tz)
+        t = tasks_of(feed_records(d), "A")
+        self.assertEqual([x["source"] for x in t], ["stage:neg#1", "stage:neg#2"])
+        # Step 1 was emitted under the test clock: its window stands.
+        self.assertEqual(t[0]["not_before"], past.isoformat())
+        email = t[1]
+        self.assertEqual(email["created"], (past + datetime.timedelta(days=1)).isoformat())
+        nb = datetime.datetime.fromisoformat(email["not_before"])
+        na = datetime.datetime.fromisoformat(email["not_after"])
+        self.assertTrue(before <= nb <= after, (before, nb, after))
+        self.assertEqual(na - nb, datetime.timedelta(hours=24))
+        self.assertEqual(email["windows"], [[email["not_before"], email["not_after"]]])
+        self.assertEqual(email["window_rank"], "none")
+
+
 if __name__ == "__main__":
     unittest.main()
