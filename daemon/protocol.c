@@ -361,7 +361,7 @@ put_value(struct buf *b, const json_t *j)
 {
 	const char *k;
 	json_t *v;
-	size_t i;
+	size_t i, klen;
 	char num[24];
 	int len;
 
@@ -369,11 +369,12 @@ put_value(struct buf *b, const json_t *j)
 	case JSON_OBJECT:
 		buf_append(b, "{", 1);
 		i = 0;
-		json_object_foreach((json_t *)j, k, v)
+		/* Names by their length, as jansson's: they may hold a NUL. */
+		json_object_keylen_foreach((json_t *)j, k, klen, v)
 		{
 			if (i++ > 0)
 				buf_append(b, ",", 1);
-			put_string(b, k, strlen(k));
+			put_string(b, k, klen);
 			buf_append(b, ":", 1);
 			put_value(b, v);
 		}

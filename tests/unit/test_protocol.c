@@ -250,6 +250,46 @@ test_dumps_compact_as_jansson(void **state)
 	}
 }
 
+/*
+ * What the random trees lack: NUL bytes inside strings and member names
+ * (jansson 2.14 keeps both, json_stringn() and json_object_setn()), and
+ * reals, whose compact text must be the one the json_dumps() path gives
+ * (JSON_ESCAPE_SLASH takes that path; no '/' here).
+ */
+static void
+test_dumps_compact_nul_and_reals(void **state)
+{
+	static const double v[] = { 0.1, -0.0, 1e300, 5e-324, 2.0 / 3,
+		123456.789, 1e16, -1e-5 };
+	json_t *j = json_object(), *a = json_array();
+	char *want, *got;
+	size_t i;
+
+	(void)state;
+	json_object_set_new(j, "s", json_stringn("a\0b", 3));
+	json_object_setn_new(j, "k\0z", 3, json_string("key with a NUL"));
+	json_object_setn_new(j, "\0", 1, json_stringn_nocheck("\0\001", 2));
+	json_object_set_new(j, "t", json_string_nocheck("2026-03-02T09:00:00Z"));
+	want = json_dumps(j, JSON_COMPACT);
+	got = proto_dumps(j, JSON_COMPACT);
+	assert_non_null(want);
+	assert_string_equal(got, want);
+	assert_non_null(strstr(got, "\"k\\u0000z\":"));
+	free(want);
+	free(got);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		json_array_append_new(a, json_real(v[i]));
+	json_object_set_new(j, "reals", a);
+	json_object_set_new(j, "nested", json_pack("[{s:f},f]", "x", 0.3, 1e-7));
+	want = proto_dumps(j, JSON_COMPACT | JSON_ESCAPE_SLASH);
+	got = proto_dumps(j, JSON_COMPACT);
+	assert_non_null(want);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -258,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_readers_commands),
 		cmocka_unit_test(test_dumps_shortest_floats),
 		cmocka_unit_test(test_dumps_compact_as_jansson),
+		cmocka_unit_test(test_dumps_compact_nul_and_reals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
