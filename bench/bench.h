@@ -60,4 +60,21 @@ bench_rss_kib(void)
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Bytes this process caused to be written to storage so far (/proc). */
+static inline double
+bench_written(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	double v = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "write_bytes: %lf", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 #endif

@@ -414,6 +414,7 @@ main(int argc, char **argv)
 	int32_t d0;
 	long rss0, rss1;
 	int r, night, runs;
+	double wr0, wr[2];
 
 	if (argc > 1)
 		n = strtoul(argv[1], NULL, 10);
@@ -548,11 +549,13 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			due += all[i]->due_at <= midnight;
 		perf_ctl("enable");
+		wr0 = bench_written();
 		mid[night - 1] =
 		    run_until(midnight, &mch[night - 1], &mid_c[night - 1]);
 		swp[night - 1] =
 		    run_until(sweep, &sch[night - 1], &swp_c[night - 1]);
 		perf_ctl("disable");
+		wr[night - 1] = bench_written() - wr0;
 		printf("  night %d: midnight moment: %zu accounts due, %zu "
 		       "(%.1f %%) changed stage, %lld feed records, %.3f s "
 		       "(CPU %.3f s); sweep at 00:05: %zu changed, %lld "
@@ -563,6 +566,11 @@ main(int argc, char **argv)
 		    mid_c[night - 1], sch[night - 1].moved,
 		    (long long)sch[night - 1].records, swp[night - 1],
 		    swp_c[night - 1]);
+		printf("  night %d: %.0f bytes written to storage (WAL "
+		       "frames and checkpoints), %.0f per changing account\n",
+		    night, wr[night - 1],
+		    wr[night - 1] /
+		        (double)(mch[night - 1].moved ? mch[night - 1].moved : 1));
 	}
 	t = bench_median(swp, 2);
 	printf("P3 the engine's daily sweep (engine_run_until to 00:05, all "

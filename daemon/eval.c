@@ -27,6 +27,7 @@
 #include "calendar.h"
 #include "event.h"
 #include "facts.h"
+#include "hash.h"
 #include "log.h"
 #include "protocol.h"
 #include "store.h"
@@ -263,6 +264,68 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 }
 
 /*
+ * §4.9: the last windows chosen for tasks with no open task of their
+ * type, with their record members (the many tasks of one moment share a
+ * handful of windows).  The records share the members (jansson counts
+ * references; a record is not changed once appended).  A window is a
+ * pure function of the key: the rule set by its rules_version (content,
+ * not address: a reload to other rules at the same moment misses), the
+ * schedule by index, the zone by name.  File-static like clock's caches:
+ * a memo, not state.
+ */
+#define MEMO_SLOTS 8
+enum { MV_SCHEDULE, MV_RANK, MV_REASON, MV_NB, MV_NA, MV_WINDOWS, MV_N };
+static const char *const mv_keys[MV_N] = { "schedule", "window_rank",
+	"window_reason", "not_before", "not_after", "windows" };
+
+static struct window_memo {
+	char version[HASH_HEX_LEN];
+	char *zone;
+	int64_t now, catchup_end;
+	long sch; /* index in rs->schedules, -1 none */
+	int cash_in_day;
+	bool first_only;
+	int32_t nb_day;
+	json_t *v[MV_N]; /* v[MV_RANK] NULL: an empty slot */
+} memo[MEMO_SLOTS];
+static size_t memo_next;
+
+static bool
+memo_is(const struct window_memo *w, const struct engine *e, long sch,
+    const struct cal_request *req)
+{
+	return w->v[MV_RANK] != NULL && w->now == e->now &&
+	    w->catchup_end == e->catchup_end && w->sch == sch &&
+	    w->first_only == req->first_only &&
+	    w->cash_in_day == req->cash_in_day &&
+	    memcmp(w->version, e->rs->version, sizeof(w->version)) == 0 &&
+	    strcmp(w->zone, clock_tz_name()) == 0;
+}
+
+/* The record members of window w (new references in v). */
+static void
+window_values(const struct cal_schedule *sch, const struct cal_window *w,
+    json_t *v[MV_N])
+{
+	json_t *part;
+	size_t i;
+
+	v[MV_SCHEDULE] = sch != NULL ? json_string(sch->name) : NULL;
+	/* The rank names and reasons are ASCII (calendar.c). */
+	v[MV_RANK] = json_string_nocheck(cal_rank_name(w->rank));
+	v[MV_REASON] = json_string_nocheck(w->reason);
+	v[MV_NB] = eval_json_ts(w->not_before);
+	v[MV_NA] = eval_json_ts(w->not_after);
+	v[MV_WINDOWS] = json_array();
+	for (i = 0; i < w->nparts; i++) {
+		part = json_array();
+		json_array_append_new(part, eval_json_ts(w->parts[i][0]));
+		json_array_append_new(part, eval_json_ts(w->parts[i][1]));
+		json_array_append_new(v[MV_WINDOWS], part);
+	}
+}
+
+/*
  * §4.9: the window of a task emitted now; its members in rec.  Returns
  * the local date of its not_before (the one-per-day rule's key).
  */
@@ -271,11 +334,13 @@ choose_window(
     struct engine *e, const struct acct *a, const struct emit *m, json_t *rec)
 {
 	const struct ruleset *rs = e->rs;
+	struct window_memo *wm = NULL;
 	struct cal_request req;
 	struct cal_window w;
-	int32_t taken_buf[16], *taken = taken_buf;
-	json_t *parts, *part;
-	size_t i;
+	int32_t taken_buf[16], *taken = taken_buf, nb_day = 0;
+	json_t *v[MV_N] = { NULL };
+	long sch;
+	size_t i, j;
 
 	memset(&req, 0, sizeof(req));
 	req.cal = rs->cal;
@@ -283,14 +348,20 @@ choose_window(
 	req.emit = e->now;
 	req.first_only = m->first_only || req.sch == NULL;
 	req.cash_in_day = a->cash_in_day;
-	if (a->ntasks > 0) {
-		if (a->ntasks > sizeof(taken_buf) / sizeof(*taken_buf))
+	sch = req.sch != NULL ? (long)(req.sch - rs->schedules) : -1;
+	for (i = 0; i < a->ntasks; i++) {
+		if (a->tasks[i].type != (uint8_t)m->type)
+			continue;
+		if (req.ntaken == 0 && a->ntasks > 16)
 			taken = xcalloc(a->ntasks, sizeof(*taken));
-		for (i = 0; i < a->ntasks; i++) {
-			if (a->tasks[i].type == (uint8_t)m->type)
-				taken[req.ntaken++] = a->tasks[i].nb_day;
+		taken[req.ntaken++] = a->tasks[i].nb_day;
+	}
+	req.taken = taken;
+	for (j = 0; req.ntaken == 0 && j < MEMO_SLOTS; j++) {
+		if (memo_is(&memo[j], e, sch, &req)) {
+			wm = &memo[j];
+			goto set;
 		}
-		req.taken = taken;
 	}
 	cal_window_choose(&req, &w);
 	/* §4.9 catch-up: no window that ends before the catch-up does. */
@@ -298,27 +369,39 @@ choose_window(
 		req.emit = e->catchup_end;
 		cal_window_choose(&req, &w);
 	}
+	window_values(req.sch, &w, v);
+	nb_day = clock_local_date(w.not_before);
+	if (req.ntaken == 0) {
+		wm = &memo[memo_next++ % MEMO_SLOTS];
+		for (j = 0; j < MV_N; j++) {
+			json_decref(wm->v[j]);
+			wm->v[j] = v[j];
+		}
+		free(wm->zone);
+		wm->zone = xstrdup(clock_tz_name());
+		memcpy(wm->version, rs->version, sizeof(wm->version));
+		wm->now = e->now;
+		wm->catchup_end = e->catchup_end;
+		wm->sch = sch;
+		wm->cash_in_day = req.cash_in_day;
+		wm->first_only = req.first_only;
+		wm->nb_day = nb_day;
+	}
+set:
 	if (taken != taken_buf)
 		free(taken);
-	if (req.sch != NULL)
-		json_object_set_new(
-		    rec, "schedule", json_string(req.sch->name));
-	/* The rank names and reasons are ASCII (calendar.c). */
-	json_object_set_new(
-	    rec, "window_rank", json_string_nocheck(cal_rank_name(w.rank)));
-	json_object_set_new(
-	    rec, "window_reason", json_string_nocheck(w.reason));
-	json_object_set_new(rec, "not_before", eval_json_ts(w.not_before));
-	json_object_set_new(rec, "not_after", eval_json_ts(w.not_after));
-	parts = json_array();
-	for (i = 0; i < w.nparts; i++) {
-		part = json_array();
-		json_array_append_new(part, eval_json_ts(w.parts[i][0]));
-		json_array_append_new(part, eval_json_ts(w.parts[i][1]));
-		json_array_append_new(parts, part);
+	if (wm == NULL) {
+		for (j = 0; j < MV_N; j++) {
+			if (v[j] != NULL)
+				json_object_set_new(rec, mv_keys[j], v[j]);
+		}
+		return nb_day;
 	}
-	json_object_set_new(rec, "windows", parts);
-	return clock_local_date(w.not_before);
+	for (j = 0; j < MV_N; j++) {
+		if (wm->v[j] != NULL)
+			json_object_set(rec, mv_keys[j], wm->v[j]);
+	}
+	return wm->nb_day;
 }
 
 static int64_t
@@ -584,15 +667,47 @@ eval_fmt_duration(int64_t s, char buf[32])
 }
 
 /*
- * §4.5 supersede: the step's previous task of this stage entry (its
- * source prev), if still open, is cancelled by the task about to be
- * emitted, its cancel record just before that task's.  Steps are
- * matched by position (the source's #K), also after a reload.
+ * Cancels open task num of a (0: none), superseded by the task that
+ * emit_task() appends next; its cancel record comes just before that
+ * task's.
+ */
+static void
+supersede_num(struct engine *e, struct acct *a, int64_t num)
+{
+	char next[32], reason[64];
+
+	if (num == 0 || !acct_task_remove(a, num))
+		return;
+	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
+	snprintf(reason, sizeof(reason), "superseded by %s", next);
+	cancel_one(e, a, num, reason);
+}
+
+/*
+ * §4.5 supersede, two lookups for one cancel (supersede_num()):
+ *
+ * - supersede(): a cadence step's next occurrence supersedes its
+ *   previous one (its source prev, "stage:NAME#K/N"), if still open and
+ *   of this stage entry.  Steps are matched by position (the source's
+ *   #K), also after a reload.  Read from the store.
+ * - supersede_step(): an approved gated task supersedes the step's
+ *   latest open task.  Read from memory.
+ *
+ * They are not folded into one in-memory lookup because the open tasks
+ * in memory (struct acct_task) know neither their occurrence N nor their
+ * creation instant, and the answers differ where (1) a credit_hold step
+ * has every and supersede: holds outlive stage entries, and only the
+ * store tells a hold of this entry from one of an earlier entry of the
+ * same stage; (2) a reload turned supersede or every on for a step whose
+ * earlier occurrences are still open: by source only occurrence N - 1 is
+ * superseded (none when it is done), the latest in memory may be an
+ * older one.  Keeping N and the creation instant per open task would
+ * make them one at the price of a new saved-state version; the store is
+ * read once per emission of a superseding step, never by a quiet sweep.
  */
 static void
 supersede(struct engine *e, struct acct *a, const char *prev)
 {
-	char next[32], reason[64];
 	int64_t num = 0;
 	int rc;
 
@@ -605,22 +720,17 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 	store_done(e->store, Q_TASK_OPEN_SOURCE);
 	if (rc == -1)
 		e->failed = true;
-	if (rc != 1 || !acct_task_remove(a, num))
-		return;
-	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
-	snprintf(reason, sizeof(reason), "superseded by %s", next);
-	cancel_one(e, a, num, reason);
+	if (rc == 1)
+		supersede_num(e, a, num);
 }
 
 /*
- * §4.5 supersede on a gated step: a gated task emitted now cancels the
- * step's latest open task (of the stage entry: stage tasks do not
- * outlive it; holds, which do, are left alone).
+ * The step's latest open task (of the stage entry: stage tasks do not
+ * outlive it; holds, which do, are left alone), superseded.
  */
 static void
 supersede_step(struct engine *e, struct acct *a, size_t k)
 {
-	char next[32], reason[64];
 	int64_t num = 0;
 	size_t i;
 
@@ -630,11 +740,7 @@ supersede_step(struct engine *e, struct acct *a, size_t k)
 		    a->tasks[i].num > num)
 			num = a->tasks[i].num;
 	}
-	if (num == 0 || !acct_task_remove(a, num))
-		return;
-	eval_task_id(e->task_num + 1, next); /* emit_task()'s */
-	snprintf(reason, sizeof(reason), "superseded by %s", next);
-	cancel_one(e, a, num, reason);
+	supersede_num(e, a, num);
 }
 
 /* The index of script name in rs, -1 when it has none by that name. */
@@ -654,6 +760,13 @@ script_index(const struct ruleset *rs, const char *name)
  * §4.5 approval: the task that approval task num of a gates, emitted now
  * if a is still in the stage entry the approval was emitted in.  Only
  * for step k (the approval's step); returns whether num was that step's.
+ *
+ * Read from the store (the approval's record): the stage, the creation
+ * instant, the reason and the gated type and script as they were at
+ * emission.  The rule set cannot stand in for them (a reload may have
+ * changed the step since), and keeping them per open approval in memory
+ * would need a new saved-state version for a read made once per
+ * approval decision, never by a sweep without one.
  */
 static bool
 approved_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
@@ -858,6 +971,9 @@ alerts(struct engine *e, struct acct *a, const struct rules_factvals *fv)
 /*
  * The priority_factors of the credit_hold task that began a's hold (the
  * first one after its last release), NULL when the store has none.
+ * Read from the store once per release (as approved_task()): in memory
+ * they would be four numbers more per held account in a new saved-state
+ * version, with the same read to fill them from an older database.
  */
 static json_t *
 hold_factors(struct engine *e, const struct acct *a)

@@ -34,6 +34,8 @@
  */
 #include "kpi.h"
 
+#include <sys/mman.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -67,17 +69,6 @@ struct per_cur {
 };
 
 /*
- * An account with transitions or a creation inside the months, found by
- * its id: the rows of SQLite name accounts by id.
- */
-struct hist {
-	uint64_t hash; /* 0: an empty slot */
-	char *id;
-	int64_t created; /* INT64_MIN: before the first month */
-	uint32_t *stage; /* [k], k = 1..n: its stage at month k's start */
-};
-
-/*
  * A report: what kpi_start() copied on the loop's thread (the months,
  * the stages, the accounts, the promise verdicts), then what the
  * worker thread reads from its snapshot of the database.
@@ -94,25 +85,54 @@ struct kpi_job {
 	/* The rule set's stages at the start (a reload may free it). */
 	char **stages;
 	size_t nstages;
-	/* The accounts at the start (in no order): ids[idoff[i]], stage, cur. */
+	/*
+	 * The accounts at the start (in no order): account i's id at
+	 * ids + idoff[i], preceded by i (4 bytes), its stage and currency.
+	 */
 	size_t nacc;
 	char *ids;
-	size_t *idoff;
+	uint32_t *idoff;
 	uint32_t *astage;
 	uint16_t *acur;
-	uint32_t *aidx; /* by id hash: 1 + the account's index, 0 empty */
-	size_t aidxcap;
-	/* Accounts with history inside the months: open addressing. */
-	struct hist *h;
-	size_t hcap, hn;
-	/* The worker. */
-	pthread_t thread;
-	bool started;
+	/*
+	 * The copy by id (made in the thread): open addressing, each slot
+	 * the id's hash's upper half << 32 | 1 + idoff of the account, 0
+	 * empty (one cache miss to the slot, one to the id and index).
+	 */
+	uint64_t *slot;
+	size_t slotcap;
+	/*
+	 * Accounts with transitions since the first month: hrec[i] is 0 or
+	 * 1 + the record of account i, record r's stage at month j's start
+	 * (j = 1..n) hstage[r * n + j - 1] (NO_STAGE: none known).
+	 */
+	uint32_t *hrec;
+	uint32_t *hstage;
+	size_t nrec, caprec;
+	/*
+	 * cfirst[i]: the first month (1..n + 1) whose start follows account
+	 * i's creation when it was created inside the months, else 0.
+	 */
+	uint8_t *cfirst;
+	/* The copy's index is ready (the second thread waits for it). */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool index_ready;
+	/*
+	 * The threads: one for the balances and the roll rates, and with
+	 * one currency a second for the tasks, on a reader of its own
+	 * (opened right after the first: the same snapshot).
+	 */
+	struct store *s2;
+	pthread_t thread, thread2;
+	bool started, started2;
+	int rc2;
+	atomic_int running;
 	atomic_bool ended, cancel;
 	void (*wake)(void *); /* called by the thread as it ends */
 	void *wake_arg;
 	int rc;
-	int64_t t0, t_copy, t_balances, t_tasks, t_rolls;
+	int64_t t0, t_copy, t_index, t_balances, t_tasks, t_rolls;
 };
 
 static int
@@ -128,35 +148,83 @@ cur_index(const struct kpi_job *k, const char *c)
 
 static uint64_t hash_id(const char *id);
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
 /*
- * The currency index of account id, -1 when unknown: a lookup in an
- * index of the copy, made on first use (in the thread).  With one
- * currency (the usual portfolio) none is made.
+ * A zeroed array in transparent huge pages where the kernel gives them
+ * (madvise mode): lookups at random in tens of MB otherwise miss the
+ * TLB at nearly every step.  Freed with free().
  */
-static int
-account_cur(struct kpi_job *k, const char *id)
+static void *
+huge_calloc(size_t n, size_t size)
+{
+	size_t len = n * size;
+	void *p;
+
+	if (size != 0 && len / size != n)
+		fatalx("kpi: out of memory");
+	len = (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	if (len < HUGE_PAGE)
+		return xcalloc(n > 0 ? n : 1, size > 0 ? size : 1);
+	if (posix_memalign(&p, HUGE_PAGE, len) != 0)
+		fatalx("kpi: out of memory");
+	(void)madvise(p, len, MADV_HUGEPAGE);
+	memset(p, 0, len);
+	return p;
+}
+
+/* Indexes the copy by id (in the thread: 1M ids take a while). */
+static void
+index_build(struct kpi_job *k)
 {
 	size_t i, j, mask;
+	uint64_t h;
+
+	for (k->slotcap = 16; k->slotcap < k->nacc * 2;)
+		k->slotcap *= 2;
+	k->slot = huge_calloc(k->slotcap, sizeof(*k->slot));
+	mask = k->slotcap - 1;
+	for (i = 0; i < k->nacc; i++) {
+		h = hash_id(k->ids + k->idoff[i]);
+		for (j = h & mask; k->slot[j] != 0; j = (j + 1) & mask)
+			;
+		k->slot[j] = (h >> 32 << 32) | ((uint64_t)k->idoff[i] + 1);
+	}
+}
+
+/* The index of account id in the copy, -1 when it has none. */
+static int64_t
+index_find(const struct kpi_job *k, const char *id)
+{
+	uint64_t h = hash_id(id), v;
+	size_t j, mask = k->slotcap - 1;
+	const char *at;
+	uint32_t i;
+
+	for (j = h & mask; (v = k->slot[j]) != 0; j = (j + 1) & mask) {
+		if (v >> 32 != h >> 32)
+			continue;
+		at = k->ids + (v & 0xffffffffu) - 1;
+		if (strcmp(at, id) == 0) {
+			memcpy(&i, at - sizeof(i), sizeof(i));
+			return i;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The currency index of account id, -1 when unknown.  With one
+ * currency (the usual portfolio) no lookup is made.
+ */
+static int
+account_cur(const struct kpi_job *k, const char *id)
+{
+	int64_t i;
 
 	if (k->ncur == 1)
 		return 0;
-	if (k->aidx == NULL) {
-		for (k->aidxcap = 16; k->aidxcap < k->nacc * 2;)
-			k->aidxcap *= 2;
-		k->aidx = xcalloc(k->aidxcap, sizeof(*k->aidx));
-		mask = k->aidxcap - 1;
-		for (i = 0; i < k->nacc; i++) {
-			for (j = hash_id(k->ids + k->idoff[i]) & mask;
-			     k->aidx[j] != 0; j = (j + 1) & mask)
-				;
-			k->aidx[j] = (uint32_t)i + 1;
-		}
-	}
-	mask = k->aidxcap - 1;
-	for (j = hash_id(id) & mask; k->aidx[j] != 0; j = (j + 1) & mask)
-		if (strcmp(k->ids + k->idoff[k->aidx[j] - 1], id) == 0)
-			return k->acur[k->aidx[j] - 1];
-	return -1;
+	return (i = index_find(k, id)) == -1 ? -1 : k->acur[i];
 }
 
 /* The index of stage name in the rule set of the start. */
@@ -196,45 +264,24 @@ hash_id(const char *id)
 	return h != 0 ? h : 1;
 }
 
-/* The hist of account id, created on first use when create. */
-static struct hist *
-hist_get(struct kpi_job *k, const char *id, bool create)
+/* The history record of account i, made on first use. */
+static uint32_t
+hist_rec(struct kpi_job *k, size_t i)
 {
-	uint64_t hash = hash_id(id);
-	struct hist *old;
-	size_t i, j, oldcap;
+	size_t r, j, n = (size_t)k->n;
 
-	if (k->hcap == 0 && !create)
-		return NULL;
-	if (create && (k->hn + 1) * 2 > k->hcap) {
-		old = k->h;
-		oldcap = k->hcap;
-		k->hcap = oldcap == 0 ? 1024 : oldcap * 2;
-		k->h = xcalloc(k->hcap, sizeof(*k->h));
-		for (i = 0; i < oldcap; i++) {
-			if (old[i].hash == 0)
-				continue;
-			for (j = old[i].hash & (k->hcap - 1); k->h[j].hash != 0;
-			     j = (j + 1) & (k->hcap - 1))
-				;
-			k->h[j] = old[i];
-		}
-		free(old);
+	if (k->hrec[i] != 0)
+		return k->hrec[i] - 1;
+	if (k->nrec == k->caprec) {
+		k->caprec = k->caprec == 0 ? 1024 : k->caprec * 2;
+		k->hstage = xreallocarray(
+		    k->hstage, k->caprec * n, sizeof(*k->hstage));
 	}
-	for (i = hash & (k->hcap - 1); k->h[i].hash != 0;
-	     i = (i + 1) & (k->hcap - 1))
-		if (k->h[i].hash == hash && strcmp(k->h[i].id, id) == 0)
-			return &k->h[i];
-	if (!create)
-		return NULL;
-	k->h[i].hash = hash;
-	k->h[i].id = xstrdup(id);
-	k->h[i].created = INT64_MIN;
-	k->h[i].stage = xreallocarray(NULL, (size_t)k->n + 1, sizeof(uint32_t));
-	for (j = 0; j <= (size_t)k->n; j++)
-		k->h[i].stage[j] = NO_STAGE;
-	k->hn++;
-	return &k->h[i];
+	r = k->nrec++;
+	for (j = 0; j < n; j++)
+		k->hstage[r * n + j] = NO_STAGE;
+	k->hrec[i] = (uint32_t)r + 1;
+	return (uint32_t)r;
 }
 
 /* The months: the current one (k = n) and the n - 1 before it. */
@@ -311,7 +358,10 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 {
 	const struct acct *a;
 	const struct acct_promise *pr;
-	size_t n, i, j, len, used = 0, cap, ccap = 0, pos = 0;
+	struct acct *const *slots = (struct acct *const *)e->accounts.slots;
+	size_t cap_slots = e->accounts.cap;
+	size_t n, i, j, len, used = 0, cap, ccap = 0, pos;
+	uint32_t idx;
 	size_t w = (size_t)k->n + 1, ns = k->nstages;
 	uint16_t *map;
 	char (*raw)[4];
@@ -320,22 +370,40 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 
 	n = e->accounts.n;
 	k->nacc = n;
-	cap = n * 12 + 16;
-	k->ids = xreallocarray(NULL, cap, 1);
-	k->idoff = xcalloc(n + 1, sizeof(*k->idoff));
+	cap = n * 16 + 16;
+	k->ids = huge_calloc(cap, 1);
+	k->idoff = huge_calloc(n + 1, sizeof(*k->idoff));
 	k->astage = xcalloc(n + 1, sizeof(*k->astage));
 	k->acur = xcalloc(n + 1, sizeof(*k->acur));
-	/* The map's order: sorting would cost the loop more. */
-	for (i = 0; i < n && (a = idmap_next(&e->accounts, &pos)) != NULL;
-	     i++) {
+	/*
+	 * The map's order (sorting would cost the loop more), fetching the
+	 * accounts ahead, and their promises a little less far ahead, so
+	 * that the cache misses overlap.
+	 */
+	for (i = 0, pos = 0; i < n && pos < cap_slots; pos++) {
+		if (pos + 16 < cap_slots && (a = slots[pos + 16]) != NULL) {
+			/* The struct's first line (prom), its last (stage, id). */
+			__builtin_prefetch(a);
+			__builtin_prefetch(&a->stage);
+			__builtin_prefetch(a->id);
+		}
+		if (pos + 8 < cap_slots && (a = slots[pos + 8]) != NULL &&
+		    a->nprom > 0)
+			__builtin_prefetch(a->prom);
+		if ((a = slots[pos]) == NULL)
+			continue;
 		len = strlen(a->id) + 1;
-		if (used + len > cap) {
-			cap = (used + len) * 2;
+		if (used + len + 4 > cap) {
+			cap = (used + len + 4) * 2;
+			if (cap >= UINT32_MAX)
+				fatalx("kpi: too many accounts");
 			k->ids = xreallocarray(k->ids, cap, 1);
 		}
-		memcpy(k->ids + used, a->id, len);
-		k->idoff[i] = used;
-		used += len;
+		idx = (uint32_t)i;
+		memcpy(k->ids + used, &idx, sizeof(idx));
+		memcpy(k->ids + used + 4, a->id, len);
+		k->idoff[i] = (uint32_t)used + 4;
+		used += len + 4;
 		k->astage[i] = a->stage;
 		if ((c = cur_index(k, a->currency)) == -1) {
 			if (k->ncur == ccap) {
@@ -360,6 +428,7 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 			else
 				k->pc[c].broken[m]++;
 		}
+		i++;
 	}
 	k->nacc = i;
 	if (k->ncur < 2)
@@ -593,9 +662,8 @@ first_key(struct store *s, enum store_q q, int64_t hi, int64_t t,
 
 /* Tasks created in each month, and how many an outcome closed. */
 static int
-tasks(struct kpi_job *k)
+tasks(struct kpi_job *k, struct store *s)
 {
-	struct store *s = k->s;
 	int rc, c, m;
 
 	/* One currency: counted by the index, month by month. */
@@ -629,65 +697,192 @@ tasks(struct kpi_job *k)
 }
 
 /*
+ * Lookups in batches: the slots of a batch's ids are fetched together,
+ * then their ids, so that the cache misses overlap instead of following
+ * one another.
+ */
+#define BATCH  64
+#define ID_MAX 64 /* §1: ids have 1-64 bytes */
+
+struct lookup {
+	char id[ID_MAX + 1];
+	uint64_t h;
+	const char *cand; /* the first slot whose tag matches: its id */
+	int64_t idx;      /* the answer: the account's index, -1 none */
+	int64_t t;        /* the row's instant */
+	uint32_t st;      /* the row's stage */
+};
+
+static void
+index_resolve(const struct kpi_job *k, struct lookup *b, size_t n)
+{
+	size_t i, j, mask = k->slotcap - 1;
+	uint64_t v;
+	uint32_t idx;
+
+	for (i = 0; i < n; i++) {
+		b[i].h = hash_id(b[i].id);
+		__builtin_prefetch(&k->slot[b[i].h & mask]);
+	}
+	for (i = 0; i < n; i++) {
+		b[i].cand = NULL;
+		for (j = b[i].h & mask; (v = k->slot[j]) != 0;
+		     j = (j + 1) & mask)
+			if (v >> 32 == b[i].h >> 32) {
+				b[i].cand = k->ids + (v & 0xffffffffu) - 1;
+				__builtin_prefetch(b[i].cand - sizeof(idx));
+				break;
+			}
+	}
+	for (i = 0; i < n; i++) {
+		b[i].idx = -1;
+		if (b[i].cand == NULL)
+			continue;
+		if (strcmp(b[i].cand, b[i].id) == 0) {
+			memcpy(&idx, b[i].cand - sizeof(idx), sizeof(idx));
+			b[i].idx = idx;
+		} else /* another id with the same tag: the slow way */
+			b[i].idx = index_find(k, b[i].id);
+	}
+}
+
+/* Copies id into l; false (and l->idx = -1) when it is too long. */
+static bool
+lookup_set(struct lookup *l, const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len > ID_MAX)
+		return false;
+	memcpy(l->id, id, len + 1);
+	return true;
+}
+
+/* A transition of account b->idx at b->t, from stage b->st. */
+static void
+transition_note(struct kpi_job *k, const struct lookup *b)
+{
+	size_t n = (size_t)k->n;
+	uint32_t r, *hs;
+	int j;
+
+	if (b->idx == -1)
+		return;
+	r = hist_rec(k, (size_t)b->idx); /* may move hstage */
+	hs = &k->hstage[(size_t)r * n];
+	for (j = 1; j <= k->n && k->mstart[j] <= b->t; j++)
+		if (hs[j - 1] == NO_STAGE)
+			hs[j - 1] = b->st;
+}
+
+/*
  * Roll rates: each account's stage at each month's first instant is
  * the from_stage of its first transition at or after that instant, or
- * its current stage when it has none since.
+ * its current stage when it has none since.  The transitions since the
+ * first month (found by a binary search on their id), in time order.
  */
 static int
-rolls(struct kpi_job *k)
+transitions(struct kpi_job *k)
 {
 	struct store *s = k->s;
-	struct hist *h;
-	int64_t maxid = 0, from, at;
-	size_t i, ns = k->nstages;
-	uint32_t s0, s1, st;
-	int rc, j, c;
+	struct lookup *b = xcalloc(BATCH, sizeof(*b));
+	int64_t maxid = 0, from;
+	size_t nb = 0, i;
+	int rc;
 
 	if (store_q(s, Q_KPI_TRANS_MAXID, "") == 1)
 		maxid = store_col_int(s, Q_KPI_TRANS_MAXID, 0);
 	store_done(s, Q_KPI_TRANS_MAXID);
-	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) == -1)
+	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) == -1) {
+		free(b);
 		return -1;
-	for (rc = store_q(s, Q_KPI_TRANSITIONS, "i", from); rc == 1;
+	}
+	for (rc = store_q(s, Q_KPI_TRANSITIONS, "i", from); rc >= 0;
 	     rc = store_next(s, Q_KPI_TRANSITIONS)) {
-		at = store_col_int(s, Q_KPI_TRANSITIONS, 2);
-		h = hist_get(k, store_col_text(s, Q_KPI_TRANSITIONS, 0), true);
-		st = NO_STAGE;
-		for (j = 1; j <= k->n && k->mstart[j] <= at; j++) {
-			if (h->stage[j] != NO_STAGE)
+		if (rc == 1) {
+			if (!lookup_set(
+			        &b[nb], store_col_text(s, Q_KPI_TRANSITIONS, 0)))
 				continue;
-			if (st == NO_STAGE)
-				st = stage_index(k,
-				    store_col_text(s, Q_KPI_TRANSITIONS, 1));
-			h->stage[j] = st;
+			b[nb].t = store_col_int(s, Q_KPI_TRANSITIONS, 2);
+			b[nb].st = stage_index(
+			    k, store_col_text(s, Q_KPI_TRANSITIONS, 1));
+			nb++;
 		}
+		/* In order: a batch is noted before the rows after it. */
+		if (nb == BATCH || (rc == 0 && nb > 0)) {
+			index_resolve(k, b, nb);
+			for (i = 0; i < nb; i++)
+				transition_note(k, &b[i]);
+			nb = 0;
+		}
+		if (rc == 0)
+			break;
 	}
 	store_done(s, Q_KPI_TRANSITIONS);
-	if (rc == -1)
-		return -1;
-	for (rc = store_q(s, Q_KPI_CREATED, "i", k->mstart[1] - 1); rc == 1;
+	free(b);
+	return rc == -1 ? -1 : 0;
+}
+
+/* The accounts created since the first month (an index), on reader s. */
+static int
+created(struct kpi_job *k, struct store *s)
+{
+	struct lookup *b = xcalloc(BATCH, sizeof(*b));
+	size_t nb = 0, i;
+	int rc, j;
+
+	for (rc = store_q(s, Q_KPI_CREATED, "i", k->mstart[1] - 1); rc >= 0;
 	     rc = store_next(s, Q_KPI_CREATED)) {
-		hist_get(k, store_col_text(s, Q_KPI_CREATED, 0), true)
-		    ->created = store_col_int(s, Q_KPI_CREATED, 1);
+		if (rc == 1 &&
+		    lookup_set(&b[nb], store_col_text(s, Q_KPI_CREATED, 0)))
+			b[nb++].t = store_col_int(s, Q_KPI_CREATED, 1);
+		if (nb == BATCH || (rc == 0 && nb > 0)) {
+			index_resolve(k, b, nb);
+			for (i = 0; i < nb; i++) {
+				if (b[i].idx == -1)
+					continue;
+				for (j = 1; j <= k->n && k->mstart[j] <= b[i].t;
+				     j++)
+					;
+				k->cfirst[b[i].idx] = (uint8_t)j;
+			}
+			nb = 0;
+		}
+		if (rc == 0)
+			break;
 	}
 	store_done(s, Q_KPI_CREATED);
-	if (rc == -1)
-		return -1;
-	for (i = 0; i < k->nacc; i++) {
-		if ((i & 0xffff) == 0 && cancelled(k))
-			return -1;
-		c = k->acur[i];
-		h = hist_get(k, k->ids + k->idoff[i], false);
-		for (j = 1; j <= k->n; j++) {
-			if (h != NULL && h->created >= k->mstart[j])
-				continue; /* created later: not counted */
-			s0 = h != NULL && h->stage[j] != NO_STAGE
-			    ? h->stage[j]
-			    : k->astage[i];
-			s1 =
-			    j < k->n && h != NULL && h->stage[j + 1] != NO_STAGE
-			    ? h->stage[j + 1]
-			    : k->astage[i];
+	free(b);
+	return rc == -1 ? -1 : 0;
+}
+
+/*
+ * The roll rates' counts, once the transitions and the creations are
+ * in: an account counts in month j when it was created before j's
+ * start.
+ */
+static void
+rolls(struct kpi_job *k)
+{
+	size_t a, ns = k->nstages, n = (size_t)k->n;
+	uint32_t s0, s1, *hs;
+	int j, c;
+
+	for (a = 0; a < k->nacc; a++) {
+		c = k->acur[a];
+		j = k->cfirst[a] > 1 ? k->cfirst[a] : 1;
+		if (k->hrec == NULL || k->hrec[a] == 0) {
+			/* No transition inside the months: the same stage. */
+			if ((s0 = k->astage[a]) < ns)
+				for (; j <= k->n; j++)
+					k->pc[c].den[j * ns + s0]++;
+			continue;
+		}
+		hs = &k->hstage[(size_t)(k->hrec[a] - 1) * n];
+		for (; j <= k->n; j++) {
+			s0 = hs[j - 1] != NO_STAGE ? hs[j - 1] : k->astage[a];
+			s1 = j < k->n && hs[j] != NO_STAGE ? hs[j]
+			                                   : k->astage[a];
 			/* Stages the rule set no longer has are left out. */
 			if (s0 >= ns)
 				continue;
@@ -696,9 +891,30 @@ rolls(struct kpi_job *k)
 				k->pc[c].num[j * ns + s0]++;
 		}
 	}
-	return 0;
 }
 
+/*
+ * A thread is done: the last one counts the roll rates when both did
+ * their part, and wakes the loop.
+ */
+static void
+thread_done(struct kpi_job *k)
+{
+	int64_t t;
+
+	if (atomic_fetch_sub(&k->running, 1) != 1)
+		return;
+	if (k->rc == 0 && k->rc2 == 0 && !cancelled(k)) {
+		t = clock_mono_ns();
+		rolls(k);
+		k->t_rolls += clock_mono_ns() - t;
+	}
+	atomic_store(&k->ended, true);
+	if (k->wake != NULL)
+		k->wake(k->wake_arg);
+}
+
+/* The balances, the transitions, and without a second thread the rest. */
 static void *
 worker(void *arg)
 {
@@ -706,22 +922,55 @@ worker(void *arg)
 	int64_t t = clock_mono_ns();
 
 	k->rc = -1;
+	index_build(k);
+	k->cfirst = huge_calloc(k->nacc + 1, sizeof(*k->cfirst));
+	k->hrec = huge_calloc(k->nacc + 1, sizeof(*k->hrec));
+	pthread_mutex_lock(&k->mu);
+	k->index_ready = true;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	k->t_index = clock_mono_ns() - t;
+	t = clock_mono_ns();
 	if (balances(k) == -1 || cancelled(k))
 		goto out;
 	k->t_balances = clock_mono_ns() - t;
+	if (k->s2 == NULL) {
+		t = clock_mono_ns();
+		if (tasks(k, k->s) == -1 || cancelled(k) ||
+		    created(k, k->s) == -1 || cancelled(k))
+			goto out;
+		k->t_tasks = clock_mono_ns() - t;
+	}
 	t = clock_mono_ns();
-	if (tasks(k) == -1 || cancelled(k))
-		goto out;
-	k->t_tasks = clock_mono_ns() - t;
-	t = clock_mono_ns();
-	if (rolls(k) == -1)
+	if (transitions(k) == -1)
 		goto out;
 	k->t_rolls = clock_mono_ns() - t;
 	k->rc = 0;
 out:
-	atomic_store(&k->ended, true);
-	if (k->wake != NULL)
-		k->wake(k->wake_arg);
+	thread_done(k);
+	return NULL;
+}
+
+/* With one currency: the tasks, then (with the index) the creations. */
+static void *
+worker2(void *arg)
+{
+	struct kpi_job *k = arg;
+	int64_t t = clock_mono_ns();
+
+	k->rc2 = -1;
+	if (tasks(k, k->s2) == -1 || cancelled(k))
+		goto out;
+	pthread_mutex_lock(&k->mu);
+	while (!k->index_ready)
+		pthread_cond_wait(&k->cv, &k->mu);
+	pthread_mutex_unlock(&k->mu);
+	if (created(k, k->s2) == -1)
+		goto out;
+	k->rc2 = 0;
+out:
+	k->t_tasks = clock_mono_ns() - t;
+	thread_done(k);
 	return NULL;
 }
 
@@ -800,6 +1049,7 @@ job_free(struct kpi_job *k)
 	size_t c, i;
 
 	store_close(k->s);
+	store_close(k->s2);
 	for (c = 0; c < k->ncur; c++) {
 		struct per_cur *p = &k->pc[c];
 
@@ -813,21 +1063,21 @@ job_free(struct kpi_job *k)
 		free(p->den);
 		free(p->num);
 	}
-	for (i = 0; i < k->hcap; i++) {
-		free(k->h[i].id);
-		free(k->h[i].stage);
-	}
 	for (i = 0; i < k->nstages; i++)
 		free(k->stages[i]);
 	free(k->stages);
-	free(k->h);
+	free(k->slot);
+	free(k->hrec);
+	free(k->hstage);
+	free(k->cfirst);
+	pthread_mutex_destroy(&k->mu);
+	pthread_cond_destroy(&k->cv);
 	free(k->pc);
 	free(k->cur);
 	free(k->ids);
 	free(k->idoff);
 	free(k->astage);
 	free(k->acur);
-	free(k->aidx);
 	free(k->day);
 	free(k->first);
 	free(k->mstart);
@@ -845,6 +1095,8 @@ kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months,
 
 	k->t0 = clock_mono_ns();
 	k->n = months;
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
 	k->wake = wake;
 	k->wake_arg = wake_arg;
 	atomic_init(&k->ended, false);
@@ -866,22 +1118,37 @@ kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months,
 		if (rs->stages[i].name != NULL)
 			k->stages[i] = xstrdup(rs->stages[i].name);
 	accounts_copy(k, e);
-	k->t_copy = clock_mono_ns() - k->t0;
 	if (k->ncur == 0) {
 		atomic_store(&k->ended, true);
 		k->rc = 0;
 		return k;
 	}
-	/* Signals are the loop's: the thread must never be hit by one. */
+	if (k->ncur == 1 && (k->s2 = store_open_reader(e->store)) == NULL) {
+		log_warnx("kpi: cannot open a reader: %s",
+		    store_errmsg(e->store));
+		goto fail;
+	}
+	k->t_copy = clock_mono_ns() - k->t0;
+	atomic_store(&k->running, k->s2 != NULL ? 2 : 1);
+	/* Signals are the loop's: the threads must never be hit by one. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&k->thread, NULL, worker, k);
+	k->started = rc == 0;
+	if (rc == 0 && k->s2 != NULL) {
+		rc = pthread_create(&k->thread2, NULL, worker2, k);
+		k->started2 = rc == 0;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		log_warnx("kpi: cannot start a thread: %s", strerror(rc));
+		if (k->started) {
+			atomic_store(&k->cancel, true);
+			store_interrupt(k->s);
+			pthread_join(k->thread, NULL);
+		}
 		goto fail;
 	}
-	k->started = true;
 	return k;
 fail:
 	job_free(k);
@@ -903,22 +1170,30 @@ kpi_finish(
 	if (abort) {
 		atomic_store(&k->cancel, true);
 		store_interrupt(k->s);
+		if (k->s2 != NULL)
+			store_interrupt(k->s2);
 	}
 	if (k->started)
 		pthread_join(k->thread, NULL);
-	rc = abort ? -1 : k->rc;
+	if (k->started2)
+		pthread_join(k->thread2, NULL);
+	rc = abort || k->rc == -1 || k->rc2 == -1 ? -1 : 0;
 	if (rc == 0) {
 		output(k, out);
 		log_debug("kpi: %d months, %zu accounts: copy %.3f s on the "
-		          "loop, then balances %.3f s, tasks %.3f s, rolls "
-		          "%.3f s; %.3f s in all",
+		          "loop, then index %.3f s, balances %.3f s, tasks and "
+		          "creations %.3f s%s, transitions and rolls %.3f s; "
+		          "%.3f s in all",
 		    k->n, k->nacc, (double)k->t_copy / 1e9,
-		    (double)k->t_balances / 1e9, (double)k->t_tasks / 1e9,
+		    (double)k->t_index / 1e9, (double)k->t_balances / 1e9,
+		    (double)k->t_tasks / 1e9,
+		    k->s2 != NULL ? " (a second thread)" : "",
 		    (double)k->t_rolls / 1e9,
 		    (double)(clock_mono_ns() - k->t0) / 1e9);
 	} else
 		snprintf(err, errlen, "%s",
-		    abort ? "stopped" : store_errmsg(k->s));
+		    abort ? "stopped"
+		          : store_errmsg(k->rc == -1 ? k->s : k->s2));
 	job_free(k);
 	return rc;
 }

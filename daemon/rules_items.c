@@ -276,8 +276,8 @@ task_type_script(struct loader *ld, const char *file, config_setting_t *g,
 		} else if (i == RULES_TASK_CREDIT_RELEASE ||
 		    i == RULES_TASK_APPROVAL) {
 			err_at(ld, file, line_of(m),
-			    "%s: task type \"%s\" is dunnd's own (§4.5), not "
-			    "allowed in a stage or alert",
+			    "%s: task type \"%s\" is dunnd's own (dunnd "
+			    "emits it itself), not allowed in a stage or alert",
 			    what, v);
 			ok = false;
 		} else {

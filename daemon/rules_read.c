@@ -22,6 +22,8 @@
 
 #include <libconfig.h>
 
+#include "cfgutil.h"
+
 /*
  * A rule file is written by hand; anything bigger is a mistake.  libconfig
  * 1.5 keeps setting lines in an unsigned short, so longer files would
@@ -398,6 +400,8 @@ ld_parse_src(struct loader *ld, struct src *s)
 	s->readable = true;
 	if (config_read_string(&s->cfg, buf_data(&scan)) == CONFIG_TRUE) {
 		s->parsed = true;
+		/* For ld_elem_line(): the file's text from any setting. */
+		config_setting_set_hook(config_root_setting(&s->cfg), s);
 		buf_fini(&scan);
 		return;
 	}
@@ -442,4 +446,17 @@ ld_keep_syntax_only(struct loader *ld, size_t n0)
 		ds->v[k++] = ds->v[j];
 	}
 	ds->n = k;
+}
+
+int
+ld_elem_line(const config_setting_t *s, int line)
+{
+	const config_setting_t *root = s;
+	const struct src *src;
+
+	while (root->parent != NULL)
+		root = root->parent;
+	if ((src = config_setting_get_hook(root)) == NULL)
+		return line;
+	return cfgutil_line_in(s, line, src->text, src->len);
 }

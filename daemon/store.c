@@ -935,10 +935,14 @@ store_open_reader(struct store *s)
 	}
 	sqlite3_extended_result_codes(r->db, 1);
 	sqlite3_busy_timeout(r->db, 1000);
-	/* The snapshot: a read transaction opens at its first read. */
+	/*
+	 * Its reads are long scans: pages mapped (no copy), the mapping
+	 * gone when it closes.  The snapshot: a read transaction opens at
+	 * its first read.
+	 */
 	if (exec(r,
-	        "PRAGMA cache_size = -32768; BEGIN;"
-	        " SELECT count(*) FROM meta;") == -1) {
+	        "PRAGMA mmap_size = 68719476736; PRAGMA cache_size = -8192;"
+	        " BEGIN; SELECT count(*) FROM meta;") == -1) {
 		snprintf(s->lasterr, sizeof(s->lasterr), "%s", r->lasterr);
 		goto fail;
 	}

@@ -1074,6 +1074,86 @@ test_transition_between_stages_without_tasks(void **state)
 	assert_int_equal(fx_head(), 1);
 }
 
+/*
+ * §4.9 windows, as chosen once per moment and shared by the records of
+ * that moment: two accounts due at one moment get the same window; a
+ * reload at that same moment to rules whose schedule (same name, same
+ * place) has other hours gives the next task the new hours.
+ */
+#define RULES_MEMO(hours)                                                      \
+	"calendar = { hours = [\"09:00-12:00\"]; };\n"                         \
+	"schedules = ( { name = \"calls\"; types = [\"call\"]; hours = [\"" hours \
+	"\"]; } );\n"                                                          \
+	"stages = ( { name = \"current\"; },\n"                                \
+	"  { name = \"negotiation\"; tasks = ( { type = \"call\"; } ); } );\n" \
+	"rules = ( { name = \"overdue\"; from = \"current\";\n"                \
+	"    to = \"negotiation\"; when = { days_overdue = { min = 1; }; }; }"  \
+	" );\n"
+
+static const char rules_memo_a[] = RULES_MEMO("09:00-10:00");
+static const char rules_memo_b[] = RULES_MEMO("10:00-11:00");
+
+#define ACCT_INV(id)                                                           \
+	"{'type':'account','id':'a-" id "','account':'" id "','name':'N',"     \
+	"'currency':'CNY','size':'small','contacts':[{'role':'owner',"         \
+	"'name':'O','phone':'1'}]}\n"                                          \
+	"{'type':'invoice','id':'i-" id "','account':'" id "','invoice':'I"    \
+	id "','amount':1000,'issued':'2026-10-01','due':'2026-11-10'}\n"
+
+static void
+test_window_per_moment_and_reload(void **state)
+{
+	int64_t now = T("2026-11-12T08:00:00+08:00"); /* a Thursday */
+	const char *name = "rules.conf", *text = rules_memo_b;
+	struct ruleset *nrs;
+	struct diags ds;
+	const json_t *r;
+	json_t *feed;
+	char *a, *b;
+	int i;
+
+	(void)state;
+	fx_start(rules_memo_a, T(START));
+	fx_ok(now, ACCT_INV("P") ACCT_INV("Q"));
+	fx_ok(now, ACCT_INV("R"));
+	feed = fx_feed(0);
+	assert_int_equal(json_array_size(feed), 6); /* 3 x transition, call */
+	for (i = 1; i < 6; i += 2) {
+		r = json_array_get(feed, (size_t)i);
+		assert_string_equal(fx_str(r, "schedule"), "calls");
+		assert_string_equal(
+		    fx_str(r, "not_before"), "2026-11-12T09:00:00+08:00");
+		assert_string_equal(
+		    fx_str(r, "not_after"), "2026-11-12T10:00:00+08:00");
+	}
+	a = json_dumps(json_object_get(json_array_get(feed, 1), "windows"), 0);
+	b = json_dumps(json_object_get(json_array_get(feed, 5), "windows"), 0);
+	assert_string_equal(a, b);
+	assert_string_equal(
+	    a, "[[\"2026-11-12T09:00:00+08:00\", \"2026-11-12T10:00:00+08:00\"]]");
+	free(a);
+	free(b);
+	json_decref(feed);
+
+	diags_init(&ds);
+	nrs = rules_load_files(&name, &text, 1, &ds);
+	diags_fini(&ds);
+	assert_non_null(nrs);
+	assert_int_equal(engine_reload(&fx.e, nrs, now, NULL, 0), 0);
+	rules_free(fx.rs);
+	fx.rs = nrs;
+	fx_ok(now, ACCT_INV("S"));
+	feed = fx_feed(6);
+	assert_int_equal(json_array_size(feed), 2);
+	r = json_array_get(feed, 1);
+	assert_string_equal(fx_str(r, "account"), "S");
+	assert_string_equal(
+	    fx_str(r, "not_before"), "2026-11-12T10:00:00+08:00");
+	assert_string_equal(
+	    fx_str(r, "not_after"), "2026-11-12T11:00:00+08:00");
+	json_decref(feed);
+}
+
 int
 main(void)
 {
@@ -1098,6 +1178,7 @@ main(void)
 		TEST(test_failed_fact_moment_is_processed_again),
 		TEST(test_reload_moves_lost_stage_and_keeps_cooldowns),
 		TEST(test_transition_between_stages_without_tasks),
+		TEST(test_window_per_moment_and_reload),
 #undef TEST
 	};
 

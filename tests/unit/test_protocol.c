@@ -159,6 +159,97 @@ test_dumps_shortest_floats(void **state)
 	json_decref(a);
 }
 
+/* A random JSON tree without reals, depth at most d (xorshift r). */
+static json_t *
+random_tree(uint64_t *r, int d)
+{
+	static const char *const strs[] = { "", "a", "\"", "\\", "/",
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\x7f",
+		"T-000001", "line\nbreak\ttab\rcr\bbs\fff" };
+	json_t *j;
+	char s[40];
+	size_t n, i;
+
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	switch (d <= 0 ? 2 + *r % 6 : *r % 8) {
+	case 0:
+		j = json_object();
+		n = *r >> 8 & 7;
+		for (i = 0; i < n; i++) {
+			snprintf(s, sizeof(s), "%s%zu",
+			    strs[(*r >> (i + 3)) % 9], i);
+			json_object_set_new(j, s, random_tree(r, d - 1));
+		}
+		return j;
+	case 1:
+		j = json_array();
+		n = *r >> 8 & 7;
+		for (i = 0; i < n; i++)
+			json_array_append_new(j, random_tree(r, d - 1));
+		return j;
+	case 2:
+		return json_string(strs[(*r >> 9) % 9]);
+	case 3:
+		/* every control character and a few more, in one string */
+		for (i = 0; i < sizeof(s) - 1; i++)
+			s[i] = (char)(1 + (*r >> (i % 50)) % 0x7f);
+		s[sizeof(s) - 1] = '\0';
+		return json_string(s);
+	case 4:
+		return json_integer((json_int_t)(*r >> 1) *
+		    ((*r & 1) ? -1 : 1));
+	case 5:
+		return (*r >> 5) & 1 ? json_true() : json_false();
+	case 6:
+		return json_null();
+	default:
+		return json_integer(
+		    (*r >> 3) & 1 ? INT64_MIN : INT64_MAX);
+	}
+}
+
+/* Compact output is written without jansson: byte for byte its text. */
+static void
+test_dumps_compact_as_jansson(void **state)
+{
+	uint64_t r = 0x9e3779b97f4a7c15ULL;
+	char *want, *got, ctl[2] = { 0, 0 };
+	json_t *j;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		j = random_tree(&r, 4);
+		want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		got = proto_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_non_null(want);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(want);
+		free(got);
+		got = proto_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (json_is_object(j) || json_is_array(j))
+			assert_non_null(got);
+		else
+			assert_null(got); /* as json_dumps(), without ENCODE_ANY */
+		free(got);
+		json_decref(j);
+	}
+	/* each control character alone */
+	for (i = 1; i < 0x20; i++) {
+		ctl[0] = (char)i;
+		j = json_pack("[s]", ctl);
+		want = json_dumps(j, JSON_COMPACT);
+		got = proto_dumps(j, JSON_COMPACT);
+		assert_string_equal(got, want);
+		free(want);
+		free(got);
+		json_decref(j);
+	}
+}
+
 int
 main(void)
 {
@@ -166,6 +257,7 @@ main(void)
 		cmocka_unit_test(test_decode_table),
 		cmocka_unit_test(test_readers_commands),
 		cmocka_unit_test(test_dumps_shortest_floats),
+		cmocka_unit_test(test_dumps_compact_as_jansson),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

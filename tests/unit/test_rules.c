@@ -1040,8 +1040,8 @@ static const struct dcase calendar_cases[] = {
 	        { "10-x.conf",
 	            "stages = ( { name = \"b\"; tasks = ( { type = \"approval\"; } ); } );\n"
 	            "alerts = ( { name = \"al\"; when = { };\n task = { type = \"credit_release\"; }; } );\n" } },
-	    "10-x.conf:1: stage \"b\", task 1: task type \"approval\" is dunnd's own (§4.5), not allowed in a stage or alert\n"
-	    "10-x.conf:3: alert \"al\": task: task type \"credit_release\" is dunnd's own (§4.5), not allowed in a stage or alert",
+	    "10-x.conf:1: stage \"b\", task 1: task type \"approval\" is dunnd's own (dunnd emits it itself), not allowed in a stage or alert\n"
+	    "10-x.conf:3: alert \"al\": task: task type \"credit_release\" is dunnd's own (dunnd emits it itself), not allowed in a stage or alert",
 	    true },
 	{ "credit_hold in an alert, in a stage with release_when",
 	    { B, AB,
