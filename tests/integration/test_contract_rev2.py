@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -391,6 +392,23 @@ class Protocol(DaemonTest):
             r = d.ctl("ack", "--consumer", "crm", "0")
             self.assertEqual(r.returncode, 0 if role == "consumers" else 1, (role, r.stderr))
             self.assertEqual(d.stop(), 0)
+
+    def test_label_values_are_escaped(self):
+        # §7 metrics: Prometheus text format 0.0.4 -- a stage name may hold
+        # '"', '\\' and a newline; label values escape them.
+        d = self.daemon(rules='stages = ( { name = "cur\\"r\\\\ent x"; }, { name = "n\\nl"; } );\n'
+                              'rules = ( { name = "r"; from = "*"; to = "n\\nl";\n'
+                              '  when = { days_overdue = { min = 1; }; }; } );\n').start()
+        ingest_events(d, [{"type": "account", "id": "a", "account": "A", "name": "A",
+                           "currency": "CNY", "size": "small"}])
+        text = d.ctl("metrics").stdout
+        self.assertIn('dunnd_accounts{stage="cur\\"r\\\\ent x"} 1\n', text)
+        self.assertIn('dunnd_accounts{stage="n\\nl"} 0\n', text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
     def test_events_total_counts_since_start(self):
         # §7 metrics: dunnd_events_total{status} counts since start.
