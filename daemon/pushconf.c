@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "event.h"
 #include "log.h"
+#include "rules.h"
 
 /* Headers dunnd-push writes itself: a configured one may not replace them. */
 static const char *const reserved_headers[] = { "content-type",
@@ -180,14 +181,20 @@ kind_ok(const char *s, char *why, size_t len)
 	return false;
 }
 
+/* A task type of the feed: the rule files' nine and dunnd's approval. */
 static bool
 type_ok(const char *s, char *why, size_t len)
 {
-	char reason[64];
+	int t;
 
-	if (event_is_id(s, strlen(s), reason, sizeof(reason)))
-		return true;
-	snprintf(why, len, "not a task type (an id): %s", reason);
+	for (t = 0; t < RULES_TASK_COUNT; t++)
+		if (strcmp(s, rules_task_type_name((enum rules_task_type)t)) ==
+		    0)
+			return true;
+	snprintf(why, len,
+	    "unknown task type \"%.40s\" (call, visit, letter, email, sms, "
+	    "credit_hold, credit_release, review, legal_referral, approval)",
+	    s);
 	return false;
 }
 
@@ -423,8 +430,14 @@ settings(struct pushconf *c, config_setting_t *root, struct diags *ds)
 			c->headers = string_list(
 			    s, path, name, &c->nheaders, header_ok, ds);
 		} else if (strcmp(name, "ca_file") == 0) {
-			if ((v = cfgutil_string_of(s, path, name, ds)) != NULL)
-				c->ca_file = conf_resolve(path, v);
+			if ((v = cfgutil_string_of(s, path, name, ds)) == NULL)
+				continue;
+			c->ca_file = conf_resolve(path, v);
+			/* Caught here, not as a TLS error at every attempt. */
+			if (access(c->ca_file, R_OK) == -1)
+				diags_add(ds, path, line, false,
+				    "ca_file: cannot read %s: %s", c->ca_file,
+				    strerror(errno));
 		} else {
 			diags_add(ds, path, line, false,
 			    "unknown setting \"%s\"", name);

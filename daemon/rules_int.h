@@ -110,10 +110,18 @@ void ld_report(struct loader *ld, const char *file, int line, bool warning,
 #define warn_at(ld, file, line, ...)                                           \
 	ld_report(ld, file, line, true, __VA_ARGS__)
 
+/*
+ * The line of setting s in its file.  libconfig dates a scalar when the
+ * parser reduces it, after the token that follows: the last element of
+ * a list written one per line would get the line of the closing bracket.
+ * ld_elem_line() moves it back to the element's own line.
+ */
+int ld_elem_line(const config_setting_t *s, int line);
+
 static inline int
 line_of(const config_setting_t *s)
 {
-	return (int)config_setting_source_line(s);
+	return ld_elem_line(s, (int)config_setting_source_line(s));
 }
 
 static inline bool

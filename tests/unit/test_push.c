@@ -151,7 +151,7 @@ test_errors_name_file_and_line(void **state)
 	    "push.conf:3: batch_max: expected an integer 1-10000\n"
 	    "push.conf:4: retry_max: must be > 0\n"
 	    "push.conf:5: linger: expected a duration like \"10s\": duration has more than 6 digits\n"
-	    "push.conf:6: types: element 2: not a task type (an id): ' ' at 2\n"
+	    "push.conf:6: types: element 2: unknown task type \"a b\" (call, visit, letter, email, sms, credit_hold, credit_release, review, legal_referral, approval)\n"
 	    "push.conf:7: headers: element 1: Dunnd-Signature is set by dunnd-push and cannot be given\n");
 	assert_string_equal(
 	    load("url = \"gopher://x.example/a\";\nconsumer = \"c\";\n", NULL),
