@@ -337,8 +337,8 @@ choose_window(
 	struct window_memo *wm = NULL;
 	struct cal_request req;
 	struct cal_window w;
-	int32_t taken_buf[16], *taken = taken_buf, nb_day;
-	json_t *v[MV_N];
+	int32_t taken_buf[16], *taken = taken_buf, nb_day = 0;
+	json_t *v[MV_N] = { NULL };
 	long sch;
 	size_t i, j;
 

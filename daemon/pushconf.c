@@ -146,7 +146,7 @@ string_list(config_setting_t *s, const char *file, const char *key, size_t *n,
 	v = xcalloc((size_t)len + 1, sizeof(*v));
 	for (i = 0; i < len; i++) {
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		int line = config_setting_source_line(e);
+		int line = cfgutil_line(e);
 
 		if (line == 0)
 			line = config_setting_source_line(s);

@@ -22,6 +22,8 @@
 
 #include <libconfig.h>
 
+#include "cfgutil.h"
+
 /*
  * A rule file is written by hand; anything bigger is a mistake.  libconfig
  * 1.5 keeps setting lines in an unsigned short, so longer files would
@@ -446,68 +448,15 @@ ld_keep_syntax_only(struct loader *ld, size_t n0)
 	ds->n = k;
 }
 
-/* The first byte of line n (1-based) of t, or NULL past its end. */
-static const char *
-line_start(const char *t, size_t len, int n)
-{
-	size_t i = 0;
-
-	while (--n > 0) {
-		const char *nl = memchr(t + i, '\n', len - i);
-
-		if (nl == NULL)
-			return NULL;
-		i = (size_t)(nl - t) + 1;
-	}
-	return t + i;
-}
-
-/* The first byte of the line at p that is not a space or tab. */
-static const char *
-skip_blank(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-		p++;
-	return p;
-}
-
 int
 ld_elem_line(const config_setting_t *s, int line)
 {
-	const config_setting_t *parent = s->parent, *root = s;
+	const config_setting_t *root = s;
 	const struct src *src;
-	const char *p, *end;
-	int idx, low = 1, l;
 
-	if (parent == NULL || config_setting_is_aggregate(s) ||
-	    (!config_setting_is_list(parent) &&
-	        !config_setting_is_array(parent)))
-		return line;
-	idx = config_setting_index(s);
-	if (idx < 0 || idx != config_setting_length(parent) - 1)
-		return line;
 	while (root->parent != NULL)
 		root = root->parent;
-	if ((src = config_setting_get_hook(root)) == NULL || line <= 1)
+	if ((src = config_setting_get_hook(root)) == NULL)
 		return line;
-	end = src->text + src->len;
-	/* Only when the reported line opens with the closing bracket. */
-	if ((p = line_start(src->text, src->len, line)) == NULL)
-		return line;
-	p = skip_blank(p, end);
-	if (p >= end || (*p != ']' && *p != ')'))
-		return line;
-	if (idx > 0)
-		low = (int)config_setting_source_line(
-		    config_setting_get_elem(parent, (unsigned)idx - 1));
-	/* The element is on the last line before it with something on it
-	 * other than a comment. */
-	for (l = line - 1; l >= low && l >= 1; l--) {
-		p = skip_blank(line_start(src->text, src->len, l), end);
-		if (p >= end || *p == '\n' || *p == '#' || *p == '*' ||
-		    (*p == '/' && p + 1 < end && (p[1] == '/' || p[1] == '*')))
-			continue;
-		return l;
-	}
-	return line;
+	return cfgutil_line_in(s, line, src->text, src->len);
 }

@@ -18,6 +18,18 @@ struct config_setting_t;
 /* Read PATH into an initialised CFG; -1 after an error on ds. */
 int cfgutil_read(struct config_t *cfg, const char *path, struct diags *ds);
 
+/*
+ * The line of setting s.  libconfig dates a scalar when its parser
+ * reduces it, after the token that follows: the last element of a list
+ * written one per line would get the closing bracket's line.  These move
+ * it back to its own.  cfgutil_line_in() is given the file's text (NULL:
+ * line as it is); cfgutil_line() works on a config read by
+ * cfgutil_read().
+ */
+int cfgutil_line_in(const struct config_setting_t *s, int line,
+    const char *text, size_t len);
+int cfgutil_line(const struct config_setting_t *s);
+
 /* A non-empty string setting, or NULL after an error naming KEY. */
 const char *cfgutil_string_of(struct config_setting_t *s, const char *file,
     const char *key, struct diags *ds);

@@ -327,6 +327,27 @@ class Dst(ContractTest):
                          ["2026-10-25T02:00:00+02:00", "2026-10-25T03:00:00+01:00"])
 
 
+    # Santiago moves its clocks at midnight: 6 September 2026 has no
+    # 00:00 (00:00 -04 -> 01:00 -03), 4 April 2026 ends twice.  A bound is
+    # "the first instant of that date whose local time is >= it"; 24:00 is
+    # "the next local midnight" (§1: the first instant of a local date).
+    SANTIAGO = stage_rules('{ type = "call"; }',
+                           'calendar = { workdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];'
+                           ' hours = ["00:00-01:30", "23:00-24:00"]; };\n')
+
+    def test_day_without_midnight(self):
+        d, t = self.emit(self.SANTIAGO, clock="2026-09-05T23:10:00-04:00", timezone="America/Santiago")
+        self.assertEqual(t[0]["windows"], [["2026-09-05T23:10:00-04:00", "2026-09-06T01:00:00-03:00"]])
+        d, t = self.emit(self.SANTIAGO, clock="2026-09-05T23:40:00-04:00", timezone="America/Santiago")
+        self.assertEqual(t[0]["windows"], [
+            ["2026-09-06T01:00:00-03:00", "2026-09-06T01:30:00-03:00"],
+            ["2026-09-06T23:00:00-03:00", "2026-09-07T00:00:00-03:00"]])
+
+    def test_day_ending_twice(self):
+        d, t = self.emit(self.SANTIAGO, clock="2026-04-04T22:00:00-03:00", timezone="America/Santiago")
+        self.assertEqual(t[0]["windows"], [["2026-04-04T23:00:00-03:00", "2026-04-05T00:00:00-04:00"]])
+
+
 class Contacts(ContractTest):
     # §5 contact: "the first listed contact whose role comes earliest in
     # the account size's preference ... For call and sms tasks only
@@ -721,6 +742,221 @@ class CatchUp(ContractTest):
         self.assertEqual(na - nb, datetime.timedelta(hours=24))
         self.assertEqual(email["windows"], [[email["not_before"], email["not_after"]]])
         self.assertEqual(email["window_rank"], "none")
+
+
+
+CREDIT_RULES = """
+stages = (
+  { name = "current"; release_when = { balance = { max = 0; }; }; },
+  { name = "neg"; tasks = ( { type = "call"; } ); },
+  { name = "pressure"; tasks = ( { type = "credit_hold"; }, { type = "letter"; } ); },
+  { name = "legal"; hold_when = { tags = { any = ["release"]; }; };
+    release_when = { tags = { any = ["release"]; }; };
+    tasks = ( { type = "legal_referral"; }, { type = "visit"; after = "2d"; } ); }
+);
+rules = (
+  { name = "settled"; from = "*"; to = "current"; when = { balance = { max = 0; }; }; },
+  { name = "overdue"; from = "current"; to = "neg"; when = { days_overdue = { min = 1; }; }; },
+  { name = "press"; from = "neg"; to = "pressure"; when = { tags = { any = ["p"]; }; }; },
+  { name = "ease"; from = "pressure"; to = "neg"; when = { tags = { none = ["p"]; }; }; },
+  { name = "sue"; from = "pressure"; to = "legal"; when = { tags = { any = ["l"]; }; }; }
+);
+"""
+
+
+class Credit(ContractTest):
+    def tag(self, d, eid, *tags):
+        self.ingest(d, [account(eid, "A", tags=list(tags))])
+
+    def recs(self, d, head):
+        return [(r["kind"], r.get("type"), r.get("reason")) for r in feed_records(d, head)]
+
+    # §4.4 "Only the final stage's cadence starts; skipped-through stages
+    # emit nothing": climbing through pressure begins no hold.
+    def test_skipped_through_hold_stage_holds_nothing(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p", "l")
+        self.assertEqual([x["type"] for x in tasks_of(feed_records(d))], ["call", "legal_referral"])
+        self.assertFalse(d.ctl_json("explain", "A")[1][0]["credit_held"])
+
+    # §4.5 Credit release: "After the transitions of an evaluation ..., an
+    # account that is not paused, whose credit is held and whose stage has
+    # a release_when that holds gets one credit_release task, before the
+    # stage's tasks ... The release is not subject to hold_when".  §5
+    # order: transition, cancels of the stage left, cancels of the holds,
+    # the release, the new stage tasks (none here: legal is held).
+    def test_release_on_entry_to_a_held_stage(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        hold, letter = [x for x in tasks_of(feed_records(d)) if x["stage"] == "pressure"]
+        head = d.status()["feed_head"]
+        self.tag(d, "E-4", "p", "l", "release")
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r.get("task") if r["kind"] == "cancel" else r.get("type"))
+                          for r in new],
+                         [("transition", None), ("cancel", letter["task"]),
+                          ("cancel", hold["task"]), ("task", "credit_release")])
+        self.assertEqual((new[-1]["source"], new[-1]["stage"]), ("release:legal", "legal"))
+
+    # §4.5 the release with no transition ("none included"), in a stage
+    # whose hold_when holds.
+    def test_release_in_the_stage_it_is_held_in(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        hold = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_hold"][0]
+        self.clock(d, "advance", "1d")
+        self.tag(d, "E-4", "p", "l")
+        self.assertEqual(d.ctl_json("explain", "A")[1][0]["stage"], "legal")
+        head = d.status()["feed_head"]
+        # "release" makes legal's release_when and hold_when hold: no
+        # transition, the release all the same; the hold cancelled first.
+        self.tag(d, "E-5", "p", "l", "release")
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r.get("type") or r.get("task")) for r in new],
+                         [("cancel", hold["task"]), ("task", "credit_release")])
+        self.assertEqual(new[0]["reason"], "credit released")
+        rel = new[1]
+        self.assertEqual((rel["source"], rel["stage"]), ("release:legal", "legal"))
+        self.assertIsNone(rel["contact"])
+        self.assertEqual(rel["priority_factors"], hold["priority_factors"])
+        self.assertFalse(d.ctl_json("explain", "A")[1][0]["credit_held"])
+        # Released once: later evaluations add nothing, though release_when
+        # still holds.
+        head = d.status()["feed_head"]
+        self.clock(d, "advance", "3d")
+        self.assertEqual([r for r in feed_records(d, head) if r.get("type") == "credit_release"], [])
+
+    # §4.5 "A credit_hold task ... stays open until an outcome": an outcome
+    # closes it, the credit stays held until the release, which then has no
+    # hold to cancel; "its priority_factors are those of the credit_hold
+    # task that began the hold" -- a second hold while held begins nothing.
+    def test_hold_closed_by_an_outcome_and_a_second_hold(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        first = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_hold"][0]
+        self.ingest(d, [{"type": "outcome", "id": "O-1", "task": first["task"],
+                         "result": "done", "at": T0}])
+        self.assertTrue(d.ctl_json("explain", "A")[1][0]["credit_held"])
+        # Ten days later: back to neg and up again -- a second hold, with
+        # other factors (age).
+        self.clock(d, "advance", "10d")
+        self.tag(d, "E-4")
+        self.tag(d, "E-5", "p")
+        holds = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_hold"]
+        self.assertEqual(len(holds), 2)
+        self.assertNotEqual(holds[1]["priority_factors"], first["priority_factors"])
+        head = d.status()["feed_head"]
+        self.ingest(d, [{"type": "payment", "id": "P-1", "account": "A", "amount": 100000,
+                         "at": "2026-03-12T09:00:00+08:00"}])
+        new = feed_records(d, head)
+        kinds = [(r["kind"], r.get("task") if r["kind"] == "cancel" else r.get("type")) for r in new]
+        # transition; the letter (stage left); the open hold (not the
+        # closed one); the release.
+        letter = [x for x in tasks_of(feed_records(d)) if x["type"] == "letter"][-1]
+        self.assertEqual(kinds, [("transition", None), ("cancel", letter["task"]),
+                                 ("cancel", holds[1]["task"]), ("task", "credit_release")])
+        self.assertEqual(new[-1]["priority_factors"], first["priority_factors"])
+        self.assertEqual(new[-1]["source"], "release:current")
+
+
+
+class Cadence(ContractTest):
+    # §4.5 "max caps the tasks a step yields per stage entry (the first
+    # included) ... with every and no max it repeats until the stage is
+    # left"; §5 source "stage:NAME#K" with "/N" for the task n of a step
+    # that has every; "Each stage entry starts the cadence clock at 0".
+    def test_max_per_entry_and_repeat_until_left(self):
+        rules = stage_rules('{ type = "call"; every = "1d"; max = 2; },'
+                            ' { type = "email"; after = "1d"; every = "2d"; }')
+        d, t = self.emit(rules)
+        self.clock(d, "advance", "6d")
+        t = tasks_of(feed_records(d), "A")
+        self.assertEqual([x["source"] for x in t if x["type"] == "call"],
+                         ["stage:neg#1/1", "stage:neg#1/2"])
+        # The email at 1d, 3d, 5d: created at entry + 1d + n x 2d.
+        self.assertEqual([(x["source"], x["created"]) for x in t if x["type"] == "email"], [
+            ("stage:neg#2/1", "2026-03-03T09:00:00+08:00"),
+            ("stage:neg#2/2", "2026-03-05T09:00:00+08:00"),
+            ("stage:neg#2/3", "2026-03-07T09:00:00+08:00")])
+        # Paid: the stage is left, its open tasks cancelled; a new invoice
+        # overdue brings it back: a new entry, the counts start again.
+        open_ = sorted(x["task"] for x in task_records(d, "--open"))
+        self.assertEqual(len(open_), len(t))
+        head = d.status()["feed_head"]
+        self.ingest(d, [{"type": "payment", "id": "P-1", "account": "A", "amount": 100000,
+                         "at": "2026-03-08T09:00:00+08:00"}])
+        new = feed_records(d, head)
+        self.assertEqual(new[0]["kind"], "transition")
+        self.assertEqual([r["kind"] for r in new[1:]], ["cancel"] * len(open_))
+        self.assertEqual(sorted(r["task"] for r in new[1:]), open_)
+        self.assertEqual(task_records(d, "--open"), [])
+        head = d.status()["feed_head"]
+        self.ingest(d, [overdue_invoice("E-9", "A", "2026-03-08T09:00:00+08:00")])
+        t2 = tasks_of(feed_records(d, head), "A")
+        self.assertEqual([x["source"] for x in t2], ["stage:neg#1/1"])
+
+    # §4.3 "Records produced then carry that moment as at/created (a
+    # task's window, §4.9, is chosen from it), even when the test clock
+    # jumps past it".
+    def test_window_chosen_at_the_due_moment_across_a_jump(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }, { type = "email"; after = "1d"; }', CAL))
+        self.clock(d, "set", "2026-03-07T12:00:00+08:00")
+        email = [x for x in tasks_of(feed_records(d), "A") if x["type"] == "email"][0]
+        self.assertEqual((email["created"], email["not_before"], email["window_rank"]),
+                         ("2026-03-03T09:00:00+08:00", "2026-03-03T09:00:00+08:00", "first"))
+
+    # §4.9 "with neither calendar nor schedule, the window is E ... E +
+    # 24 h" -- read as whatever other tasks are open (README reading 106).
+    def test_no_calendar_ignores_the_one_per_day_rule(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }, { type = "call"; }'))
+        end = "2026-03-03T09:00:00+08:00"
+        self.assertEqual([(x["window_rank"], x["windows"]) for x in t], [("none", [[T0, end]])] * 2)
+
+    # §4.9 The window: "a stage task that was due at an evaluation that
+    # found the account ... paused (emitted when that ended, §4.5; P4) has
+    # only the first slot": an account created paused enters the first
+    # stage, whose after-0d step is due at once.
+    def test_step_due_while_paused_gets_the_first_slot(self):
+        head = CAL + ('schedules = ( { name = "c"; types = ["call"]; prefer = ["fri"]; '
+                      'defer_days = 4; } );\n')
+        rules = head + """stages = ( { name = "first"; tasks = ( { type = "call"; } ); } );
+rules = ( );
+"""
+        d = self.start(rules)
+        self.ingest(d, [account("E-1", "A", contacts=[OWNER], paused=True),
+                        account("E-2", "B", contacts=[OWNER])])
+        t = tasks_of(feed_records(d))
+        # B, not paused: Friday preferred among five candidates.
+        self.assertEqual([(x["account"], x["window_rank"], x["not_before"][:10]) for x in t],
+                         [("B", "prefer", "2026-03-06")])
+        self.clock(d, "set", "2026-03-03T09:00:00+08:00")
+        self.ingest(d, [account("E-3", "A", paused=False)])
+        t = tasks_of(feed_records(d), "A")
+        self.assertEqual([(x["window_rank"], x["not_before"]) for x in t],
+                         [("first", "2026-03-03T09:00:00+08:00")])
+
+    # §4.4 step 2 / §4.5 Pausing "cancels the account's open stage and
+    # alert tasks (credit_hold tasks excepted)" with the reason "account
+    # paused".
+    def test_pause_cancels_stage_and_alert_tasks(self):
+        alerts = ('alerts = ( { name = "al"; when = { overdue_amount = { min = 1; }; }; '
+                  'task = { type = "review"; }; } );')
+        d, t = self.emit(stage_rules('{ type = "call"; }', "", alerts))
+        self.assertEqual([x["source"] for x in t], ["stage:neg#1", "alert:al"])
+        head = d.status()["feed_head"]
+        self.ingest(d, [account("E-3", "A", paused=True)])
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r["task"], r["reason"]) for r in new],
+                         [("cancel", x["task"], "account paused") for x in t])
+
+    # §5 "A task keeps the contact chosen at its emission."
+    def test_contact_kept_after_the_contacts_change(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }'))
+        other = {"role": "president", "name": "Ms Li", "phone": "9"}
+        self.ingest(d, [account("E-3", "A", contacts=[other])])
+        rec = task_records(d, "--account", "A")
+        self.assertEqual(rec[0]["contact"], OWNER)
+        self.assertEqual(feed_records(d)[1]["contact"], OWNER)
 
 
 if __name__ == "__main__":

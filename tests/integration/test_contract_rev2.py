@@ -525,3 +525,90 @@ class Push(DaemonTest):
         r = subprocess.run([PUSH, "--check", "-c", path], capture_output=True, text=True,
                            timeout=20)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
+
+
+class KpiPromises(DaemonTest):
+    def test_verdicts_count_in_the_month_of_their_moment_per_currency(self):
+        # §7: promise verdicts "whose moment lies in [M's first instant,
+        # the next month's first instant)", per currency.
+        d = self.daemon(clock="2026-04-15T09:00:00+08:00").start()
+        r, _ = ingest_events(d, [
+            {"type": "account", "id": "a", "account": "A", "name": "A", "currency": "CNY",
+             "size": "small"},
+            {"type": "account", "id": "b", "account": "B", "name": "B", "currency": "USD",
+             "size": "small"},
+            {"type": "invoice", "id": "i1", "account": "A", "invoice": "I1", "amount": 100000,
+             "issued": "2026-03-01", "due": "2026-03-10"},
+            {"type": "invoice", "id": "j1", "account": "B", "invoice": "J1", "amount": 100000,
+             "issued": "2026-03-01", "due": "2026-03-10"},
+            # A: due 31 March, broken at the next local midnight: April.
+            {"type": "promise", "id": "pa", "account": "A", "amount": 1000,
+             "due": "2026-03-31", "at": "2026-03-20T09:00:00+08:00"},
+            # B: kept by money of the last second of March: March.
+            {"type": "payment", "id": "mb", "account": "B", "amount": 1000,
+             "at": "2026-03-31T23:59:59+08:00"},
+            {"type": "promise", "id": "pb", "account": "B", "amount": 1000,
+             "due": "2026-03-31", "at": "2026-03-20T09:00:00+08:00"},
+        ])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        r, recs = d.ctl_json("report", "kpi", "--months", "2")
+        k = {(x["month"], x["currency"]): x.get("promise_kept_rate") for x in recs}
+        self.assertEqual(k, {("2026-03", "CNY"): None, ("2026-03", "USD"): 1.0,
+                             ("2026-04", "CNY"): 0.0, ("2026-04", "USD"): None})
+
+
+class Usage(DaemonTest):
+    def test_usage_errors_exit_2_without_a_daemon(self):
+        # §7: exit 2 for a usage error (checked before the daemon is reached).
+        sock = os.path.join(self.tmp, "none.sock")
+        for args in (["report"], ["report", "kpi", "--months"], ["report", "kpi", "extra"],
+                     ["report", "kpi", "--months", "0"], ["report", "kpi", "--bogus"],
+                     ["report", "aging", "--months", "2"], ["metrics", "--months", "2"],
+                     ["test-rules", "--bogus", "x.jsonl"], ["test-rules", "--rules"]):
+            r = subprocess.run([DUNNCTL, "-s", sock] + args, capture_output=True, text=True,
+                               timeout=20)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertNotEqual(r.stderr, "", args)
+
+
+MAN = os.path.join(lib.ROOT, "man")
+
+
+class ManPages(DaemonTest):
+    """Every command, option and setting these clauses name is in its page."""
+
+    def page(self, name):
+        with open(os.path.join(MAN, name)) as f:
+            # mdoc escapes: "\-" is "-".
+            return f.read().replace("\\-", "-").replace("\\(dq", '"')
+
+    def assert_names(self, page, names):
+        text = self.page(page)
+        for n in names:
+            self.assertIn(n, text, "%s does not mention %s" % (page, n))
+
+    def test_dunnctl_names_the_new_commands(self):
+        self.assert_names("dunnctl.1", [
+            "test-rules", "--rules", "RULE FIXTURES", "passed", "failed", "metrics",
+            "report", "kpi", "--months", "dso", "cei", "promise_kept_rate", "roll_rates",
+            "HELP", "TYPE", "dunnd_accounts", "dunnd_tasks_open", "dunnd_feed_head",
+            "dunnd_consumer_lag", "dunnd_events_total", "dunnd_reloads_total",
+            "dunnd_last_reload_success", "dunnd_batch_commit_seconds",
+            "dunnd_resident_memory_bytes"])
+
+    def test_protocol_names_report_and_metrics(self):
+        self.assert_names("dunnd-protocol.7", ["report", "months", "aging", "kpi", "metrics",
+                                               "text"])
+
+    def test_push_page_names_every_setting_and_header(self):
+        self.assert_names("dunnd-push.8", [
+            "url", "socket", "consumer", "secret_file", "kinds", "types", "batch_max",
+            "linger", "timeout", "retry_max", "give_up_after", "dead_letter", "headers",
+            "ca_file", "Idempotency-Key", "Dunnd-Feed-Id", "Dunnd-Signature",
+            "CREDENTIALS_DIRECTORY", "SIGTERM", "is required"])
+
+    def test_rules_page_names_the_new_keys(self):
+        self.assert_names("dunnd.rules.5", [
+            "calendar", "workdays", "hours", "holidays", "extra_workdays", "schedules",
+            "types", "prefer", "avoid", "defer_days", "min_window", "cash_in",
+            "release_when", "approval", "supersede", "credit_release"])

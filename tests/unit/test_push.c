@@ -158,6 +158,31 @@ test_errors_name_file_and_line(void **state)
 	    "push.conf:1: url: expected an http:// or https:// URL\n");
 }
 
+/* The last element of a list written one per line is reported at its
+ * own line, not at the closing bracket's (libconfig dates it there). */
+static void
+test_last_element_of_a_list_at_its_own_line(void **state)
+{
+	(void)state;
+	assert_string_equal(load("url = \"https://x.example/\";\n"
+	                         "consumer = \"c\";\n"
+	                         "kinds = [\n"
+	                         "  \"task\",\n"
+	                         "  \"tasks\"   # a typo\n"
+	                         "  // another comment\n"
+	                         "];\n"
+	                         "types = [ \"call\",\n"
+	                         "  \"fax\" ];\n"
+	                         "headers = [\n"
+	                         "  \"bad header\"\n"
+	                         "\n"
+	                         "];\n",
+	                        NULL),
+	    "push.conf:5: kinds: element 2: unknown kind \"tasks\" (task, cancel, transition or done)\n"
+	    "push.conf:9: types: element 2: unknown task type \"fax\" (call, visit, letter, email, sms, credit_hold, credit_release, review, legal_referral, approval)\n"
+	    "push.conf:11: headers: element 1: expected \"Name: value\"\n");
+}
+
 static void
 test_durations(void **state)
 {
@@ -358,6 +383,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_errors_name_file_and_line),
+		cmocka_unit_test(test_last_element_of_a_list_at_its_own_line),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_batches_full_and_lingering),
