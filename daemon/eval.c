@@ -28,6 +28,7 @@
 #include "event.h"
 #include "facts.h"
 #include "hash.h"
+#include "jdoc.h"
 #include "log.h"
 #include "protocol.h"
 #include "store.h"
@@ -195,19 +196,6 @@ internal_task(enum rules_task_type type)
 	    type == RULES_TASK_CREDIT_RELEASE || type == RULES_TASK_APPROVAL;
 }
 
-/* The position of role in pref, npref when it is not there. */
-static size_t
-pref_rank(const enum event_role *pref, size_t npref, const char *role)
-{
-	size_t k;
-
-	for (k = 0; k < npref; k++) {
-		if (role != NULL && strcmp(role, event_role_name(pref[k])) == 0)
-			return k;
-	}
-	return npref;
-}
-
 /*
  * §5, P6: the contact of a task of type: among the contacts its channel
  * can use (a phone for calls and SMS, an email for emails, any
@@ -220,10 +208,14 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
     json_t *rec)
 {
 	enum event_role pref[3];
-	size_t npref = facts_pref_roles(a->size, pref), i, rank;
+	size_t npref = facts_pref_roles(a->size, pref), rank;
 	size_t best_rank = SIZE_MAX, left_rank = npref;
-	const char *need = NULL, *role;
-	json_t *list = NULL, *c, *best = NULL;
+	const char *need = NULL, *text;
+	const struct jnode *nd;
+	struct jdoc j;
+	uint32_t k, m, best = 0, role;
+	bool has_need;
+	json_t *c;
 	int rc;
 
 	json_object_set_new(rec, "contact", json_null());
@@ -234,33 +226,71 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 	else if (type == RULES_TASK_EMAIL)
 		need = "email";
 	rc = store_q(e->store, Q_ACCOUNT_INFO, "t", a->id);
-	if (rc == 1)
-		list = json_loads(
-		    store_col_text(e->store, Q_ACCOUNT_INFO, 1), 0, NULL);
-	store_done(e->store, Q_ACCOUNT_INFO);
 	if (rc == -1)
 		e->failed = true;
-	json_array_foreach(list, i, c)
-	{
-		role = json_string_value(json_object_get(c, "role"));
-		rank = pref_rank(pref, npref, role);
-		if (need != NULL && json_object_get(c, need) == NULL) {
+	/*
+	 * The stored contacts are dunnd's own compact JSON: an array of
+	 * objects of strings.  jdoc reads them without an allocation; only
+	 * the chosen contact becomes a JSON object.
+	 */
+	text = rc == 1 ? store_col_text(e->store, Q_ACCOUNT_INFO, 1) : "[]";
+	jdoc_init(&j, text, strlen(text));
+	if (jdoc_parse(&j) == -1 || j.nodes[0].type != J_ARRAY)
+		j.nodes[0].next = 1; /* none */
+	for (k = 1; k < j.nodes[0].next; k = j.nodes[k].next) {
+		if (j.nodes[k].type != J_OBJECT)
+			continue;
+		role = 0;
+		has_need = need == NULL;
+		for (m = k + 1; m < j.nodes[k].next; m = j.nodes[m + 1].next) {
+			nd = &j.nodes[m];
+			if (nd->len == 4 &&
+			    memcmp(jdoc_bytes(&j, nd), "role", 4) == 0 &&
+			    j.nodes[m + 1].type == J_STRING)
+				role = m + 1;
+			if (need != NULL && nd->len == strlen(need) &&
+			    memcmp(jdoc_bytes(&j, nd), need, nd->len) == 0)
+				has_need = true;
+		}
+		rank = npref;
+		for (m = 0; role != 0 && m < npref; m++) {
+			const char *want = event_role_name(pref[m]);
+
+			if (strlen(want) == j.nodes[role].len &&
+			    memcmp(jdoc_bytes(&j, &j.nodes[role]), want,
+			        j.nodes[role].len) == 0) {
+				rank = m;
+				break;
+			}
+		}
+		if (!has_need) {
 			if (rank < left_rank)
 				left_rank = rank;
 			continue;
 		}
-		if (best == NULL || rank < best_rank) {
-			best = c;
+		if (best == 0 || rank < best_rank) {
+			best = k;
 			best_rank = rank;
 		}
 	}
-	if (best != NULL)
-		json_object_set(rec, "contact", best);
-	if ((best == NULL || best_rank >= npref) && npref > 0)
+	if (best != 0) {
+		c = json_object();
+		for (m = best + 1; m < j.nodes[best].next;
+		     m = j.nodes[m + 1].next)
+			json_object_setn_new(c, jdoc_bytes(&j, &j.nodes[m]),
+			    j.nodes[m].len,
+			    j.nodes[m + 1].type == J_STRING
+			        ? json_stringn(jdoc_bytes(&j, &j.nodes[m + 1]),
+			              j.nodes[m + 1].len)
+			        : json_null());
+		json_object_set_new(rec, "contact", c);
+	}
+	jdoc_fini(&j);
+	store_done(e->store, Q_ACCOUNT_INFO);
+	if ((best == 0 || best_rank >= npref) && npref > 0)
 		json_object_set_new(rec, "ask_for",
 		    json_string(event_role_name(
 		        pref[left_rank < npref ? left_rank : 0])));
-	json_decref(list);
 }
 
 /*

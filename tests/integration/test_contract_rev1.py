@@ -203,6 +203,31 @@ class Windows(ContractTest):
         self.assertEqual((t[0]["window_rank"], t[0]["not_before"]),
                          ("first", "2027-03-01T09:00:00+08:00"))
 
+    # §4.9 calendar defaults: workdays Monday-Friday, hours
+    # ["09:00-18:00"]; lists may be libconfig lists too.
+    def test_calendar_defaults_and_lists(self):
+        d, t = self.emit(stage_rules('{ type = "call"; }', 'calendar = { };\n'),
+                         clock="2026-03-07T10:00:00+08:00")
+        self.assertEqual(t[0]["windows"], [["2026-03-09T09:00:00+08:00", "2026-03-09T18:00:00+08:00"]])
+        d, t = self.emit(stage_rules('{ type = "call"; }',
+                                     'calendar = { workdays = ("sat"); hours = ("10:00-11:00"); };\n'),
+                         clock="2026-03-02T10:00:00+08:00")
+        self.assertEqual(t[0]["windows"], [["2026-03-07T10:00:00+08:00", "2026-03-07T11:00:00+08:00"]])
+
+    # §4.9 "Only the local dates from E's to E's + 366 are looked at, for
+    # every candidate": a first slot near the end leaves one candidate.
+    def test_candidates_end_with_the_366_days(self):
+        mondays = []
+        day = datetime.date(2026, 3, 2)
+        while day < datetime.date(2027, 3, 1):
+            mondays.append('"%s"' % day)
+            day += datetime.timedelta(days=7)
+        head = ('calendar = { workdays = ["mon"]; holidays = [%s]; };\n'
+                'schedules = ( { name = "c"; types = ["call"]; defer_days = 3; } );\n' % ", ".join(mondays))
+        d, t = self.emit(stage_rules('{ type = "call"; }', head))
+        self.assertEqual((t[0]["window_rank"], t[0]["not_before"]),
+                         ("first", "2027-03-01T09:00:00+08:00"))
+
     # §4.9 Rank and reason: `neutral` for a weekday in neither list, `avoid`
     # for one in avoid; among candidates the lowest (class, date) wins.
     def test_weekday_classes(self):
@@ -448,6 +473,15 @@ class Workable(ContractTest):
                          "result": "reached", "at": "2026-03-02T09:00:00+08:00"}])
         self.assertEqual([x["account"] for x in task_records(d, "--open", "--workable")], ["A"])
 
+    # §7 --workable with --type and --account.
+    def test_workable_with_filters(self):
+        d = self.start(stage_rules('{ type = "call"; }, { type = "email"; }', CAL))
+        self.ingest(d, [account("E-1", "A", contacts=[OWNER]), overdue_invoice("E-2", "A", T0),
+                        account("E-3", "B", contacts=[OWNER]), overdue_invoice("E-4", "B", T0)])
+        w = task_records(d, "--open", "--workable", "--type", "call", "--account", "B")
+        self.assertEqual([(x["account"], x["type"]) for x in w], [("B", "call")])
+        self.assertEqual(len(task_records(d, "--open", "--workable", "--type", "email")), 2)
+
     def test_same_priority_by_not_before(self):
         d = self.start(stage_rules('{ type = "call"; }', CAL), clock="2026-03-02T08:00:00+08:00")
         # A's call: Monday; B's: Tuesday (the clock jumps past Monday's
@@ -515,6 +549,34 @@ class MoreWindows(ContractTest):
         self.assertEqual((g[0]["schedule"], g[0]["window_rank"], g[0]["windows"], g[0]["contact"]),
                          ("c", "neutral", [["2026-03-02T14:00:00+08:00", "2026-03-02T17:00:00+08:00"]],
                           OWNER))
+
+    # §4.5 Approval: the gated task is emitted "with the stage tasks, in
+    # step order" -- here beside a step that fell due while held, both in
+    # the evaluation of the batch that approves and ends the hold.
+    def test_gated_task_in_step_order(self):
+        rules = stage_rules('{ type = "legal_referral"; approval = true; },'
+                            ' { type = "letter"; after = "1d"; }').replace(
+            'hold_when = { promise_pending = true; };',
+            'hold_when = { days_in_stage = { min = 1; }; tags = { none = ["go"]; }; };')
+        d, t = self.emit(rules)
+        appr = t[0]
+        self.assertEqual(appr["type"], "approval")
+        # At entry + 1d the letter falls due, at the evaluation that finds
+        # the account held: not emitted.
+        self.clock(d, "set", "2026-03-03T10:00:00+08:00")
+        self.assertEqual(len(tasks_of(feed_records(d))), 1)
+        head = d.status()["feed_head"]
+        # One batch: the approval, and the tag that ends the hold.
+        self.ingest(d, [{"type": "outcome", "id": "O-1", "task": appr["task"], "result": "approved",
+                         "at": "2026-03-03T10:00:00+08:00"},
+                        account("E-3", "A", tags=["go"])])
+        new = feed_records(d, head)
+        self.assertEqual([(r["kind"], r.get("type"), r.get("source")) for r in new], [
+            ("done", None, None),
+            ("task", "legal_referral", "stage:neg#1"),
+            ("task", "letter", "stage:neg#2")])
+        self.assertEqual(new[1]["approval"], appr["task"])
+        self.assertEqual(new[2]["created"], "2026-03-03T10:00:00+08:00")
 
     # §4.9 Slots: "without supersede, unanswered tasks of a repeating step
     # push the next ones to later dates"; with it (§4.5) the cancel comes
