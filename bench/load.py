@@ -98,7 +98,7 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "gen_portfolio.py"), "--accounts",
                         str(naccounts), "--out", os.path.join(tmp, "p"), "--now", bi.NOW],
                        check=True, stderr=subprocess.DEVNULL)
-        with open(dm.conf, "a") as f:   # the clients, the followers' status, dunnctl
+        with open(dm.conf, "a") as f:   # the clients, and dunnctl's status and clock
             f.write("max_clients = %d;\n" % (nclients + 16))
         dm.start()
         for f in sorted(glob.glob(os.path.join(tmp, "p", "*.jsonl"))):
@@ -128,7 +128,10 @@ def main():
                 mine = []
                 try:
                     if k % 8 == 0:
-                        head = dm.status()["feed_head"]
+                        # The head over its own connection: a dunnctl here
+                        # would be one client more than max_clients allows.
+                        recs, _, _, _ = c.request({"v": 1, "cmd": "status"})
+                        head = json.loads(recs[0])["feed_head"]
                         seen = follows.setdefault(k, [head])
                         c.s.sendall(json.dumps({"v": 1, "cmd": "feed", "from": head,
                                                 "follow": True}).encode() + b"\n")
@@ -265,6 +268,9 @@ def main():
               " feed head %d" % (resent, resent - lost, lost, len(follows), head))
         if lost:
             errors.append("%d acknowledged events lost" % lost)
+        if len(follows) != len(range(0, nclients, 8)):
+            errors.append("%d of %d followers did not start"
+                          % (len(range(0, nclients, 8)) - len(follows), len(range(0, nclients, 8))))
         missing = [k for k in range(nclients) if k % 8 and k not in worst]
         if missing:
             errors.append("%d clients did not finish" % len(missing))

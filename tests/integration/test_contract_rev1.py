@@ -888,6 +888,27 @@ class Credit(ContractTest):
         self.clock(d, "advance", "3d")
         self.assertEqual([r for r in feed_records(d, head) if r.get("type") == "credit_release"], [])
 
+    # §4.5 "a credit_release task is not cancelled by them either"
+    # (leaving its stage, a reload's move, a pause).
+    def test_release_task_survives_pause_and_leaving(self):
+        d, t = self.emit(CREDIT_RULES)
+        self.tag(d, "E-3", "p")
+        self.tag(d, "E-4", "p", "l", "release")
+        rel = [x for x in tasks_of(feed_records(d)) if x["type"] == "credit_release"]
+        self.assertEqual(len(rel), 1)
+        self.tag(d, "E-5", "p", "l")                       # still legal
+        self.ingest(d, [account("E-6", "A", paused=True)])
+        self.ingest(d, [account("E-7", "A", paused=False)])
+        self.ingest(d, [{"type": "payment", "id": "P-1", "account": "A", "amount": 100000, "at": T0}])
+        self.assertEqual(d.ctl_json("explain", "A")[1][0]["stage"], "current")
+        with open(os.path.join(d.tmp, "rules", "10-rules.conf"), "w") as f:
+            f.write(CREDIT_RULES.replace('"current"', '"start"'))
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cancelled = {x["task"] for x in feed_records(d) if x["kind"] == "cancel"}
+        self.assertNotIn(rel[0]["task"], cancelled)
+        self.assertEqual([x["status"] for x in task_records(d) if x["task"] == rel[0]["task"]], ["open"])
+
     # §4.5 "A credit_hold task ... stays open until an outcome": an outcome
     # closes it, the credit stays held until the release, which then has no
     # hold to cancel; "its priority_factors are those of the credit_hold
