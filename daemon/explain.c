@@ -414,7 +414,9 @@ explain_aging(struct engine *e, int64_t now, json_t *out)
 			r->b[B_TOTAL] += a->inv[k].open;
 		}
 	}
-	qsort(rows, nrows, sizeof(*rows), cmp_row);
+	/* qsort() of no rows would pass it NULL (undefined behaviour). */
+	if (nrows > 1)
+		qsort(rows, nrows, sizeof(*rows), cmp_row);
 	for (i = 0; i < nrows; i++) {
 		o = json_pack("{s:s,s:s}", "stage",
 		    e->rs->stages[rows[i].stage].name, "currency",

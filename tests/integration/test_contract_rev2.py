@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -392,6 +393,23 @@ class Protocol(DaemonTest):
             self.assertEqual(r.returncode, 0 if role == "consumers" else 1, (role, r.stderr))
             self.assertEqual(d.stop(), 0)
 
+    def test_label_values_are_escaped(self):
+        # §7 metrics: Prometheus text format 0.0.4 -- a stage name may hold
+        # '"', '\\' and a newline; label values escape them.
+        d = self.daemon(rules='stages = ( { name = "cur\\"r\\\\ent x"; }, { name = "n\\nl"; } );\n'
+                              'rules = ( { name = "r"; from = "*"; to = "n\\nl";\n'
+                              '  when = { days_overdue = { min = 1; }; }; } );\n').start()
+        ingest_events(d, [{"type": "account", "id": "a", "account": "A", "name": "A",
+                           "currency": "CNY", "size": "small"}])
+        text = d.ctl("metrics").stdout
+        self.assertIn('dunnd_accounts{stage="cur\\"r\\\\ent x"} 1\n', text)
+        self.assertIn('dunnd_accounts{stage="n\\nl"} 0\n', text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
     def test_events_total_counts_since_start(self):
         # §7 metrics: dunnd_events_total{status} counts since start.
         d = self.daemon().start()
@@ -458,15 +476,28 @@ class Push(DaemonTest):
 
         self.hook.decide = decide
         self.hook.start()
-        p = self.spawn(self.conf(d, 'retry_max = "2s";\n'))
+        with open(os.path.join(self.tmp, "k.secret"), "wb") as f:
+            f.write(b"k")
+        p = self.spawn(self.conf(d, 'retry_max = "2s";\nsecret_file = "k.secret";\n'))
         self.wait(lambda: len(arrivals) >= 5, "five attempts")
         gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
         slack = 0.4 if not lib.WRAPPER else 2.0
         for gap, dmax in zip(gaps, (1, 2, 2, 2)):
             self.assertGreaterEqual(gap, dmax / 2 - 0.05, gaps)
             self.assertLessEqual(gap, dmax + slack, gaps)
-        # The same key every time, then acknowledged.
-        self.assertEqual({r["key"] for r in self.hook.snapshot()}, {"1-2"})
+        # The same key and body every time, each attempt signed anew (its
+        # own time), then acknowledged.
+        reqs = self.hook.snapshot()
+        self.assertEqual({r["key"] for r in reqs}, {"1-2"})
+        self.assertEqual({r["body"] for r in reqs}, {reqs[0]["body"]})
+        stamps = []
+        for r in reqs:
+            t, v1 = r["sig"].split(",")
+            stamps.append(int(t[2:]))
+            self.assertEqual(hmac.new(b"k", t[2:].encode() + b"." + r["body"],
+                                      hashlib.sha256).hexdigest(), v1[3:])
+        self.assertEqual(stamps, sorted(stamps))
+        self.assertGreater(stamps[-1], stamps[0])
         self.wait(lambda: lib.feed_records(d) and
                   d.ctl_json("feed", "--consumer", "crm")[1] == [], "the ack")
         p.terminate()
@@ -525,6 +556,59 @@ class Push(DaemonTest):
         r = subprocess.run([PUSH, "--check", "-c", path], capture_output=True, text=True,
                            timeout=20)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
+
+    def test_linger_waits_for_a_partial_batch_not_a_full_one(self):
+        # "linger: wait for more records before sending a partial batch".
+        d = self.daemon().start()
+        arrivals = []
+
+        def decide(req):
+            arrivals.append((time.monotonic(), req["key"]))
+            return ("status", 200)
+
+        self.hook.decide = decide
+        self.hook.start()
+        with open(os.path.join(self.tmp, "push.conf"), "w") as f:
+            f.write('url = "%s";\nsocket = "%s";\nconsumer = "crm";\nlinger = "2s";\n'
+                    'batch_max = 4;\n' % (self.hook.url(), d.sock))
+        self.spawn(os.path.join(self.tmp, "push.conf"))
+        self.wait(lambda: "delivering" in open(os.path.join(self.tmp, "push.log")).read(),
+                  "dunnd-push to start")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        ingest_events(d, overdue_accounts(0, 1))          # 2 records of 4
+        self.wait(lambda: len(arrivals) == 1, "the partial batch")
+        self.assertEqual(arrivals[0][1], "1-2")
+        self.assertGreaterEqual(arrivals[0][0] - t0, 1.9)
+        self.assertLess(arrivals[0][0] - t0, 4.0 if not lib.WRAPPER else 8.0)
+        t0 = time.monotonic()
+        ingest_events(d, overdue_accounts(1, 2))          # 4 records: a full batch
+        self.wait(lambda: len(arrivals) == 2, "the full batch")
+        self.assertEqual(arrivals[1][1], "3-6")
+        self.assertLess(arrivals[1][0] - t0, 1.5)
+
+    def test_give_up_after_counts_within_one_run(self):
+        # "the N-th answer with a 4xx ... to the same batch in one run".
+        d = self.daemon().start()
+        ingest_events(d, overdue_accounts(0, 1))
+
+        def decide(req):
+            return ("status", 422) if req["n"] < 2 else ("status", 200)
+
+        self.hook.decide = decide
+        self.hook.start()
+        conf = self.conf(d, 'give_up_after = 2;\ndead_letter = "dead.jsonl";\n')
+        p = self.spawn(conf)
+        # Stopped after its first 4xx, within the first retry's wait (>= 0.5 s).
+        self.wait(lambda: [r["answer"] for r in self.hook.snapshot()] == [422], "a 422")
+        p.terminate()
+        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(len(self.hook.snapshot()), 1)
+        self.spawn(conf)
+        self.wait(lambda: self.hook.delivered() == {1, 2}, "the batch delivered")
+        self.assertEqual([r["answer"] for r in self.hook.snapshot()], [422, 422, 200])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "dead.jsonl")))
+        self.wait(lambda: d.ctl_json("feed", "--consumer", "crm")[1] == [], "the ack")
 
 
 class KpiPromises(DaemonTest):
@@ -612,3 +696,4 @@ class ManPages(DaemonTest):
             "calendar", "workdays", "hours", "holidays", "extra_workdays", "schedules",
             "types", "prefer", "avoid", "defer_days", "min_window", "cash_in",
             "release_when", "approval", "supersede", "credit_release"])
+
