@@ -570,7 +570,8 @@ main(int argc, char **argv)
 		       "frames and checkpoints), %.0f per changing account\n",
 		    night, wr[night - 1],
 		    wr[night - 1] /
-		        (double)(mch[night - 1].moved ? mch[night - 1].moved : 1));
+		        (double)(mch[night - 1].moved ? mch[night - 1].moved
+		                                      : 1));
 	}
 	t = bench_median(swp, 2);
 	printf("P3 the engine's daily sweep (engine_run_until to 00:05, all "

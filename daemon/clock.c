@@ -85,7 +85,12 @@ static struct {
  */
 #define OFF_CACHE_SIZE 64
 #define OFF_CACHE_END  ((int64_t)84006 * CLOCK_DAY) /* 2200-01-01 */
-enum off_state { OFF_EMPTY, OFF_SEEN, OFF_WHOLE, OFF_MIXED };
+enum off_state {
+	OFF_EMPTY,
+	OFF_SEEN,
+	OFF_WHOLE,
+	OFF_MIXED
+};
 static struct {
 	int64_t day;
 	int off;

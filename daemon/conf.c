@@ -94,8 +94,7 @@ principal_list(config_setting_t *s, const char *file, const char *key,
 
 		str = config_setting_get_string(e);
 		if (str == NULL || !principal_ok(str)) {
-			diags_add(ds, file, cfgutil_line(e),
-			    false,
+			diags_add(ds, file, cfgutil_line(e), false,
 			    "%s: element %d: expected a user name, uid, @group or @gid",
 			    key, i + 1);
 			continue;

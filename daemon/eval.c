@@ -304,7 +304,15 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
  * a memo, not state.
  */
 #define MEMO_SLOTS 8
-enum { MV_SCHEDULE, MV_RANK, MV_REASON, MV_NB, MV_NA, MV_WINDOWS, MV_N };
+enum {
+	MV_SCHEDULE,
+	MV_RANK,
+	MV_REASON,
+	MV_NB,
+	MV_NA,
+	MV_WINDOWS,
+	MV_N
+};
 static const char *const mv_keys[MV_N] = { "schedule", "window_rank",
 	"window_reason", "not_before", "not_after", "windows" };
 
@@ -334,8 +342,8 @@ memo_is(const struct window_memo *w, const struct engine *e, long sch,
 
 /* The record members of window w (new references in v). */
 static void
-window_values(const struct cal_schedule *sch, const struct cal_window *w,
-    json_t *v[MV_N])
+window_values(
+    const struct cal_schedule *sch, const struct cal_window *w, json_t *v[MV_N])
 {
 	json_t *part;
 	size_t i;

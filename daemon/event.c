@@ -286,7 +286,8 @@ event_is_id(const char *s, size_t n, char *why, size_t whysz)
 	for (i = 0; i < n; i++) {
 		c = s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    jdoc_is_digit(c) || c == '.' || c == '_' || c == ':' || c == '-')
+		    jdoc_is_digit(c) || c == '.' || c == '_' || c == ':' ||
+		    c == '-')
 			continue;
 		if ((unsigned char)c >= 0x80)
 			snprintf(
@@ -385,7 +386,8 @@ check_enum(struct check *c, enum field f, uint32_t v, const char *const *names,
 	k = nd->len ? lookup(names, count, jdoc_bytes(c->j, nd), nd->len) : 0;
 	if (k == 0)
 		return diag_set(c->d, field_names[f], "\"%s\" is not one of %s",
-		    snip(buf, sizeof(buf), jdoc_bytes(c->j, nd), nd->len, SNIP_MAX),
+		    snip(buf, sizeof(buf), jdoc_bytes(c->j, nd), nd->len,
+		        SNIP_MAX),
 		    list);
 	*out = k;
 	return 0;
@@ -470,8 +472,8 @@ check_contact(struct check *c, uint32_t o, unsigned i, uint32_t cv[C_COUNT])
 		nd = &j->nodes[k];
 		for (x = 0; x < C_COUNT; x++)
 			if (strlen(contact_keys[x]) == nd->len &&
-			    memcmp(contact_keys[x], jdoc_bytes(j, nd), nd->len) ==
-			        0)
+			    memcmp(contact_keys[x], jdoc_bytes(j, nd),
+			        nd->len) == 0)
 				break;
 		if (x == C_COUNT)
 			return diag_set(c->d, "contacts",
@@ -556,8 +558,8 @@ check_tags(struct check *c, uint32_t v)
 			return diag_set(c->d, "tags",
 			    "tag %u: must be an id string, not %s", i + 1,
 			    jtype_name(&j->nodes[k]));
-		if (!event_is_id(jdoc_bytes(j, &j->nodes[k]), j->nodes[k].len, why,
-		        sizeof(why)))
+		if (!event_is_id(jdoc_bytes(j, &j->nodes[k]), j->nodes[k].len,
+		        why, sizeof(why)))
 			return diag_set(c->d, "tags",
 			    "tag %u: not an id (%s): %s", i + 1, ID_RULE, why);
 		for (p = 0; p < i; p++)
@@ -722,7 +724,8 @@ check_event(struct check *c)
 			break;
 	if (t == NTYPES)
 		return diag_set(c->d, "type", "unknown event type \"%s\"",
-		    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len, SNIP_MAX));
+		    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len,
+		        SNIP_MAX));
 	c->ev->type = (enum event_type)t;
 	c->row = &rows[t];
 
@@ -749,8 +752,8 @@ check_event(struct check *c)
 					break;
 			if (f < 0 || i == c->row->n)
 				return diag_set(c->d,
-				    field_of(fbuf, sizeof(fbuf), jdoc_bytes(j, nd),
-				        nd->len),
+				    field_of(fbuf, sizeof(fbuf),
+				        jdoc_bytes(j, nd), nd->len),
 				    "unknown member for type %s", c->row->name);
 			c->val[f] = k + 1;
 		}
@@ -907,7 +910,8 @@ event_parse(const char *line, size_t len, struct event *ev, struct diag *d)
 		field_of(fbuf, sizeof(fbuf), jdoc_bytes(j, nd), nd->len);
 		nd = &j->nodes[j->dup];
 		diag_set(d, fbuf, "duplicate member name \"%s\"",
-		    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len, SNIP_MAX));
+		    snip(buf, sizeof(buf), jdoc_bytes(j, nd), nd->len,
+		        SNIP_MAX));
 		goto fail;
 	}
 	c.j = j;

@@ -411,8 +411,8 @@ apply(struct ctx *c, struct acct *a, size_t i, const char *money,
 	db(c,
 	    store_exec_q(c->e->store, Q_APP_ADD, "tiii", money,
 	        (int64_t)iv->seq, amount, at));
-	kpisum_add(
-	    &c->e->kpi, a->currency, kpi_app_day(at, iv->issued), iv->due, 0, amount);
+	kpisum_add(&c->e->kpi, a->currency, kpi_app_day(at, iv->issued),
+	    iv->due, 0, amount);
 }
 
 /* Pours amount into the open invoices in invoice order; returns the rest. */

@@ -100,7 +100,6 @@ jviolation(struct jdoc *j, size_t pos, const char *what)
 	}
 }
 
-
 static size_t
 skip_ws(const struct jdoc *j, size_t i)
 {
@@ -282,7 +281,6 @@ jstring(struct jdoc *j)
 	    s[i] == 0 ? "raw U+0000 in string"
 	              : "raw control character in string");
 }
-
 
 /* A number at j->pos, by RFC 8259's grammar, kept as written. */
 static int

@@ -278,8 +278,8 @@ hist_rec(struct kpi_job *k, size_t i)
 		return k->hrec[i] - 1;
 	if (k->nrec == k->caprec) {
 		k->caprec = k->caprec == 0 ? 1024 : k->caprec * 2;
-		k->hstage = xreallocarray(
-		    k->hstage, k->caprec * n, sizeof(*k->hstage));
+		k->hstage =
+		    xreallocarray(k->hstage, k->caprec * n, sizeof(*k->hstage));
 	}
 	r = k->nrec++;
 	for (j = 0; j < n; j++)
@@ -368,7 +368,7 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 	uint32_t idx;
 	size_t w = (size_t)k->n + 1, ns = k->nstages;
 	uint16_t *map;
-	char (*raw)[4];
+	char(*raw)[4];
 	struct per_cur *rawpc;
 	int c, m;
 
@@ -414,8 +414,8 @@ accounts_copy(struct kpi_job *k, struct engine *e)
 				ccap = ccap == 0 ? 4 : ccap * 2;
 				k->cur = xreallocarray(
 				    k->cur, ccap, sizeof(*k->cur));
-				k->pc = xreallocarray(
-				    k->pc, ccap, sizeof(*k->pc));
+				k->pc =
+				    xreallocarray(k->pc, ccap, sizeof(*k->pc));
 			}
 			c = (int)k->ncur++;
 			memcpy(k->cur[c], a->currency, 4);
@@ -797,15 +797,16 @@ transitions(struct kpi_job *k)
 	if (store_q(s, Q_KPI_TRANS_MAXID, "") == 1)
 		maxid = store_col_int(s, Q_KPI_TRANS_MAXID, 0);
 	store_done(s, Q_KPI_TRANS_MAXID);
-	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) == -1) {
+	if (first_key(s, Q_KPI_TRANS_AT, maxid + 1, k->mstart[1], &from) ==
+	    -1) {
 		free(b);
 		return -1;
 	}
 	for (rc = store_q(s, Q_KPI_TRANSITIONS, "i", from); rc >= 0;
 	     rc = store_next(s, Q_KPI_TRANSITIONS)) {
 		if (rc == 1) {
-			if (!lookup_set(
-			        &b[nb], store_col_text(s, Q_KPI_TRANSITIONS, 0)))
+			if (!lookup_set(&b[nb],
+			        store_col_text(s, Q_KPI_TRANSITIONS, 0)))
 				continue;
 			b[nb].t = store_col_int(s, Q_KPI_TRANSITIONS, 2);
 			b[nb].st = stage_index(
@@ -1111,8 +1112,8 @@ kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months,
 	}
 	/* Memory and the snapshot: both as of the last commit. */
 	if ((k->s = store_open_reader(e->store)) == NULL) {
-		log_warnx("kpi: cannot open a reader: %s",
-		    store_errmsg(e->store));
+		log_warnx(
+		    "kpi: cannot open a reader: %s", store_errmsg(e->store));
 		goto fail;
 	}
 	months_init(k, now);
@@ -1128,8 +1129,8 @@ kpi_start(struct engine *e, const struct ruleset *rs, int64_t now, int months,
 		return k;
 	}
 	if (k->ncur == 1 && (k->s2 = store_open_reader(e->store)) == NULL) {
-		log_warnx("kpi: cannot open a reader: %s",
-		    store_errmsg(e->store));
+		log_warnx(
+		    "kpi: cannot open a reader: %s", store_errmsg(e->store));
 		goto fail;
 	}
 	k->t_copy = clock_mono_ns() - k->t0;
@@ -1166,8 +1167,7 @@ kpi_ended(struct kpi_job *k)
 }
 
 int
-kpi_finish(
-    struct kpi_job *k, bool abort, json_t *out, char *err, size_t errlen)
+kpi_finish(struct kpi_job *k, bool abort, json_t *out, char *err, size_t errlen)
 {
 	int rc;
 

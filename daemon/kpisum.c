@@ -29,13 +29,14 @@ slot_hash(const char *currency, int32_t eff, int32_t due)
 }
 
 static struct kpisum_slot *
-slot_find(struct kpisum_slot *v, size_t cap, const char *currency,
-    int32_t eff, int32_t due)
+slot_find(struct kpisum_slot *v, size_t cap, const char *currency, int32_t eff,
+    int32_t due)
 {
 	size_t i = slot_hash(currency, eff, due) & (cap - 1);
 
-	while (v[i].used && !(v[i].eff == eff && v[i].due == due &&
-	                        memcmp(v[i].currency, currency, 3) == 0))
+	while (v[i].used &&
+	    !(v[i].eff == eff && v[i].due == due &&
+	        memcmp(v[i].currency, currency, 3) == 0))
 		i = (i + 1) & (cap - 1);
 	return &v[i];
 }
@@ -58,8 +59,8 @@ grow(struct kpisum *ks)
 }
 
 void
-kpisum_add(struct kpisum *ks, const char *currency, int32_t eff,
-    int32_t due, int64_t invoiced, int64_t applied)
+kpisum_add(struct kpisum *ks, const char *currency, int32_t eff, int32_t due,
+    int64_t invoiced, int64_t applied)
 {
 	struct kpisum_slot *sl;
 

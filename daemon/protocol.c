@@ -422,8 +422,8 @@ put_value(struct buf *b, const json_t *j)
 char *
 proto_dumps(const json_t *j, size_t flags)
 {
-	const size_t fast = JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_ENCODE_ANY;
+	const size_t fast =
+	    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
 	char *in;
 	const char *p, *q;
 	struct buf b;

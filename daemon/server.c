@@ -722,8 +722,8 @@ kpi_runs_check(struct server *srv)
 		next = r->next;
 		if (r->job == NULL || !kpi_ended(r->job))
 			continue;
-		r->rc = kpi_finish(r->job, false, r->out, r->err,
-		    sizeof(r->err));
+		r->rc =
+		    kpi_finish(r->job, false, r->out, r->err, sizeof(r->err));
 		r->job = NULL;
 		if (r->rc == -1)
 			log_warnx("report kpi: %s", r->err);
@@ -1137,7 +1137,8 @@ reply_batch(struct conn *c, struct ingest_batch *b, bool bad_only)
 		    "status", ingest_status_name(r->status));
 		if (r->status == INGEST_ERROR) {
 			json_object_set_new(rec, "field",
-			    r->field != NULL ? json_string(r->field) : json_null());
+			    r->field != NULL ? json_string(r->field)
+			                     : json_null());
 			json_object_set_new(
 			    rec, "error", json_string(r->error));
 		}

@@ -26,8 +26,8 @@ int cfgutil_read(struct config_t *cfg, const char *path, struct diags *ds);
  * line as it is); cfgutil_line() works on a config read by
  * cfgutil_read().
  */
-int cfgutil_line_in(const struct config_setting_t *s, int line,
-    const char *text, size_t len);
+int cfgutil_line_in(
+    const struct config_setting_t *s, int line, const char *text, size_t len);
 int cfgutil_line(const struct config_setting_t *s);
 
 /* A non-empty string setting, or NULL after an error naming KEY. */

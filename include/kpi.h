@@ -79,7 +79,7 @@ bool kpi_ended(struct kpi_job *j);
  * members of §7 and the extras README lists, and frees j.  -1 with err
  * when the snapshot could not be read or abort.
  */
-int kpi_finish(struct kpi_job *j, bool abort, json_t *out, char *err,
-    size_t errlen);
+int kpi_finish(
+    struct kpi_job *j, bool abort, json_t *out, char *err, size_t errlen);
 
 #endif

@@ -42,7 +42,7 @@ struct server {
 	/* Set by loop: wakes it from another thread (NULL: not running). */
 	void (*wake)(void *);
 	void *wake_arg;
-	struct metrics metrics;              /* counters since start */
+	struct metrics metrics; /* counters since start */
 };
 
 /* One request line from c (without its line end). */

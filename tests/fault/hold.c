@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef int (*create_fn)(pthread_t *, const pthread_attr_t *,
-    void *(*)(void *), void *);
+typedef int (*create_fn)(
+    pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 struct held {
 	void *(*start)(void *);
@@ -43,8 +43,8 @@ held_start(void *p)
 }
 
 int
-pthread_create(pthread_t *t, const pthread_attr_t *attr,
-    void *(*start)(void *), void *arg)
+pthread_create(
+    pthread_t *t, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
 {
 	static create_fn real;
 	const char *flag = getenv("DUNND_HOLD_FLAG");

@@ -1080,14 +1080,14 @@ test_transition_between_stages_without_tasks(void **state)
  * reload at that same moment to rules whose schedule (same name, same
  * place) has other hours gives the next task the new hours.
  */
-#define RULES_MEMO(hours)                                                      \
-	"calendar = { hours = [\"09:00-12:00\"]; };\n"                         \
+#define RULES_MEMO(hours)                                                         \
+	"calendar = { hours = [\"09:00-12:00\"]; };\n"                            \
 	"schedules = ( { name = \"calls\"; types = [\"call\"]; hours = [\"" hours \
-	"\"]; } );\n"                                                          \
-	"stages = ( { name = \"current\"; },\n"                                \
-	"  { name = \"negotiation\"; tasks = ( { type = \"call\"; } ); } );\n" \
-	"rules = ( { name = \"overdue\"; from = \"current\";\n"                \
-	"    to = \"negotiation\"; when = { days_overdue = { min = 1; }; }; }"  \
+	"\"]; } );\n"                                                             \
+	"stages = ( { name = \"current\"; },\n"                                   \
+	"  { name = \"negotiation\"; tasks = ( { type = \"call\"; } ); } );\n"    \
+	"rules = ( { name = \"overdue\"; from = \"current\";\n"                   \
+	"    to = \"negotiation\"; when = { days_overdue = { min = 1; }; }; }"    \
 	" );\n"
 
 static const char rules_memo_a[] = RULES_MEMO("09:00-10:00");
@@ -1097,8 +1097,8 @@ static const char rules_memo_b[] = RULES_MEMO("10:00-11:00");
 	"{'type':'account','id':'a-" id "','account':'" id "','name':'N',"     \
 	"'currency':'CNY','size':'small','contacts':[{'role':'owner',"         \
 	"'name':'O','phone':'1'}]}\n"                                          \
-	"{'type':'invoice','id':'i-" id "','account':'" id "','invoice':'I"    \
-	id "','amount':1000,'issued':'2026-10-01','due':'2026-11-10'}\n"
+	"{'type':'invoice','id':'i-" id "','account':'" id "','invoice':'I" id \
+	"','amount':1000,'issued':'2026-10-01','due':'2026-11-10'}\n"
 
 static void
 test_window_per_moment_and_reload(void **state)
@@ -1129,8 +1129,8 @@ test_window_per_moment_and_reload(void **state)
 	a = json_dumps(json_object_get(json_array_get(feed, 1), "windows"), 0);
 	b = json_dumps(json_object_get(json_array_get(feed, 5), "windows"), 0);
 	assert_string_equal(a, b);
-	assert_string_equal(
-	    a, "[[\"2026-11-12T09:00:00+08:00\", \"2026-11-12T10:00:00+08:00\"]]");
+	assert_string_equal(a,
+	    "[[\"2026-11-12T09:00:00+08:00\", \"2026-11-12T10:00:00+08:00\"]]");
 	free(a);
 	free(b);
 	json_decref(feed);

@@ -164,8 +164,8 @@ static json_t *
 random_tree(uint64_t *r, int d)
 {
 	static const char *const strs[] = { "", "a", "\"", "\\", "/",
-		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\x7f",
-		"T-000001", "line\nbreak\ttab\rcr\bbs\fff" };
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\x7f", "T-000001",
+		"line\nbreak\ttab\rcr\bbs\fff" };
 	json_t *j;
 	char s[40];
 	size_t n, i;
@@ -198,15 +198,14 @@ random_tree(uint64_t *r, int d)
 		s[sizeof(s) - 1] = '\0';
 		return json_string(s);
 	case 4:
-		return json_integer((json_int_t)(*r >> 1) *
-		    ((*r & 1) ? -1 : 1));
+		return json_integer(
+		    (json_int_t)(*r >> 1) * ((*r & 1) ? -1 : 1));
 	case 5:
 		return (*r >> 5) & 1 ? json_true() : json_false();
 	case 6:
 		return json_null();
 	default:
-		return json_integer(
-		    (*r >> 3) & 1 ? INT64_MIN : INT64_MAX);
+		return json_integer((*r >> 3) & 1 ? INT64_MIN : INT64_MAX);
 	}
 }
 
@@ -233,7 +232,8 @@ test_dumps_compact_as_jansson(void **state)
 		if (json_is_object(j) || json_is_array(j))
 			assert_non_null(got);
 		else
-			assert_null(got); /* as json_dumps(), without ENCODE_ANY */
+			assert_null(
+			    got); /* as json_dumps(), without ENCODE_ANY */
 		free(got);
 		json_decref(j);
 	}
@@ -269,7 +269,8 @@ test_dumps_compact_nul_and_reals(void **state)
 	json_object_set_new(j, "s", json_stringn("a\0b", 3));
 	json_object_setn_new(j, "k\0z", 3, json_string("key with a NUL"));
 	json_object_setn_new(j, "\0", 1, json_stringn_nocheck("\0\001", 2));
-	json_object_set_new(j, "t", json_string_nocheck("2026-03-02T09:00:00Z"));
+	json_object_set_new(
+	    j, "t", json_string_nocheck("2026-03-02T09:00:00Z"));
 	want = json_dumps(j, JSON_COMPACT);
 	got = proto_dumps(j, JSON_COMPACT);
 	assert_non_null(want);
@@ -280,7 +281,8 @@ test_dumps_compact_nul_and_reals(void **state)
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		json_array_append_new(a, json_real(v[i]));
 	json_object_set_new(j, "reals", a);
-	json_object_set_new(j, "nested", json_pack("[{s:f},f]", "x", 0.3, 1e-7));
+	json_object_set_new(
+	    j, "nested", json_pack("[{s:f},f]", "x", 0.3, 1e-7));
 	want = proto_dumps(j, JSON_COMPACT | JSON_ESCAPE_SLASH);
 	got = proto_dumps(j, JSON_COMPACT);
 	assert_non_null(want);

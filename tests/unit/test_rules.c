@@ -1064,9 +1064,7 @@ static const struct dcase calendar_cases[] = {
 	            "  { name = \"c\"; release_when = { balance = { max = 0; }; }; } );\n"
 	            "rules = ( { name = \"bc\"; from = \"b\"; to = \"c\"; when = { balance = { max = 0; }; }; } );\n" } },
 	    "", false },
-	{ "release_when is checked like hold_when",
-	    { B, AB,
-	        { "10-x.conf", "stages = ( { name = \"b\";\n release_when = { paid = true; }; },\n { name = \"c\"; release_when = 1; } );\n" } },
+	{ "release_when is checked like hold_when", { B, AB, { "10-x.conf", "stages = ( { name = \"b\";\n release_when = { paid = true; }; },\n { name = \"c\"; release_when = 1; } );\n" } },
 	    "10-x.conf:2: stage \"b\": release_when: unknown fact \"paid\"\n"
 	    "10-x.conf:3: stage \"c\": release_when must be a group of conditions { fact = ...; ... }\n"
 	    "10-x.conf:3: warning: stage \"c\": no rule leads to this stage, so no account can reach it",
