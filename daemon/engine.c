@@ -263,6 +263,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	idmap_init(&e->accounts, offsetof(struct acct, id));
 	idmap_init(&e->lost, offsetof(struct lost_stage, id));
 	buf_init(&e->scratch);
+	buf_init(&e->rec);
 	engine_set_rules(e, rs);
 
 	if (store_q(s, Q_EVENT_MAXSEQ, "") != 1)
@@ -370,6 +371,7 @@ engine_close(struct engine *e)
 	free(e->approved);
 	free(e->entered);
 	buf_fini(&e->scratch);
+	buf_fini(&e->rec);
 	kpisum_fini(&e->kpi);
 	facts_out_fini(&e->fo);
 }
@@ -706,6 +708,31 @@ engine_feed_append(struct engine *e, json_t *rec)
 	                  : store_exec_q(e->store, Q_FEED_ADD, "it", seq, text);
 	free(text);
 	if (rc == -1) {
+		e->failed = true;
+		return -1;
+	}
+	e->feed_head = seq;
+	return seq;
+}
+
+struct buf *
+engine_feed_begin(struct engine *e)
+{
+	buf_clear(&e->rec);
+	proto_w_open(&e->rec, NULL, '{');
+	proto_w_int(&e->rec, "seq", e->feed_head + 1);
+	return &e->rec;
+}
+
+int64_t
+engine_feed_end(struct engine *e)
+{
+	int64_t seq = e->feed_head + 1;
+
+	proto_w_close(&e->rec, '}');
+	buf_append(&e->rec, "", 1);
+	if (store_exec_q(e->store, Q_FEED_ADD, "it", seq, buf_data(&e->rec)) ==
+	    -1) {
 		e->failed = true;
 		return -1;
 	}

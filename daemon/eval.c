@@ -40,6 +40,16 @@ eval_task_id(int64_t num, char buf[32])
 	snprintf(buf, 32, "T-%06" PRId64, num);
 }
 
+/* Member k: the instant t as §1 writes it (ASCII: no check needed). */
+static void
+w_ts(struct buf *b, const char *k, int64_t t)
+{
+	char ts[CLOCK_TS_LEN];
+
+	clock_format_ts(t, ts);
+	proto_w_str(b, k, ts);
+}
+
 json_t *
 eval_json_ts(int64_t t)
 {
@@ -147,11 +157,16 @@ cancel_one(
 {
 	char id[32];
 
+	struct buf *b;
+
 	eval_task_id(num, id);
-	engine_feed_append(e,
-	    json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0, "kind", "cancel",
-	        "task", id, "account", a->id, "reason", reason, "at",
-	        eval_json_ts(e->now)));
+	b = engine_feed_begin(e);
+	proto_w_str(b, "kind", "cancel");
+	proto_w_str(b, "task", id);
+	proto_w_str(b, "account", a->id);
+	proto_w_str(b, "reason", reason);
+	w_ts(b, "at", e->now);
+	engine_feed_end(e);
 	task_status(e, num, "cancelled");
 }
 
@@ -205,7 +220,7 @@ internal_task(enum rules_task_type type)
  */
 static void
 pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
-    json_t *rec)
+    struct buf *b)
 {
 	enum event_role pref[3];
 	size_t npref = facts_pref_roles(a->size, pref), rank;
@@ -215,12 +230,12 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 	struct jdoc j;
 	uint32_t k, m, best = 0, role;
 	bool has_need;
-	json_t *c;
 	int rc;
 
-	json_object_set_new(rec, "contact", json_null());
-	if (internal_task(type))
+	if (internal_task(type)) {
+		proto_w_null(b, "contact");
 		return;
+	}
 	if (type == RULES_TASK_CALL || type == RULES_TASK_SMS)
 		need = "phone";
 	else if (type == RULES_TASK_EMAIL)
@@ -231,7 +246,8 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 	/*
 	 * The stored contacts are dunnd's own compact JSON: an array of
 	 * objects of strings.  jdoc reads them without an allocation; only
-	 * the chosen contact becomes a JSON object.
+	 * the chosen contact is written (its names and strings unescaped
+	 * by jdoc, escaped again as the record's own).
 	 */
 	text = rc == 1 ? store_col_text(e->store, Q_ACCOUNT_INFO, 1) : "[]";
 	jdoc_init(&j, text, strlen(text));
@@ -274,48 +290,38 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 		}
 	}
 	if (best != 0) {
-		c = json_object();
+		proto_w_open(b, "contact", '{');
 		for (m = best + 1; m < j.nodes[best].next;
-		     m = j.nodes[m + 1].next)
-			json_object_setn_new(c, jdoc_bytes(&j, &j.nodes[m]),
-			    j.nodes[m].len,
-			    j.nodes[m + 1].type == J_STRING
-			        ? json_stringn(jdoc_bytes(&j, &j.nodes[m + 1]),
-			              j.nodes[m + 1].len)
-			        : json_null());
-		json_object_set_new(rec, "contact", c);
-	}
+		     m = j.nodes[m + 1].next) {
+			proto_w_keyn(
+			    b, jdoc_bytes(&j, &j.nodes[m]), j.nodes[m].len);
+			if (j.nodes[m + 1].type == J_STRING)
+				proto_w_strn(b, NULL,
+				    jdoc_bytes(&j, &j.nodes[m + 1]),
+				    j.nodes[m + 1].len);
+			else
+				proto_w_null(b, NULL);
+		}
+		proto_w_close(b, '}');
+	} else
+		proto_w_null(b, "contact");
 	jdoc_fini(&j);
 	store_done(e->store, Q_ACCOUNT_INFO);
 	if ((best == 0 || best_rank >= npref) && npref > 0)
-		json_object_set_new(rec, "ask_for",
-		    json_string(event_role_name(
-		        pref[left_rank < npref ? left_rank : 0])));
+		proto_w_str(b, "ask_for",
+		    event_role_name(pref[left_rank < npref ? left_rank : 0]));
 }
 
 /*
  * §4.9: the last windows chosen for tasks with no open task of their
  * type, with their record members (the many tasks of one moment share a
- * handful of windows).  The records share the members (jansson counts
- * references; a record is not changed once appended).  A window is a
- * pure function of the key: the rule set by its rules_version (content,
- * not address: a reload to other rules at the same moment misses), the
- * schedule by index, the zone by name.  File-static like clock's caches:
- * a memo, not state.
+ * handful of windows): the records copy the members' written text.  A
+ * window is a pure function of the key: the rule set by its
+ * rules_version (content, not address: a reload to other rules at the
+ * same moment misses), the schedule by index, the zone by name.
+ * File-static like clock's caches: a memo, not state.
  */
 #define MEMO_SLOTS 8
-enum {
-	MV_SCHEDULE,
-	MV_RANK,
-	MV_REASON,
-	MV_NB,
-	MV_NA,
-	MV_WINDOWS,
-	MV_N
-};
-static const char *const mv_keys[MV_N] = { "schedule", "window_rank",
-	"window_reason", "not_before", "not_after", "windows" };
-
 static struct window_memo {
 	char version[HASH_HEX_LEN];
 	char *zone;
@@ -324,7 +330,8 @@ static struct window_memo {
 	int cash_in_day;
 	bool first_only;
 	int32_t nb_day;
-	json_t *v[MV_N]; /* v[MV_RANK] NULL: an empty slot */
+	char *members; /* ",\"window_rank\":...": NULL, an empty slot */
+	size_t len;
 } memo[MEMO_SLOTS];
 static size_t memo_next;
 
@@ -332,7 +339,7 @@ static bool
 memo_is(const struct window_memo *w, const struct engine *e, long sch,
     const struct cal_request *req)
 {
-	return w->v[MV_RANK] != NULL && w->now == e->now &&
+	return w->members != NULL && w->now == e->now &&
 	    w->catchup_end == e->catchup_end && w->sch == sch &&
 	    w->first_only == req->first_only &&
 	    w->cash_in_day == req->cash_in_day &&
@@ -340,45 +347,46 @@ memo_is(const struct window_memo *w, const struct engine *e, long sch,
 	    strcmp(w->zone, clock_tz_name()) == 0;
 }
 
-/* The record members of window w (new references in v). */
+/* The record members of window w. */
 static void
-window_values(
-    const struct cal_schedule *sch, const struct cal_window *w, json_t *v[MV_N])
+window_members(
+    struct buf *b, const struct cal_schedule *sch, const struct cal_window *w)
 {
-	json_t *part;
 	size_t i;
 
-	v[MV_SCHEDULE] = sch != NULL ? json_string(sch->name) : NULL;
+	if (sch != NULL)
+		proto_w_str(b, "schedule", sch->name);
 	/* The rank names and reasons are ASCII (calendar.c). */
-	v[MV_RANK] = json_string_nocheck(cal_rank_name(w->rank));
-	v[MV_REASON] = json_string_nocheck(w->reason);
-	v[MV_NB] = eval_json_ts(w->not_before);
-	v[MV_NA] = eval_json_ts(w->not_after);
-	v[MV_WINDOWS] = json_array();
+	proto_w_str(b, "window_rank", cal_rank_name(w->rank));
+	proto_w_str(b, "window_reason", w->reason);
+	w_ts(b, "not_before", w->not_before);
+	w_ts(b, "not_after", w->not_after);
+	proto_w_open(b, "windows", '[');
 	for (i = 0; i < w->nparts; i++) {
-		part = json_array();
-		json_array_append_new(part, eval_json_ts(w->parts[i][0]));
-		json_array_append_new(part, eval_json_ts(w->parts[i][1]));
-		json_array_append_new(v[MV_WINDOWS], part);
+		proto_w_open(b, NULL, '[');
+		w_ts(b, NULL, w->parts[i][0]);
+		w_ts(b, NULL, w->parts[i][1]);
+		proto_w_close(b, ']');
 	}
+	proto_w_close(b, ']');
 }
 
 /*
- * §4.9: the window of a task emitted now; its members in rec.  Returns
- * the local date of its not_before (the one-per-day rule's key).
+ * §4.9: the window of a task emitted now; its members written into b
+ * (the record has members before them).  Returns the local date of its
+ * not_before (the one-per-day rule's key).
  */
 static int32_t
 choose_window(
-    struct engine *e, const struct acct *a, const struct emit *m, json_t *rec)
+    struct engine *e, const struct acct *a, const struct emit *m, struct buf *b)
 {
 	const struct ruleset *rs = e->rs;
-	struct window_memo *wm = NULL;
+	struct window_memo *wm;
 	struct cal_request req;
 	struct cal_window w;
-	int32_t taken_buf[16], *taken = taken_buf, nb_day = 0;
-	json_t *v[MV_N] = { NULL };
+	int32_t taken_buf[16], *taken = taken_buf, nb_day;
+	size_t i, j, from;
 	long sch;
-	size_t i, j;
 
 	memset(&req, 0, sizeof(req));
 	req.cal = rs->cal;
@@ -397,8 +405,8 @@ choose_window(
 	req.taken = taken;
 	for (j = 0; req.ntaken == 0 && j < MEMO_SLOTS; j++) {
 		if (memo_is(&memo[j], e, sch, &req)) {
-			wm = &memo[j];
-			goto set;
+			buf_append(b, memo[j].members, memo[j].len);
+			return memo[j].nb_day;
 		}
 	}
 	cal_window_choose(&req, &w);
@@ -407,39 +415,28 @@ choose_window(
 		req.emit = e->catchup_end;
 		cal_window_choose(&req, &w);
 	}
-	window_values(req.sch, &w, v);
+	from = buf_size(b);
+	window_members(b, req.sch, &w);
 	nb_day = clock_local_date(w.not_before);
-	if (req.ntaken == 0) {
-		wm = &memo[memo_next++ % MEMO_SLOTS];
-		for (j = 0; j < MV_N; j++) {
-			json_decref(wm->v[j]);
-			wm->v[j] = v[j];
-		}
-		free(wm->zone);
-		wm->zone = xstrdup(clock_tz_name());
-		memcpy(wm->version, rs->version, sizeof(wm->version));
-		wm->now = e->now;
-		wm->catchup_end = e->catchup_end;
-		wm->sch = sch;
-		wm->cash_in_day = req.cash_in_day;
-		wm->first_only = req.first_only;
-		wm->nb_day = nb_day;
-	}
-set:
 	if (taken != taken_buf)
 		free(taken);
-	if (wm == NULL) {
-		for (j = 0; j < MV_N; j++) {
-			if (v[j] != NULL)
-				json_object_set_new(rec, mv_keys[j], v[j]);
-		}
+	if (req.ntaken > 0)
 		return nb_day;
-	}
-	for (j = 0; j < MV_N; j++) {
-		if (wm->v[j] != NULL)
-			json_object_set(rec, mv_keys[j], wm->v[j]);
-	}
-	return wm->nb_day;
+	wm = &memo[memo_next++ % MEMO_SLOTS];
+	free(wm->members);
+	wm->len = buf_size(b) - from;
+	wm->members = xmalloc(wm->len);
+	memcpy(wm->members, buf_data(b) + from, wm->len);
+	free(wm->zone);
+	wm->zone = xstrdup(clock_tz_name());
+	memcpy(wm->version, rs->version, sizeof(wm->version));
+	wm->now = e->now;
+	wm->catchup_end = e->catchup_end;
+	wm->sch = sch;
+	wm->cash_in_day = req.cash_in_day;
+	wm->first_only = req.first_only;
+	wm->nb_day = nb_day;
+	return nb_day;
 }
 
 static int64_t
@@ -454,10 +451,19 @@ digits(int64_t v)
 	return n;
 }
 
-/* §5: priority_factors from the facts at emission. */
-static json_t *
+/* §5: priority_factors from the facts at emission, in f[PF_N]. */
+enum {
+	PF_AMOUNT,
+	PF_AGE,
+	PF_RISK,
+	PF_STAGE,
+	PF_N
+};
+static const char *const pf_names[PF_N] = { "amount", "age", "risk", "stage" };
+
+static void
 priority_factors(const struct engine *e, const struct acct *a,
-    const struct rules_factvals *fv, int64_t amount_due)
+    const struct rules_factvals *fv, int64_t amount_due, int64_t f[PF_N])
 {
 	static const int64_t risk_w[RULES_RISK_COUNT] = { 0, 25, 50, 75, 100 };
 	const struct ruleset *rs = e->rs;
@@ -473,9 +479,10 @@ priority_factors(const struct engine *e, const struct acct *a,
 	f_stage = rs->nstages > 1
 	    ? 200 * (int64_t)a->stage / (int64_t)(rs->nstages - 1)
 	    : 0;
-	return json_pack("{s:I,s:I,s:I,s:I}", "amount", (json_int_t)f_amount,
-	    "age", (json_int_t)f_age, "risk", (json_int_t)f_risk, "stage",
-	    (json_int_t)f_stage);
+	f[PF_AMOUNT] = f_amount;
+	f[PF_AGE] = f_age;
+	f[PF_RISK] = f_risk;
+	f[PF_STAGE] = f_stage;
 }
 
 /* Appends a task record and opens the task. */
@@ -486,49 +493,64 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	const struct ruleset *rs = e->rs;
 	const struct rules_script *sc;
 	struct acct_task t;
-	int64_t amount_due, seq, num, priority = 0;
-	json_t *rec, *list, *factors, *v;
+	int64_t amount_due, seq, num, priority = 0, f[PF_N];
+	struct buf *b;
 	const char *k;
+	json_t *v;
 	char id[32];
 	size_t i;
 
 	amount_due = fv->undisputed_overdue > 0
 	    ? fv->undisputed_overdue
 	    : fv->balance - fv->disputed_amount;
-	factors = m->factors != NULL ? json_incref(m->factors)
-	                             : priority_factors(e, a, fv, amount_due);
-	json_object_foreach(factors, k, v) priority += json_integer_value(v);
+	if (m->factors != NULL) {
+		json_object_foreach(m->factors, k, v) priority +=
+		    json_integer_value(v);
+	} else {
+		priority_factors(e, a, fv, amount_due, f);
+		for (i = 0; i < PF_N; i++)
+			priority += f[i];
+	}
 
 	num = ++e->task_num;
 	eval_task_id(num, id);
-	rec = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", 0, "kind",
-	    "task", "task", id, "account", a->id, "type",
-	    rules_task_type_name(m->type), "stage", rs->stages[a->stage].name,
-	    "source", m->source);
+	b = engine_feed_begin(e);
+	proto_w_str(b, "kind", "task");
+	proto_w_str(b, "task", id);
+	proto_w_str(b, "account", a->id);
+	proto_w_str(b, "type", rules_task_type_name(m->type));
+	proto_w_str(b, "stage", rs->stages[a->stage].name);
+	proto_w_str(b, "source", m->source);
 	if (m->script >= 0) {
 		sc = &rs->scripts[m->script];
-		list = json_array();
+		proto_w_str(b, "script", sc->name);
+		proto_w_open(b, "checklist", '[');
 		for (i = 0; i < sc->nchecklist; i++)
-			json_array_append_new(
-			    list, json_string(sc->checklist[i]));
-		json_object_set_new(rec, "script", json_string(sc->name));
-		json_object_set_new(rec, "checklist", list);
+			proto_w_str(b, NULL, sc->checklist[i]);
+		proto_w_close(b, ']');
 	}
-	pick_contact(e, a, m->type, rec);
-	json_object_set_new(rec, "priority", json_integer(priority));
-	json_object_set_new(rec, "priority_factors", factors);
+	pick_contact(e, a, m->type, b);
+	proto_w_int(b, "priority", priority);
+	if (m->factors != NULL)
+		proto_w_json(b, "priority_factors", m->factors);
+	else {
+		proto_w_open(b, "priority_factors", '{');
+		for (i = 0; i < PF_N; i++)
+			proto_w_int(b, pf_names[i], f[i]);
+		proto_w_close(b, '}');
+	}
 	memset(&t, 0, sizeof(t));
-	t.nb_day = choose_window(e, a, m, rec);
-	json_object_set_new(rec, "amount_due", json_integer(amount_due));
-	json_object_set_new(rec, "currency", json_string(a->currency));
-	json_object_set_new(
-	    rec, "days_overdue", json_integer(fv->days_overdue));
-	json_object_set_new(rec, "reason", json_string(m->reason));
-	json_object_set_new(rec, "created", eval_json_ts(e->now));
+	t.nb_day = choose_window(e, a, m, b);
+	proto_w_int(b, "amount_due", amount_due);
+	proto_w_str(b, "currency", a->currency);
+	proto_w_int(b, "days_overdue", fv->days_overdue);
+	proto_w_str(b, "reason", m->reason);
+	w_ts(b, "created", e->now);
+	/* Its members are none of the above (approval, for). */
 	if (m->extra != NULL)
-		json_object_update(rec, m->extra);
+		proto_w_members(b, m->extra);
 
-	seq = engine_feed_append(e, rec);
+	seq = engine_feed_end(e);
 	if (seq == -1)
 		return;
 	if (store_exec_q(e->store, Q_TASK_ADD, "tittttiii", id, seq, a->id,
@@ -633,6 +655,7 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 	const struct rules_rule *r, *first = NULL;
 	size_t from = a->stage, start = a->stage, i;
 	char reason[256];
+	struct buf *b;
 	int64_t seq;
 	char *facts;
 	json_t *fj;
@@ -651,12 +674,14 @@ transitions(struct engine *e, struct acct *a, struct rules_factvals *fv)
 			engine_touch(e, a);
 			if (first == NULL)
 				first = r;
-			seq = engine_feed_append(e,
-			    json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:o}", "seq", 0,
-			        "kind", "transition", "account", a->id, "from",
-			        rs->stages[from].name, "to",
-			        rs->stages[r->to].name, "rule", r->name, "at",
-			        eval_json_ts(e->now)));
+			b = engine_feed_begin(e);
+			proto_w_str(b, "kind", "transition");
+			proto_w_str(b, "account", a->id);
+			proto_w_str(b, "from", rs->stages[from].name);
+			proto_w_str(b, "to", rs->stages[r->to].name);
+			proto_w_str(b, "rule", r->name);
+			w_ts(b, "at", e->now);
+			seq = engine_feed_end(e);
 			fj = when_facts(rs, fv, &r->when);
 			facts = proto_dumps(fj, JSON_COMPACT);
 			json_decref(fj);

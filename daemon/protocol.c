@@ -4,6 +4,7 @@
  */
 #include "protocol.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,4 +470,100 @@ proto_dumps(const json_t *j, size_t flags)
 	buf_append(&b, "", 1);
 	free(in);
 	return b.p;
+}
+
+/*
+ * The record writer.  A value after a name, or first in its object or
+ * array, takes no comma; every other one does.  The byte before tells
+ * which: ':', '{' and '[' end nothing a value could end with.
+ */
+static void
+member(struct buf *b, const char *k, size_t klen)
+{
+	size_t n = buf_size(b);
+	char last = n > 0 ? buf_data(b)[n - 1] : ':';
+
+	if (last != ':' && last != '{' && last != '[')
+		buf_append(b, ",", 1);
+	if (k != NULL) {
+		put_string(b, k, klen);
+		buf_append(b, ":", 1);
+	}
+}
+
+static size_t
+key_len(const char *k)
+{
+	return k != NULL ? strlen(k) : 0;
+}
+
+void
+proto_w_open(struct buf *b, const char *k, char open)
+{
+	member(b, k, key_len(k));
+	buf_append(b, &open, 1);
+}
+
+void
+proto_w_close(struct buf *b, char close)
+{
+	buf_append(b, &close, 1);
+}
+
+void
+proto_w_keyn(struct buf *b, const char *k, size_t klen)
+{
+	member(b, k, klen);
+}
+
+void
+proto_w_str(struct buf *b, const char *k, const char *v)
+{
+	proto_w_strn(b, k, v, strlen(v));
+}
+
+void
+proto_w_strn(struct buf *b, const char *k, const char *v, size_t n)
+{
+	member(b, k, key_len(k));
+	put_string(b, v, n);
+}
+
+void
+proto_w_int(struct buf *b, const char *k, int64_t v)
+{
+	char num[24];
+	int len;
+
+	member(b, k, key_len(k));
+	len = snprintf(num, sizeof(num), "%" PRId64, v);
+	buf_append(b, num, (size_t)len);
+}
+
+void
+proto_w_null(struct buf *b, const char *k)
+{
+	member(b, k, key_len(k));
+	buf_append(b, "null", 4);
+}
+
+void
+proto_w_json(struct buf *b, const char *k, const json_t *v)
+{
+	member(b, k, key_len(k));
+	put_value(b, v);
+}
+
+void
+proto_w_members(struct buf *b, const json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	size_t klen;
+
+	json_object_keylen_foreach((json_t *)obj, k, klen, v)
+	{
+		member(b, k, klen);
+		put_value(b, v);
+	}
 }

@@ -82,6 +82,7 @@ struct engine {
 	size_t nbundo, capbundo;
 	int64_t bundo_event_seq, bundo_task_num, bundo_feed_head;
 	struct buf scratch;
+	struct buf rec; /* the feed record being written (engine_feed_begin) */
 	/* report kpi's daily totals of the batch, written when it is kept */
 	struct kpisum kpi;
 	/*
@@ -160,6 +161,15 @@ int engine_step_end(struct engine *e, bool commit);
  * reference.  A failure marks the step failed and returns -1.
  */
 int64_t engine_feed_append(struct engine *e, json_t *rec);
+
+/*
+ * The same without a tree: engine_feed_begin() starts the record with
+ * its "seq" member and returns the buffer its other members are written
+ * into (proto_w_*(), protocol.h); engine_feed_end() closes and appends
+ * it, as engine_feed_append().  One record at a time.
+ */
+struct buf *engine_feed_begin(struct engine *e);
+int64_t engine_feed_end(struct engine *e);
 
 /*
  * A batch inside the step (§2.4 group commit): its own savepoint and

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "util.h"
 
 struct dcase {
 	const char *line;
@@ -292,6 +293,96 @@ test_dumps_compact_nul_and_reals(void **state)
 	json_decref(j);
 }
 
+/*
+ * j written member by member with the record writer: every writer
+ * function in turn (k NULL: an element, or a value after keyn).
+ */
+static void
+write_tree(struct buf *b, const char *k, size_t klen, const json_t *j, int how)
+{
+	const char *name;
+	json_t *v;
+	size_t i, nlen;
+
+	if (k != NULL) {
+		proto_w_keyn(b, k, klen);
+		k = NULL;
+	}
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		if (how % 3 == 0) { /* the members of a tree, in its order */
+			proto_w_open(b, k, '{');
+			proto_w_members(b, j);
+			proto_w_close(b, '}');
+			return;
+		}
+		proto_w_open(b, k, '{');
+		json_object_keylen_foreach((json_t *)j, name, nlen, v)
+		    write_tree(b, name, nlen, v, how + 1);
+		proto_w_close(b, '}');
+		return;
+	case JSON_ARRAY:
+		proto_w_open(b, k, '[');
+		json_array_foreach(j, i, v) write_tree(b, NULL, 0, v, how + 1);
+		proto_w_close(b, ']');
+		return;
+	case JSON_STRING:
+		if (how % 2 == 0 &&
+		    strlen(json_string_value(j)) == json_string_length(j))
+			proto_w_str(b, k, json_string_value(j));
+		else
+			proto_w_strn(
+			    b, k, json_string_value(j), json_string_length(j));
+		return;
+	case JSON_INTEGER:
+		proto_w_int(b, k, json_integer_value(j));
+		return;
+	case JSON_NULL:
+		if (how % 2 == 0) {
+			proto_w_null(b, k);
+			return;
+		}
+		/* FALLTHROUGH */
+	default:
+		proto_w_json(b, k, j);
+	}
+}
+
+/* The record writer: byte for byte jansson's compact text of the tree. */
+static void
+test_writer_as_jansson(void **state)
+{
+	uint64_t r = 0x2545f4914f6cdd1dULL;
+	struct buf b;
+	char *want;
+	json_t *j;
+	int i;
+
+	(void)state;
+	buf_init(&b);
+	for (i = 0; i < 3000; i++) {
+		j = random_tree(&r, 4);
+		want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		buf_clear(&b);
+		write_tree(&b, NULL, 0, j, i);
+		buf_append(&b, "", 1);
+		assert_string_equal(buf_data(&b), want);
+		free(want);
+		json_decref(j);
+	}
+	/* names and strings holding NULs, by their lengths */
+	j = json_object();
+	json_object_setn_new(j, "k\0z", 3, json_stringn("a\0b", 3));
+	want = json_dumps(j, JSON_COMPACT);
+	buf_clear(&b);
+	write_tree(&b, NULL, 0, j, 1);
+	assert_int_equal(buf_size(&b), strlen(want));
+	assert_memory_equal(buf_data(&b), want, strlen(want));
+	free(want);
+	json_decref(j);
+	buf_fini(&b);
+}
+
 int
 main(void)
 {
@@ -301,6 +392,7 @@ main(void)
 		cmocka_unit_test(test_dumps_shortest_floats),
 		cmocka_unit_test(test_dumps_compact_as_jansson),
 		cmocka_unit_test(test_dumps_compact_nul_and_reals),
+		cmocka_unit_test(test_writer_as_jansson),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
