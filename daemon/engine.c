@@ -748,6 +748,60 @@ engine_next_due(struct engine *e)
 	return t < e->next_sweep ? t : e->next_sweep;
 }
 
+/*
+ * A moment that many accounts are due at (a busy midnight: every
+ * account with an overdue invoice counts one more day): popping each
+ * from the heap costs a walk down it with a cache miss a level.  When
+ * at least 1/BULK_FRACTION of the heap is due at exactly t, the due
+ * accounts are taken from the id-ordered array instead (the heap's
+ * order for one moment, invariant 2), the heap rebuilt from the rest at
+ * once, and each evaluated as the heap path does.  Returns false (and
+ * changes nothing) when the moment is not such a one.
+ */
+#define BULK_FRACTION 16
+#define BULK_MIN      4096
+
+static bool
+run_bulk(struct engine *e, int64_t t)
+{
+	struct acct *const *all;
+	struct acct *a;
+	size_t n, i, k, due = 0;
+
+	if (e->nheap < BULK_MIN || e->heap[0]->due_at != t)
+		return false;
+	all = engine_sorted(e, &n);
+	for (i = 0; i < n; i++) {
+		if (all[i]->heap_pos == UINT32_MAX || all[i]->due_at > t)
+			continue;
+		if (all[i]->due_at != t)
+			return false; /* an earlier moment: the heap's order */
+		due++;
+	}
+	if (due < BULK_MIN || due < e->nheap / BULK_FRACTION)
+		return false;
+	for (i = k = 0; i < e->nheap; i++) {
+		a = e->heap[i];
+		if (a->due_at > t)
+			heap_set(e, k++, a);
+		else
+			a->heap_pos = UINT32_MAX;
+	}
+	e->nheap = k;
+	for (i = k / 2; i > 0; i--)
+		heap_down(e, i - 1);
+	for (i = 0; i < n; i++) {
+		a = all[i];
+		if (a->due_at != t || a->heap_pos != UINT32_MAX)
+			continue;
+		a->due_at = INT64_MAX;
+		eval_account(e, a);
+		if (!a->saved)
+			engine_reschedule(e, a);
+	}
+	return true;
+}
+
 /* One due moment t: the accounts due then, or all of them at a sweep. */
 static int
 run_moment(struct engine *e, int64_t t)
@@ -762,7 +816,7 @@ run_moment(struct engine *e, int64_t t)
 		all = engine_sorted(e, &n);
 		for (i = 0; i < n; i++)
 			eval_account(e, all[i]);
-	} else {
+	} else if (!run_bulk(e, t)) {
 		/* Heap order is id order within one moment (invariant 2). */
 		while (e->nheap > 0 && e->heap[0]->due_at <= t) {
 			a = e->heap[0];
