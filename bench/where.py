@@ -53,7 +53,7 @@ STMT = [
     ("SQL: task status (cancel, supersede)", ("cancel_one", "task_status", "supersede",
                                               "eval_cancel_tasks")),
     ("SQL: transition rows", ("transitions",)),
-    ("SQL: feed rows", ("engine_feed_append",)),
+    ("SQL: feed rows", ("engine_feed_append", "engine_feed_end")),
     ("SQL: contact lookups", ("pick_contact",)),
     ("SQL: account state rows", ("save_dirty", "engine_step_end", "engine_batch_end")),
 ]
