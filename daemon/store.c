@@ -420,6 +420,25 @@ static const char schema_v5[] =
     "UPDATE meta SET value = 'murmur3:' || value"
     " WHERE key = 'rules_version';\n";
 
+/*
+ * Version 6: the two indexes of open tasks hold the open tasks only
+ * (partial indexes; every query of them asks for status = 'open').  A
+ * task's cancel or completion then deletes one entry from each instead
+ * of moving it to another status's part of the index, and the indexes
+ * stay the size of the open tasks (a busy night at 1M accounts wrote
+ * two index pages less per cancel, and its new tasks go into indexes
+ * that fit the cache).  status ends tasks_open_type: metrics reads the
+ * index alone (a column its query names must be in it, even one the
+ * index's WHERE fixes).
+ */
+static const char schema_v6[] =
+    "DROP INDEX tasks_open;\n"
+    "CREATE INDEX tasks_open ON tasks(priority, feed_seq)"
+    " WHERE status = 'open';\n"
+    "DROP INDEX tasks_open_type;\n"
+    "CREATE INDEX tasks_open_type ON tasks(type, created, status)"
+    " WHERE status = 'open';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const struct migration {
 	const char *sql;
@@ -434,6 +453,8 @@ static const struct migration {
 	    "event idempotency digests recomputed as BLAKE2b-128 of each "
 	    "stored event's canonical form",
 	    "SELECT count(*) FROM events" },
+	{ schema_v6, "the indexes of open tasks rebuilt for open tasks only",
+	    "SELECT count(*) FROM tasks WHERE status = 'open'" },
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)

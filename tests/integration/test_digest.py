@@ -153,7 +153,7 @@ class Digest(DaemonTest):
         for eid, body, dg in self.stored(d):
             self.assertEqual(dg, blake2b_128(body.encode()), eid)
         con = sqlite3.connect(d.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
         con.close()
 
 
