@@ -55,7 +55,8 @@ STMT = [
     ("SQL: transition rows", ("transitions",)),
     ("SQL: feed rows", ("engine_feed_append", "engine_feed_end")),
     ("SQL: contact lookups", ("pick_contact",)),
-    ("SQL: account state rows", ("save_dirty", "engine_step_end", "engine_batch_end")),
+    ("SQL: account state rows", ("save_one", "save_dirty", "engine_step_end",
+                                  "engine_batch_end")),
 ]
 OTHER = [
     ("parse (lines, JSON, fields)", ("event_parse", "lines_next", "lines_feed")),
