@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "eval.h"
 #include "event.h"
+#include "jdoc.h"
 #include "log.h"
 #include "protocol.h"
 #include "rules.h"
@@ -747,8 +748,22 @@ int64_t
 engine_feed_end(struct engine *e)
 {
 	int64_t seq = e->feed_head + 1;
+	size_t len;
 
 	proto_w_close(&e->rec, '}');
+	/*
+	 * A record is JSON, so UTF-8: a rule's name may not be (the loader
+	 * takes libconfig's bytes), or a source cut at its buffer's end in
+	 * the middle of a character.  Such a record fails its step, as
+	 * jansson's refusal did when the records were trees.
+	 */
+	len = buf_size(&e->rec);
+	if (jdoc_utf8_check(buf_data(&e->rec), len) != len) {
+		log_warnx("engine: a feed record is not valid UTF-8 (a rule, "
+		          "stage or script name?): its step is not committed");
+		e->failed = true;
+		return -1;
+	}
 	buf_append(&e->rec, "", 1);
 	if (store_exec_q(e->store, Q_FEED_ADD, "it", seq, buf_data(&e->rec)) ==
 	    -1) {
@@ -780,14 +795,36 @@ engine_next_due(struct engine *e)
 #define BULK_FRACTION 16
 #define BULK_MIN      4096
 
+/*
+ * The heap's entries due at t, counted up to enough: those due at its
+ * least moment t are a subtree from the root, so the walk visits them
+ * and their children only (depth: the heap's height).
+ */
+static size_t
+heap_count_at(const struct engine *e, size_t i, int64_t t, size_t enough)
+{
+	size_t n;
+
+	if (enough == 0 || i >= e->nheap || e->heap[i]->due_at != t)
+		return 0;
+	n = 1;
+	n += heap_count_at(e, 2 * i + 1, t, enough - n);
+	n += heap_count_at(e, 2 * i + 2, t, enough - n);
+	return n;
+}
+
 static bool
 run_bulk(struct engine *e, int64_t t)
 {
 	struct acct *const *all;
 	struct acct *a;
-	size_t n, i, k, due = 0;
+	size_t n, i, k, due = 0, need = e->nheap / BULK_FRACTION;
 
-	if (e->nheap < BULK_MIN || e->heap[0]->due_at != t)
+	if (need < BULK_MIN)
+		need = BULK_MIN;
+	/* An ordinary moment costs what it did: no scan, no sort. */
+	if (e->nheap < BULK_MIN || e->heap[0]->due_at != t ||
+	    heap_count_at(e, 0, t, need) < need)
 		return false;
 	all = engine_sorted(e, &n);
 	for (i = 0; i < n; i++) {
@@ -797,8 +834,10 @@ run_bulk(struct engine *e, int64_t t)
 			return false; /* an earlier moment: the heap's order */
 		due++;
 	}
-	if (due < BULK_MIN || due < e->nheap / BULK_FRACTION)
+	if (due < need)
 		return false;
+	log_debug(
+	    "engine: %zu accounts due at one moment, taken in id order", due);
 	for (i = k = 0; i < e->nheap; i++) {
 		a = e->heap[i];
 		if (a->due_at > t)

@@ -97,7 +97,8 @@ void proto_real_text(struct buf *b, double v);
  * quarter of its time went to jansson's objects and their mallocs).
  * k names the member; NULL for an array's element, a value after
  * proto_w_keyn(), or the outermost value.  Commas come by themselves.
- * Strings must be valid UTF-8 (what dunnd writes was checked on entry).
+ * Bytes are written as they are: the caller checks the result is UTF-8
+ * (engine_feed_end() does).
  *
  *	proto_w_open(b, NULL, '{'); proto_w_str(b, "kind", "task");
  *	proto_w_open(b, "list", '['); proto_w_int(b, NULL, 1);

@@ -9,6 +9,7 @@ leaves, then its new stage's task).  The accounts are ingested in a
 shuffled order, so creation order is not id order.
 """
 import random
+import re
 import unittest
 
 from lib import DaemonTest, feed_records, ingest_events
@@ -48,6 +49,12 @@ class BusyMoment(DaemonTest):
         self.assertEqual([x["account"] for x in trans],
                          ["B%05d" % i for i in range(BUSY)])
         self.assertTrue(all(x["at"] == midnight and x["to"] == "negotiation" for x in trans))
+        # ... by the bulk path (the log says so at debug level): every
+        # B account is due at that midnight (the Q accounts too, their
+        # days_to_due changing).
+        bulk = [int(n) for n in re.findall(
+            r"engine: (\d+) accounts due at one moment, taken in id order", d.log())]
+        self.assertEqual(bulk, [BUSY + QUIET])
         # Each account's records together: transition, cancel, task.
         by_pos = [(x["kind"], x["account"]) for x in recs]
         for n, i in enumerate(range(BUSY)):
@@ -70,6 +77,12 @@ class BusyMoment(DaemonTest):
         self.assertEqual([(x["kind"], x["account"], x["script"], x["created"]) for x in recs],
                          [("task", "B%05d" % i, "firm", "2026-03-06T00:00:00+08:00")
                           for i in range(BUSY)])
+        bulk = [int(n) for n in re.findall(
+            r"engine: (\d+) accounts due at one moment, taken in id order", d.log())]
+        # The midnights of 03-03 to 03-06 (every account's days_to_due or
+        # days_overdue changes at each), the last with the firm calls.
+        self.assertEqual(bulk, [BUSY + QUIET] * 4)
+
 
         # A restart finds the same stages (each account's state saved once).
         accts = d.accounts()
