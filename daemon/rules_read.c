@@ -23,6 +23,7 @@
 #include <libconfig.h>
 
 #include "cfgutil.h"
+#include "jdoc.h"
 
 /*
  * A rule file is written by hand; anything bigger is a mistake.  libconfig
@@ -367,6 +368,38 @@ syntax_hint(const char *t, int at, char *hint, size_t len)
 		    open[depth - 1], lines[depth - 1]);
 }
 
+/*
+ * Every string of a rule file is UTF-8: names and texts go into the
+ * feed's JSON records.  The file's bytes may all be ASCII and a string
+ * still not be: libconfig reads "\xE9" as the byte 0xE9.
+ */
+static void
+check_strings(struct loader *ld, const struct src *s, config_setting_t *g)
+{
+	const config_setting_t *named = g;
+	const char *v;
+	size_t len;
+	int i, n;
+
+	if (config_setting_type(g) == CONFIG_TYPE_STRING) {
+		v = config_setting_get_string(g);
+		len = strlen(v);
+		if (jdoc_utf8_check(v, len) == len)
+			return;
+		while (named != NULL && config_setting_name(named) == NULL)
+			named = config_setting_parent(named);
+		err_at(ld, s->name, line_of(g),
+		    "%s: the string is not valid UTF-8 (a \\x escape?)",
+		    named != NULL ? config_setting_name(named) : "string");
+		return;
+	}
+	if (!config_setting_is_aggregate(g))
+		return;
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++)
+		check_strings(ld, s, config_setting_get_elem(g, (unsigned)i));
+}
+
 void
 ld_parse_src(struct loader *ld, struct src *s)
 {
@@ -402,6 +435,7 @@ ld_parse_src(struct loader *ld, struct src *s)
 		s->parsed = true;
 		/* For ld_elem_line(): the file's text from any setting. */
 		config_setting_set_hook(config_root_setting(&s->cfg), s);
+		check_strings(ld, s, config_root_setting(&s->cfg));
 		buf_fini(&scan);
 		return;
 	}
