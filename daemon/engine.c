@@ -714,24 +714,32 @@ engine_batch_end(struct engine *e, bool keep)
 	return rc;
 }
 
-int64_t
-engine_feed_append(struct engine *e, json_t *rec)
+/* Stores record text (NULL: it could not be made) as the next seq. */
+static int64_t
+feed_store(struct engine *e, const char *text)
 {
 	int64_t seq = e->feed_head + 1;
-	char *text;
-	int rc;
 
-	json_object_set_new(rec, "seq", json_integer(seq));
-	text = proto_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(rec);
-	rc = text == NULL ? -1
-	                  : store_exec_q(e->store, Q_FEED_ADD, "it", seq, text);
-	free(text);
-	if (rc == -1) {
+	if (text == NULL ||
+	    store_exec_q(e->store, Q_FEED_ADD, "it", seq, text) == -1) {
 		e->failed = true;
 		return -1;
 	}
 	e->feed_head = seq;
+	return seq;
+}
+
+int64_t
+engine_feed_append(struct engine *e, json_t *rec)
+{
+	int64_t seq;
+	char *text;
+
+	json_object_set_new(rec, "seq", json_integer(e->feed_head + 1));
+	text = proto_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(rec);
+	seq = feed_store(e, text);
+	free(text);
 	return seq;
 }
 
@@ -747,7 +755,6 @@ engine_feed_begin(struct engine *e)
 int64_t
 engine_feed_end(struct engine *e)
 {
-	int64_t seq = e->feed_head + 1;
 	size_t len;
 
 	proto_w_close(&e->rec, '}');
@@ -765,13 +772,7 @@ engine_feed_end(struct engine *e)
 		return -1;
 	}
 	buf_append(&e->rec, "", 1);
-	if (store_exec_q(e->store, Q_FEED_ADD, "it", seq, buf_data(&e->rec)) ==
-	    -1) {
-		e->failed = true;
-		return -1;
-	}
-	e->feed_head = seq;
-	return seq;
+	return feed_store(e, buf_data(&e->rec));
 }
 
 int64_t
@@ -818,7 +819,7 @@ run_bulk(struct engine *e, int64_t t)
 {
 	struct acct *const *all;
 	struct acct *a;
-	size_t n, i, k, due = 0, need = e->nheap / BULK_FRACTION;
+	size_t n, i, k, need = e->nheap / BULK_FRACTION;
 
 	if (need < BULK_MIN)
 		need = BULK_MIN;
@@ -826,18 +827,7 @@ run_bulk(struct engine *e, int64_t t)
 	if (e->nheap < BULK_MIN || e->heap[0]->due_at != t ||
 	    heap_count_at(e, 0, t, need) < need)
 		return false;
-	all = engine_sorted(e, &n);
-	for (i = 0; i < n; i++) {
-		if (all[i]->heap_pos == UINT32_MAX || all[i]->due_at > t)
-			continue;
-		if (all[i]->due_at != t)
-			return false; /* an earlier moment: the heap's order */
-		due++;
-	}
-	if (due < need)
-		return false;
-	log_debug(
-	    "engine: %zu accounts due at one moment, taken in id order", due);
+	/* t is the heap's least moment: none is due earlier. */
 	for (i = k = 0; i < e->nheap; i++) {
 		a = e->heap[i];
 		if (a->due_at > t)
@@ -845,9 +835,12 @@ run_bulk(struct engine *e, int64_t t)
 		else
 			a->heap_pos = UINT32_MAX;
 	}
+	log_debug("engine: %zu accounts due at one moment, taken in id order",
+	    e->nheap - k);
 	e->nheap = k;
 	for (i = k / 2; i > 0; i--)
 		heap_down(e, i - 1);
+	all = engine_sorted(e, &n);
 	for (i = 0; i < n; i++) {
 		a = all[i];
 		if (a->due_at != t || a->heap_pos != UINT32_MAX)

@@ -155,9 +155,8 @@ static void
 cancel_one(
     struct engine *e, const struct acct *a, int64_t num, const char *reason)
 {
-	char id[32];
-
 	struct buf *b;
+	char id[32];
 
 	eval_task_id(num, id);
 	b = engine_feed_begin(e);

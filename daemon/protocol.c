@@ -360,25 +360,15 @@ put_string(struct buf *b, const char *s, size_t n)
 static void
 put_value(struct buf *b, const json_t *j)
 {
-	const char *k;
 	json_t *v;
-	size_t i, klen;
+	size_t i;
 	char num[24];
 	int len;
 
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
 		buf_append(b, "{", 1);
-		i = 0;
-		/* Names by their length, as jansson's: they may hold a NUL. */
-		json_object_keylen_foreach((json_t *)j, k, klen, v)
-		{
-			if (i++ > 0)
-				buf_append(b, ",", 1);
-			put_string(b, k, klen);
-			buf_append(b, ":", 1);
-			put_value(b, v);
-		}
+		proto_w_members(b, j);
 		buf_append(b, "}", 1);
 		break;
 	case JSON_ARRAY:
@@ -561,6 +551,7 @@ proto_w_members(struct buf *b, const json_t *obj)
 	json_t *v;
 	size_t klen;
 
+	/* Names by their length, as jansson's: they may hold a NUL. */
 	json_object_keylen_foreach((json_t *)obj, k, klen, v)
 	{
 		member(b, k, klen);
