@@ -124,7 +124,7 @@ schedule(struct engine *e, struct acct *a, int64_t due_at)
 void
 engine_reschedule(struct engine *e, struct acct *a)
 {
-	schedule(e, a, eval_next_due(e, a, e->in_step ? e->now : e->clock_pos));
+	schedule(e, a, eval_next_wake(e, a, e->in_step ? e->now : e->clock_pos));
 }
 
 /* The first sweep_at instant after t (§6: once per local date). */
@@ -375,6 +375,7 @@ engine_close(struct engine *e)
 	buf_fini(&e->rec);
 	kpisum_fini(&e->kpi);
 	facts_out_fini(&e->fo);
+	facts_out_fini(&e->fo_wake);
 }
 
 void
@@ -384,6 +385,9 @@ engine_set_rules(struct engine *e, const struct ruleset *rs)
 	facts_params_from_ruleset(&e->fp, rs);
 	facts_out_fini(&e->fo);
 	facts_out_init(&e->fo, rs->uses.nwindows > 1 ? rs->uses.nwindows : 1);
+	facts_out_fini(&e->fo_wake);
+	facts_out_init(
+	    &e->fo_wake, rs->uses.nwindows > 1 ? rs->uses.nwindows : 1);
 	free(e->entered);
 	e->entered = xcalloc(rs->nstages, sizeof(*e->entered));
 }

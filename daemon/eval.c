@@ -1115,6 +1115,7 @@ eval_account(struct engine *e, struct acct *a)
 {
 	struct rules_factvals *fv = &e->fo.fv;
 
+	e->nevals++;
 	facts_compute(a, &e->fp, e->now, e->today, &e->fo);
 	if (verdicts(e, a, fv->balance))
 		facts_compute(a, &e->fp, e->now, e->today, &e->fo);
@@ -1152,6 +1153,131 @@ eval_next_due(struct engine *e, const struct acct *a, int64_t now)
 		due = eval_cooldown_end(e, a, k);
 		if (due > now && due < next)
 			next = due;
+	}
+	return next;
+}
+
+/*
+ * When w's truth for a can next change by time alone, a lower bound
+ * (INT64_MAX: only an event can change it): while it holds, the first
+ * moment one of its conditions can stop holding; while it does not, it
+ * cannot hold before every condition that fails now can hold.
+ */
+static int64_t
+when_next(const struct acct *a, const struct rules_when *w,
+    const struct rules_factvals *fv, int64_t now,
+    const struct facts_moments *m, bool *holds /* OUT */)
+{
+	int64_t down = INT64_MAX, up = INT64_MIN, t;
+	size_t i;
+
+	*holds = true;
+	for (i = 0; i < w->n; i++) {
+		t = facts_cond_next(a, &w->conds[i], fv, now, m);
+		if (t < down)
+			down = t;
+		if (!rules_cond_holds(&w->conds[i], fv)) {
+			*holds = false;
+			if (t > up)
+				up = t;
+		}
+	}
+	return *holds ? down : up;
+}
+
+static void
+sooner(int64_t *next, int64_t t)
+{
+	if (t < *next)
+		*next = t;
+}
+
+/*
+ * The wake-up of an account at a fixpoint: the first moment a condition
+ * whose truth decides something can change (when_next() of the current
+ * stage's transition rules, its hold_when, its release_when while the
+ * credit is held, the alerts that can still fire), a pending promise's
+ * break, a verdict's window.  false when evaluating a at now would
+ * change something (a rule, hold, release or alert decides otherwise
+ * than the last evaluation did): the caller keeps every fact change.
+ */
+static bool
+wake_at_fixpoint(struct engine *e, const struct acct *a, int64_t now,
+    int64_t *next /* OUT */)
+{
+	const struct ruleset *rs = e->rs;
+	const struct rules_stage *st = &rs->stages[a->stage];
+	struct rules_factvals *fv = &e->fo_wake.fv;
+	const struct rules_alert *al;
+	struct facts_moments m;
+	int64_t t;
+	size_t i;
+	bool holds;
+
+	facts_compute(a, &e->fp, now, clock_local_date(now), &e->fo_wake);
+	facts_next_changes(a, &e->fp,
+	    rs->uses.facts | (1u << RULES_FACT_PROMISE_PENDING), now, &m);
+	*next = m.next[RULES_FACT_PROMISE_PENDING];
+	sooner(next, m.next[RULES_FACT_PROMISES_BROKEN]);
+	sooner(next, m.next[RULES_FACT_PROMISES_KEPT]);
+	for (i = 0; i < st->nrules; i++) {
+		if (rs->rules[st->rules[i]].to == a->stage)
+			continue;
+		t = when_next(a, &rs->rules[st->rules[i]].when, fv, now, &m,
+		    &holds);
+		if (holds)
+			return false;
+		sooner(next, t);
+	}
+	if (st->has_hold) {
+		t = when_next(a, &st->hold_when, fv, now, &m, &holds);
+		if (holds != a->held || holds == a->cad_running)
+			return false;
+		sooner(next, t);
+	} else if (a->held || !a->cad_running) {
+		return false;
+	}
+	if (a->credit_held && st->has_release) {
+		t = when_next(a, &st->release_when, fv, now, &m, &holds);
+		if (holds)
+			return false;
+		sooner(next, t);
+	}
+	for (i = 0; i < rs->nalerts; i++) {
+		al = &rs->alerts[i];
+		/* Fired, no cooldown: never again (§4.6). */
+		if (i < a->nalerts && a->alert_last[i] != INT64_MIN &&
+		    al->cooldown_s == 0)
+			continue;
+		t = when_next(a, &al->when, fv, now, &m, &holds);
+		if (holds && (i >= a->nalerts || a->alert_last[i] == INT64_MIN ||
+		                 now >= a->alert_last[i] + al->cooldown_s))
+			return false;
+		sooner(next, t);
+	}
+	return true;
+}
+
+int64_t
+eval_next_wake(struct engine *e, const struct acct *a, int64_t now)
+{
+	const struct ruleset *rs = e->rs;
+	int64_t next, due;
+	size_t k;
+
+	if (e->wake_every_change || a->paused || a->stage >= rs->nstages ||
+	    !wake_at_fixpoint(e, a, now, &next))
+		return eval_next_due(e, a, now);
+	for (k = 0; k < rs->stages[a->stage].ntasks; k++) {
+		due = eval_step_at(e, a, k);
+		if (due <= now)
+			due = now + 1; /* due now: evaluated again at once */
+		sooner(&next, due);
+	}
+	for (k = 0; k < rs->nalerts; k++) {
+		due = eval_cooldown_end(e, a, k);
+		if (due > now)
+			sooner(&next, due);
 	}
 	return next;
 }

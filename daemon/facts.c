@@ -5,9 +5,11 @@
  *
  * eval calls facts_compute() for every evaluation, a million times in a
  * daily sweep (targets.md P3), so it makes one pass over the invoices,
- * one over the promises, and allocates nothing.  schedule calls
- * facts_next_change() after an evaluation to arm the account's next due
- * moment.
+ * one over the promises, and allocates nothing.  After an evaluation
+ * eval_next_wake() arms the account's next wake-up from
+ * facts_next_changes() (fact by fact) and facts_cond_next() (when a
+ * condition's truth can change); explain's `next` is
+ * facts_next_change().
  *
  * Invariants:
  * (1) a->inv is sorted in invoice order (due, issued, arrival), so "the
@@ -23,6 +25,7 @@
 #include "facts.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -414,13 +417,16 @@ earliest(int64_t *next, int64_t t)
 		*next = t;
 }
 
-/* The next moment a today-dependent fact of tested changes. */
-static int64_t
-next_today_change(const struct acct *a, const struct facts_params *p,
-    uint32_t tested, int64_t now)
+/*
+ * The next moment each today-dependent fact changes (m->next[f]), and
+ * when the first undisputed open invoice not yet due falls due.
+ */
+static void
+next_today_changes(const struct acct *a, const struct facts_params *p,
+    int64_t now, struct facts_moments *m)
 {
 	int32_t today = clock_local_date(now);
-	int64_t next = INT64_MAX, midnight = clock_next_midnight(now);
+	int64_t midnight = clock_next_midnight(now), *nx = m->next;
 	int64_t t_open = INT64_MAX, t_undisp = INT64_MAX;
 	size_t settled, on, n;
 	uint32_t mask;
@@ -432,90 +438,155 @@ next_today_change(const struct acct *a, const struct facts_params *p,
 		t_open = overdue_from(s.open_due, now);
 	if (s.has_undisp_due)
 		t_undisp = overdue_from(s.undisp_due, now);
+	m->undisp_due_at = t_undisp;
 
 	/*
 	 * overdue_amount counts every open amount; the other two only
 	 * change for an invoice with an undisputed part.
 	 */
-	if (tested & BIT(RULES_FACT_OVERDUE_AMOUNT))
-		earliest(&next, t_open);
-	if (tested &
-	    (BIT(RULES_FACT_UNDISPUTED_OVERDUE) |
-	        BIT(RULES_FACT_OVERDUE_INVOICES)))
-		earliest(&next, t_undisp);
+	nx[RULES_FACT_OVERDUE_AMOUNT] = t_open;
+	nx[RULES_FACT_UNDISPUTED_OVERDUE] = t_undisp;
+	nx[RULES_FACT_OVERDUE_INVOICES] = t_undisp;
 	/* today - due grows daily once there is one, else it appears. */
-	if (tested & BIT(RULES_FACT_DAYS_OVERDUE))
-		earliest(&next, s.overdue_invoices > 0 ? midnight : t_undisp);
+	nx[RULES_FACT_DAYS_OVERDUE] =
+	    s.overdue_invoices > 0 ? midnight : t_undisp;
 	/* due - today shrinks daily while present; never reappears. */
-	if ((tested & BIT(RULES_FACT_DAYS_TO_DUE)) && s.has_undisp_due)
-		earliest(&next, midnight);
+	if (s.has_undisp_due)
+		nx[RULES_FACT_DAYS_TO_DUE] = midnight;
 	/*
 	 * late_trend: an open point's d grows daily, which matters only in
 	 * the window and with >= 3 points; an open invoice falling due adds
 	 * a point.
 	 */
-	if (tested & BIT(RULES_FACT_LATE_TREND)) {
-		n = s.npoints < (size_t)p->trend_window
-		    ? s.npoints
-		    : (size_t)p->trend_window;
-		mask = ((uint32_t)1 << p->trend_window) - 1;
-		if (n >= 3 && (s.openmask & mask) != 0)
-			earliest(&next, midnight);
-		earliest(&next, t_open);
-	}
+	n = s.npoints < (size_t)p->trend_window ? s.npoints
+	                                        : (size_t)p->trend_window;
+	mask = ((uint32_t)1 << p->trend_window) - 1;
+	nx[RULES_FACT_LATE_TREND] =
+	    n >= 3 && (s.openmask & mask) != 0 ? midnight : t_open;
 	/*
 	 * first_miss: settled invoices and their ratio do not move with
 	 * time; overdue_invoices >= 1 can only start to hold.
 	 */
-	if (tested & BIT(RULES_FACT_FIRST_MISS)) {
-		settled = ontime_window(&s, p->trend_window, &on);
-		if (s.nsettled >= 3 && on == settled && s.overdue_invoices == 0)
-			earliest(&next, t_undisp);
+	settled = ontime_window(&s, p->trend_window, &on);
+	if (s.nsettled >= 3 && on == settled && s.overdue_invoices == 0)
+		nx[RULES_FACT_FIRST_MISS] = t_undisp;
+}
+
+void
+facts_next_changes(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now, struct facts_moments *m /* OUT */)
+{
+	const struct acct_promise *pr, *pend = a->prom + a->nprom;
+	int64_t *nx = m->next, k;
+	size_t w, f;
+
+	for (f = 0; f < RULES_FACT_COUNT; f++)
+		nx[f] = INT64_MAX;
+	m->undisp_due_at = INT64_MAX;
+	if (tested & TODAY_FACTS)
+		next_today_changes(a, p, now, m);
+
+	for (pr = a->prom; pr < pend; pr++) {
+		if (pr->verdict == ACCT_PENDING) {
+			/* §3.1: broken at its break moment, no event needed. */
+			if (pr->break_at > now) {
+				earliest(&nx[RULES_FACT_PROMISE_PENDING],
+				    pr->break_at);
+				earliest(&nx[RULES_FACT_PROMISES_BROKEN],
+				    pr->break_at);
+			}
+			continue;
+		}
+		f = pr->verdict == ACCT_BROKEN ? RULES_FACT_PROMISES_BROKEN
+		                               : RULES_FACT_PROMISES_KEPT;
+		if (pr->verdict_at > now)
+			earliest(&nx[f], pr->verdict_at);
+		/* It leaves window w at verdict_at + w (ascending). */
+		for (w = 0; w < p->nwindows; w++) {
+			if (pr->verdict_at > now - p->windows[w]) {
+				earliest(&nx[f], pr->verdict_at + p->windows[w]);
+				break;
+			}
+		}
 	}
-	return next;
+
+	k = floor_div(now - a->stage_entered, CLOCK_DAY) + 1;
+	nx[RULES_FACT_DAYS_IN_STAGE] =
+	    a->stage_entered + (k > 1 ? k : 1) * CLOCK_DAY;
+	for (f = 0; f < RULES_FACT_COUNT; f++)
+		if (!(tested & BIT(f)))
+			nx[f] = INT64_MAX;
 }
 
 int64_t
 facts_next_change(const struct acct *a, const struct facts_params *p,
     uint32_t tested, int64_t now)
 {
-	const struct acct_promise *pr, *pend = a->prom + a->nprom;
-	int64_t next = INT64_MAX, k;
-	bool counts;
-	size_t w;
+	struct facts_moments m;
+	int64_t next = INT64_MAX;
+	size_t f;
 
-	if (tested & TODAY_FACTS)
-		next = next_today_change(a, p, tested, now);
-
-	for (pr = a->prom; pr < pend; pr++) {
-		if (pr->verdict == ACCT_PENDING) {
-			/* §3.1: broken at its break moment, no event needed. */
-			if ((tested &
-			        (BIT(RULES_FACT_PROMISE_PENDING) |
-			            BIT(RULES_FACT_PROMISES_BROKEN))) &&
-			    pr->break_at > now)
-				earliest(&next, pr->break_at);
-			continue;
-		}
-		counts = pr->verdict == ACCT_BROKEN
-		    ? (tested & BIT(RULES_FACT_PROMISES_BROKEN)) != 0
-		    : (tested & BIT(RULES_FACT_PROMISES_KEPT)) != 0;
-		if (!counts)
-			continue;
-		if (pr->verdict_at > now)
-			earliest(&next, pr->verdict_at);
-		/* It leaves window w at verdict_at + w (ascending). */
-		for (w = 0; w < p->nwindows; w++) {
-			if (pr->verdict_at > now - p->windows[w]) {
-				earliest(&next, pr->verdict_at + p->windows[w]);
-				break;
-			}
-		}
-	}
-
-	if (tested & BIT(RULES_FACT_DAYS_IN_STAGE)) {
-		k = floor_div(now - a->stage_entered, CLOCK_DAY) + 1;
-		earliest(&next, a->stage_entered + (k > 1 ? k : 1) * CLOCK_DAY);
-	}
+	facts_next_changes(a, p, tested, now, &m);
+	for (f = 0; f < RULES_FACT_COUNT; f++)
+		earliest(&next, m.next[f]);
 	return next;
+}
+
+/*
+ * The first day k >= 1 after today at which the integer fact v (v0 today,
+ * moving by step = +1 or -1 a day) enters or leaves c's inclusive bounds;
+ * 0 when it never does.
+ */
+static int64_t
+day_crossing(const struct rules_cond *c, int64_t v0, int step)
+{
+	/* The integers c holds for: [lo, hi]. */
+	double lo = c->has_min ? ceil(c->min) : -HUGE_VAL;
+	double hi = c->has_max ? floor(c->max) : HUGE_VAL;
+	double v = (double)v0, k;
+
+	if (lo > hi)
+		return 0; /* never holds */
+	if (step > 0)
+		k = v < lo ? lo - v : v <= hi ? hi + 1 - v : HUGE_VAL;
+	else
+		k = v > hi ? v - hi : v >= lo ? v - lo + 1 : HUGE_VAL;
+	/* Beyond a century the daily sweep (§4.3) is the wake-up. */
+	return k >= 1 && k <= 36600 ? (int64_t)k : 0;
+}
+
+int64_t
+facts_cond_next(const struct acct *a, const struct rules_cond *c,
+    const struct rules_factvals *fv, int64_t now,
+    const struct facts_moments *m)
+{
+	int32_t today;
+	int64_t k, t;
+
+	switch (c->fact) {
+	case RULES_FACT_DAYS_OVERDUE:
+		/* Without an overdue invoice: 0 until one falls due. */
+		if (fv->overdue_invoices == 0)
+			return m->next[c->fact];
+		k = day_crossing(c, fv->days_overdue, +1);
+		return k > 0 ? clock_day_start(clock_local_date(now) + (int32_t)k)
+		             : INT64_MAX;
+	case RULES_FACT_DAYS_TO_DUE:
+		/* Absent: it never comes back by time alone. */
+		if (!fv->has_days_to_due)
+			return INT64_MAX;
+		today = clock_local_date(now);
+		k = day_crossing(c, fv->days_to_due, -1);
+		t = k > 0 ? clock_day_start(today + (int32_t)k) : INT64_MAX;
+		/* Its invoice falling due moves it to the next one's. */
+		return t < m->undisp_due_at ? t : m->undisp_due_at;
+	case RULES_FACT_DAYS_IN_STAGE:
+		k = day_crossing(c, fv->days_in_stage, +1);
+		if (k == 0)
+			return INT64_MAX;
+		t = a->stage_entered + (fv->days_in_stage + k) * CLOCK_DAY;
+		return t > now ? t : m->next[c->fact];
+	default:
+		return m->next[c->fact];
+	}
 }

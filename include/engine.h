@@ -44,6 +44,13 @@ struct engine {
 	const struct ruleset *rs; /* borrowed: the live rule set */
 	struct facts_params fp;
 	struct facts_out fo;
+	struct facts_out fo_wake; /* eval_next_wake()'s */
+	/*
+	 * Wake at every fact change (eval_next_due()) instead of
+	 * eval_next_wake(): the reference the tests compare against.
+	 */
+	bool wake_every_change;
+	uint64_t nevals; /* evaluations made (eval_account()) */
 	bool wall; /* wall clock (not --test-clock) */
 	/*
 	 * §4.9: the end of the start's catch-up under the wall clock while

@@ -26,6 +26,19 @@ void eval_account(struct engine *e, struct acct *a);
 int64_t eval_next_due(struct engine *e, const struct acct *a, int64_t now);
 
 /*
+ * The moment the engine wakes a up (engine_reschedule): eval_next_due()
+ * less the fact changes that cannot change an outcome.  At a fixpoint
+ * (evaluating a at now would change nothing), only a change of a
+ * condition's truth can: days_overdue 5 -> 6 wakes no one when the rules
+ * test days_overdue >= 1 and >= 30, and a when one of whose failing
+ * conditions only an event can make hold is not woken for at all.
+ * Elsewhere eval_next_due().  Evaluating at the moments skipped would
+ * change nothing (§4.3), so the feed is the same; explain's `next` stays
+ * eval_next_due()'s.
+ */
+int64_t eval_next_wake(struct engine *e, const struct acct *a, int64_t now);
+
+/*
  * When a's cadence step k (of its stage) yields its next task if the
  * cadence keeps running, and when alert k's cooldown ends: INT64_MAX
  * when the step is done or stopped (held, paused), or there is no

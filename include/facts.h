@@ -100,4 +100,30 @@ void facts_outcome_add(
 int64_t facts_next_change(const struct acct *a, const struct facts_params *p,
     uint32_t tested, int64_t now);
 
+/*
+ * The same moments fact by fact: next[f] the first instant > now at
+ * which fact f (of tested; INT64_MAX for the others) can change without
+ * an event, and when the first undisputed open invoice not yet due falls
+ * due (INT64_MAX: none).  One pass over the invoices.
+ */
+struct facts_moments {
+	int64_t next[RULES_FACT_COUNT];
+	int64_t undisp_due_at;
+};
+
+void facts_next_changes(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now, struct facts_moments *m /* OUT */);
+
+/*
+ * The first instant > now at which time alone can change whether c
+ * holds for a, whose facts at now are fv and moments m (INT64_MAX: only
+ * an event can).  Exact for days_overdue, days_to_due and days_in_stage,
+ * whose values move by one a day: the day they enter or leave c's
+ * bounds (a change inside or outside them changes no outcome); for the
+ * other facts their next change, which is early, never late.
+ */
+int64_t facts_cond_next(const struct acct *a, const struct rules_cond *c,
+    const struct rules_factvals *fv, int64_t now,
+    const struct facts_moments *m);
+
 #endif
