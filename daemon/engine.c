@@ -178,7 +178,6 @@ complete_legacy(struct engine *e, struct acct *a)
 	struct store *s = e->store;
 	json_t *list, *c, *rec;
 	const char *src, *hash;
-	char id[32];
 	int64_t nb;
 	const char *why;
 	size_t i, j;
@@ -218,8 +217,8 @@ complete_legacy(struct engine *e, struct acct *a)
 	if (rc == -1)
 		return -1;
 	for (i = 0; i < a->ntasks; i++) {
-		eval_task_id(a->tasks[i].num, id);
-		if ((rc = store_q(s, Q_TASK_OPEN_INFO, "t", id)) == 1) {
+		if ((rc = store_q(s, Q_TASK_OPEN_INFO, "i", a->tasks[i].num)) ==
+		    1) {
 			a->tasks[i].type = (uint8_t)task_type_of(
 			    store_col_text(s, Q_TASK_OPEN_INFO, 0));
 			/* "stage:NAME#K" or "stage:NAME#K/N": step K - 1. */

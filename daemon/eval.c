@@ -40,6 +40,21 @@ eval_task_id(int64_t num, char buf[32])
 	snprintf(buf, 32, "T-%06" PRId64, num);
 }
 
+int64_t
+eval_task_num(const char *id)
+{
+	char again[32];
+	int64_t num;
+
+	if (strncmp(id, "T-", 2) != 0 || id[2] < '0' || id[2] > '9')
+		return -1;
+	num = strtoll(id + 2, NULL, 10);
+	if (num <= 0)
+		return -1;
+	eval_task_id(num, again);
+	return strcmp(again, id) == 0 ? num : -1;
+}
+
 /* Member k: the instant t as §1 writes it (ASCII: no check needed). */
 static void
 w_ts(struct buf *b, const char *k, int64_t t)
@@ -143,10 +158,7 @@ when_facts(const struct ruleset *rs, const struct rules_factvals *fv,
 static void
 task_status(struct engine *e, int64_t num, const char *status)
 {
-	char id[32];
-
-	eval_task_id(num, id);
-	if (store_exec_q(e->store, Q_TASK_STATUS, "tt", id, status) == -1)
+	if (store_exec_q(e->store, Q_TASK_STATUS, "it", num, status) == -1)
 		e->failed = true;
 }
 
@@ -552,7 +564,7 @@ emit_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	seq = engine_feed_end(e);
 	if (seq == -1)
 		return;
-	if (store_exec_q(e->store, Q_TASK_ADD, "tittttiii", id, seq, a->id,
+	if (store_exec_q(e->store, Q_TASK_ADD, "iittttiii", num, seq, a->id,
 	        rules_task_type_name(m->type), rs->stages[a->stage].name,
 	        m->source, priority, (int64_t)(m->alert >= 0), e->now) == -1)
 		e->failed = true;
@@ -776,9 +788,7 @@ supersede(struct engine *e, struct acct *a, const char *prev)
 	rc = store_q(
 	    e->store, Q_TASK_OPEN_SOURCE, "tti", a->id, prev, a->stage_entered);
 	if (rc == 1)
-		num =
-		    strtoll(store_col_text(e->store, Q_TASK_OPEN_SOURCE, 0) + 2,
-		        NULL, 10);
+		num = store_col_int(e->store, Q_TASK_OPEN_SOURCE, 0);
 	store_done(e->store, Q_TASK_OPEN_SOURCE);
 	if (rc == -1)
 		e->failed = true;
@@ -844,7 +854,7 @@ approved_task(struct engine *e, struct acct *a, const struct rules_factvals *fv,
 	int rc, type, step = -1;
 
 	eval_task_id(num, id);
-	rc = store_q(e->store, Q_TASK_OPEN_INFO, "t", id);
+	rc = store_q(e->store, Q_TASK_OPEN_INFO, "i", num);
 	if (rc == 1) {
 		src = store_col_text(e->store, Q_TASK_OPEN_INFO, 1);
 		if ((hash = strrchr(src, '#')) != NULL)

@@ -130,7 +130,9 @@ check_currency(struct ctx *c, const struct event *ev)
 static int
 check_task(struct ctx *c, const char *task)
 {
-	int rc = store_q(c->e->store, Q_TASK_GET, "t", task);
+	/* Not T-N as dunnd writes it: no task of dunnd's. */
+	int64_t num = eval_task_num(task);
+	int rc = num > 0 ? store_q(c->e->store, Q_TASK_GET, "it", num, task) : 0;
 
 	if (rc == 1) {
 		snprintf(c->task_account, sizeof(c->task_account), "%s",
@@ -949,13 +951,11 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		break;
 	case EVENT_OUTCOME:
 		if (c->task_open) {
-			char num[EVENT_ID_MAX + 1];
+			int64_t num = eval_task_num(ev->task);
 
-			snprintf(num, sizeof(num), "%s", ev->task);
-			acct_task_remove(c->a, strtoll(num + 2, NULL, 10));
+			acct_task_remove(c->a, num);
 			db(c,
-			    store_exec_q(
-			        s, Q_TASK_DONE, "tt", ev->task, ev->id));
+			    store_exec_q(s, Q_TASK_DONE, "it", num, ev->id));
 			/* §5: before the batch's evaluations, in line order. */
 			if (engine_feed_append(e,
 			        json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0,

@@ -123,24 +123,24 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_OUTCOME_ADD] =
 	    ("INSERT INTO outcomes(event, task, account, seq, result, at,"
 	     " note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+	/* Tasks by number (?1; eval_task_num()), ?2 the id T-N. */
 	[Q_TASK_GET] = ("SELECT account, created, status, type, EXISTS(SELECT 1"
-	                " FROM outcomes o WHERE o.task = ?1"
+	                " FROM outcomes o WHERE o.task = ?2"
 	                " AND o.result IN ('approved', 'rejected'))"
-	                " FROM tasks WHERE id = ?1"),
-	[Q_TASK_STATUS] = "UPDATE tasks SET status = ?2 WHERE id = ?1",
+	                " FROM tasks WHERE num = ?1"),
+	[Q_TASK_STATUS] = "UPDATE tasks SET status = ?2 WHERE num = ?1",
 	/* ?2: the event id of the outcome that closes the task. */
 	[Q_TASK_DONE] =
-	    "UPDATE tasks SET status = 'done', outcome = ?2 WHERE id = ?1",
+	    "UPDATE tasks SET status = 'done', outcome = ?2 WHERE num = ?1",
 	[Q_TASK_ADD] =
-	    ("INSERT INTO tasks(id, feed_seq, account, type, stage, source,"
+	    ("INSERT INTO tasks(num, feed_seq, account, type, stage, source,"
 	     " priority, alert, created)"
 	     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
 	/* The open task of account ?1 with source ?2 created at or after ?3. */
 	[Q_TASK_OPEN_SOURCE] =
-	    ("SELECT id FROM tasks WHERE account = ?1 AND status = 'open'"
+	    ("SELECT num FROM tasks WHERE account = ?1 AND status = 'open'"
 	     " AND source = ?2 AND created >= ?3"),
-	[Q_TASK_MAXNUM] =
-	    "SELECT coalesce(max(CAST(substr(id, 3) AS INTEGER)), 0) FROM tasks",
+	[Q_TASK_MAXNUM] = "SELECT coalesce(max(num), 0) FROM tasks",
 	[Q_FEED_ADD] = "INSERT INTO feed(seq, record) VALUES (?1, ?2)",
 	[Q_FEED_FROM] =
 	    "SELECT seq, record FROM feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -192,7 +192,7 @@ static const char *const q_sql[Q_COUNT] = {
 	                   " ORDER BY feed_seq DESC LIMIT 1"),
 	[Q_TASK_OPEN_INFO] =
 	    ("SELECT t.type, t.source, f.record FROM tasks t"
-	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.id = ?1"),
+	     " JOIN feed f ON f.seq = t.feed_seq WHERE t.num = ?1"),
 	/* §7 tasks --open --workable: window begun by ?6 (unix time); by
 	 * priority desc, then not_before, then seq; after (?1, ?2, ?3). */
 	[Q_TASKS_WORKABLE_PAGE] =
@@ -439,6 +439,37 @@ static const char schema_v6[] =
     "CREATE INDEX tasks_open_type ON tasks(type, created, status)"
     " WHERE status = 'open';\n";
 
+/*
+ * Version 7: tasks keyed by their number (T-N is eval_task_id(N)), a
+ * rowid table, instead of by the id's text.  Past T-999999 the text
+ * order is not the number order ("T-1000000" < "T-100001"), so each new
+ * task went into a random page of the table: a busy night at 1M
+ * accounts wrote two such pages per changing account.  Rows now append
+ * in creation order; a task is found by its number.
+ */
+static const char schema_v7[] =
+    "CREATE TABLE tasks_v7(num INTEGER PRIMARY KEY,"
+    " feed_seq INTEGER NOT NULL,"
+    " account TEXT NOT NULL REFERENCES accounts(id), type TEXT NOT NULL,"
+    " stage TEXT NOT NULL, source TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'open', priority INTEGER NOT NULL,"
+    " alert INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL, outcome TEXT);\n"
+    "INSERT INTO tasks_v7(num, feed_seq, account, type, stage, source,"
+    " status, priority, alert, created, outcome)"
+    " SELECT CAST(substr(id, 3) AS INTEGER), feed_seq, account, type,"
+    " stage, source, status, priority, alert, created, outcome FROM tasks"
+    " ORDER BY feed_seq;\n"
+    "DROP TABLE tasks;\n"
+    "ALTER TABLE tasks_v7 RENAME TO tasks;\n"
+    "CREATE INDEX tasks_account ON tasks(account, status);\n"
+    "CREATE INDEX tasks_seq ON tasks(feed_seq);\n"
+    "CREATE INDEX tasks_created ON tasks(created, status, account);\n"
+    "CREATE INDEX tasks_open ON tasks(priority, feed_seq)"
+    " WHERE status = 'open';\n"
+    "CREATE INDEX tasks_open_type ON tasks(type, created, status)"
+    " WHERE status = 'open';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const struct migration {
 	const char *sql;
@@ -455,6 +486,8 @@ static const struct migration {
 	    "SELECT count(*) FROM events" },
 	{ schema_v6, "the indexes of open tasks rebuilt for open tasks only",
 	    "SELECT count(*) FROM tasks WHERE status = 'open'" },
+	{ schema_v7, "the tasks table rebuilt keyed by task number",
+	    "SELECT count(*) FROM tasks" },
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)

@@ -67,5 +67,7 @@ void eval_fmt_duration(int64_t s, char buf[32]);
 
 /* The task id of task number num ("T-000417"). */
 void eval_task_id(int64_t num, char buf[32]);
+/* The number N of task id T-N as eval_task_id() writes it, else -1. */
+int64_t eval_task_num(const char *id);
 
 #endif

@@ -44,6 +44,27 @@ scripts = (
 """
 
 
+
+# The tasks table as schema version 6 and before had it (keyed by the
+# id's text, WITHOUT ROWID, with version 6's indexes): the tests that
+# turn a database back into an older dunnd's run it first.
+TASKS_AS_V6 = (
+    "CREATE TABLE tasks_v6(id TEXT PRIMARY KEY, feed_seq INTEGER NOT NULL,"
+    " account TEXT NOT NULL REFERENCES accounts(id), type TEXT NOT NULL,"
+    " stage TEXT NOT NULL, source TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'open', priority INTEGER NOT NULL,"
+    " alert INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, outcome TEXT)"
+    " WITHOUT ROWID;"
+    "INSERT INTO tasks_v6 SELECT printf('T-%06d', num), feed_seq, account, type,"
+    " stage, source, status, priority, alert, created, outcome FROM tasks;"
+    "DROP TABLE tasks; ALTER TABLE tasks_v6 RENAME TO tasks;"
+    "CREATE INDEX tasks_account ON tasks(account, status);"
+    "CREATE INDEX tasks_open ON tasks(priority, feed_seq) WHERE status = 'open';"
+    "CREATE INDEX tasks_seq ON tasks(feed_seq);"
+    "CREATE INDEX tasks_open_type ON tasks(type, created, status)"
+    " WHERE status = 'open';"
+    "CREATE INDEX tasks_created ON tasks(created, status, account);")
+
 def lines(text):
     return [json.loads(l) for l in text.splitlines() if l.strip()]
 

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from lib import (DUNNCTL, DaemonTest, MINIMAL_RULES, feed_records, ingest_events,
+from lib import (TASKS_AS_V6, DUNNCTL, DaemonTest, MINIMAL_RULES, feed_records, ingest_events,
                  read_reply, request, task_records, write_jsonl)
 
 T0 = "2026-03-02T09:00:00+08:00"
@@ -491,7 +491,8 @@ class FeedId(DaemonTest):
         self.assertEqual(d.stop(), 0)
         # Back to the schema of version 1, as an older dunnd left it.
         db = sqlite3.connect(d.db)
-        db.executescript("DELETE FROM meta WHERE key = 'feed_id'; DROP INDEX outcomes_task;"
+        db.executescript(TASKS_AS_V6 +
+                         "DELETE FROM meta WHERE key = 'feed_id'; DROP INDEX outcomes_task;"
                          "ALTER TABLE tasks DROP COLUMN outcome;"
                          # version 3's additions (metrics, report kpi)
                          "DROP INDEX accounts_created; DROP INDEX tasks_open_type;"

@@ -1,18 +1,20 @@
-"""A database written by the previous dunnd (schema version 5) is
+"""A database written by an earlier dunnd (schema versions 5 and 6) is
 migrated by this one, says so in its log, and answers as before.
 
-Version 6 makes the two indexes of open tasks partial (open tasks only).
-The test writes a database with this dunnd, turns it back into what
-version 5 wrote (the same tables; the two indexes over every task with
-the status first), and starts again on it.
+Version 6 makes the two indexes of open tasks partial (open tasks only);
+version 7 keys the tasks table by task number (a rowid table) instead
+of by the id's text.  The test writes a database with this dunnd, turns
+it back into what version 6 (or 5) wrote, and starts again on it.
 """
 import sqlite3
 import unittest
 
-from lib import DaemonTest, ingest_events, task_records
+from lib import TASKS_AS_V6, DaemonTest, ingest_events, task_records
 
 T0 = "2026-03-02T09:00:00+08:00"
 
+V6_TASKS = TASKS_AS_V6 + "PRAGMA user_version = 6;"
+# And version 5's indexes of open tasks, over every task, status first.
 V5_INDEXES = ("DROP INDEX tasks_open; DROP INDEX tasks_open_type;"
               "CREATE INDEX tasks_open ON tasks(status, priority, feed_seq);"
               "CREATE INDEX tasks_open_type ON tasks(status, type, created);"
@@ -43,44 +45,84 @@ class Upgrade(DaemonTest):
                                                    if l.startswith("dunnd_tasks_open{")]))
         return (task_records(d, "--open"), task_records(d), d.accounts(), open_lines)
 
-    def test_version_5_database_is_migrated(self):
+    def older(self, version):
+        """A database as dunnd of version wrote it, with open, cancelled
+        and done tasks; the answers it gave then."""
         d = self.daemon(clock=T0).start()
         r, _ = ingest_events(d, events(12))
         self.assertEqual(r.returncode, 0, r.stderr)
-        # Tasks open, cancelled (stage left) and open again.
+        # Tasks open, cancelled (stage left) and open again; one done.
         self.assertEqual(d.ctl("clock", "advance", "2d").returncode, 0)
+        first = task_records(d, "--open")[0]["task"]
+        r, _ = ingest_events(d, [{"type": "outcome", "id": "o-1", "task": first,
+                                  "result": "no_answer", "at": "2026-03-04T09:00:00+08:00"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
         before = self.snapshot(d)
         statuses = {t["status"] for t in before[1]}
-        self.assertEqual(statuses, {"open", "cancelled"})
-        nopen = len(before[0])
-        self.assertGreater(nopen, 0)
+        self.assertEqual(statuses, {"open", "cancelled", "done"})
         self.assertEqual(d.stop(), 0)
 
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 6)
-        db.executescript(V5_INDEXES)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 7)
+        db.executescript(V6_TASKS)
+        if version == 5:
+            db.executescript(V5_INDEXES)
         db.close()
+        return d, before
 
-        d.start()
-        log = d.log()
-        self.assertIn("store: schema migrated to version 6", log)
-        self.assertIn("store: the indexes of open tasks rebuilt for open tasks only (%d rows)"
-                      % nopen, log)
+    def check_migrated(self, d, before):
         db = sqlite3.connect(d.db)
-        sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'tasks_open%'"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 6)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 7)
+        sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'tasks%'"))
+        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         db.close()
+        self.assertIn("num INTEGER PRIMARY KEY", sql["tasks"])
         self.assertTrue(sql["tasks_open"].endswith("WHERE status = 'open'"), sql)
         self.assertTrue(sql["tasks_open_type"].endswith("WHERE status = 'open'"), sql)
+        self.assertEqual(sorted(sql), ["tasks", "tasks_account", "tasks_created", "tasks_open",
+                                       "tasks_open_type", "tasks_seq"])
         self.assertEqual(self.snapshot(d), before)
 
-        # Work goes on: the next midnights cancel and open tasks as before.
+        # Work goes on: the next midnights cancel and open tasks as before,
+        # numbered on from the last one; outcomes find their tasks.
+        last = max(int(t["task"][2:]) for t in before[1])
         self.assertEqual(d.ctl("clock", "advance", "3d").returncode, 0)
         after = task_records(d, "--open")
         every = task_records(d)
         self.assertEqual(sorted(t["task"] for t in after),
                          sorted(t["task"] for t in every if t["status"] == "open"))
+        new = sorted(int(t["task"][2:]) for t in every if int(t["task"][2:]) > last)
+        self.assertGreater(len(new), 0)
+        self.assertEqual(new, list(range(last + 1, last + 1 + len(new))))
+        task = after[0]["task"]
+        r, _ = ingest_events(d, [{"type": "outcome", "id": "o-2", "task": task,
+                                  "result": "paid", "at": "2026-03-07T08:00:00+08:00"}])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([t["status"] for t in task_records(d) if t["task"] == task], ["done"])
+        # An id dunnd would not write is no task (T-1 is not T-000001).
+        r, out = ingest_events(d, [{"type": "outcome", "id": "o-3", "task": "T-" + task[2:].lstrip("0"),
+                                    "result": "paid", "at": "2026-03-07T08:00:00+08:00"}])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("unknown task", r.stdout + r.stderr)
 
+    def test_version_6_database_is_migrated(self):
+        d, before = self.older(6)
+        d.start()
+        log = d.log()
+        self.assertIn("store: schema migrated to version 7", log)
+        self.assertIn("store: the tasks table rebuilt keyed by task number (%d rows)"
+                      % len(before[1]), log)
+        self.check_migrated(d, before)
+
+    def test_version_5_database_is_migrated(self):
+        d, before = self.older(5)
+        d.start()
+        log = d.log()
+        self.assertIn("store: schema migrated to version 6", log)
+        self.assertIn("store: the indexes of open tasks rebuilt for open tasks only (%d rows)"
+                      % len(before[0]), log)
+        self.assertIn("store: schema migrated to version 7", log)
+        self.check_migrated(d, before)
 
 if __name__ == "__main__":
     unittest.main()
