@@ -158,7 +158,14 @@ valgrind:
 # Scale: DUNND_BENCH_ACCOUNTS (default 100000; the reference portfolio is
 # 1000000), DUNND_BENCH_RUNS (ingest runs, default 3), DUNND_BENCH_DIR
 # (where the databases go; default TMPDIR).
-bench: all $(BENCHES)
+# where.py's WAL page shim (bench/shim/walpages.c; LD_PRELOADed, never
+# linked into dunnd).
+$(B)/bench/libwalpages.so: bench/shim/walpages.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O1 -g -Wall -Wextra -Werror $(shell pkg-config --cflags sqlite3) \
+	    -o $@ $< $(shell pkg-config --libs sqlite3) -pthread
+
+bench: all $(BENCHES) $(B)/bench/libwalpages.so
 	@set -e; for b in $(filter-out %/bench_mem,$(BENCHES)); do \
 	    echo "== $$b"; $$b; done
 	@echo "== bench/bench_calendar.py"; python3 bench/bench_calendar.py --build $(B)

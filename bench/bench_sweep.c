@@ -40,7 +40,9 @@
  * another rules directory; DUNND_BENCH_P4_ONLY set stops after nights 1
  * and 2 with one quiet sweep (bench_calendar.py's repeated runs);
  * DUNND_BENCH_PERF_CTL and _ACK make `perf record` see the nights only
- * (see perf_ctl()).
+ * (see perf_ctl()); DUNND_BENCH_ARM names a file that exists while the
+ * nights run (where.py's WAL page shim counts then); DUNND_BENCH_KEEP
+ * keeps the store.
  *
  *   usage: bench_sweep [ACCOUNTS]
  */
@@ -329,6 +331,21 @@ perf_ctl(const char *cmd)
 		fprintf(stderr, "bench_sweep: no ack from perf\n");
 }
 
+/* DUNND_BENCH_ARM: the file exists while the nights run. */
+static void
+arm(bool on)
+{
+	const char *path = getenv("DUNND_BENCH_ARM");
+	FILE *f;
+
+	if (path == NULL)
+		return;
+	if (!on)
+		unlink(path);
+	else if ((f = fopen(path, "w")) != NULL)
+		fclose(f);
+}
+
 /* engine_run_until(t), timed; what it changed in *ch. */
 static double
 run_until(int64_t t, struct change *ch, double *cpu_s)
@@ -549,12 +566,14 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			due += all[i]->due_at <= midnight;
 		perf_ctl("enable");
+		arm(true);
 		wr0 = bench_written();
 		mid[night - 1] =
 		    run_until(midnight, &mch[night - 1], &mid_c[night - 1]);
 		swp[night - 1] =
 		    run_until(sweep, &sch[night - 1], &swp_c[night - 1]);
 		perf_ctl("disable");
+		arm(false);
 		wr[night - 1] = bench_written() - wr0;
 		printf("  night %d: midnight moment: %zu accounts due, %zu "
 		       "(%.1f %%) changed stage, %lld feed records, %.3f s "

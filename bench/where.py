@@ -2,6 +2,7 @@
 """where -- where dunnd's time goes on the two heavy days (issue: P1, P4).
 
 usage: where.py [--build DIR] [--accounts N] [--files K] [--dir TMP]
+                [--only ingest|night|pages]
 
 Needs `perf` (Debian: linux-perf) and a build with symbols (the default
 -O2 -g).  Two profiles, each sampled with DWARF call graphs and folded
@@ -17,6 +18,11 @@ into the categories below by the functions on each sample's stack:
           change stage at each midnight): the samples under
           engine_run_until's midnight moments, per changing account,
           from bench_sweep's own "night" CPU figure.
+
+  pages   bench_sweep N again under the WAL page shim
+          (bench/shim/walpages.c): the pages its midnights wrote to the
+          WAL, by the table or index they belong to, per changing
+          account (no perf needed).
 
 A sample is put in the first category whose rule matches, in the order
 listed; SQLite statements are told apart by the dunnd function that ran
@@ -216,16 +222,57 @@ def night_profile(args, tmp):
           moved, "changing accounts")
 
 
+def night_pages(args, tmp):
+    """The WAL pages of bench_sweep's two midnights (and 00:05 sweeps),
+    by the table or index they belong to, per changing account: the
+    shim records each frame's page number, dbstat on the store kept
+    afterwards names its b-tree (pages freed and reused meanwhile are
+    named by their last owner)."""
+    shim = os.path.join(args.build, "bench", "libwalpages.so")
+    if not os.path.exists(shim):
+        sys.exit("where.py --only pages needs %s: make bench" % shim)
+    out, armf = os.path.join(tmp, "pages"), os.path.join(tmp, "arm")
+    env = dict(os.environ, DUNND_BENCH_DIR=tmp, DUNND_BENCH_KEEP="1", DUNND_BENCH_P4_ONLY="1",
+               DUNND_BENCH_ARM=armf, WALPAGES_ARM=armf, WALPAGES_OUT=out, LD_PRELOAD=shim)
+    r = subprocess.run([os.path.join(args.build, "bench", "bench_sweep"), str(args.accounts)],
+                       cwd=ROOT, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("bench_sweep: " + r.stderr[-1000:])
+    moved = sum(int(m.group(1)) for m in
+                re.finditer(r"midnight moment: \d+ accounts due, (\d+) ", r.stdout))
+    db = [os.path.join(tmp, d, "dunnd.db") for d in os.listdir(tmp)
+          if d.startswith("dunnd-sweep-")][0]
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    owner = dict((p, n) for n, p in con.execute("SELECT name, pageno FROM dbstat"))
+    con.close()
+    with open(out, "rb") as f:
+        data = f.read()
+    pages = [int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, len(data), 4)]
+    frames = collections.Counter(owner.get(p, "(free now)") for p in pages)
+    distinct = collections.Counter(owner.get(p, "(free now)") for p in set(pages))
+    print()
+    print("night WAL pages (bench_sweep %d accounts, the 2 midnights and 00:05 sweeps): "
+          "%d frame writes of 4 KiB, %d distinct pages, %d changing accounts"
+          % (args.accounts, len(pages), len(distinct and set(pages)), moved))
+    print("  %-28s %7s %14s %14s" % ("table or index", "share", "frame writes", "pages"))
+    print("  %-28s %7s %14s %14s" % ("", "", "per changing account", ""))
+    n = max(moved, 1)
+    for name, c in frames.most_common():
+        print("  %-28s %6.1f%% %14.2f %14.2f"
+              % (name, 100.0 * c / len(pages), c / n, distinct[name] / n))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--accounts", type=int, default=100000)
     ap.add_argument("--files", type=int, default=3)
     ap.add_argument("--dir", default=os.environ.get("DUNND_BENCH_DIR"))
-    ap.add_argument("--only", choices=["ingest", "night"])
+    ap.add_argument("--only", choices=["ingest", "night", "pages"])
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
-    if shutil.which("perf") is None:
+    if args.only != "pages" and shutil.which("perf") is None:
         sys.exit("where.py needs perf: apt-get install linux-perf")
     tmp = tempfile.mkdtemp(prefix="dunnd-where-", dir=args.dir)
     try:
@@ -233,6 +280,8 @@ def main():
             ingest_profile(args, tmp)
         if args.only in (None, "night"):
             night_profile(args, tmp)
+        if args.only in (None, "pages"):
+            night_pages(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
