@@ -248,16 +248,20 @@ def night_pages(args, tmp):
     con.close()
     with open(out, "rb") as f:
         data = f.read()
-    pages = [int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, len(data), 4)]
+    raw = [int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, len(data), 4)]
+    pages = [p for p in raw if p < 1 << 31]
+    rewrites = len(raw) - len(pages)
     frames = collections.Counter(owner.get(p, "(free now)") for p in pages)
     distinct = collections.Counter(owner.get(p, "(free now)") for p in set(pages))
+    n = max(moved, 1)
     print()
     print("night WAL pages (bench_sweep %d accounts, the 2 midnights and 00:05 sweeps): "
-          "%d frame writes of 4 KiB, %d distinct pages, %d changing accounts"
-          % (args.accounts, len(pages), len(distinct and set(pages)), moved))
-    print("  %-28s %7s %14s %14s" % ("table or index", "share", "frame writes", "pages"))
+          "%d frames of 4 KiB written (%.1f KiB per changing account), %d distinct pages, "
+          "%d changing accounts; %d frame headers rewritten (checksums after a frame was "
+          "overwritten in place)"
+          % (args.accounts, len(pages), 4.0 * len(pages) / n, len(set(pages)), moved, rewrites))
+    print("  %-28s %7s %14s %14s" % ("table or index", "share", "frames", "pages"))
     print("  %-28s %7s %14s %14s" % ("", "", "per changing account", ""))
-    n = max(moved, 1)
     for name, c in frames.most_common():
         print("  %-28s %6.1f%% %14.2f %14.2f"
               % (name, 100.0 * c / len(pages), c / n, distinct[name] / n))

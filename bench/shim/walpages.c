@@ -7,8 +7,13 @@
  * file named by WALPAGES_ARM exists, the page number of every frame
  * written to a "-wal" file is appended to the file WALPAGES_OUT (4
  * bytes each, host order): SQLite writes a frame as its 24-byte header
- * (the page number first, big-endian), then the page.  where.py maps
- * the numbers to tables and indexes with the dbstat virtual table.
+ * (the page number first, big-endian), then the page.  A header written
+ * again at or below the furthest frame offset of the WAL's generation
+ * (SQLite rewrites the headers of a transaction's frames after one of
+ * them was overwritten in place, for their checksums) is recorded with
+ * bit 31 set; a new WAL header (32 bytes at offset 0) starts a
+ * generation.  where.py maps the numbers to tables and indexes with
+ * the dbstat virtual table.
  *
  * Memory-mapped reads are refused (xFetch gives none): the shim sees
  * every access it wraps.  One mutex: the checkpointer thread opens
@@ -26,6 +31,7 @@ struct wfile {
 	sqlite3_file base;
 	sqlite3_file *real;
 	int wal;
+	sqlite3_int64 furthest; /* the furthest frame header written */
 };
 
 static sqlite3_vfs *orig;
@@ -59,10 +65,18 @@ w_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 	struct stat st;
 	unsigned page;
 
-	if (((struct wfile *)f)->wal && n == 24 && arm_path != NULL &&
+	struct wfile *w = (struct wfile *)f;
+
+	if (w->wal && n == 32 && off == 0)
+		w->furthest = 0;
+	if (w->wal && n == 24 && arm_path != NULL &&
 	    stat(arm_path, &st) == 0) {
 		page = (unsigned)b[0] << 24 | (unsigned)b[1] << 16 |
 		    (unsigned)b[2] << 8 | b[3];
+		if (off <= w->furthest)
+			page |= 1u << 31;
+		else
+			w->furthest = off;
 		pthread_mutex_lock(&mu);
 		if (out == NULL && out_path != NULL)
 			out = fopen(out_path, "ab");
@@ -214,6 +228,7 @@ w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
 	}
 	pthread_mutex_unlock(&mu);
 	w->wal = len > 4 && strcmp(name + len - 4, "-wal") == 0;
+	w->furthest = 0;
 	f->pMethods = &methods;
 	return SQLITE_OK;
 }
