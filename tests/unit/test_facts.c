@@ -996,10 +996,11 @@ prop_rnd(int n)
 	return (int)((prop_rng >> 33) % (uint64_t)n);
 }
 
+/* a last: struct acct ends in its flexible id (empty here). */
 struct prop_acct {
-	struct acct a;
 	struct acct_invoice inv[PROP_INV];
 	struct acct_promise prom[PROP_PROM];
+	struct acct a;
 };
 
 static void
