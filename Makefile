@@ -294,7 +294,7 @@ uninstall:
 
 format:
 	clang-format -i daemon/*.c include/*.h tests/unit/*.c tests/unit/*.h \
-	    bench/*.c bench/*.h fuzz/*.c tests/fault/*.c
+	    bench/*.c bench/*.h bench/shim/*.c fuzz/*.c tests/fault/*.c
 
 clean:
 	rm -rf build build-asan build-valgrind build-clang build-fuzz build-selftest

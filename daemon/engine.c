@@ -124,7 +124,8 @@ schedule(struct engine *e, struct acct *a, int64_t due_at)
 void
 engine_reschedule(struct engine *e, struct acct *a)
 {
-	schedule(e, a, eval_next_wake(e, a, e->in_step ? e->now : e->clock_pos));
+	schedule(
+	    e, a, eval_next_wake(e, a, e->in_step ? e->now : e->clock_pos));
 }
 
 /* The first sweep_at instant after t (§6: once per local date). */
@@ -1032,6 +1033,14 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 	engine_set_rules(e, nrs);
 	for (i = 0; i < n; i++)
 		eval_account(e, all[i]);
+	/*
+	 * An account the evaluation left unchanged still wakes by the old
+	 * rules' conditions (eval_next_wake()): by the new ones now.  Those
+	 * it changed are rescheduled at the step's end.
+	 */
+	for (i = 0; i < n; i++)
+		if (!all[i]->saved && all[i]->stage != ACCT_NO_STAGE)
+			engine_reschedule(e, all[i]);
 	save_rules_meta(e, nrs);
 	if (engine_step_end(e, true) == -1) {
 		engine_set_rules(e, ors);

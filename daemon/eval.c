@@ -15,6 +15,7 @@
  */
 #include "eval.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -1175,8 +1176,8 @@ eval_next_due(struct engine *e, const struct acct *a, int64_t now)
  */
 static int64_t
 when_next(const struct acct *a, const struct rules_when *w,
-    const struct rules_factvals *fv, int64_t now,
-    const struct facts_moments *m, bool *holds /* OUT */)
+    const struct rules_factvals *fv, int64_t now, const struct facts_moments *m,
+    bool *holds /* OUT */)
 {
 	int64_t down = INT64_MAX, up = INT64_MIN, t;
 	size_t i;
@@ -1233,8 +1234,8 @@ wake_at_fixpoint(struct engine *e, const struct acct *a, int64_t now,
 	for (i = 0; i < st->nrules; i++) {
 		if (rs->rules[st->rules[i]].to == a->stage)
 			continue;
-		t = when_next(a, &rs->rules[st->rules[i]].when, fv, now, &m,
-		    &holds);
+		t = when_next(
+		    a, &rs->rules[st->rules[i]].when, fv, now, &m, &holds);
 		if (holds)
 			return false;
 		sooner(next, t);
@@ -1260,8 +1261,9 @@ wake_at_fixpoint(struct engine *e, const struct acct *a, int64_t now,
 		    al->cooldown_s == 0)
 			continue;
 		t = when_next(a, &al->when, fv, now, &m, &holds);
-		if (holds && (i >= a->nalerts || a->alert_last[i] == INT64_MIN ||
-		                 now >= a->alert_last[i] + al->cooldown_s))
+		if (holds &&
+		    (i >= a->nalerts || a->alert_last[i] == INT64_MIN ||
+		        now >= a->alert_last[i] + al->cooldown_s))
 			return false;
 		sooner(next, t);
 	}
@@ -1289,6 +1291,7 @@ eval_next_wake(struct engine *e, const struct acct *a, int64_t now)
 		if (due > now)
 			sooner(&next, due);
 	}
+	assert(next > now); /* a moment <= now would be popped for ever */
 	return next;
 }
 

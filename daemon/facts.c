@@ -504,7 +504,8 @@ facts_next_changes(const struct acct *a, const struct facts_params *p,
 		/* It leaves window w at verdict_at + w (ascending). */
 		for (w = 0; w < p->nwindows; w++) {
 			if (pr->verdict_at > now - p->windows[w]) {
-				earliest(&nx[f], pr->verdict_at + p->windows[w]);
+				earliest(
+				    &nx[f], pr->verdict_at + p->windows[w]);
 				break;
 			}
 		}
@@ -555,12 +556,23 @@ day_crossing(const struct rules_cond *c, int64_t v0, int step)
 	return k >= 1 && k <= 36600 ? (int64_t)k : 0;
 }
 
+/*
+ * The start of the local date k days after now's.  Never <= now, even
+ * where a zone change moved the clock back across midnight and that
+ * date has begun already (then the next midnight: early, not late).
+ */
+static int64_t
+day_after(int64_t now, int64_t k)
+{
+	int64_t t = clock_day_start(clock_local_date(now) + (int32_t)k);
+
+	return t > now ? t : clock_next_midnight(now);
+}
+
 int64_t
 facts_cond_next(const struct acct *a, const struct rules_cond *c,
-    const struct rules_factvals *fv, int64_t now,
-    const struct facts_moments *m)
+    const struct rules_factvals *fv, int64_t now, const struct facts_moments *m)
 {
-	int32_t today;
 	int64_t k, t;
 
 	switch (c->fact) {
@@ -569,15 +581,13 @@ facts_cond_next(const struct acct *a, const struct rules_cond *c,
 		if (fv->overdue_invoices == 0)
 			return m->next[c->fact];
 		k = day_crossing(c, fv->days_overdue, +1);
-		return k > 0 ? clock_day_start(clock_local_date(now) + (int32_t)k)
-		             : INT64_MAX;
+		return k > 0 ? day_after(now, k) : INT64_MAX;
 	case RULES_FACT_DAYS_TO_DUE:
 		/* Absent: it never comes back by time alone. */
 		if (!fv->has_days_to_due)
 			return INT64_MAX;
-		today = clock_local_date(now);
 		k = day_crossing(c, fv->days_to_due, -1);
-		t = k > 0 ? clock_day_start(today + (int32_t)k) : INT64_MAX;
+		t = k > 0 ? day_after(now, k) : INT64_MAX;
 		/* Its invoice falling due moves it to the next one's. */
 		return t < m->undisp_due_at ? t : m->undisp_due_at;
 	case RULES_FACT_DAYS_IN_STAGE:

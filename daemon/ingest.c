@@ -132,7 +132,8 @@ check_task(struct ctx *c, const char *task)
 {
 	/* Not T-N as dunnd writes it: no task of dunnd's. */
 	int64_t num = eval_task_num(task);
-	int rc = num > 0 ? store_q(c->e->store, Q_TASK_GET, "it", num, task) : 0;
+	int rc =
+	    num > 0 ? store_q(c->e->store, Q_TASK_GET, "it", num, task) : 0;
 
 	if (rc == 1) {
 		snprintf(c->task_account, sizeof(c->task_account), "%s",
@@ -954,8 +955,7 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 			int64_t num = eval_task_num(ev->task);
 
 			acct_task_remove(c->a, num);
-			db(c,
-			    store_exec_q(s, Q_TASK_DONE, "it", num, ev->id));
+			db(c, store_exec_q(s, Q_TASK_DONE, "it", num, ev->id));
 			/* §5: before the batch's evaluations, in line order. */
 			if (engine_feed_append(e,
 			        json_pack("{s:i,s:s,s:s,s:s,s:s,s:o}", "seq", 0,

@@ -51,7 +51,7 @@ struct engine {
 	 */
 	bool wake_every_change;
 	uint64_t nevals; /* evaluations made (eval_account()) */
-	bool wall; /* wall clock (not --test-clock) */
+	bool wall;       /* wall clock (not --test-clock) */
 	/*
 	 * §4.9: the end of the start's catch-up under the wall clock while
 	 * it runs (a task's window never ends before it), else 0.

@@ -69,8 +69,7 @@ w_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 
 	if (w->wal && n == 32 && off == 0)
 		w->furthest = 0;
-	if (w->wal && n == 24 && arm_path != NULL &&
-	    stat(arm_path, &st) == 0) {
+	if (w->wal && n == 24 && arm_path != NULL && stat(arm_path, &st) == 0) {
 		page = (unsigned)b[0] << 24 | (unsigned)b[1] << 16 |
 		    (unsigned)b[2] << 8 | b[3];
 		if (off <= w->furthest)

@@ -17,6 +17,8 @@
  */
 #include "engine_fx.h"
 
+#include <signal.h>
+
 #define START "2026-11-01T00:00:00+08:00"
 #define NACCT 40
 #define NDAYS 110
@@ -75,6 +77,11 @@ static const char rules_days[] =
     "trend_window = 4;\n"
     "grace_days = 1;\n"
     "promise_grace = \"1d\";\n";
+
+/* The one account of the directed tests. */
+#define ACCOUNT_A                                                              \
+	"{'type':'account','id':'a1','account':'A','name':'N',"                \
+	"'currency':'CNY','size':'small'}\n"
 
 static uint64_t rng;
 
@@ -146,6 +153,111 @@ load_rules(const char *text)
 	return rs;
 }
 
+/*
+ * text with its day bounds moved: the rule set a reload half way
+ * through a run installs (its accounts' wake-ups by the old bounds
+ * are no longer right).
+ */
+static char *
+moved_bounds(const char *text)
+{
+	static const char *const from[] = { "min = 1; max = 5;",
+		"min = 12; max = 20;", "min = 9;", "min = 30;", "min = 15;",
+		"min = 60;", "max = 3;" };
+	static const char *const to[] = { "min = 1; max = 4;",
+		"min = 6; max = 24;", "min = 4;", "min = 21;", "min = 10;",
+		"min = 45;", "max = 2;" };
+	struct buf b;
+	const char *p = text, *hit;
+	size_t i, best;
+	char *out;
+
+	buf_init(&b);
+	for (;;) {
+		hit = NULL;
+		best = 0;
+		for (i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+			const char *q = strstr(p, from[i]);
+
+			if (q != NULL && (hit == NULL || q < hit)) {
+				hit = q;
+				best = i;
+			}
+		}
+		if (hit == NULL)
+			break;
+		buf_append(&b, p, (size_t)(hit - p));
+		buf_append(&b, to[best], strlen(to[best]));
+		p = hit + strlen(from[best]);
+	}
+	buf_append(&b, p, strlen(p) + 1);
+	out = xstrdup(buf_data(&b));
+	buf_fini(&b);
+	return out;
+}
+
+/* The shipped rules (rules/, read order) with moved bounds. */
+static struct ruleset *
+shipped_moved(void)
+{
+	static const char *const files[] = { "00-settings.conf",
+		"05-calendar.conf", "10-stages.conf", "15-holidays-2026.conf",
+		"15-holidays-2027.conf", "20-rules.conf", "30-alerts.conf",
+		"40-scripts.conf" };
+	enum {
+		N = sizeof(files) / sizeof(files[0])
+	};
+	const char *texts[N];
+	char *moved[N], chunk[4096], path[64];
+	struct ruleset *rs;
+	struct diags ds;
+	struct buf b;
+	size_t i, n;
+	FILE *f;
+
+	for (i = 0; i < N; i++) {
+		buf_init(&b);
+		snprintf(path, sizeof(path), "rules/%s", files[i]);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+			buf_append(&b, chunk, n);
+		fclose(f);
+		buf_append(&b, "", 1);
+		moved[i] = moved_bounds(buf_data(&b));
+		texts[i] = moved[i];
+		buf_fini(&b);
+	}
+	diags_init(&ds);
+	rs = rules_load_files(files, texts, N, &ds);
+	for (i = 0; i < ds.n; i++) {
+		char line[DIAG_MSG_MAX + 300];
+
+		diag_format(&ds.v[i], line, sizeof(line));
+		print_message("%s\n", line);
+	}
+	diags_fini(&ds);
+	for (i = 0; i < N; i++)
+		free(moved[i]);
+	assert_non_null(rs);
+	return rs;
+}
+
+/* A live reload at t to rules (NULL: the shipped set) with moved bounds. */
+static void
+reload_other(const char *rules, int64_t t)
+{
+	char *text = rules != NULL ? moved_bounds(rules) : NULL;
+	struct ruleset *nrs =
+	    rules != NULL ? load_rules(text) : shipped_moved();
+
+	assert_int_equal(engine_run_until(&fx.e, t), 0);
+	assert_int_equal(engine_reload(&fx.e, nrs, t, NULL, 0), 0);
+	rules_free(fx.rs);
+	fx.rs = nrs;
+	free(text);
+}
+
 /* Account k's invoice j: issued, due (day numbers), amount. */
 struct inv {
 	int32_t due;
@@ -212,7 +324,7 @@ day_events(struct buf *b, int day, int32_t today, int64_t at, unsigned *ev)
 			    "'amount':%lld,'due':'%s','at':'%s'}\n",
 			    *ev, k, 500 + (long long)rnd(8) * 500, d, ts);
 		} else if (r < 68 && ninv[k] > 0 && !invs[k][j].paid &&
-		           !invs[k][j].disputed) {
+		    !invs[k][j].disputed) {
 			buf_printf(b,
 			    "{'type':'dispute','id':'d%u','account':'A%02d',"
 			    "'invoice':'I%d-%d','amount':500,'reason':'late',"
@@ -284,7 +396,8 @@ run(const char *rules, unsigned seed, bool every, uint64_t *nevals)
 
 				if (pd >= d0)
 					pd = d0 - 1;
-				clock_format_ts(clock_day_start(pd) + 10 * HOUR, ts);
+				clock_format_ts(
+				    clock_day_start(pd) + 10 * HOUR, ts);
 				buf_printf(&b,
 				    "{'type':'payment','id':'o%d-%d',"
 				    "'account':'A%02d','invoice':'I%d-%d',"
@@ -299,6 +412,9 @@ run(const char *rules, unsigned seed, bool every, uint64_t *nevals)
 	ingest_batch_fini(&ib);
 	for (day = 0; day < NDAYS; day++) {
 		today = d0 + day;
+		/* Half way, a reload to other thresholds (§4.7). */
+		if (day == NDAYS / 2)
+			reload_other(rules, clock_day_start(today) + 11 * HOUR);
 		/* Some days have no event: only the clock moves. */
 		if (rnd(4) == 0)
 			continue;
@@ -311,8 +427,8 @@ run(const char *rules, unsigned seed, bool every, uint64_t *nevals)
 		ingest_batch_fini(&ib);
 		/* Now and then a restart, a little later. */
 		if (rnd(10) == 0) {
-			assert_int_equal(
-			    engine_run_until(&fx.e, at + (int64_t)rnd(30) * HOUR),
+			assert_int_equal(engine_run_until(&fx.e,
+			                     at + (int64_t)rnd(30) * HOUR),
 			    0);
 			restart(every);
 		}
@@ -336,8 +452,8 @@ run(const char *rules, unsigned seed, bool every, uint64_t *nevals)
 			buf_printf(&out, "%s\n", s);
 			free(s);
 		}
-		head = fx_int(json_array_get(feed, json_array_size(feed) - 1),
-		    "seq");
+		head = fx_int(
+		    json_array_get(feed, json_array_size(feed) - 1), "seq");
 		json_decref(feed);
 	}
 	buf_fini(&b);
@@ -386,8 +502,7 @@ compare(const char *rules, unsigned seeds)
 	}
 	print_message("%zu records alike; evaluations: %llu waking at every "
 	              "fact change, %llu with the wake-ups\n",
-	    records, (unsigned long long)ne_every,
-	    (unsigned long long)ne_wake);
+	    records, (unsigned long long)ne_every, (unsigned long long)ne_wake);
 	/* The scenarios make work (tasks, transitions) ... */
 	assert_true(records > 200 * seeds);
 	/* ... and the wake-ups skip evaluations (not a reference run). */
@@ -435,21 +550,23 @@ test_woken_at_the_crossing(void **state)
 	fx_start(rules, t0);
 	/* Due 11-05: 5 days overdue on 11-10. */
 	fx_ok(t0,
-	    "{'type':'account','id':'a1','account':'A','name':'N',"
-	    "'currency':'CNY','size':'small'}\n"
+	    ACCOUNT_A
 	    "{'type':'invoice','id':'i1','account':'A','invoice':'I',"
 	    "'amount':100,'issued':'2026-10-01','due':'2026-11-05'}\n");
 	a = fx_acct("A");
 	assert_string_equal(fx.rs->stages[a->stage].name, "late");
 	/* 30 days overdue on 12-05. */
 	assert_int_equal(a->due_at, T("2026-12-05T00:00:00+08:00"));
-	assert_int_equal(eval_next_due(&fx.e, a, t0),
-	    T("2026-11-11T00:00:00+08:00"));
-	assert_int_equal(engine_run_until(&fx.e, T("2026-12-05T00:00:00+08:00")), 0);
+	assert_int_equal(
+	    eval_next_due(&fx.e, a, t0), T("2026-11-11T00:00:00+08:00"));
+	assert_int_equal(
+	    engine_run_until(&fx.e, T("2026-12-05T00:00:00+08:00")), 0);
 	feed = fx_feed(0);
-	assert_string_equal(fx_str(json_array_get(feed, json_array_size(feed) - 1), "to"),
+	assert_string_equal(
+	    fx_str(json_array_get(feed, json_array_size(feed) - 1), "to"),
 	    "long");
-	assert_string_equal(fx_str(json_array_get(feed, json_array_size(feed) - 1), "at"),
+	assert_string_equal(
+	    fx_str(json_array_get(feed, json_array_size(feed) - 1), "at"),
 	    "2026-12-05T00:00:00+08:00");
 	json_decref(feed);
 }
@@ -477,8 +594,7 @@ test_woken_when_days_to_due_jumps(void **state)
 	/* An overdue invoice (days_overdue moves daily), one due 11-12
 	 * and one due 12-10. */
 	fx_ok(t0,
-	    "{'type':'account','id':'a1','account':'A','name':'N',"
-	    "'currency':'CNY','size':'small'}\n"
+	    ACCOUNT_A
 	    "{'type':'invoice','id':'i0','account':'A','invoice':'I0',"
 	    "'amount':100,'issued':'2026-10-01','due':'2026-11-01'}\n"
 	    "{'type':'invoice','id':'i1','account':'A','invoice':'I1',"
@@ -488,13 +604,121 @@ test_woken_when_days_to_due_jumps(void **state)
 	a = fx_acct("A");
 	/* I1 is overdue from 11-13: days_to_due becomes 27. */
 	assert_int_equal(a->due_at, T("2026-11-13T00:00:00+08:00"));
-	assert_int_equal(engine_run_until(&fx.e, T("2026-11-14T00:00:00+08:00")), 0);
+	assert_int_equal(
+	    engine_run_until(&fx.e, T("2026-11-14T00:00:00+08:00")), 0);
 	feed = fx_feed(0);
 	assert_int_equal(json_array_size(feed), 1);
 	assert_string_equal(fx_str(json_array_get(feed, 0), "kind"), "task");
 	assert_string_equal(fx_str(json_array_get(feed, 0), "created"),
 	    "2026-11-13T00:00:00+08:00");
 	json_decref(feed);
+}
+
+/*
+ * A live reload that lowers a threshold: an account the reload's
+ * evaluation leaves unchanged (no alerts to remap: nothing of it is
+ * touched) wakes by the new rules, at the midnight it crosses the new
+ * bound, as when waking at every fact change (found by review: it kept
+ * the old rules' wake-up, and the daily sweep moved it 5 minutes late).
+ */
+static char *
+run_reload(bool every)
+{
+	static const char rules_30[] =
+	    "stages = ( { name = \"current\"; }, { name = \"late\"; } );\n"
+	    "rules = ( { name = \"late\"; from = \"current\"; to = \"late\";\n"
+	    "    when = { days_overdue = { min = 30; }; }; } );\n";
+	int64_t t0 = T("2026-11-10T09:00:00+08:00");
+	struct ruleset *nrs;
+	json_t *feed;
+	char *s, *text;
+
+	assert_int_equal(fx_setup(NULL), 0);
+	fx_start(rules_30, t0);
+	fx.e.wake_every_change = every;
+	/* 3 days overdue: by the first rules woken on 12-07. */
+	fx_ok(t0,
+	    ACCOUNT_A
+	    "{'type':'invoice','id':'i1','account':'A','invoice':'I',"
+	    "'amount':100,'issued':'2026-10-01','due':'2026-11-07'}\n");
+	text = xstrdup(rules_30);
+	memcpy(strstr(text, "min = 30"), "min =  5", 8);
+	nrs = load_rules(text);
+	free(text);
+	assert_int_equal(engine_reload(&fx.e, nrs, t0 + HOUR, NULL, 0), 0);
+	rules_free(fx.rs);
+	fx.rs = nrs;
+	assert_int_equal(
+	    engine_run_until(&fx.e, T("2026-11-20T00:00:00+08:00")), 0);
+	feed = fx_feed(0);
+	assert_int_equal(json_array_size(feed), 1);
+	s = xstrdup(fx_str(json_array_get(feed, 0), "at"));
+	json_decref(feed);
+	fx_teardown(NULL);
+	return s;
+}
+
+static void
+test_reload_wakes_by_the_new_rules(void **state)
+{
+	char *a, *b;
+
+	(void)state;
+	a = run_reload(true);
+	b = run_reload(false);
+	/* 5 days overdue at the start of 11-12. */
+	assert_string_equal(a, "2026-11-12T00:00:00+08:00");
+	assert_string_equal(b, a);
+	free(a);
+	free(b);
+}
+
+static void
+on_alarm(int sig)
+{
+	static const char m[] = "test_wake: engine_run_until hangs\n";
+
+	(void)sig;
+	if (write(2, m, sizeof(m) - 1) < 0)
+		_exit(4);
+	_exit(3);
+}
+
+/*
+ * A wake-up is never in the past, even where a zone change takes the
+ * local date back: America/St_Johns, 2005-10-30 00:00:59 NDT became
+ * 2005-10-29 23:01 NST, so for 59 minutes the start of 10-30 has
+ * passed while today is 10-29 again.  An invoice 29 days overdue
+ * arriving then, under days_overdue >= 30, is woken at the next
+ * midnight (found by review: it was woken at the start of 10-30, in
+ * the past, and run_moment() popped it for ever).
+ */
+static void
+test_wake_never_in_the_past(void **state)
+{
+	static const char rules[] =
+	    "stages = ( { name = \"current\"; }, { name = \"late\"; } );\n"
+	    "rules = ( { name = \"late\"; from = \"current\"; to = \"late\";\n"
+	    "    when = { days_overdue = { min = 30; }; }; } );\n";
+	int64_t t0 = T("2005-10-20T12:00:00-02:30");
+	int64_t now = T("2005-10-30T03:00:00Z"); /* 10-29 23:30 NST */
+	struct acct *a;
+
+	(void)state;
+	assert_int_equal(clock_tz_set("America/St_Johns"), 0);
+	fx_start(rules, t0);
+	fx_ok(t0, ACCOUNT_A);
+	fx_ok(now,
+	    "{'type':'invoice','id':'i1','account':'A','invoice':'I',"
+	    "'amount':100,'issued':'2005-09-01','due':'2005-09-30'}\n");
+	a = fx_acct("A");
+	assert_true(a->due_at > now);
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	assert_int_equal(engine_run_until(&fx.e, now + 2 * HOUR), 0);
+	alarm(0);
+	assert_true(a->due_at > now + 2 * HOUR);
+	assert_int_equal(clock_tz_set("Asia/Shanghai"), 0);
 }
 
 int
@@ -507,6 +731,9 @@ main(void)
 		    test_woken_at_the_crossing, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_woken_when_days_to_due_jumps, fx_setup, fx_teardown),
+		cmocka_unit_test(test_reload_wakes_by_the_new_rules),
+		cmocka_unit_test_setup_teardown(
+		    test_wake_never_in_the_past, fx_setup, fx_teardown),
 	};
 
 	clock_tz_set("Asia/Shanghai");
