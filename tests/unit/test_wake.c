@@ -78,6 +78,12 @@ static const char rules_days[] =
     "grace_days = 1;\n"
     "promise_grace = \"1d\";\n";
 
+/* Two stages; late from 30 days overdue (the directed tests). */
+static const char rules_late_30[] =
+    "stages = ( { name = \"current\"; }, { name = \"late\"; } );\n"
+    "rules = ( { name = \"late\"; from = \"current\"; to = \"late\";\n"
+    "    when = { days_overdue = { min = 30; }; }; } );\n";
+
 /* The one account of the directed tests. */
 #define ACCOUNT_A                                                              \
 	"{'type':'account','id':'a1','account':'A','name':'N',"                \
@@ -624,24 +630,20 @@ test_woken_when_days_to_due_jumps(void **state)
 static char *
 run_reload(bool every)
 {
-	static const char rules_30[] =
-	    "stages = ( { name = \"current\"; }, { name = \"late\"; } );\n"
-	    "rules = ( { name = \"late\"; from = \"current\"; to = \"late\";\n"
-	    "    when = { days_overdue = { min = 30; }; }; } );\n";
 	int64_t t0 = T("2026-11-10T09:00:00+08:00");
 	struct ruleset *nrs;
 	json_t *feed;
 	char *s, *text;
 
 	assert_int_equal(fx_setup(NULL), 0);
-	fx_start(rules_30, t0);
+	fx_start(rules_late_30, t0);
 	fx.e.wake_every_change = every;
 	/* 3 days overdue: by the first rules woken on 12-07. */
 	fx_ok(t0,
 	    ACCOUNT_A
 	    "{'type':'invoice','id':'i1','account':'A','invoice':'I',"
 	    "'amount':100,'issued':'2026-10-01','due':'2026-11-07'}\n");
-	text = xstrdup(rules_30);
+	text = xstrdup(rules_late_30);
 	memcpy(strstr(text, "min = 30"), "min =  5", 8);
 	nrs = load_rules(text);
 	free(text);
@@ -696,17 +698,13 @@ on_alarm(int sig)
 static void
 test_wake_never_in_the_past(void **state)
 {
-	static const char rules[] =
-	    "stages = ( { name = \"current\"; }, { name = \"late\"; } );\n"
-	    "rules = ( { name = \"late\"; from = \"current\"; to = \"late\";\n"
-	    "    when = { days_overdue = { min = 30; }; }; } );\n";
 	int64_t t0 = T("2005-10-20T12:00:00-02:30");
 	int64_t now = T("2005-10-30T03:00:00Z"); /* 10-29 23:30 NST */
 	struct acct *a;
 
 	(void)state;
 	assert_int_equal(clock_tz_set("America/St_Johns"), 0);
-	fx_start(rules, t0);
+	fx_start(rules_late_30, t0);
 	fx_ok(t0, ACCOUNT_A);
 	fx_ok(now,
 	    "{'type':'invoice','id':'i1','account':'A','invoice':'I',"
