@@ -1225,9 +1225,9 @@ wake_at_fixpoint(struct engine *e, const struct acct *a, int64_t now,
 	size_t i;
 	bool holds;
 
-	facts_compute(a, &e->fp, now, clock_local_date(now), &e->fo_wake);
-	facts_next_changes(a, &e->fp,
-	    rs->uses.facts | (1u << RULES_FACT_PROMISE_PENDING), now, &m);
+	facts_compute_changes(a, &e->fp,
+	    rs->uses.facts | (1u << RULES_FACT_PROMISE_PENDING), now,
+	    &e->fo_wake, &m);
 	*next = m.next[RULES_FACT_PROMISE_PENDING];
 	sooner(next, m.next[RULES_FACT_PROMISES_BROKEN]);
 	sooner(next, m.next[RULES_FACT_PROMISES_KEPT]);

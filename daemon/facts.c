@@ -246,19 +246,18 @@ facts_out_fini(struct facts_out *out)
 	out->cap = 0;
 }
 
-void
-facts_compute(const struct acct *a, const struct facts_params *p, int64_t now,
-    int32_t today, struct facts_out *out)
+static void
+compute_from(const struct acct *a, const struct facts_params *p, int64_t now,
+    int32_t today, const struct scan *sp, struct facts_out *out)
 {
 	struct rules_factvals *fv = &out->fv;
 	const struct acct_promise *pr, *pend = a->prom + a->nprom;
 	int64_t *broken, *kept, age;
-	struct scan s;
+	struct scan s = *sp;
 	size_t settled, on, w;
 	bool pending = false;
 
 	assert(p->nwindows <= out->cap);
-	scan_invoices(a, p->trend_window, p->grace_days, today, &s);
 
 	fv->balance = s.balance;
 	fv->overdue_amount = s.overdue_amount;
@@ -314,6 +313,16 @@ facts_compute(const struct acct *a, const struct facts_params *p, int64_t now,
 	fv->tags = (const char *const *)a->tags;
 	fv->ntags = a->ntags;
 	fv->decision_maker = (a->roles & facts_pref_mask(a->size)) != 0;
+}
+
+void
+facts_compute(const struct acct *a, const struct facts_params *p, int64_t now,
+    int32_t today, struct facts_out *out)
+{
+	struct scan s;
+
+	scan_invoices(a, p->trend_window, p->grace_days, today, &s);
+	compute_from(a, p, now, today, &s, out);
 }
 
 /* §5, P6: who decides payments, by company size. */
@@ -422,17 +431,14 @@ earliest(int64_t *next, int64_t t)
  * when the first undisputed open invoice not yet due falls due.
  */
 static void
-next_today_changes(const struct acct *a, const struct facts_params *p,
-    int64_t now, struct facts_moments *m)
+next_today_changes(const struct facts_params *p, int64_t now,
+    const struct scan *sp, struct facts_moments *m)
 {
-	int32_t today = clock_local_date(now);
 	int64_t midnight = clock_next_midnight(now), *nx = m->next;
 	int64_t t_open = INT64_MAX, t_undisp = INT64_MAX;
+	struct scan s = *sp;
 	size_t settled, on, n;
 	uint32_t mask;
-	struct scan s;
-
-	scan_invoices(a, p->trend_window, p->grace_days, today, &s);
 	/* When the first (un)disputed open invoice not yet due becomes due. */
 	if (s.has_open_due)
 		t_open = overdue_from(s.open_due, now);
@@ -472,19 +478,28 @@ next_today_changes(const struct acct *a, const struct facts_params *p,
 		nx[RULES_FACT_FIRST_MISS] = t_undisp;
 }
 
-void
-facts_next_changes(const struct acct *a, const struct facts_params *p,
-    uint32_t tested, int64_t now, struct facts_moments *m /* OUT */)
+/* facts_next_changes() with a's invoices scanned at now's date (or NULL). */
+static void
+next_changes_from(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now, const struct scan *sp,
+    struct facts_moments *m)
 {
 	const struct acct_promise *pr, *pend = a->prom + a->nprom;
 	int64_t *nx = m->next, k;
+	struct scan s;
 	size_t w, f;
 
 	for (f = 0; f < RULES_FACT_COUNT; f++)
 		nx[f] = INT64_MAX;
 	m->undisp_due_at = INT64_MAX;
-	if (tested & TODAY_FACTS)
-		next_today_changes(a, p, now, m);
+	if (tested & TODAY_FACTS) {
+		if (sp == NULL) {
+			scan_invoices(a, p->trend_window, p->grace_days,
+			    clock_local_date(now), &s);
+			sp = &s;
+		}
+		next_today_changes(p, now, sp, m);
+	}
 
 	for (pr = a->prom; pr < pend; pr++) {
 		if (pr->verdict == ACCT_PENDING) {
@@ -517,6 +532,26 @@ facts_next_changes(const struct acct *a, const struct facts_params *p,
 	for (f = 0; f < RULES_FACT_COUNT; f++)
 		if (!(tested & BIT(f)))
 			nx[f] = INT64_MAX;
+}
+
+void
+facts_next_changes(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now, struct facts_moments *m)
+{
+	next_changes_from(a, p, tested, now, NULL, m);
+}
+
+void
+facts_compute_changes(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now, struct facts_out *out,
+    struct facts_moments *m)
+{
+	int32_t today = clock_local_date(now);
+	struct scan s;
+
+	scan_invoices(a, p->trend_window, p->grace_days, today, &s);
+	compute_from(a, p, now, today, &s, out);
+	next_changes_from(a, p, tested, now, &s, m);
 }
 
 int64_t

@@ -115,6 +115,15 @@ void facts_next_changes(const struct acct *a, const struct facts_params *p,
     uint32_t tested, int64_t now, struct facts_moments *m /* OUT */);
 
 /*
+ * facts_compute() at now's local date and facts_next_changes(), with
+ * one pass over the invoices (eval_next_wake() after every evaluation,
+ * for every account at a start or a reload).
+ */
+void facts_compute_changes(const struct acct *a, const struct facts_params *p,
+    uint32_t tested, int64_t now, struct facts_out *out /* OUT */,
+    struct facts_moments *m /* OUT */);
+
+/*
  * The first instant > now at which time alone can change whether c
  * holds for a, whose facts at now are fv and moments m (INT64_MAX: only
  * an event can).  Exact for days_overdue, days_to_due and days_in_stage,
