@@ -128,6 +128,20 @@ engine_reschedule(struct engine *e, struct acct *a)
 	    e, a, eval_next_wake(e, a, e->in_step ? e->now : e->clock_pos));
 }
 
+/*
+ * At every change of a tested fact (eval_next_due()): never late, and
+ * cheaper than eval_next_wake() (one pass over the invoices, no facts):
+ * for every account at a start and the accounts a reload's evaluation
+ * left unchanged, whose first wake-up then makes their later ones
+ * eval_next_wake()'s (P6, P7: a start and a reload at 1 M as fast as
+ * before the wake-ups).
+ */
+static void
+reschedule_every_change(struct engine *e, struct acct *a)
+{
+	schedule(e, a, eval_next_due(e, a, e->in_step ? e->now : e->clock_pos));
+}
+
 /* The first sweep_at instant after t (§6: once per local date). */
 static int64_t
 sweep_after(const struct engine *e, int64_t t)
@@ -333,7 +347,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 
 		while ((a = idmap_next(&e->accounts, &pos)) != NULL)
 			if (a->stage != ACCT_NO_STAGE)
-				engine_reschedule(e, a);
+				reschedule_every_change(e, a);
 	}
 	return 0;
 dberr:
@@ -1035,12 +1049,13 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 		eval_account(e, all[i]);
 	/*
 	 * An account the evaluation left unchanged still wakes by the old
-	 * rules' conditions (eval_next_wake()): by the new ones now.  Those
-	 * it changed are rescheduled at the step's end.
+	 * rules' conditions (eval_next_wake()): at every fact change now,
+	 * which the new rules cannot make late.  Those it changed are
+	 * rescheduled at the step's end.
 	 */
 	for (i = 0; i < n; i++)
 		if (!all[i]->saved && all[i]->stage != ACCT_NO_STAGE)
-			engine_reschedule(e, all[i]);
+			reschedule_every_change(e, all[i]);
 	save_rules_meta(e, nrs);
 	if (engine_step_end(e, true) == -1) {
 		engine_set_rules(e, ors);
