@@ -7,7 +7,7 @@
  * daily sweep (targets.md P3), so it makes one pass over the invoices,
  * one over the promises, and allocates nothing.  After an evaluation
  * eval_next_wake() arms the account's next wake-up from
- * facts_next_changes() (fact by fact) and facts_cond_next() (when a
+ * facts_compute_changes() (fact by fact) and facts_cond_next() (when a
  * condition's truth can change); explain's `next` is
  * facts_next_change().
  *
@@ -248,33 +248,32 @@ facts_out_fini(struct facts_out *out)
 
 static void
 compute_from(const struct acct *a, const struct facts_params *p, int64_t now,
-    int32_t today, const struct scan *sp, struct facts_out *out)
+    int32_t today, const struct scan *s, struct facts_out *out)
 {
 	struct rules_factvals *fv = &out->fv;
 	const struct acct_promise *pr, *pend = a->prom + a->nprom;
 	int64_t *broken, *kept, age;
-	struct scan s = *sp;
 	size_t settled, on, w;
 	bool pending = false;
 
 	assert(p->nwindows <= out->cap);
 
-	fv->balance = s.balance;
-	fv->overdue_amount = s.overdue_amount;
-	fv->disputed_amount = s.disputed_amount;
-	fv->undisputed_overdue = s.undisputed_overdue;
-	fv->overdue_invoices = s.overdue_invoices;
+	fv->balance = s->balance;
+	fv->overdue_amount = s->overdue_amount;
+	fv->disputed_amount = s->disputed_amount;
+	fv->undisputed_overdue = s->undisputed_overdue;
+	fv->overdue_invoices = s->overdue_invoices;
 	fv->days_overdue =
-	    s.overdue_invoices > 0 ? today - s.first_overdue_due : 0;
-	fv->has_days_to_due = s.has_undisp_due;
-	fv->days_to_due = s.has_undisp_due ? s.undisp_due - today : 0;
-	fv->late_trend = trend_slope(&s, p->trend_window);
-	settled = ontime_window(&s, p->trend_window, &on);
+	    s->overdue_invoices > 0 ? today - s->first_overdue_due : 0;
+	fv->has_days_to_due = s->has_undisp_due;
+	fv->days_to_due = s->has_undisp_due ? s->undisp_due - today : 0;
+	fv->late_trend = trend_slope(s, p->trend_window);
+	settled = ontime_window(s, p->trend_window, &on);
 	fv->has_on_time_ratio = settled > 0;
 	fv->on_time_ratio = settled > 0 ? (double)on / (double)settled : 0;
 	/* P5: always on time, and now a miss. */
 	fv->first_miss =
-	    s.nsettled >= 3 && on == settled && s.overdue_invoices >= 1;
+	    s->nsettled >= 3 && on == settled && s->overdue_invoices >= 1;
 
 	/* Promises: a verdict counts when now - window < verdict_at <= now. */
 	broken = out->heap != NULL ? out->heap : out->inline_counts;
@@ -432,18 +431,17 @@ earliest(int64_t *next, int64_t t)
  */
 static void
 next_today_changes(const struct facts_params *p, int64_t now,
-    const struct scan *sp, struct facts_moments *m)
+    const struct scan *s, struct facts_moments *m)
 {
 	int64_t midnight = clock_next_midnight(now), *nx = m->next;
 	int64_t t_open = INT64_MAX, t_undisp = INT64_MAX;
-	struct scan s = *sp;
 	size_t settled, on, n;
 	uint32_t mask;
 	/* When the first (un)disputed open invoice not yet due becomes due. */
-	if (s.has_open_due)
-		t_open = overdue_from(s.open_due, now);
-	if (s.has_undisp_due)
-		t_undisp = overdue_from(s.undisp_due, now);
+	if (s->has_open_due)
+		t_open = overdue_from(s->open_due, now);
+	if (s->has_undisp_due)
+		t_undisp = overdue_from(s->undisp_due, now);
 	m->undisp_due_at = t_undisp;
 
 	/*
@@ -455,30 +453,33 @@ next_today_changes(const struct facts_params *p, int64_t now,
 	nx[RULES_FACT_OVERDUE_INVOICES] = t_undisp;
 	/* today - due grows daily once there is one, else it appears. */
 	nx[RULES_FACT_DAYS_OVERDUE] =
-	    s.overdue_invoices > 0 ? midnight : t_undisp;
+	    s->overdue_invoices > 0 ? midnight : t_undisp;
 	/* due - today shrinks daily while present; never reappears. */
-	if (s.has_undisp_due)
+	if (s->has_undisp_due)
 		nx[RULES_FACT_DAYS_TO_DUE] = midnight;
 	/*
 	 * late_trend: an open point's d grows daily, which matters only in
 	 * the window and with >= 3 points; an open invoice falling due adds
 	 * a point.
 	 */
-	n = s.npoints < (size_t)p->trend_window ? s.npoints
-	                                        : (size_t)p->trend_window;
+	n = s->npoints < (size_t)p->trend_window ? s->npoints
+	                                         : (size_t)p->trend_window;
 	mask = ((uint32_t)1 << p->trend_window) - 1;
 	nx[RULES_FACT_LATE_TREND] =
-	    n >= 3 && (s.openmask & mask) != 0 ? midnight : t_open;
+	    n >= 3 && (s->openmask & mask) != 0 ? midnight : t_open;
 	/*
 	 * first_miss: settled invoices and their ratio do not move with
 	 * time; overdue_invoices >= 1 can only start to hold.
 	 */
-	settled = ontime_window(&s, p->trend_window, &on);
-	if (s.nsettled >= 3 && on == settled && s.overdue_invoices == 0)
+	settled = ontime_window(s, p->trend_window, &on);
+	if (s->nsettled >= 3 && on == settled && s->overdue_invoices == 0)
 		nx[RULES_FACT_FIRST_MISS] = t_undisp;
 }
 
-/* facts_next_changes() with a's invoices scanned at now's date (or NULL). */
+/*
+ * The moments of facts_compute_changes(), from a's invoices scanned at
+ * now's date (NULL: scanned here).
+ */
 static void
 next_changes_from(const struct acct *a, const struct facts_params *p,
     uint32_t tested, int64_t now, const struct scan *sp,
@@ -535,13 +536,6 @@ next_changes_from(const struct acct *a, const struct facts_params *p,
 }
 
 void
-facts_next_changes(const struct acct *a, const struct facts_params *p,
-    uint32_t tested, int64_t now, struct facts_moments *m)
-{
-	next_changes_from(a, p, tested, now, NULL, m);
-}
-
-void
 facts_compute_changes(const struct acct *a, const struct facts_params *p,
     uint32_t tested, int64_t now, struct facts_out *out,
     struct facts_moments *m)
@@ -562,7 +556,7 @@ facts_next_change(const struct acct *a, const struct facts_params *p,
 	int64_t next = INT64_MAX;
 	size_t f;
 
-	facts_next_changes(a, p, tested, now, &m);
+	next_changes_from(a, p, tested, now, NULL, &m);
 	for (f = 0; f < RULES_FACT_COUNT; f++)
 		earliest(&next, m.next[f]);
 	return next;

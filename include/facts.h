@@ -111,13 +111,10 @@ struct facts_moments {
 	int64_t undisp_due_at;
 };
 
-void facts_next_changes(const struct acct *a, const struct facts_params *p,
-    uint32_t tested, int64_t now, struct facts_moments *m /* OUT */);
-
 /*
- * facts_compute() at now's local date and facts_next_changes(), with
- * one pass over the invoices (eval_next_wake() after every evaluation,
- * for every account at a start or a reload).
+ * facts_compute() at now's local date and the facts_moments of tested,
+ * with one pass over the invoices (eval_next_wake(), after every
+ * evaluation).
  */
 void facts_compute_changes(const struct acct *a, const struct facts_params *p,
     uint32_t tested, int64_t now, struct facts_out *out /* OUT */,

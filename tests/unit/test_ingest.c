@@ -1121,7 +1121,8 @@ test_refused_batch_undoes_every_kind_of_change(void **state)
 	assert_int_equal(a->invoiced, 1500);
 	fv = fx_facts("A", now);
 	assert_int_equal(fv->unreached, 0);
-	assert_int_equal(store_q(fx.s, Q_TASK_GET, "it", (int64_t)1, "T-000001"), 1);
+	assert_int_equal(
+	    store_q(fx.s, Q_TASK_GET, "it", (int64_t)1, "T-000001"), 1);
 	assert_string_equal(store_col_text(fx.s, Q_TASK_GET, 2), "open");
 	store_done(fx.s, Q_TASK_GET);
 
@@ -1153,7 +1154,8 @@ test_outcomes(void **state)
 	    "{'type':'outcome','id':'o1','task':'T-000001',"
 	    "'result':'no_answer','at':'2026-11-02T10:00:00+08:00'}");
 	assert_int_equal(fx_acct("A")->ntasks, 0);
-	assert_int_equal(store_q(fx.s, Q_TASK_GET, "it", (int64_t)1, "T-000001"), 1);
+	assert_int_equal(
+	    store_q(fx.s, Q_TASK_GET, "it", (int64_t)1, "T-000001"), 1);
 	assert_string_equal(store_col_text(fx.s, Q_TASK_GET, 2), "done");
 	store_done(fx.s, Q_TASK_GET);
 	assert_int_equal(fx_facts("A", now)->unreached, 1);
