@@ -79,7 +79,6 @@ bench_mem_print(struct engine *e)
 	bench_mem_count(&m, BP_ENGINE, e->heap);
 	bench_mem_count(&m, BP_ENGINE, e->sorted);
 	bench_mem_count(&m, BP_ENGINE, e->undo);
-	bench_mem_count(&m, BP_ENGINE, e->dirty);
 	printf("  %-18s %12s %10s %8s\n", "P5 part", "bytes", "B/account",
 	    "allocs");
 	for (i = 0; i < BP_PARTS; i++) {

@@ -1,12 +1,14 @@
 /*
  * account — the in-memory state of one account (account.h): its
- * lists, and its saved form (the `state` blob of the accounts table).
+ * lists, and its saved form (the `state` blobs of the accounts and
+ * acct_eval tables).
  *
  * The saved form is a version byte, then every field in a fixed order:
  * integers as zigzag LEB128 varints, strings as a varint length and
- * their bytes.  It is written at the commit of every transaction that
- * changed the account and read once at start, and it is also the undo
- * copy of a batch that may not commit (ingest).
+ * their bytes; the fields events change first, then those evaluation
+ * changes.  It is written at the commit of every transaction that
+ * changed the account (the parts that changed) and read once at start,
+ * and it is also the undo copy of a step or batch that may not commit.
  */
 #include "account.h"
 
@@ -16,7 +18,10 @@
 #include "facts.h"
 #include "util.h"
 
-#define STATE_VERSION 4
+#define STATE_VERSION 5
+/* Version 4 is the whole state in one blob, in the order of version 3
+ * with the fields below appended: read, never written. */
+#define STATE_VERSION_4 4
 /* Version 3 lacks the contact roles, cash-in day, held credit, and each
  * open task's type, step and window date: read, then completed from the
  * store by the caller. */
@@ -314,14 +319,16 @@ put_str(struct buf *b, const char *s)
 	buf_append(b, s, n);
 }
 
-void
-acct_encode(const struct acct *a, struct buf *b)
+/*
+ * The part of the saved form that events change: what the account owes
+ * and was promised, its outcomes, credit and contacts.
+ */
+static void
+put_events(const struct acct *a, struct buf *b)
 {
-	unsigned char v = STATE_VERSION;
 	const struct acct_extra *x = a->x;
 	size_t i;
 
-	buf_append(b, &v, 1);
 	put_str(b, a->currency);
 	put_i64(b, a->paused);
 	put_i64(b, a->size);
@@ -369,8 +376,6 @@ acct_encode(const struct acct *a, struct buf *b)
 		put_i64(b, x->tail[i].at);
 		put_i64(b, x->tail[i].arrival);
 	}
-	put_i64(b, a->stage);
-	put_i64(b, a->stage_entered);
 	put_i64(b, a->invoiced);
 	put_i64(b, a->paid);
 	put_i64(b, a->credited);
@@ -381,10 +386,30 @@ acct_encode(const struct acct *a, struct buf *b)
 		put_i64(b, x->cred[i].at);
 		put_i64(b, x->cred[i].arrival);
 	}
+	put_i64(b, a->roles);
+	put_i64(b, a->phone_roles);
+	put_i64(b, a->email_roles);
+	put_i64(b, a->cash_in_day);
+}
+
+/*
+ * The part that evaluation changes: when the stage was entered, the
+ * cadence, held credit, the tasks the stage's steps yielded, the alerts'
+ * last firings and the open tasks.  A few dozen bytes.
+ */
+static void
+put_eval(const struct acct *a, struct buf *b)
+{
+	size_t i;
+
+	/* The index for an undo copy; the store keeps the stage's name. */
+	put_i64(b, a->stage);
+	put_i64(b, a->stage_entered);
 	put_i64(b, a->cad_acc);
 	put_i64(b, a->cad_mark);
 	put_i64(b, a->cad_running);
 	put_i64(b, a->held);
+	put_i64(b, a->credit_held);
 	put_i64(b, a->nemitted);
 	for (i = 0; i < a->nemitted; i++)
 		put_i64(b, a->emitted[i]);
@@ -399,11 +424,19 @@ acct_encode(const struct acct *a, struct buf *b)
 		put_i64(b, a->tasks[i].type);
 		put_i64(b, a->tasks[i].nb_day);
 	}
-	put_i64(b, a->roles);
-	put_i64(b, a->phone_roles);
-	put_i64(b, a->email_roles);
-	put_i64(b, a->cash_in_day);
-	put_i64(b, a->credit_held);
+}
+
+size_t
+acct_encode(const struct acct *a, struct buf *b)
+{
+	unsigned char v = STATE_VERSION;
+	size_t start = buf_size(b);
+
+	buf_append(b, &v, 1);
+	put_events(a, b);
+	start = buf_size(b) - start;
+	put_eval(a, b);
+	return start;
 }
 
 /*
@@ -505,59 +538,50 @@ day_ok(int64_t d)
 	return d >= INT32_MIN && d <= INT32_MAX;
 }
 
-int
-acct_decode(struct acct *a, const void *data, size_t len)
+/* The fields every version begins with: currency to outcomes. */
+static void
+get_head(struct reader *r, struct acct *a)
 {
-	struct reader r = { data, (const unsigned char *)data + len, false,
-		false };
 	struct acct_extra *x;
 	char *cur;
 	uint32_t i, n;
 	bool has_other;
 	struct acct_outcome last;
-	int version;
 
-	acct_clear(a);
-	if (len < 1 ||
-	    (r.p[0] != STATE_VERSION && r.p[0] != STATE_VERSION_3 &&
-	        r.p[0] != STATE_VERSION_FIXED))
-		return -1;
-	version = r.p[0];
-	r.fixed = *r.p++ == STATE_VERSION_FIXED;
-	cur = get_str(&r);
+	cur = get_str(r);
 	snprintf(a->currency, sizeof(a->currency), "%s", cur);
 	free(cur);
-	a->paused = get_i64(&r) != 0;
-	a->size = (int8_t)get_i64(&r);
-	a->risk = (int8_t)get_i64(&r);
-	n = get_count(&r, 0, 1);
+	a->paused = get_i64(r) != 0;
+	a->size = (int8_t)get_i64(r);
+	a->risk = (int8_t)get_i64(r);
+	n = get_count(r, 0, 1);
 	a->tags = n ? xcalloc(n, sizeof(*a->tags)) : NULL;
 	for (i = 0; i < n; i++)
-		a->tags[a->ntags++] = get_str(&r);
-	n = get_count(&r, 6, 0);
+		a->tags[a->ntags++] = get_str(r);
+	n = get_count(r, 6, 0);
 	a->inv = n ? xcalloc(n, sizeof(*a->inv)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_invoice *iv = &a->inv[a->ninv++];
 
-		iv->open = get_i64(&r);
-		iv->disputed = get_i64(&r);
-		iv->seq = (uint32_t)get_i64(&r);
-		iv->issued = (int32_t)get_i64(&r);
-		iv->due = (int32_t)get_i64(&r);
-		iv->settle_day = (int32_t)get_i64(&r);
+		iv->open = get_i64(r);
+		iv->disputed = get_i64(r);
+		iv->seq = (uint32_t)get_i64(r);
+		iv->issued = (int32_t)get_i64(r);
+		iv->due = (int32_t)get_i64(r);
+		iv->settle_day = (int32_t)get_i64(r);
 	}
-	n = get_count(&r, 4, 0);
+	n = get_count(r, 4, 0);
 	if (n > ACCT_SETTLED_KEEP)
-		r.bad = true, n = 0;
+		r->bad = true, n = 0;
 	a->set = n ? xcalloc(n, sizeof(*a->set)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_invoice iv = { 0 };
-		int64_t due = get_i64(&r), issued = get_i64(&r),
-		        seq = get_i64(&r), settle = get_i64(&r);
+		int64_t due = get_i64(r), issued = get_i64(r), seq = get_i64(r),
+		        settle = get_i64(r);
 
 		if (!day_ok(due) || !day_ok(issued) || !day_ok(settle) ||
 		    seq < 0 || seq > UINT32_MAX) {
-			r.bad = true;
+			r->bad = true;
 			break;
 		}
 		iv.due = (int32_t)due;
@@ -571,102 +595,196 @@ acct_decode(struct acct *a, const void *data, size_t len)
 			st->seq = iv.seq;
 			st->issued_before = (int16_t)(iv.due - iv.issued);
 			st->late = (int16_t)(iv.settle_day - iv.due);
-		} else if (r.fixed) {
+		} else if (r->fixed) {
 			/* Version 2 kept 32-bit days: far apart, it is an
 			 * open-list entry now (acct_compact()). */
 			acct_invoice_insert(a, &iv);
 		} else {
-			r.bad = true; /* version 3 never writes it */
+			r->bad = true; /* later versions never write it */
 		}
 	}
-	a->nsettled_old = (uint32_t)get_i64(&r);
-	n = get_count(&r, 8, r.fixed ? 1 : 0);
+	a->nsettled_old = (uint32_t)get_i64(r);
+	n = get_count(r, 8, r->fixed ? 1 : 0);
 	a->prom = n ? xcalloc(n, sizeof(*a->prom)) : NULL;
 	for (i = 0; i < n; i++) {
 		struct acct_promise *pr = &a->prom[a->nprom++];
 
-		if (r.fixed)
-			free(get_str(&r)); /* the id: the seq finds it */
+		if (r->fixed)
+			free(get_str(r)); /* the id: the seq finds it */
 		else
-			pr->seq = (uint32_t)get_i64(&r);
-		pr->amount = get_i64(&r);
-		pr->counted = get_i64(&r);
-		pr->at = get_i64(&r);
-		pr->break_at = get_i64(&r);
-		pr->verdict_at = get_i64(&r);
-		if (r.fixed)
-			pr->seq = (uint32_t)get_i64(&r); /* its arrival */
-		pr->due = (int32_t)get_i64(&r);
-		pr->verdict = (uint8_t)get_i64(&r);
+			pr->seq = (uint32_t)get_i64(r);
+		pr->amount = get_i64(r);
+		pr->counted = get_i64(r);
+		pr->at = get_i64(r);
+		pr->break_at = get_i64(r);
+		pr->verdict_at = get_i64(r);
+		if (r->fixed)
+			pr->seq = (uint32_t)get_i64(r); /* its arrival */
+		pr->due = (int32_t)get_i64(r);
+		pr->verdict = (uint8_t)get_i64(r);
 	}
-	has_other = get_i64(&r) != 0;
-	last.at = get_i64(&r);
-	last.arrival = get_i64(&r);
+	has_other = get_i64(r) != 0;
+	last.at = get_i64(r);
+	last.arrival = get_i64(r);
 	if (has_other) {
 		x = acct_extra(a);
 		x->has_other = true;
 		x->last_other = last;
 	}
-	n = get_count(&r, 2, 0);
+	n = get_count(r, 2, 0);
 	if (n > 0) {
 		x = acct_extra(a);
 		x->tail = xcalloc(n, sizeof(*x->tail));
 		for (i = 0; i < n; i++) {
-			x->tail[x->ntail].at = get_i64(&r);
-			x->tail[x->ntail++].arrival = get_i64(&r);
+			x->tail[x->ntail].at = get_i64(r);
+			x->tail[x->ntail++].arrival = get_i64(r);
 		}
 	}
-	a->stage = (uint32_t)get_i64(&r);
-	a->stage_entered = get_i64(&r);
-	a->invoiced = get_i64(&r);
-	a->paid = get_i64(&r);
-	a->credited = get_i64(&r);
-	n = get_count(&r, 3, 1);
+}
+
+/* Totals and unapplied credit. */
+static void
+get_money(struct reader *r, struct acct *a)
+{
+	struct acct_extra *x;
+	uint32_t i, n;
+
+	a->invoiced = get_i64(r);
+	a->paid = get_i64(r);
+	a->credited = get_i64(r);
+	n = get_count(r, 3, 1);
 	if (n > 0) {
 		x = acct_extra(a);
 		x->cred = xcalloc(n, sizeof(*x->cred));
 		for (i = 0; i < n; i++) {
 			struct acct_credit *c = &x->cred[x->ncred++];
 
-			c->money = get_str(&r);
-			c->remaining = get_i64(&r);
-			c->at = get_i64(&r);
-			c->arrival = get_i64(&r);
+			c->money = get_str(r);
+			c->remaining = get_i64(r);
+			c->at = get_i64(r);
+			c->arrival = get_i64(r);
 		}
 	}
-	a->cad_acc = get_i64(&r);
-	a->cad_mark = get_i64(&r);
-	a->cad_running = get_i64(&r) != 0;
-	a->held = get_i64(&r) != 0;
+}
+
+static void
+get_cadence(struct reader *r, struct acct *a)
+{
+	a->cad_acc = get_i64(r);
+	a->cad_mark = get_i64(r);
+	a->cad_running = get_i64(r) != 0;
+	a->held = get_i64(r) != 0;
+}
+
+/* The steps' tasks, the alerts' firings, the open tasks. */
+static void
+get_arrays(struct reader *r, struct acct *a, int version)
+{
+	uint32_t i, n;
+
 	/* The three share one block (acct_arrays): sized one by one. */
-	n = get_count(&r, 1, 0);
+	n = get_count(r, 1, 0);
 	acct_arrays(a, 0, 0, n);
 	for (i = 0; i < n; i++)
-		a->emitted[i] = (uint32_t)get_i64(&r);
-	n = get_count(&r, 1, 0);
+		a->emitted[i] = (uint32_t)get_i64(r);
+	n = get_count(r, 1, 0);
 	acct_arrays(a, n, 0, a->nemitted);
 	for (i = 0; i < n; i++)
-		a->alert_last[i] = get_i64(&r);
-	n = get_count(&r, 2, 0);
+		a->alert_last[i] = get_i64(r);
+	n = get_count(r, 2, 0);
 	acct_arrays(a, a->nalerts, n, a->nemitted);
 	for (i = 0; i < n; i++) {
-		a->tasks[i].num = get_i64(&r);
-		a->tasks[i].alert = (int16_t)get_i64(&r);
+		a->tasks[i].num = get_i64(r);
+		a->tasks[i].alert = (int16_t)get_i64(r);
 		a->tasks[i].step = -1;
-		if (version < STATE_VERSION)
+		if (version < STATE_VERSION_4)
 			continue;
-		a->tasks[i].step = (int16_t)get_i64(&r);
-		a->tasks[i].type = (uint8_t)get_i64(&r);
-		a->tasks[i].nb_day = (int32_t)get_i64(&r);
+		a->tasks[i].step = (int16_t)get_i64(r);
+		a->tasks[i].type = (uint8_t)get_i64(r);
+		a->tasks[i].nb_day = (int32_t)get_i64(r);
 	}
-	if (version >= STATE_VERSION) {
-		a->roles = (uint16_t)get_i64(&r);
-		a->phone_roles = (uint16_t)get_i64(&r);
-		a->email_roles = (uint16_t)get_i64(&r);
-		a->cash_in_day = (uint8_t)get_i64(&r);
-		a->credit_held = get_i64(&r) != 0;
+}
+
+static void
+get_people(struct reader *r, struct acct *a)
+{
+	a->roles = (uint16_t)get_i64(r);
+	a->phone_roles = (uint16_t)get_i64(r);
+	a->email_roles = (uint16_t)get_i64(r);
+	a->cash_in_day = (uint8_t)get_i64(r);
+}
+
+/* Versions 2 to 4: the whole state in one blob. */
+static void
+get_whole(struct reader *r, struct acct *a, int version)
+{
+	get_head(r, a);
+	a->stage = (uint32_t)get_i64(r);
+	a->stage_entered = get_i64(r);
+	get_money(r, a);
+	get_cadence(r, a);
+	get_arrays(r, a, version);
+	if (version >= STATE_VERSION_4) {
+		get_people(r, a);
+		a->credit_held = get_i64(r) != 0;
 	}
-	if (r.bad || r.p != r.end)
+}
+
+static void
+get_eval(struct reader *r, struct acct *a)
+{
+	a->stage = (uint32_t)get_i64(r);
+	a->stage_entered = get_i64(r);
+	get_cadence(r, a);
+	a->credit_held = get_i64(r) != 0;
+	get_arrays(r, a, STATE_VERSION);
+}
+
+int
+acct_decode_parts(struct acct *a, const void *ev, size_t evlen,
+    const void *eval, size_t evallen)
+{
+	struct reader r = { ev, (const unsigned char *)ev + evlen, false,
+		false };
+	struct reader re = { NULL, NULL, false, false };
+	int version;
+
+	acct_clear(a);
+	if (evlen < 1)
 		return -1;
-	return version < STATE_VERSION ? 1 : 0;
+	if (eval != NULL) {
+		re.p = eval;
+		re.end = re.p + evallen;
+	}
+	version = r.p[0];
+	if (version != STATE_VERSION && version != STATE_VERSION_4 &&
+	    version != STATE_VERSION_3 && version != STATE_VERSION_FIXED)
+		return -1;
+	r.fixed = *r.p++ == STATE_VERSION_FIXED;
+	if (version != STATE_VERSION) {
+		/* Its own evaluation part never comes with it. */
+		if (eval != NULL)
+			return -1;
+		get_whole(&r, a, version);
+	} else {
+		get_head(&r, a);
+		get_money(&r, a);
+		get_people(&r, a);
+		if (eval ==
+		    NULL) /* one blob: the two parts one after the other */
+			get_eval(&r, a);
+		else if (r.p == r.end)
+			get_eval(&re, a);
+		else
+			r.bad = true;
+	}
+	if (r.bad || r.p != r.end || re.bad || re.p != re.end)
+		return -1;
+	return version < STATE_VERSION_4 ? 1 : 0;
+}
+
+int
+acct_decode(struct acct *a, const void *data, size_t len)
+{
+	return acct_decode_parts(a, data, len, NULL, 0);
 }

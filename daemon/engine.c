@@ -265,10 +265,10 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 {
 	struct acct *a, **legacy = NULL;
 	size_t nlegacy = 0, caplegacy = 0;
-	const void *blob;
+	const void *blob, *eblob;
 	const char *stage;
-	size_t len, idx;
-	int rc;
+	size_t len, elen, idx;
+	int rc, erc, cmp;
 
 	memset(e, 0, sizeof(*e));
 	e->store = s;
@@ -292,18 +292,39 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	if (store_feed_head(s, &e->feed_head) == -1)
 		return -1;
 
+	/*
+	 * The accounts and their evaluation parts, both in id order (SQLite's
+	 * BINARY order is strcmp's for ids, which hold no NUL): side by side.
+	 */
+	if ((erc = store_q(s, Q_EVAL_LOAD, "")) == -1)
+		goto dberr;
 	for (rc = store_q(s, Q_ACCOUNT_LOAD, ""); rc == 1;
 	     rc = store_next(s, Q_ACCOUNT_LOAD)) {
 		a = acct_new(store_col_text(s, Q_ACCOUNT_LOAD, 0));
 		blob = store_col_blob(s, Q_ACCOUNT_LOAD, 1, &len);
-		if (blob == NULL || (rc = acct_decode(a, blob, len)) == -1) {
+		stage = store_col_text(s, Q_ACCOUNT_LOAD, 2);
+		eblob = NULL;
+		elen = 0;
+		cmp = erc == 1
+		    ? strcmp(store_col_text(s, Q_EVAL_LOAD, 0), a->id)
+		    : 1;
+		if (cmp == 0) {
+			eblob = store_col_blob(s, Q_EVAL_LOAD, 1, &elen);
+			stage = store_col_text(s, Q_EVAL_LOAD, 2);
+		}
+		/* An evaluation part of no account: damaged too. */
+		if (cmp < 0 || blob == NULL || (cmp == 0 && eblob == NULL) ||
+		    (rc = acct_decode_parts(a, blob, len, eblob, elen)) == -1) {
 			log_warnx(
 			    "store: account %s: damaged saved state", a->id);
 			acct_free(a);
 			store_done(s, Q_ACCOUNT_LOAD);
+			store_done(s, Q_EVAL_LOAD);
 			free(legacy);
 			return -1;
 		}
+		/* Saved whole by an earlier dunnd: split at its next save. */
+		a->ev_stale = cmp != 0;
 		if (rc == 1) {
 			if (nlegacy == caplegacy) {
 				caplegacy = caplegacy ? 2 * caplegacy : 64;
@@ -313,7 +334,6 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 			legacy[nlegacy++] = a;
 		}
 		/* The stage by name: the rules may have changed meanwhile. */
-		stage = store_col_text(s, Q_ACCOUNT_LOAD, 2);
 		if (rules_stage_lookup(rs, stage, &idx) != 1 ||
 		    idx >= ACCT_NO_STAGE) {
 			a->stage = ACCT_NO_STAGE;
@@ -322,9 +342,20 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 			a->stage = (uint32_t)idx;
 		}
 		idmap_put(&e->accounts, a);
+		if (cmp == 0 && (erc = store_next(s, Q_EVAL_LOAD)) == -1)
+			break;
 	}
+	if (rc == 0 && erc == 1)
+		log_warnx("store: account %s: damaged saved state (an "
+		          "evaluation part without its account)",
+		    store_col_text(s, Q_EVAL_LOAD, 0));
 	store_done(s, Q_ACCOUNT_LOAD);
-	if (rc == -1) {
+	store_done(s, Q_EVAL_LOAD);
+	if (rc == 0 && erc == 1) {
+		free(legacy);
+		return -1;
+	}
+	if (rc == -1 || erc == -1) {
 		free(legacy);
 		goto dberr;
 	}
@@ -380,7 +411,6 @@ engine_close(struct engine *e)
 	lost_fini(e);
 	free(e->sorted);
 	free(e->heap);
-	free(e->dirty);
 	free(e->undo);
 	free(e->bundo);
 	free(e->approved);
@@ -423,9 +453,10 @@ undo_push(struct engine_undo **v, size_t *n, size_t *cap, struct acct *a,
 	}
 	(*v)[*n].a = a;
 	(*v)[*n].created = created;
+	(*v)[*n].evlen = 0;
 	buf_init(&(*v)[*n].state);
 	if (!created)
-		acct_encode(a, &(*v)[*n].state);
+		(*v)[*n].evlen = acct_encode(a, &(*v)[*n].state);
 	(*n)++;
 }
 
@@ -434,6 +465,7 @@ engine_add(struct engine *e, const char *id)
 {
 	struct acct *a = acct_new(id);
 
+	a->ev_stale = true; /* its row holds no state yet */
 	idmap_put(&e->accounts, a);
 	e->sorted_ok = false;
 	undo_push(&e->undo, &e->nundo, &e->capundo, a, true);
@@ -498,36 +530,52 @@ engine_touch(struct engine *e, struct acct *a)
 		undo_push(&e->undo, &e->nundo, &e->capundo, a, false);
 		a->saved = true;
 	}
-	if (!a->dirty) {
-		if (e->ndirty == e->capdirty) {
-			e->capdirty = e->capdirty ? 2 * e->capdirty : 16;
-			e->dirty = xreallocarray(
-			    e->dirty, e->capdirty, sizeof(*e->dirty));
-		}
-		e->dirty[e->ndirty++] = a;
-		a->dirty = true;
-	}
+	a->dirty = true;
 }
 
+/*
+ * Saves a's state: the part evaluation changes always, the part events
+ * change (its accounts row, the larger) only when it may differ from
+ * what the store holds.  The store holds what the step's undo copy u
+ * holds (NULL: not at hand) unless a->ev_stale: the row was written
+ * earlier in this step, or holds no state or one an earlier dunnd saved
+ * whole.
+ */
 static int
-save_one(struct engine *e, struct acct *a)
+save_one(struct engine *e, struct acct *a, const struct engine_undo *u)
 {
+	const char *data;
+	size_t evlen;
+
 	buf_clear(&e->scratch);
-	acct_encode(a, &e->scratch);
+	evlen = acct_encode(a, &e->scratch);
+	data = buf_data(&e->scratch);
 	a->dirty = false;
-	return store_exec_q(e->store, Q_ACCOUNT_SAVE, "ttib", a->id,
-	    e->rs->stages[a->stage].name, a->stage_entered,
-	    buf_data(&e->scratch), buf_size(&e->scratch));
+	if (a->ev_stale || u == NULL || u->created || u->evlen != evlen ||
+	    memcmp(buf_data(&u->state), data, evlen) != 0) {
+		if (store_exec_q(e->store, Q_ACCOUNT_SAVE, "tb", a->id, data,
+		        evlen) == -1)
+			return -1;
+		a->ev_stale = true; /* until the step commits */
+	}
+	return store_exec_q(e->store, Q_EVAL_SAVE, "ttb", a->id,
+	    e->rs->stages[a->stage].name, data + evlen,
+	    buf_size(&e->scratch) - evlen);
 }
 
-/* The accounts changed in the step and not saved since (save_now()). */
+/*
+ * The accounts changed in the step and not saved since (save_now()):
+ * the undo list holds each account the step touched once, with its copy
+ * (engine_touch()).
+ */
 static int
 save_dirty(struct engine *e)
 {
 	size_t i;
 
-	for (i = 0; i < e->ndirty; i++) {
-		if (e->dirty[i]->dirty && save_one(e, e->dirty[i]) == -1)
+	for (i = 0; i < e->nundo; i++) {
+		if (e->undo[i].a->dirty &&
+		    save_one(e, e->undo[i].a, &e->undo[i]) == -1)
 			return -1;
 	}
 	return 0;
@@ -542,7 +590,19 @@ save_dirty(struct engine *e)
 static void
 save_now(struct engine *e, struct acct *a)
 {
-	if (a->dirty && save_one(e, a) == -1)
+	const struct engine_undo *u = NULL;
+	size_t i;
+
+	if (!a->dirty)
+		return;
+	/* Its copy: the last taken, unless the step touched it before. */
+	for (i = e->nundo; i > 0 && i + 4 > e->nundo; i--) {
+		if (e->undo[i - 1].a == a) {
+			u = &e->undo[i - 1];
+			break;
+		}
+	}
+	if (save_one(e, a, u) == -1)
 		e->failed = true;
 }
 
@@ -559,10 +619,6 @@ forget_created(struct engine *e, struct acct *a)
 			e->undo[k++] = e->undo[i];
 	}
 	e->nundo = k;
-	for (i = k = 0; i < e->ndirty; i++)
-		if (e->dirty[i] != a)
-			e->dirty[k++] = e->dirty[i];
-	e->ndirty = k;
 }
 
 /*
@@ -605,15 +661,12 @@ restore(struct engine *e, struct engine_undo *v, size_t n, bool forget)
 static void
 shrink_step_arrays(struct engine *e)
 {
-	if (e->capundo <= STEP_KEEP && e->capdirty <= STEP_KEEP &&
-	    e->capbundo <= STEP_KEEP)
+	if (e->capundo <= STEP_KEEP && e->capbundo <= STEP_KEEP)
 		return;
 	free(e->undo);
 	free(e->bundo);
-	free(e->dirty);
 	e->undo = e->bundo = NULL;
-	e->dirty = NULL;
-	e->capundo = e->capbundo = e->capdirty = 0;
+	e->capundo = e->capbundo = 0;
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
@@ -644,9 +697,8 @@ engine_step_end(struct engine *e, bool commit)
 	} else
 		rc = -1;
 	/* Before undo_step() frees the accounts created in the step. */
-	for (i = 0; i < e->ndirty; i++)
-		e->dirty[i]->dirty = false;
-	e->ndirty = 0;
+	for (i = 0; i < e->nundo; i++)
+		e->undo[i].a->dirty = false;
 	if (rc == -1) {
 		store_rollback(e->store);
 		undo_step(e);
@@ -659,6 +711,9 @@ engine_step_end(struct engine *e, bool commit)
 		if (rc == -1 && e->undo[i].created)
 			continue;
 		e->undo[i].a->saved = false;
+		/* Committed: its row holds what it holds now. */
+		if (rc == 0)
+			e->undo[i].a->ev_stale = false;
 		engine_reschedule(e, e->undo[i].a);
 	}
 	for (i = 0; i < e->nundo; i++)

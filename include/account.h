@@ -201,7 +201,10 @@ struct acct {
 	bool dirty;  /* state to be saved in this transaction (not saved) */
 	bool saved;  /* an undo copy was taken in this step (not saved) */
 	bool bsaved; /* ... and in this batch of the step (not saved) */
-	char id[];   /* §1: 1-64 bytes */
+	/* Its accounts row may not hold the state's first part as the undo
+	 * copy has it (engine.c save_one(); not saved). */
+	bool ev_stale;
+	char id[]; /* §1: 1-64 bytes */
 };
 
 #define ACCT_NO_STAGE UINT32_MAX
@@ -263,16 +266,27 @@ void acct_free(struct acct *a);
 void acct_clear(struct acct *a);
 
 /*
- * The saved form of everything a holds but its id and the scheduling
- * fields (appended to out), and back: acct_decode() replaces a's state
- * by the decoded one (a's id and scheduling fields stay); -1 when the
- * bytes are not a saved state; 1 when they are one of a version before
- * 4, which lacks the contact roles, cash-in day, held credit and each
- * open task's step, type and window date (left zero, steps -1): the
- * caller completes them from the store.
+ * The saved form of everything a holds but its id, its stage's index
+ * and the scheduling fields, appended to out, in two parts one after
+ * the other: what events change (owed, promised, outcomes, credit,
+ * contacts; it begins with the version byte), then what evaluation
+ * changes (stage entry, cadence, held credit, steps' and alerts' tasks,
+ * open tasks).  Returns the first part's length: the store keeps the
+ * parts apart, so that an evaluation rewrites only the second.
+ *
+ * acct_decode_parts() replaces a's state by the decoded one (a's id and
+ * scheduling fields stay), from the two parts (eval NULL: ev holds both,
+ * as acct_encode() wrote them) or from a state saved whole by a version
+ * before 5 (eval NULL).  -1 when the bytes are not a saved state; 1 when
+ * they are one of a version before 4, which lacks the contact roles,
+ * cash-in day, held credit and each open task's step, type and window
+ * date (left zero, steps -1): the caller completes them from the store.
+ * acct_decode() reads one blob.
  */
 struct buf;
-void acct_encode(const struct acct *a, struct buf *out);
+size_t acct_encode(const struct acct *a, struct buf *out);
+int acct_decode_parts(struct acct *a, const void *ev, size_t evlen,
+    const void *eval, size_t evallen);
 int acct_decode(struct acct *a, const void *data, size_t len);
 
 #endif

@@ -29,7 +29,8 @@ struct store;
 /* One account's state before the step (NULL state: created in it). */
 struct engine_undo {
 	struct acct *a;
-	struct buf state;
+	struct buf state; /* acct_encode() */
+	size_t evlen;     /* its first part's length */
 	bool created;
 };
 
@@ -78,8 +79,8 @@ struct engine {
 	bool failed; /* a statement failed: the step cannot commit */
 	int64_t now;
 	int32_t today;
-	struct acct **dirty;
-	size_t ndirty, capdirty;
+	/* Each account the step touched, once, with its copy (and dirty
+	 * while not saved since its last change). */
 	struct engine_undo *undo;
 	size_t nundo, capundo;
 	int64_t undo_event_seq, undo_task_num, undo_feed_head;

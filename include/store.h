@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_ERR_LEN        512
 
 struct store;
@@ -86,7 +86,9 @@ enum store_q {
 	Q_ACCOUNT_ADD,
 	Q_ACCOUNT_UPD,
 	Q_ACCOUNT_SAVE,
+	Q_EVAL_SAVE,
 	Q_ACCOUNT_LOAD,
+	Q_EVAL_LOAD,
 	Q_ACCOUNT_INFO,
 	Q_INVOICE_GET,
 	Q_INVOICE_BY_SEQ,

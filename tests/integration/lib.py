@@ -45,6 +45,85 @@ scripts = (
 
 
 
+def _varints(b, i, n):
+    """The offset after n varints of b from offset i."""
+    for _ in range(n):
+        while b[i] & 0x80:
+            i += 1
+        i += 1
+    return i
+
+
+def _varint(b, i):
+    u, shift = 0, 0
+    while True:
+        u |= (b[i] & 0x7f) << shift
+        shift += 7
+        i += 1
+        if not b[i - 1] & 0x80:
+            return (u >> 1) ^ -(u & 1), i
+
+
+def _strs(b, i, n):
+    for _ in range(n):
+        ln, i = _varint(b, i)
+        i += ln
+    return i
+
+
+def _list(b, i, ints, strs=0):
+    n, i = _varint(b, i)
+    for _ in range(n):
+        i = _varints(b, _strs(b, i, strs), ints)
+    return i
+
+
+def whole_state(ev, evl):
+    """An account's state as dunnd before schema version 8 saved it: one
+    blob of state version 4, made of the two parts this dunnd saves
+    (daemon/account.c acct_encode(); the bytes are moved, not re-encoded)."""
+    ev, evl = bytes(ev), bytes(evl)
+    assert ev[0] == 5, ev[0]
+    i = _strs(ev, 1, 1)                       # currency
+    i = _varints(ev, i, 3)                    # paused, size, risk
+    n, i = _varint(ev, i)
+    i = _strs(ev, i, n)                       # tags
+    i = _list(ev, i, 6)                       # open invoices
+    i = _list(ev, i, 4)                       # settled
+    i = _varints(ev, i, 1)                    # settled dropped
+    i = _list(ev, i, 8)                       # promises
+    i = _varints(ev, i, 3)                    # last other outcome
+    head_end = _list(ev, i, 2)                # unreached tail
+    i = _varints(ev, head_end, 3)             # invoiced, paid, credited
+    money_end = _list(ev, i, 3, 1)            # credit
+    people_end = _varints(ev, money_end, 4)   # roles, cash-in day
+    assert people_end == len(ev)
+    j = _varints(evl, 0, 2)                   # stage, stage_entered
+    cad_end = _varints(evl, j, 4)
+    held_end = _varints(evl, cad_end, 1)      # credit_held
+    return (b"\x04" + ev[1:head_end] + evl[:j] + ev[head_end:money_end]
+            + evl[j:cad_end] + evl[held_end:] + ev[money_end:people_end]
+            + evl[cad_end:held_end])
+
+
+def state_as_v7(con):
+    """Turns the accounts' saved state back into what schema version 7
+    and before held: each account's whole state in accounts.state, its
+    stage in accounts.stage (and no acct_eval table)."""
+    con.create_function("whole_state", 2, whole_state)
+    con.create_function("stage_entered", 1,
+                        lambda evl: _varint(bytes(evl), _varints(bytes(evl), 0, 1))[0])
+    con.executescript(
+        "UPDATE accounts SET"
+        " state = whole_state(state, (SELECT e.state FROM acct_eval e"
+        "  WHERE e.id = accounts.id)),"
+        " stage = (SELECT e.stage FROM acct_eval e WHERE e.id = accounts.id),"
+        " stage_entered = (SELECT stage_entered(e.state) FROM acct_eval e"
+        "  WHERE e.id = accounts.id)"
+        " WHERE id IN (SELECT id FROM acct_eval);"
+        "DROP TABLE acct_eval;")
+
+
 # The tasks table as schema version 6 and before had it (keyed by the
 # id's text, WITHOUT ROWID, with version 6's indexes): the tests that
 # turn a database back into an older dunnd's run it first.

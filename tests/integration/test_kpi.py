@@ -8,7 +8,7 @@ import select
 import subprocess
 import unittest
 
-from lib import TASKS_AS_V6, DUNNCTL, DaemonTest, ingest_events
+from lib import TASKS_AS_V6, DUNNCTL, DaemonTest, ingest_events, state_as_v7
 
 CNY_USD = [
     {"type": "account", "id": "a-A", "account": "A", "name": "A", "currency": "CNY", "size": "small"},
@@ -236,6 +236,7 @@ class Kpi(DaemonTest):
         self.assertEqual(d.stop(), 0)
         import sqlite3
         db = sqlite3.connect(d.db)
+        state_as_v7(db)
         db.executescript(TASKS_AS_V6 +
                          "DROP INDEX accounts_created; DROP INDEX tasks_open_type;"
                          "DROP INDEX tasks_created; ALTER TABLE accounts DROP COLUMN created;"

@@ -1,15 +1,18 @@
-"""A database written by an earlier dunnd (schema versions 5 and 6) is
-migrated by this one, says so in its log, and answers as before.
+"""A database written by an earlier dunnd (schema versions 5, 6 and 7)
+is migrated by this one, says so in its log, and answers as before.
 
 Version 6 makes the two indexes of open tasks partial (open tasks only);
 version 7 keys the tasks table by task number (a rowid table) instead
-of by the id's text.  The test writes a database with this dunnd, turns
-it back into what version 6 (or 5) wrote, and starts again on it.
+of by the id's text; version 8 keeps the part of an account's state that
+evaluation changes in a table of its own (acct_eval), where version 7
+saved each account's state whole in its accounts row.  The test writes a
+database with this dunnd, turns it back into what version 7 (or 6, or 5)
+wrote, and starts again on it.
 """
 import sqlite3
 import unittest
 
-from lib import TASKS_AS_V6, DaemonTest, ingest_events, task_records
+from lib import TASKS_AS_V6, DaemonTest, ingest_events, state_as_v7, task_records
 
 T0 = "2026-03-02T09:00:00+08:00"
 
@@ -63,16 +66,30 @@ class Upgrade(DaemonTest):
         self.assertEqual(d.stop(), 0)
 
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 7)
-        db.executescript(V6_TASKS)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
+        state_as_v7(db)
+        db.executescript("PRAGMA user_version = 7;")
+        if version <= 6:
+            db.executescript(V6_TASKS)
         if version == 5:
             db.executescript(V5_INDEXES)
         db.close()
         return d, before
 
+    def split_states(self, d):
+        """The accounts whose state is saved in two parts, after checking
+        that every other one is saved whole (state version 4)."""
+        db = sqlite3.connect(d.db)
+        rows = db.execute("SELECT a.id, substr(a.state, 1, 1), e.id IS NOT NULL"
+                          " FROM accounts a LEFT JOIN acct_eval e ON e.id = a.id").fetchall()
+        db.close()
+        for acct, version, split in rows:
+            self.assertEqual(version, b"\x05" if split else b"\x04", acct)
+        return sorted(acct for acct, _, split in rows if split)
+
     def check_migrated(self, d, before):
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 7)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
         sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'tasks%'"))
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         db.close()
@@ -104,6 +121,34 @@ class Upgrade(DaemonTest):
                                     "result": "paid", "at": "2026-03-07T08:00:00+08:00"}])
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("unknown task", r.stdout + r.stderr)
+
+        # Each account saved since is saved in two parts; a restart reads
+        # them, and the accounts still saved whole, as they were.
+        self.assertGreater(len(self.split_states(d)), 0)
+        now = self.snapshot(d)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual(self.snapshot(d), now)
+        self.assertEqual(d.ctl("clock", "advance", "30d").returncode, 0)
+        self.assertEqual(len(self.split_states(d)), len(before[2]))
+        now = self.snapshot(d)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual(self.snapshot(d), now)
+
+    def test_version_7_database_is_migrated(self):
+        d, before = self.older(7)
+        db = sqlite3.connect(d.db)
+        self.assertEqual(db.execute("SELECT DISTINCT substr(state, 1, 1) FROM accounts").fetchall(),
+                         [(b"\x04",)])
+        db.close()
+        d.start()
+        log = d.log().split("dunnd: stopped")[-1]  # this start's
+        self.assertIn("store: schema migrated to version 8", log)
+        self.assertIn("store: accounts' evaluation state moved to a table of its own "
+                      "(acct_eval), each account at its next save (%d rows)" % len(before[2]), log)
+        self.assertNotIn("schema migrated to version 7", log)
+        self.check_migrated(d, before)
 
     def test_version_6_database_is_migrated(self):
         d, before = self.older(6)

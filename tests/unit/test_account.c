@@ -168,6 +168,80 @@ test_round_trip(void **state)
 	acct_free(b);
 }
 
+/*
+ * The saved form's two parts: what events change, then what evaluation
+ * changes (the store keeps them in two tables so that a night rewrites
+ * only the small second part).  Each field lands in its own part; the
+ * parts decode apart as they do together; a split anywhere else, or a
+ * part missing, is refused.
+ */
+static void
+test_two_parts(void **state)
+{
+	struct acct *a = full_account(), *b = acct_new("B");
+	struct buf one, two;
+	size_t evlen, ev2, k;
+
+	(void)state;
+	buf_init(&one);
+	buf_init(&two);
+	evlen = acct_encode(a, &one);
+	assert_true(evlen > 1 && evlen < one.len);
+	for (k = 0; k <= one.len; k++)
+		assert_int_equal(
+		    acct_decode_parts(b, one.p, k, one.p + k, one.len - k),
+		    k == evlen ? 0 : -1);
+	assert_int_equal(
+	    acct_decode_parts(b, one.p, evlen, one.p + evlen, one.len - evlen),
+	    0);
+	ev2 = acct_encode(b, &two);
+	assert_int_equal(ev2, evlen);
+	assert_int_equal(two.len, one.len);
+	assert_memory_equal(two.p, one.p, one.len);
+
+	/* What evaluation changes: the first part stays byte for byte. */
+	b->stage = 3;
+	b->stage_entered += 86400;
+	b->cad_acc = 7;
+	b->held = !b->held;
+	b->credit_held = false;
+	b->tasks[0].num = 123456;
+	b->alert_last[0] = 42;
+	b->emitted[1] = 9;
+	buf_clear(&two);
+	ev2 = acct_encode(b, &two);
+	assert_int_equal(ev2, evlen);
+	assert_memory_equal(two.p, one.p, evlen);
+	assert_memory_not_equal(two.p + evlen, one.p + evlen,
+	    one.len - evlen < two.len - evlen ? one.len - evlen
+	                                      : two.len - evlen);
+	assert_int_equal(
+	    acct_decode_parts(a, two.p, evlen, two.p + evlen, two.len - evlen),
+	    0);
+	assert_int_equal(a->stage, 3);
+	assert_int_equal(a->tasks[0].num, 123456);
+	assert_int_equal(a->alert_last[0], 42);
+	assert_false(a->credit_held);
+
+	/* What events change: the first part. */
+	buf_clear(&one);
+	acct_encode(a, &one);
+	a->inv[0].open += 1;
+	buf_clear(&two);
+	acct_encode(a, &two);
+	assert_memory_not_equal(two.p, one.p, evlen);
+	a->inv[0].open -= 1;
+	a->prom[0].verdict = ACCT_KEPT;
+	buf_clear(&two);
+	acct_encode(a, &two);
+	assert_memory_not_equal(two.p, one.p, evlen);
+
+	buf_fini(&one);
+	buf_fini(&two);
+	acct_free(a);
+	acct_free(b);
+}
+
 static void
 test_damaged_is_refused(void **state)
 {
@@ -227,6 +301,8 @@ test_version_2_loads(void **state)
 		assert_int_equal(sscanf(v2_hex + 2 * i, "%2x", &byte), 1);
 		blob[i] = (unsigned char)byte;
 	}
+	/* Saved whole: never with an evaluation part of its own. */
+	assert_int_equal(acct_decode_parts(a, blob, n, "\x00", 1), -1);
 	assert_int_equal(
 	    acct_decode(a, blob, n), 1) /* legacy: completed from the store */;
 	assert_string_equal(a->currency, "EUR");
@@ -356,6 +432,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_two_parts),
 		cmocka_unit_test(test_damaged_is_refused),
 		cmocka_unit_test(test_version_2_loads),
 		cmocka_unit_test(test_far_dates_stay_in_the_open_list),
