@@ -692,8 +692,9 @@ tasks(struct kpi_job *k, struct store *s)
 		m = month_of(k, store_col_int(s, Q_KPI_TASKS, 1));
 		if (c == -1 || m == 0)
 			continue;
-		k->pc[c].tasks[m]++;
-		if (strcmp(store_col_text(s, Q_KPI_TASKS, 2), "done") == 0)
+		if (store_col_int(s, Q_KPI_TASKS, 2) == 0)
+			k->pc[c].tasks[m]++;
+		else
 			k->pc[c].done[m]++;
 	}
 	store_done(s, Q_KPI_TASKS);

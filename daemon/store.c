@@ -233,12 +233,19 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_KPI_TRANSITIONS] =
 	    ("SELECT account, from_stage, at FROM transitions WHERE id >= ?1"
 	     " ORDER BY id"),
-	/* Tasks created since ?1 (covering index tasks_created). */
-	[Q_KPI_TASKS] = ("SELECT account, created, status FROM tasks"
-	                 " WHERE created >= ?1"),
+	/*
+	 * Tasks created since ?1 (0), then those of them an outcome closed
+	 * (1): the covering indexes tasks_created and tasks_done.
+	 */
+	[Q_KPI_TASKS] = ("SELECT account, created, 0 FROM tasks"
+	                 " WHERE created >= ?1 UNION ALL"
+	                 " SELECT account, created, 1 FROM tasks"
+	                 " WHERE status = 'done' AND created >= ?1"),
 	[Q_KPI_TASK_COUNT] =
-	    ("SELECT count(*), coalesce(sum(status = 'done'), 0) FROM tasks"
-	     " WHERE created >= ?1 AND created < ?2"),
+	    ("SELECT (SELECT count(*) FROM tasks"
+	     " WHERE created >= ?1 AND created < ?2),"
+	     " (SELECT count(*) FROM tasks WHERE status = 'done'"
+	     " AND created >= ?1 AND created < ?2)"),
 	/* The daily totals of report kpi (kpi.h): add to one row. */
 	[Q_KPI_NOTE] =
 	    ("INSERT INTO kpi_days(currency, eff, due, invoiced, applied)"
@@ -496,6 +503,26 @@ static const char schema_v8[] =
     "CREATE TABLE acct_eval(id TEXT PRIMARY KEY REFERENCES accounts(id),"
     " stage TEXT NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;\n";
 
+/*
+ * Version 9: no task index holds a status that a cancel changes.  A
+ * cancel (a busy night has one per changing account) moved the task's
+ * entry in tasks_account(account, status) and in tasks_created(created,
+ * status, account), the latter on a page as old as the task; it now
+ * changes the row and deletes the entries of the two partial indexes of
+ * open tasks.  The tasks of an account are found in emission order
+ * (tasks_account), report kpi counts the tasks created in a span
+ * (tasks_created) and those an outcome closed (tasks_done, the done
+ * tasks only: an outcome adds the entry; status is in it for the
+ * reason of version 6).
+ */
+static const char schema_v9[] =
+    "DROP INDEX tasks_account;\n"
+    "CREATE INDEX tasks_account ON tasks(account, feed_seq);\n"
+    "DROP INDEX tasks_created;\n"
+    "CREATE INDEX tasks_created ON tasks(created, account);\n"
+    "CREATE INDEX tasks_done ON tasks(created, account, status)"
+    " WHERE status = 'done';\n";
+
 /* migrations[i] takes the schema from version i to i + 1 (invariant 5). */
 static const struct migration {
 	const char *sql;
@@ -518,6 +545,10 @@ static const struct migration {
 	    "accounts' evaluation state moved to a table of its own "
 	    "(acct_eval), each account at its next save",
 	    "SELECT count(*) FROM accounts" },
+	{ schema_v9,
+	    "the indexes of tasks by account and by creation rebuilt "
+	    "without their status",
+	    "SELECT count(*) FROM tasks" },
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)

@@ -155,7 +155,7 @@ class Digest(DaemonTest):
         for eid, body, dg in self.stored(d):
             self.assertEqual(dg, blake2b_128(body.encode()), eid)
         con = sqlite3.connect(d.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
         con.close()
 
 

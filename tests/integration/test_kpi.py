@@ -8,7 +8,7 @@ import select
 import subprocess
 import unittest
 
-from lib import TASKS_AS_V6, DUNNCTL, DaemonTest, ingest_events, state_as_v7
+from lib import TASKS_AS_V6, DUNNCTL, DaemonTest, ingest_events, state_as_v7, task_records
 
 CNY_USD = [
     {"type": "account", "id": "a-A", "account": "A", "name": "A", "currency": "CNY", "size": "small"},
@@ -218,6 +218,59 @@ class Kpi(DaemonTest):
         # March (to now): current at its start Z, V, W; V and W moved on.
         self.assertEqual(k[("2026-03", "CNY")]["roll_rates"],
                          {"current": 2 / 3, "negotiation": 0.0})
+
+    def test_tasks_and_their_outcomes_per_month(self):
+        """tasks = the tasks created in the month, tasks_with_outcome = those
+        of them an outcome closed (not those cancelled), outcome_share the
+        ratio: as `tasks --json` tells them, for one currency (counted by
+        the indexes) and for two (counted per account)."""
+        def portfolio(currencies):
+            out = []
+            for i in range(8):
+                a = "K%d" % i
+                out.append({"type": "account", "id": "a-" + a, "account": a, "name": a,
+                            "currency": currencies[i % len(currencies)], "size": "small",
+                            "contacts": [{"role": "owner", "name": "O", "phone": "+86 1"}]})
+                out.append({"type": "invoice", "id": "i-" + a, "account": a, "invoice": "I-" + a,
+                            "amount": 10000 * (i + 1), "issued": "2026-02-01",
+                            "due": "2026-03-%02d" % (5 + 2 * i)})
+            return out
+
+        for currencies in (["CNY"], ["CNY", "USD"]):
+            with self.subTest(currencies=currencies):
+                d = self.daemon(sub="t%d" % len(currencies),
+                                clock="2026-03-01T09:00:00+08:00").start()
+                r, _ = ingest_events(d, portfolio(currencies))
+                self.assertEqual(r.returncode, 0, r.stdout)
+                n = 0
+                for step in ("12d", "20d", "25d", "30d"):
+                    self.assertEqual(d.ctl("clock", "advance", step).returncode, 0)
+                    now = d.status()["now"]
+                    for t in task_records(d, "--open")[:2]:
+                        n += 1
+                        r, _ = ingest_events(d, [{"type": "outcome", "id": "o-%d" % n,
+                                                  "task": t["task"], "result": "reached",
+                                                  "at": now}])
+                        self.assertEqual(r.returncode, 0, r.stdout)
+                cur = {a: rec["currency"] for a, rec in d.accounts().items()}
+                want = {}
+                every = task_records(d)
+                self.assertGreater(len([t for t in every if t["status"] == "cancelled"]), 0)
+                for t in every:
+                    w = want.setdefault((t["created"][:7], cur[t["account"]]), [0, 0])
+                    w[0] += 1
+                    w[1] += t["status"] == "done"
+                got = by_key(self.kpi(d, "--months", "4"))
+                self.assertEqual(sorted(k for k in want if k in got), sorted(want))
+                for key, rec in got.items():
+                    tasks, done = want.get(key, [0, 0])
+                    self.assertEqual((rec["tasks"], rec["tasks_with_outcome"]), (tasks, done), key)
+                    if tasks:
+                        self.assertAlmostEqual(rec["outcome_share"], done / tasks)
+                    else:
+                        self.assertNotIn("outcome_share", rec)
+                self.assertGreater(sum(w[1] for w in want.values()), 2)
+                d.stop()
 
     def test_accounts_of_an_older_database_get_a_creation_instant(self):
         # Schema version 3 records when each account was created; an

@@ -1,13 +1,15 @@
-"""A database written by an earlier dunnd (schema versions 5, 6 and 7)
-is migrated by this one, says so in its log, and answers as before.
+"""A database written by an earlier dunnd (schema versions 5 to 8) is
+migrated by this one, says so in its log, and answers as before.
 
 Version 6 makes the two indexes of open tasks partial (open tasks only);
 version 7 keys the tasks table by task number (a rowid table) instead
 of by the id's text; version 8 keeps the part of an account's state that
 evaluation changes in a table of its own (acct_eval), where version 7
-saved each account's state whole in its accounts row.  The test writes a
-database with this dunnd, turns it back into what version 7 (or 6, or 5)
-wrote, and starts again on it.
+saved each account's state whole in its accounts row; version 9 takes the
+status out of the indexes of tasks by account and by creation and adds
+one of the done tasks.  The test writes a database with this dunnd,
+turns it back into what version 8 (or 7, 6, 5) wrote, and starts again
+on it.
 """
 import sqlite3
 import unittest
@@ -17,6 +19,11 @@ from lib import TASKS_AS_V6, DaemonTest, ingest_events, state_as_v7, task_record
 T0 = "2026-03-02T09:00:00+08:00"
 
 V6_TASKS = TASKS_AS_V6 + "PRAGMA user_version = 6;"
+# Version 8's indexes of tasks by account and by creation, with status.
+V8_INDEXES = ("DROP INDEX tasks_account; DROP INDEX tasks_created; DROP INDEX tasks_done;"
+              "CREATE INDEX tasks_account ON tasks(account, status);"
+              "CREATE INDEX tasks_created ON tasks(created, status, account);"
+              "PRAGMA user_version = 8;")
 # And version 5's indexes of open tasks, over every task, status first.
 V5_INDEXES = ("DROP INDEX tasks_open; DROP INDEX tasks_open_type;"
               "CREATE INDEX tasks_open ON tasks(status, priority, feed_seq);"
@@ -66,9 +73,11 @@ class Upgrade(DaemonTest):
         self.assertEqual(d.stop(), 0)
 
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
-        state_as_v7(db)
-        db.executescript("PRAGMA user_version = 7;")
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
+        db.executescript(V8_INDEXES)
+        if version <= 7:
+            state_as_v7(db)
+            db.executescript("PRAGMA user_version = 7;")
         if version <= 6:
             db.executescript(V6_TASKS)
         if version == 5:
@@ -89,15 +98,18 @@ class Upgrade(DaemonTest):
 
     def check_migrated(self, d, before):
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
         sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'tasks%'"))
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         db.close()
         self.assertIn("num INTEGER PRIMARY KEY", sql["tasks"])
         self.assertTrue(sql["tasks_open"].endswith("WHERE status = 'open'"), sql)
         self.assertTrue(sql["tasks_open_type"].endswith("WHERE status = 'open'"), sql)
-        self.assertEqual(sorted(sql), ["tasks", "tasks_account", "tasks_created", "tasks_open",
-                                       "tasks_open_type", "tasks_seq"])
+        self.assertTrue(sql["tasks_done"].endswith("WHERE status = 'done'"), sql)
+        self.assertIn("tasks(account, feed_seq)", sql["tasks_account"])
+        self.assertIn("tasks(created, account)", sql["tasks_created"])
+        self.assertEqual(sorted(sql), ["tasks", "tasks_account", "tasks_created", "tasks_done",
+                                       "tasks_open", "tasks_open_type", "tasks_seq"])
         self.assertEqual(self.snapshot(d), before)
 
         # Work goes on: the next midnights cancel and open tasks as before,
@@ -135,6 +147,16 @@ class Upgrade(DaemonTest):
         self.assertEqual(d.stop(), 0)
         d.start()
         self.assertEqual(self.snapshot(d), now)
+
+    def test_version_8_database_is_migrated(self):
+        d, before = self.older(8)
+        d.start()
+        log = d.log().split("dunnd: stopped")[-1]  # this start's
+        self.assertIn("store: schema migrated to version 9", log)
+        self.assertIn("store: the indexes of tasks by account and by creation rebuilt without "
+                      "their status (%d rows)" % len(before[1]), log)
+        self.assertNotIn("schema migrated to version 8", log)
+        self.check_migrated(d, before)
 
     def test_version_7_database_is_migrated(self):
         d, before = self.older(7)
