@@ -279,6 +279,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	idmap_init(&e->lost, offsetof(struct lost_stage, id));
 	buf_init(&e->scratch);
 	buf_init(&e->rec);
+	buf_init(&e->contacts);
 	engine_set_rules(e, rs);
 
 	if (store_q(s, Q_EVENT_MAXSEQ, "") != 1)
@@ -417,6 +418,7 @@ engine_close(struct engine *e)
 	free(e->entered);
 	buf_fini(&e->scratch);
 	buf_fini(&e->rec);
+	buf_fini(&e->contacts);
 	kpisum_fini(&e->kpi);
 	facts_out_fini(&e->fo);
 	facts_out_fini(&e->fo_wake);

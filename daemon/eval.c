@@ -252,16 +252,28 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 		need = "phone";
 	else if (type == RULES_TASK_EMAIL)
 		need = "email";
-	rc = store_q(e->store, Q_ACCOUNT_INFO, "t", a->id);
-	if (rc == -1)
-		e->failed = true;
+	/*
+	 * Read once per evaluation (its tasks share the account's list;
+	 * events, which change it, come between evaluations only).
+	 */
+	if (e->contacts_of != a || !e->contacts_ok) {
+		rc = store_q(e->store, Q_ACCOUNT_CONTACTS, "t", a->id);
+		if (rc == -1)
+			e->failed = true;
+		text = rc == 1 ? store_col_text(e->store, Q_ACCOUNT_CONTACTS, 0)
+		               : "[]";
+		buf_clear(&e->contacts);
+		buf_append(&e->contacts, text, strlen(text) + 1);
+		store_done(e->store, Q_ACCOUNT_CONTACTS);
+		e->contacts_ok = e->contacts_of == a && rc != -1;
+	}
 	/*
 	 * The stored contacts are dunnd's own compact JSON: an array of
 	 * objects of strings.  jdoc reads them without an allocation; only
 	 * the chosen contact is written (its names and strings unescaped
 	 * by jdoc, escaped again as the record's own).
 	 */
-	text = rc == 1 ? store_col_text(e->store, Q_ACCOUNT_INFO, 1) : "[]";
+	text = buf_data(&e->contacts);
 	jdoc_init(&j, text, strlen(text));
 	if (jdoc_parse(&j) == -1 || j.nodes[0].type != J_ARRAY)
 		j.nodes[0].next = 1; /* none */
@@ -318,7 +330,6 @@ pick_contact(struct engine *e, const struct acct *a, enum rules_task_type type,
 	} else
 		proto_w_null(b, "contact");
 	jdoc_fini(&j);
-	store_done(e->store, Q_ACCOUNT_INFO);
 	if ((best == 0 || best_rank >= npref) && npref > 0)
 		proto_w_str(b, "ask_for",
 		    event_role_name(pref[left_rank < npref ? left_rank : 0]));
@@ -1121,8 +1132,19 @@ has_cancellable(const struct acct *a)
 	return false;
 }
 
+static void eval_one(struct engine *e, struct acct *a);
+
 void
 eval_account(struct engine *e, struct acct *a)
+{
+	e->contacts_of = a;
+	e->contacts_ok = false;
+	eval_one(e, a);
+	e->contacts_of = NULL;
+}
+
+static void
+eval_one(struct engine *e, struct acct *a)
 {
 	struct rules_factvals *fv = &e->fo.fv;
 

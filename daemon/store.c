@@ -78,6 +78,7 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_ACCOUNT_LOAD] = "SELECT id, state, stage FROM accounts ORDER BY id",
 	[Q_EVAL_LOAD] = "SELECT id, state, stage FROM acct_eval ORDER BY id",
 	[Q_ACCOUNT_INFO] = "SELECT name, contacts FROM accounts WHERE id = ?1",
+	[Q_ACCOUNT_CONTACTS] = "SELECT contacts FROM accounts WHERE id = ?1",
 	[Q_INVOICE_GET] = "SELECT account, seq FROM invoices WHERE id = ?1",
 	[Q_INVOICE_BY_SEQ] =
 	    "SELECT issued, due FROM invoices WHERE seq = ?1 AND account = ?2",

@@ -52,7 +52,14 @@ struct engine {
 	 */
 	bool wake_every_change;
 	uint64_t nevals; /* evaluations made (eval_account()) */
-	bool wall;       /* wall clock (not --test-clock) */
+	/*
+	 * The contacts list of the account being evaluated (contacts_of,
+	 * else NULL), as stored, once read (contacts_ok): eval.c.
+	 */
+	const struct acct *contacts_of;
+	bool contacts_ok;
+	struct buf contacts;
+	bool wall; /* wall clock (not --test-clock) */
 	/*
 	 * §4.9: the end of the start's catch-up under the wall clock while
 	 * it runs (a task's window never ends before it), else 0.
