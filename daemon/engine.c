@@ -566,9 +566,13 @@ save_one(struct engine *e, struct acct *a, const struct engine_undo *u)
 }
 
 /*
- * The accounts changed in the step and not saved since (save_now()):
- * the undo list holds each account the step touched once, with its copy
- * (engine_touch()).
+ * The accounts the step changed, at its end, in the order it first
+ * touched them: the undo list holds each once, with its copy
+ * (engine_touch()).  A moment evaluates its accounts in id order, and
+ * their acct_eval rows are written in that order, page after page.
+ * (Moments saved each account as soon as it was evaluated while a save
+ * rewrote the accounts row, whose page the contact lookup had just
+ * read; evaluations no longer write that row.)
  */
 static int
 save_dirty(struct engine *e)
@@ -581,31 +585,6 @@ save_dirty(struct engine *e)
 			return -1;
 	}
 	return 0;
-}
-
-/*
- * An account a moment evaluated is saved at once, while its row's page
- * is still in the cache from the contact lookup of its tasks (saved at
- * the step's end, a busy night read each such page twice at 1M
- * accounts).  Touched again later in the step, it is saved again then.
- */
-static void
-save_now(struct engine *e, struct acct *a)
-{
-	const struct engine_undo *u = NULL;
-	size_t i;
-
-	if (!a->dirty)
-		return;
-	/* Its copy: the last taken, unless the step touched it before. */
-	for (i = e->nundo; i > 0 && i + 4 > e->nundo; i--) {
-		if (e->undo[i - 1].a == a) {
-			u = &e->undo[i - 1];
-			break;
-		}
-	}
-	if (save_one(e, a, u) == -1)
-		e->failed = true;
 }
 
 /* Takes a (created in a refused batch) out of the step's lists. */
@@ -922,7 +901,6 @@ run_bulk(struct engine *e, int64_t t)
 			continue;
 		a->due_at = INT64_MAX;
 		eval_account(e, a);
-		save_now(e, a);
 		if (!a->saved)
 			engine_reschedule(e, a);
 	}
@@ -941,10 +919,8 @@ run_moment(struct engine *e, int64_t t)
 		return -1;
 	if (e->next_sweep <= t) {
 		all = engine_sorted(e, &n);
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++)
 			eval_account(e, all[i]);
-			save_now(e, all[i]);
-		}
 	} else if (!run_bulk(e, t)) {
 		/* Heap order is id order within one moment (invariant 2). */
 		while (e->nheap > 0 && e->heap[0]->due_at <= t) {
@@ -952,7 +928,6 @@ run_moment(struct engine *e, int64_t t)
 			heap_remove(e, a);
 			a->due_at = INT64_MAX;
 			eval_account(e, a);
-			save_now(e, a);
 			/* Not due again at t: evaluations move it on. */
 			if (!a->saved)
 				engine_reschedule(e, a);
