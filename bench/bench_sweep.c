@@ -42,7 +42,8 @@
  * DUNND_BENCH_PERF_CTL and _ACK make `perf record` see the nights only
  * (see perf_ctl()); DUNND_BENCH_ARM names a file that exists while the
  * nights run (where.py's WAL page shim counts then); DUNND_BENCH_KEEP
- * keeps the store.
+ * keeps the store; DUNND_BENCH_CHUNK sets the changed accounts of a busy
+ * moment's parts (engine.chunk; 0: the moment in one step).
  *
  *   usage: bench_sweep [ACCOUNTS]
  */
@@ -473,9 +474,12 @@ main(int argc, char **argv)
 	}
 	if (engine_open(&E, st, rs, false, SWEEP_MIN, T0) == -1)
 		return 1;
+	if ((env = getenv("DUNND_BENCH_CHUNK")) != NULL)
+		E.chunk = (size_t)strtoul(env, NULL, 10);
 	printf("scale: %zu accounts (argument or DUNND_BENCH_ACCOUNTS; "
-	       "reference 1,000,000), shipped rules, store in %s\n",
-	    n, dir);
+	       "reference 1,000,000), shipped rules, store in %s; a busy "
+	       "moment in parts of %zu changed accounts\n",
+	    n, dir, E.chunk);
 
 	/* Load. */
 	rss0 = bench_rss_kib();

@@ -280,6 +280,8 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	buf_init(&e->scratch);
 	buf_init(&e->rec);
 	buf_init(&e->contacts);
+	e->chunk = ENGINE_CHUNK;
+	e->bulk_t = INT64_MAX;
 	engine_set_rules(e, rs);
 
 	if (store_q(s, Q_EVENT_MAXSEQ, "") != 1)
@@ -667,12 +669,14 @@ engine_step_end(struct engine *e, bool commit)
 {
 	size_t i;
 	int rc = 0;
+	int64_t pos;
 
+	/* A moment committed in parts: done up to just before it. */
+	pos = e->bulk_t <= e->now ? e->now - 1 : e->now;
 	if (commit && !e->failed) {
 		if (save_dirty(e) == -1 ||
-		    (e->now >= e->clock_pos &&
-		        store_meta_set_int(e->store, "clock_pos", e->now) ==
-		            -1) ||
+		    (pos >= e->clock_pos &&
+		        store_meta_set_int(e->store, "clock_pos", pos) == -1) ||
 		    store_commit(e->store) == -1)
 			rc = -1;
 	} else
@@ -685,8 +689,8 @@ engine_step_end(struct engine *e, bool commit)
 		undo_step(e);
 		/* Invariant (3): the moment is to be processed again. */
 		e->in_step = false;
-	} else if (e->now > e->clock_pos)
-		e->clock_pos = e->now;
+	} else if (pos > e->clock_pos)
+		e->clock_pos = pos;
 	/* Restored or changed: arm them again (created ones are gone). */
 	for (i = 0; i < e->nundo; i++) {
 		if (rc == -1 && e->undo[i].created)
@@ -834,6 +838,8 @@ engine_next_due(struct engine *e)
 {
 	int64_t t = e->nheap > 0 ? e->heap[0]->due_at : INT64_MAX;
 
+	if (e->bulk_t < t)
+		t = e->bulk_t; /* a busy moment's accounts not yet evaluated */
 	return t < e->next_sweep ? t : e->next_sweep;
 }
 
@@ -846,6 +852,21 @@ engine_next_due(struct engine *e)
  * order for one moment, invariant 2), the heap rebuilt from the rest at
  * once, and each evaluated as the heap path does.  Returns false (and
  * changes nothing) when the moment is not such a one.
+ *
+ * Such a moment is committed in parts, each step evaluating the due
+ * accounts in id order until it has changed e->chunk of them: a night
+ * in one transaction outgrew SQLite's page cache, which spilled pages to
+ * the WAL and, when they changed again, rewrote them there and the
+ * checksum of every frame after them at COMMIT.  Between the parts the
+ * moment is pending (bulk_t, bulk_pos: the accounts due then are out of
+ * the heap, in the id-ordered array from bulk_pos on), nothing else runs
+ * (engine_run_until() does not yield), and the stored clock position is
+ * t - 1: after a crash the moment is run again for the accounts still
+ * due at t, and an account already evaluated at t is evaluated at t at
+ * most once more, which changes nothing (an evaluation leaves the
+ * account where the same moment would not move it further).  A part
+ * that fails gives every account still due at t back to the heap
+ * (bulk_abort()), and the moment is run again from the first of them.
  */
 #define BULK_FRACTION 16
 #define BULK_MIN      4096
@@ -875,27 +896,32 @@ run_bulk(struct engine *e, int64_t t)
 	struct acct *a;
 	size_t n, i, k, need = e->nheap / BULK_FRACTION;
 
-	if (need < BULK_MIN)
-		need = BULK_MIN;
-	/* An ordinary moment costs what it did: no scan, no sort. */
-	if (e->nheap < BULK_MIN || e->heap[0]->due_at != t ||
-	    heap_count_at(e, 0, t, need) < need)
-		return false;
-	/* t is the heap's least moment: none is due earlier. */
-	for (i = k = 0; i < e->nheap; i++) {
-		a = e->heap[i];
-		if (a->due_at > t)
-			heap_set(e, k++, a);
-		else
-			a->heap_pos = UINT32_MAX;
+	if (e->bulk_t != t) {
+		if (need < BULK_MIN)
+			need = BULK_MIN;
+		/* An ordinary moment costs what it did: no scan, no sort. */
+		if (e->nheap < BULK_MIN || e->heap[0]->due_at != t ||
+		    heap_count_at(e, 0, t, need) < need)
+			return false;
+		/* t is the heap's least moment: none is due earlier. */
+		for (i = k = 0; i < e->nheap; i++) {
+			a = e->heap[i];
+			if (a->due_at > t)
+				heap_set(e, k++, a);
+			else
+				a->heap_pos = UINT32_MAX;
+		}
+		log_debug("engine: %zu accounts due at one moment, taken in "
+		          "id order",
+		    e->nheap - k);
+		e->nheap = k;
+		for (i = k / 2; i > 0; i--)
+			heap_down(e, i - 1);
+		e->bulk_t = t;
+		e->bulk_pos = 0;
 	}
-	log_debug("engine: %zu accounts due at one moment, taken in id order",
-	    e->nheap - k);
-	e->nheap = k;
-	for (i = k / 2; i > 0; i--)
-		heap_down(e, i - 1);
 	all = engine_sorted(e, &n);
-	for (i = 0; i < n; i++) {
+	for (i = e->bulk_pos; i < n; i++) {
 		a = all[i];
 		if (a->due_at != t || a->heap_pos != UINT32_MAX)
 			continue;
@@ -903,8 +929,30 @@ run_bulk(struct engine *e, int64_t t)
 		eval_account(e, a);
 		if (!a->saved)
 			engine_reschedule(e, a);
+		if (e->chunk > 0 && e->nundo >= e->chunk && !e->failed) {
+			e->bulk_pos = i + 1;
+			return true; /* the rest in the next part */
+		}
 	}
+	e->bulk_t = INT64_MAX;
 	return true;
+}
+
+/* A busy moment's part failed: every account still due goes back. */
+static void
+bulk_abort(struct engine *e)
+{
+	struct acct *const *all;
+	size_t n, i;
+
+	if (e->bulk_t == INT64_MAX)
+		return;
+	all = engine_sorted(e, &n);
+	for (i = e->bulk_pos; i < n; i++)
+		if (all[i]->due_at == e->bulk_t &&
+		    all[i]->heap_pos == UINT32_MAX)
+			schedule(e, all[i], e->bulk_t);
+	e->bulk_t = INT64_MAX;
 }
 
 /* One due moment t: the accounts due then, or all of them at a sweep. */
@@ -933,8 +981,10 @@ run_moment(struct engine *e, int64_t t)
 				engine_reschedule(e, a);
 		}
 	}
-	if (engine_step_end(e, true) == -1)
+	if (engine_step_end(e, true) == -1) {
+		bulk_abort(e);
 		return -1;
+	}
 	if (e->next_sweep <= t) {
 		e->next_sweep = sweep_after(e, t);
 		/* An untouched account may still need its moment moved. */
@@ -956,7 +1006,9 @@ engine_run_until(struct engine *e, int64_t until)
 			t = e->clock_pos; /* a moment already passed: now */
 		if (run_moment(e, t) == -1)
 			return -1;
-		if (e->yield != NULL && e->yield(e->yield_arg))
+		/* Nothing comes between the parts of a moment. */
+		if (e->bulk_t == INT64_MAX && e->yield != NULL &&
+		    e->yield(e->yield_arg))
 			return 1;
 	}
 	if (until > e->clock_pos) {
@@ -1054,6 +1106,7 @@ engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
 	const char *old;
 	size_t n, i, idx;
 
+	bulk_abort(e); /* never pending here (no yield within a moment) */
 	if (engine_step_begin(e, now) == -1)
 		return -1;
 	all = engine_sorted(e, &n);

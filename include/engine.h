@@ -27,6 +27,9 @@ struct ruleset;
 struct store;
 
 /* One account's state before the step (NULL state: created in it). */
+/* The changed accounts of a busy moment's part (engine.c run_bulk()). */
+#define ENGINE_CHUNK 2048
+
 struct engine_undo {
 	struct acct *a;
 	struct buf state; /* acct_encode() */
@@ -52,6 +55,14 @@ struct engine {
 	 */
 	bool wake_every_change;
 	uint64_t nevals; /* evaluations made (eval_account()) */
+	/*
+	 * A busy moment committed in parts of chunk changed accounts
+	 * (ENGINE_CHUNK; 0: in one step): the moment in progress (bulk_t,
+	 * INT64_MAX none) and where in the id-ordered array it goes on.
+	 */
+	size_t chunk;
+	int64_t bulk_t;
+	size_t bulk_pos;
 	/*
 	 * The contacts list of the account being evaluated (contacts_of,
 	 * else NULL), as stored, once read (contacts_ok): eval.c.

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "account.h"
 #include "clock.h"
@@ -345,6 +346,17 @@ fx_state(const char *account, size_t *len)
 	memcpy(p, buf_data(&b), *len);
 	buf_fini(&b);
 	return p;
+}
+
+/* Runs sql on the portfolio's database from a second connection. */
+static inline void
+fx_sql(const char *sql)
+{
+	sqlite3 *h;
+
+	assert_int_equal(sqlite3_open(fx.path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
 }
 
 /* Every feed record with seq > from, as a JSON array (caller decrefs). */

@@ -930,17 +930,6 @@ test_reload_moves_lost_stage_and_keeps_cooldowns(void **state)
 	json_decref(feed);
 }
 
-/* Runs sql on the portfolio's database from a second connection. */
-static void
-side_sql(const char *sql)
-{
-	sqlite3 *h;
-
-	assert_int_equal(sqlite3_open(fx.path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(h);
-}
-
 /* The first column of sql's first row, from a second connection. */
 static char *
 side_value(const char *sql, size_t *len)
@@ -986,9 +975,9 @@ test_evaluation_saves_its_part_only(void **state)
 	st = side_value("SELECT stage FROM acct_eval WHERE id = 'A'", &nst);
 	assert_string_equal(st, "negotiation");
 	free(st);
-	side_sql("CREATE TABLE wlog(id TEXT);"
-	         "CREATE TRIGGER acct_w AFTER UPDATE OF state ON accounts "
-	         "BEGIN INSERT INTO wlog VALUES (new.id); END;");
+	fx_sql("CREATE TABLE wlog(id TEXT);"
+	       "CREATE TRIGGER acct_w AFTER UPDATE OF state ON accounts "
+	       "BEGIN INSERT INTO wlog VALUES (new.id); END;");
 
 	/* Steps at +5d and +10d, then "long" at 30 days overdue. */
 	assert_int_equal(
@@ -1064,8 +1053,8 @@ test_failed_moment_is_processed_again(void **state)
 	           "'due':'2026-11-10'}");
 	assert_int_equal(engine_run_until(&fx.e, entry + 5 * DAY - 1), 0);
 	before = fx_state("A", &nbefore);
-	side_sql("CREATE TRIGGER no_feed BEFORE INSERT ON feed "
-	         "BEGIN SELECT RAISE(ABORT, 'feed down'); END;");
+	fx_sql("CREATE TRIGGER no_feed BEFORE INSERT ON feed "
+	       "BEGIN SELECT RAISE(ABORT, 'feed down'); END;");
 	/* store.c logs the failed statement once (style.md §4). */
 	assert_int_equal(engine_run_until(&fx.e, entry + 6 * DAY), -1);
 	assert_true(fx.e.clock_pos < entry + 5 * DAY);
@@ -1076,7 +1065,7 @@ test_failed_moment_is_processed_again(void **state)
 	free(before);
 	assert_int_equal(fx_head(), 2);
 
-	side_sql("DROP TRIGGER no_feed;");
+	fx_sql("DROP TRIGGER no_feed;");
 	assert_int_equal(engine_run_until(&fx.e, entry + 6 * DAY), 0);
 	assert_int_equal(fx.e.clock_pos, entry + 6 * DAY);
 	feed = fx_feed(2);
@@ -1110,12 +1099,12 @@ test_failed_fact_moment_is_processed_again(void **state)
 	           "'invoice':'I1','amount':1000,'issued':'2026-10-01',"
 	           "'due':'2026-11-10'}");
 	assert_int_equal(engine_run_until(&fx.e, entry + 3 * DAY - 1), 0);
-	side_sql("CREATE TRIGGER no_feed BEFORE INSERT ON feed "
-	         "BEGIN SELECT RAISE(ABORT, 'feed down'); END;");
+	fx_sql("CREATE TRIGGER no_feed BEFORE INSERT ON feed "
+	       "BEGIN SELECT RAISE(ABORT, 'feed down'); END;");
 	assert_int_equal(engine_run_until(&fx.e, entry + 4 * DAY), -1);
 	assert_int_equal(fx.e.clock_pos, entry + 3 * DAY - 1);
 	assert_int_equal(fx_acct("A")->stage, 1);
-	side_sql("DROP TRIGGER no_feed;");
+	fx_sql("DROP TRIGGER no_feed;");
 	assert_int_equal(engine_run_until(&fx.e, entry + 4 * DAY), 0);
 	feed = fx_feed(2);
 	assert_int_equal(json_array_size(feed), 3);

@@ -767,17 +767,6 @@ test_refused_batch_with_new_account(void **state)
 	assert_int_equal(fx_head(), head + 1);
 }
 
-/* Runs sql on the portfolio's database from a second connection. */
-static void
-side_sql(const char *sql)
-{
-	sqlite3 *h;
-
-	assert_int_equal(sqlite3_open(fx.path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(h);
-}
-
 /*
  * §2.4: a batch whose commit fails leaves no trace, in memory or on
  * disk, and its statuses are those of a batch that does not commit.
@@ -803,8 +792,8 @@ test_failed_commit_leaves_no_trace(void **state)
 	before = fx_state("A", &nbefore);
 	seq = fx.e.event_seq;
 	head = fx_head();
-	side_sql("CREATE TRIGGER no_money BEFORE INSERT ON money "
-	         "BEGIN SELECT RAISE(ABORT, 'no money today'); END;");
+	fx_sql("CREATE TRIGGER no_money BEFORE INSERT ON money "
+	       "BEGIN SELECT RAISE(ABORT, 'no money today'); END;");
 
 	/* store.c logs the failed statement once (style.md §4). */
 	fx_run(T("2026-11-02T09:00:00+08:00"), batch, false, &b);
@@ -829,7 +818,7 @@ test_failed_commit_leaves_no_trace(void **state)
 	assert_int_equal(store_q(fx.s, Q_EVENT_GET, "t", "i-I2"), 0);
 	store_done(fx.s, Q_EVENT_GET);
 
-	side_sql("DROP TRIGGER no_money;");
+	fx_sql("DROP TRIGGER no_money;");
 	fx_run(T("2026-11-02T10:00:00+08:00"), batch, false, &b);
 	assert_true(b.committed);
 	assert_int_equal(b.counts[INGEST_OK], 2);

@@ -363,17 +363,49 @@ day_events(struct buf *b, int day, int32_t today, int64_t at, unsigned *ev)
  * waking at every fact change or not; returns every feed record, one a
  * line, and the evaluations made in *nevals.
  */
+/* The whole feed, a record a line (members sorted). */
+static char *
+feed_text(void)
+{
+	struct buf out;
+	json_t *feed;
+	int64_t head;
+	char *s;
+
+	buf_init(&out);
+	for (head = 0;;) {
+		size_t i;
+
+		feed = fx_feed(head);
+		if (json_array_size(feed) == 0) {
+			json_decref(feed);
+			break;
+		}
+		for (i = 0; i < json_array_size(feed); i++) {
+			s = json_dumps(json_array_get(feed, i),
+			    JSON_COMPACT | JSON_SORT_KEYS);
+			buf_printf(&out, "%s\n", s);
+			free(s);
+		}
+		head = fx_int(
+		    json_array_get(feed, json_array_size(feed) - 1), "seq");
+		json_decref(feed);
+	}
+	s = xstrdup(buf_size(&out) > 0 ? buf_data(&out) : "");
+	buf_fini(&out);
+	return s;
+}
+
 static char *
 run(const char *rules, unsigned seed, bool every, uint64_t *nevals)
 {
-	int64_t t0 = T(START), at, head;
+	int64_t t0 = T(START), at;
 	int32_t d0 = clock_local_date(t0), today;
 	struct ingest_batch ib;
-	struct buf b, out;
-	json_t *feed;
+	struct buf b;
 	unsigned ev = 0;
 	int k, j, day, n;
-	char *text, *s;
+	char *text;
 
 	assert_int_equal(fx_setup(NULL), 0);
 	start(load_rules(rules), t0, every);
@@ -443,29 +475,9 @@ run(const char *rules, unsigned seed, bool every, uint64_t *nevals)
 	    engine_run_until(&fx.e, clock_day_start(d0 + NDAYS)), 0);
 	*nevals = evals_before + fx.e.nevals;
 
-	buf_init(&out);
-	for (head = 0;;) {
-		size_t i;
-
-		feed = fx_feed(head);
-		if (json_array_size(feed) == 0) {
-			json_decref(feed);
-			break;
-		}
-		for (i = 0; i < json_array_size(feed); i++) {
-			s = json_dumps(json_array_get(feed, i),
-			    JSON_COMPACT | JSON_SORT_KEYS);
-			buf_printf(&out, "%s\n", s);
-			free(s);
-		}
-		head = fx_int(
-		    json_array_get(feed, json_array_size(feed) - 1), "seq");
-		json_decref(feed);
-	}
+	text = feed_text();
 	buf_fini(&b);
 	fx_teardown(NULL);
-	text = xstrdup(buf_size(&out) > 0 ? buf_data(&out) : "");
-	buf_fini(&out);
 	return text;
 }
 
@@ -719,6 +731,120 @@ test_wake_never_in_the_past(void **state)
 	assert_int_equal(clock_tz_set("Asia/Shanghai"), 0);
 }
 
+/*
+ * A busy moment is committed in parts (engine.c run_bulk()): 5,000
+ * accounts cross a bound at each of two midnights (a transition and a
+ * task each, then a cancel), in parts of `chunk` changed accounts.  The
+ * feed is the one a single step writes; so it is when a part fails (a
+ * trigger refuses the feed's rows past a seq) and the moment is run
+ * again, when dunnd stops then (parts committed, the clock position
+ * just before the moment) and starts again, and when a part's commit
+ * fails (a trigger refuses the part's clock position): the accounts of
+ * the parts not yet run go back to the heap (bulk_abort()).
+ */
+#define BUSY_N 5000
+
+static const char rules_busy[] =
+    "stages = ( { name = \"current\"; },\n"
+    "  { name = \"late\"; tasks = ( { type = \"call\"; } ); },\n"
+    "  { name = \"long\"; tasks = ( { type = \"letter\"; } ); } );\n"
+    "rules = (\n"
+    "  { name = \"late\"; from = \"current\"; to = \"late\";\n"
+    "    when = { days_overdue = { min = 2; }; }; },\n"
+    "  { name = \"long\"; from = \"late\"; to = \"long\";\n"
+    "    when = { days_overdue = { min = 4; }; }; } );\n";
+
+enum busy_how {
+	BUSY_ONE_STEP,
+	BUSY_PARTS,
+	BUSY_FAIL,
+	BUSY_FAIL_RESTART,
+	BUSY_COMMIT_FAILS,
+};
+
+static char *
+busy_run(enum busy_how how)
+{
+	int64_t t0 = T("2026-11-10T09:00:00+08:00");
+	int64_t night = T("2026-11-12T00:00:00+08:00"), head;
+	struct ingest_batch ib;
+	struct buf b;
+	char sql[160], *text;
+	int k;
+
+	assert_int_equal(fx_setup(NULL), 0);
+	fx_start(rules_busy, t0);
+	fx.e.chunk = how == BUSY_ONE_STEP ? 0 : 700;
+	buf_init(&b);
+	for (k = 0; k < BUSY_N; k++)
+		buf_printf(&b,
+		    "{'type':'account','id':'a%d','account':'B%04d',"
+		    "'name':'N','currency':'CNY','size':'small','contacts':"
+		    "[{'role':'owner','name':'O','phone':'1'}]}\n"
+		    "{'type':'invoice','id':'i%d','account':'B%04d',"
+		    "'invoice':'I%d','amount':%d,'issued':'2026-10-01',"
+		    "'due':'2026-11-10'}\n",
+		    k, k, k, k, k, 1000 + k);
+	fx_run(t0, buf_data(&b), false, &ib);
+	assert_true(ib.committed);
+	ingest_batch_fini(&ib);
+	buf_fini(&b);
+	head = fx_head();
+	if (how == BUSY_FAIL || how == BUSY_FAIL_RESTART) {
+		/* The third part's records refused. */
+		snprintf(sql, sizeof(sql),
+		    "CREATE TRIGGER no_feed BEFORE INSERT ON feed "
+		    "WHEN new.seq > %lld BEGIN SELECT RAISE(ABORT, 'down'); "
+		    "END;",
+		    (long long)head + 2 * 700 * 2 + 100);
+		fx_sql(sql);
+		assert_int_equal(engine_run_until(&fx.e, night + DAY), -1);
+		/* Two parts committed; the moment is not done. */
+		assert_int_equal(fx.e.clock_pos, night - 1);
+		assert_int_equal(fx_head(), head + 2 * 700 * 2);
+		assert_int_equal(engine_next_due(&fx.e), night);
+		fx_sql("DROP TRIGGER no_feed;");
+		if (how == BUSY_FAIL_RESTART)
+			fx_restart();
+	}
+	if (how == BUSY_COMMIT_FAILS) {
+		snprintf(sql, sizeof(sql),
+		    "CREATE TRIGGER no_pos BEFORE UPDATE ON meta "
+		    "WHEN new.key = 'clock_pos' AND new.value = %lld "
+		    "BEGIN SELECT RAISE(ABORT, 'down'); END;",
+		    (long long)night - 1);
+		fx_sql(sql);
+		assert_int_equal(engine_run_until(&fx.e, night + DAY), -1);
+		assert_true(fx.e.clock_pos < night - 1);
+		assert_int_equal(fx_head(), head);
+		assert_int_equal(fx.e.bulk_t, INT64_MAX);
+		assert_int_equal(engine_next_due(&fx.e), night);
+		fx_sql("DROP TRIGGER no_pos;");
+	}
+	assert_int_equal(engine_run_until(&fx.e, night + 3 * DAY), 0);
+	assert_int_equal(fx.e.bulk_t, INT64_MAX);
+	/* 2 records (transition, task) at the first night, 3 at the second. */
+	assert_int_equal(fx_head(), head + 5 * BUSY_N);
+	text = feed_text();
+	fx_teardown(NULL);
+	return text;
+}
+
+static void
+test_busy_moment_in_parts(void **state)
+{
+	char *one = busy_run(BUSY_ONE_STEP), *other;
+	enum busy_how how;
+
+	(void)state;
+	for (how = BUSY_PARTS; how <= BUSY_COMMIT_FAILS; how++) {
+		other = busy_run(how);
+		assert_same_feed(one, other);
+		free(other);
+	}
+	free(one);
+}
+
 int
 main(void)
 {
@@ -732,6 +858,7 @@ main(void)
 		cmocka_unit_test(test_reload_wakes_by_the_new_rules),
 		cmocka_unit_test_setup_teardown(
 		    test_wake_never_in_the_past, fx_setup, fx_teardown),
+		cmocka_unit_test(test_busy_moment_in_parts),
 	};
 
 	clock_tz_set("Asia/Shanghai");
