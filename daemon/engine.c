@@ -327,7 +327,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 			return -1;
 		}
 		/* Saved whole by an earlier dunnd: split at its next save. */
-		a->ev_stale = cmp != 0;
+		a->stale = cmp != 0;
 		if (rc == 1) {
 			if (nlegacy == caplegacy) {
 				caplegacy = caplegacy ? 2 * caplegacy : 64;
@@ -469,7 +469,7 @@ engine_add(struct engine *e, const char *id)
 {
 	struct acct *a = acct_new(id);
 
-	a->ev_stale = true; /* its row holds no state yet */
+	a->stale = true; /* its rows hold no state yet */
 	idmap_put(&e->accounts, a);
 	e->sorted_ok = false;
 	undo_push(&e->undo, &e->nundo, &e->capundo, a, true);
@@ -538,33 +538,42 @@ engine_touch(struct engine *e, struct acct *a)
 }
 
 /*
- * Saves a's state: the part evaluation changes always, the part events
- * change (its accounts row, the larger) only when it may differ from
- * what the store holds.  The store holds what the step's undo copy u
- * holds (NULL: not at hand) unless a->ev_stale: the row was written
- * earlier in this step, or holds no state or one an earlier dunnd saved
- * whole.
+ * Saves a's state: each of its two parts (acct_encode()) that may differ
+ * from what the store holds: the part events change in its accounts
+ * row, the part evaluation changes in acct_eval (an event that moves no
+ * stage writes the one, a night the other).  The store holds what the
+ * step's undo copy u holds (NULL: not at hand) unless a->stale: a row
+ * was written earlier in this step, or holds no state or one an earlier
+ * dunnd saved whole.
  */
 static int
 save_one(struct engine *e, struct acct *a, const struct engine_undo *u)
 {
-	const char *data;
-	size_t evlen;
+	const char *data, *old;
+	size_t evlen, len;
+	bool known = !a->stale && u != NULL && !u->created;
 
 	buf_clear(&e->scratch);
 	evlen = acct_encode(a, &e->scratch);
 	data = buf_data(&e->scratch);
+	len = buf_size(&e->scratch);
+	old = known ? buf_data(&u->state) : NULL;
 	a->dirty = false;
-	if (a->ev_stale || u == NULL || u->created || u->evlen != evlen ||
-	    memcmp(buf_data(&u->state), data, evlen) != 0) {
+	if (!known || u->evlen != evlen || memcmp(old, data, evlen) != 0) {
 		if (store_exec_q(e->store, Q_ACCOUNT_SAVE, "tb", a->id, data,
 		        evlen) == -1)
 			return -1;
-		a->ev_stale = true; /* until the step commits */
+		a->stale = true; /* until the step commits */
 	}
-	return store_exec_q(e->store, Q_EVAL_SAVE, "ttb", a->id,
-	    e->rs->stages[a->stage].name, data + evlen,
-	    buf_size(&e->scratch) - evlen);
+	if (!known || buf_size(&u->state) - u->evlen != len - evlen ||
+	    memcmp(old + u->evlen, data + evlen, len - evlen) != 0) {
+		if (store_exec_q(e->store, Q_EVAL_SAVE, "ttb", a->id,
+		        e->rs->stages[a->stage].name, data + evlen,
+		        len - evlen) == -1)
+			return -1;
+		a->stale = true;
+	}
+	return 0;
 }
 
 /*
@@ -698,7 +707,7 @@ engine_step_end(struct engine *e, bool commit)
 		e->undo[i].a->saved = false;
 		/* Committed: its row holds what it holds now. */
 		if (rc == 0)
-			e->undo[i].a->ev_stale = false;
+			e->undo[i].a->stale = false;
 		engine_reschedule(e, e->undo[i].a);
 	}
 	for (i = 0; i < e->nundo; i++)

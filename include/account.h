@@ -201,9 +201,9 @@ struct acct {
 	bool dirty;  /* state to be saved in this transaction (not saved) */
 	bool saved;  /* an undo copy was taken in this step (not saved) */
 	bool bsaved; /* ... and in this batch of the step (not saved) */
-	/* Its accounts row may not hold the state's first part as the undo
-	 * copy has it (engine.c save_one(); not saved). */
-	bool ev_stale;
+	/* Its rows may not hold its state as the undo copy has it
+	 * (engine.c save_one(); not saved). */
+	bool stale;
 	char id[]; /* §1: 1-64 bytes */
 };
 
