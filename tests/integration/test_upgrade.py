@@ -148,14 +148,20 @@ class Upgrade(DaemonTest):
         d.start()
         self.assertEqual(self.snapshot(d), now)
 
+    def start_migrating(self, d, version):
+        """Starts d on a database of version - 1: this start's log, which
+        says it migrated to version and nothing before."""
+        d.start()
+        log = d.log().split("dunnd: stopped")[-1]
+        self.assertIn("store: schema migrated to version %d" % version, log)
+        self.assertNotIn("schema migrated to version %d" % (version - 1), log)
+        return log
+
     def test_version_8_database_is_migrated(self):
         d, before = self.older(8)
-        d.start()
-        log = d.log().split("dunnd: stopped")[-1]  # this start's
-        self.assertIn("store: schema migrated to version 9", log)
+        log = self.start_migrating(d, 9)
         self.assertIn("store: the indexes of tasks by account and by creation rebuilt without "
                       "their status (%d rows)" % len(before[1]), log)
-        self.assertNotIn("schema migrated to version 8", log)
         self.check_migrated(d, before)
 
     def test_version_7_database_is_migrated(self):
@@ -164,12 +170,9 @@ class Upgrade(DaemonTest):
         self.assertEqual(db.execute("SELECT DISTINCT substr(state, 1, 1) FROM accounts").fetchall(),
                          [(b"\x04",)])
         db.close()
-        d.start()
-        log = d.log().split("dunnd: stopped")[-1]  # this start's
-        self.assertIn("store: schema migrated to version 8", log)
+        log = self.start_migrating(d, 8)
         self.assertIn("store: accounts' evaluation state moved to a table of its own "
                       "(acct_eval), each account at its next save (%d rows)" % len(before[2]), log)
-        self.assertNotIn("schema migrated to version 7", log)
         self.check_migrated(d, before)
 
     def test_version_6_database_is_migrated(self):

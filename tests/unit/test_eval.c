@@ -950,6 +950,22 @@ side_value(const char *sql, size_t *len)
 	return p;
 }
 
+/* A restart reads account back as it is in memory. */
+static void
+restart_keeps(const char *account)
+{
+	char *st, *st2;
+	size_t nst, nst2;
+
+	st = fx_state(account, &nst);
+	fx_restart();
+	st2 = fx_state(account, &nst2);
+	assert_int_equal(nst2, nst);
+	assert_memory_equal(st2, st, nst);
+	free(st);
+	free(st2);
+}
+
 /*
  * An evaluation that moves an account (new stage, cancels, tasks)
  * rewrites only the part of its state that evaluation changes, in
@@ -962,8 +978,8 @@ static void
 test_evaluation_saves_its_part_only(void **state)
 {
 	int64_t entry = T("2026-11-12T09:00:00+08:00");
-	char *row, *row2, *st, *st2;
-	size_t nrow, nrow2, nst, nst2;
+	char *row, *row2, *st;
+	size_t nrow, nrow2, nst;
 
 	(void)state;
 	fx_start(rules_eval, T(START));
@@ -1002,13 +1018,7 @@ test_evaluation_saves_its_part_only(void **state)
 	st = side_value("SELECT stage FROM acct_eval WHERE id = 'A'", &nst);
 	assert_string_equal(st, "pressure");
 	free(st);
-	st = fx_state("A", &nst);
-	fx_restart();
-	st2 = fx_state("A", &nst2);
-	assert_int_equal(nst2, nst);
-	assert_memory_equal(st2, st, nst);
-	free(st);
-	free(st2);
+	restart_keeps("A");
 
 	fx_ok(T("2026-12-10T10:00:00+08:00"),
 	    "{'type':'payment','id':'p1','account':'A','amount':100,"
@@ -1020,13 +1030,7 @@ test_evaluation_saves_its_part_only(void **state)
 	st = side_value("SELECT group_concat(id) FROM wlog", &nst);
 	assert_string_equal(st, "A");
 	free(st);
-	st = fx_state("A", &nst);
-	fx_restart();
-	st2 = fx_state("A", &nst2);
-	assert_int_equal(nst2, nst);
-	assert_memory_equal(st2, st, nst);
-	free(st);
-	free(st2);
+	restart_keeps("A");
 }
 
 /*
