@@ -254,6 +254,9 @@ acct_clear(struct acct *a)
 {
 	int64_t due_at = a->due_at;
 	uint32_t heap_pos = a->heap_pos;
+	/* The step's bookkeeping, not state (a restore keeps it). */
+	bool dirty = a->dirty, saved = a->saved, bsaved = a->bsaved,
+	     stale = a->stale;
 	size_t i;
 
 	for (i = 0; i < a->ntags; i++)
@@ -278,6 +281,10 @@ acct_clear(struct acct *a)
 	memset(a, 0, offsetof(struct acct, id));
 	a->due_at = due_at;
 	a->heap_pos = heap_pos;
+	a->dirty = dirty;
+	a->saved = saved;
+	a->bsaved = bsaved;
+	a->stale = stale;
 	a->risk = -1;
 }
 

@@ -294,6 +294,11 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	store_done(s, Q_TASK_MAXNUM);
 	if (store_feed_head(s, &e->feed_head) == -1)
 		return -1;
+	/* A busy moment left in parts (engine_step_end()). */
+	if (store_meta_get_int(s, "moment_open", &e->open_moment) == -1)
+		goto dberr;
+	if (e->open_moment != clock_pos + 1)
+		e->open_moment = 0;
 
 	/*
 	 * The accounts and their evaluation parts, both in id order (SQLite's
@@ -678,16 +683,25 @@ engine_step_end(struct engine *e, bool commit)
 {
 	size_t i;
 	int rc = 0;
-	int64_t pos;
+	int64_t pos, open;
 
 	/* A moment committed in parts: done up to just before it. */
 	pos = e->bulk_t <= e->now ? e->now - 1 : e->now;
+	/* ... and the moment is open until then (engine_start_pos()). */
+	open = e->bulk_t <= e->now                        ? e->now
+	    : e->open_moment != 0 && pos < e->open_moment ? e->open_moment
+	                                                  : 0;
 	if (commit && !e->failed) {
 		if (save_dirty(e) == -1 ||
 		    (pos >= e->clock_pos &&
 		        store_meta_set_int(e->store, "clock_pos", pos) == -1) ||
+		    (open != e->open_moment &&
+		        store_meta_set_int(e->store, "moment_open", open) ==
+		            -1) ||
 		    store_commit(e->store) == -1)
 			rc = -1;
+		else
+			e->open_moment = open;
 	} else
 		rc = -1;
 	/* Before undo_step() frees the accounts created in the step. */
@@ -840,6 +854,12 @@ engine_feed_end(struct engine *e)
 	}
 	buf_append(&e->rec, "", 1);
 	return feed_store(e, buf_data(&e->rec));
+}
+
+int64_t
+engine_start_pos(const struct engine *e)
+{
+	return e->open_moment > e->clock_pos ? e->open_moment : e->clock_pos;
 }
 
 int64_t

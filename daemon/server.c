@@ -1378,7 +1378,7 @@ server_start_rules(struct server *srv)
 		         "reloading at the stored clock position",
 		    stored, srv->rules->version);
 	rc = engine_reload(
-	    &srv->engine, srv->rules, srv->engine.clock_pos, names, n);
+	    &srv->engine, srv->rules, engine_start_pos(&srv->engine), names, n);
 	free(names);
 	json_decref(arr);
 	free(stored);

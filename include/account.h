@@ -262,7 +262,10 @@ struct acct *acct_new(const char *id);
 /* a's outcomes and credit, allocated when a has none yet. */
 struct acct_extra *acct_extra(struct acct *a);
 void acct_free(struct acct *a);
-/* Frees everything a holds but its id and scheduling fields. */
+/*
+ * Frees everything a holds but its id, its scheduling fields and the
+ * step's bookkeeping (dirty, saved, bsaved, stale).
+ */
 void acct_clear(struct acct *a);
 
 /*

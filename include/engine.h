@@ -64,6 +64,11 @@ struct engine {
 	int64_t bulk_t;
 	size_t bulk_pos;
 	/*
+	 * The busy moment whose parts the store holds but not its last
+	 * (meta moment_open; 0 none): a start runs from it (engine_start_pos()).
+	 */
+	int64_t open_moment;
+	/*
 	 * The contacts list of the account being evaluated (contacts_of,
 	 * else NULL), as stored, once read (contacts_ok): eval.c.
 	 */
@@ -213,6 +218,13 @@ int engine_batch_end(struct engine *e, bool keep);
 /* Recomputes a's next due moment (§4.3) after it was evaluated. */
 void engine_reschedule(struct engine *e, struct acct *a);
 /* The earliest pending due moment (the sweep included). */
+/*
+ * The stored clock position a start runs from: the clock position, or a
+ * busy moment the store holds some parts of (the clock position is just
+ * before it then): its other accounts are due at it, and the clock, a
+ * start's reload and its first batch are not before it.
+ */
+int64_t engine_start_pos(const struct engine *e);
 int64_t engine_next_due(struct engine *e);
 /*
  * Processes every due moment <= until in time order (§4.3), each in its

@@ -157,6 +157,25 @@ class Upgrade(DaemonTest):
         self.assertNotIn("schema migrated to version %d" % (version - 1), log)
         return log
 
+    def test_a_refused_batch_on_an_account_saved_whole_then_a_night(self):
+        """An account an earlier dunnd saved whole, touched by a refused
+        batch and then moved by a night (its evaluation part only): both
+        parts are written, and the next start reads it (review finding:
+        the refusal's restore forgot that its row was still whole)."""
+        d, before = self.older(7)
+        d.start()
+        r, _ = ingest_events(d, [
+            {"type": "payment", "id": "p-x", "account": "A00", "amount": 10,
+             "at": "2026-03-04T09:00:00+08:00"},
+            {"type": "payment", "id": "p-y", "account": "A00"}])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(d.ctl("clock", "advance", "5d").returncode, 0)
+        self.assertIn("A00", self.split_states(d))
+        now = self.snapshot(d)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        self.assertEqual(self.snapshot(d), now)
+
     def test_version_8_database_is_migrated(self):
         d, before = self.older(8)
         log = self.start_migrating(d, 9)

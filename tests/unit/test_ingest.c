@@ -768,6 +768,63 @@ test_refused_batch_with_new_account(void **state)
 }
 
 /*
+ * Group commit: two batches in one step, as server_flush() runs them;
+ * the first kept, the second refused, both touching one account.  The
+ * refusal restores the account as the first batch left it, and the step
+ * still saves it: the acknowledged payment counts after a restart, and
+ * an account the first batch created is read back (review finding:
+ * the restore cleared the account's "to be saved" mark).
+ */
+static void
+two_batches(int64_t now, const char *t1, const char *t2)
+{
+	struct ingest_batch b1, b2;
+	char *s1 = fx_json(t1), *s2 = fx_json(t2);
+
+	assert_int_equal(engine_run_until(&fx.e, now), 0);
+	assert_int_equal(engine_step_begin(&fx.e, now), 0);
+	ingest_batch(&fx.e, s1, strlen(s1), false, &b1);
+	ingest_batch(&fx.e, s2, strlen(s2), false, &b2);
+	assert_int_equal(engine_step_end(&fx.e, true), 0);
+	ingest_finish(&b1);
+	ingest_finish(&b2);
+	assert_true(b1.committed);
+	assert_false(b2.committed);
+	ingest_batch_fini(&b1);
+	ingest_batch_fini(&b2);
+	free(s1);
+	free(s2);
+}
+
+static void
+test_kept_then_refused_batch_on_one_account(void **state)
+{
+	int64_t t0 = T("2026-11-10T09:00:00+08:00");
+
+	(void)state;
+	start_a(rules_task, "2026-11-20");
+	two_batches(t0 + HOUR,
+	    "{'type':'payment','id':'p1','account':'A','amount':400,"
+	    "'at':'2026-11-10T10:00:00+08:00'}",
+	    "{'type':'payment','id':'p2','account':'A','amount':100,"
+	    "'at':'2026-11-10T10:00:00+08:00'}\n"
+	    "{'type':'payment','id':'p3'}");
+	two_batches(t0 + 2 * HOUR,
+	    "{'type':'account','id':'a-Y','account':'Y','name':'N',"
+	    "'currency':'CNY','size':'small'}",
+	    "{'type':'invoice','id':'i-Y','account':'Y','invoice':'IY',"
+	    "'amount':1000,'issued':'2026-10-01','due':'2026-11-20'}\n"
+	    "{'type':'payment','id':'p4'}");
+	assert_int_equal(fx_acct("A")->paid, 400);
+	/* A night that moves A (its evaluation part), then a restart. */
+	assert_int_equal(
+	    engine_run_until(&fx.e, T("2026-11-23T00:00:00+08:00")), 0);
+	fx_restart();
+	assert_int_equal(fx_acct("A")->paid, 400);
+	assert_non_null(engine_get(&fx.e, "Y"));
+}
+
+/*
  * §2.4: a batch whose commit fails leaves no trace, in memory or on
  * disk, and its statuses are those of a batch that does not commit.
  * A trigger makes the insert of money fail mid-batch.
@@ -2036,6 +2093,7 @@ main(void)
 		TEST(test_promise_history_import_money_in_same_batch),
 		TEST(test_promise_money_after_verdict_changes_nothing),
 		TEST(test_promise_reversed_money_withdrawn),
+		TEST(test_kept_then_refused_batch_on_one_account),
 #undef TEST
 	};
 

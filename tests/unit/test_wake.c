@@ -845,6 +845,116 @@ test_busy_moment_in_parts(void **state)
 	free(one);
 }
 
+/*
+ * A start after a busy moment was cut between its parts runs from the
+ * moment, not from just before it: a start's reload (the rules changed
+ * while stopped: an alert on the stage the moment moved accounts to)
+ * and its first batch (paying one of them off) come at the moment, and
+ * no record is dated before one committed earlier (review finding: the
+ * start ran from the stored clock position, the second before).
+ */
+static const char rules_busy_alert[] =
+    "stages = ( { name = \"current\"; },\n"
+    "  { name = \"late\"; tasks = ( { type = \"call\"; } ); },\n"
+    "  { name = \"long\"; tasks = ( { type = \"letter\"; } ); } );\n"
+    "rules = (\n"
+    "  { name = \"late\"; from = \"current\"; to = \"late\";\n"
+    "    when = { days_overdue = { min = 2; }; }; },\n"
+    "  { name = \"long\"; from = \"late\"; to = \"long\";\n"
+    "    when = { days_overdue = { min = 4; }; }; },\n"
+    "  { name = \"settled\"; from = \"*\"; to = \"current\";\n"
+    "    when = { balance = { max = 0; }; }; } );\n"
+    "alerts = ( { name = \"in-late\"; when = { stage = \"late\"; };\n"
+    "    task = { type = \"review\"; }; } );\n";
+
+static void
+test_start_after_a_cut_moment(void **state)
+{
+	int64_t t0 = T("2026-11-10T09:00:00+08:00");
+	int64_t night = T("2026-11-12T00:00:00+08:00"), head, pos, t, last;
+	char err[STORE_ERR_LEN], sql[200];
+	struct ingest_batch ib;
+	struct ruleset *nrs;
+	struct buf b;
+	json_t *feed, *r;
+	const char *ts, *why;
+	size_t i, n = 0;
+	int k;
+
+	(void)state;
+	fx_start(rules_busy, t0);
+	fx.e.chunk = 700;
+	buf_init(&b);
+	for (k = 0; k < BUSY_N; k++)
+		buf_printf(&b,
+		    "{'type':'account','id':'a%d','account':'B%04d',"
+		    "'name':'N','currency':'CNY','size':'small'}\n"
+		    "{'type':'invoice','id':'i%d','account':'B%04d',"
+		    "'invoice':'I%d','amount':1000,'issued':'2026-10-01',"
+		    "'due':'2026-11-10'}\n",
+		    k, k, k, k, k);
+	fx_run(t0, buf_data(&b), false, &ib);
+	assert_true(ib.committed);
+	ingest_batch_fini(&ib);
+	buf_fini(&b);
+	head = fx_head();
+	snprintf(sql, sizeof(sql),
+	    "CREATE TRIGGER no_feed BEFORE INSERT ON feed WHEN new.seq > %lld "
+	    "BEGIN SELECT RAISE(ABORT, 'down'); END;",
+	    (long long)head + 2 * 700 * 2 + 10);
+	fx_sql(sql);
+	assert_int_equal(engine_run_until(&fx.e, night + HOUR), -1);
+	assert_int_equal(fx.e.clock_pos, night - 1);
+	assert_int_equal(engine_start_pos(&fx.e), night);
+	fx_sql("DROP TRIGGER no_feed;");
+
+	/* dunnd starts again with changed rules: reload, then a batch. */
+	engine_close(&fx.e);
+	store_close(fx.s);
+	fx.open = false;
+	nrs = load_rules(rules_busy_alert);
+	rules_free(fx.rs);
+	fx.rs = nrs;
+	assert_int_equal(store_open(fx.path, &fx.s, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_get_int(fx.s, "clock_pos", &pos), 1);
+	assert_int_equal(engine_open(&fx.e, fx.s, nrs, false, 5, pos), 0);
+	fx.open = true;
+	assert_int_equal(engine_start_pos(&fx.e), night);
+	assert_int_equal(
+	    engine_reload(&fx.e, nrs, engine_start_pos(&fx.e), NULL, 0), 0);
+	fx_ok(engine_start_pos(&fx.e),
+	    "{'type':'payment','id':'p0','account':'B0000','amount':1000,"
+	    "'at':'2026-11-11T10:00:00+08:00'}");
+	assert_int_equal(engine_run_until(&fx.e, night + HOUR), 0);
+	assert_int_equal(engine_start_pos(&fx.e), fx.e.clock_pos);
+
+	/* Every account moved at the night, each alert fired at it. */
+	for (last = 0, feed = fx_feed(head); json_array_size(feed) > 0;
+	     feed = fx_feed(head)) {
+		for (i = 0; i < json_array_size(feed); i++, n++) {
+			r = json_array_get(feed, i);
+			ts = json_object_get(r, "at") != NULL
+			    ? fx_str(r, "at")
+			    : fx_str(r, "created");
+			assert_int_equal(
+			    clock_parse_ts(ts, strlen(ts), &t, &why), 0);
+			if (t < last)
+				fail_msg(
+				    "seq %lld (%s) at %s, after a record at "
+				    "%lld",
+				    (long long)fx_int(r, "seq"),
+				    fx_str(r, "kind"), ts, (long long)last);
+			last = t;
+			assert_true(t >= night);
+		}
+		head = fx_int(
+		    json_array_get(feed, json_array_size(feed) - 1), "seq");
+		json_decref(feed);
+	}
+	json_decref(feed);
+	assert_true(n >= 3 * BUSY_N);
+}
+
 int
 main(void)
 {
@@ -859,6 +969,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_wake_never_in_the_past, fx_setup, fx_teardown),
 		cmocka_unit_test(test_busy_moment_in_parts),
+		cmocka_unit_test_setup_teardown(
+		    test_start_after_a_cut_moment, fx_setup, fx_teardown),
 	};
 
 	clock_tz_set("Asia/Shanghai");
