@@ -744,15 +744,67 @@ test_wake_never_in_the_past(void **state)
  */
 #define BUSY_N 5000
 
-static const char rules_busy[] =
-    "stages = ( { name = \"current\"; },\n"
-    "  { name = \"late\"; tasks = ( { type = \"call\"; } ); },\n"
-    "  { name = \"long\"; tasks = ( { type = \"letter\"; } ); } );\n"
-    "rules = (\n"
-    "  { name = \"late\"; from = \"current\"; to = \"late\";\n"
-    "    when = { days_overdue = { min = 2; }; }; },\n"
-    "  { name = \"long\"; from = \"late\"; to = \"long\";\n"
-    "    when = { days_overdue = { min = 4; }; }; } );\n";
+#define BUSY_RULES                                                             \
+	"stages = ( { name = \"current\"; },\n"                                \
+	"  { name = \"late\"; tasks = ( { type = \"call\"; } ); },\n"          \
+	"  { name = \"long\"; tasks = ( { type = \"letter\"; } ); } );\n"      \
+	"rules = (\n"                                                          \
+	"  { name = \"late\"; from = \"current\"; to = \"late\";\n"            \
+	"    when = { days_overdue = { min = 2; }; }; },\n"                    \
+	"  { name = \"long\"; from = \"late\"; to = \"long\";\n"               \
+	"    when = { days_overdue = { min = 4; }; }; }"
+
+static const char rules_busy[] = BUSY_RULES " );\n";
+
+/* BUSY_N accounts, each owing one invoice due on 2026-11-10; the head. */
+static int64_t
+busy_portfolio(const char *rules, size_t chunk)
+{
+	struct ingest_batch ib;
+	struct buf b;
+	int k;
+
+	fx_start(rules, T("2026-11-10T09:00:00+08:00"));
+	fx.e.chunk = chunk;
+	buf_init(&b);
+	for (k = 0; k < BUSY_N; k++)
+		buf_printf(&b,
+		    "{'type':'account','id':'a%d','account':'B%04d',"
+		    "'name':'N','currency':'CNY','size':'small','contacts':"
+		    "[{'role':'owner','name':'O','phone':'1'}]}\n"
+		    "{'type':'invoice','id':'i%d','account':'B%04d',"
+		    "'invoice':'I%d','amount':1000,'issued':'2026-10-01',"
+		    "'due':'2026-11-10'}\n",
+		    k, k, k, k, k);
+	fx_run(T("2026-11-10T09:00:00+08:00"), buf_data(&b), false, &ib);
+	assert_true(ib.committed);
+	ingest_batch_fini(&ib);
+	buf_fini(&b);
+	return fx_head();
+}
+
+/*
+ * The night's third part refused (parts of 700 accounts, two records
+ * each): two parts committed, the moment not done, the clock just
+ * before it.
+ */
+static void
+busy_cut(int64_t head, int64_t night)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql),
+	    "CREATE TRIGGER no_feed BEFORE INSERT ON feed WHEN new.seq > %lld "
+	    "BEGIN SELECT RAISE(ABORT, 'down'); END;",
+	    (long long)head + 2 * 700 * 2 + 100);
+	fx_sql(sql);
+	assert_int_equal(engine_run_until(&fx.e, night + DAY), -1);
+	assert_int_equal(fx.e.clock_pos, night - 1);
+	assert_int_equal(fx_head(), head + 2 * 700 * 2);
+	assert_int_equal(engine_next_due(&fx.e), night);
+	assert_int_equal(engine_start_pos(&fx.e), night);
+	fx_sql("DROP TRIGGER no_feed;");
+}
 
 enum busy_how {
 	BUSY_ONE_STEP,
@@ -765,45 +817,13 @@ enum busy_how {
 static char *
 busy_run(enum busy_how how)
 {
-	int64_t t0 = T("2026-11-10T09:00:00+08:00");
 	int64_t night = T("2026-11-12T00:00:00+08:00"), head;
-	struct ingest_batch ib;
-	struct buf b;
 	char sql[160], *text;
-	int k;
 
 	assert_int_equal(fx_setup(NULL), 0);
-	fx_start(rules_busy, t0);
-	fx.e.chunk = how == BUSY_ONE_STEP ? 0 : 700;
-	buf_init(&b);
-	for (k = 0; k < BUSY_N; k++)
-		buf_printf(&b,
-		    "{'type':'account','id':'a%d','account':'B%04d',"
-		    "'name':'N','currency':'CNY','size':'small','contacts':"
-		    "[{'role':'owner','name':'O','phone':'1'}]}\n"
-		    "{'type':'invoice','id':'i%d','account':'B%04d',"
-		    "'invoice':'I%d','amount':%d,'issued':'2026-10-01',"
-		    "'due':'2026-11-10'}\n",
-		    k, k, k, k, k, 1000 + k);
-	fx_run(t0, buf_data(&b), false, &ib);
-	assert_true(ib.committed);
-	ingest_batch_fini(&ib);
-	buf_fini(&b);
-	head = fx_head();
+	head = busy_portfolio(rules_busy, how == BUSY_ONE_STEP ? 0 : 700);
 	if (how == BUSY_FAIL || how == BUSY_FAIL_RESTART) {
-		/* The third part's records refused. */
-		snprintf(sql, sizeof(sql),
-		    "CREATE TRIGGER no_feed BEFORE INSERT ON feed "
-		    "WHEN new.seq > %lld BEGIN SELECT RAISE(ABORT, 'down'); "
-		    "END;",
-		    (long long)head + 2 * 700 * 2 + 100);
-		fx_sql(sql);
-		assert_int_equal(engine_run_until(&fx.e, night + DAY), -1);
-		/* Two parts committed; the moment is not done. */
-		assert_int_equal(fx.e.clock_pos, night - 1);
-		assert_int_equal(fx_head(), head + 2 * 700 * 2);
-		assert_int_equal(engine_next_due(&fx.e), night);
-		fx_sql("DROP TRIGGER no_feed;");
+		busy_cut(head, night);
 		if (how == BUSY_FAIL_RESTART)
 			fx_restart();
 	}
@@ -853,15 +873,8 @@ test_busy_moment_in_parts(void **state)
  * no record is dated before one committed earlier (review finding: the
  * start ran from the stored clock position, the second before).
  */
-static const char rules_busy_alert[] =
-    "stages = ( { name = \"current\"; },\n"
-    "  { name = \"late\"; tasks = ( { type = \"call\"; } ); },\n"
-    "  { name = \"long\"; tasks = ( { type = \"letter\"; } ); } );\n"
-    "rules = (\n"
-    "  { name = \"late\"; from = \"current\"; to = \"late\";\n"
-    "    when = { days_overdue = { min = 2; }; }; },\n"
-    "  { name = \"long\"; from = \"late\"; to = \"long\";\n"
-    "    when = { days_overdue = { min = 4; }; }; },\n"
+static const char rules_busy_alert[] = BUSY_RULES
+    ",\n"
     "  { name = \"settled\"; from = \"*\"; to = \"current\";\n"
     "    when = { balance = { max = 0; }; }; } );\n"
     "alerts = ( { name = \"in-late\"; when = { stage = \"late\"; };\n"
@@ -870,43 +883,16 @@ static const char rules_busy_alert[] =
 static void
 test_start_after_a_cut_moment(void **state)
 {
-	int64_t t0 = T("2026-11-10T09:00:00+08:00");
 	int64_t night = T("2026-11-12T00:00:00+08:00"), head, pos, t, last;
-	char err[STORE_ERR_LEN], sql[200];
-	struct ingest_batch ib;
+	char err[STORE_ERR_LEN];
 	struct ruleset *nrs;
-	struct buf b;
 	json_t *feed, *r;
 	const char *ts, *why;
 	size_t i, n = 0;
-	int k;
 
 	(void)state;
-	fx_start(rules_busy, t0);
-	fx.e.chunk = 700;
-	buf_init(&b);
-	for (k = 0; k < BUSY_N; k++)
-		buf_printf(&b,
-		    "{'type':'account','id':'a%d','account':'B%04d',"
-		    "'name':'N','currency':'CNY','size':'small'}\n"
-		    "{'type':'invoice','id':'i%d','account':'B%04d',"
-		    "'invoice':'I%d','amount':1000,'issued':'2026-10-01',"
-		    "'due':'2026-11-10'}\n",
-		    k, k, k, k, k);
-	fx_run(t0, buf_data(&b), false, &ib);
-	assert_true(ib.committed);
-	ingest_batch_fini(&ib);
-	buf_fini(&b);
-	head = fx_head();
-	snprintf(sql, sizeof(sql),
-	    "CREATE TRIGGER no_feed BEFORE INSERT ON feed WHEN new.seq > %lld "
-	    "BEGIN SELECT RAISE(ABORT, 'down'); END;",
-	    (long long)head + 2 * 700 * 2 + 10);
-	fx_sql(sql);
-	assert_int_equal(engine_run_until(&fx.e, night + HOUR), -1);
-	assert_int_equal(fx.e.clock_pos, night - 1);
-	assert_int_equal(engine_start_pos(&fx.e), night);
-	fx_sql("DROP TRIGGER no_feed;");
+	head = busy_portfolio(rules_busy, 700);
+	busy_cut(head, night);
 
 	/* dunnd starts again with changed rules: reload, then a batch. */
 	engine_close(&fx.e);
