@@ -255,8 +255,7 @@ acct_clear(struct acct *a)
 	int64_t due_at = a->due_at;
 	uint32_t heap_pos = a->heap_pos;
 	/* The step's bookkeeping, not state (a restore keeps it). */
-	bool dirty = a->dirty, saved = a->saved, bsaved = a->bsaved,
-	     stale = a->stale;
+	bool saved = a->saved, bsaved = a->bsaved, stale = a->stale;
 	size_t i;
 
 	for (i = 0; i < a->ntags; i++)
@@ -281,7 +280,6 @@ acct_clear(struct acct *a)
 	memset(a, 0, offsetof(struct acct, id));
 	a->due_at = due_at;
 	a->heap_pos = heap_pos;
-	a->dirty = dirty;
 	a->saved = saved;
 	a->bsaved = bsaved;
 	a->stale = stale;
@@ -777,8 +775,8 @@ acct_decode_parts(struct acct *a, const void *ev, size_t evlen,
 		get_head(&r, a);
 		get_money(&r, a);
 		get_people(&r, a);
-		if (eval ==
-		    NULL) /* one blob: the two parts one after the other */
+		/* eval NULL: one blob, the two parts one after the other. */
+		if (eval == NULL)
 			get_eval(&r, a);
 		else if (r.p == r.end)
 			get_eval(&re, a);

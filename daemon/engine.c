@@ -539,45 +539,36 @@ engine_touch(struct engine *e, struct acct *a)
 		undo_push(&e->undo, &e->nundo, &e->capundo, a, false);
 		a->saved = true;
 	}
-	a->dirty = true;
 }
 
 /*
- * Saves a's state: each of its two parts (acct_encode()) that may differ
- * from what the store holds: the part events change in its accounts
- * row, the part evaluation changes in acct_eval (an event that moves no
- * stage writes the one, a night the other).  The store holds what the
- * step's undo copy u holds (NULL: not at hand) unless a->stale: a row
- * was written earlier in this step, or holds no state or one an earlier
- * dunnd saved whole.
+ * Saves a's state at the step's end: each of its two parts
+ * (acct_encode()) that may differ from what the store holds: the part
+ * events change in its accounts row, the part evaluation changes in
+ * acct_eval (an event that moves no stage writes the one, a night the
+ * other).  The store holds what the step's undo copy u holds, unless a
+ * was created in the step or a->stale.
  */
 static int
 save_one(struct engine *e, struct acct *a, const struct engine_undo *u)
 {
 	const char *data, *old;
 	size_t evlen, len;
-	bool known = !a->stale && u != NULL && !u->created;
+	bool known = !a->stale && !u->created;
 
 	buf_clear(&e->scratch);
 	evlen = acct_encode(a, &e->scratch);
 	data = buf_data(&e->scratch);
 	len = buf_size(&e->scratch);
 	old = known ? buf_data(&u->state) : NULL;
-	a->dirty = false;
-	if (!known || u->evlen != evlen || memcmp(old, data, evlen) != 0) {
-		if (store_exec_q(e->store, Q_ACCOUNT_SAVE, "tb", a->id, data,
-		        evlen) == -1)
-			return -1;
-		a->stale = true; /* until the step commits */
-	}
+	if ((!known || u->evlen != evlen || memcmp(old, data, evlen) != 0) &&
+	    store_exec_q(e->store, Q_ACCOUNT_SAVE, "tb", a->id, data, evlen) ==
+	        -1)
+		return -1;
 	if (!known || buf_size(&u->state) - u->evlen != len - evlen ||
-	    memcmp(old + u->evlen, data + evlen, len - evlen) != 0) {
-		if (store_exec_q(e->store, Q_EVAL_SAVE, "ttb", a->id,
-		        e->rs->stages[a->stage].name, data + evlen,
-		        len - evlen) == -1)
-			return -1;
-		a->stale = true;
-	}
+	    memcmp(old + u->evlen, data + evlen, len - evlen) != 0)
+		return store_exec_q(e->store, Q_EVAL_SAVE, "ttb", a->id,
+		    e->rs->stages[a->stage].name, data + evlen, len - evlen);
 	return 0;
 }
 
@@ -591,15 +582,13 @@ save_one(struct engine *e, struct acct *a, const struct engine_undo *u)
  * read; evaluations no longer write that row.)
  */
 static int
-save_dirty(struct engine *e)
+save_touched(struct engine *e)
 {
 	size_t i;
 
-	for (i = 0; i < e->nundo; i++) {
-		if (e->undo[i].a->dirty &&
-		    save_one(e, e->undo[i].a, &e->undo[i]) == -1)
+	for (i = 0; i < e->nundo; i++)
+		if (save_one(e, e->undo[i].a, &e->undo[i]) == -1)
 			return -1;
-	}
 	return 0;
 }
 
@@ -692,7 +681,7 @@ engine_step_end(struct engine *e, bool commit)
 	    : e->open_moment != 0 && pos < e->open_moment ? e->open_moment
 	                                                  : 0;
 	if (commit && !e->failed) {
-		if (save_dirty(e) == -1 ||
+		if (save_touched(e) == -1 ||
 		    (pos >= e->clock_pos &&
 		        store_meta_set_int(e->store, "clock_pos", pos) == -1) ||
 		    (open != e->open_moment &&
@@ -704,9 +693,6 @@ engine_step_end(struct engine *e, bool commit)
 			e->open_moment = open;
 	} else
 		rc = -1;
-	/* Before undo_step() frees the accounts created in the step. */
-	for (i = 0; i < e->nundo; i++)
-		e->undo[i].a->dirty = false;
 	if (rc == -1) {
 		store_rollback(e->store);
 		undo_step(e);

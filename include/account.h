@@ -198,11 +198,11 @@ struct acct {
 	bool paused;
 	bool cad_running;
 	bool held;
-	bool dirty;  /* state to be saved in this transaction (not saved) */
 	bool saved;  /* an undo copy was taken in this step (not saved) */
 	bool bsaved; /* ... and in this batch of the step (not saved) */
-	/* Its rows may not hold its state as the undo copy has it
-	 * (engine.c save_one(); not saved). */
+	/* Its rows do not hold its state as the undo copy has it (it holds
+	 * none yet, or one an earlier dunnd saved whole) until the step
+	 * saving it commits (engine.c save_one(); not saved). */
 	bool stale;
 	char id[]; /* §1: 1-64 bytes */
 };
@@ -264,7 +264,7 @@ struct acct_extra *acct_extra(struct acct *a);
 void acct_free(struct acct *a);
 /*
  * Frees everything a holds but its id, its scheduling fields and the
- * step's bookkeeping (dirty, saved, bsaved, stale).
+ * step's bookkeeping (saved, bsaved, stale).
  */
 void acct_clear(struct acct *a);
 

@@ -102,8 +102,8 @@ struct engine {
 	bool failed; /* a statement failed: the step cannot commit */
 	int64_t now;
 	int32_t today;
-	/* Each account the step touched, once, with its copy (and dirty
-	 * while not saved since its last change). */
+	/* Each account the step touched, once, with its copy: saved at
+	 * the step's end (engine_step_end()). */
 	struct engine_undo *undo;
 	size_t nundo, capundo;
 	int64_t undo_event_seq, undo_task_num, undo_feed_head;

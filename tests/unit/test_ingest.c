@@ -720,10 +720,9 @@ test_refused_batch_leaves_no_trace(void **state)
  * Regression (was a bug): a refused batch that created an account wrote
  * to freed memory.
  * engine_step_end() (daemon/engine.c) rolls back with undo_step(), which
- * acct_free()s the accounts created in the step, and then runs
- *     for (i = 0; i < e->ndirty; i++) e->dirty[i]->dirty = false;
- * over the dirty list, which still holds them (engine_add() touches the
- * new account): ASan "heap-use-after-free ... WRITE of size 1 in
+ * acct_free()s the accounts created in the step, and then cleared the
+ * "dirty" mark of each account on its dirty list, which still held them
+ * (engine_add() touches the new account): ASan "heap-use-after-free ... WRITE of size 1 in
  * engine_step_end engine.c:427".  Expected: the created accounts are
  * gone without any access after their free.  The behaviour checked
  * below is right; the test is skipped only in sanitizer builds.
