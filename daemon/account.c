@@ -297,22 +297,11 @@ acct_free(struct acct *a)
 
 /* The saved form. */
 
-/* Integers as zigzag LEB128 varints: most are small. */
+/* Integers as zigzag LEB128 varints (util.h). */
 static void
 put_i64(struct buf *b, int64_t v)
 {
-	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	unsigned char c[10];
-	size_t n = 0;
-
-	do {
-		c[n] = (unsigned char)(u & 0x7f);
-		u >>= 7;
-		if (u != 0)
-			c[n] |= 0x80;
-		n++;
-	} while (u != 0);
-	buf_append(b, c, n);
+	buf_put_varint(b, v);
 }
 
 static void
@@ -461,6 +450,7 @@ static int64_t
 get_i64(struct reader *r)
 {
 	uint64_t u = 0;
+	int64_t v;
 	int i;
 
 	if (r->fixed) {
@@ -473,17 +463,11 @@ get_i64(struct reader *r)
 		r->p += 8;
 		return (int64_t)u;
 	}
-	for (i = 0; i < 64; i += 7) {
-		if (r->p == r->end) {
-			r->bad = true;
-			return 0;
-		}
-		u |= (uint64_t)(*r->p & 0x7f) << i;
-		if ((*r->p++ & 0x80) == 0)
-			return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+	if (!varint_get(&r->p, r->end, &v)) {
+		r->bad = true;
+		return 0;
 	}
-	r->bad = true;
-	return 0;
+	return v;
 }
 
 static size_t

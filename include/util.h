@@ -94,4 +94,14 @@ size_t buf_size(const struct buf *b);
 const char *buf_data(const struct buf *b);
 void buf_clear(struct buf *b);
 
+/*
+ * Integers as zigzag LEB128 varints (the saved forms of account.h and
+ * ledger.h: most values are small).  varint_get() reads one from *p,
+ * never past end, and moves *p; false when the bytes end first or a
+ * varint runs past ten bytes.
+ */
+void buf_put_varint(struct buf *b, int64_t v);
+bool varint_get(
+    const unsigned char **p, const unsigned char *end, int64_t *v /* OUT */);
+
 #endif
