@@ -194,11 +194,14 @@ endif
 
 fuzz: $(FUZZERS)
 	@rm -rf build-fuzz/seeds && mkdir -p build-fuzz/seeds/event \
-	    build-fuzz/seeds/rules build-fuzz/seeds/protocol
+	    build-fuzz/seeds/rules build-fuzz/seeds/protocol \
+	    build-fuzz/seeds/ledger
 	@cat tests/corpus/*.jsonl | split -l 1 -a 4 - build-fuzz/seeds/event/l
 	@cp rules/*.conf build-fuzz/seeds/rules/
 	@split -l 1 -a 4 fuzz/protocol.seeds build-fuzz/seeds/protocol/l
-	@set -e; for t in event rules protocol; do \
+	@printf '\001\004\012\000\320\017\300\366\234\232\015\330\004\004\006\260\011\000\000\002\240\006\200\306\012\002\002\004\370\012\000\010\012\144\300\274\247\232\015\000\000\000' \
+	    > build-fuzz/seeds/ledger/two
+	@set -e; for t in event rules protocol ledger; do \
 	    mkdir -p build-fuzz/corpus-$$t; \
 	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	    LSAN_OPTIONS=suppressions=fuzz/lsan.supp \

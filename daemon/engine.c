@@ -277,6 +277,7 @@ engine_open(struct engine *e, struct store *s, const struct ruleset *rs,
 	e->clock_pos = clock_pos;
 	idmap_init(&e->accounts, offsetof(struct acct, id));
 	idmap_init(&e->lost, offsetof(struct lost_stage, id));
+	ledgers_init(&e->ledgers);
 	buf_init(&e->scratch);
 	buf_init(&e->rec);
 	buf_init(&e->contacts);
@@ -427,6 +428,7 @@ engine_close(struct engine *e)
 	buf_fini(&e->rec);
 	buf_fini(&e->contacts);
 	kpisum_fini(&e->kpi);
+	ledgers_fini(&e->ledgers);
 	facts_out_fini(&e->fo);
 	facts_out_fini(&e->fo_wake);
 }

@@ -47,6 +47,14 @@ idmap_fini(struct idmap *m)
 	m->cap = m->n = 0;
 }
 
+void
+idmap_clear(struct idmap *m)
+{
+	if (m->slots != NULL)
+		memset(m->slots, 0, m->cap * sizeof(*m->slots));
+	m->n = 0;
+}
+
 /* The slot holding key, or the empty slot where it would go. */
 static size_t
 find(const struct idmap *m, const char *key)

@@ -11,9 +11,11 @@
  *     touched accounts in order of first appearance: the order in which
  *     they are evaluated.
  * (3) The store holds what memory does not need but reversals and
- *     promises do: events (ids and digests), invoice owners, money with
- *     its applications, unapplied and uncounted parts, and promise
- *     contributions.  Both change in the same step.
+ *     promises do: events (ids and digests), invoice owners, and each
+ *     account's money history (ledger.h: money with its applications,
+ *     uncounted part and promise contributions), read when a line first
+ *     needs it and written once when the batch is kept.  Memory and
+ *     store change in the same step.
  */
 #include "ingest.h"
 
@@ -31,6 +33,7 @@
 #include "event.h"
 #include "kpi.h"
 #include "kpisum.h"
+#include "ledger.h"
 #include "lines.h"
 #include "log.h"
 #include "rules.h"
@@ -54,6 +57,7 @@ struct ctx {
 	bool task_approval; /* an approval task (§4.5) */
 	bool task_decided;  /* ... already approved or rejected */
 	int64_t ref_at;     /* reversal: the `at` of the reversed event */
+	int64_t ref_seq;    /* ... and its seq */
 	struct diag *d;
 	bool dberr;
 };
@@ -114,6 +118,52 @@ check_invoice(struct ctx *c, const struct event *ev)
 	/* Not among the open ones: settled (open 0, no open dispute). */
 	c->inv = acct_invoice_find(c->a, store_col_int(s, Q_INVOICE_GET, 1));
 	store_done(s, Q_INVOICE_GET);
+	return 0;
+}
+
+/*
+ * Step 8 for a reversal: the payment or credit it names, of the same
+ * account, not reversed yet; c->ref_at and c->ref_seq from its ledger.
+ */
+static int
+check_ref(struct ctx *c, const struct event *ev)
+{
+	struct store *s = c->e->store;
+	struct ledger_money *m;
+	struct ledger *lg;
+	const char *type;
+	int rc = store_q(s, Q_EVENT_REF, "t", ev->event_ref);
+
+	if (rc == -1) {
+		store_done(s, Q_EVENT_REF);
+		return dberr(c);
+	}
+	if (rc == 0) {
+		store_done(s, Q_EVENT_REF);
+		return diag_set(
+		    c->d, "event", "unknown event %s", ev->event_ref);
+	}
+	type = store_col_text(s, Q_EVENT_REF, 1);
+	if (strcmp(type, "payment") != 0 && strcmp(type, "credit") != 0) {
+		store_done(s, Q_EVENT_REF);
+		return diag_set(c->d, "event",
+		    "event %s is not an accepted payment or credit",
+		    ev->event_ref);
+	}
+	if (strcmp(store_col_text(s, Q_EVENT_REF, 2), ev->account) != 0) {
+		store_done(s, Q_EVENT_REF);
+		return diag_set(c->d, "event",
+		    "event %s belongs to another account", ev->event_ref);
+	}
+	c->ref_seq = store_col_int(s, Q_EVENT_REF, 0);
+	store_done(s, Q_EVENT_REF);
+	lg = ledgers_get(&c->e->ledgers, s, ev->account, false);
+	if (lg == NULL || (m = ledger_find(lg, c->ref_seq)) == NULL)
+		return dberr(c); /* a payment without its ledger entry */
+	if (m->reversed)
+		return diag_set(c->d, "event", "event %s is already reversed",
+		    ev->event_ref);
+	c->ref_at = m->at;
 	return 0;
 }
 
@@ -345,40 +395,8 @@ check_line(struct ctx *c, const struct event *ev)
 	case EVENT_REVERSAL:
 		if (check_account(c, ev) == -1)
 			return -1;
-		rc = store_q(e->store, Q_MONEY_GET, "t", ev->event_ref);
-		if (rc == -1) {
-			store_done(e->store, Q_MONEY_GET);
-			return dberr(c);
-		}
-		if (rc == 0 ||
-		    strcmp(store_col_text(e->store, Q_MONEY_GET, 1),
-		        "upheld") == 0) {
-			store_done(e->store, Q_MONEY_GET);
-			rc = store_q(e->store, Q_EVENT_GET, "t", ev->event_ref);
-			store_done(e->store, Q_EVENT_GET);
-			if (rc == -1)
-				return dberr(c);
-			if (rc == 0)
-				return diag_set(c->d, "event",
-				    "unknown event %s", ev->event_ref);
-			return diag_set(c->d, "event",
-			    "event %s is not an accepted payment or credit",
-			    ev->event_ref);
-		}
-		if (strcmp(store_col_text(e->store, Q_MONEY_GET, 0),
-		        ev->account) != 0) {
-			store_done(e->store, Q_MONEY_GET);
-			return diag_set(c->d, "event",
-			    "event %s belongs to another account",
-			    ev->event_ref);
-		}
-		if (store_col_int(e->store, Q_MONEY_GET, 3) != 0) {
-			store_done(e->store, Q_MONEY_GET);
-			return diag_set(c->d, "event",
-			    "event %s is already reversed", ev->event_ref);
-		}
-		c->ref_at = store_col_int(e->store, Q_MONEY_GET, 2);
-		store_done(e->store, Q_MONEY_GET);
+		if (check_ref(c, ev) == -1)
+			return -1;
 		if (check_at(c, ev) == -1)
 			return -1;
 		if (ev->at < c->ref_at)
@@ -400,10 +418,10 @@ db(struct ctx *c, int rc)
 		c->e->failed = true;
 }
 
-/* One application of money to invoice i of a, recorded. */
+/* One application of money m (of ledger lg) to invoice i of a, recorded. */
 static void
-apply(struct ctx *c, struct acct *a, size_t i, const char *money,
-    int64_t amount, int64_t at)
+apply(struct ctx *c, struct acct *a, size_t i, struct ledger *lg,
+    struct ledger_money *m, int64_t amount, int64_t at)
 {
 	struct acct_invoice *iv = &a->inv[i];
 	int32_t day = clock_local_date(at);
@@ -411,17 +429,15 @@ apply(struct ctx *c, struct acct *a, size_t i, const char *money,
 	iv->open -= amount;
 	if (day > iv->settle_day)
 		iv->settle_day = day;
-	db(c,
-	    store_exec_q(c->e->store, Q_APP_ADD, "tiii", money,
-	        (int64_t)iv->seq, amount, at));
+	ledger_app_add(lg, m, (int64_t)iv->seq, amount, at);
 	kpisum_add(&c->e->kpi, a->currency, kpi_app_day(at, iv->issued),
 	    iv->due, 0, amount);
 }
 
 /* Pours amount into the open invoices in invoice order; returns the rest. */
 static int64_t
-allocate(struct ctx *c, struct acct *a, const char *money, int64_t amount,
-    int64_t at)
+allocate(struct ctx *c, struct acct *a, struct ledger *lg,
+    struct ledger_money *money, int64_t amount, int64_t at)
 {
 	size_t i;
 	int64_t take;
@@ -429,7 +445,7 @@ allocate(struct ctx *c, struct acct *a, const char *money, int64_t amount,
 	for (i = 0; i < a->ninv && amount > 0; i++) {
 		take = a->inv[i].open < amount ? a->inv[i].open : amount;
 		if (take > 0) {
-			apply(c, a, i, money, take, at);
+			apply(c, a, i, lg, money, take, at);
 			amount -= take;
 		}
 	}
@@ -448,29 +464,13 @@ cmp_promise(const void *x, const void *y)
 	return p->seq < q->seq ? -1 : p->seq > q->seq;
 }
 
-/* Counts take of money towards promise seq (promise_money). */
-static void
-pm_add(struct ctx *c, uint32_t seq, const char *money, int64_t take)
-{
-	struct store *s = c->e->store;
-	int rc = store_q(s, Q_EVENT_ID, "i", (int64_t)seq);
-
-	if (rc == 1)
-		rc = store_exec_q(s, Q_PM_ADD, "tti",
-		    store_col_text(s, Q_EVENT_ID, 0), money, take);
-	else if (rc == 0)
-		rc = -1; /* a promise in memory has its event */
-	store_done(s, Q_EVENT_ID);
-	db(c, rc);
-}
-
 /*
  * §3.1: money known now counts towards the pending promises whose span
  * holds its at.  Returns what is left uncounted.
  */
 static int64_t
-count_money(struct ctx *c, struct acct *a, const char *money, int64_t amount,
-    int64_t at)
+count_money(struct acct *a, struct ledger *lg, struct ledger_money *money,
+    int64_t amount, int64_t at)
 {
 	struct acct_promise **v;
 	size_t i, n = 0;
@@ -490,7 +490,7 @@ count_money(struct ctx *c, struct acct *a, const char *money, int64_t amount,
 			take = amount;
 		v[i]->counted += take;
 		amount -= take;
-		pm_add(c, v[i]->seq, money, take);
+		ledger_pm_add(lg, money, v[i]->seq, take);
 		if (v[i]->counted >= v[i]->amount) {
 			v[i]->verdict = ACCT_KEPT;
 			v[i]->verdict_at = at;
@@ -525,12 +525,19 @@ use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 {
 	struct acct_extra *x = a->x;
 	struct acct_credit *cr;
+	struct ledger_money *m = NULL;
+	struct ledger *lg;
 	uint32_t k, keep = 0;
 	size_t i;
 	int64_t take, at, start;
 
-	if (x == NULL)
+	if (x == NULL || x->ncred == 0)
 		return;
+	lg = ledgers_get(&c->e->ledgers, c->e->store, a->id, false);
+	if (lg == NULL) {
+		c->e->failed = true;
+		return;
+	}
 	for (k = 0; k < x->ncred; k++) {
 		cr = &x->cred[k];
 		for (i = only >= 0 ? (size_t)only : 0;
@@ -548,11 +555,15 @@ use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 					if (at > c->e->now)
 						at = c->e->now;
 				}
-				apply(c, a, i, cr->money, take, at);
+				if (m == NULL || m->seq != cr->arrival)
+					m = ledger_find(lg, cr->arrival);
+				if (m == NULL) { /* credit without its entry */
+					c->e->failed = true;
+					return;
+				}
+				apply(c, a, i, lg, m, take, at);
+				lg->dirty = true;
 				cr->remaining -= take;
-				db(c,
-				    store_exec_q(c->e->store, Q_MONEY_UNAPPLIED,
-				        "ti", cr->money, cr->remaining));
 			}
 			if (only >= 0)
 				break;
@@ -565,36 +576,35 @@ use_credit(struct ctx *c, struct acct *a, long only, int64_t fixed_at)
 	x->ncred = keep;
 }
 
-/*
- * A payment, credit or upheld amount: allocation, counting, then its
- * row, written once with what is left unapplied and uncounted (foreign
- * keys are not enforced, store.c: the applications and contributions
- * written first refer to it within the same transaction).
- */
+/* A payment, credit or upheld amount: its entry, allocation, counting. */
 static void
-apply_money(struct ctx *c, const struct event *ev, const char *kind,
+apply_money(struct ctx *c, const struct event *ev, enum ledger_kind kind,
     int64_t amount, int64_t at, int64_t seq)
 {
 	struct acct *a = c->a;
-	int64_t rest = amount, uncounted;
+	struct ledger *lg =
+	    ledgers_get(&c->e->ledgers, c->e->store, a->id, true);
+	struct ledger_money *m;
+	int64_t rest = amount;
 
+	if (lg == NULL) {
+		c->e->failed = true;
+		return;
+	}
+	m = ledger_add(lg, seq, kind, amount, at);
 	if (c->inv >= 0) {
 		int64_t take =
 		    a->inv[c->inv].open < rest ? a->inv[c->inv].open : rest;
 
 		if (take > 0)
-			apply(c, a, (size_t)c->inv, ev->id, take, at);
+			apply(c, a, (size_t)c->inv, lg, m, take, at);
 		rest -= take;
 	}
-	if (rest > 0 && strcmp(kind, "payment") == 0)
-		rest = allocate(c, a, ev->id, rest, at);
+	if (rest > 0 && kind == LEDGER_PAYMENT)
+		rest = allocate(c, a, lg, m, rest, at);
 	if (rest > 0)
 		add_credit(a, ev->id, rest, at, seq);
-	uncounted = count_money(c, a, ev->id, amount, at);
-	db(c,
-	    store_exec_q(c->e->store, Q_MONEY_ADD, "ttitiitii", ev->id, a->id,
-	        seq, kind, amount, at,
-	        ev->invoice[0] != '\0' ? ev->invoice : NULL, rest, uncounted));
+	m->uncounted = count_money(a, lg, m, amount, at);
 }
 
 static json_t *
@@ -762,12 +772,17 @@ apply_reversal(struct ctx *c, const struct event *ev)
 {
 	struct engine *e = c->e;
 	struct acct *a = c->a;
-	struct store *s = e->store;
-	int64_t *invs = NULL;
+	struct ledger *lg = ledgers_get(&e->ledgers, e->store, a->id, true);
+	struct ledger_money *m = lg ? ledger_find(lg, c->ref_seq) : NULL;
+	int64_t *invs = NULL, last;
 	size_t ninv = 0, i, k;
+	uint32_t j;
 	long idx;
-	int rc;
 
+	if (m == NULL) { /* check_ref() found it */
+		e->failed = true;
+		return;
+	}
 	/* The payment's unapplied portion goes first. */
 	for (k = 0; a->x != NULL && k < a->x->ncred; k++) {
 		struct acct_extra *x = a->x;
@@ -781,69 +796,67 @@ apply_reversal(struct ctx *c, const struct event *ev)
 		}
 	}
 	/* Every application of its money undone. */
-	for (rc = store_q(s, Q_APPS_OF_MONEY, "t", ev->event_ref); rc == 1;
-	     rc = store_next(s, Q_APPS_OF_MONEY)) {
-		idx = reopen(c, a, store_col_int(s, Q_APPS_OF_MONEY, 0));
+	for (j = 0; j < m->napp; j++) {
+		if (m->app[j].undone)
+			continue;
+		m->app[j].undone = true;
+		idx = reopen(c, a, m->app[j].invoice);
 		if (idx < 0)
 			continue;
-		a->inv[idx].open += store_col_int(s, Q_APPS_OF_MONEY, 1);
-		kpisum_add(&c->e->kpi, a->currency,
-		    kpi_app_day(store_col_int(s, Q_APPS_OF_MONEY, 2),
-		        a->inv[idx].issued),
-		    a->inv[idx].due, 0, -store_col_int(s, Q_APPS_OF_MONEY, 1));
+		a->inv[idx].open += m->app[j].amount;
+		kpisum_add(&e->kpi, a->currency,
+		    kpi_app_day(m->app[j].at, a->inv[idx].issued),
+		    a->inv[idx].due, 0, -m->app[j].amount);
 		invs = xreallocarray(invs, ninv + 1, sizeof(*invs));
 		invs[ninv++] = a->inv[idx].seq;
 	}
-	store_done(s, Q_APPS_OF_MONEY);
-	db(c, rc);
-	db(c, store_exec_q(s, Q_APP_UNDO, "t", ev->event_ref));
 	/* Settle dates from the applications that remain. */
 	for (i = 0; i < ninv; i++) {
 		idx = acct_invoice_find(a, invs[i]);
-		rc = store_q(s, Q_APP_LAST, "i", invs[i]);
-		if (rc == 1 && idx >= 0)
+		if (idx >= 0)
 			a->inv[idx].settle_day =
-			    store_col_null(s, Q_APP_LAST, 0)
-			    ? INT32_MIN
-			    : clock_local_date(store_col_int(s, Q_APP_LAST, 0));
-		store_done(s, Q_APP_LAST);
-		db(c, rc);
+			    ledger_app_last(lg, invs[i], &last)
+			    ? clock_local_date(last)
+			    : INT32_MIN;
 	}
 	free(invs);
 	/* Its contributions to promises still pending are withdrawn. */
-	for (rc = store_q(s, Q_PM_OF_MONEY, "t", ev->event_ref); rc == 1;
-	     rc = store_next(s, Q_PM_OF_MONEY)) {
-		int64_t pseq = store_col_int(s, Q_PM_OF_MONEY, 0);
-
+	for (j = 0; j < m->npm; j++)
 		for (k = 0; k < a->nprom; k++)
-			if (a->prom[k].verdict == ACCT_PENDING &&
-			    a->prom[k].seq == pseq)
-				a->prom[k].counted -=
-				    store_col_int(s, Q_PM_OF_MONEY, 1);
-	}
-	store_done(s, Q_PM_OF_MONEY);
-	db(c, rc);
-	for (k = 0; k < a->nprom; k++)
-		if (a->prom[k].verdict == ACCT_PENDING)
-			db(c,
-			    store_exec_q(s, Q_PM_WITHDRAW, "ti", ev->event_ref,
-			        (int64_t)a->prom[k].seq));
-	db(c, store_exec_q(s, Q_MONEY_REVERSE, "tt", ev->event_ref, ev->id));
+			if (!m->pm[j].withdrawn &&
+			    a->prom[k].verdict == ACCT_PENDING &&
+			    a->prom[k].seq == m->pm[j].promise) {
+				a->prom[k].counted -= m->pm[j].amount;
+				m->pm[j].withdrawn = true;
+			}
+	m->reversed = true;
+	m->uncounted = 0;
 	/* Then the remaining credit, to the open invoices, dated now. */
 	use_credit(c, a, -1, e->now);
+}
+
+/* Uncounted money by at, then seq (§3.1: oldest first). */
+static int
+cmp_money(const void *x, const void *y)
+{
+	const struct ledger_money *p = *(struct ledger_money *const *)x;
+	const struct ledger_money *q = *(struct ledger_money *const *)y;
+
+	if (p->at != q->at)
+		return p->at < q->at ? -1 : 1;
+	return p->seq < q->seq ? -1 : p->seq > q->seq;
 }
 
 static void
 apply_promise(struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
 {
 	struct engine *e = c->e;
-	struct store *s = e->store;
-	struct acct_promise pr;
+	struct acct_promise pr, *p;
 	struct acct *a = c->a;
-	char **ids = NULL;
-	int64_t *takes = NULL, take;
+	struct ledger_money **v = NULL;
+	struct ledger *lg;
+	int64_t take;
 	size_t n = 0, i, idx;
-	int rc;
 
 	memset(&pr, 0, sizeof(pr));
 	pr.amount = ev->amount;
@@ -853,40 +866,34 @@ apply_promise(struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
 	pr.break_at = clock_day_start(ev->due_day + 1) + e->rs->promise_grace_s;
 	pr.verdict = ACCT_PENDING;
 	idx = acct_promise_add(a, &pr);
-	db(c,
-	    store_exec_q(s, Q_PROMISE_ADD, "ttiiiit", ev->id, a->id, seq,
-	        ev->amount, (int64_t)ev->due_day, at,
-	        ev->task[0] != '\0' ? ev->task : NULL));
+	p = &a->prom[idx];
 	/* §3.1: the not-yet-counted money dated in its span, oldest first. */
-	for (rc = store_q(s, Q_MONEY_SPAN, "tii", a->id, pr.at, pr.break_at);
-	     rc == 1 && a->prom[idx].counted < a->prom[idx].amount;
-	     rc = store_next(s, Q_MONEY_SPAN)) {
-		take = store_col_int(s, Q_MONEY_SPAN, 2);
-		if (take > a->prom[idx].amount - a->prom[idx].counted)
-			take = a->prom[idx].amount - a->prom[idx].counted;
-		a->prom[idx].counted += take;
-		ids = xreallocarray(ids, n + 1, sizeof(*ids));
-		takes = xreallocarray(takes, n + 1, sizeof(*takes));
-		ids[n] = xstrdup(store_col_text(s, Q_MONEY_SPAN, 0));
-		takes[n] = store_col_int(s, Q_MONEY_SPAN, 2) - take;
-		n++;
-		if (a->prom[idx].counted >= a->prom[idx].amount) {
-			a->prom[idx].verdict = ACCT_KEPT;
-			a->prom[idx].verdict_at =
-			    store_col_int(s, Q_MONEY_SPAN, 1);
+	lg = ledgers_get(&e->ledgers, e->store, a->id, false);
+	if (lg == NULL) {
+		e->failed = true;
+		return;
+	}
+	for (i = 0; i < lg->n; i++)
+		if (lg->m[i].uncounted > 0 && lg->m[i].at >= pr.at &&
+		    lg->m[i].at < pr.break_at) {
+			v = xreallocarray(v, n + 1, sizeof(*v));
+			v[n++] = &lg->m[i];
 		}
-		db(c,
-		    store_exec_q(s, Q_PM_ADD, "tti", ev->id, ids[n - 1], take));
+	qsort(v, n, sizeof(*v), cmp_money);
+	for (i = 0; i < n && p->counted < p->amount; i++) {
+		take = v[i]->uncounted;
+		if (take > p->amount - p->counted)
+			take = p->amount - p->counted;
+		p->counted += take;
+		v[i]->uncounted -= take;
+		ledger_pm_add(lg, v[i], seq, take);
+		lg->dirty = true;
+		if (p->counted >= p->amount) {
+			p->verdict = ACCT_KEPT;
+			p->verdict_at = v[i]->at;
+		}
 	}
-	store_done(s, Q_MONEY_SPAN);
-	db(c, rc);
-	for (i = 0; i < n; i++) {
-		db(c,
-		    store_exec_q(s, Q_MONEY_UNCOUNTED, "ti", ids[i], takes[i]));
-		free(ids[i]);
-	}
-	free(ids);
-	free(takes);
+	free(v);
 }
 
 static void
@@ -926,28 +933,24 @@ apply_line(struct ctx *c, const struct event *ev, int64_t seq)
 		break;
 	case EVENT_PAYMENT:
 		c->a->paid += ev->amount;
-		apply_money(c, ev, "payment", ev->amount, at, seq);
+		apply_money(c, ev, LEDGER_PAYMENT, ev->amount, at, seq);
 		break;
 	case EVENT_CREDIT:
 		c->a->credited += ev->amount;
-		apply_money(c, ev, "credit", ev->amount, at, seq);
+		apply_money(c, ev, LEDGER_CREDIT, ev->amount, at, seq);
 		break;
 	case EVENT_PROMISE:
 		apply_promise(c, ev, at, seq);
 		break;
 	case EVENT_DISPUTE:
 		c->a->inv[c->inv].disputed += ev->amount;
-		db(c,
-		    store_exec_q(s, Q_DISPUTE_ADD, "tttiiit", ev->id, c->a->id,
-		        ev->invoice, seq, ev->amount, at, ev->reason));
 		break;
 	case EVENT_DISPUTE_RESOLVED:
 		c->a->inv[c->inv].disputed = 0;
-		db(c, store_exec_q(s, Q_DISPUTE_RESOLVE, "t", ev->invoice));
 		if (ev->has_upheld_amount) {
 			c->a->credited += ev->upheld_amount;
 			apply_money(
-			    c, ev, "upheld", ev->upheld_amount, at, seq);
+			    c, ev, LEDGER_UPHELD, ev->upheld_amount, at, seq);
 		}
 		break;
 	case EVENT_OUTCOME:
@@ -1180,10 +1183,14 @@ ingest_batch(struct engine *e, const char *data, size_t len, bool skip_bad,
 
 	dbfail = e->failed;
 	keep = (skip_bad || !errors) && !c.dberr && !dbfail;
-	/* report kpi's daily totals of the batch (kpisum.h) */
-	if (!keep)
+	/* report kpi's daily totals and the money histories of the batch */
+	if (!keep) {
 		kpisum_clear(&e->kpi);
-	else if (kpisum_flush(&e->kpi, e->store) == -1) {
+		ledgers_clear(&e->ledgers);
+	} else if (kpisum_flush(&e->kpi, e->store) == -1 ||
+	    ledgers_flush(&e->ledgers, e->store) == -1) {
+		kpisum_clear(&e->kpi);
+		ledgers_clear(&e->ledgers);
 		keep = false;
 		c.dberr = true;
 	}

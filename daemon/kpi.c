@@ -5,7 +5,8 @@
  * (kpi_note()) to keep its daily totals.  R, S, C and the aging classes
  * come from those totals (table kpi_days: per currency, effective day
  * and due day, the amounts invoiced and applied), so a report never
- * reads the invoices and applications; they are rebuilt from them on
+ * reads the invoices and applications; they are rebuilt from them (the
+ * invoices table and the ledgers, ledger.h) on
  * the first report of a database and when the zone changes.  The rest
  * is one pass over each of: the promises (memory), the tasks created
  * since the first month (a covering index), the transitions since it
@@ -51,6 +52,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "idmap.h"
+#include "ledger.h"
 #include "log.h"
 #include "rules.h"
 #include "store.h"
@@ -495,8 +497,13 @@ rebuild(struct engine *e, const char *zone)
 	int32_t *issued = xcalloc(nseq, sizeof(*issued));
 	int32_t *due = xcalloc(nseq, sizeof(*due));
 	const char **cur = xcalloc(nseq, sizeof(*cur));
+	const struct ledger_app *app;
+	struct ledger lg = { 0 };
+	const void *data;
 	const char *c;
 	int64_t seq;
+	size_t len, i;
+	uint32_t k;
 	int rc;
 
 	for (j = 0; j < nseq; j++)
@@ -523,20 +530,30 @@ rebuild(struct engine *e, const char *zone)
 	store_done(s, Q_KPI_INVOICES);
 	if (rc == -1)
 		goto fail;
-	for (rc = store_q(s, Q_KPI_APPS, ""); rc == 1;
-	     rc = store_next(s, Q_KPI_APPS)) {
-		seq = store_col_int(s, Q_KPI_APPS, 0);
-		if (seq < 1 || (size_t)seq >= nseq || cur[seq] == NULL)
+	for (rc = store_q(s, Q_KPI_LEDGERS, ""); rc == 1;
+	     rc = store_next(s, Q_KPI_LEDGERS)) {
+		data = store_col_blob(s, Q_KPI_LEDGERS, 0, &len);
+		if (ledger_decode(&lg, data, len) == -1) {
+			log_warnx("kpi: a damaged ledger is left out");
 			continue;
-		if (kpi_note(s, cur[seq],
-		        kpi_app_day(
-		            store_col_int(s, Q_KPI_APPS, 2), issued[seq]),
-		        due[seq], 0, store_col_int(s, Q_KPI_APPS, 1)) == -1) {
-			rc = -1;
-			break;
 		}
+		for (i = 0; i < lg.n && rc != -1; i++)
+			for (k = 0; k < lg.m[i].napp && rc != -1; k++) {
+				app = &lg.m[i].app[k];
+				seq = app->invoice;
+				if (app->undone || seq < 1 ||
+				    (size_t)seq >= nseq || cur[seq] == NULL)
+					continue;
+				if (kpi_note(s, cur[seq],
+				        kpi_app_day(app->at, issued[seq]),
+				        due[seq], 0, app->amount) == -1)
+					rc = -1;
+			}
+		ledger_fini(&lg);
+		if (rc == -1)
+			break;
 	}
-	store_done(s, Q_KPI_APPS);
+	store_done(s, Q_KPI_LEDGERS);
 	if (rc == -1 || store_meta_set_text(s, "kpi_zone", zone) == -1 ||
 	    store_commit(s) == -1)
 		goto fail;

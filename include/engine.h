@@ -21,6 +21,7 @@
 #include "facts.h"
 #include "idmap.h"
 #include "kpisum.h"
+#include "ledger.h"
 #include "util.h"
 
 struct ruleset;
@@ -116,6 +117,8 @@ struct engine {
 	struct buf rec; /* the feed record being written (engine_feed_begin) */
 	/* report kpi's daily totals of the batch, written when it is kept */
 	struct kpisum kpi;
+	/* the money histories the batch read, written when it is kept */
+	struct ledgers ledgers;
 	/*
 	 * §4.5: approval tasks first approved by the batch in progress, in
 	 * line order; its evaluation emits what they gate.

@@ -22,6 +22,8 @@ struct idmap {
 void idmap_init(struct idmap *m, size_t key_off);
 /* Frees the table, not the values. */
 void idmap_fini(struct idmap *m);
+/* Empties the map, keeping its table (not the values). */
+void idmap_clear(struct idmap *m);
 /* Makes room for n values without growing again. */
 void idmap_reserve(struct idmap *m, size_t n);
 /* The value with id key, or NULL. */

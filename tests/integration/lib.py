@@ -4,6 +4,7 @@ Every test starts its own dunnd with its own dunnd.conf, rules and
 --test-clock, and drives it only through dunnctl and the socket.  Nothing
 sleeps to synchronise: start() polls `dunnctl status` with a deadline.
 """
+import datetime
 import itertools
 import json
 import os
@@ -122,6 +123,120 @@ def state_as_v7(con):
         "  WHERE e.id = accounts.id)"
         " WHERE id IN (SELECT id FROM acct_eval);"
         "DROP TABLE acct_eval;")
+
+
+
+LEDGER_KINDS = ("payment", "credit", "upheld")
+
+
+def ledger_entries(data):
+    """An account's ledger (daemon/ledger.c) as a list of dicts: seq,
+    kind, reversed, amount, at, uncounted, apps [(invoice seq, amount,
+    at, undone)], pms [(promise seq, amount, withdrawn)]."""
+    b = bytes(data)
+    assert b[0] == 1, b[0]
+    n, i = _varint(b, 1)
+    out, prev = [], 0
+    for _ in range(n):
+        d, i = _varint(b, i)
+        seq = prev = prev + d
+        m = {"seq": seq}
+        kind, i = _varint(b, i)
+        m["kind"], m["reversed"] = LEDGER_KINDS[kind & 3], bool(kind & 4)
+        m["amount"], i = _varint(b, i)
+        m["at"], i = _varint(b, i)
+        m["uncounted"], i = _varint(b, i)
+        m["apps"], m["pms"] = [], []
+        k, i = _varint(b, i)
+        for _ in range(k):
+            inv, i = _varint(b, i)
+            amount, i = _varint(b, i)
+            at, i = _varint(b, i)
+            undone, i = _varint(b, i)
+            m["apps"].append((seq - inv, amount, m["at"] + at, undone))
+        k, i = _varint(b, i)
+        for _ in range(k):
+            pr, i = _varint(b, i)
+            amount, i = _varint(b, i)
+            withdrawn, i = _varint(b, i)
+            m["pms"].append((seq - pr, amount, withdrawn))
+        out.append(m)
+    assert i == len(b)
+    return out
+
+
+# Schema version 1's money tables, which version 10 replaced by ledger.
+MONEY_TABLES_V9 = (
+    "CREATE TABLE money(event TEXT PRIMARY KEY,"
+    " account TEXT NOT NULL REFERENCES accounts(id),"
+    " seq INTEGER NOT NULL, kind TEXT NOT NULL, amount INTEGER NOT NULL,"
+    " at INTEGER NOT NULL, invoice TEXT REFERENCES invoices(id),"
+    " unapplied INTEGER NOT NULL DEFAULT 0,"
+    " uncounted INTEGER NOT NULL DEFAULT 0, reversed_by TEXT) WITHOUT ROWID;"
+    "CREATE INDEX money_uncounted ON money(account, at, seq) WHERE uncounted > 0;"
+    "CREATE TABLE applications(id INTEGER PRIMARY KEY,"
+    " money TEXT NOT NULL REFERENCES money(event), invoice INTEGER NOT NULL,"
+    " amount INTEGER NOT NULL, at INTEGER NOT NULL,"
+    " undone INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX applications_money ON applications(money);"
+    "CREATE INDEX applications_invoice ON applications(invoice);"
+    "CREATE TABLE promises(event TEXT PRIMARY KEY,"
+    " account TEXT NOT NULL REFERENCES accounts(id),"
+    " seq INTEGER NOT NULL, amount INTEGER NOT NULL, due INTEGER NOT NULL,"
+    " at INTEGER NOT NULL, task TEXT, counted INTEGER NOT NULL DEFAULT 0,"
+    " verdict TEXT, verdict_at INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE promise_money(promise TEXT NOT NULL REFERENCES promises(event),"
+    " money TEXT NOT NULL REFERENCES money(event), amount INTEGER NOT NULL,"
+    " withdrawn INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(promise, money)) WITHOUT ROWID;"
+    "CREATE INDEX promise_money_money ON promise_money(money);"
+    "CREATE TABLE disputes(event TEXT PRIMARY KEY,"
+    " account TEXT NOT NULL REFERENCES accounts(id),"
+    " invoice TEXT NOT NULL REFERENCES invoices(id), seq INTEGER NOT NULL,"
+    " amount INTEGER NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " resolved INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX disputes_invoice ON disputes(invoice);")
+
+
+def _day(date):
+    y, m, d = (int(x) for x in date.split("-"))
+    return (datetime.date(y, m, d) - datetime.date(1970, 1, 1)).days
+
+
+def ledger_as_v9(con):
+    """Turns the ledgers back into what schema version 9 and before held:
+    a row per payment, credit and upheld amount (money), per application
+    and per promise contribution, and the promises and disputes tables
+    (from the events' bodies)."""
+    con.executescript(MONEY_TABLES_V9)
+    ids = dict(con.execute("SELECT seq, id FROM events"))
+    events = {seq: (id_, typ, json.loads(body), at) for seq, id_, typ, body, at in
+              con.execute("SELECT seq, id, type, body, at FROM events")}
+    reversed_by = {b["event"]: id_ for id_, typ, b, _ in events.values() if typ == "reversal"}
+    for account, data in con.execute("SELECT account, data FROM ledger").fetchall():
+        for m in ledger_entries(data):
+            mid, _, body, _ = events[m["seq"]]
+            con.execute("INSERT INTO money VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                        (mid, account, m["seq"], m["kind"], m["amount"], m["at"],
+                         body.get("invoice"), m["uncounted"],
+                         reversed_by[mid] if m["reversed"] else None))
+            for inv, amount, at, undone in m["apps"]:
+                con.execute("INSERT INTO applications(money, invoice, amount, at, undone)"
+                            " VALUES (?, ?, ?, ?, ?)", (mid, inv, amount, at, undone))
+            for pr, amount, withdrawn in m["pms"]:
+                con.execute("INSERT INTO promise_money VALUES (?, ?, ?, ?)",
+                            (ids[pr], mid, amount, withdrawn))
+    resolved = {b["invoice"] for _, typ, b, _ in events.values() if typ == "dispute_resolved"}
+    for seq, (id_, typ, b, at) in events.items():
+        if typ == "promise":
+            con.execute("INSERT INTO promises(event, account, seq, amount, due, at, task)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (id_, b["account"], seq, b["amount"], _day(b["due"]), at, b.get("task")))
+        elif typ == "dispute":
+            con.execute("INSERT INTO disputes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (id_, b["account"], b["invoice"], seq, b["amount"], at, b["reason"],
+                         int(b["invoice"] in resolved)))
+    con.executescript("DROP TABLE ledger; PRAGMA user_version = 9;")
 
 
 # The tasks table as schema version 6 and before had it (keyed by the

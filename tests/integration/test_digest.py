@@ -20,7 +20,7 @@ import os
 import sqlite3
 import unittest
 
-from lib import TASKS_AS_V6, DaemonTest, ingest_events, state_as_v7
+from lib import TASKS_AS_V6, DaemonTest, ingest_events, ledger_as_v9, state_as_v7
 
 M64 = (1 << 64) - 1
 C1, C2 = 0x87c37b91114253d5, 0x4cf5ad432745937f
@@ -126,6 +126,7 @@ class Digest(DaemonTest):
             old = murmur3_128(body.encode())
             self.assertNotEqual(old, dg)
             con.execute("UPDATE events SET digest = ? WHERE id = ?", (old, eid))
+        ledger_as_v9(con)
         state_as_v7(con)
         con.executescript(TASKS_AS_V6)
         con.execute("PRAGMA user_version = 4")
@@ -155,7 +156,7 @@ class Digest(DaemonTest):
         for eid, body, dg in self.stored(d):
             self.assertEqual(dg, blake2b_128(body.encode()), eid)
         con = sqlite3.connect(d.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 10)
         con.close()
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from lib import (TASKS_AS_V6, DUNNCTL, state_as_v7, DaemonTest, MINIMAL_RULES, feed_records, ingest_events,
+from lib import (TASKS_AS_V6, DUNNCTL, ledger_as_v9, state_as_v7, DaemonTest, MINIMAL_RULES, feed_records, ingest_events,
                  read_reply, request, task_records, write_jsonl)
 
 T0 = "2026-03-02T09:00:00+08:00"
@@ -491,6 +491,7 @@ class FeedId(DaemonTest):
         self.assertEqual(d.stop(), 0)
         # Back to the schema of version 1, as an older dunnd left it.
         db = sqlite3.connect(d.db)
+        ledger_as_v9(db)
         state_as_v7(db)
         db.executescript(TASKS_AS_V6 +
                          "DELETE FROM meta WHERE key = 'feed_id'; DROP INDEX outcomes_task;"

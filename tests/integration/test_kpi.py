@@ -8,7 +8,7 @@ import select
 import subprocess
 import unittest
 
-from lib import TASKS_AS_V6, DUNNCTL, DaemonTest, ingest_events, state_as_v7, task_records
+from lib import TASKS_AS_V6, DUNNCTL, DaemonTest, ingest_events, ledger_as_v9, state_as_v7, task_records
 
 CNY_USD = [
     {"type": "account", "id": "a-A", "account": "A", "name": "A", "currency": "CNY", "size": "small"},
@@ -289,6 +289,7 @@ class Kpi(DaemonTest):
         self.assertEqual(d.stop(), 0)
         import sqlite3
         db = sqlite3.connect(d.db)
+        ledger_as_v9(db)
         state_as_v7(db)
         db.executescript(TASKS_AS_V6 +
                          "DROP INDEX accounts_created; DROP INDEX tasks_open_type;"

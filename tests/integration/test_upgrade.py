@@ -1,4 +1,4 @@
-"""A database written by an earlier dunnd (schema versions 5 to 8) is
+"""A database written by an earlier dunnd (schema versions 5 to 9) is
 migrated by this one, says so in its log, and answers as before.
 
 Version 6 makes the two indexes of open tasks partial (open tasks only);
@@ -7,14 +7,18 @@ of by the id's text; version 8 keeps the part of an account's state that
 evaluation changes in a table of its own (acct_eval), where version 7
 saved each account's state whole in its accounts row; version 9 takes the
 status out of the indexes of tasks by account and by creation and adds
-one of the done tasks.  The test writes a database with this dunnd,
-turns it back into what version 8 (or 7, 6, 5) wrote, and starts again
-on it.
+one of the done tasks; version 10 keeps each account's money history
+(payments, credits and upheld amounts with their applications and
+promise contributions) in one ledger row, where version 9 had a row per
+payment, application and contribution, and drops the promises and
+disputes tables.  The test writes a database with this dunnd, turns it
+back into what version 9 (or 8, 7, 6, 5) wrote, and starts again on it.
 """
 import sqlite3
 import unittest
 
-from lib import TASKS_AS_V6, DaemonTest, ingest_events, state_as_v7, task_records
+from lib import (TASKS_AS_V6, DaemonTest, ingest_events, ledger_as_v9, ledger_entries,
+                 state_as_v7, task_records)
 
 T0 = "2026-03-02T09:00:00+08:00"
 
@@ -41,6 +45,64 @@ def events(n):
         out.append({"type": "invoice", "id": a + "-i", "account": a, "invoice": a + "-I",
                     "amount": 1000 * (i + 1), "issued": "2026-02-01",
                     "due": "2026-03-0%d" % (1 + i % 3)})
+    return out + MONEY
+
+
+AT1 = "2026-03-01T10:00:00+08:00"
+AT2 = "2026-03-02T08:00:00+08:00"
+# Money for the ledgers: a payment applied to two invoices (A00), one
+# counted towards two promises (A01), one left as credit (A02), money
+# counted by a later promise (A03), an upheld amount (A04), a credit
+# (A05).
+MONEY = [
+    {"type": "invoice", "id": "A00-i2", "account": "A00", "invoice": "A00-I2", "amount": 1000,
+     "issued": "2026-02-01", "due": "2026-03-20"},
+    {"type": "payment", "id": "p-A00", "account": "A00", "amount": 1500, "at": AT1},
+    {"type": "promise", "id": "pr-A01-1", "account": "A01", "amount": 500, "due": "2026-03-10",
+     "at": AT1},
+    {"type": "promise", "id": "pr-A01-2", "account": "A01", "amount": 500, "due": "2026-03-12",
+     "at": AT1},
+    {"type": "payment", "id": "p-A01", "account": "A01", "amount": 800, "at": AT2},
+    {"type": "payment", "id": "p-A02", "account": "A02", "amount": 4000, "at": AT1,
+     "allow_credit_balance": True},
+    {"type": "payment", "id": "p-A03", "account": "A03", "amount": 1000,
+     "at": "2026-02-20T10:00:00+08:00"},
+    {"type": "promise", "id": "pr-A03", "account": "A03", "amount": 1500, "due": "2026-03-05",
+     "at": "2026-02-19T10:00:00+08:00"},
+    {"type": "dispute", "id": "d-A04", "account": "A04", "invoice": "A04-I", "amount": 2000,
+     "reason": "goods damaged", "at": AT1},
+    {"type": "dispute_resolved", "id": "dr-A04", "account": "A04", "invoice": "A04-I",
+     "upheld_amount": 2000, "at": AT2},
+    {"type": "credit", "id": "c-A05", "account": "A05", "invoice": "A05-I", "amount": 500,
+     "at": AT1},
+]
+
+# After a migration: what reads the ledgers back.  Credit taken by a new
+# invoice, then its payment reversed; reversals of money applied to two
+# invoices and of money counted towards a kept and a pending promise; a
+# promise that counts an earlier credit, which is then reversed.
+AT3 = "2026-03-04T08:00:00+08:00"
+LATER = [
+    {"type": "invoice", "id": "A02-i2", "account": "A02", "invoice": "A02-I2", "amount": 600,
+     "issued": "2026-03-01", "due": "2026-03-25"},
+    {"type": "reversal", "id": "r-A02", "account": "A02", "event": "p-A02", "at": AT3},
+    {"type": "reversal", "id": "r-A00", "account": "A00", "event": "p-A00", "at": AT3},
+    {"type": "reversal", "id": "r-A01", "account": "A01", "event": "p-A01", "at": AT3},
+    {"type": "promise", "id": "pr-A05", "account": "A05", "amount": 300, "due": "2026-03-08",
+     "at": "2026-02-28T10:00:00+08:00"},
+    {"type": "reversal", "id": "r-A05", "account": "A05", "event": "c-A05", "at": AT3},
+    {"type": "payment", "id": "p-A03-2", "account": "A03", "amount": 200, "at": AT3},
+]
+
+
+def ledgers(db):
+    """Every ledger, decoded, with each money's promise contributions in
+    promise order (the order of a pair's rows is not kept by version 9)."""
+    out = {}
+    for account, data in db.execute("SELECT account, data FROM ledger"):
+        out[account] = ledger_entries(data)
+        for m in out[account]:
+            m["pms"].sort()
     return out
 
 
@@ -55,26 +117,34 @@ class Upgrade(DaemonTest):
                                                    if l.startswith("dunnd_tasks_open{")]))
         return (task_records(d, "--open"), task_records(d), d.accounts(), open_lines)
 
-    def older(self, version):
-        """A database as dunnd of version wrote it, with open, cancelled
-        and done tasks; the answers it gave then."""
-        d = self.daemon(clock=T0).start()
+    def history(self, d):
+        """The portfolio and two days of it; the first open task then."""
         r, _ = ingest_events(d, events(12))
         self.assertEqual(r.returncode, 0, r.stderr)
         # Tasks open, cancelled (stage left) and open again; one done.
         self.assertEqual(d.ctl("clock", "advance", "2d").returncode, 0)
         first = task_records(d, "--open")[0]["task"]
-        r, _ = ingest_events(d, [{"type": "outcome", "id": "o-1", "task": first,
-                                  "result": "no_answer", "at": "2026-03-04T09:00:00+08:00"}])
-        self.assertEqual(r.returncode, 0, r.stderr)
+        r, out = ingest_events(d, [{"type": "outcome", "id": "o-1", "task": first,
+                                    "result": "no_answer", "at": "2026-03-04T09:00:00+08:00"}])
+        self.assertEqual(r.returncode, 0, out)
+
+    def older(self, version):
+        """A database as dunnd of version wrote it, with open, cancelled
+        and done tasks; the answers it gave then."""
+        d = self.daemon(clock=T0).start()
+        self.history(d)
         before = self.snapshot(d)
         statuses = {t["status"] for t in before[1]}
         self.assertEqual(statuses, {"open", "cancelled", "done"})
         self.assertEqual(d.stop(), 0)
 
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
-        db.executescript(V8_INDEXES)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 10)
+        self.ledgers = ledgers(db)
+        self.assertEqual(len(self.ledgers), 6)
+        ledger_as_v9(db)
+        if version <= 8:
+            db.executescript(V8_INDEXES)
         if version <= 7:
             state_as_v7(db)
             db.executescript("PRAGMA user_version = 7;")
@@ -98,9 +168,15 @@ class Upgrade(DaemonTest):
 
     def check_migrated(self, d, before):
         db = sqlite3.connect(d.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 9)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 10)
         sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'tasks%'"))
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        # The money rows are one ledger per account again, as this dunnd
+        # wrote them; the tables they were in are gone.
+        self.assertEqual(ledgers(db), self.ledgers)
+        tables = {n for n, in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.assertFalse(tables & {"money", "applications", "promise_money", "promises",
+                                   "disputes"}, tables)
         db.close()
         self.assertIn("num INTEGER PRIMARY KEY", sql["tasks"])
         self.assertTrue(sql["tasks_open"].endswith("WHERE status = 'open'"), sql)
@@ -142,7 +218,8 @@ class Upgrade(DaemonTest):
         d.start()
         self.assertEqual(self.snapshot(d), now)
         self.assertEqual(d.ctl("clock", "advance", "30d").returncode, 0)
-        self.assertEqual(len(self.split_states(d)), len(before[2]))
+        # All but A02 at most, which nothing changes: paid, a credit left.
+        self.assertLessEqual(set(before[2]) - set(self.split_states(d)), {"A02"})
         now = self.snapshot(d)
         self.assertEqual(d.stop(), 0)
         d.start()
@@ -175,6 +252,44 @@ class Upgrade(DaemonTest):
         self.assertEqual(d.stop(), 0)
         d.start()
         self.assertEqual(self.snapshot(d), now)
+
+    def test_version_9_database_is_migrated(self):
+        d, before = self.older(9)
+        log = self.start_migrating(d, 10)
+        self.assertIn("store: payments, credits and their applications kept per account "
+                      "(ledger); tables money, applications, promise_money, promises and "
+                      "disputes dropped (6 rows)", log)
+        self.check_migrated(d, before)
+
+    def test_money_read_back_after_the_migration(self):
+        """Reversals, a new invoice taking credit and a promise counting
+        earlier money, on a migrated database, answer as on one that
+        never was: accounts, tasks, the ledgers."""
+        d, _ = self.older(9)
+        self.start_migrating(d, 10)
+        control = self.daemon("control", clock=T0).start()
+        self.history(control)
+        for x in (d, control):
+            r, out = ingest_events(x, LATER)
+            self.assertEqual(r.returncode, 0, out)
+        self.assertEqual(self.snapshot(d), self.snapshot(control))
+        # Refused as before: a second reversal, an upheld amount.
+        for e in ({"type": "reversal", "id": "r-A00-2", "account": "A00", "event": "p-A00",
+                   "at": AT3},
+                  {"type": "reversal", "id": "r-A04", "account": "A04", "event": "dr-A04",
+                   "at": AT3}):
+            r, out = ingest_events(d, [e])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertRegex(r.stdout + str(out), "already reversed|not an accepted payment or credit")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(control.stop(), 0)
+        dbs = [sqlite3.connect(x.db) for x in (d, control)]
+        self.assertEqual(ledgers(dbs[0]), ledgers(dbs[1]))
+        got = ledgers(dbs[0])
+        self.assertTrue(all(m["reversed"] for m in got["A00"]))
+        self.assertEqual([m["apps"][0][3] for m in got["A00"]], [1])
+        for db in dbs:
+            db.close()
 
     def test_version_8_database_is_migrated(self):
         d, before = self.older(8)

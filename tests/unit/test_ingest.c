@@ -848,7 +848,7 @@ test_failed_commit_leaves_no_trace(void **state)
 	before = fx_state("A", &nbefore);
 	seq = fx.e.event_seq;
 	head = fx_head();
-	fx_sql("CREATE TRIGGER no_money BEFORE INSERT ON money "
+	fx_sql("CREATE TRIGGER no_money BEFORE INSERT ON ledger "
 	       "BEGIN SELECT RAISE(ABORT, 'no money today'); END;");
 
 	/* store.c logs the failed statement once (style.md §4). */
