@@ -47,11 +47,10 @@ SQL = ("sqlite3_step", "sqlite3_exec", "sqlite3_prepare", "store_q", "store_exec
 # (category, functions that mark it): statements by the function that ran them.
 STMT = [
     ("SQL: event lookup (duplicate check)", ("seen", "known_line")),
+    ("SQL: money histories (ledger rows)", ("ledgers_get", "ledgers_flush", "check_ref")),
     ("SQL: validation lookups", ("check_line", "check_invoice", "check_task", "check_account")),
-    ("SQL: money, applications, credit", ("apply_money", "apply", "allocate", "use_credit",
-                                          "count_money", "pm_add")),
-    ("SQL: promises, disputes, outcomes", ("apply_promise", "apply_line")),
     ("SQL: reversals", ("apply_reversal", "reopen")),
+    ("SQL: invoice and outcome rows", ("apply_line",)),
     ("SQL: account rows", ("apply_account",)),
     ("SQL: kpi_days", ("kpi_note", "kpisum_flush")),
     ("SQL: event row", ("one_line",)),
@@ -61,7 +60,7 @@ STMT = [
     ("SQL: transition rows", ("transitions",)),
     ("SQL: feed rows", ("engine_feed_append", "engine_feed_end")),
     ("SQL: contact lookups", ("pick_contact",)),
-    ("SQL: account state rows", ("save_one", "save_dirty", "engine_step_end",
+    ("SQL: account state rows", ("save_one", "save_touched", "engine_step_end",
                                   "engine_batch_end")),
 ]
 OTHER = [
