@@ -249,21 +249,3 @@ buf_put_varint(struct buf *b, int64_t v)
 	} while (u != 0);
 	buf_append(b, c, n);
 }
-
-bool
-varint_get(const unsigned char **p, const unsigned char *end, int64_t *v)
-{
-	uint64_t u = 0;
-	int i;
-
-	for (i = 0; i < 64; i += 7) {
-		if (*p == end)
-			return false;
-		u |= (uint64_t)(**p & 0x7f) << i;
-		if ((*(*p)++ & 0x80) == 0) {
-			*v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-			return true;
-		}
-	}
-	return false;
-}

@@ -101,7 +101,24 @@ void buf_clear(struct buf *b);
  * varint runs past ten bytes.
  */
 void buf_put_varint(struct buf *b, int64_t v);
-bool varint_get(
-    const unsigned char **p, const unsigned char *end, int64_t *v /* OUT */);
+
+/* Inline: a start decodes a few dozen for each of a million accounts. */
+static inline bool
+varint_get(const unsigned char **p, const unsigned char *end, int64_t *v)
+{
+	uint64_t u = 0;
+	int i;
+
+	for (i = 0; i < 64; i += 7) {
+		if (*p == end)
+			return false;
+		u |= (uint64_t)(**p & 0x7f) << i;
+		if ((*(*p)++ & 0x80) == 0) {
+			*v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+			return true;
+		}
+	}
+	return false;
+}
 
 #endif

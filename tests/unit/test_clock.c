@@ -729,9 +729,9 @@ test_against_brute_force(void **state)
 }
 
 /*
- * The offset cache (by UTC day, filled on a second miss) answers what
+ * The offset cache (by UTC day, filled on a first miss) answers what
  * glibc does: each instant of the days around every offset change in
- * 2020-2030 asked three times (a miss, the fill, a hit), in a different
+ * 2020-2030 asked three times (the fill, then hits), in a different
  * order each time, and the dates and timestamps built on it.
  */
 static void
