@@ -921,7 +921,9 @@ event_parse(const char *line, size_t len, struct event *ev, struct diag *d)
 		goto fail;
 	build(&c);
 	jdoc_fini(j);
-	event_digest(ev, ev->digest);
+	/* Encoded once: the digest's bytes are what ingest stores. */
+	ev->canon = event_encode(ev, &ev->canon_len);
+	hash_bytes(ev->canon, ev->canon_len, ev->digest);
 	return 0;
 fail:
 	jdoc_fini(j);
@@ -932,6 +934,7 @@ fail:
 void
 event_fini(struct event *ev)
 {
+	free(ev->canon);
 	free(ev->mem);
 	memset(ev, 0, sizeof(*ev));
 }
@@ -1267,16 +1270,4 @@ event_encode(const struct event *ev, size_t *len)
 	if (len != NULL)
 		*len = b.len - 1;
 	return b.p;
-}
-
-void
-event_digest(const struct event *ev, uint8_t out[EVENT_DIGEST_LEN])
-{
-	char stack[1024];
-	struct obuf b = { stack, 0, sizeof(stack), stack };
-
-	encode(&b, ev);
-	hash_bytes(b.p, b.len, out);
-	if (b.p != stack)
-		free(b.p);
 }

@@ -1062,8 +1062,6 @@ one_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
 	struct engine *e = c->e;
 	struct ingest_result *r;
 	struct diag d;
-	char *body;
-	size_t blen;
 	int64_t seq;
 
 	memset(&d, 0, sizeof(d));
@@ -1088,13 +1086,11 @@ one_line(struct ctx *c, struct ingest_batch *b, const struct line *ln,
 	}
 	seq = ++e->event_seq;
 	apply_line(c, ev, seq);
-	body = event_encode(ev, &blen);
 	if (store_exec_q(e->store, Q_EVENT_ADD, "itttbit", seq, ev->id,
 	        event_type_name(ev->type), c->a->id, ev->digest,
 	        (size_t)EVENT_DIGEST_LEN, ev->has_at ? ev->at : (int64_t)0,
-	        body) == -1)
+	        ev->canon) == -1)
 		e->failed = true;
-	free(body);
 	result_add(b, ln->no, INGEST_OK);
 }
 

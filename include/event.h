@@ -127,6 +127,9 @@ struct event {
 	const char **tags;
 	/* Step 7: digest of the canonical form (event_encode()'s bytes). */
 	uint8_t digest[EVENT_DIGEST_LEN];
+	/* The canonical form the digest was taken of (NUL-terminated). */
+	char *canon;
+	size_t canon_len;
 	void *mem; /* private: the block behind the pointers above */
 };
 
@@ -150,10 +153,6 @@ void event_fini(struct event *ev);
  * NUL-terminated string the caller frees; *len (if not NULL) its length.
  */
 char *event_encode(const struct event *ev, size_t *len /* OUT */);
-
-/* The §2.2 step 7 digest: hash.h's digest of event_encode()'s bytes. */
-void event_digest(
-    const struct event *ev, uint8_t out[EVENT_DIGEST_LEN] /* OUT */);
 
 /* Names as written in JSON; NULL for *_NONE and out-of-range values. */
 const char *event_type_name(enum event_type type);

@@ -145,6 +145,12 @@ check_good_row(json_t *row, size_t no)
 		print_error("good row %zu: digest is not of the text\n", no);
 		goto out;
 	}
+	/* What ingest stores: the canonical text kept from the parse. */
+	if (ev.canon == NULL || ev.canon_len != clen ||
+	    strcmp(ev.canon, text) != 0) {
+		print_error("good row %zu: kept canonical form differs\n", no);
+		goto out;
+	}
 	/* The canonical text is a line too, and gives the same event. */
 	if (event_parse(text, clen, &again, &d) == -1 ||
 	    memcmp(again.digest, ev.digest, sizeof(dig)) != 0) {
