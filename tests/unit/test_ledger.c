@@ -184,22 +184,42 @@ test_find_and_counts(void **state)
 	ledger_fini(&l);
 }
 
+/* A new store in a fresh directory (dir: "/tmp/dunnd-ledger-XXXXXX"). */
+static struct store *
+scratch_open(char *dir)
+{
+	char path[64], err[256];
+	struct store *s;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	return s;
+}
+
+static void
+scratch_close(const char *dir, struct store *s)
+{
+	char cmd[64];
+
+	store_close(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* The set: read once per batch, written when changed, then forgotten. */
 static void
 test_set_reads_and_writes_the_store(void **state)
 {
-	char dir[] = "/tmp/dunnd-ledger-XXXXXX", path[64], err[256];
+	char dir[] = "/tmp/dunnd-ledger-XXXXXX";
 	struct ledgers ls;
 	struct ledger *l, *again;
-	struct store *s;
+	struct store *s = scratch_open(dir);
 	struct buf b;
 	const void *data;
 	size_t len;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
 	ledgers_init(&ls);
 	assert_int_equal(store_begin(s), 0);
 	l = ledgers_get(&ls, s, "A", false);
@@ -245,9 +265,7 @@ test_set_reads_and_writes_the_store(void **state)
 	assert_int_equal(store_commit(s), 0);
 	ledgers_fini(&ls);
 	buf_fini(&b);
-	store_close(s);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	assert_int_equal(system(path), 0);
+	scratch_close(dir, s);
 }
 
 /*
@@ -275,16 +293,13 @@ build_big(struct ledger *l)
 static void
 test_set_holds_a_large_ledger(void **state)
 {
-	char dir[] = "/tmp/dunnd-ledger-XXXXXX", path[64], err[256];
+	char dir[] = "/tmp/dunnd-ledger-XXXXXX";
 	struct ledger want = { 0 }, *l;
 	struct ledgers ls;
-	struct store *s;
+	struct store *s = scratch_open(dir);
 	int round;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
 	build_big(&want);
 	ledgers_init(&ls);
 	assert_int_equal(store_begin(s), 0);
@@ -300,9 +315,7 @@ test_set_holds_a_large_ledger(void **state)
 	assert_int_equal(store_commit(s), 0);
 	ledgers_fini(&ls);
 	ledger_fini(&want);
-	store_close(s);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	assert_int_equal(system(path), 0);
+	scratch_close(dir, s);
 }
 
 int
