@@ -879,7 +879,8 @@ apply_promise(struct ctx *c, const struct event *ev, int64_t at, int64_t seq)
 			v = xreallocarray(v, n + 1, sizeof(*v));
 			v[n++] = &lg->m[i];
 		}
-	qsort(v, n, sizeof(*v), cmp_money);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_money);
 	for (i = 0; i < n && p->counted < p->amount; i++) {
 		take = v[i]->uncounted;
 		if (take > p->amount - p->counted)
