@@ -73,6 +73,17 @@ idmap_get(const struct idmap *m, const char *key)
 	return m->cap == 0 ? NULL : m->slots[find(m, key)];
 }
 
+/* The first empty slot of key's probe: for a key known to be absent. */
+static size_t
+find_empty(const struct idmap *m, const char *key)
+{
+	size_t mask = m->cap - 1, i;
+
+	for (i = hash_key(key) & mask; m->slots[i] != NULL; i = (i + 1) & mask)
+		;
+	return i;
+}
+
 static void
 resize(struct idmap *m, size_t cap)
 {
@@ -83,7 +94,7 @@ resize(struct idmap *m, size_t cap)
 	m->slots = xcalloc(m->cap, sizeof(*m->slots));
 	for (i = 0; i < oldcap; i++)
 		if (old[i] != NULL)
-			m->slots[find(m, key_of(m, old[i]))] = old[i];
+			m->slots[find_empty(m, key_of(m, old[i]))] = old[i];
 	free(old);
 }
 
@@ -111,6 +122,14 @@ idmap_put(struct idmap *m, void *val)
 	if (old == NULL)
 		m->n++;
 	return old;
+}
+
+void
+idmap_add(struct idmap *m, void *val)
+{
+	idmap_reserve(m, m->n + 1);
+	m->slots[find_empty(m, key_of(m, val))] = val;
+	m->n++;
 }
 
 void *

@@ -171,7 +171,7 @@ int engine_reload(struct engine *e, const struct ruleset *nrs, int64_t now,
     const char *const *old_alerts, size_t nold_alerts);
 
 struct acct *engine_get(struct engine *e, const char *id);
-/* A new account, created in the current step. */
+/* A new account (engine_get() found none of id), created in the step. */
 struct acct *engine_add(struct engine *e, const char *id);
 /* The accounts in byte order of id. */
 struct acct *const *engine_sorted(struct engine *e, size_t *n /* OUT */);

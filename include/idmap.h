@@ -30,6 +30,12 @@ void idmap_reserve(struct idmap *m, size_t n);
 void *idmap_get(const struct idmap *m, const char *key);
 /* Adds val, replacing (and returning) a value with the same id. */
 void *idmap_put(struct idmap *m, void *val);
+/*
+ * Adds val, whose id no value in m has (the caller knows: a start's
+ * rows have unique ids, a new account was looked up first): no id is
+ * compared.
+ */
+void idmap_add(struct idmap *m, void *val);
 /* Removes the value with id key; returns it, or NULL when absent. */
 void *idmap_del(struct idmap *m, const char *key);
 /*

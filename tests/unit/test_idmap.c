@@ -83,12 +83,51 @@ test_delete_in_clusters(void **state)
 	}
 }
 
+/*
+ * idmap_add (a new id, no comparison), through growth, mixed with puts
+ * and deletes: every value reachable, counted once; clear empties the
+ * map and keeps its table.
+ */
+static void
+test_add_and_clear(void **state)
+{
+	static char keys[N][16];
+	struct idmap m;
+	size_t i, cap;
+
+	(void)state;
+	idmap_init(&m, 0);
+	for (i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "A-%zu", i * 31 % 100019);
+		if (i % 2)
+			idmap_add(&m, keys[i]);
+		else
+			assert_null(idmap_put(&m, keys[i]));
+		if (i % 7 == 6)
+			assert_ptr_equal(
+			    idmap_del(&m, keys[i - 3]), keys[i - 3]);
+	}
+	for (i = 0; i < N; i++)
+		assert_ptr_equal(idmap_get(&m, keys[i]),
+		    i % 7 == 3 && i + 3 < N ? NULL : (void *)keys[i]);
+	assert_int_equal(m.n, N - N / 7);
+	cap = m.cap;
+	idmap_clear(&m);
+	assert_int_equal(m.n, 0);
+	assert_int_equal(m.cap, cap);
+	assert_null(idmap_get(&m, keys[1]));
+	idmap_add(&m, keys[1]);
+	assert_ptr_equal(idmap_get(&m, keys[1]), keys[1]);
+	idmap_fini(&m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_against_reference),
 		cmocka_unit_test(test_delete_in_clusters),
+		cmocka_unit_test(test_add_and_clear),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
