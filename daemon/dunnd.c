@@ -195,6 +195,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	log_init(foreground, srv.conf->log_level);
+	loop_notify_migration(store_file_version(srv.conf->database));
 	if (store_open(srv.conf->database, &srv.store, err, sizeof(err)) ==
 	    -1) {
 		log_err("store: %s", err);

@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "socket.h"
 
 struct loop {
@@ -194,6 +195,29 @@ loop_wake(void *arg)
  */
 #define EXTEND_EVERY_MS 5000
 #define EXTEND_USEC     30000000
+
+/*
+ * A database of an earlier schema is migrated before anything else, in
+ * one blocking step (a version-10 migration of 1 M accounts rewrites
+ * millions of money rows: about a minute).  systemd's start timeout
+ * (90 s by default) is extended once, generously, with a STATUS saying
+ * why, and the log says it first.
+ */
+#define MIGRATE_EXTEND_USEC 1800000000 /* 30 minutes */
+
+void
+loop_notify_migration(int version)
+{
+	if (version <= 0 || version >= STORE_SCHEMA_VERSION)
+		return;
+	log_info("store: schema version %d, this dunnd's is %d: migrating "
+	         "(minutes on a large database)",
+	    version, STORE_SCHEMA_VERSION);
+	sd_notifyf(0,
+	    "EXTEND_TIMEOUT_USEC=%d\nSTATUS=migrating the database from "
+	    "schema version %d to %d",
+	    MIGRATE_EXTEND_USEC, version, STORE_SCHEMA_VERSION);
+}
 
 /* Between the due moments caught up at start: a pending stop, and
  * systemd's start timeout. */

@@ -683,6 +683,22 @@ check_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+int
+store_file_version(const char *path)
+{
+	unsigned char h[100];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0)
+		return 0;
+	return (int)be32(h + 60); /* the user version (file format) */
+}
+
 /*
  * After SQLITE_NOMEM, SQLITE_FULL or an I/O error SQLite may have rolled
  * the whole transaction back by itself.  A statement run then would run

@@ -20,6 +20,12 @@ int loop_run(struct server *srv);
  * catch-up stops between two due moments when SIGTERM or SIGINT waits.
  */
 void loop_hold_signals(struct server *srv);
+/*
+ * Before the store opens: when the file's schema version (version, 0
+ * for a new database) is older than this dunnd's, logs that a migration
+ * follows and extends systemd's start timeout for it.
+ */
+void loop_notify_migration(int version);
 
 /* Sends one state line to systemd (no-op without $NOTIFY_SOCKET). */
 void loop_notify(const char *state);

@@ -29,6 +29,13 @@ struct store;
  */
 int store_open(
     const char *path, struct store **out /* OUT */, char *err, size_t errlen);
+/*
+ * The schema version written in the header of the database file at path
+ * (PRAGMA user_version), read without SQLite: 0 when the file is absent,
+ * empty or not a database (store_open() says why).  A start compares it
+ * with STORE_SCHEMA_VERSION to tell systemd that it will migrate.
+ */
+int store_file_version(const char *path);
 /* Checkpoints, closes and releases the lock; NULL is a no-op. */
 void store_close(struct store *s);
 /*

@@ -14,6 +14,8 @@ payment, application and contribution, and drops the promises and
 disputes tables.  The test writes a database with this dunnd, turns it
 back into what version 9 (or 8, 7, 6, 5) wrote, and starts again on it.
 """
+import os
+import socket
 import sqlite3
 import unittest
 
@@ -260,6 +262,37 @@ class Upgrade(DaemonTest):
                       "(ledger); tables money, applications, promise_money, promises and "
                       "disputes dropped (6 rows)", log)
         self.check_migrated(d, before)
+
+    def notify_start(self, d):
+        """Starts d with a NOTIFY_SOCKET: the messages up to READY=1."""
+        path = os.path.join(d.tmp, "notify-%d.sock" % len(os.listdir(d.tmp)))
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(path)
+        ns.settimeout(60)
+        self.addCleanup(ns.close)
+        d.start(env={"NOTIFY_SOCKET": path})
+        msgs = []
+        while not any("READY=1" in m for m in msgs):
+            msgs.append(ns.recv(4096).decode())
+        return msgs
+
+    def test_a_migration_extends_the_systemd_start_timeout(self):
+        """A start that migrates says so in its log and tells systemd to
+        wait (a version-10 migration of 1 M accounts takes about a
+        minute, systemd's default start timeout is 90 s); one that does
+        not migrate does neither."""
+        d, _ = self.older(9)
+        msgs = self.notify_start(d)
+        first = msgs[0]
+        self.assertIn("EXTEND_TIMEOUT_USEC=1800000000", first)
+        self.assertIn("STATUS=migrating the database from schema version 9 to 10", first)
+        log = d.log().split("dunnd: stopped")[-1]
+        self.assertIn("store: schema version 9, this dunnd's is 10: migrating", log)
+        self.assertLess(log.index("migrating"), log.index("schema migrated to version 10"))
+        self.assertEqual(d.stop(), 0)
+        msgs = self.notify_start(d)
+        self.assertFalse([m for m in msgs if "migrating" in m], msgs)
+        self.assertNotIn("migrating", d.log().split("dunnd: stopped")[-1])
 
     def test_money_read_back_after_the_migration(self):
         """Reversals, a new invoice taking credit and a promise counting
