@@ -917,7 +917,7 @@ migrate(struct store *s, int version, char *err, size_t errlen)
 	const struct migration *m;
 	bool had_data = version > 0;
 	char sql[64];
-	int rows;
+	int rows, start = version;
 
 	for (; version < STORE_SCHEMA_VERSION; version++) {
 		m = &migrations[version];
@@ -936,6 +936,13 @@ migrate(struct store *s, int version, char *err, size_t errlen)
 		    pragma_int(s, m->count, &rows) == 0)
 			log_info("store: %s (%d rows)", m->note, rows);
 	}
+	/*
+	 * The new version into the file's header now, not at a later
+	 * checkpoint: store_file_version() reads it there, and a start
+	 * after a crash would otherwise announce a migration again.
+	 */
+	if (had_data && version > start && !s->in_txn)
+		exec(s, "PRAGMA wal_checkpoint(TRUNCATE)");
 	return 0;
 fail:
 	errf(err, errlen, "%s: schema migration to version %d failed: %s",
